@@ -1,0 +1,68 @@
+"""jobq: durable Python jobs with callbacks, retry policies and fencing, on SQLite or PostgreSQL.
+
+    import jobq
+    db = jobq.connect()                     # ./jobq.db; or "postgresql://..."
+    job = db.queue().put(jobq.Job(make_pdf, 42))
+    job.wait(timeout=30)
+
+Run workers with `jobq worker --db URL`, or in-process with `db.worker().start()`.
+"""
+
+from __future__ import annotations
+
+from jobq import local
+from jobq.database import Database, connect
+from jobq.errors import (
+    AbortedError,
+    BadStatusError,
+    ConfigError,
+    ConflictError,
+    EncodingError,
+    JobFailed,
+    JobNotFound,
+    JobqError,
+    ReassignedError,
+    SchemaMismatch,
+    SignatureError,
+    StoreError,
+    StoreUnavailable,
+    TimeoutError,  # noqa: A004 - the catalogue's name for a missed begin_by deadline
+    WaitTimeout,
+)
+from jobq.model.failure import Failure
+from jobq.model.job import Job, Status
+from jobq.model.retry import NeverRetry, RetryCommonForever, RetryCommonFourTimes, RetryPolicy
+from jobq.queue import Queue
+from jobq.worker.agent import AgentSpec
+from jobq.worker.dispatcher import Dispatcher
+
+__all__ = [
+    "AbortedError",
+    "AgentSpec",
+    "BadStatusError",
+    "ConfigError",
+    "ConflictError",
+    "Database",
+    "Dispatcher",
+    "EncodingError",
+    "Failure",
+    "Job",
+    "JobFailed",
+    "JobNotFound",
+    "JobqError",
+    "NeverRetry",
+    "Queue",
+    "ReassignedError",
+    "RetryCommonForever",
+    "RetryCommonFourTimes",
+    "RetryPolicy",
+    "SchemaMismatch",
+    "SignatureError",
+    "Status",
+    "StoreError",
+    "StoreUnavailable",
+    "TimeoutError",
+    "WaitTimeout",
+    "connect",
+    "local",
+]

@@ -1,0 +1,384 @@
+"""`connect()` and `Database`: the entry point, one per process and database.
+
+A Database owns the engine's store, the clock and the codec (with the HMAC secret). It hands
+out queues, loads jobs by id, and serves stored `Job` handles (refresh, result, callbacks).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import logging
+import os
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
+
+from jobq._clock import Clock, SystemClock
+from jobq.errors import BadStatusError, ConfigError, EncodingError, JobNotFound
+from jobq.local import current_dispatcher_uuid
+from jobq.model.codec import Codec, call_repr, encode_call
+from jobq.model.failure import Failure
+from jobq.model.job import Job, Status
+from jobq.model.retry import RetryPolicy, policy_path
+from jobq.queue import Queue
+from jobq.store.base import JobRecord, NewJob, Outcome, Store
+
+if TYPE_CHECKING:
+    from jobq.worker.dispatcher import AgentSpec, Dispatcher
+
+events_log = logging.getLogger("jobq.events")
+
+DEFAULT_SQLITE_PATH = "jobq.db"
+
+
+def open_store(url: str | None) -> Store:
+    """Build the engine's store for a URL: `sqlite:///path`, `postgresql://...`, or None
+    (`./jobq.db`)."""
+    if url is None:
+        from jobq.store.sqlite import SqliteStore
+
+        return SqliteStore(DEFAULT_SQLITE_PATH)
+    if not isinstance(url, str):
+        raise ConfigError(f"database URL must be a string, got {url!r}")
+    scheme = url.split(":", 1)[0].lower()
+    if scheme == "sqlite":
+        from jobq.store.sqlite import SqliteStore
+
+        parts = urlsplit(url)
+        if parts.netloc not in ("", "localhost"):
+            raise ConfigError(f"{url!r}: a SQLite URL is sqlite:///relative/path or sqlite:////abs/path")
+        path = parts.path[1:] if parts.path.startswith("/") else parts.path
+        if not path or path == ":memory:":
+            raise ConfigError(
+                f"{url!r} names no file; jobq needs a SQLite file shared by all its connections "
+                f"(for example sqlite:///jobq.db)"
+            )
+        options = dict(parse_qsl(parts.query))
+        unknown = set(options) - {"synchronous"}
+        if unknown:
+            raise ConfigError(f"unknown SQLite URL option(s) {sorted(unknown)} in {url!r}")
+        return SqliteStore(path, synchronous=options.get("synchronous", "full"))
+    if scheme in ("postgresql", "postgres"):
+        from jobq.store.postgres import PostgresStore
+
+        return PostgresStore(url)
+    raise ConfigError(
+        f"unsupported database URL {url!r}: use sqlite:///path/to/file.db or postgresql://..."
+    )
+
+
+def connect(
+    url: str | None = None,
+    *,
+    secret: str | bytes | None = None,
+    clock: Clock | None = None,
+    migrate: bool = True,
+) -> Database:
+    """Open a jobq database; with no URL, the SQLite file `./jobq.db`.
+
+    `secret` (default: the `JOBQ_SECRET` environment variable) signs every stored payload;
+    workers must share it. The schema is created or upgraded on first connect.
+    """
+    store = open_store(url)
+    if secret is None:
+        secret = os.environ.get("JOBQ_SECRET") or None
+    db = Database(store, secret=secret, clock=clock, url=url)
+    if migrate:
+        try:
+            store.migrate()
+        except BaseException:
+            store.close()
+            raise
+    return db
+
+
+class Database:
+    """A connection to one jobq database (SQLite file or PostgreSQL)."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        secret: str | bytes | None = None,
+        clock: Clock | None = None,
+        url: str | None = None,
+    ) -> None:
+        self.store = store
+        self.url = url
+        self.codec = Codec(secret)
+        self.clock: Clock = clock or SystemClock()
+        self._known_queues: set[str] = set()
+
+    @property
+    def engine(self) -> str:
+        """"sqlite" or "postgres"."""
+        return self.store.engine
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __repr__(self) -> str:
+        return f"<jobq.Database {self.engine} {self.url or DEFAULT_SQLITE_PATH}>"
+
+    # -- public ------------------------------------------------------------------------------
+    def queue(self, name: str = "") -> Queue:
+        """The queue called `name` ("" is the default queue); created on first use."""
+        if not isinstance(name, str):
+            raise TypeError(f"queue name must be a string, got {name!r}")
+        if name not in self._known_queues:
+            self.store.ensure_queue(name, self.clock.now())
+            self._known_queues.add(name)
+        return Queue(self, name)
+
+    def get_job(self, job_id: int) -> Job:
+        """The job with this id; JobNotFound if there is none."""
+        record = self.store.get(int(job_id))
+        if record is None:
+            raise JobNotFound(f"no job with id {job_id}")
+        return self._job_from_record(record)
+
+    def worker(
+        self,
+        *,
+        queues: Sequence[str] = ("",),
+        agents: Sequence[AgentSpec] | None = None,
+        uuid: str | None = None,
+        poll_interval: float = 1.0,
+    ) -> Dispatcher:
+        """A dispatcher for this process; `start()` it to run jobs in background threads."""
+        from jobq.worker.dispatcher import Dispatcher
+
+        return Dispatcher(
+            self, queues=queues, agents=agents, uuid=uuid, poll_interval=poll_interval
+        )
+
+    # -- encoding ----------------------------------------------------------------------------
+    def _new_row(
+        self,
+        queue: str,
+        job: Job,
+        begin_after: dt.datetime,
+        begin_by: dt.timedelta | None,
+        retry_policy: type[RetryPolicy] | None,
+        failure_log_level: int | None,
+        parent_id: int | None = None,
+    ) -> NewJob:
+        func, args, kwargs = job.callable, job.args, job.kwargs
+        job_class = None
+        if type(job) is not Job:
+            cls = type(job)
+            if "<locals>" in cls.__qualname__:
+                raise EncodingError(f"Job subclass {cls.__qualname__} must be defined at module level")
+            job_class = f"{cls.__module__}:{cls.__qualname__}"
+        return NewJob(
+            queue=queue,
+            call=encode_call(self.codec, func, args, kwargs),
+            call_repr=call_repr(func, args, kwargs),
+            begin_after=begin_after,
+            begin_by=None if begin_by is None else begin_by.total_seconds(),
+            job_class=job_class,
+            retry_policy=None if retry_policy is None else policy_path(retry_policy),
+            failure_log_level=failure_log_level,
+            put_by=current_dispatcher_uuid(),
+            parent_id=parent_id,
+        )
+
+    def _job_from_record(self, record: JobRecord) -> Job:
+        cls: type[Job] = Job
+        if record.job_class:
+            try:
+                module, _, name = record.job_class.partition(":")
+                found = importlib.import_module(module)
+                for part in name.split("."):
+                    found = getattr(found, part)
+                if isinstance(found, type) and issubclass(found, Job):
+                    cls = found
+            except (ImportError, AttributeError):
+                events_log.warning("job %s: cannot import its class %s", record.id, record.job_class)
+        job = cls.__new__(cls)
+        Job.__init__(job, _placeholder)
+        job._call = None
+        job._payload = record.call
+        job._decode = self.codec.loads
+        self._apply(job, record)
+        return job
+
+    def _apply(self, job: Job, record: JobRecord) -> None:
+        job.id = record.id
+        job.queue_name = record.queue
+        job.status = Status(record.status)
+        job.begin_after = record.begin_after
+        job.begin_by = None if record.begin_by is None else dt.timedelta(seconds=record.begin_by)
+        job.created = record.created
+        job.active_start = record.active_start
+        job.active_end = record.active_end
+        job.completed_at = record.completed_at
+        job.annotations = record.annotations
+        job.failed = record.failed
+        job.failure = None if record.failure is None else Failure(
+            type_name=record.failure["type_name"],
+            message=record.failure["message"],
+            traceback=record.failure.get("traceback", ""),
+            type_names=tuple(record.failure.get("type_names", ())),
+            verbose=record.failure.get("verbose", ""),
+        )
+        job.call_repr = record.call_repr
+        job.parent_id = record.parent_id
+        job.waiting_on = record.waiting_on
+        job.attempt = record.attempt
+        job.dispatcher_uuid = record.dispatcher_uuid
+        job.agent_name = record.agent_name
+        job.retry_data = record.retry_data
+        job.retry_policy = record.retry_policy
+        job.failure_log_level = record.failure_log_level
+        job._result = _unset()
+        job._backend = self
+
+    # -- what Queue and Job call -------------------------------------------------------------
+    def _put(
+        self,
+        queue: Queue,
+        jobs: list[Job],
+        *,
+        begin_after: dt.datetime | None,
+        begin_by: dt.timedelta | None,
+        retry_policy: type[RetryPolicy] | None,
+        failure_log_level: int | None,
+        conn: Any,
+    ) -> list[Job]:
+        now = self.clock.now()
+        fresh = [j for j in jobs if not j.stored]
+        rows = [
+            self._new_row(
+                queue.name,
+                job,
+                begin_after or job.begin_after or now,
+                begin_by if begin_by is not None else job.begin_by,
+                retry_policy,
+                failure_log_level,
+            )
+            for job in fresh
+        ]
+        ids = self.store.enqueue(rows, now, conn=conn) if rows else []
+        for job, row, job_id in zip(fresh, rows, ids, strict=True):
+            job.id = job_id
+            job.queue_name = queue.name
+            job.status = Status.PENDING
+            job.begin_after = row.begin_after
+            job.begin_by = None if row.begin_by is None else dt.timedelta(seconds=row.begin_by)
+            job.created = now
+            job.call_repr = row.call_repr
+            job.failure_log_level = failure_log_level
+            job.retry_policy = row.retry_policy
+            job._backend = self
+        for job in jobs:
+            if job.stored and job not in fresh:
+                assert job.id is not None
+                when = begin_after or job.begin_after or now
+                by = begin_by if begin_by is not None else job.begin_by
+                ok = self.store.requeue(
+                    job.id,
+                    queue.name,
+                    when,
+                    None if by is None else by.total_seconds(),
+                    current_dispatcher_uuid(),
+                    now,
+                    conn=conn,
+                )
+                if not ok:
+                    raise ValueError(f"cannot add already-assigned job {job.id}")
+                if conn is None:
+                    job.refresh()
+        if conn is None:
+            for q in {j.queue_name for j in jobs}:
+                events_log.debug("put %d job(s) in queue %r", len(jobs), q)
+        return jobs
+
+    def _refresh_job(self, job: Job) -> None:
+        assert job.id is not None
+        record = self.store.get(job.id)
+        if record is None:
+            raise JobNotFound(f"job {job.id} no longer exists (pruned?)")
+        self._apply(job, record)
+
+    def _load_result(self, job: Job) -> Any:
+        assert job.id is not None
+        payload = self.store.get_result(job.id)
+        return None if payload is None else self.codec.loads(payload)
+
+    def _fail_job(self, job: Job, exc: BaseException | None) -> None:
+        assert job.id is not None
+        from jobq.errors import TimeoutError as JobTimeout
+
+        error = exc if exc is not None else JobTimeout(f"job {job.id} was failed before it started")
+        failure = Failure.from_exception(error)
+        outcome = Outcome(
+            result=None, result_repr=str(failure), failed=True, failure=failure_dict(failure)
+        )
+        if not self.store.fail_unstarted(job.id, outcome, self.clock.now()):
+            job.refresh()
+            raise BadStatusError(
+                f"can only call fail on a job with new, pending, or assigned status; "
+                f"job {job.id} is {job.status}"
+            )
+        level = job.failure_log_level or logging.ERROR
+        events_log.log(level, "job %s failed before it started: %s", job.id, failure)
+        job.refresh()
+
+    def _add_callback(
+        self,
+        job: Job,
+        callback: Job,
+        *,
+        failure_log_level: int | None,
+        retry_policy: type[RetryPolicy] | None,
+    ) -> Job:
+        assert job.id is not None
+        if callback.stored:
+            raise ValueError(f"{callback!r} is already stored; a callback must be a new Job")
+        now = self.clock.now()
+        row = self._new_row(
+            job.queue_name or "",
+            callback,
+            now,
+            None,
+            retry_policy,
+            logging.CRITICAL if failure_log_level is None else failure_log_level,
+            parent_id=job.id,
+        )
+        callback.id = self.store.add_callback(job.id, row, now)
+        callback._backend = self
+        callback.refresh()
+        return callback
+
+    def _wait_for_change(self, job: Job, timeout: float) -> None:
+        time.sleep(max(0.0, timeout))
+
+
+def failure_dict(failure: Failure) -> dict[str, Any]:
+    """A Failure as the JSON-able dict stored in the jobs table."""
+    return {
+        "type_name": failure.type_name,
+        "message": failure.message,
+        "traceback": failure.traceback,
+        "type_names": list(failure.type_names),
+        "verbose": failure.verbose,
+    }
+
+
+def _placeholder() -> None:
+    """Stands in for a loaded job's callable until the row's payload is decoded."""
+
+
+def _unset() -> Any:
+    from jobq.model.job import _UNSET
+
+    return _UNSET

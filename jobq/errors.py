@@ -1,0 +1,116 @@
+"""Every exception jobq raises, in one tree.
+
+    JobqError
+    +-- ConfigError (also ValueError)        bad URL, bad option, unknown engine
+    +-- BadStatusError                        an operation the job's status forbids
+    +-- JobNotFound (also LookupError)        no job with that id
+    +-- EncodingError (also TypeError)        a callable or argument that cannot be stored
+    +-- SignatureError                        a stored payload whose HMAC does not match
+    +-- ReassignedError                       a write for an attempt that lost its claim
+    +-- WaitTimeout (also TimeoutError)       Job.wait gave up
+    +-- JobFailed                             Job.wait on a job that completed with a Failure
+    +-- StoreError                            the database said no
+        +-- StoreUnavailable                  lost or refused connection (the original's ClientDisconnected)
+        +-- ConflictError                     serialization failure, deadlock, `database is locked`
+        +-- SchemaMismatch                    the database schema is newer than this jobq
+
+Failures stored as job results use two more, which are raised *inside* jobs only:
+`TimeoutError` (a `begin_by` deadline passed before the job started; it shadows the builtin
+only inside this module's namespace, as `jobq.TimeoutError`) and `AbortedError` (an
+interrupted job its retry policy would not retry).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+
+class JobqError(Exception):
+    """Root of every jobq error."""
+
+
+class ConfigError(JobqError, ValueError):
+    """A configuration value (URL, option, environment variable) is invalid."""
+
+
+class BadStatusError(JobqError):
+    """The job's status does not allow this operation."""
+
+
+class JobNotFound(JobqError, LookupError):
+    """No job with this id exists (it may have been pruned)."""
+
+
+class EncodingError(JobqError, TypeError):
+    """A callable, argument or result cannot be stored: it must be importable or picklable."""
+
+
+class SignatureError(JobqError):
+    """A stored payload's HMAC signature does not match JOBQ_SECRET; it was not unpickled."""
+
+
+class ReassignedError(JobqError):
+    """This attempt lost its claim on the job (another worker owns it now); nothing was written."""
+
+
+class WaitTimeout(JobqError, TimeoutError):
+    """Job.wait() gave up before the job completed."""
+
+
+class JobFailed(JobqError):
+    """Job.wait() found the job completed with a Failure; the Failure is `.failure`."""
+
+    def __init__(self, failure: Any) -> None:
+        super().__init__(f"job failed: {failure.type_name}: {failure.message}")
+        self.failure = failure
+
+
+class StoreError(JobqError):
+    """The database refused an operation."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached (lost connection, server down)."""
+
+
+class ConflictError(StoreError):
+    """A transient write conflict: serialization failure, deadlock or a locked SQLite database."""
+
+
+class SchemaMismatch(StoreError):
+    """The database schema version is not one this jobq understands; upgrade jobq."""
+
+
+class TimeoutError(JobqError):  # noqa: A001 - the catalogue's name, exported as jobq.TimeoutError
+    """The job's begin_by deadline passed before it started."""
+
+
+class AbortedError(JobqError):
+    """The job was interrupted (its worker died or stopped) and its retry policy gave up."""
+
+
+_CONFLICT_SQLSTATES = {"40001", "40P01", "55P03"}
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """True for transient write conflicts that a retry can fix (the original's ConflictError)."""
+    if isinstance(exc, ConflictError):
+        return True
+    if getattr(exc, "sqlstate", None) in _CONFLICT_SQLSTATES:
+        return True
+    if isinstance(exc, sqlite3.OperationalError):
+        text = str(exc).lower()
+        return "locked" in text or "busy" in text
+    return False
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """True for a lost database connection (the original's ClientDisconnected)."""
+    if isinstance(exc, StoreUnavailable):
+        return True
+    sqlstate = getattr(exc, "sqlstate", None)
+    if sqlstate is not None:
+        return str(sqlstate).startswith("08") or sqlstate in {"57P01", "57P02", "57P03"}
+    # psycopg.OperationalError without a sqlstate: the connection itself broke.
+    return type(exc).__name__ == "OperationalError" and type(exc).__module__.startswith("psycopg")

@@ -1,0 +1,124 @@
+"""How callables, arguments and results become bytes, and back.
+
+Callables are stored by import path (pickle's own by-reference rule), arguments and results
+are pickled. With a secret (`JOBQ_SECRET`), every payload carries an HMAC-SHA256 signature
+and a payload whose signature fails is never unpickled: unpickling untrusted bytes runs code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import inspect
+import pickle
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from jobq.errors import EncodingError, SignatureError
+from jobq.model.failure import describe
+
+_SIGNED = b"\x01"
+_PLAIN = b"\x00"
+_MAC_SIZE = 32
+
+
+class Codec:
+    """Encodes and decodes payloads, signing them when a secret is configured."""
+
+    def __init__(self, secret: bytes | str | None = None) -> None:
+        if isinstance(secret, str):
+            secret = secret.encode()
+        self._secret = secret or None
+
+    @property
+    def signs(self) -> bool:
+        return self._secret is not None
+
+    def _mac(self, data: bytes) -> bytes:
+        assert self._secret is not None
+        return hmac.new(self._secret, data, hashlib.sha256).digest()
+
+    def dumps(self, value: Any) -> bytes:
+        """Pickle and (with a secret) sign `value`."""
+        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        if self._secret is None:
+            return _PLAIN + data
+        return _SIGNED + self._mac(data) + data
+
+    def loads(self, payload: bytes) -> Any:
+        """Verify (with a secret) and unpickle a payload made by `dumps`."""
+        payload = bytes(payload)
+        marker, body = payload[:1], payload[1:]
+        if marker == _SIGNED:
+            mac, data = body[:_MAC_SIZE], body[_MAC_SIZE:]
+            if self._secret is not None and not hmac.compare_digest(mac, self._mac(data)):
+                raise SignatureError(
+                    "payload signature does not match JOBQ_SECRET; refusing to unpickle it "
+                    "(was it written with another secret, or tampered with?)"
+                )
+        elif marker == _PLAIN:
+            if self._secret is not None:
+                raise SignatureError(
+                    "payload is not signed but JOBQ_SECRET is set; refusing to unpickle it"
+                )
+            data = body
+        else:
+            raise SignatureError("payload has an unknown format marker; refusing to unpickle it")
+        return pickle.loads(data)
+
+
+def check_callable(func: Any) -> None:
+    """Refuse what a worker in another process could not import: lambdas, local functions."""
+    if not callable(func):
+        raise EncodingError(f"{describe(func)} is not callable; put a function or jobq.Job")
+    target = func.__func__ if inspect.ismethod(func) else func
+    name = getattr(target, "__qualname__", None) or getattr(target, "__name__", "")
+    if getattr(target, "__name__", "") == "<lambda>":
+        raise EncodingError(
+            f"cannot store lambda {describe(func)}: a worker must import the callable by its "
+            f"path; define it with `def` at module level"
+        )
+    if "<locals>" in name:
+        raise EncodingError(
+            f"cannot store local function {name!r}: a worker must import the callable by its "
+            f"path; move it to module level"
+        )
+
+
+def encode_call(
+    codec: Codec, func: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]
+) -> bytes:
+    """Encode a call; an unpicklable part is an EncodingError that names it."""
+    check_callable(func)
+    try:
+        return codec.dumps((func, tuple(args), dict(kwargs)))
+    except Exception as error:
+        parts: list[tuple[str, Any]] = [("callable", func)]
+        parts += [(f"argument {i}", a) for i, a in enumerate(args)]
+        parts += [(f"keyword argument {k!r}", v) for k, v in kwargs.items()]
+        for label, value in parts:
+            try:
+                pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception as inner:
+                raise EncodingError(
+                    f"cannot store {label} {describe(value)}: it is not picklable ({inner})"
+                ) from inner
+        raise EncodingError(f"cannot store call of {describe(func)}: {error}") from error
+
+
+def callable_name(func: Any) -> str:
+    """`module.qualname` of a callable, or of a bound method as `Class.method`."""
+    target = func.__func__ if inspect.ismethod(func) else func
+    module = getattr(target, "__module__", None) or type(target).__module__
+    name = getattr(target, "__qualname__", None) or type(target).__qualname__
+    return f"{module}.{name}"
+
+
+def call_repr(func: Any, args: Sequence[Any], kwargs: Mapping[str, Any], limit: int = 500) -> str:
+    """A readable rendering of a call, stored so that monitoring never needs to unpickle."""
+    name = callable_name(func)
+    if inspect.ismethod(func):
+        name = f"{describe(func.__self__)} :{func.__name__}"
+    rendered = [describe(a) for a in args] + [f"{k}={describe(v)}" for k, v in kwargs.items()]
+    text = f"{name}({', '.join(rendered)})"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,98 @@
+"""`Failure`: a sanitized record of an exception, stored as a failed job's result.
+
+It holds no live frames, only text (the original's sanitized Twisted Failure), so it can be
+pickled, stored, shown by monitoring tools and compared across processes.
+"""
+
+from __future__ import annotations
+
+import traceback as _tb
+from dataclasses import dataclass, field
+from typing import Any
+
+_MAX_REPR = 300
+
+
+def _qualified(cls: type) -> str:
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+def _verbose_traceback(exc: BaseException) -> str:
+    """The traceback with each frame's locals as reprs (the original's verbose traceback)."""
+    lines: list[str] = []
+    for frame, lineno in _tb.walk_tb(exc.__traceback__):
+        if str(frame.f_globals.get("__name__", "")).startswith("jobq.worker"):
+            continue  # the runner's own frames say nothing about the job
+        code = frame.f_code
+        lines.append(f'  File "{code.co_filename}", line {lineno}, in {code.co_name}')
+        for name, value in frame.f_locals.items():
+            try:
+                text = repr(value)
+            except Exception as repr_error:  # a broken __repr__ must not hide the failure
+                text = f"<unrepresentable: {repr_error!r}>"
+            if len(text) > _MAX_REPR:
+                text = text[:_MAX_REPR] + "..."
+            lines.append(f"    {name} = {text}")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """What went wrong in a job: exception type, message and traceback text.
+
+    A callable may also *return* a Failure, which then counts as a failed result.
+    """
+
+    type_name: str
+    message: str
+    traceback: str = ""
+    type_names: tuple[str, ...] = field(default=())
+    verbose: str = ""
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> Failure:
+        """Capture `exc` (with its traceback, if it was raised) as a Failure."""
+        names = tuple(_qualified(k) for k in type(exc).__mro__ if k not in (object, BaseException))
+        text = "".join(_tb.format_exception(type(exc), exc, exc.__traceback__))
+        return cls(
+            type_name=_qualified(type(exc)),
+            message=str(exc),
+            traceback=text,
+            type_names=names,
+            verbose=_verbose_traceback(exc),
+        )
+
+    def check(self, *types: type[BaseException] | str) -> bool:
+        """True if the exception was an instance of one of `types` (classes or qualified names)."""
+        names = set(self.type_names) | {self.type_name}
+        for kind in types:
+            wanted = kind if isinstance(kind, str) else _qualified(kind)
+            if wanted in names:
+                return True
+        return False
+
+    def brief_traceback(self) -> str:
+        """A short form: the header line, one line per frame, and the exception line."""
+        out: list[str] = []
+        for line in self.traceback.splitlines():
+            stripped = line.strip()
+            if line.startswith("Traceback") or stripped.startswith("File "):
+                out.append(stripped)
+        out.append(f"{self.type_name}: {self.message}")
+        return "\n".join(out)
+
+    def __str__(self) -> str:
+        return f"{self.type_name}: {self.message}"
+
+    def __repr__(self) -> str:
+        return f"<Failure {self.type_name}: {self.message!r}>"
+
+
+def describe(value: Any) -> str:
+    """A short, safe repr for logs and monitoring."""
+    try:
+        text = repr(value)
+    except Exception as error:
+        text = f"<unrepresentable {type(value).__name__}: {error!r}>"
+    return text if len(text) <= 1000 else text[:1000] + "..."

@@ -1,0 +1,273 @@
+"""`Job`: a callable with its arguments, and, once stored, a handle on its row.
+
+A new `Job(func, *args, **kwargs)` is a partial application with status "new". `Queue.put`
+stores it; from then on the same object is a handle: `status`, `result` and the times are a
+snapshot of the row, brought up to date by `refresh()` (or `wait()`). Subclasses may define
+`setup()` / `teardown(setup_info)`, run around each call in the worker (the original's
+setUp/tearDown), for context that must be re-established in the worker.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from jobq.errors import BadStatusError, EncodingError, JobFailed, WaitTimeout
+from jobq.model.failure import Failure
+
+if TYPE_CHECKING:
+    from jobq.model.retry import RetryPolicy
+
+
+class Status(enum.StrEnum):
+    """The six statuses of the catalogue."""
+
+    NEW = "new"
+    PENDING = "pending"
+    ASSIGNED = "assigned"
+    ACTIVE = "active"
+    CALLBACKS = "callbacks"
+    COMPLETED = "completed"
+
+
+class JobBackend(Protocol):
+    """What a stored job needs from the database layer (implemented by `jobq.Database`)."""
+
+    def _refresh_job(self, job: Job) -> None: ...
+    def _load_result(self, job: Job) -> Any: ...
+    def _fail_job(self, job: Job, exc: BaseException | None) -> None: ...
+    def _add_callback(
+        self,
+        job: Job,
+        callback: Job,
+        *,
+        failure_log_level: int | None,
+        retry_policy: type[RetryPolicy] | None,
+    ) -> Job: ...
+    def _wait_for_change(self, job: Job, timeout: float) -> None: ...
+
+
+_UNSET: Any = object()
+
+
+class Job:
+    """A partial call of `func(*args, **kwargs)`; a handle on its row once stored.
+
+    >>> job = queue.put(jobq.Job(make_pdf, 42, size="A4"))
+    >>> job.wait(timeout=30)
+    """
+
+    def __init__(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
+        if isinstance(func, Job):
+            # Job(Job(f, 1), 2) is f(1, 2): appended args, overriding kwargs (the original).
+            args = (*func.args, *args)
+            kwargs = {**func.kwargs, **kwargs}
+            func = func.callable
+        if not callable(func):
+            raise EncodingError(f"Job needs a callable, got {func!r}")
+        self._call: tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]] | None = (
+            func,
+            tuple(args),
+            dict(kwargs),
+        )
+        self._payload: bytes | None = None
+        self._decode: Callable[[bytes], Any] | None = None
+        self.id: int | None = None
+        self.queue_name: str | None = None
+        self.status: Status = Status.NEW
+        self.begin_after: dt.datetime | None = None
+        self.begin_by: dt.timedelta | None = None
+        self.created: dt.datetime | None = None
+        self.active_start: dt.datetime | None = None
+        self.active_end: dt.datetime | None = None
+        self.completed_at: dt.datetime | None = None
+        self.annotations: dict[str, Any] = {}
+        self.failed: bool = False
+        self.failure: Failure | None = None
+        self.call_repr: str = ""
+        self.parent_id: int | None = None
+        self.waiting_on: int | None = None
+        self.attempt: int = 0
+        self.dispatcher_uuid: str | None = None
+        self.agent_name: str | None = None
+        self.retry_data: dict[str, Any] = {}
+        self.retry_policy: str | None = None
+        self.failure_log_level: int | None = None
+        self._result: Any = _UNSET
+        self._backend: JobBackend | None = None
+
+    # -- hooks for subclasses --------------------------------------------------------------
+    def setup(self) -> Any:
+        """Run in the worker before each call; its return value goes to `teardown`."""
+        return None
+
+    def teardown(self, setup_info: Any) -> None:
+        """Run in the worker after each call (after the commit, or after a failure)."""
+
+    # -- the call --------------------------------------------------------------------------
+    def _get_call(self) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
+        if self._call is None:
+            assert self._payload is not None and self._decode is not None
+            func, args, kwargs = self._decode(self._payload)
+            self._call = (func, tuple(args), dict(kwargs))
+        return self._call
+
+    def _set_call(self, index: int, value: Any) -> None:
+        if self.stored:
+            raise BadStatusError(
+                f"cannot change the call of stored job {self.id}; only a new job can be changed"
+            )
+        call = list(self._get_call())
+        call[index] = value
+        self._call = (call[0], tuple(call[1]), dict(call[2]))
+
+    @property
+    def callable(self) -> Callable[..., Any]:
+        """The function (decoded from the row on first use for a loaded job)."""
+        return self._get_call()[0]
+
+    @callable.setter
+    def callable(self, func: Callable[..., Any]) -> None:
+        self._set_call(0, func)
+
+    @property
+    def args(self) -> tuple[Any, ...]:
+        return self._get_call()[1]
+
+    @args.setter
+    def args(self, args: tuple[Any, ...]) -> None:
+        self._set_call(1, args)
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return self._get_call()[2]
+
+    @kwargs.setter
+    def kwargs(self, kwargs: dict[str, Any]) -> None:
+        self._set_call(2, kwargs)
+
+    # -- state -----------------------------------------------------------------------------
+    @property
+    def stored(self) -> bool:
+        return self.id is not None
+
+    @property
+    def result(self) -> Any:
+        """The return value, a `Failure` if the job failed, or None if it has no result yet."""
+        if self.status not in (Status.CALLBACKS, Status.COMPLETED):
+            return None
+        if self.failed:
+            return self.failure
+        if self._result is _UNSET:
+            self._result = self._require_backend()._load_result(self)
+        return self._result
+
+    def _require_backend(self) -> JobBackend:
+        if self._backend is None:
+            raise BadStatusError(f"{self!r} is not stored yet; put it in a queue first")
+        return self._backend
+
+    def refresh(self) -> Job:
+        """Reload status, result and times from the database; returns self."""
+        self._require_backend()._refresh_job(self)
+        return self
+
+    def wait(self, timeout: float | None = None, *, poll: float = 0.05) -> Any:
+        """Block until the job completes and return its result.
+
+        Raises `jobq.JobFailed` (with `.failure`) if the job failed, `jobq.WaitTimeout` if it
+        did not complete within `timeout` seconds.
+        """
+        backend = self._require_backend()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self.refresh()
+        while self.status not in (Status.CALLBACKS, Status.COMPLETED):
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise WaitTimeout(
+                    f"job {self.id} did not complete within {timeout} s (status {self.status})"
+                )
+            backend._wait_for_change(self, poll if remaining is None else min(poll, remaining))
+            self.refresh()
+        if self.failed:
+            raise JobFailed(self.failure)
+        return self.result
+
+    # -- operations ------------------------------------------------------------------------
+    def fail(self, exc: BaseException | None = None) -> None:
+        """Complete a job that has not started with a Failure (default `jobq.TimeoutError`);
+        its callbacks get it. A job that is active or completed is a BadStatusError."""
+        self._require_backend()._fail_job(self, exc)
+
+    def add_callback(
+        self,
+        callback: Callable[..., Any],
+        *,
+        failure_log_level: int | None = None,
+        retry_policy: type[RetryPolicy] | None = None,
+    ) -> Job:
+        """Run `callback(result)` once this job has a result (value or Failure).
+
+        The callback is a stored job, run by any worker; it is returned. On a job that has
+        already completed it runs at once.
+        """
+        cb = callback if isinstance(callback, Job) else Job(callback)
+        return self._require_backend()._add_callback(
+            self, cb, failure_log_level=failure_log_level, retry_policy=retry_policy
+        )
+
+    def add_callbacks(
+        self,
+        success: Callable[..., Any] | None = None,
+        failure: Callable[..., Any] | None = None,
+        *,
+        failure_log_level: int | None = None,
+        retry_policy: type[RetryPolicy] | None = None,
+    ) -> Job:
+        """Run `success(result)` or `failure(Failure)`, whichever matches the outcome.
+
+        Returns one callback job whose result is the chosen callback's result; a missing slot
+        passes the parent's result through unchanged, so chains keep working.
+        """
+        if success is None and failure is None:
+            raise TypeError("add_callbacks needs success, failure or both")
+        chooser = Job(
+            choose_callback,
+            None if success is None else _as_job(success),
+            None if failure is None else _as_job(failure),
+        )
+        return self.add_callback(
+            chooser, failure_log_level=failure_log_level, retry_policy=retry_policy
+        )
+
+    # -- pickling and display --------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_call"] = self._get_call()
+        state["_payload"] = None
+        state["_decode"] = None
+        state["_backend"] = None
+        state["_result"] = _UNSET
+        return state
+
+    def __repr__(self) -> str:
+        ident = "?" if self.id is None else str(self.id)
+        call = self.call_repr
+        if not call and self._call is not None:
+            call = getattr(self._call[0], "__qualname__", repr(self._call[0]))
+        return f"<{type(self).__name__} {ident} {self.status} {call}>"
+
+
+def _as_job(func: Callable[..., Any]) -> Job:
+    return func if isinstance(func, Job) else Job(func)
+
+
+def choose_callback(success: Job | None, failure: Job | None, result: Any) -> Any:
+    """The body of an `add_callbacks` job: call the slot matching `result`, or pass it on."""
+    chosen = failure if isinstance(result, Failure) else success
+    if chosen is None:
+        return result
+    return chosen.callable(*chosen.args, result, **chosen.kwargs)

@@ -1,0 +1,496 @@
+"""The operations of `store.base.Store`, written once over the engines' named queries.
+
+Each engine (`sqlite.py`, `postgres.py`) supplies its queries file, its connections and
+transactions, and its value conversions; the job life-cycle logic (fencing, releasing
+callbacks, adopting an inner job's result, completing parents) lives here only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import json
+from collections.abc import Callable, Sequence
+from importlib import resources
+from typing import Any
+
+from jobq.errors import JobNotFound, ReassignedError, SchemaMismatch
+from jobq.store.base import AgentRecord, DispatcherRecord, JobRecord, NewJob, Outcome
+
+SCHEMA_VERSION = 1
+_DONE = ("callbacks", "completed")
+
+
+def load_queries(engine: str) -> dict[str, str]:
+    """Read `sql/<engine>/queries.sql` into {name: sql}, split on `-- name:` headers."""
+    text = resources.files("jobq.store").joinpath(f"sql/{engine}/queries.sql").read_text()
+    queries: dict[str, str] = {}
+    name = None
+    lines: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("-- name:"):
+            if name:
+                queries[name] = "\n".join(lines).strip()
+            name, lines = line.split(":", 1)[1].strip(), []
+        elif name and not line.startswith("--"):
+            lines.append(line)
+    if name:
+        queries[name] = "\n".join(lines).strip()
+    return {k: v.rstrip(";") for k, v in queries.items()}
+
+
+def load_schema(engine: str) -> list[str]:
+    text = resources.files("jobq.store").joinpath(f"sql/{engine}/schema.sql").read_text()
+    body = "\n".join(line for line in text.splitlines() if not line.strip().startswith("--"))
+    return [s.strip() for s in body.split(";") if s.strip()]
+
+
+class Executor:
+    """Runs named queries on one cursor, converting parameters and rows for its engine."""
+
+    def __init__(self, store: SqlStore, cursor: Any) -> None:
+        self.store = store
+        self.cursor = cursor
+
+    def _execute(self, query: str, params: dict[str, Any]) -> Any:
+        return self.cursor.execute(self.store.queries[query], params)
+
+    def all(self, query: str, /, **params: Any) -> list[dict[str, Any]]:
+        self._execute(query, params)
+        return [dict(r) for r in self.cursor.fetchall()]
+
+    def one(self, query: str, /, **params: Any) -> dict[str, Any] | None:
+        self._execute(query, params)
+        row = self.cursor.fetchone()
+        return None if row is None else dict(row)
+
+    def run(self, query: str, /, **params: Any) -> int:
+        self._execute(query, params)
+        return int(self.cursor.rowcount)
+
+    def raw(self, sql: str) -> None:
+        self.cursor.execute(sql)
+
+
+class SqlStore:
+    """Engine-independent implementation of the Store protocol."""
+
+    engine = "sql"
+    queries: dict[str, str]
+
+    # -- supplied by each engine -------------------------------------------------------------
+    def _transaction(self, conn: Any = None) -> contextlib.AbstractContextManager[Executor]:
+        raise NotImplementedError
+
+    def _read(self) -> contextlib.AbstractContextManager[Executor]:
+        return self._transaction()
+
+    def ts(self, value: dt.datetime | None) -> Any:
+        return value
+
+    def dt(self, value: Any) -> dt.datetime | None:
+        return value
+
+    def ids(self, values: Sequence[int]) -> Any:
+        return list(values)
+
+    def _notify(self, ex: Executor, queue: str) -> None:
+        """Wake idle workers of `queue` once the transaction commits (if the engine can)."""
+
+    def _migrate_lock(self, ex: Executor) -> None:
+        """Serialize concurrent first connects while the schema is created."""
+
+    # -- schema ------------------------------------------------------------------------------
+    def migrate(self) -> None:
+        with self._transaction() as ex:
+            self._migrate_lock(ex)
+            for statement in load_schema(self.engine):
+                ex.raw(statement)
+            row = ex.one("schema_version")
+            if row is None:
+                ex.run("set_schema_version", version=SCHEMA_VERSION)
+            elif row["version"] > SCHEMA_VERSION:
+                raise SchemaMismatch(
+                    f"database schema version {row['version']} is newer than this jobq "
+                    f"understands ({SCHEMA_VERSION}); upgrade jobq"
+                )
+
+    # -- rows --------------------------------------------------------------------------------
+    def _record(self, row: dict[str, Any]) -> JobRecord:
+        d = self.dt
+        return JobRecord(
+            id=row["id"],
+            queue=row["queue"],
+            status=row["status"],
+            lane=row["lane"],
+            begin_after=d(row["begin_after"]),  # type: ignore[arg-type]
+            begin_by=row["begin_by"],
+            job_class=row["job_class"],
+            call=bytes(row["call"]),
+            call_repr=row["call_repr"],
+            retry_policy=row["retry_policy"],
+            retry_data=json.loads(row["retry_data"]),
+            failure_log_level=row["failure_log_level"],
+            quota_names=tuple(json.loads(row["quota_names"])),
+            annotations=json.loads(row["annotations"]),
+            attempt=row["attempt"],
+            dispatcher_uuid=row["dispatcher_uuid"],
+            agent_name=row["agent_name"],
+            put_by=row["put_by"],
+            parent_id=row["parent_id"],
+            waiting_on=row["waiting_on"],
+            result_repr=row["result_repr"],
+            failed=bool(row["failed"]),
+            failure=None if row["failure"] is None else json.loads(row["failure"]),
+            created=d(row["created"]),  # type: ignore[arg-type]
+            assigned_at=d(row["assigned_at"]),
+            active_start=d(row["active_start"]),
+            active_end=d(row["active_end"]),
+            completed_at=d(row["completed_at"]),
+        )
+
+    # -- enqueueing and the queue --------------------------------------------------------------
+    def enqueue(self, jobs: Sequence[NewJob], now: dt.datetime, *, conn: Any = None) -> list[int]:
+        ids: list[int] = []
+        with self._transaction(conn) as ex:
+            for job in jobs:
+                ids.append(self._insert(ex, job, "pending", now))
+            for queue in {job.queue for job in jobs}:
+                self._notify(ex, queue)
+        return ids
+
+    def _insert(self, ex: Executor, job: NewJob, status: str, now: dt.datetime) -> int:
+        row = ex.one(
+            "insert_job",
+            queue=job.queue,
+            status=status,
+            sort_at=self.ts(max(job.begin_after, now)),
+            begin_after=self.ts(job.begin_after),
+            begin_by=job.begin_by,
+            job_class=job.job_class,
+            call=job.call,
+            call_repr=job.call_repr,
+            retry_policy=job.retry_policy,
+            failure_log_level=job.failure_log_level,
+            quota_names=json.dumps(list(job.quota_names)),
+            put_by=job.put_by,
+            parent_id=job.parent_id,
+            now=self.ts(now),
+        )
+        assert row is not None
+        return int(row["id"])
+
+    def requeue(
+        self,
+        job_id: int,
+        queue: str,
+        begin_after: dt.datetime,
+        begin_by: float | None,
+        put_by: str | None,
+        now: dt.datetime,
+        *,
+        conn: Any = None,
+    ) -> bool:
+        with self._transaction(conn) as ex:
+            n = ex.run(
+                "requeue",
+                id=job_id,
+                queue=queue,
+                sort_at=self.ts(max(begin_after, now)),
+                begin_after=self.ts(begin_after),
+                begin_by=begin_by,
+                put_by=put_by,
+            )
+            if n:
+                self._notify(ex, queue)
+            return n == 1
+
+    def get(self, job_id: int) -> JobRecord | None:
+        with self._read() as ex:
+            row = ex.one("get_job", id=job_id)
+        return None if row is None else self._record(row)
+
+    def get_result(self, job_id: int) -> bytes | None:
+        with self._read() as ex:
+            row = ex.one("get_result", id=job_id)
+        if row is None:
+            raise JobNotFound(f"no job with id {job_id}")
+        return None if row["result"] is None else bytes(row["result"])
+
+    def pending(self, queue: str, offset: int, limit: int) -> list[JobRecord]:
+        with self._read() as ex:
+            rows = ex.all("pending_jobs", queue=queue, offset=offset, limit=limit)
+        return [self._record(r) for r in rows]
+
+    def count_pending(self, queue: str) -> int:
+        with self._read() as ex:
+            row = ex.one("count_pending", queue=queue)
+        return int(row["n"]) if row else 0
+
+    def pull(self, queue: str, index: int) -> JobRecord | None:
+        for _ in range(5):  # a concurrent claim may take the job between the two statements
+            with self._transaction() as ex:
+                if index >= 0:
+                    rows = ex.all("pending_jobs", queue=queue, offset=index, limit=1)
+                else:
+                    rows = ex.all("pending_jobs_reversed", queue=queue, offset=-index - 1)
+                if not rows:
+                    return None
+                job_id = rows[0]["id"]
+                if ex.run("unqueue", id=job_id, queue=queue):
+                    row = ex.one("get_job", id=job_id)
+                    assert row is not None
+                    return self._record(row)
+        return None
+
+    def remove(self, queue: str, job_id: int) -> bool:
+        with self._transaction() as ex:
+            return ex.run("unqueue", id=job_id, queue=queue) == 1
+
+    def put_back(self, queue: str, job_id: int, now: dt.datetime) -> bool:
+        with self._transaction() as ex:
+            n = ex.run("put_back", id=job_id, queue=queue, now=self.ts(now))
+            if n:
+                self._notify(ex, queue)
+            return n == 1
+
+    # -- a job's life --------------------------------------------------------------------------
+    def claim(
+        self,
+        queue: str,
+        dispatcher: str,
+        agent: str,
+        limit: int,
+        now: dt.datetime,
+        accept: Callable[[JobRecord], bool] | None = None,
+    ) -> list[JobRecord]:
+        if limit <= 0:
+            return []
+        params = {"queue": queue, "dispatcher": dispatcher, "agent": agent, "now": self.ts(now)}
+        with self._transaction() as ex:
+            if accept is None:
+                rows = ex.all("claim", limit=limit, **params)
+            else:
+                # Filters are Python predicates: judge candidates, then claim the chosen ones
+                # in the same transaction (PostgreSQL holds the candidates' row locks).
+                candidates = ex.all("claim_candidates", limit=max(100, limit * 10), **params)
+                chosen = [r["id"] for r in candidates if accept(self._record(r))][:limit]
+                rows = ex.all("claim_ids", ids=self.ids(chosen), **params) if chosen else []
+        records = [self._record(r) for r in rows]
+        records.sort(key=lambda r: (r.lane, r.begin_after, r.id))
+        return records
+
+    def start(self, job_id: int, attempt: int, dispatcher: str, now: dt.datetime) -> bool:
+        with self._transaction() as ex:
+            return (
+                ex.run(
+                    "start_job", id=job_id, attempt=attempt, dispatcher=dispatcher, now=self.ts(now)
+                )
+                == 1
+            )
+
+    def owns(self, job_id: int, attempt: int, dispatcher: str) -> bool:
+        with self._read() as ex:
+            return ex.one("check_owner", id=job_id, attempt=attempt, dispatcher=dispatcher) is not None
+
+    def store_result(
+        self,
+        job_id: int,
+        attempt: int,
+        dispatcher: str,
+        outcome: Outcome,
+        now: dt.datetime,
+        *,
+        conn: Any = None,
+    ) -> None:
+        with self._transaction(conn) as ex:
+            n = ex.run(
+                "store_result",
+                id=job_id,
+                attempt=attempt,
+                dispatcher=dispatcher,
+                result=outcome.result,
+                result_repr=outcome.result_repr,
+                failed=outcome.failed,
+                failure=None if outcome.failure is None else json.dumps(outcome.failure),
+                retry_data=json.dumps(outcome.retry_data),
+                now=self.ts(now),
+            )
+            if n != 1:
+                raise ReassignedError(
+                    f"job {job_id} attempt {attempt} is no longer held by dispatcher "
+                    f"{dispatcher}; its result was not stored"
+                )
+            self._settle(ex, job_id, now)
+
+    def _settle(self, ex: Executor, job_id: int, now: dt.datetime) -> None:
+        """`job_id` just got its result: release its callbacks, complete it if none are open,
+        and hand the result to the jobs that returned it (in this same transaction)."""
+        row = ex.one("lock_job", id=job_id)
+        assert row is not None
+        if ex.run("release_callbacks", id=job_id, now=self.ts(now)):
+            self._notify(ex, row["queue"])
+        self._complete_if_done(ex, job_id, now)
+        for waiter in ex.all("waiters", id=job_id):
+            ex.run("adopt_result", id=waiter["id"], inner=job_id, now=self.ts(now))
+            self._settle(ex, waiter["id"], now)
+
+    def _complete_if_done(self, ex: Executor, job_id: int, now: dt.datetime) -> None:
+        open_row = ex.one("count_open_callbacks", id=job_id)
+        if open_row and open_row["n"]:
+            return
+        if not ex.run("mark_completed", id=job_id, now=self.ts(now)):
+            return
+        # A completed callback may be the last open one of its parent.
+        parent = ex.one("parent_of", id=job_id)
+        if parent and parent["parent_id"] is not None:
+            locked = ex.one("lock_job", id=parent["parent_id"])
+            if locked and locked["status"] == "callbacks":
+                self._complete_if_done(ex, parent["parent_id"], now)
+
+    def reschedule(
+        self,
+        job_id: int,
+        attempt: int,
+        dispatcher: str,
+        when: dt.datetime | None,
+        retry_data: dict[str, Any],
+        now: dt.datetime,
+    ) -> None:
+        front = when is None or when <= now
+        with self._transaction() as ex:
+            n = ex.run(
+                "reschedule",
+                id=job_id,
+                attempt=attempt,
+                dispatcher=dispatcher,
+                lane=0 if front else 1,
+                begin_after=self.ts(now if front else when),
+                retry_data=json.dumps(retry_data),
+            )
+            if n != 1:
+                raise ReassignedError(f"job {job_id} attempt {attempt} was reassigned")
+            row = ex.one("lock_job", id=job_id)
+            assert row is not None
+            self._notify(ex, row["queue"])
+
+    def wait_on(
+        self,
+        job_id: int,
+        attempt: int,
+        dispatcher: str,
+        inner_id: int,
+        retry_data: dict[str, Any],
+        now: dt.datetime,
+    ) -> None:
+        with self._transaction() as ex:
+            inner = ex.one("lock_job", id=inner_id)  # lock the inner job first, as _settle does
+            if inner is None:
+                raise JobNotFound(f"job {job_id} returned job {inner_id}, which does not exist")
+            n = ex.run(
+                "wait_on",
+                id=job_id,
+                attempt=attempt,
+                dispatcher=dispatcher,
+                inner=inner_id,
+                retry_data=json.dumps(retry_data),
+            )
+            if n != 1:
+                raise ReassignedError(f"job {job_id} attempt {attempt} was reassigned")
+            if inner["status"] in _DONE:
+                ex.run("adopt_result", id=job_id, inner=inner_id, now=self.ts(now))
+                self._settle(ex, job_id, now)
+
+    def fail_unstarted(self, job_id: int, outcome: Outcome, now: dt.datetime) -> bool:
+        with self._transaction() as ex:
+            n = ex.run(
+                "fail_unstarted",
+                id=job_id,
+                result_repr=outcome.result_repr,
+                failure=json.dumps(outcome.failure),
+                now=self.ts(now),
+            )
+            if n == 1:
+                self._settle(ex, job_id, now)
+            return n == 1
+
+    def add_callback(self, parent_id: int, callback: NewJob, now: dt.datetime) -> int:
+        with self._transaction() as ex:
+            parent = ex.one("lock_job", id=parent_id)
+            if parent is None:
+                raise JobNotFound(f"no job with id {parent_id}")
+            released = parent["status"] in _DONE
+            job = dataclasses.replace(
+                callback, queue=parent["queue"], parent_id=parent_id, begin_after=now
+            )
+            new_id = self._insert(ex, job, "pending" if released else "new", now)
+            if released:
+                self._notify(ex, parent["queue"])
+            return new_id
+
+    def set_annotation(self, job_id: int, name: str, value: Any) -> None:
+        encoded = json.dumps(value)  # fail before touching the row
+        with self._transaction() as ex:
+            row = ex.one("lock_job", id=job_id)
+            if row is None:
+                raise JobNotFound(f"no job with id {job_id}")
+            current = ex.one("get_annotations", id=job_id)
+            assert current is not None
+            annotations = json.loads(current["annotations"])
+            annotations[name] = json.loads(encoded)
+            ex.run("set_annotation", id=job_id, annotations=json.dumps(annotations))
+
+    # -- queues, dispatchers and agents ----------------------------------------------------------
+    def ensure_queue(self, queue: str, now: dt.datetime) -> None:
+        with self._transaction() as ex:
+            ex.run("ensure_queue", queue=queue, now=self.ts(now))
+
+    def register_dispatcher(
+        self,
+        uuid: str,
+        host: str,
+        pid: int,
+        ping_interval: float,
+        death_interval: float,
+        now: dt.datetime,
+    ) -> None:
+        with self._transaction() as ex:
+            ex.run(
+                "register_dispatcher",
+                uuid=uuid,
+                host=host,
+                pid=pid,
+                ping_interval=ping_interval,
+                death_interval=death_interval,
+                now=self.ts(now),
+            )
+
+    def get_dispatcher(self, uuid: str) -> DispatcherRecord | None:
+        with self._read() as ex:
+            row = ex.one("get_dispatcher", uuid=uuid)
+        if row is None:
+            return None
+        for key in ("started", "last_ping", "activated", "deactivated"):
+            row[key] = self.dt(row[key])
+        return DispatcherRecord(**row)
+
+    def ping(self, uuid: str, now: dt.datetime) -> None:
+        with self._transaction() as ex:
+            ex.run("ping_dispatcher", uuid=uuid, now=self.ts(now))
+
+    def deactivate_dispatcher(self, uuid: str, now: dt.datetime) -> None:
+        with self._transaction() as ex:
+            ex.run("deactivate_dispatcher", uuid=uuid, now=self.ts(now))
+
+    def set_agent(self, uuid: str, queue: str, name: str, size: int, filter: str | None) -> None:
+        with self._transaction() as ex:
+            ex.run("set_agent", uuid=uuid, queue=queue, name=name, size=size, filter=filter)
+
+    def clear_agents(self, uuid: str) -> None:
+        with self._transaction() as ex:
+            ex.run("clear_agents", uuid=uuid)
+
+    def agents(self, uuid: str) -> list[AgentRecord]:
+        with self._read() as ex:
+            return [AgentRecord(**r) for r in ex.all("list_agents", uuid=uuid)]

@@ -1,0 +1,221 @@
+"""The storage contract: the domain operations every engine implements, and their records.
+
+Implementations: `jobq.store.sqlite.SqliteStore` (embedded default) and
+`jobq.store.postgres.PostgresStore` (many machines). Nothing above this package writes SQL
+or knows which engine it runs on. Each operation is one transaction, unless it is given
+`conn=`: then it runs inside that connection's open transaction (the caller's own, or a job
+attempt's) and commits nothing.
+
+Writes for a job attempt (`start`, `store_result`, `reschedule`, `wait_on`) are fenced on
+(job id, attempt, dispatcher): if the claim was lost they raise `ReassignedError` and
+change nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A job to insert."""
+
+    queue: str
+    call: bytes
+    call_repr: str
+    begin_after: dt.datetime
+    begin_by: float | None = None
+    job_class: str | None = None
+    retry_policy: str | None = None
+    failure_log_level: int | None = None
+    quota_names: tuple[str, ...] = ()
+    put_by: str | None = None
+    parent_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """One row of the jobs table, without the (possibly large) result payload."""
+
+    id: int
+    queue: str
+    status: str
+    lane: int
+    begin_after: dt.datetime
+    begin_by: float | None
+    job_class: str | None
+    call: bytes
+    call_repr: str
+    retry_policy: str | None
+    retry_data: dict[str, Any]
+    failure_log_level: int | None
+    quota_names: tuple[str, ...]
+    annotations: dict[str, Any]
+    attempt: int
+    dispatcher_uuid: str | None
+    agent_name: str | None
+    put_by: str | None
+    parent_id: int | None
+    waiting_on: int | None
+    result_repr: str | None
+    failed: bool
+    failure: dict[str, Any] | None
+    created: dt.datetime
+    assigned_at: dt.datetime | None
+    active_start: dt.datetime | None
+    active_end: dt.datetime | None
+    completed_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What an attempt produced: an encoded value, or a failure (as JSON-able dict)."""
+
+    result: bytes | None
+    result_repr: str
+    failed: bool = False
+    failure: dict[str, Any] | None = None
+    retry_data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DispatcherRecord:
+    uuid: str
+    host: str
+    pid: int
+    started: dt.datetime
+    last_ping: dt.datetime | None
+    ping_interval: float
+    death_interval: float
+    activated: dt.datetime | None
+    deactivated: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRecord:
+    dispatcher_uuid: str
+    queue: str
+    name: str
+    size: int
+    filter: str | None
+
+
+class Waiter(Protocol):
+    """Blocks until the database may hold new work (a NOTIFY, a changed SQLite file)."""
+
+    def wait(self, timeout: float) -> bool: ...
+    def close(self) -> None: ...
+
+
+class Store(Protocol):
+    """The operations jobq needs from a database engine."""
+
+    engine: str
+
+    def migrate(self) -> None: ...
+    def close(self) -> None: ...
+
+    # enqueueing and the queue
+    def enqueue(
+        self, jobs: Sequence[NewJob], now: dt.datetime, *, conn: Any = None
+    ) -> list[int]: ...
+    def requeue(
+        self,
+        job_id: int,
+        queue: str,
+        begin_after: dt.datetime,
+        begin_by: float | None,
+        put_by: str | None,
+        now: dt.datetime,
+        *,
+        conn: Any = None,
+    ) -> bool: ...
+    def get(self, job_id: int) -> JobRecord | None: ...
+    def get_result(self, job_id: int) -> bytes | None: ...
+    def pending(self, queue: str, offset: int, limit: int) -> list[JobRecord]: ...
+    def count_pending(self, queue: str) -> int: ...
+    def pull(self, queue: str, index: int) -> JobRecord | None: ...
+    def remove(self, queue: str, job_id: int) -> bool: ...
+    def put_back(self, queue: str, job_id: int, now: dt.datetime) -> bool: ...
+
+    # a job's life
+    def claim(
+        self,
+        queue: str,
+        dispatcher: str,
+        agent: str,
+        limit: int,
+        now: dt.datetime,
+        accept: Callable[[JobRecord], bool] | None = None,
+    ) -> list[JobRecord]: ...
+    def start(self, job_id: int, attempt: int, dispatcher: str, now: dt.datetime) -> bool: ...
+    def owns(self, job_id: int, attempt: int, dispatcher: str) -> bool: ...
+    def store_result(
+        self,
+        job_id: int,
+        attempt: int,
+        dispatcher: str,
+        outcome: Outcome,
+        now: dt.datetime,
+        *,
+        conn: Any = None,
+    ) -> None: ...
+    def reschedule(
+        self,
+        job_id: int,
+        attempt: int,
+        dispatcher: str,
+        when: dt.datetime | None,
+        retry_data: dict[str, Any],
+        now: dt.datetime,
+    ) -> None: ...
+    def wait_on(
+        self,
+        job_id: int,
+        attempt: int,
+        dispatcher: str,
+        inner_id: int,
+        retry_data: dict[str, Any],
+        now: dt.datetime,
+    ) -> None: ...
+    def fail_unstarted(self, job_id: int, outcome: Outcome, now: dt.datetime) -> bool: ...
+    def add_callback(self, parent_id: int, callback: NewJob, now: dt.datetime) -> int: ...
+    def set_annotation(self, job_id: int, name: str, value: Any) -> None: ...
+
+    # queues, dispatchers and agents
+    def ensure_queue(self, queue: str, now: dt.datetime) -> None: ...
+    def register_dispatcher(
+        self,
+        uuid: str,
+        host: str,
+        pid: int,
+        ping_interval: float,
+        death_interval: float,
+        now: dt.datetime,
+    ) -> None: ...
+    def get_dispatcher(self, uuid: str) -> DispatcherRecord | None: ...
+    def ping(self, uuid: str, now: dt.datetime) -> None: ...
+    def deactivate_dispatcher(self, uuid: str, now: dt.datetime) -> None: ...
+    def set_agent(
+        self, uuid: str, queue: str, name: str, size: int, filter: str | None
+    ) -> None: ...
+    def clear_agents(self, uuid: str) -> None: ...
+    def agents(self, uuid: str) -> list[AgentRecord]: ...
+
+    # waking up and the job's own transaction
+    def waiter(self) -> Waiter: ...
+    def attempt_connection(self) -> AttemptConnection: ...
+
+
+class AttemptConnection(Protocol):
+    """A connection whose transaction a job may write in (`jobq.local.connection()`);
+    `store_result(conn=...)` then commits the job's writes and its result together."""
+
+    @property
+    def raw(self) -> Any: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+    def close(self) -> None: ...

@@ -1,0 +1,172 @@
+"""PostgreSQL engine: many worker processes on many machines.
+
+A psycopg 3 connection pool; claims pick rows `FOR UPDATE SKIP LOCKED` in a CTE and update
+them in the same statement, so concurrent claimers never wait on or double-take a row.
+Writes that depend on another row (callbacks completing a parent, a job adopting an inner
+job's result) lock that row first, always the inner job before the outer, so they cannot
+deadlock. New work sends `NOTIFY jobq, '<queue>'` inside the transaction: idle workers
+`LISTEN` and wake when it commits. `?schema=name` in the URL keeps jobq's tables in that
+schema (created on first connect).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from jobq.errors import ConfigError, ConflictError, StoreUnavailable, is_conflict, is_disconnect
+from jobq.store._external import driver_connection
+from jobq.store._sql import Executor, SqlStore, load_queries
+
+
+def _wrap(error: Exception) -> Exception:
+    if is_conflict(error):
+        return ConflictError(f"PostgreSQL write conflict: {error}")
+    if isinstance(error, PoolTimeout) or is_disconnect(error):
+        return StoreUnavailable(f"PostgreSQL is unavailable: {error}")
+    return error
+
+
+def split_url(url: str) -> tuple[str, str | None, int]:
+    """Return (conninfo URL without jobq's options, schema, pool size)."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    schema = query.pop("schema", None)
+    try:
+        pool_size = int(query.pop("pool_size", "10"))
+    except ValueError as error:
+        raise ConfigError(f"pool_size in {url!r} must be an integer") from error
+    if schema is not None and not schema.replace("_", "").isalnum():
+        raise ConfigError(f"schema={schema!r} must be letters, digits and underscores")
+    if schema:
+        query["options"] = (query.get("options", "") + f" -c search_path={schema}").strip()
+    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote))), schema, pool_size
+
+
+class PostgresAttemptConnection:
+    """A job attempt's own pooled connection; its transaction begins on first statement."""
+
+    def __init__(self, pool: ConnectionPool[Any]) -> None:
+        self._pool = pool
+        self._conn = pool.getconn()
+
+    @property
+    def raw(self) -> psycopg.Connection[Any]:
+        return self._conn
+
+    def commit(self) -> None:
+        self._conn.commit()
+
+    def rollback(self) -> None:
+        self._conn.rollback()
+
+    def close(self) -> None:
+        with contextlib.suppress(psycopg.Error):
+            self._conn.rollback()
+        self._pool.putconn(self._conn)
+
+
+class ListenWaiter:
+    """Wakes on `NOTIFY jobq`, reconnecting (and reporting a wake-up) if the link drops."""
+
+    def __init__(self, conninfo: str) -> None:
+        self._conninfo = conninfo
+        self._conn: psycopg.Connection[Any] | None = None
+        self._lock = threading.Lock()
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self._conninfo, autocommit=True)
+            self._conn.execute("LISTEN jobq")
+        return self._conn
+
+    def wait(self, timeout: float) -> bool:
+        try:
+            conn = self._connect()
+            for _ in conn.notifies(timeout=timeout, stop_after=1):
+                return True
+            return False
+        except psycopg.Error:
+            self.close()
+            time.sleep(min(timeout, 1.0))
+            return True  # we may have missed notifications: poll
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
+            self._conn = None
+
+
+class PostgresStore(SqlStore):
+    """The Store protocol on a PostgreSQL database."""
+
+    engine = "postgres"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.conninfo, self.schema, pool_size = split_url(url)
+        self.queries = load_queries("postgres")
+        self._pool: ConnectionPool[Any] = ConnectionPool(
+            self.conninfo,
+            min_size=1,
+            max_size=max(2, pool_size),
+            kwargs={"row_factory": dict_row},
+            open=False,
+            timeout=30,
+            name="jobq",
+        )
+        try:
+            self._pool.open(wait=True, timeout=10)
+        except PoolTimeout as error:
+            self._pool.close()
+            raise StoreUnavailable(f"cannot connect to PostgreSQL at {url}: {error}") from error
+
+    def migrate(self) -> None:
+        if self.schema:
+            with self._transaction() as ex:
+                ex.cursor.execute(
+                    sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
+                )
+        super().migrate()
+
+    def _migrate_lock(self, ex: Executor) -> None:
+        ex.run("migrate_lock")
+
+    @contextlib.contextmanager
+    def _transaction(self, conn: Any = None) -> Iterator[Executor]:
+        if conn is not None:
+            raw = driver_connection(conn, psycopg.Connection, "PostgreSQL (psycopg 3)")
+            with raw.cursor(row_factory=dict_row) as cursor:
+                yield Executor(self, cursor)
+            return
+        try:
+            with self._pool.connection() as db, db.cursor() as cursor:
+                yield Executor(self, cursor)
+        except (psycopg.Error, PoolTimeout) as error:
+            raise _wrap(error) from error
+
+    def dt(self, value: Any) -> dt.datetime | None:
+        return None if value is None else value.astimezone(dt.UTC)
+
+    def _notify(self, ex: Executor, queue: str) -> None:
+        ex.run("notify", queue=queue)
+
+    def waiter(self) -> ListenWaiter:
+        return ListenWaiter(self.conninfo)
+
+    def attempt_connection(self) -> PostgresAttemptConnection:
+        return PostgresAttemptConnection(self._pool)
+
+    def close(self) -> None:
+        self._pool.close()

@@ -1,0 +1,209 @@
+-- jobq queries for PostgreSQL. Each block starts with "-- name: <query>"; parameters are
+-- %(named)s. Claims skip rows other claimers hold (FOR UPDATE SKIP LOCKED); writes that
+-- decide from another row's state lock that row first (lock_job), always inner before outer.
+
+-- name: schema_version
+SELECT version FROM jobq_schema;
+
+-- name: set_schema_version
+INSERT INTO jobq_schema (version) VALUES (%(version)s);
+
+-- name: insert_job
+INSERT INTO jobq_jobs (queue, status, lane, sort_at, begin_after, begin_by, job_class, call,
+    call_repr, retry_policy, failure_log_level, quota_names, put_by, parent_id, created)
+VALUES (%(queue)s, %(status)s, 1, %(sort_at)s, %(begin_after)s, %(begin_by)s, %(job_class)s, %(call)s,
+    %(call_repr)s, %(retry_policy)s, %(failure_log_level)s, %(quota_names)s, %(put_by)s, %(parent_id)s, %(now)s)
+RETURNING id;
+
+-- name: ensure_queue
+INSERT INTO jobq_queues (name, created) VALUES (%(queue)s, %(now)s) ON CONFLICT (name) DO NOTHING;
+
+-- name: get_job
+SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
+    retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
+    agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
+    assigned_at, active_start, active_end, completed_at
+FROM jobq_jobs WHERE id = %(id)s;
+
+-- name: get_result
+SELECT result FROM jobq_jobs WHERE id = %(id)s;
+
+-- name: lock_job
+SELECT status, queue, failed FROM jobq_jobs WHERE id = %(id)s FOR UPDATE;
+
+-- name: pending_jobs
+-- Queue order: put-back jobs first, then by sort_at (when the job was put or became due).
+SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
+    retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
+    agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
+    assigned_at, active_start, active_end, completed_at
+FROM jobq_jobs WHERE queue = %(queue)s AND status = 'pending'
+ORDER BY lane, sort_at, id LIMIT %(limit)s OFFSET %(offset)s;
+
+-- name: pending_jobs_reversed
+SELECT id FROM jobq_jobs WHERE queue = %(queue)s AND status = 'pending'
+ORDER BY lane DESC, sort_at DESC, id DESC LIMIT 1 OFFSET %(offset)s;
+
+-- name: count_pending
+SELECT count(*) AS n FROM jobq_jobs WHERE queue = %(queue)s AND status = 'pending';
+
+-- name: unqueue
+-- pull / remove: a pending job becomes "new" again, out of the queue.
+UPDATE jobq_jobs SET status = 'new', put_by = NULL
+WHERE id = %(id)s AND queue = %(queue)s AND status = 'pending';
+
+-- name: requeue
+-- put of a stored job that is "new" again (pulled): it keeps its id and its begin_after.
+UPDATE jobq_jobs SET status = 'pending', queue = %(queue)s, lane = 1, sort_at = %(sort_at)s,
+    begin_after = %(begin_after)s, begin_by = %(begin_by)s, put_by = %(put_by)s
+WHERE id = %(id)s AND status = 'new' AND parent_id IS NULL;
+
+-- name: put_back
+UPDATE jobq_jobs SET status = 'pending', queue = %(queue)s, lane = 0, sort_at = %(now)s
+WHERE id = %(id)s AND status = 'new' AND parent_id IS NULL;
+
+-- name: claim
+-- Take up to %(limit)s due jobs, in queue order, for one agent; every claim bumps the attempt.
+-- The CTE with FOR UPDATE SKIP LOCKED is evaluated once (a fence): concurrent claimers skip
+-- each other's rows instead of waiting, and the planner cannot re-run the LIMIT per row.
+WITH picked AS (
+    SELECT id FROM jobq_jobs
+    WHERE queue = %(queue)s AND status = 'pending' AND sort_at <= %(now)s
+    ORDER BY lane, sort_at, id LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED)
+UPDATE jobq_jobs
+SET status = 'assigned', attempt = attempt + 1, dispatcher_uuid = %(dispatcher)s,
+    agent_name = %(agent)s, assigned_at = %(now)s
+FROM picked WHERE jobq_jobs.id = picked.id
+RETURNING jobq_jobs.id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr,
+    retry_policy, retry_data, failure_log_level, quota_names, annotations, attempt,
+    dispatcher_uuid, agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure,
+    created, assigned_at, active_start, active_end, completed_at;
+
+-- name: claim_candidates
+-- For agents with a filter: due jobs in queue order, judged in Python before claim_ids.
+SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
+    retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
+    agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
+    assigned_at, active_start, active_end, completed_at
+FROM jobq_jobs WHERE queue = %(queue)s AND status = 'pending' AND sort_at <= %(now)s
+ORDER BY lane, sort_at, id LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED;
+
+-- name: claim_ids
+UPDATE jobq_jobs
+SET status = 'assigned', attempt = attempt + 1, dispatcher_uuid = %(dispatcher)s,
+    agent_name = %(agent)s, assigned_at = %(now)s
+WHERE status = 'pending' AND id = ANY(%(ids)s)
+RETURNING id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr,
+    retry_policy, retry_data, failure_log_level, quota_names, annotations, attempt,
+    dispatcher_uuid, agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure,
+    created, assigned_at, active_start, active_end, completed_at;
+
+-- name: start_job
+-- Fenced: only the claim of this attempt, by this dispatcher, may start the job.
+UPDATE jobq_jobs SET status = 'active', active_start = %(now)s
+WHERE id = %(id)s AND attempt = %(attempt)s AND dispatcher_uuid = %(dispatcher)s AND status = 'assigned';
+
+-- name: check_owner
+SELECT 1 AS owned FROM jobq_jobs
+WHERE id = %(id)s AND attempt = %(attempt)s AND dispatcher_uuid = %(dispatcher)s AND status = 'active';
+
+-- name: store_result
+-- Fenced: a worker that lost its claim (reassigned after a false death) writes nothing.
+UPDATE jobq_jobs
+SET status = 'callbacks', result = %(result)s, result_repr = %(result_repr)s, failed = %(failed)s,
+    failure = %(failure)s, retry_data = %(retry_data)s, active_end = %(now)s, waiting_on = NULL
+WHERE id = %(id)s AND attempt = %(attempt)s AND dispatcher_uuid = %(dispatcher)s AND status = 'active';
+
+-- name: fail_unstarted
+UPDATE jobq_jobs
+SET status = 'callbacks', result = NULL, result_repr = %(result_repr)s, failed = TRUE,
+    failure = %(failure)s, active_end = %(now)s
+WHERE id = %(id)s AND status IN ('new', 'pending', 'assigned');
+
+-- name: reschedule
+-- Fenced: back to pending, at the front (lane 0) or at %(begin_after)s.
+UPDATE jobq_jobs
+SET status = 'pending', lane = %(lane)s, begin_after = %(begin_after)s, sort_at = %(begin_after)s,
+    retry_data = %(retry_data)s, active_start = NULL, dispatcher_uuid = NULL, agent_name = NULL
+WHERE id = %(id)s AND attempt = %(attempt)s AND dispatcher_uuid = %(dispatcher)s AND status = 'active';
+
+-- name: wait_on
+-- Fenced: the job stays active, adopting %(inner)s's result once it has one.
+UPDATE jobq_jobs SET waiting_on = %(inner)s, retry_data = %(retry_data)s
+WHERE id = %(id)s AND attempt = %(attempt)s AND dispatcher_uuid = %(dispatcher)s AND status = 'active';
+
+-- name: release_callbacks
+-- A job got its result: its waiting callbacks become pending in its queue.
+UPDATE jobq_jobs SET status = 'pending', lane = 1, sort_at = %(now)s, begin_after = %(now)s
+WHERE parent_id = %(id)s AND status = 'new';
+
+-- name: count_open_callbacks
+SELECT count(*) AS n FROM jobq_jobs WHERE parent_id = %(id)s AND status <> 'completed';
+
+-- name: mark_completed
+UPDATE jobq_jobs SET status = 'completed', completed_at = %(now)s
+WHERE id = %(id)s AND status = 'callbacks';
+
+-- name: parent_of
+SELECT parent_id FROM jobq_jobs WHERE id = %(id)s;
+
+-- name: waiters
+SELECT id FROM jobq_jobs WHERE waiting_on = %(id)s AND status = 'active';
+
+-- name: adopt_result
+-- Copy %(inner)s's result to a job that returned it (the original's "job returns a job").
+UPDATE jobq_jobs
+SET status = 'callbacks', waiting_on = NULL, active_end = %(now)s,
+    result = (SELECT result FROM jobq_jobs WHERE id = %(inner)s),
+    result_repr = (SELECT result_repr FROM jobq_jobs WHERE id = %(inner)s),
+    failed = (SELECT failed FROM jobq_jobs WHERE id = %(inner)s),
+    failure = (SELECT failure FROM jobq_jobs WHERE id = %(inner)s)
+WHERE id = %(id)s AND status = 'active';
+
+-- name: set_annotation
+UPDATE jobq_jobs SET annotations = %(annotations)s WHERE id = %(id)s;
+
+-- name: get_annotations
+SELECT annotations FROM jobq_jobs WHERE id = %(id)s;
+
+-- name: register_dispatcher
+INSERT INTO jobq_dispatchers (uuid, host, pid, started, last_ping, ping_interval,
+    death_interval, activated, deactivated)
+VALUES (%(uuid)s, %(host)s, %(pid)s, %(now)s, %(now)s, %(ping_interval)s, %(death_interval)s, %(now)s, NULL)
+ON CONFLICT (uuid) DO UPDATE SET host = excluded.host, pid = excluded.pid,
+    started = excluded.started, last_ping = excluded.last_ping, activated = excluded.activated,
+    deactivated = NULL;
+
+-- name: get_dispatcher
+SELECT uuid, host, pid, started, last_ping, ping_interval, death_interval, activated,
+    deactivated
+FROM jobq_dispatchers WHERE uuid = %(uuid)s;
+
+-- name: ping_dispatcher
+UPDATE jobq_dispatchers SET last_ping = %(now)s WHERE uuid = %(uuid)s;
+
+-- name: deactivate_dispatcher
+UPDATE jobq_dispatchers SET activated = NULL, deactivated = %(now)s WHERE uuid = %(uuid)s;
+
+-- name: set_agent
+INSERT INTO jobq_agents (dispatcher_uuid, queue, name, size, filter)
+VALUES (%(uuid)s, %(queue)s, %(name)s, %(size)s, %(filter)s)
+ON CONFLICT (dispatcher_uuid, queue, name) DO UPDATE SET size = excluded.size,
+    filter = excluded.filter;
+
+-- name: clear_agents
+DELETE FROM jobq_agents WHERE dispatcher_uuid = %(uuid)s;
+
+-- name: list_agents
+SELECT dispatcher_uuid, queue, name, size, filter FROM jobq_agents
+WHERE dispatcher_uuid = %(uuid)s ORDER BY queue, name;
+
+-- name: notify
+-- Wake idle workers of a queue; delivered when the transaction commits.
+SELECT pg_notify('jobq', %(queue)s);
+
+-- name: migrate_lock
+-- Serialize concurrent first connects while the schema is created.
+SELECT pg_advisory_xact_lock(727472631);

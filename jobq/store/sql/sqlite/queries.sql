@@ -1,0 +1,196 @@
+-- jobq queries for SQLite. Each block starts with "-- name: <query>"; parameters are :named.
+-- Writes run inside BEGIN IMMEDIATE, so one writer at a time: no row locks are needed.
+
+-- name: schema_version
+SELECT version FROM jobq_schema;
+
+-- name: set_schema_version
+INSERT INTO jobq_schema (version) VALUES (:version);
+
+-- name: insert_job
+INSERT INTO jobq_jobs (queue, status, lane, sort_at, begin_after, begin_by, job_class, call,
+    call_repr, retry_policy, failure_log_level, quota_names, put_by, parent_id, created)
+VALUES (:queue, :status, 1, :sort_at, :begin_after, :begin_by, :job_class, :call,
+    :call_repr, :retry_policy, :failure_log_level, :quota_names, :put_by, :parent_id, :now)
+RETURNING id;
+
+-- name: ensure_queue
+INSERT INTO jobq_queues (name, created) VALUES (:queue, :now) ON CONFLICT (name) DO NOTHING;
+
+-- name: get_job
+SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
+    retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
+    agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
+    assigned_at, active_start, active_end, completed_at
+FROM jobq_jobs WHERE id = :id;
+
+-- name: get_result
+SELECT result FROM jobq_jobs WHERE id = :id;
+
+-- name: lock_job
+-- SQLite's writer lock already serializes writers; this is a plain read.
+SELECT status, queue, failed FROM jobq_jobs WHERE id = :id;
+
+-- name: pending_jobs
+-- Queue order: put-back jobs first, then by sort_at (when the job was put or became due).
+SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
+    retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
+    agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
+    assigned_at, active_start, active_end, completed_at
+FROM jobq_jobs WHERE queue = :queue AND status = 'pending'
+ORDER BY lane, sort_at, id LIMIT :limit OFFSET :offset;
+
+-- name: pending_jobs_reversed
+SELECT id FROM jobq_jobs WHERE queue = :queue AND status = 'pending'
+ORDER BY lane DESC, sort_at DESC, id DESC LIMIT 1 OFFSET :offset;
+
+-- name: count_pending
+SELECT count(*) AS n FROM jobq_jobs WHERE queue = :queue AND status = 'pending';
+
+-- name: unqueue
+-- pull / remove: a pending job becomes "new" again, out of the queue.
+UPDATE jobq_jobs SET status = 'new', put_by = NULL
+WHERE id = :id AND queue = :queue AND status = 'pending';
+
+-- name: requeue
+-- put of a stored job that is "new" again (pulled): it keeps its id and its begin_after.
+UPDATE jobq_jobs SET status = 'pending', queue = :queue, lane = 1, sort_at = :sort_at,
+    begin_after = :begin_after, begin_by = :begin_by, put_by = :put_by
+WHERE id = :id AND status = 'new' AND parent_id IS NULL;
+
+-- name: put_back
+UPDATE jobq_jobs SET status = 'pending', queue = :queue, lane = 0, sort_at = :now
+WHERE id = :id AND status = 'new' AND parent_id IS NULL;
+
+-- name: claim
+-- Take up to :limit due jobs, in queue order, for one agent; every claim bumps the attempt.
+UPDATE jobq_jobs
+SET status = 'assigned', attempt = attempt + 1, dispatcher_uuid = :dispatcher,
+    agent_name = :agent, assigned_at = :now
+WHERE id IN (
+    SELECT id FROM jobq_jobs
+    WHERE queue = :queue AND status = 'pending' AND sort_at <= :now
+    ORDER BY lane, sort_at, id LIMIT :limit)
+RETURNING id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr,
+    retry_policy, retry_data, failure_log_level, quota_names, annotations, attempt,
+    dispatcher_uuid, agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure,
+    created, assigned_at, active_start, active_end, completed_at;
+
+-- name: claim_candidates
+-- For agents with a filter: due jobs in queue order, judged in Python before claim_ids.
+SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
+    retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
+    agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
+    assigned_at, active_start, active_end, completed_at
+FROM jobq_jobs WHERE queue = :queue AND status = 'pending' AND sort_at <= :now
+ORDER BY lane, sort_at, id LIMIT :limit;
+
+-- name: claim_ids
+UPDATE jobq_jobs
+SET status = 'assigned', attempt = attempt + 1, dispatcher_uuid = :dispatcher,
+    agent_name = :agent, assigned_at = :now
+WHERE status = 'pending' AND id IN (SELECT value FROM json_each(:ids))
+RETURNING id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr,
+    retry_policy, retry_data, failure_log_level, quota_names, annotations, attempt,
+    dispatcher_uuid, agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure,
+    created, assigned_at, active_start, active_end, completed_at;
+
+-- name: start_job
+-- Fenced: only the claim of this attempt, by this dispatcher, may start the job.
+UPDATE jobq_jobs SET status = 'active', active_start = :now
+WHERE id = :id AND attempt = :attempt AND dispatcher_uuid = :dispatcher AND status = 'assigned';
+
+-- name: check_owner
+SELECT 1 AS owned FROM jobq_jobs
+WHERE id = :id AND attempt = :attempt AND dispatcher_uuid = :dispatcher AND status = 'active';
+
+-- name: store_result
+-- Fenced: a worker that lost its claim (reassigned after a false death) writes nothing.
+UPDATE jobq_jobs
+SET status = 'callbacks', result = :result, result_repr = :result_repr, failed = :failed,
+    failure = :failure, retry_data = :retry_data, active_end = :now, waiting_on = NULL
+WHERE id = :id AND attempt = :attempt AND dispatcher_uuid = :dispatcher AND status = 'active';
+
+-- name: fail_unstarted
+UPDATE jobq_jobs
+SET status = 'callbacks', result = NULL, result_repr = :result_repr, failed = 1,
+    failure = :failure, active_end = :now
+WHERE id = :id AND status IN ('new', 'pending', 'assigned');
+
+-- name: reschedule
+-- Fenced: back to pending, at the front (lane 0) or at :begin_after.
+UPDATE jobq_jobs
+SET status = 'pending', lane = :lane, begin_after = :begin_after, sort_at = :begin_after,
+    retry_data = :retry_data, active_start = NULL, dispatcher_uuid = NULL, agent_name = NULL
+WHERE id = :id AND attempt = :attempt AND dispatcher_uuid = :dispatcher AND status = 'active';
+
+-- name: wait_on
+-- Fenced: the job stays active, adopting :inner's result once it has one.
+UPDATE jobq_jobs SET waiting_on = :inner, retry_data = :retry_data
+WHERE id = :id AND attempt = :attempt AND dispatcher_uuid = :dispatcher AND status = 'active';
+
+-- name: release_callbacks
+-- A job got its result: its waiting callbacks become pending in its queue.
+UPDATE jobq_jobs SET status = 'pending', lane = 1, sort_at = :now, begin_after = :now
+WHERE parent_id = :id AND status = 'new';
+
+-- name: count_open_callbacks
+SELECT count(*) AS n FROM jobq_jobs WHERE parent_id = :id AND status <> 'completed';
+
+-- name: mark_completed
+UPDATE jobq_jobs SET status = 'completed', completed_at = :now
+WHERE id = :id AND status = 'callbacks';
+
+-- name: parent_of
+SELECT parent_id FROM jobq_jobs WHERE id = :id;
+
+-- name: waiters
+SELECT id FROM jobq_jobs WHERE waiting_on = :id AND status = 'active';
+
+-- name: adopt_result
+-- Copy :inner's result to a job that returned it (the original's "job returns a job").
+UPDATE jobq_jobs
+SET status = 'callbacks', waiting_on = NULL, active_end = :now,
+    result = (SELECT result FROM jobq_jobs WHERE id = :inner),
+    result_repr = (SELECT result_repr FROM jobq_jobs WHERE id = :inner),
+    failed = (SELECT failed FROM jobq_jobs WHERE id = :inner),
+    failure = (SELECT failure FROM jobq_jobs WHERE id = :inner)
+WHERE id = :id AND status = 'active';
+
+-- name: set_annotation
+UPDATE jobq_jobs SET annotations = :annotations WHERE id = :id;
+
+-- name: get_annotations
+SELECT annotations FROM jobq_jobs WHERE id = :id;
+
+-- name: register_dispatcher
+INSERT INTO jobq_dispatchers (uuid, host, pid, started, last_ping, ping_interval,
+    death_interval, activated, deactivated)
+VALUES (:uuid, :host, :pid, :now, :now, :ping_interval, :death_interval, :now, NULL)
+ON CONFLICT (uuid) DO UPDATE SET host = excluded.host, pid = excluded.pid,
+    started = excluded.started, last_ping = excluded.last_ping, activated = excluded.activated,
+    deactivated = NULL;
+
+-- name: get_dispatcher
+SELECT uuid, host, pid, started, last_ping, ping_interval, death_interval, activated,
+    deactivated
+FROM jobq_dispatchers WHERE uuid = :uuid;
+
+-- name: ping_dispatcher
+UPDATE jobq_dispatchers SET last_ping = :now WHERE uuid = :uuid;
+
+-- name: deactivate_dispatcher
+UPDATE jobq_dispatchers SET activated = NULL, deactivated = :now WHERE uuid = :uuid;
+
+-- name: set_agent
+INSERT INTO jobq_agents (dispatcher_uuid, queue, name, size, filter)
+VALUES (:uuid, :queue, :name, :size, :filter)
+ON CONFLICT (dispatcher_uuid, queue, name) DO UPDATE SET size = excluded.size,
+    filter = excluded.filter;
+
+-- name: clear_agents
+DELETE FROM jobq_agents WHERE dispatcher_uuid = :uuid;
+
+-- name: list_agents
+SELECT dispatcher_uuid, queue, name, size, filter FROM jobq_agents
+WHERE dispatcher_uuid = :uuid ORDER BY queue, name;

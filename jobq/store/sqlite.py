@@ -1,0 +1,183 @@
+"""SQLite engine: the embedded default, shared by processes on one machine.
+
+WAL mode; one connection per thread; every write is `BEGIN IMMEDIATE`, so writers take the
+database lock up front and wait (busy timeout) instead of failing half-way. Claims are one
+`UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING` (SQLite >= 3.35). There is no NOTIFY:
+idle workers watch `PRAGMA data_version`, which changes whenever another connection commits,
+a check that costs microseconds. Times are stored as integer microseconds (UTC).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from jobq.errors import ConfigError, ConflictError, StoreUnavailable, is_conflict
+from jobq.store._external import driver_connection
+from jobq.store._sql import Executor, SqlStore, load_queries
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICRO = dt.timedelta(microseconds=1)
+_SYNC_MODES = {"off", "normal", "full", "extra"}
+
+
+def _wrap(error: sqlite3.Error) -> Exception:
+    if is_conflict(error):
+        return ConflictError(f"SQLite database is locked: {error}")
+    if isinstance(error, sqlite3.OperationalError) and "unable to open" in str(error):
+        return StoreUnavailable(f"cannot open SQLite database: {error}")
+    return error
+
+
+class SqliteAttemptConnection:
+    """A job attempt's own connection, in a write transaction begun on first use."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._conn = store._open()
+        self._conn.execute("BEGIN IMMEDIATE")
+
+    @property
+    def raw(self) -> sqlite3.Connection:
+        return self._conn
+
+    def commit(self) -> None:
+        self._conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+
+    def close(self) -> None:
+        self.rollback()
+        self._conn.close()
+
+
+class DataVersionWaiter:
+    """Wakes when another connection commits to the database file."""
+
+    def __init__(self, store: SqliteStore, interval: float = 0.002) -> None:
+        self._conn = store._open()
+        self._interval = interval
+        self._version = self._read()
+
+    def _read(self) -> int:
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while True:
+            version = self._read()
+            if version != self._version:
+                self._version = version
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            time.sleep(min(self._interval, remaining))
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class SqliteStore(SqlStore):
+    """The Store protocol on a SQLite file."""
+
+    engine = "sqlite"
+
+    def __init__(self, path: str, *, synchronous: str = "full", busy_timeout: float = 60.0) -> None:
+        if synchronous.lower() not in _SYNC_MODES:
+            raise ConfigError(
+                f"synchronous={synchronous!r} is not a SQLite mode; use one of {sorted(_SYNC_MODES)}"
+            )
+        self.path = path
+        self.synchronous = synchronous.lower()
+        self.busy_timeout = busy_timeout
+        self.queries = load_queries("sqlite")
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._conns: list[sqlite3.Connection] = []
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout
+            )
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        except sqlite3.Error as error:
+            raise _wrap(error) from error
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._open()
+            self._local.conn = conn
+            with self._lock:
+                self._conns.append(conn)
+        return conn
+
+    @contextlib.contextmanager
+    def _transaction(self, conn: Any = None) -> Iterator[Executor]:
+        if conn is not None:
+            raw = driver_connection(conn, sqlite3.Connection, "sqlite3")
+            cursor = raw.cursor()
+            cursor.row_factory = sqlite3.Row
+            yield Executor(self, cursor)
+            return
+        db = self._conn()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            raise _wrap(error) from error
+        try:
+            yield Executor(self, db.cursor())
+        except sqlite3.Error as error:
+            db.execute("ROLLBACK")
+            raise _wrap(error) from error
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        try:
+            db.execute("COMMIT")
+        except sqlite3.Error as error:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise _wrap(error) from error
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Executor]:
+        try:
+            yield Executor(self, self._conn().cursor())
+        except sqlite3.Error as error:
+            raise _wrap(error) from error
+
+    def ts(self, value: dt.datetime | None) -> Any:
+        return None if value is None else (value - _EPOCH) // _MICRO
+
+    def dt(self, value: Any) -> dt.datetime | None:
+        return None if value is None else _EPOCH + dt.timedelta(microseconds=value)
+
+    def ids(self, values: Sequence[int]) -> Any:
+        return json.dumps(list(values))
+
+    def waiter(self) -> DataVersionWaiter:
+        return DataVersionWaiter(self)
+
+    def attempt_connection(self) -> SqliteAttemptConnection:
+        return SqliteAttemptConnection(self)
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+        self._local = threading.local()

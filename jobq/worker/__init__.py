@@ -1,0 +1,1 @@
+"""The worker layer: dispatcher (claims and wakes), agents (thread pools), runner (one job)."""

@@ -1,0 +1,370 @@
+"""Performs one claimed job: the original's `job()` choreography, as small named steps.
+
+start (fenced) -> deadline check -> decode -> [setup -> call -> teardown on failure] with the
+retry policy's job_error -> store the outcome (fenced, with the job's own writes when it used
+`jobq.local.connection()`) with the policy's commit_error -> teardown -> log. Each outcome is
+exactly one store call: store_result, reschedule or wait_on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import logging
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from jobq import local
+from jobq.database import failure_dict
+from jobq.errors import AbortedError, EncodingError, ReassignedError, StoreUnavailable
+from jobq.errors import TimeoutError as JobTimeout
+from jobq.model.failure import Failure, describe
+from jobq.model.job import Job
+from jobq.queue import Queue
+from jobq.model.retry import Decision, RetryCommonForever, RetryCommonFourTimes, RetryPolicy
+from jobq.store.base import AttemptConnection, JobRecord, Outcome
+
+if TYPE_CHECKING:
+    from jobq.database import Database
+
+events_log = logging.getLogger("jobq.events")
+trace_log = logging.getLogger("jobq.trace")
+
+_MAX_TEXT = 10000
+
+
+def load_policy_class(path: str | None, is_callback: bool) -> type[RetryPolicy]:
+    """The policy class stored for a job, or the default for jobs / callbacks."""
+    if not path:
+        return RetryCommonForever if is_callback else RetryCommonFourTimes
+    module, _, name = path.partition(":")
+    found: Any = importlib.import_module(module)
+    for part in name.split("."):
+        found = getattr(found, part)
+    return found  # type: ignore[no-any-return]
+
+
+@dataclass
+class _Attempt:
+    """One run of the callable inside a claim (a claim may run it again on retry-now)."""
+
+    conn: AttemptConnection | None = None
+
+    def connection(self, db: Database) -> Any:
+        if self.conn is None:
+            self.conn = db.store.attempt_connection()
+        return self.conn.raw
+
+    def rollback(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+class Runner:
+    """Runs claimed jobs for one dispatcher and agent."""
+
+    def __init__(
+        self,
+        db: Database,
+        dispatcher_uuid: str,
+        agent_name: str,
+        stopping: threading.Event | None = None,
+    ) -> None:
+        self.db = db
+        self.store = db.store
+        self.uuid = dispatcher_uuid
+        self.agent_name = agent_name
+        self.stopping = stopping or threading.Event()
+
+    def _sleep(self, seconds: float) -> None:
+        self.stopping.wait(seconds)
+
+    def now(self) -> dt.datetime:
+        return self.db.clock.now()
+
+    # -- entry point -------------------------------------------------------------------------
+    def run(self, record: JobRecord) -> None:
+        label = f"job {record.id} ({record.call_repr})"
+        thread = threading.current_thread().name
+        if not self.store.start(record.id, record.attempt, self.uuid, self.now()):
+            self._lost_before_start(record, label)
+            return
+        trace_log.info("starting in thread %s: %s", thread, label)
+        try:
+            self._perform(record, label)
+        except ReassignedError as error:
+            events_log.error(
+                "%s was reassigned; likely cause: this worker could not ping in time (long "
+                "commits, a paused process or clock skew). Nothing was written. (%s)",
+                label,
+                error,
+            )
+            return
+        trace_log.info("completed in thread %s: %s", thread, label)
+
+    def _lost_before_start(self, record: JobRecord, label: str) -> None:
+        current = self.store.get(record.id)
+        if current is not None and current.status in ("callbacks", "completed"):
+            events_log.error("%s: job already completed? (status %s)", label, current.status)
+        else:
+            events_log.error(
+                "%s was reassigned before it started (status %s); nothing was written",
+                label,
+                None if current is None else current.status,
+            )
+
+    # -- the steps -----------------------------------------------------------------------------
+    def _perform(self, record: JobRecord, label: str) -> None:
+        is_callback = record.parent_id is not None
+        deadline = (
+            None
+            if record.begin_by is None
+            else record.begin_after + dt.timedelta(seconds=record.begin_by)
+        )
+        if deadline is not None and self.now() > deadline:
+            error = JobTimeout(f"{label} did not start by its deadline {deadline.isoformat()}")
+            self._finish(record, label, self._failed(Failure.from_exception(error), {}), None)
+            return
+        try:
+            job = self.db._job_from_record(record)
+            func, args, kwargs = job.callable, job.args, job.kwargs
+            if is_callback:
+                assert record.parent_id is not None
+                args = (*args, self._parent_result(record.parent_id))
+            policy_cls = load_policy_class(record.retry_policy, is_callback)
+        except Exception as error:  # tampered payload, missing module, bad policy path
+            failure = Failure.from_exception(error)
+            events_log.error("%s cannot be decoded: %s", label, failure)
+            self._finish(record, label, self._failed(failure, {}), None)
+            return
+        policy = policy_cls(record.retry_data, job_label=label, sleep=self._sleep)
+        ctx_queue = Queue(self.db, record.queue)
+
+        while True:
+            attempt = _Attempt()
+            ctx = local.JobContext(
+                job=job,
+                queue=ctx_queue,
+                dispatcher_uuid=self.uuid,
+                agent_name=self.agent_name,
+                connection=lambda a=attempt: a.connection(self.db),  # type: ignore[misc]
+            )
+            token = local.set_context(ctx)
+            setup_info: Any = None
+            value: Any = None
+            try:
+                setup_info = job.setup()
+                value = func(*args, **kwargs)
+            except (SystemExit, KeyboardInterrupt, ReassignedError):
+                attempt.rollback()
+                self._teardown(job, setup_info, label)
+                raise
+            except Exception as error:
+                attempt.rollback()
+                self._teardown(job, setup_info, label)
+                failure = Failure.from_exception(error)
+                decision = self._decide(policy.job_error, failure, error, deadline, is_callback)
+                if decision is True:
+                    self._check_owner(record)
+                    continue
+                if isinstance(decision, dt.datetime | dt.timedelta):
+                    self._reschedule(record, label, decision, policy)
+                    return
+                outcome = self._failed(failure, policy.data)
+            else:
+                if isinstance(value, Job):
+                    self._wait_for_inner(record, label, value, policy, attempt)
+                    self._teardown(job, setup_info, label)
+                    return
+                outcome = self._outcome(value, policy.data)
+            finally:
+                local.reset_context(token)
+
+            # Store the outcome, with the job's own writes if it made any.
+            try:
+                self.store.store_result(
+                    record.id,
+                    record.attempt,
+                    self.uuid,
+                    outcome,
+                    self.now(),
+                    conn=None if attempt.conn is None else attempt.conn.raw,
+                )
+                if attempt.conn is not None:
+                    attempt.conn.commit()
+                    attempt.rollback()
+            except ReassignedError:
+                attempt.rollback()
+                self._teardown(job, setup_info, label)
+                raise
+            except Exception as error:
+                attempt.rollback()
+                self._teardown(job, setup_info, label)
+                commit_failure = Failure.from_exception(error)
+                decision = self._decide(
+                    policy.commit_error, commit_failure, error, deadline, is_callback
+                )
+                if decision is True:
+                    self._check_owner(record)
+                    continue
+                if isinstance(decision, dt.datetime | dt.timedelta):
+                    self._reschedule(record, label, decision, policy)
+                    return
+                self._log_obscured(record, label, outcome)
+                self._finish(record, label, self._failed(commit_failure, policy.data), None)
+                return
+            self._teardown(job, setup_info, label)
+            self._log_outcome(record, label, outcome)
+            return
+
+    def _decide(
+        self,
+        hook: Any,
+        failure: Failure,
+        error: BaseException,
+        deadline: dt.datetime | None,
+        is_callback: bool,
+    ) -> Decision:
+        try:
+            decision: Decision = hook(failure, error)
+        except Exception as policy_error:
+            events_log.critical("retry policy failed (%r); not retrying", policy_error)
+            return False
+        if decision and deadline is not None and self.now() > deadline:
+            trace_log.warning("not retrying: the job's begin_by deadline has passed")
+            return False
+        if is_callback and isinstance(decision, dt.datetime | dt.timedelta):
+            events_log.error("cannot reschedule a callback, only retry; retrying now")
+            return True
+        return decision
+
+    def _check_owner(self, record: JobRecord) -> None:
+        if not self.store.owns(record.id, record.attempt, self.uuid):
+            raise ReassignedError(f"job {record.id} attempt {record.attempt} was reassigned")
+
+    def _reschedule(
+        self,
+        record: JobRecord,
+        label: str,
+        when: dt.datetime | dt.timedelta,
+        policy: RetryPolicy,
+    ) -> None:
+        now = self.now()
+        at = now + when if isinstance(when, dt.timedelta) else when
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=dt.UTC)  # the original treats a naive reschedule time as UTC
+        self.store.reschedule(record.id, record.attempt, self.uuid, at, policy.data, now)
+        trace_log.info("%s rescheduled for %s", label, at.isoformat())
+
+    def _wait_for_inner(
+        self, record: JobRecord, label: str, inner: Job, policy: RetryPolicy, attempt: _Attempt
+    ) -> None:
+        if attempt.conn is not None:  # the job's writes commit now; the result comes later
+            attempt.conn.commit()
+            attempt.rollback()
+        if not inner.stored:
+            inner = Queue(self.db, record.queue).put(inner)
+        assert inner.id is not None
+        self.store.wait_on(record.id, record.attempt, self.uuid, inner.id, policy.data, self.now())
+        trace_log.info("%s waits for the result of job %s", label, inner.id)
+
+    def _finish(
+        self, record: JobRecord, label: str, outcome: Outcome, conn: Any
+    ) -> None:
+        """Store an outcome that must be stored: retried with backoff until it is (or the job
+        is reassigned), as "a failure to commit a failure must commit"."""
+        delay = 0.0
+        while True:
+            try:
+                self.store.store_result(
+                    record.id, record.attempt, self.uuid, outcome, self.now(), conn=conn
+                )
+                break
+            except ReassignedError:
+                raise
+            except Exception as error:
+                if self.stopping.is_set() and isinstance(error, StoreUnavailable):
+                    raise
+                events_log.error("%s: storing its outcome failed (%r); retrying", label, error)
+                delay = min(60.0, delay + 1.0)
+                self._sleep(delay)
+        self._log_outcome(record, label, outcome)
+
+    # -- outcomes and logs -----------------------------------------------------------------------
+    def _parent_result(self, parent_id: int) -> Any:
+        parent = self.store.get(parent_id)
+        if parent is None:
+            raise AbortedError(f"callback's parent job {parent_id} no longer exists")
+        if parent.failed:
+            return self.db._job_from_record(parent).failure
+        payload = self.store.get_result(parent_id)
+        return None if payload is None else self.db.codec.loads(payload)
+
+    def _outcome(self, value: Any, retry_data: dict[str, Any]) -> Outcome:
+        if isinstance(value, Failure):
+            return Outcome(
+                None, str(value), failed=True, failure=failure_dict(value), retry_data=retry_data
+            )
+        try:
+            payload = self.db.codec.dumps(value)
+        except Exception as error:
+            failure = Failure.from_exception(
+                EncodingError(f"result {describe(value)} cannot be stored: {error}")
+            )
+            return self._failed(failure, retry_data)
+        return Outcome(payload, _truncate(describe(value)), retry_data=retry_data)
+
+    def _failed(self, failure: Failure, retry_data: dict[str, Any]) -> Outcome:
+        return Outcome(
+            None,
+            _truncate(failure.traceback or str(failure)),
+            failed=True,
+            failure=failure_dict(failure),
+            retry_data=retry_data,
+        )
+
+    def _log_outcome(self, record: JobRecord, label: str, outcome: Outcome) -> None:
+        if outcome.failed:
+            default = logging.CRITICAL if record.parent_id is not None else logging.ERROR
+            level = record.failure_log_level or default
+            failure = outcome.failure or {}
+            events_log.log(
+                level,
+                "%s failed with %s: %s\n%s\nLocals:\n%s",
+                label,
+                failure.get("type_name"),
+                failure.get("message"),
+                failure.get("traceback", ""),
+                failure.get("verbose", ""),
+                extra={"job_id": record.id, "queue": record.queue},
+            )
+        else:
+            trace_log.info("%s succeeded with result: %s", label, outcome.result_repr)
+
+    def _log_obscured(self, record: JobRecord, label: str, outcome: Outcome) -> None:
+        if outcome.failed:
+            level = record.failure_log_level or logging.ERROR
+            events_log.log(
+                level,
+                "Commit failed for %s. Prior to this, job failed with traceback:\n%s",
+                label,
+                (outcome.failure or {}).get("traceback", ""),
+            )
+        else:
+            events_log.info(
+                "Commit failed for %s. Prior to this, job succeeded with result: %s",
+                label,
+                outcome.result_repr,
+            )
+
+    def _teardown(self, job: Job, setup_info: Any, label: str) -> None:
+        try:
+            job.teardown(setup_info)
+        except Exception as error:
+            events_log.critical("%s: teardown failed: %r", label, error)
+
+
+def _truncate(text: str) -> str:
+    return text if len(text) <= _MAX_TEXT else text[:_MAX_TEXT] + "[...TRUNCATED...]"
