@@ -115,6 +115,11 @@ class Dispatcher:
             self._thread.join()
         return self._finished_cleanly
 
+    def request_stop(self) -> None:
+        """Ask the loop to stop (safe from a signal handler); `run()` then returns."""
+        self._stopping.set()
+        self._wake.set()
+
     def wake(self) -> None:
         """Poll now (for example after putting jobs from this process)."""
         self._wake.set()

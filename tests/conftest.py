@@ -1,0 +1,92 @@
+"""Shared fixtures: every engine-level test runs on SQLite and on PostgreSQL.
+
+PostgreSQL: `JOBQ_TEST_PG_URL` (default postgresql://postgres@127.0.0.1:5432/test). Each test
+gets a fresh schema, dropped afterwards. Where no server answers, the PostgreSQL tests are
+skipped and the run says so loudly, unless `JOBQ_REQUIRE_POSTGRES=1` (CI), which makes them
+fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+import jobq
+
+TESTS = Path(__file__).parent
+sys.path.insert(0, str(TESTS))  # job functions in tests/jobfuncs.py must be importable
+
+PG_URL = os.environ.get("JOBQ_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REQUIRE_PG = os.environ.get("JOBQ_REQUIRE_POSTGRES") == "1"
+
+
+def _pg_available() -> str | None:
+    try:
+        with psycopg.connect(PG_URL, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+        return None
+    except psycopg.Error as error:
+        return str(error).strip()
+
+
+_PG_PROBLEM = _pg_available()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _PG_PROBLEM and not REQUIRE_PG:
+        terminalreporter.write_sep(
+            "!", "PostgreSQL NOT TESTED: no server at " + PG_URL + f" ({_PG_PROBLEM})", red=True
+        )
+
+
+def subprocess_env() -> dict[str, str]:
+    """Environment for worker subprocesses: they import jobq and tests/jobfuncs.py."""
+    paths = [str(TESTS), str(TESTS.parent), os.environ.get("PYTHONPATH", "")]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def engine(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgres" and _PG_PROBLEM:
+        if REQUIRE_PG:
+            pytest.fail(f"PostgreSQL is required (JOBQ_REQUIRE_POSTGRES=1) but: {_PG_PROBLEM}")
+        pytest.skip(f"no PostgreSQL server: {_PG_PROBLEM}")
+    return str(request.param)
+
+
+@pytest.fixture
+def db_url(engine: str, tmp_path: Path) -> Iterator[str]:
+    """A URL of a fresh, empty jobq database on the engine under test."""
+    if engine == "sqlite":
+        yield f"sqlite:///{tmp_path / 'jobq.db'}"
+        return
+    schema = f"jobq_test_{uuid.uuid4().hex[:12]}"
+    yield f"{PG_URL}?schema={schema}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[jobq.Database]:
+    database = jobq.connect(db_url)
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def queue(db: jobq.Database) -> jobq.Queue:
+    return db.queue()
+
+
+@pytest.fixture
+def worker(db: jobq.Database) -> Iterator[jobq.Dispatcher]:
+    """An in-process dispatcher on the default queue, agent main:3, polling fast."""
+    dispatcher = db.worker(poll_interval=0.1).start()
+    yield dispatcher
+    dispatcher.stop(grace=10)
