@@ -48,7 +48,9 @@ def open_store(url: str | None) -> Store:
 
         parts = urlsplit(url)
         if parts.netloc not in ("", "localhost"):
-            raise ConfigError(f"{url!r}: a SQLite URL is sqlite:///relative/path or sqlite:////abs/path")
+            raise ConfigError(
+                f"{url!r}: a SQLite URL is sqlite:///relative/path or sqlite:////abs/path"
+            )
         path = parts.path[1:] if parts.path.startswith("/") else parts.path
         if not path or path == ":memory:":
             raise ConfigError(
@@ -113,7 +115,7 @@ class Database:
 
     @property
     def engine(self) -> str:
-        """"sqlite" or "postgres"."""
+        """ "sqlite" or "postgres"."""
         return self.store.engine
 
     def __enter__(self) -> Database:
@@ -176,7 +178,9 @@ class Database:
         if type(job) is not Job:
             cls = type(job)
             if "<locals>" in cls.__qualname__:
-                raise EncodingError(f"Job subclass {cls.__qualname__} must be defined at module level")
+                raise EncodingError(
+                    f"Job subclass {cls.__qualname__} must be defined at module level"
+                )
             job_class = f"{cls.__module__}:{cls.__qualname__}"
         return NewJob(
             queue=queue,
@@ -202,7 +206,9 @@ class Database:
                 if isinstance(found, type) and issubclass(found, Job):
                     cls = found
             except (ImportError, AttributeError):
-                events_log.warning("job %s: cannot import its class %s", record.id, record.job_class)
+                events_log.warning(
+                    "job %s: cannot import its class %s", record.id, record.job_class
+                )
         job = cls.__new__(cls)
         Job.__init__(job, _placeholder)
         job._call = None
@@ -223,12 +229,16 @@ class Database:
         job.completed_at = record.completed_at
         job.annotations = record.annotations
         job.failed = record.failed
-        job.failure = None if record.failure is None else Failure(
-            type_name=record.failure["type_name"],
-            message=record.failure["message"],
-            traceback=record.failure.get("traceback", ""),
-            type_names=tuple(record.failure.get("type_names", ())),
-            verbose=record.failure.get("verbose", ""),
+        job.failure = (
+            None
+            if record.failure is None
+            else Failure(
+                type_name=record.failure["type_name"],
+                message=record.failure["message"],
+                traceback=record.failure.get("traceback", ""),
+                type_names=tuple(record.failure.get("type_names", ())),
+                verbose=record.failure.get("verbose", ""),
+            )
         )
         job.call_repr = record.call_repr
         job.parent_id = record.parent_id
@@ -267,7 +277,18 @@ class Database:
             )
             for job in fresh
         ]
-        ids = self.store.enqueue(rows, now, conn=conn) if rows else []
+        stored = [j for j in jobs if j.stored and not any(j is f for f in fresh)]
+        if stored and conn is None:
+            # Requeueing may find a job already taken: insert and requeue in one transaction,
+            # so that put_many stores all of its jobs or none.
+            own = self.store.attempt_connection()
+            try:
+                ids = self._write_put(queue, rows, stored, begin_after, begin_by, now, own.raw)
+                own.commit()
+            finally:
+                own.close()
+        else:
+            ids = self._write_put(queue, rows, stored, begin_after, begin_by, now, conn)
         for job, row, job_id in zip(fresh, rows, ids, strict=True):
             job.id = job_id
             job.queue_name = queue.name
@@ -279,28 +300,43 @@ class Database:
             job.failure_log_level = failure_log_level
             job.retry_policy = row.retry_policy
             job._backend = self
-        for job in jobs:
-            if job.stored and job not in fresh:
-                assert job.id is not None
-                when = begin_after or job.begin_after or now
-                by = begin_by if begin_by is not None else job.begin_by
-                ok = self.store.requeue(
-                    job.id,
-                    queue.name,
-                    when,
-                    None if by is None else by.total_seconds(),
-                    current_dispatcher_uuid(),
-                    now,
-                    conn=conn,
-                )
-                if not ok:
-                    raise ValueError(f"cannot add already-assigned job {job.id}")
-                if conn is None:
-                    job.refresh()
         if conn is None:
+            for job in stored:
+                job.refresh()
             for q in {j.queue_name for j in jobs}:
                 events_log.debug("put %d job(s) in queue %r", len(jobs), q)
         return jobs
+
+    def _write_put(
+        self,
+        queue: Queue,
+        rows: list[NewJob],
+        stored: list[Job],
+        begin_after: dt.datetime | None,
+        begin_by: dt.timedelta | None,
+        now: dt.datetime,
+        conn: Any,
+    ) -> list[int]:
+        ids = self.store.enqueue(rows, now, conn=conn) if rows else []
+        for job in stored:
+            assert job.id is not None
+            when = begin_after or job.begin_after or now
+            by = begin_by if begin_by is not None else job.begin_by
+            ok = self.store.requeue(
+                job.id,
+                queue.name,
+                when,
+                None if by is None else by.total_seconds(),
+                current_dispatcher_uuid(),
+                now,
+                conn=conn,
+            )
+            if not ok:
+                raise ValueError(
+                    f"cannot add already-assigned job {job.id}: it is no longer new "
+                    f"(pull it from its queue first, or put a new Job)"
+                )
+        return ids
 
     def _refresh_job(self, job: Job) -> None:
         assert job.id is not None

@@ -74,12 +74,11 @@ class Queue:
         if begin_after is not None:
             begin_after = ensure_aware(begin_after, "begin_after")
         if begin_by is not None:
-            if not isinstance(begin_by, dt.timedelta):
-                raise TypeError(f"begin_by must be a timedelta, got {begin_by!r}")
-            if begin_by < dt.timedelta(0):
-                raise ValueError(f"begin_by must not be negative, got {begin_by}")
+            _check_begin_by(begin_by)
         if failure_log_level is not None and not isinstance(failure_log_level, int):
-            raise TypeError(f"failure_log_level must be a logging level (int), got {failure_log_level!r}")
+            raise TypeError(
+                f"failure_log_level must be a logging level (int), got {failure_log_level!r}"
+            )
         seen: set[int] = set()
         for job in jobs:
             if job.stored and job.status != Status.NEW:
@@ -87,6 +86,10 @@ class Queue:
                     f"cannot add already-assigned job {job.id} (status {job.status}); "
                     f"pull it from its queue first, or put a new Job"
                 )
+            if job.begin_after is not None:
+                ensure_aware(job.begin_after, "begin_after")
+            if job.begin_by is not None:
+                _check_begin_by(job.begin_by)
             if id(job) in seen:
                 raise ValueError(f"{job!r} appears twice in one put_many")
             seen.add(id(job))
@@ -150,3 +153,10 @@ class Queue:
         if not records:
             raise IndexError(f"queue {self.name!r} has no pending job at index {index}")
         return self.db._job_from_record(records[0])
+
+
+def _check_begin_by(begin_by: object) -> None:
+    if not isinstance(begin_by, dt.timedelta):
+        raise TypeError(f"begin_by must be a timedelta, got {begin_by!r}")
+    if begin_by < dt.timedelta(0):
+        raise ValueError(f"begin_by must not be negative, got {begin_by}")

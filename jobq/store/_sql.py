@@ -277,9 +277,10 @@ class SqlStore:
                 candidates = ex.all("claim_candidates", limit=max(100, limit * 10), **params)
                 chosen = [r["id"] for r in candidates if accept(self._record(r))][:limit]
                 rows = ex.all("claim_ids", ids=self.ids(chosen), **params) if chosen else []
-        records = [self._record(r) for r in rows]
-        records.sort(key=lambda r: (r.lane, r.begin_after, r.id))
-        return records
+        # RETURNING order is unspecified: restore queue order (lane, sort_at, id), which is
+        # not begin_after order for pre-dated or put-back jobs.
+        rows.sort(key=lambda r: (r["lane"], r["sort_at"], r["id"]))
+        return [self._record(r) for r in rows]
 
     def start(self, job_id: int, attempt: int, dispatcher: str, now: dt.datetime) -> bool:
         with self._transaction() as ex:
@@ -292,7 +293,9 @@ class SqlStore:
 
     def owns(self, job_id: int, attempt: int, dispatcher: str) -> bool:
         with self._read() as ex:
-            return ex.one("check_owner", id=job_id, attempt=attempt, dispatcher=dispatcher) is not None
+            return (
+                ex.one("check_owner", id=job_id, attempt=attempt, dispatcher=dispatcher) is not None
+            )
 
     def store_result(
         self,
@@ -388,6 +391,10 @@ class SqlStore:
             inner = ex.one("lock_job", id=inner_id)  # lock the inner job first, as _settle does
             if inner is None:
                 raise JobNotFound(f"job {job_id} returned job {inner_id}, which does not exist")
+            if self._depends_on(ex, inner_id, job_id):
+                # The inner job cannot finish before this one does: waiting would hang both.
+                self._fail_waiting(ex, job_id, attempt, dispatcher, inner_id, retry_data, now)
+                return
             n = ex.run(
                 "wait_on",
                 id=job_id,
@@ -401,6 +408,65 @@ class SqlStore:
             if inner["status"] in _DONE:
                 ex.run("adopt_result", id=job_id, inner=inner_id, now=self.ts(now))
                 self._settle(ex, job_id, now)
+
+    def _depends_on(self, ex: Executor, inner_id: int, job_id: int) -> bool:
+        """True if `inner_id` needs `job_id`'s result to finish: it is that job, one of its
+        callbacks (at any depth), or waits (through any chain) on one of those."""
+        seen: set[int] = set()
+        todo = [inner_id]
+        while todo and len(seen) < 1000:
+            current = todo.pop()
+            if current == job_id:
+                return True
+            if current in seen:
+                continue
+            seen.add(current)
+            row = ex.one("wait_links", id=current)
+            if row is None or row["status"] in _DONE:
+                continue
+            todo += [j for j in (row["parent_id"], row["waiting_on"]) if j is not None]
+        return False
+
+    def _fail_waiting(
+        self,
+        ex: Executor,
+        job_id: int,
+        attempt: int,
+        dispatcher: str,
+        inner_id: int,
+        retry_data: dict[str, Any],
+        now: dt.datetime,
+    ) -> None:
+        message = (
+            f"job {job_id} returned job {inner_id}, which cannot finish before job {job_id} "
+            f"does (the job itself, or one of its callbacks): waiting would never end"
+        )
+        failure = {
+            "type_name": "jobq.errors.BadStatusError",
+            "message": message,
+            "traceback": f"jobq.errors.BadStatusError: {message}\n",
+            "type_names": [
+                "jobq.errors.BadStatusError",
+                "jobq.errors.JobqError",
+                "Exception",
+            ],
+            "verbose": "",
+        }
+        n = ex.run(
+            "store_result",
+            id=job_id,
+            attempt=attempt,
+            dispatcher=dispatcher,
+            result=None,
+            result_repr=f"jobq.errors.BadStatusError: {message}",
+            failed=True,
+            failure=json.dumps(failure),
+            retry_data=json.dumps(retry_data),
+            now=self.ts(now),
+        )
+        if n != 1:
+            raise ReassignedError(f"job {job_id} attempt {attempt} was reassigned")
+        self._settle(ex, job_id, now)
 
     def fail_unstarted(self, job_id: int, outcome: Outcome, now: dt.datetime) -> bool:
         with self._transaction() as ex:

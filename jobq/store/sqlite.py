@@ -93,7 +93,8 @@ class SqliteStore(SqlStore):
     def __init__(self, path: str, *, synchronous: str = "full", busy_timeout: float = 60.0) -> None:
         if synchronous.lower() not in _SYNC_MODES:
             raise ConfigError(
-                f"synchronous={synchronous!r} is not a SQLite mode; use one of {sorted(_SYNC_MODES)}"
+                f"synchronous={synchronous!r} is not a SQLite mode; "
+                f"use one of {sorted(_SYNC_MODES)}"
             )
         self.path = path
         self.synchronous = synchronous.lower()

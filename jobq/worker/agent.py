@@ -35,7 +35,9 @@ class AgentSpec:
         if not self.name or ":" in self.name:
             raise ConfigError(f"agent name {self.name!r} must be non-empty and contain no ':'")
         if not isinstance(self.size, int) or self.size < 0:
-            raise ConfigError(f"agent {self.name!r}: size must be an integer >= 0, got {self.size!r}")
+            raise ConfigError(
+                f"agent {self.name!r}: size must be an integer >= 0, got {self.size!r}"
+            )
         if self.filter is not None:
             load_filter(self.filter)  # fail at configuration time, not at the first claim
 
@@ -110,7 +112,9 @@ class AgentPool:
             try:
                 self._run(item)
             except BaseException as error:  # a job must never kill the pool silently
-                events_log.critical("unexpected error in agent %s: %r", self.name, error, exc_info=True)
+                events_log.critical(
+                    "unexpected error in agent %s: %r", self.name, error, exc_info=True
+                )
             finally:
                 with self._lock:
                     self.running -= 1

@@ -55,7 +55,9 @@ class Dispatcher:
         self.agent_specs = (
             list(agents) if agents is not None else [AgentSpec(DEFAULT_AGENT, DEFAULT_SIZE)]
         )
-        self.uuid = str(uuid_module.UUID(uuid or os.environ.get("JOBQ_UUID") or str(uuid_module.uuid4())))
+        self.uuid = str(
+            uuid_module.UUID(uuid or os.environ.get("JOBQ_UUID") or str(uuid_module.uuid4()))
+        )
         self.poll_interval = poll_interval
         self.ping_interval = ping_interval
         self.death_interval = death_interval
@@ -80,7 +82,14 @@ class Dispatcher:
 
     def start(self, timeout: float = 30.0) -> Dispatcher:
         """Run in a background (daemon) thread; returns once registered and polling."""
-        self._thread = threading.Thread(target=self._run_safely, name=f"jobq-dispatcher-{self.uuid[:8]}", daemon=True)
+        if self._thread is not None and self._thread.is_alive():
+            raise RuntimeError(f"dispatcher {self.uuid} is already running")
+        self._stopping.clear()
+        self._activated.clear()
+        self._startup_error = None
+        self._thread = threading.Thread(
+            target=self._run_safely, name=f"jobq-dispatcher-{self.uuid[:8]}", daemon=True
+        )
         self._thread.start()
         if not self._activated.wait(timeout) and self._startup_error is None:
             raise TimeoutError(f"dispatcher {self.uuid} did not start within {timeout} s")
@@ -89,6 +98,9 @@ class Dispatcher:
         return self
 
     def __enter__(self) -> Dispatcher:
+        # `with db.worker().start() as d:` must not start a second loop.
+        if self._thread is not None and self._thread.is_alive():
+            return self
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -140,7 +152,9 @@ class Dispatcher:
         )
         events_log.info("activated dispatcher %s (queues %s)", self.uuid, self.queues)
         waiter = store.waiter()
-        watcher = threading.Thread(target=self._watch, args=(waiter,), name="jobq-waiter", daemon=True)
+        watcher = threading.Thread(
+            target=self._watch, args=(waiter,), name="jobq-waiter", daemon=True
+        )
         watcher.start()
         self._activated.set()
         last_ping = self.db.clock.now()
@@ -232,6 +246,9 @@ class Dispatcher:
             if free <= 0:
                 continue
             accept = None if agent.filter is None else self._accept(agent.filter)
+            # A fresh reading, taken after `free`: a job that a runner of this pool put back
+            # (front of the queue, due "now") before freeing its slot is due for this claim.
+            now = self.db.clock.now()
             records = self.db.store.claim(agent.queue, self.uuid, agent.name, free, now, accept)
             for record in records:
                 trace_log.debug("claimed job %s for agent %s", record.id, agent.name)

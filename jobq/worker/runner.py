@@ -21,8 +21,8 @@ from jobq.errors import AbortedError, EncodingError, ReassignedError, StoreUnava
 from jobq.errors import TimeoutError as JobTimeout
 from jobq.model.failure import Failure, describe
 from jobq.model.job import Job
-from jobq.queue import Queue
 from jobq.model.retry import Decision, RetryCommonForever, RetryCommonFourTimes, RetryPolicy
+from jobq.queue import Queue
 from jobq.store.base import AttemptConnection, JobRecord, Outcome
 
 if TYPE_CHECKING:
@@ -60,6 +60,22 @@ class _Attempt:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
+
+
+class _AttemptQueue(Queue):
+    """`jobq.local.queue()`: once the job has opened its attempt connection
+    (`jobq.local.connection()`), its puts join that transaction, so a follow-up job exists
+    only if the job's own writes and result commit (and, on SQLite, the put does not wait
+    for the write lock the attempt itself holds)."""
+
+    def __init__(self, db: Database, name: str, attempt: _Attempt) -> None:
+        super().__init__(db, name)
+        self._attempt = attempt
+
+    def put_many(self, items: Any, **options: Any) -> list[Job]:
+        if options.get("conn") is None and self._attempt.conn is not None:
+            options["conn"] = self._attempt.conn.raw
+        return super().put_many(items, **options)
 
 
 class Runner:
@@ -140,13 +156,11 @@ class Runner:
             self._finish(record, label, self._failed(failure, {}), None)
             return
         policy = policy_cls(record.retry_data, job_label=label, sleep=self._sleep)
-        ctx_queue = Queue(self.db, record.queue)
-
         while True:
             attempt = _Attempt()
             ctx = local.JobContext(
                 job=job,
-                queue=ctx_queue,
+                queue=_AttemptQueue(self.db, record.queue, attempt),
                 dispatcher_uuid=self.uuid,
                 agent_name=self.agent_name,
                 connection=lambda a=attempt: a.connection(self.db),  # type: ignore[misc]
@@ -154,6 +168,7 @@ class Runner:
             token = local.set_context(ctx)
             setup_info: Any = None
             value: Any = None
+            torn_down = False  # teardown runs once per call: after the abort or the commit
             try:
                 setup_info = job.setup()
                 value = func(*args, **kwargs)
@@ -164,6 +179,7 @@ class Runner:
             except Exception as error:
                 attempt.rollback()
                 self._teardown(job, setup_info, label)
+                torn_down = True
                 failure = Failure.from_exception(error)
                 decision = self._decide(policy.job_error, failure, error, deadline, is_callback)
                 if decision is True:
@@ -197,11 +213,13 @@ class Runner:
                     attempt.rollback()
             except ReassignedError:
                 attempt.rollback()
-                self._teardown(job, setup_info, label)
+                if not torn_down:
+                    self._teardown(job, setup_info, label)
                 raise
             except Exception as error:
                 attempt.rollback()
-                self._teardown(job, setup_info, label)
+                if not torn_down:
+                    self._teardown(job, setup_info, label)
                 commit_failure = Failure.from_exception(error)
                 decision = self._decide(
                     policy.commit_error, commit_failure, error, deadline, is_callback
@@ -215,7 +233,8 @@ class Runner:
                 self._log_obscured(record, label, outcome)
                 self._finish(record, label, self._failed(commit_failure, policy.data), None)
                 return
-            self._teardown(job, setup_info, label)
+            if not torn_down:
+                self._teardown(job, setup_info, label)
             self._log_outcome(record, label, outcome)
             return
 
@@ -270,9 +289,7 @@ class Runner:
         self.store.wait_on(record.id, record.attempt, self.uuid, inner.id, policy.data, self.now())
         trace_log.info("%s waits for the result of job %s", label, inner.id)
 
-    def _finish(
-        self, record: JobRecord, label: str, outcome: Outcome, conn: Any
-    ) -> None:
+    def _finish(self, record: JobRecord, label: str, outcome: Outcome, conn: Any) -> None:
         """Store an outcome that must be stored: retried with backoff until it is (or the job
         is reassigned), as "a failure to commit a failure must commit"."""
         delay = 0.0

@@ -78,7 +78,7 @@ FROM picked WHERE jobq_jobs.id = picked.id
 RETURNING jobq_jobs.id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr,
     retry_policy, retry_data, failure_log_level, quota_names, annotations, attempt,
     dispatcher_uuid, agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure,
-    created, assigned_at, active_start, active_end, completed_at;
+    created, assigned_at, active_start, active_end, completed_at, sort_at;
 
 -- name: claim_candidates
 -- For agents with a filter: due jobs in queue order, judged in Python before claim_ids.
@@ -98,7 +98,7 @@ WHERE status = 'pending' AND id = ANY(%(ids)s)
 RETURNING id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr,
     retry_policy, retry_data, failure_log_level, quota_names, annotations, attempt,
     dispatcher_uuid, agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure,
-    created, assigned_at, active_start, active_end, completed_at;
+    created, assigned_at, active_start, active_end, completed_at, sort_at;
 
 -- name: start_job
 -- Fenced: only the claim of this attempt, by this dispatcher, may start the job.
@@ -148,6 +148,11 @@ WHERE id = %(id)s AND status = 'callbacks';
 
 -- name: parent_of
 SELECT parent_id FROM jobq_jobs WHERE id = %(id)s;
+
+-- name: wait_links
+-- What a job still needs before it can finish: its parent's result (a callback) and the job
+-- it waits on.
+SELECT status, parent_id, waiting_on FROM jobq_jobs WHERE id = %(id)s;
 
 -- name: waiters
 SELECT id FROM jobq_jobs WHERE waiting_on = %(id)s AND status = 'active';

@@ -74,7 +74,7 @@ WHERE id IN (
 RETURNING id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr,
     retry_policy, retry_data, failure_log_level, quota_names, annotations, attempt,
     dispatcher_uuid, agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure,
-    created, assigned_at, active_start, active_end, completed_at;
+    created, assigned_at, active_start, active_end, completed_at, sort_at;
 
 -- name: claim_candidates
 -- For agents with a filter: due jobs in queue order, judged in Python before claim_ids.
@@ -93,7 +93,7 @@ WHERE status = 'pending' AND id IN (SELECT value FROM json_each(:ids))
 RETURNING id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr,
     retry_policy, retry_data, failure_log_level, quota_names, annotations, attempt,
     dispatcher_uuid, agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure,
-    created, assigned_at, active_start, active_end, completed_at;
+    created, assigned_at, active_start, active_end, completed_at, sort_at;
 
 -- name: start_job
 -- Fenced: only the claim of this attempt, by this dispatcher, may start the job.
@@ -143,6 +143,11 @@ WHERE id = :id AND status = 'callbacks';
 
 -- name: parent_of
 SELECT parent_id FROM jobq_jobs WHERE id = :id;
+
+-- name: wait_links
+-- What a job still needs before it can finish: its parent's result (a callback) and the job
+-- it waits on.
+SELECT status, parent_id, waiting_on FROM jobq_jobs WHERE id = :id;
 
 -- name: waiters
 SELECT id FROM jobq_jobs WHERE waiting_on = :id AND status = 'active';

@@ -1,0 +1,28 @@
+# The two set-up commands of a fresh machine (see README): `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(PY) -m jobq demo
+
+test: $(VENV)/.installed
+	$(PY) -m pytest
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check jobq tests
+	$(VENV)/bin/ruff format --check jobq tests
+
+bench: $(VENV)/.installed
+	$(PY) -m jobq.bench
+
+clean:
+	rm -rf $(VENV) jobq-demo.db*

@@ -1,0 +1,321 @@
+"""The benchmark's workloads, its fresh databases, its worker subprocess and its probe.
+
+The probe is a raw, read-only SQL connection of the benchmark's own: the store has no query
+for "how many jobs are completed" or "when did the first job start and the last complete",
+and the benchmark must not add one to `jobq.store`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import shutil
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jobq
+from jobq.bench.noop import noop
+
+DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+LATENCY_SPACING = 0.020  # seconds between puts in the latency workload
+
+
+class BenchError(RuntimeError):
+    """A workload could not finish (worker died, timeout...)."""
+
+
+@dataclass
+class Settings:
+    jobs: int
+    latency_jobs: int
+    agent_size: int
+    pg_url: str
+    sqlite_synchronous: str
+    timeout: float
+
+
+# -- fresh databases -------------------------------------------------------------------------
+def _with_query(url: str, **options: str) -> str:
+    sep = "&" if "?" in url else "?"
+    return url + sep + "&".join(f"{k}={v}" for k, v in options.items())
+
+
+@contextlib.contextmanager
+def fresh_database(engine: str, settings: Settings) -> Iterator[str]:
+    """The URL of an empty jobq database, removed afterwards."""
+    if engine == "sqlite":
+        tmp = tempfile.mkdtemp(prefix="jobq-bench-")
+        try:
+            path = Path(tmp) / "bench.db"
+            yield f"sqlite:///{path}?synchronous={settings.sqlite_synchronous}"
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return
+    import psycopg
+
+    schema = f"jobq_bench_{uuid.uuid4().hex[:12]}"
+    try:
+        yield _with_query(settings.pg_url, schema=schema)
+    finally:
+        with psycopg.connect(settings.pg_url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+class Probe:
+    """Read-only SQL on the benchmark database (no store query exists for these)."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = "sqlite" if url.startswith("sqlite") else "postgres"
+        if self.engine == "sqlite":
+            from urllib.parse import urlsplit
+
+            path = urlsplit(url).path[1:]
+            self._conn: Any = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        else:
+            import psycopg
+
+            from jobq.store.postgres import split_url
+
+            conninfo, _, _ = split_url(url)
+            self._conn = psycopg.connect(conninfo, autocommit=True)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _one(self, sql: str, *params: Any) -> tuple[Any, ...]:
+        if self.engine == "sqlite":
+            return tuple(self._conn.execute(sql.replace("%s", "?"), params).fetchone())
+        return tuple(self._conn.execute(sql, params).fetchone())
+
+    def count_completed(self) -> int:
+        return int(self._one("SELECT count(*) FROM jobq_jobs WHERE status = 'completed'")[0])
+
+    def run_span(self) -> float:
+        """Seconds from the first job's start to the last job's completion."""
+        if self.engine == "sqlite":  # integer microseconds
+            first, last = self._one("SELECT min(active_start), max(completed_at) FROM jobq_jobs")
+            return float(last - first) / 1e6
+        (span,) = self._one(
+            "SELECT EXTRACT(EPOCH FROM max(completed_at) - min(active_start)) FROM jobq_jobs"
+        )
+        return float(span)
+
+    def dispatcher_active(self, pid: int) -> bool:
+        row = self._one(
+            "SELECT count(*) FROM jobq_dispatchers "
+            "WHERE pid = %s AND activated IS NOT NULL AND deactivated IS NULL",
+            pid,
+        )
+        return bool(row[0])
+
+
+# -- the worker subprocess -------------------------------------------------------------------
+class WorkerProcess:
+    """`python -m jobq worker` on the benchmark database."""
+
+    def __init__(self, url: str, agent_size: int) -> None:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        self.proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "jobq", "worker", "--db", url,
+                "--agent", f"main:{agent_size}", "--poll-interval", "0.5",
+                "--log-level", "WARNING",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )  # fmt: skip
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def check_alive(self) -> None:
+        if self.proc.poll() is not None:
+            err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+            raise BenchError(f"worker exited with code {self.proc.returncode}:\n{err[-2000:]}")
+
+    def wait_active(self, probe: Probe, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not probe.dispatcher_active(self.pid):
+            self.check_alive()
+            if time.monotonic() > deadline:
+                raise BenchError(f"worker did not activate within {timeout} s")
+            time.sleep(0.05)
+
+    def peak_rss_mb(self) -> float | None:
+        """VmHWM (peak resident set) of the worker, from /proc; None where unavailable."""
+        try:
+            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+        except OSError:
+            return None
+        return None
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if self.proc.stderr:
+            self.proc.stderr.close()
+
+
+def wait_completed(probe: Probe, worker: WorkerProcess, n: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while probe.count_completed() < n:
+        worker.check_alive()
+        if time.monotonic() > deadline:
+            raise BenchError(
+                f"only {probe.count_completed()} of {n} jobs completed within {timeout} s"
+            )
+        time.sleep(0.05)
+
+
+# -- the workloads ---------------------------------------------------------------------------
+Result = dict[str, float]
+
+
+def bench_put(url: str, settings: Settings) -> Result:
+    with jobq.connect(url) as db:
+        queue = db.queue()
+        started = time.perf_counter()
+        for _ in range(settings.jobs):
+            queue.put(jobq.Job(noop))
+        elapsed = time.perf_counter() - started
+    return {"put": settings.jobs / elapsed}
+
+
+def bench_put_many(url: str, settings: Settings) -> Result:
+    with jobq.connect(url) as db:
+        queue = db.queue()
+        started = time.perf_counter()
+        queue.put_many([jobq.Job(noop) for _ in range(settings.jobs)])
+        elapsed = time.perf_counter() - started
+    return {"put_many": settings.jobs / elapsed}
+
+
+def bench_drain(url: str, settings: Settings) -> Result:
+    with jobq.connect(url) as db:
+        db.queue().put_many([jobq.Job(noop) for _ in range(settings.jobs)])
+    probe = Probe(url)
+    worker = WorkerProcess(url, settings.agent_size)
+    try:
+        wait_completed(probe, worker, settings.jobs, settings.timeout)
+        rss = worker.peak_rss_mb()
+    finally:
+        worker.stop()
+    try:
+        span = probe.run_span()
+    finally:
+        probe.close()
+    result = {"drain": settings.jobs / span}
+    if rss is not None:
+        result["drain_rss_mb"] = rss
+    return result
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(fraction * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def bench_latency(url: str, settings: Settings) -> Result:
+    db = jobq.connect(url)
+    probe = Probe(url)
+    worker = WorkerProcess(url, settings.agent_size)
+    try:
+        queue = db.queue()
+        worker.wait_active(probe)
+        # One warm-up job (not measured): the worker imports jobq.bench.noop on its first job.
+        queue.put(jobq.Job(noop))
+        wait_completed(probe, worker, 1, 60)
+        time.sleep(0.2)
+        puts: list[tuple[jobq.Job, dt.datetime]] = []
+        origin = time.monotonic()
+        for i in range(settings.latency_jobs):
+            delay = origin + i * LATENCY_SPACING - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            put_at = db.clock.now()
+            puts.append((queue.put(jobq.Job(noop)), put_at))
+        wait_completed(probe, worker, settings.latency_jobs + 1, settings.timeout)
+        rss = worker.peak_rss_mb()
+    finally:
+        worker.stop()
+        probe.close()
+    try:
+        latencies = []
+        for job, put_at in puts:
+            assert job.id is not None
+            started = db.get_job(job.id).active_start
+            assert started is not None
+            latencies.append((started - put_at).total_seconds() * 1000.0)
+    finally:
+        db.close()
+    result = {
+        "latency_p50": percentile(latencies, 0.50),
+        "latency_p99": percentile(latencies, 0.99),
+    }
+    if rss is not None:
+        result["latency_rss_mb"] = rss
+    return result
+
+
+WORKLOADS: list[tuple[str, Callable[[str, Settings], Result]]] = [
+    ("put", bench_put),
+    ("put_many", bench_put_many),
+    ("drain", bench_drain),
+    ("latency", bench_latency),
+]
+
+# metric -> (label, unit, higher is better)
+METRICS: dict[str, tuple[str, str, bool]] = {
+    "put": ("put (one at a time)", "jobs/s", True),
+    "put_many": ("put_many (one call)", "jobs/s", True),
+    "drain": ("drain (1 worker)", "jobs/s", True),
+    "latency_p50": ("latency p50", "ms", False),
+    "latency_p99": ("latency p99", "ms", False),
+    "drain_rss_mb": ("drain worker peak RSS", "MiB", False),
+    "latency_rss_mb": ("latency worker peak RSS", "MiB", False),
+}
+
+
+def summarize(values: list[float]) -> dict[str, Any]:
+    return {
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+        "runs": values,
+    }
+
+
+def run_engine(
+    engine: str, settings: Settings, runs: int, progress: Callable[[str], None]
+) -> dict[str, dict[str, Any]]:
+    """Every workload `runs` times on `engine`, each on a fresh database; summaries by metric."""
+    collected: dict[str, list[float]] = {}
+    for run in range(1, runs + 1):
+        for name, workload in WORKLOADS:
+            progress(f"{engine}: run {run}/{runs}: {name}")
+            with fresh_database(engine, settings) as url:
+                for metric, value in workload(url, settings).items():
+                    collected.setdefault(metric, []).append(value)
+    return {metric: summarize(values) for metric, values in collected.items()}

@@ -1,0 +1,150 @@
+"""Real `python -m jobq worker` processes on both engines: they run the jobs put from here,
+share the work so that every job runs exactly once, and stop gracefully on SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import subprocess_env
+from jobfuncs import add, sleep_then, sleep_then_insert
+from worker_helpers import app_rows, create_app_table, execute, wait_until
+
+import jobq
+
+pytestmark = pytest.mark.slow
+
+WAIT = 30.0
+
+
+class WorkerProcess:
+    def __init__(self, proc: subprocess.Popen[bytes], uuid: str, log: Path) -> None:
+        self.proc = proc
+        self.uuid = uuid
+        self.log = log
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture
+def spawn(db_url: str, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start worker processes; each is waited for until its dispatcher is activated.
+    Any still running at the end of the test is killed."""
+    started: list[WorkerProcess] = []
+
+    def start(*extra: str) -> WorkerProcess:
+        ident = str(uuid.uuid4())
+        log = tmp_path / f"worker-{ident[:8]}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [
+                    *(sys.executable, "-m", "jobq", "worker", "--db", db_url, "--uuid", ident),
+                    *("--poll-interval", "0.1", *extra),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=subprocess_env(),
+            )
+        worker = WorkerProcess(proc, ident, log)
+        started.append(worker)
+
+        def activated() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"worker exited early:\n{worker.output()}")
+            rows = _dispatcher_rows(db_url, ident)
+            return bool(rows) and rows[0][0] is not None
+
+        wait_until(activated, timeout=WAIT, what=f"worker {ident} to activate")
+        return worker
+
+    yield start
+    for worker in started:
+        if worker.proc.poll() is None:
+            worker.proc.kill()
+            worker.proc.wait(10)
+
+
+def _dispatcher_rows(db_url: str, ident: str) -> list[tuple[Any, ...]]:
+    try:
+        return execute(db_url, "SELECT activated FROM jobq_dispatchers WHERE uuid = ?", (ident,))
+    except Exception:  # the table may not exist yet while the worker migrates
+        return []
+
+
+def _stop(worker: WorkerProcess) -> int:
+    worker.proc.send_signal(signal.SIGTERM)
+    try:
+        return worker.proc.wait(WAIT)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"worker did not stop on SIGTERM:\n{worker.output()}") from None
+
+
+def test_worker_process_runs_jobs(db: jobq.Database, spawn: Callable[..., WorkerProcess]) -> None:
+    worker = spawn()
+    jobs = [db.queue().put(jobq.Job(add, i, i)) for i in range(20)]
+    assert [job.wait(timeout=WAIT) for job in jobs] == [2 * i for i in range(20)]
+    assert {job.dispatcher_uuid for job in jobs} == {worker.uuid}
+    assert _stop(worker) == 0, worker.output()
+
+
+def test_worker_process_serves_named_queues_with_agents(
+    db: jobq.Database, spawn: Callable[..., WorkerProcess]
+) -> None:
+    worker = spawn("--queue", "reports", "--agent", "small:1", "--agent", "big:2")
+    reports = [db.queue("reports").put(jobq.Job(add, i, 1)) for i in range(6)]
+    elsewhere = db.queue("other").put(jobq.Job(add, 0, 0))
+    assert [job.wait(timeout=WAIT) for job in reports] == [i + 1 for i in range(6)]
+    assert {job.agent_name for job in reports} <= {"small", "big"}
+    assert elsewhere.refresh().status == jobq.Status.PENDING
+    assert _stop(worker) == 0, worker.output()
+
+
+def test_two_worker_processes_run_every_job_exactly_once(
+    db: jobq.Database, db_url: str, spawn: Callable[..., WorkerProcess]
+) -> None:
+    create_app_table(db_url)
+    workers = [spawn("--agent", "main:2"), spawn("--agent", "main:2")]
+    values = [f"job-{i}" for i in range(40)]
+    jobs = db.queue().put_many([jobq.Job(sleep_then_insert, value, 0.05) for value in values])
+    assert [job.wait(timeout=WAIT) for job in jobs] == values
+    rows = app_rows(db_url)
+    assert Counter(rows) == Counter(values)  # each job's write happened exactly once
+    assert all(job.attempt == 1 for job in jobs)
+    assert {job.dispatcher_uuid for job in jobs} == {w.uuid for w in workers}
+    for worker in workers:
+        assert _stop(worker) == 0, worker.output()
+
+
+def test_sigterm_stops_gracefully(
+    db: jobq.Database, db_url: str, spawn: Callable[..., WorkerProcess]
+) -> None:
+    worker = spawn()
+    running = db.queue().put(jobq.Job(sleep_then, 1.0, "finished"))
+    wait_until(lambda: running.refresh().status == jobq.Status.ACTIVE, what="the job to start")
+    assert _stop(worker) == 0, worker.output()
+    # The running job was allowed to finish; the dispatcher is deactivated.
+    assert running.refresh().status == jobq.Status.COMPLETED
+    assert running.result == "finished"
+    assert _dispatcher_rows(db_url, worker.uuid) == [(None,)]
+    # Jobs put after the stop stay pending: nobody serves the queue any more.
+    later = db.queue().put(jobq.Job(add, 1, 1))
+    with pytest.raises(jobq.WaitTimeout):
+        later.wait(timeout=0.5)
+    assert later.status == jobq.Status.PENDING
+
+
+def test_sigint_stops_an_idle_worker(
+    db: jobq.Database, db_url: str, spawn: Callable[..., WorkerProcess]
+) -> None:
+    worker = spawn()
+    worker.proc.send_signal(signal.SIGINT)
+    assert worker.proc.wait(WAIT) == 0, worker.output()
+    assert _dispatcher_rows(db_url, worker.uuid) == [(None,)]

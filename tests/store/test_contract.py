@@ -1,0 +1,712 @@
+"""The Store contract, exercised directly (`db.store`) on both engines.
+
+Every operation of `jobq.store.base.Store` that the job life cycle uses: enqueueing, queue
+order, claims, fencing of an attempt's writes, callbacks and their release, jobs adopting
+an inner job's result, and failing jobs that never started.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+import jobfuncs
+import pytest
+
+import jobq
+from jobq.database import failure_dict
+from jobq.model.codec import call_repr, encode_call
+from jobq.store._sql import load_queries
+from jobq.store.base import JobRecord, NewJob, Outcome, Store
+
+UTC = dt.UTC
+T0 = dt.datetime(2024, 1, 1, 16, 0, tzinfo=UTC)
+A = "00000000-0000-0000-0000-00000000000a"  # dispatcher UUIDs
+B = "00000000-0000-0000-0000-00000000000b"
+
+
+def at(minutes: float) -> dt.datetime:
+    """T0 (16:00 UTC) plus some minutes."""
+    return T0 + dt.timedelta(minutes=minutes)
+
+
+def new_job(
+    db: jobq.Database,
+    *args: Any,
+    func: Any = jobfuncs.add,
+    queue: str = "",
+    begin_after: dt.datetime = T0,
+    begin_by: float | None = None,
+) -> NewJob:
+    return NewJob(
+        queue=queue,
+        call=encode_call(db.codec, func, args, {}),
+        call_repr=call_repr(func, args, {}),
+        begin_after=begin_after,
+        begin_by=begin_by,
+    )
+
+
+def put(db: jobq.Database, *args: Any, now: dt.datetime = T0, **kw: Any) -> int:
+    (job_id,) = db.store.enqueue([new_job(db, *args, **kw)], now)
+    return job_id
+
+
+def get(store: Store, job_id: int) -> JobRecord:
+    record = store.get(job_id)
+    assert record is not None
+    return record
+
+
+def order(store: Store, queue: str = "") -> list[int]:
+    return [r.id for r in store.pending(queue, 0, 1000)]
+
+
+def value(db: jobq.Database, result: Any) -> Outcome:
+    return Outcome(db.codec.dumps(result), repr(result))
+
+
+def failed(error: BaseException) -> Outcome:
+    failure = jobq.Failure.from_exception(error)
+    return Outcome(None, str(failure), failed=True, failure=failure_dict(failure))
+
+
+def claim_one(store: Store, job_id: int, dispatcher: str = A, now: dt.datetime = T0) -> JobRecord:
+    """Claim exactly `job_id` for `dispatcher` (agent main)."""
+    (record,) = store.claim("", dispatcher, "main", 1, now, accept=lambda r: r.id == job_id)
+    assert record.id == job_id
+    return record
+
+
+def run_to_active(store: Store, job_id: int, dispatcher: str = A) -> JobRecord:
+    record = claim_one(store, job_id, dispatcher)
+    assert store.start(job_id, record.attempt, dispatcher, T0)
+    return get(store, job_id)
+
+
+def complete(db: jobq.Database, job_id: int, result: Any = None, dispatcher: str = A) -> None:
+    record = run_to_active(db.store, job_id, dispatcher)
+    db.store.store_result(job_id, record.attempt, dispatcher, value(db, result), T0)
+
+
+def add_callback(db: jobq.Database, parent_id: int, *args: Any, **kw: Any) -> int:
+    return db.store.add_callback(parent_id, new_job(db, *args, **kw), T0)
+
+
+def result_of(db: jobq.Database, job_id: int) -> Any:
+    payload = db.store.get_result(job_id)
+    return None if payload is None else db.codec.loads(payload)
+
+
+# -- enqueue and get ------------------------------------------------------------------------
+
+
+def test_enqueue_then_get_returns_the_stored_record(db: jobq.Database) -> None:
+    ids = db.store.enqueue(
+        [new_job(db, 1, 2), new_job(db, 3, 4, begin_after=at(30), begin_by=60.0)], T0
+    )
+    assert len(ids) == 2 and ids[0] < ids[1]
+    first, second = get(db.store, ids[0]), get(db.store, ids[1])
+    assert first.status == "pending" and first.queue == ""
+    assert first.begin_after == T0 and first.begin_by is None
+    assert first.attempt == 0 and first.dispatcher_uuid is None
+    assert first.call_repr == "jobfuncs.add(1, 2)"
+    assert first.created == T0 and first.active_start is None
+    assert db.codec.loads(first.call) == (jobfuncs.add, (1, 2), {})
+    assert second.begin_after == at(30) and second.begin_by == 60.0
+    assert db.store.get_result(ids[0]) is None
+    assert db.store.count_pending("") == 2
+
+
+def test_get_of_an_unknown_job_is_none_and_its_result_is_job_not_found(db: jobq.Database) -> None:
+    assert db.store.get(999_999) is None
+    with pytest.raises(jobq.JobNotFound):
+        db.store.get_result(999_999)
+
+
+def test_queues_are_separate(db: jobq.Database) -> None:
+    a = put(db, 1, 1, queue="alpha")
+    b = put(db, 2, 2, queue="beta")
+    assert order(db.store, "alpha") == [a]
+    assert order(db.store, "beta") == [b]
+    assert db.store.claim("alpha", A, "main", 10, T0) != []
+    assert order(db.store, "beta") == [b]
+
+
+# -- queue order ----------------------------------------------------------------------------
+
+
+def test_queue_order_merges_due_and_scheduled_jobs_as_the_catalogue_example(
+    db: jobq.Database,
+) -> None:
+    # Catalogue 3.2: held job4 16:01, job3 16:02, job8 16:30; immediate job6 (put at 16:00)
+    # and job7 (pre-dated 15:35, put after job6) -> [job6, job7, job4, job3, job8].
+    job4 = put(db, 4, 0, begin_after=at(1))
+    job3 = put(db, 3, 0, begin_after=at(2))
+    job8 = put(db, 8, 0, begin_after=at(30))
+    job6 = put(db, 6, 0)
+    job7 = put(db, 7, 0, begin_after=at(-25))
+    assert order(db.store) == [job6, job7, job4, job3, job8]
+
+
+def test_put_back_jobs_come_first_in_fifo_order(db: jobq.Database) -> None:
+    j1, j2, j3 = put(db, 1, 0), put(db, 2, 0), put(db, 3, 0)
+    pulled = db.store.pull("", 2)
+    assert pulled is not None and pulled.id == j3 and pulled.status == "new"
+    assert order(db.store) == [j1, j2]
+    assert db.store.put_back("", j3, at(1))
+    other = db.store.pull("", 1)
+    assert other is not None and other.id == j1
+    assert db.store.put_back("", j1, at(2))
+    assert order(db.store) == [j3, j1, j2]
+    assert [r.id for r in db.store.claim("", A, "main", 3, at(3))] == [j3, j1, j2]
+
+
+def test_pull_by_index_and_from_the_end(db: jobq.Database) -> None:
+    j1, j2, j3 = put(db, 1, 0), put(db, 2, 0), put(db, 3, 0)
+    last = db.store.pull("", -1)
+    assert last is not None and last.id == j3
+    assert db.store.pull("", 5) is None
+    assert db.store.pull("", -3) is None
+    first = db.store.pull("", 0)
+    assert first is not None and first.id == j1
+    assert order(db.store) == [j2]
+
+
+def test_remove_takes_only_a_pending_job_of_that_queue(db: jobq.Database) -> None:
+    j1 = put(db, 1, 0)
+    assert not db.store.remove("other", j1)
+    assert db.store.remove("", j1)
+    assert get(db.store, j1).status == "new"
+    assert not db.store.remove("", j1)
+
+
+def test_requeue_keeps_id_and_puts_at_the_tail(db: jobq.Database) -> None:
+    j1, j2 = put(db, 1, 0), put(db, 2, 0)
+    assert db.store.pull("", 0) is not None
+    assert db.store.requeue(j1, "", T0, None, None, at(1))
+    assert order(db.store) == [j2, j1]
+    assert get(db.store, j1).begin_after == T0
+    # a pending job cannot be requeued (it is not "new")
+    assert not db.store.requeue(j1, "", T0, None, None, at(2))
+
+
+def test_put_back_refuses_a_job_that_is_not_new(db: jobq.Database) -> None:
+    j1 = put(db, 1, 0)
+    assert not db.store.put_back("", j1, T0)
+    assert order(db.store) == [j1]
+
+
+# -- claim ----------------------------------------------------------------------------------
+
+
+def test_claim_takes_up_to_limit_due_jobs_in_order_and_bumps_the_attempt(
+    db: jobq.Database,
+) -> None:
+    ids = [put(db, i, 0) for i in range(5)]
+    claimed = db.store.claim("", A, "main", 2, at(1))
+    assert [r.id for r in claimed] == ids[:2]
+    for record in claimed:
+        assert record.status == "assigned"
+        assert record.attempt == 1
+        assert record.dispatcher_uuid == A and record.agent_name == "main"
+        assert record.assigned_at == at(1)
+        assert get(db.store, record.id) == record
+    assert order(db.store) == ids[2:]
+    assert db.store.claim("", A, "main", 0, at(1)) == []
+
+
+def test_claim_returns_jobs_in_queue_order_even_when_pre_dated(db: jobq.Database) -> None:
+    undated = put(db, 1, 0)
+    predated = put(db, 2, 0, begin_after=at(-25))  # put after `undated`: the FIFO tail
+    assert order(db.store) == [undated, predated]
+    assert [r.id for r in db.store.claim("", A, "main", 2, T0)] == [undated, predated]
+
+
+def test_claim_takes_only_due_jobs(db: jobq.Database) -> None:
+    later = put(db, 1, 0, begin_after=at(30))
+    assert db.store.claim("", A, "main", 5, at(29)) == []
+    assert get(db.store, later).status == "pending"
+    (record,) = db.store.claim("", A, "main", 5, at(30))
+    assert record.id == later
+
+
+def test_a_claim_after_a_reschedule_bumps_the_attempt_again(db: jobq.Database) -> None:
+    job_id = put(db, 1, 0)
+    first = run_to_active(db.store, job_id)
+    assert first.attempt == 1
+    db.store.reschedule(job_id, 1, A, None, {"n": 1}, T0)
+    rescheduled = get(db.store, job_id)
+    assert rescheduled.status == "pending" and rescheduled.lane == 0
+    assert rescheduled.retry_data == {"n": 1} and rescheduled.active_start is None
+    second = claim_one(db.store, job_id, B)
+    assert second.attempt == 2 and second.dispatcher_uuid == B
+
+
+def test_reschedule_to_a_later_time_holds_the_job_until_then(db: jobq.Database) -> None:
+    job_id = put(db, 1, 0)
+    other = put(db, 2, 0)
+    run_to_active(db.store, job_id)
+    db.store.reschedule(job_id, 1, A, at(60), {}, T0)
+    record = get(db.store, job_id)
+    assert record.status == "pending" and record.begin_after == at(60) and record.lane == 1
+    assert order(db.store) == [other, job_id]
+    assert [r.id for r in db.store.claim("", A, "main", 5, at(59))] == [other]
+    assert [r.id for r in db.store.claim("", A, "main", 5, at(60))] == [job_id]
+
+
+def test_claim_with_accept_skips_refused_jobs_and_leaves_them_pending(
+    db: jobq.Database,
+) -> None:
+    a1 = put(db, 1, 0)
+    d1 = put(db, 2, func=jobfuncs.double)
+    a2 = put(db, 3, 0)
+    d2 = put(db, 4, func=jobfuncs.double)
+    seen: list[int] = []
+
+    def only_double(record: JobRecord) -> bool:
+        seen.append(record.id)
+        return record.call_repr.startswith("jobfuncs.double")
+
+    claimed = db.store.claim("", A, "main", 1, T0, accept=only_double)
+    assert [r.id for r in claimed] == [d1]
+    assert claimed[0].status == "assigned" and claimed[0].attempt == 1
+    assert seen[:2] == [a1, d1]
+    assert [r.id for r in db.store.claim("", A, "main", 5, T0, accept=only_double)] == [d2]
+    assert db.store.claim("", A, "main", 5, T0, accept=only_double) == []
+    assert order(db.store) == [a1, a2]
+    assert get(db.store, a1).attempt == 0
+
+
+@pytest.mark.parametrize("filtered", [False, True], ids=["plain", "accept"])
+def test_two_concurrent_claimers_never_take_the_same_job(db_url: str, filtered: bool) -> None:
+    setup = jobq.connect(db_url)
+    ids = setup.store.enqueue([new_job(setup, i, 0) for i in range(120)], T0)
+    stores = [jobq.connect(db_url) for _ in range(2)]
+    taken: dict[str, list[int]] = {A: [], B: []}
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def claimer(db: jobq.Database, uuid: str) -> None:
+        try:
+            barrier.wait()
+            while True:
+                accept = (lambda r: r.id % 7 != 0) if filtered else None
+                records = db.store.claim("", uuid, "main", 3, T0, accept)
+                if not records:
+                    return
+                taken[uuid].extend(r.id for r in records)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [
+        threading.Thread(target=claimer, args=(db, uuid))
+        for db, uuid in zip(stores, (A, B), strict=True)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    try:
+        assert not errors
+        assert not set(taken[A]) & set(taken[B])
+        expected = [i for i in ids if i % 7 != 0] if filtered else ids
+        assert sorted(taken[A] + taken[B]) == expected
+        for uuid in (A, B):
+            for job_id in taken[uuid][:5]:
+                record = get(setup.store, job_id)
+                assert record.dispatcher_uuid == uuid and record.attempt == 1
+        assert setup.store.count_pending("") == len(ids) - len(expected)
+    finally:
+        for db in (setup, *stores):
+            db.close()
+
+
+# -- fencing --------------------------------------------------------------------------------
+
+
+def test_start_is_fenced_on_attempt_and_dispatcher(db: jobq.Database) -> None:
+    job_id = put(db, 1, 0)
+    record = claim_one(db.store, job_id)
+    assert not db.store.start(job_id, record.attempt + 1, A, T0)
+    assert not db.store.start(job_id, record.attempt, B, T0)
+    assert get(db.store, job_id) == record  # nothing changed
+    assert db.store.start(job_id, record.attempt, A, at(1))
+    active = get(db.store, job_id)
+    assert active.status == "active" and active.active_start == at(1)
+    assert db.store.owns(job_id, record.attempt, A)
+    assert not db.store.owns(job_id, record.attempt, B)
+    assert not db.store.start(job_id, record.attempt, A, at(2))  # only once
+
+
+@pytest.mark.parametrize("wrong", ["attempt", "dispatcher"])
+def test_writes_of_an_attempt_are_fenced(db: jobq.Database, wrong: str) -> None:
+    inner = put(db, 1, 0)
+    job_id = put(db, 2, 0)
+    record = run_to_active(db.store, job_id)
+    attempt = record.attempt + 1 if wrong == "attempt" else record.attempt
+    dispatcher = B if wrong == "dispatcher" else A
+    before = get(db.store, job_id)
+    with pytest.raises(jobq.ReassignedError):
+        db.store.store_result(job_id, attempt, dispatcher, value(db, 42), at(1))
+    with pytest.raises(jobq.ReassignedError):
+        db.store.reschedule(job_id, attempt, dispatcher, None, {"x": 1}, at(1))
+    with pytest.raises(jobq.ReassignedError):
+        db.store.reschedule(job_id, attempt, dispatcher, at(30), {"x": 1}, at(1))
+    with pytest.raises(jobq.ReassignedError):
+        db.store.wait_on(job_id, attempt, dispatcher, inner, {"x": 1}, at(1))
+    assert get(db.store, job_id) == before
+    assert db.store.get_result(job_id) is None
+    assert get(db.store, inner).status == "pending"
+    # The rightful owner can still finish it.
+    db.store.store_result(job_id, record.attempt, A, value(db, 42), at(2))
+    assert get(db.store, job_id).status == "completed"
+    assert result_of(db, job_id) == 42
+
+
+def test_a_reassigned_job_refuses_the_old_attempts_result(db: jobq.Database) -> None:
+    job_id = put(db, 1, 0)
+    first = run_to_active(db.store, job_id, A)
+    db.store.reschedule(job_id, first.attempt, A, None, {}, T0)  # as after a false death
+    second = run_to_active(db.store, job_id, B)
+    with pytest.raises(jobq.ReassignedError):
+        db.store.store_result(job_id, first.attempt, A, value(db, "stale"), at(1))
+    assert get(db.store, job_id) == second
+    db.store.store_result(job_id, second.attempt, B, value(db, "fresh"), at(1))
+    assert result_of(db, job_id) == "fresh"
+
+
+def test_store_result_of_a_completed_job_raises_and_changes_nothing(db: jobq.Database) -> None:
+    job_id = put(db, 1, 0)
+    complete(db, job_id, "first")
+    before = get(db.store, job_id)
+    with pytest.raises(jobq.ReassignedError):
+        db.store.store_result(job_id, before.attempt, A, value(db, "second"), at(5))
+    assert get(db.store, job_id) == before
+    assert result_of(db, job_id) == "first"
+
+
+# -- results and callbacks --------------------------------------------------------------------
+
+
+def test_store_result_without_callbacks_completes_the_job(db: jobq.Database) -> None:
+    job_id = put(db, 1, 0)
+    record = run_to_active(db.store, job_id)
+    db.store.store_result(job_id, record.attempt, A, value(db, {"x": 1}), at(1))
+    done = get(db.store, job_id)
+    assert done.status == "completed" and not done.failed
+    assert done.active_end == at(1) and done.completed_at == at(1)
+    assert result_of(db, job_id) == {"x": 1}
+
+
+def test_a_failed_outcome_is_stored_as_a_failure(db: jobq.Database) -> None:
+    job_id = put(db, 1, 0)
+    record = run_to_active(db.store, job_id)
+    db.store.store_result(job_id, record.attempt, A, failed(RuntimeError("bad")), at(1))
+    done = get(db.store, job_id)
+    assert done.failed and done.status == "completed"
+    assert done.failure is not None and done.failure["type_name"] == "RuntimeError"
+    assert done.failure["message"] == "bad"
+    assert db.store.get_result(job_id) is None
+
+
+def test_callbacks_wait_as_new_until_the_parent_has_a_result(db: jobq.Database) -> None:
+    parent = put(db, 1, 0)
+    cb = add_callback(db, parent, func=jobfuncs.describe_result)
+    record = get(db.store, cb)
+    assert record.status == "new" and record.parent_id == parent
+    assert order(db.store) == [parent]
+    assert [r.id for r in db.store.claim("", A, "main", 5, T0)] == [parent]
+
+
+def test_callbacks_are_released_in_the_transaction_that_stores_the_result(
+    db: jobq.Database,
+) -> None:
+    parent = put(db, 1, 0)
+    cb1 = add_callback(db, parent, func=jobfuncs.describe_result)
+    cb2 = add_callback(db, parent, func=jobfuncs.describe_result)
+    record = run_to_active(db.store, parent)
+    conn = db.store.attempt_connection()  # the job's own open transaction
+    try:
+        db.store.store_result(parent, record.attempt, A, value(db, 7), at(1), conn=conn.raw)
+        # Not committed yet: other connections still see the parent active, callbacks new.
+        assert get(db.store, parent).status == "active"
+        assert get(db.store, cb1).status == "new"
+        conn.commit()
+    finally:
+        conn.close()
+    assert get(db.store, parent).status == "callbacks"
+    assert {get(db.store, cb).status for cb in (cb1, cb2)} == {"pending"}
+    assert order(db.store) == [cb1, cb2]
+
+
+def test_rolled_back_result_releases_nothing(db: jobq.Database) -> None:
+    parent = put(db, 1, 0)
+    cb = add_callback(db, parent, func=jobfuncs.describe_result)
+    record = run_to_active(db.store, parent)
+    conn = db.store.attempt_connection()
+    try:
+        db.store.store_result(parent, record.attempt, A, value(db, 7), at(1), conn=conn.raw)
+        conn.rollback()
+    finally:
+        conn.close()
+    assert get(db.store, parent).status == "active"
+    assert get(db.store, cb).status == "new"
+    assert db.store.get_result(parent) is None
+
+
+def test_parent_completes_when_its_last_callback_completes(db: jobq.Database) -> None:
+    parent = put(db, 1, 0)
+    cb1 = add_callback(db, parent, func=jobfuncs.describe_result)
+    cb2 = add_callback(db, parent, func=jobfuncs.describe_result)
+    complete(db, parent, 7)
+    assert get(db.store, parent).status == "callbacks"
+    complete(db, cb1, "got 7")
+    assert get(db.store, parent).status == "callbacks"
+    assert get(db.store, cb1).status == "completed"
+    complete(db, cb2, "got 7")
+    done = get(db.store, parent)
+    assert done.status == "completed" and done.completed_at == T0
+    assert result_of(db, parent) == 7
+
+
+def test_a_callback_with_its_own_callback_completes_its_ancestors_in_turn(
+    db: jobq.Database,
+) -> None:
+    parent = put(db, 1, 0)
+    child = add_callback(db, parent, func=jobfuncs.describe_result)
+    grandchild = add_callback(db, child, func=jobfuncs.describe_result)
+    complete(db, parent, 1)
+    assert get(db.store, grandchild).status == "new"
+    complete(db, child, "got 1")
+    assert get(db.store, child).status == "callbacks"
+    assert get(db.store, parent).status == "callbacks"
+    assert get(db.store, grandchild).status == "pending"
+    complete(db, grandchild, "got 'got 1'")
+    assert [get(db.store, j).status for j in (parent, child, grandchild)] == ["completed"] * 3
+
+
+def test_a_callback_added_to_a_finished_job_is_pending_at_once(db: jobq.Database) -> None:
+    parent = put(db, 1, 0)
+    complete(db, parent, 10)
+    assert get(db.store, parent).status == "completed"
+    cb = add_callback(db, parent, func=jobfuncs.describe_result)
+    assert get(db.store, cb).status == "pending"
+    complete(db, cb, "got 10")
+    assert get(db.store, parent).status == "completed"
+    assert get(db.store, cb).status == "completed"
+
+
+def test_add_callback_to_an_unknown_job_is_job_not_found(db: jobq.Database) -> None:
+    with pytest.raises(jobq.JobNotFound):
+        add_callback(db, 999_999, func=jobfuncs.describe_result)
+
+
+# -- a job that returns a job -----------------------------------------------------------------
+
+
+def test_wait_on_an_inner_job_that_is_already_done_adopts_its_result(
+    db: jobq.Database,
+) -> None:
+    inner = put(db, 1, 0)
+    outer = put(db, 2, 0)
+    cb = add_callback(db, outer, func=jobfuncs.describe_result)
+    complete(db, inner, 42)
+    record = run_to_active(db.store, outer)
+    db.store.wait_on(outer, record.attempt, A, inner, {"w": 1}, at(1))
+    done = get(db.store, outer)
+    assert done.status == "callbacks" and done.waiting_on is None and not done.failed
+    assert result_of(db, outer) == 42
+    assert get(db.store, cb).status == "pending"
+
+
+def test_wait_on_an_inner_job_adopts_its_result_when_it_completes(db: jobq.Database) -> None:
+    inner = put(db, 1, 0)
+    outer = put(db, 2, 0)
+    record = run_to_active(db.store, outer)
+    db.store.wait_on(outer, record.attempt, A, inner, {}, at(1))
+    waiting = get(db.store, outer)
+    assert waiting.status == "active" and waiting.waiting_on == inner
+    assert db.store.get_result(outer) is None
+    complete(db, inner, 42, dispatcher=B)
+    done = get(db.store, outer)
+    assert done.status == "completed" and done.waiting_on is None
+    assert result_of(db, outer) == 42
+
+
+def test_a_chain_of_waiting_jobs_all_adopt_the_innermost_result(db: jobq.Database) -> None:
+    innermost = put(db, 1, 0)
+    middle = put(db, 2, 0)
+    outer = put(db, 3, 0)
+    rec_outer = run_to_active(db.store, outer)
+    db.store.wait_on(outer, rec_outer.attempt, A, middle, {}, T0)
+    rec_middle = run_to_active(db.store, middle)
+    db.store.wait_on(middle, rec_middle.attempt, A, innermost, {}, T0)
+    complete(db, innermost, "deep")
+    assert [get(db.store, j).status for j in (innermost, middle, outer)] == ["completed"] * 3
+    assert result_of(db, outer) == "deep"
+
+
+def test_wait_on_a_failed_inner_job_adopts_the_failure(db: jobq.Database) -> None:
+    inner = put(db, 1, 0)
+    outer = put(db, 2, 0)
+    record = run_to_active(db.store, outer)
+    db.store.wait_on(outer, record.attempt, A, inner, {}, T0)
+    rec_inner = run_to_active(db.store, inner)
+    db.store.store_result(inner, rec_inner.attempt, A, failed(ValueError("inner")), T0)
+    done = get(db.store, outer)
+    assert done.failed and done.failure is not None
+    assert done.failure["type_name"] == "ValueError" and done.failure["message"] == "inner"
+
+
+def test_wait_on_an_unknown_job_is_job_not_found_and_changes_nothing(db: jobq.Database) -> None:
+    outer = put(db, 1, 0)
+    record = run_to_active(db.store, outer)
+    with pytest.raises(jobq.JobNotFound):
+        db.store.wait_on(outer, record.attempt, A, 999_999, {}, T0)
+    assert get(db.store, outer) == record
+
+
+def _assert_failed_bad_status(db: jobq.Database, job_id: int) -> None:
+    record = get(db.store, job_id)
+    assert record.status in ("callbacks", "completed") and record.failed
+    assert record.waiting_on is None
+    assert record.failure is not None
+    assert record.failure["type_name"] == "jobq.errors.BadStatusError"
+    assert jobq.Failure(
+        **{**record.failure, "type_names": tuple(record.failure["type_names"])}
+    ).check(jobq.JobqError)
+
+
+def test_wait_on_itself_fails_the_job_instead_of_hanging(db: jobq.Database) -> None:
+    job_id = put(db, 1, 0)
+    record = run_to_active(db.store, job_id)
+    db.store.wait_on(job_id, record.attempt, A, job_id, {}, T0)
+    _assert_failed_bad_status(db, job_id)
+
+
+def test_wait_on_its_own_callback_fails_the_job_and_releases_the_callback(
+    db: jobq.Database,
+) -> None:
+    job_id = put(db, 1, 0)
+    child = add_callback(db, job_id, func=jobfuncs.describe_result)
+    grandchild = add_callback(db, child, func=jobfuncs.describe_result)
+    record = run_to_active(db.store, job_id)
+    db.store.wait_on(job_id, record.attempt, A, grandchild, {}, T0)
+    _assert_failed_bad_status(db, job_id)
+    assert get(db.store, child).status == "pending"
+
+
+def test_a_cycle_of_waiting_jobs_fails_the_job_that_closes_it(db: jobq.Database) -> None:
+    a, b = put(db, 1, 0), put(db, 2, 0)
+    rec_a = run_to_active(db.store, a)
+    db.store.wait_on(a, rec_a.attempt, A, b, {}, T0)
+    rec_b = run_to_active(db.store, b)
+    db.store.wait_on(b, rec_b.attempt, A, a, {}, T0)  # b would wait on a, which waits on b
+    _assert_failed_bad_status(db, b)
+    assert get(db.store, a).status == "completed" and get(db.store, a).failed  # adopted
+
+
+def test_a_callback_may_wait_on_its_finished_parent(db: jobq.Database) -> None:
+    parent = put(db, 1, 0)
+    cb = add_callback(db, parent, func=jobfuncs.describe_result)
+    complete(db, parent, 12)
+    record = run_to_active(db.store, cb)
+    db.store.wait_on(cb, record.attempt, A, parent, {}, T0)
+    assert result_of(db, cb) == 12
+    assert get(db.store, parent).status == "completed"
+
+
+# -- fail_unstarted ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("state", ["pending", "new", "assigned"])
+def test_fail_unstarted_completes_a_job_that_never_started(db: jobq.Database, state: str) -> None:
+    job_id = put(db, 1, 0)
+    if state == "new":
+        assert db.store.pull("", 0) is not None
+    elif state == "assigned":
+        claim_one(db.store, job_id)
+    cb = add_callback(db, job_id, func=jobfuncs.describe_result)
+    assert db.store.fail_unstarted(job_id, failed(jobq.TimeoutError("late")), at(1))
+    record = get(db.store, job_id)
+    assert record.status == "callbacks" and record.failed
+    assert record.failure is not None and record.failure["type_name"] == "jobq.errors.TimeoutError"
+    assert record.active_end == at(1)
+    assert get(db.store, cb).status == "pending"
+    assert order(db.store) == [cb]
+    if state == "assigned":  # the claimer finds it gone
+        assert not db.store.start(job_id, 1, A, at(2))
+
+
+def test_fail_unstarted_without_callbacks_completes_at_once(db: jobq.Database) -> None:
+    job_id = put(db, 1, 0)
+    assert db.store.fail_unstarted(job_id, failed(jobq.TimeoutError()), T0)
+    assert get(db.store, job_id).status == "completed"
+    assert db.store.count_pending("") == 0
+
+
+@pytest.mark.parametrize("state", ["active", "completed"])
+def test_fail_unstarted_refuses_a_started_job(db: jobq.Database, state: str) -> None:
+    job_id = put(db, 1, 0)
+    if state == "active":
+        run_to_active(db.store, job_id)
+    else:
+        complete(db, job_id, 5)
+    before = get(db.store, job_id)
+    assert not db.store.fail_unstarted(job_id, failed(jobq.TimeoutError()), at(1))
+    assert get(db.store, job_id) == before
+
+
+# -- annotations ------------------------------------------------------------------------------
+
+
+def test_set_annotation_merges_json_values(db: jobq.Database) -> None:
+    job_id = put(db, 1, 0)
+    db.store.set_annotation(job_id, "progress", 0.5)
+    db.store.set_annotation(job_id, "note", {"a": [1, 2]})
+    db.store.set_annotation(job_id, "progress", 1.0)
+    assert get(db.store, job_id).annotations == {"progress": 1.0, "note": {"a": [1, 2]}}
+    with pytest.raises(TypeError):
+        db.store.set_annotation(job_id, "bad", object())
+    with pytest.raises(jobq.JobNotFound):
+        db.store.set_annotation(999_999, "x", 1)
+
+
+# -- the query files ----------------------------------------------------------------------------
+
+STORE_DIR = Path(jobq.__file__).parent / "store"
+
+
+def test_both_engines_define_the_same_queries() -> None:
+    sqlite, postgres = load_queries("sqlite"), load_queries("postgres")
+    assert set(postgres) - set(sqlite) <= {"notify", "migrate_lock"}
+    assert set(sqlite) == set(postgres) - {"notify", "migrate_lock"}
+    for name, text in {**sqlite, **postgres}.items():
+        assert text.strip(), f"query {name} is empty"
+        assert "-- name:" not in text
+
+
+def test_every_query_is_used_by_the_store_code() -> None:
+    source = "\n".join(p.read_text() for p in STORE_DIR.glob("*.py"))
+    used = set(re.findall(r"""(?:run|one|all)\(\s*["'](\w+)["']""", source))
+    names = set(load_queries("sqlite")) | set(load_queries("postgres"))
+    assert names - used == set(), "queries defined but never used"
+    assert used - names == set(), "queries used but not defined"
+
+
+def test_query_parameters_use_each_engines_placeholder_style() -> None:
+    for name, text in load_queries("sqlite").items():
+        assert "%(" not in text, name
+    for name, text in load_queries("postgres").items():
+        assert not re.search(r"(?<!:):[a-z_]+", text), name
+
+
+def test_failure_dicts_round_trip_through_json() -> None:
+    outcome = failed(RuntimeError("x"))
+    assert outcome.failure is not None
+    assert json.loads(json.dumps(outcome.failure))["type_names"][0] == "RuntimeError"

@@ -1,0 +1,76 @@
+"""Helpers shared by integration and acceptance tests: raw connections and waiting."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+
+
+def pg_parts(db_url: str) -> tuple[str, str | None]:
+    """(conninfo without jobq's ?schema=, schema) of a PostgreSQL test URL."""
+    parts = urlsplit(db_url)
+    query = dict(parse_qsl(parts.query))
+    schema = query.pop("schema", None)
+    return urlunsplit(parts._replace(query=urlencode(query))), schema
+
+
+def sqlite_path(db_url: str) -> str:
+    return urlsplit(db_url).path[1:]
+
+
+def raw_connect(db_url: str) -> Any:
+    """An application connection to the test database (sqlite3, or psycopg on the schema)."""
+    if db_url.startswith("sqlite"):
+        return sqlite3.connect(sqlite_path(db_url), timeout=30)
+    conninfo, schema = pg_parts(db_url)
+    options = f"-c search_path={schema}" if schema else ""
+    return psycopg.connect(conninfo, options=options)
+
+
+def sqlalchemy_url(db_url: str) -> tuple[str, dict[str, Any]]:
+    """A SQLAlchemy URL and connect_args for the test database."""
+    if db_url.startswith("sqlite"):
+        return f"sqlite:///{sqlite_path(db_url)}", {}
+    conninfo, schema = pg_parts(db_url)
+    url = conninfo.replace("postgresql://", "postgresql+psycopg://", 1)
+    return url, ({"options": f"-c search_path={schema}"} if schema else {})
+
+
+def execute(db_url: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Run one statement on a fresh connection and commit; return the rows (if any)."""
+    if not db_url.startswith("sqlite"):
+        sql = sql.replace("?", "%s")
+    conn = raw_connect(db_url)
+    try:
+        cursor = conn.execute(sql, params)
+        rows = list(cursor.fetchall()) if cursor.description else []
+        conn.commit()
+        return rows
+    finally:
+        conn.close()
+
+
+def create_app_table(db_url: str) -> None:
+    serial = "INTEGER PRIMARY KEY" if db_url.startswith("sqlite") else "SERIAL PRIMARY KEY"
+    execute(db_url, f"CREATE TABLE app_rows (id {serial}, value TEXT NOT NULL)")
+
+
+def app_rows(db_url: str) -> list[str]:
+    return [row[0] for row in execute(db_url, "SELECT value FROM app_rows ORDER BY id")]
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:
+    """Poll `predicate` until it is truthy; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        time.sleep(0.02)
