@@ -87,7 +87,10 @@ def demo(url: str | None, jobs: int) -> None:
     sys.exit(run_demo(url, jobs))
 
 
-@main.command()
+@main.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    add_help_option=False,
+)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def bench(args: tuple[str, ...]) -> None:
     """Run the benchmark (same options as `python -m jobq.bench --help`)."""

@@ -18,7 +18,13 @@ def driver_connection(conn: Any, expected: type | tuple[type, ...], engine: str)
     # SQLAlchemy Session: its connection for the current transaction.
     if hasattr(candidate, "get_bind") and hasattr(candidate, "connection"):
         candidate = candidate.connection()
-    # SQLAlchemy Connection -> pool proxy -> driver connection.
+    # SQLAlchemy Connection -> pool proxy -> driver connection. In SQLAlchemy 2.0 style the
+    # transaction begins on first use; writing past it would leave commit() nothing to commit.
+    if callable(getattr(candidate, "begin", None)) and callable(
+        getattr(candidate, "in_transaction", None)
+    ):
+        if not candidate.in_transaction():
+            candidate.begin()
     proxied = getattr(candidate, "connection", None)
     driver = getattr(proxied, "driver_connection", None)
     if driver is not None:

@@ -6,9 +6,9 @@ or knows which engine it runs on. Each operation is one transaction, unless it i
 `conn=`: then it runs inside that connection's open transaction (the caller's own, or a job
 attempt's) and commits nothing.
 
-Writes for a job attempt (`start`, `store_result`, `reschedule`, `wait_on`) are fenced on
-(job id, attempt, dispatcher): if the claim was lost they raise `ReassignedError` and
-change nothing.
+Writes for a job attempt are fenced on (job id, attempt, dispatcher): if the claim was lost,
+`store_result`, `reschedule` and `wait_on` raise `ReassignedError` and change nothing, and
+`start` answers False (the runner then says whether the job was completed or reassigned).
 """
 
 from __future__ import annotations

@@ -104,6 +104,16 @@ class Runner:
     def run(self, record: JobRecord) -> None:
         label = f"job {record.id} ({record.call_repr})"
         thread = threading.current_thread().name
+        deadline = _deadline(record)
+        if deadline is not None and self.now() > deadline:
+            # Never started: it fails without running (and without an active_start).
+            error = JobTimeout(f"{label} did not start by its deadline {deadline.isoformat()}")
+            outcome = self._failed(Failure.from_exception(error), record.retry_data)
+            if self.store.fail_unstarted(record.id, outcome, self.now()):
+                self._log_outcome(record, label, outcome)
+            else:
+                self._lost_before_start(record, label)
+            return
         if not self.store.start(record.id, record.attempt, self.uuid, self.now()):
             self._lost_before_start(record, label)
             return
@@ -134,15 +144,7 @@ class Runner:
     # -- the steps -----------------------------------------------------------------------------
     def _perform(self, record: JobRecord, label: str) -> None:
         is_callback = record.parent_id is not None
-        deadline = (
-            None
-            if record.begin_by is None
-            else record.begin_after + dt.timedelta(seconds=record.begin_by)
-        )
-        if deadline is not None and self.now() > deadline:
-            error = JobTimeout(f"{label} did not start by its deadline {deadline.isoformat()}")
-            self._finish(record, label, self._failed(Failure.from_exception(error), {}), None)
-            return
+        deadline = _deadline(record)
         try:
             job = self.db._job_from_record(record)
             func, args, kwargs = job.callable, job.args, job.kwargs
@@ -381,6 +383,13 @@ class Runner:
             job.teardown(setup_info)
         except Exception as error:
             events_log.critical("%s: teardown failed: %r", label, error)
+
+
+def _deadline(record: JobRecord) -> dt.datetime | None:
+    """`begin_after + begin_by`, after which the job may neither start nor be retried."""
+    if record.begin_by is None:
+        return None
+    return record.begin_after + dt.timedelta(seconds=record.begin_by)
 
 
 def _truncate(text: str) -> str:

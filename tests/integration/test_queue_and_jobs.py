@@ -357,6 +357,7 @@ def test_15_a_job_past_its_deadline_completes_with_a_timeout_failure(
     assert isinstance(job.result, jobq.Failure)
     assert callback.wait(timeout=WAIT) == "jobq.errors.TimeoutError"
     assert job.refresh().status == "completed"
+    assert job.active_start is None  # it never ran
 
 
 def test_15_a_job_within_its_deadline_runs(

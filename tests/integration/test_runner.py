@@ -580,12 +580,6 @@ def test_put_joins_a_sqlalchemy_connection(db: jobq.Database, db_url: str) -> No
     assert failed_block.call_repr not in {j.call_repr for j in queue}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="jobq/store/_external.py writes on the DBAPI connection without beginning "
-    "SQLAlchemy's transaction, so Connection.commit() (2.0 autobegin style) commits nothing "
-    "and the pool's reset rolls the job back",
-)
 def test_put_joins_a_sqlalchemy_connection_autobegin(db: jobq.Database, db_url: str) -> None:
     sqlalchemy = pytest.importorskip("sqlalchemy")
     url, connect_args = sqlalchemy_url(db_url)
