@@ -26,7 +26,7 @@ from jobq.errors import (
     SignatureError,
     StoreError,
     StoreUnavailable,
-    TimeoutError,  # noqa: A004 - the catalogue's name for a missed begin_by deadline
+    TimeoutError,
     WaitTimeout,
 )
 from jobq.model.failure import Failure

@@ -40,8 +40,12 @@ def main() -> None:
     "FILTER is an import path module:function taking the job and answering True to take it.",
 )
 @click.option("--uuid", envvar="JOBQ_UUID", default=None, help="Dispatcher UUID (env JOBQ_UUID).")
-@click.option("--poll-interval", default=1.0, show_default=True, help="Seconds between polls when idle.")
-@click.option("--grace", default=30.0, show_default=True, help="Seconds running jobs get to finish on stop.")
+@click.option(
+    "--poll-interval", default=1.0, show_default=True, help="Seconds between polls when idle."
+)
+@click.option(
+    "--grace", default=30.0, show_default=True, help="Seconds running jobs get to finish on stop."
+)
 @click.option("--log-level", default="INFO", show_default=True)
 def worker(
     url: str | None,
@@ -78,7 +82,9 @@ def worker(
 
 
 @main.command()
-@click.option("--db", "url", envvar="JOBQ_DB", default=None, help="Default: a fresh ./jobq-demo.db.")
+@click.option(
+    "--db", "url", envvar="JOBQ_DB", default=None, help="Default: a fresh ./jobq-demo.db."
+)
 @click.option("--jobs", default=12, show_default=True, help="How many report jobs to put.")
 def demo(url: str | None, jobs: int) -> None:
     """Put jobs, run a worker process, and show what happens."""

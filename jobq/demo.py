@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Any
 
 from rich.console import Console
 from rich.live import Live
@@ -79,13 +78,27 @@ def run_demo(url: str | None, count: int) -> int:
         jobs.append((f"make_report({n})", job))
         jobs.append((f"  callbacks of {job.id}", job.add_callbacks(report_done, report_failed)))
     later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3)
-    jobs.append(("make_report(99) at +3 s", queue.put(jobq.Job(make_report, 99), begin_after=later)))
+    jobs.append(
+        ("make_report(99) at +3 s", queue.put(jobq.Job(make_report, 99), begin_after=later))
+    )
     jobs.append(("split_work(100)", queue.put(jobq.Job(split_work, 100))))
     console.print(f"Put {len(jobs)} jobs in {db!r}; starting a worker process...")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     worker = subprocess.Popen(
-        [sys.executable, "-m", "jobq", "worker", "--db", url, "--agent", "main:4",
-         "--log-level", "WARNING", "--poll-interval", "0.5"],
+        [
+            sys.executable,
+            "-m",
+            "jobq",
+            "worker",
+            "--db",
+            url,
+            "--agent",
+            "main:4",
+            "--log-level",
+            "WARNING",
+            "--poll-interval",
+            "0.5",
+        ],
         env=env,
     )
     started = time.monotonic()
@@ -107,5 +120,3 @@ def run_demo(url: str | None, count: int) -> int:
     )
     db.close()
     return 0 if done == len(jobs) and worker.returncode == 0 else 1
-
-

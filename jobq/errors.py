@@ -10,7 +10,7 @@
     +-- WaitTimeout (also TimeoutError)       Job.wait gave up
     +-- JobFailed                             Job.wait on a job that completed with a Failure
     +-- StoreError                            the database said no
-        +-- StoreUnavailable                  lost or refused connection (the original's ClientDisconnected)
+        +-- StoreUnavailable                  lost or refused connection (ClientDisconnected)
         +-- ConflictError                     serialization failure, deadlock, `database is locked`
         +-- SchemaMismatch                    the database schema is newer than this jobq
 
@@ -82,7 +82,7 @@ class SchemaMismatch(StoreError):
     """The database schema version is not one this jobq understands; upgrade jobq."""
 
 
-class TimeoutError(JobqError):  # noqa: A001 - the catalogue's name, exported as jobq.TimeoutError
+class TimeoutError(JobqError):
     """The job's begin_by deadline passed before it started."""
 
 

@@ -310,3 +310,10 @@ def insert_put_then_fail(token: str, value: str) -> None:
     follow_up = jobq.local.queue().put(jobq.Job(double, 1))
     record_call(token, follow_up.call_repr)
     raise RuntimeError("after the put")
+
+
+def insert_then_sleep(value: str, seconds: float) -> str:
+    """Holds its job's connection (and transaction) while it sleeps."""
+    _insert(jobq.local.connection(), value)
+    time.sleep(seconds)
+    return value

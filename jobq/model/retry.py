@@ -125,7 +125,10 @@ class RetryCommonFourTimes(RetryPolicy):
         self.data["interruptions"] = n
         retrying = self.max_interruptions is None or n <= self.max_interruptions
         trace_log.info(
-            "%s interrupted %d time(s): %s", self.job_label, n, "retrying" if retrying else "aborting"
+            "%s interrupted %d time(s): %s",
+            self.job_label,
+            n,
+            "retrying" if retrying else "aborting",
         )
         return retrying
 

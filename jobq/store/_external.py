@@ -20,11 +20,11 @@ def driver_connection(conn: Any, expected: type | tuple[type, ...], engine: str)
         candidate = candidate.connection()
     # SQLAlchemy Connection -> pool proxy -> driver connection. In SQLAlchemy 2.0 style the
     # transaction begins on first use; writing past it would leave commit() nothing to commit.
-    if callable(getattr(candidate, "begin", None)) and callable(
+    is_sqlalchemy = callable(getattr(candidate, "begin", None)) and callable(
         getattr(candidate, "in_transaction", None)
-    ):
-        if not candidate.in_transaction():
-            candidate.begin()
+    )
+    if is_sqlalchemy and not candidate.in_transaction():
+        candidate.begin()
     proxied = getattr(candidate, "connection", None)
     driver = getattr(proxied, "driver_connection", None)
     if driver is not None:

@@ -95,6 +95,9 @@ class SqlStore:
     def ids(self, values: Sequence[int]) -> Any:
         return list(values)
 
+    def reserve_connections(self, count: int) -> None:
+        """Engines without a pool need nothing (SQLite opens one connection per thread)."""
+
     def _notify(self, ex: Executor, queue: str) -> None:
         """Wake idle workers of `queue` once the transaction commits (if the engine can)."""
 

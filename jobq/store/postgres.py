@@ -156,6 +156,12 @@ class PostgresStore(SqlStore):
         except (psycopg.Error, PoolTimeout) as error:
             raise _wrap(error) from error
 
+    def reserve_connections(self, count: int) -> None:
+        # Each agent thread may hold a connection for its job's transaction while the
+        # dispatcher claims with another: grow the pool rather than starve them.
+        if count > self._pool.max_size:
+            self._pool.resize(self._pool.min_size, count)
+
     def dt(self, value: Any) -> dt.datetime | None:
         return None if value is None else value.astimezone(dt.UTC)
 

@@ -202,6 +202,7 @@ class Dispatcher:
 
     def _sync_pools(self, agents: list[AgentRecord]) -> None:
         wanted = {(a.queue, a.name): a for a in agents}
+        self.db.store.reserve_connections(sum(a.size for a in agents) * 2 + 4)
         for key, pool in list(self._pools.items()):
             if key not in wanted:
                 pool.stop()

@@ -712,3 +712,19 @@ def _no_leftover_gates() -> Iterator[None]:
     yield
     for gate in jobfuncs.GATES.values():
         gate.set()
+
+
+def test_a_large_agent_gets_a_connection_for_every_transactional_job(
+    db: jobq.Database, db_url: str
+) -> None:
+    """An agent of 16 threads, each job holding its own transaction open while it runs: every
+    job completes and writes its row once (the PostgreSQL pool grows to the agents' size)."""
+    create_app_table(db_url)
+    queue = db.queue()
+    jobs = queue.put_many(
+        [jobq.Job(jobfuncs.insert_then_sleep, f"row {i}", 0.3) for i in range(16)]
+    )
+    with db.worker(agents=[jobq.AgentSpec("main", 16)], poll_interval=0.1):
+        results = [job.wait(timeout=60) for job in jobs]
+    assert sorted(results) == sorted(f"row {i}" for i in range(16))
+    assert sorted(app_rows(db_url)) == sorted(results)

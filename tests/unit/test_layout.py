@@ -14,7 +14,18 @@ PACKAGE = Path(jobq.__file__).parent
 def test_all_is_sorted_and_complete() -> None:
     assert list(jobq.__all__) == sorted(jobq.__all__)
     public = {name for name in vars(jobq) if not name.startswith("_")}
-    modules = {"annotations", "bench", "cli", "database", "demo", "errors", "model", "queue", "store", "worker"}
+    modules = {
+        "annotations",
+        "bench",
+        "cli",
+        "database",
+        "demo",
+        "errors",
+        "model",
+        "queue",
+        "store",
+        "worker",
+    }
     assert public - modules == set(jobq.__all__)
 
 
@@ -31,10 +42,18 @@ def _imports(path: Path) -> set[str]:
 
 def test_model_does_no_io_and_store_does_not_reach_up() -> None:
     for path in (PACKAGE / "model").glob("*.py"):
-        bad = {m for m in _imports(path) if m.startswith(("jobq.store", "jobq.worker", "jobq.database"))}
+        bad = {
+            m
+            for m in _imports(path)
+            if m.startswith(("jobq.store", "jobq.worker", "jobq.database"))
+        }
         assert not bad, f"{path.name} imports {bad}"
     for path in (PACKAGE / "store").glob("*.py"):
-        bad = {m for m in _imports(path) if m.startswith(("jobq.worker", "jobq.database", "jobq.queue"))}
+        bad = {
+            m
+            for m in _imports(path)
+            if m.startswith(("jobq.worker", "jobq.database", "jobq.queue"))
+        }
         assert not bad, f"{path.name} imports {bad}"
 
 
