@@ -155,17 +155,20 @@ class SqlStore:
 
     # -- enqueueing and the queue --------------------------------------------------------------
     def enqueue(self, jobs: Sequence[NewJob], now: dt.datetime, *, conn: Any = None) -> list[int]:
-        ids: list[int] = []
         with self._transaction(conn) as ex:
-            for job in jobs:
-                ids.append(self._insert(ex, job, "pending", now))
+            ids = self._insert_many(ex, jobs, "pending", now)
             for queue in {job.queue for job in jobs}:
                 self._notify(ex, queue)
         return ids
 
-    def _insert(self, ex: Executor, job: NewJob, status: str, now: dt.datetime) -> int:
-        row = ex.one(
-            "insert_job",
+    def _insert_many(
+        self, ex: Executor, jobs: Sequence[NewJob], status: str, now: dt.datetime
+    ) -> list[int]:
+        """Insert rows in order and return their ids (engines may batch the round trips)."""
+        return [self._insert(ex, job, status, now) for job in jobs]
+
+    def _insert_params(self, job: NewJob, status: str, now: dt.datetime) -> dict[str, Any]:
+        return dict(
             queue=job.queue,
             status=status,
             sort_at=self.ts(max(job.begin_after, now)),
@@ -181,6 +184,9 @@ class SqlStore:
             parent_id=job.parent_id,
             now=self.ts(now),
         )
+
+    def _insert(self, ex: Executor, job: NewJob, status: str, now: dt.datetime) -> int:
+        row = ex.one("insert_job", **self._insert_params(job, status, now))
         assert row is not None
         return int(row["id"])
 
