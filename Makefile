@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# The PostgreSQL tests' server (jobq's suite and its pytest plugin); skipped loudly if absent.
+JOBQ_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
+export JOBQ_TEST_PG_URL
 
 .PHONY: demo test lint bench clean
 
@@ -18,8 +21,8 @@ test: $(VENV)/.installed
 	$(PY) -m pytest
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check jobq tests
-	$(VENV)/bin/ruff format --check jobq tests
+	$(VENV)/bin/ruff check jobq tests docs/examples
+	$(VENV)/bin/ruff format --check jobq tests docs/examples
 
 bench: $(VENV)/.installed
 	$(PY) -m jobq.bench

@@ -11,6 +11,9 @@ import click
 
 import jobq
 from jobq.errors import ConfigError
+from jobq.monitor.commands import add_commands
+from jobq.monitor.filters import parse_interval
+from jobq.monitor.worker_server import WorkerMonitorServer
 from jobq.worker.agent import AgentSpec
 
 DB_HELP = "Database URL: sqlite:///path.db or postgresql://... (default ./jobq.db; env JOBQ_DB)."
@@ -46,7 +49,28 @@ def main() -> None:
 @click.option(
     "--grace", default=30.0, show_default=True, help="Seconds running jobs get to finish on stop."
 )
+@click.option(
+    "--ping-interval", default=5.0, show_default=True, help="Seconds between liveness pings."
+)
+@click.option(
+    "--death-interval",
+    default=30.0,
+    show_default=True,
+    help="A dispatcher silent this long is presumed dead and its jobs are handed on.",
+)
 @click.option("--log-level", default="INFO", show_default=True)
+@click.option(
+    "--monitor-port",
+    type=int,
+    default=None,
+    help="Serve this worker's status (/status, JSON) and metrics (/metrics) on 127.0.0.1:PORT.",
+)
+@click.option(
+    "--retention",
+    default="7D",
+    show_default=True,
+    help="Keep completed jobs this long ([nD][nH][nM][nS]) before pruning; 'off' keeps all.",
+)
 def worker(
     url: str | None,
     queues: tuple[str, ...],
@@ -54,7 +78,11 @@ def worker(
     uuid: str | None,
     poll_interval: float,
     grace: float,
+    ping_interval: float,
+    death_interval: float,
     log_level: str,
+    monitor_port: int | None,
+    retention: str,
 ) -> None:
     """Run a worker (dispatcher) until SIGTERM or SIGINT."""
     _configure_logging(log_level)
@@ -62,11 +90,17 @@ def worker(
         specs = [AgentSpec.parse(a) for a in agents] or None
         db = jobq.connect(url)
         dispatcher = db.worker(
-            queues=list(queues) or [""], agents=specs, uuid=uuid, poll_interval=poll_interval
+            queues=list(queues) or [""],
+            agents=specs,
+            uuid=uuid,
+            poll_interval=poll_interval,
+            ping_interval=ping_interval,
+            death_interval=death_interval,
+            grace=grace,
         )
+        dispatcher.retention.keep = None if retention == "off" else parse_interval(retention)
     except (ConfigError, ValueError) as error:
         raise click.BadParameter(str(error)) from error
-    dispatcher.grace = grace
 
     def request_stop(signum: int, frame: Any) -> None:
         logging.getLogger("jobq.events").info("signal %d: stopping", signum)
@@ -75,9 +109,14 @@ def worker(
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     click.echo(f"jobq worker {dispatcher.uuid} on {db!r}, queues {dispatcher.queues}", err=True)
+    monitor = None if monitor_port is None else WorkerMonitorServer(dispatcher, monitor_port)
+    if monitor is not None:
+        monitor.start()
     try:
         dispatcher.run()
     finally:
+        if monitor is not None:
+            monitor.close()
         db.close()
 
 
@@ -117,3 +156,6 @@ def upgrade(url: str | None) -> None:
     database = jobq.connect(url)
     database.close()
     click.echo("schema is up to date")
+
+
+add_commands(main)  # jobq.monitor.commands: monitor and operator commands, dashboard

@@ -11,7 +11,7 @@ import importlib
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -112,6 +112,9 @@ class Database:
         self.codec = Codec(secret)
         self.clock: Clock = clock or SystemClock()
         self._known_queues: set[str] = set()
+        # jobq.testing's inline mode: called as (queue name, jobs, committed) after each put
+        # and each callback added; None (the default) costs nothing.
+        self._after_put: Callable[[str, list[Job], bool], None] | None = None
 
     @property
     def engine(self) -> str:
@@ -154,13 +157,39 @@ class Database:
         agents: Sequence[AgentSpec] | None = None,
         uuid: str | None = None,
         poll_interval: float = 1.0,
+        ping_interval: float = 5.0,
+        death_interval: float = 30.0,
+        grace: float = 30.0,
     ) -> Dispatcher:
-        """A dispatcher for this process; `start()` it to run jobs in background threads."""
+        """A dispatcher for this process; `start()` it to run jobs in background threads.
+
+        It pings every `ping_interval` seconds; one silent for `death_interval` is presumed
+        dead by its siblings, which hand its jobs on. On stop, running jobs get `grace`
+        seconds before they are handed on.
+        """
         from jobq.worker.dispatcher import Dispatcher
 
         return Dispatcher(
-            self, queues=queues, agents=agents, uuid=uuid, poll_interval=poll_interval
+            self,
+            queues=queues,
+            agents=agents,
+            uuid=uuid,
+            poll_interval=poll_interval,
+            ping_interval=ping_interval,
+            death_interval=death_interval,
+            grace=grace,
         )
+
+    def set_dispatcher_intervals(
+        self, uuid: str, *, ping_interval: float, death_interval: float
+    ) -> None:
+        """Change a running dispatcher's ping and death intervals; used from its next ping."""
+        if ping_interval <= 0 or death_interval <= ping_interval:
+            raise ValueError(
+                f"need 0 < ping_interval < death_interval, got {ping_interval} and {death_interval}"
+            )
+        if not self.store.set_dispatcher_intervals(str(uuid), ping_interval, death_interval):
+            raise LookupError(f"no dispatcher {uuid} in this database")
 
     # -- encoding ----------------------------------------------------------------------------
     def _new_row(
@@ -305,6 +334,8 @@ class Database:
                 job.refresh()
             for q in {j.queue_name for j in jobs}:
                 events_log.debug("put %d job(s) in queue %r", len(jobs), q)
+        if self._after_put is not None:
+            self._after_put(queue.name, jobs, conn is None)
         return jobs
 
     def _write_put(
@@ -393,6 +424,8 @@ class Database:
         callback.id = self.store.add_callback(job.id, row, now)
         callback._backend = self
         callback.refresh()
+        if self._after_put is not None:
+            self._after_put(callback.queue_name or "", [callback], True)
         return callback
 
     def _wait_for_change(self, job: Job, timeout: float) -> None:

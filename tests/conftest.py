@@ -22,7 +22,8 @@ import jobq
 TESTS = Path(__file__).parent
 sys.path.insert(0, str(TESTS))  # job functions in tests/jobfuncs.py must be importable
 
-PG_URL = os.environ.get("JOBQ_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+from worker_helpers import PG_URL, subprocess_env  # noqa: E402,F401 - shared with test modules
+
 REQUIRE_PG = os.environ.get("JOBQ_REQUIRE_POSTGRES") == "1"
 
 
@@ -43,12 +44,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_sep(
             "!", "PostgreSQL NOT TESTED: no server at " + PG_URL + f" ({_PG_PROBLEM})", red=True
         )
-
-
-def subprocess_env() -> dict[str, str]:
-    """Environment for worker subprocesses: they import jobq and tests/jobfuncs.py."""
-    paths = [str(TESTS), str(TESTS.parent), os.environ.get("PYTHONPATH", "")]
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -317,3 +317,39 @@ def insert_then_sleep(value: str, seconds: float) -> str:
     _insert(jobq.local.connection(), value)
     time.sleep(seconds)
     return value
+
+
+# -- high availability (tests/integration/test_high_availability.py) ---------------------------
+def open_gate(token: str) -> None:
+    """Let every `gated` / `gated_insert` run for `token` finish."""
+    with _STATE_LOCK:
+        gate = GATES.setdefault(token, _threading.Event())
+    gate.set()
+
+
+def gated_insert(token: str, value: str) -> str:
+    """Waits for its gate, then writes a row through its job's own transaction."""
+    gated(token)
+    _insert(jobq.local.connection(), value)
+    return value
+
+
+class InterruptLater(jobq.RetryPolicy):
+    """Answers an interruption with "in an hour"."""
+
+    def interrupted(self) -> Any:
+        return _dt.timedelta(hours=1)
+
+
+def insert_when_file_exists(path: str, value: str) -> str:
+    """Blocks (up to 60 s) until `path` exists, then writes a row in its job's transaction."""
+    import os as _os
+    import time as _time
+
+    deadline = _time.monotonic() + 60
+    while not _os.path.exists(path):
+        if _time.monotonic() > deadline:
+            raise RuntimeError(f"{path} never appeared")
+        _time.sleep(0.02)
+    _insert(jobq.local.connection(), value)
+    return value

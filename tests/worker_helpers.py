@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -9,6 +10,15 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
+
+TESTS = os.path.dirname(os.path.abspath(__file__))
+PG_URL = os.environ.get("JOBQ_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def subprocess_env() -> dict[str, str]:
+    """Environment for worker subprocesses: they import jobq and tests/jobfuncs.py."""
+    paths = [TESTS, os.path.dirname(TESTS), os.environ.get("PYTHONPATH", "")]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
 
 
 def pg_parts(db_url: str) -> tuple[str, str | None]:

@@ -16,15 +16,25 @@ from importlib import resources
 from typing import Any
 
 from jobq.errors import JobNotFound, ReassignedError, SchemaMismatch
-from jobq.store.base import AgentRecord, DispatcherRecord, JobRecord, NewJob, Outcome
+from jobq.store._monitor import MonitorMixin
+from jobq.store.base import (
+    AgentRecord,
+    DispatcherRecord,
+    JobRecord,
+    NewJob,
+    Outcome,
+    is_dead,
+)
 
 SCHEMA_VERSION = 1
 _DONE = ("callbacks", "completed")
 
 
 def load_queries(engine: str) -> dict[str, str]:
-    """Read `sql/<engine>/queries.sql` into {name: sql}, split on `-- name:` headers."""
-    text = resources.files("jobq.store").joinpath(f"sql/{engine}/queries.sql").read_text()
+    """Read `sql/<engine>/queries.sql` and `monitor.sql` into {name: sql}, split on `-- name:`
+    headers. A block named `_x` is a fragment, pasted where a query says `/*_x*/`."""
+    folder = resources.files("jobq.store").joinpath(f"sql/{engine}")
+    text = "\n".join(folder.joinpath(f).read_text() for f in ("queries.sql", "monitor.sql"))
     queries: dict[str, str] = {}
     name = None
     lines: list[str] = []
@@ -37,7 +47,10 @@ def load_queries(engine: str) -> dict[str, str]:
             lines.append(line)
     if name:
         queries[name] = "\n".join(lines).strip()
-    return {k: v.rstrip(";") for k, v in queries.items()}
+    fragments = {k: v.rstrip(";") for k, v in queries.items() if k.startswith("_")}
+    for key, fragment in fragments.items():
+        queries = {k: v.replace(f"/*{key}*/", fragment) for k, v in queries.items()}
+    return {k: v.rstrip(";") for k, v in queries.items() if not k.startswith("_")}
 
 
 def load_schema(engine: str) -> list[str]:
@@ -73,7 +86,7 @@ class Executor:
         self.cursor.execute(sql)
 
 
-class SqlStore:
+class SqlStore(MonitorMixin):
     """Engine-independent implementation of the Store protocol."""
 
     engine = "sql"
@@ -544,19 +557,99 @@ class SqlStore:
     def get_dispatcher(self, uuid: str) -> DispatcherRecord | None:
         with self._read() as ex:
             row = ex.one("get_dispatcher", uuid=uuid)
-        if row is None:
-            return None
+        return None if row is None else self._dispatcher(row)
+
+    def activate_dispatcher(
+        self,
+        uuid: str,
+        host: str,
+        pid: int,
+        ping_interval: float,
+        death_interval: float,
+        now: dt.datetime,
+    ) -> tuple[bool, DispatcherRecord | None]:
+        """Activate `uuid` unless its record is activated and alive (another process with the
+        same UUID?). Returns (activated, the record found before)."""
+        with self._transaction() as ex:
+            row = ex.one("lock_dispatcher", uuid=uuid)
+            previous = None if row is None else self._dispatcher(row)
+            if (
+                previous is not None
+                and previous.activated is not None
+                and not is_dead(previous, now)
+            ):
+                return False, previous
+            ex.run(
+                "register_dispatcher",
+                uuid=uuid,
+                host=host,
+                pid=pid,
+                ping_interval=ping_interval,
+                death_interval=death_interval,
+                now=self.ts(now),
+            )
+            return True, previous
+
+    def _dispatcher(self, row: dict[str, Any]) -> DispatcherRecord:
         for key in ("started", "last_ping", "activated", "deactivated"):
             row[key] = self.dt(row[key])
         return DispatcherRecord(**row)
 
-    def ping(self, uuid: str, now: dt.datetime) -> None:
+    def ping(self, uuid: str, now: dt.datetime) -> bool:
+        """Record a ping; False if the record was deactivated (this dispatcher presumed dead)."""
         with self._transaction() as ex:
-            ex.run("ping_dispatcher", uuid=uuid, now=self.ts(now))
+            return ex.run("ping_dispatcher", uuid=uuid, now=self.ts(now)) == 1
+
+    def reactivate_dispatcher(self, uuid: str, now: dt.datetime) -> None:
+        with self._transaction() as ex:
+            ex.run("reactivate_dispatcher", uuid=uuid, now=self.ts(now))
 
     def deactivate_dispatcher(self, uuid: str, now: dt.datetime) -> None:
         with self._transaction() as ex:
             ex.run("deactivate_dispatcher", uuid=uuid, now=self.ts(now))
+
+    def deactivate_dead(self, now: dt.datetime) -> list[str]:
+        """Deactivate every dispatcher whose ping is older than its death interval; returns
+        the UUIDs this call deactivated (a concurrent sweeper gets the others)."""
+        with self._read() as ex:
+            candidates = [r["uuid"] for r in ex.all("dead_dispatchers", now=self.ts(now))]
+        won: list[str] = []
+        for uuid in candidates:
+            with self._transaction() as ex:
+                if ex.run("deactivate_if_dead", uuid=uuid, now=self.ts(now)) == 1:
+                    won.append(uuid)
+        return won
+
+    def set_dispatcher_intervals(
+        self, uuid: str, ping_interval: float, death_interval: float
+    ) -> bool:
+        with self._transaction() as ex:
+            return (
+                ex.run(
+                    "set_intervals",
+                    uuid=uuid,
+                    ping_interval=ping_interval,
+                    death_interval=death_interval,
+                )
+                == 1
+            )
+
+    def orphans(self, limit: int = 100) -> list[JobRecord]:
+        with self._read() as ex:
+            return [self._record(r) for r in ex.all("orphan_jobs", limit=limit)]
+
+    def dispatcher_jobs(self, uuid: str) -> list[JobRecord]:
+        with self._read() as ex:
+            return [self._record(r) for r in ex.all("dispatcher_jobs", uuid=uuid)]
+
+    def release(self, job_id: int, attempt: int, dispatcher: str) -> bool:
+        with self._transaction() as ex:
+            n = ex.run("release_job", id=job_id, attempt=attempt, dispatcher=dispatcher)
+            if n:
+                row = ex.one("lock_job", id=job_id)
+                assert row is not None
+                self._notify(ex, row["queue"])
+            return n == 1
 
     def set_agent(self, uuid: str, queue: str, name: str, size: int, filter: str | None) -> None:
         with self._transaction() as ex:

@@ -103,6 +103,141 @@ class AgentRecord:
     filter: str | None
 
 
+def is_dead(record: DispatcherRecord, now: dt.datetime) -> bool:
+    """The catalogue's rule: dead when the later of last ping and activation is older than the
+    death interval."""
+    times = [t for t in (record.last_ping, record.activated) if t is not None]
+    if not times:
+        return False
+    return max(times) + dt.timedelta(seconds=record.death_interval) < now
+
+
+# -- monitoring: read models, operator actions and retention (jobq.store._monitor) ------------
+@dataclass(frozen=True, slots=True)
+class JobQuery:
+    """Which jobs a monitoring read selects (the catalogue's states and filters, section 8.3).
+
+    `states` are stored statuses; `failed` restricts completed jobs to failures (True) or
+    successes (False). `queue`, `agent` and `callable` are globs (`*`, `?`; case-insensitive);
+    a `callable` glob without a dot matches the function's own name, with a dot its full
+    dotted name. `agent` and `uuid` do not restrict pending jobs (the monitor layer judges
+    those with the agents' filters). `queues` restricts to exact queue names. Each time pair
+    keeps jobs whose time is after `*_since` and before `*_before`.
+    """
+
+    states: tuple[str, ...]
+    failed: bool | None = None
+    queue: str | None = None
+    agent: str | None = None
+    uuid: str | None = None
+    callable: str | None = None
+    queues: tuple[str, ...] | None = None
+    requested_since: dt.datetime | None = None
+    requested_before: dt.datetime | None = None
+    start_since: dt.datetime | None = None
+    start_before: dt.datetime | None = None
+    end_since: dt.datetime | None = None
+    end_before: dt.datetime | None = None
+    completed_since: dt.datetime | None = None
+    completed_before: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobStatsRecord:
+    """Counts by state ("pending", ..., "succeeded", "failed") and the jobs at the extremes
+    of wait (begin_after to start) and active time (start to end), as of `now`."""
+
+    counts: dict[str, int]
+    longest_wait: JobRecord | None
+    shortest_wait: JobRecord | None
+    longest_active: JobRecord | None
+    shortest_active: JobRecord | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    name: str
+    paused: bool
+    pending: int
+    due: int
+    assigned: int
+    active: int
+    callbacks: int
+    succeeded: int
+    failed: int
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLoad:
+    """An agent of a dispatcher, with the jobs it holds now."""
+
+    dispatcher_uuid: str
+    queue: str
+    name: str
+    size: int
+    filter: str | None
+    assigned: int
+    active: int
+    callbacks: int
+
+
+@dataclass(frozen=True, slots=True)
+class ThroughputBucket:
+    """Jobs completed in [start, start + width)."""
+
+    start: dt.datetime
+    succeeded: int
+    failed: int
+
+
+@dataclass(frozen=True, slots=True)
+class JobTotals:
+    """Completed jobs of one queue and outcome over a window, for metrics (seconds)."""
+
+    queue: str
+    failed: bool
+    count: int
+    active_sum: float
+    active_max: float
+    wait_sum: float
+    retries: int
+    interruptions: int
+
+
+@dataclass(frozen=True, slots=True)
+class PruneResult:
+    jobs: int
+    dispatchers: int
+
+
+class MonitorStore(Protocol):
+    """The monitoring part of the Store protocol: each read is one read transaction, each
+    write one short transaction (pruning: one per batch)."""
+
+    def list_jobs(
+        self, query: JobQuery, now: dt.datetime, *, offset: int = 0, limit: int = 50
+    ) -> list[JobRecord]: ...
+    def count_jobs(self, query: JobQuery) -> int: ...
+    def job_stats(self, query: JobQuery, now: dt.datetime) -> JobStatsRecord: ...
+    def job_children(self, job_id: int) -> list[JobRecord]: ...
+    def jobs_waiting_for(self, job_id: int) -> list[int]: ...
+    def list_dispatchers(self) -> list[DispatcherRecord]: ...
+    def agent_loads(self) -> list[AgentLoad]: ...
+    def queue_stats(self, now: dt.datetime) -> list[QueueStats]: ...
+    def throughput(
+        self, since: dt.datetime, width: dt.timedelta, count: int
+    ) -> list[ThroughputBucket]: ...
+    def job_totals(self, since: dt.datetime) -> list[JobTotals]: ...
+    def set_queue_paused(self, queue: str, paused: bool, now: dt.datetime) -> None: ...
+    def paused_queues(self) -> set[str]: ...
+    def set_agent_size(self, queue: str, name: str, size: int, uuid: str | None = None) -> int: ...
+    def set_quota(self, queue: str, name: str, size: int) -> None: ...
+    def quotas(self) -> list[tuple[str, str, int]]: ...
+    def prune(
+        self, before: dt.datetime, *, batch: int = 500, max_batches: int = 20
+    ) -> PruneResult: ...
+
+
 class Waiter(Protocol):
     """Blocks until the database may hold new work (a NOTIFY, a changed SQLite file)."""
 
@@ -110,8 +245,8 @@ class Waiter(Protocol):
     def close(self) -> None: ...
 
 
-class Store(Protocol):
-    """The operations jobq needs from a database engine."""
+class Store(MonitorStore, Protocol):
+    """The operations jobq needs from a database engine (monitoring: `MonitorStore`)."""
 
     engine: str
 
@@ -196,9 +331,28 @@ class Store(Protocol):
         death_interval: float,
         now: dt.datetime,
     ) -> None: ...
+    def activate_dispatcher(
+        self,
+        uuid: str,
+        host: str,
+        pid: int,
+        ping_interval: float,
+        death_interval: float,
+        now: dt.datetime,
+    ) -> tuple[bool, DispatcherRecord | None]: ...
     def get_dispatcher(self, uuid: str) -> DispatcherRecord | None: ...
-    def ping(self, uuid: str, now: dt.datetime) -> None: ...
+    def ping(self, uuid: str, now: dt.datetime) -> bool: ...
+    def reactivate_dispatcher(self, uuid: str, now: dt.datetime) -> None: ...
     def deactivate_dispatcher(self, uuid: str, now: dt.datetime) -> None: ...
+    def deactivate_dead(self, now: dt.datetime) -> list[str]: ...
+    def set_dispatcher_intervals(
+        self, uuid: str, ping_interval: float, death_interval: float
+    ) -> bool: ...
+
+    # recovery: jobs held by dispatchers that are gone
+    def orphans(self, limit: int = 100) -> list[JobRecord]: ...
+    def dispatcher_jobs(self, uuid: str) -> list[JobRecord]: ...
+    def release(self, job_id: int, attempt: int, dispatcher: str) -> bool: ...
     def set_agent(
         self, uuid: str, queue: str, name: str, size: int, filter: str | None
     ) -> None: ...

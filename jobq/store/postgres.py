@@ -38,6 +38,16 @@ def _wrap(error: Exception) -> Exception:
     return error
 
 
+_LINK_DEFAULTS = {
+    "application_name": "jobq",  # how operators find jobq's sessions in pg_stat_activity
+    "keepalives": "1",
+    "keepalives_idle": "10",
+    "keepalives_interval": "5",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "30000",
+}
+
+
 def split_url(url: str) -> tuple[str, str | None, int]:
     """Return (conninfo URL without jobq's options, schema, pool size)."""
     parts = urlsplit(url)
@@ -51,6 +61,10 @@ def split_url(url: str) -> tuple[str, str | None, int]:
         raise ConfigError(f"schema={schema!r} must be letters, digits and underscores")
     if schema:
         query["options"] = (query.get("options", "") + f" -c search_path={schema}").strip()
+    # A partitioned network must surface as an error, not as a call that hangs forever: TCP
+    # keepalives and a send timeout make a dead link fail within about 30 s (user-overridable).
+    for key, value in _LINK_DEFAULTS.items():
+        query.setdefault(key, value)
     return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote))), schema, pool_size
 
 

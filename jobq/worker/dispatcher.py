@@ -9,18 +9,24 @@ background thread of an application (`start()` / `stop()`).
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import socket
 import threading
+import time
 import uuid as uuid_module
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jobq.errors import ConfigError, ConflictError, StoreUnavailable
 from jobq.store.base import AgentRecord, JobRecord
 from jobq.worker.agent import DEFAULT_AGENT, DEFAULT_SIZE, AgentPool, AgentSpec, load_filter
+from jobq.worker.recovery import hand_on
+from jobq.worker.retention import Retention
 from jobq.worker.runner import Runner
+from jobq.worker.stats import WorkerStats
 
 if TYPE_CHECKING:
     from jobq.database import Database
@@ -29,8 +35,23 @@ events_log = logging.getLogger("jobq.events")
 trace_log = logging.getLogger("jobq.trace")
 
 
+@dataclass(frozen=True, slots=True)
+class DispatcherEvent:
+    """What happened to a dispatcher's record: "registered" (first time this UUID is seen),
+    "activated", "deactivated", or "reactivated" (it found itself presumed dead)."""
+
+    kind: str
+    uuid: str
+    at: dt.datetime
+
+
 class Dispatcher:
-    """Claims and runs jobs of some queues for this process."""
+    """Claims and runs jobs of some queues for this process.
+
+    Every ping (`ping_interval`) it also sweeps: dispatchers whose ping is older than their
+    `death_interval` are deactivated and their jobs handed on (see `recovery.py`), as are jobs
+    of this dispatcher that none of its threads runs (a restarted worker's predecessor's).
+    """
 
     def __init__(
         self,
@@ -70,7 +91,17 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         self._startup_error: BaseException | None = None
         self.polls = 0
+        self.stats = WorkerStats(self)  # jobq.worker.stats: `jobq worker-status`
+        self.retention = Retention()  # completed jobs kept 7 days, pruned every 60 s
+        # Called (on the dispatcher thread) with each claimed job before it is handed to its
+        # agent; jobq.testing uses it to know which jobs a test worker took.
+        self.on_claim: Callable[[JobRecord], None] | None = None
         self._finished_cleanly = True
+        self._listeners: list[Callable[[DispatcherEvent], None]] = []
+        self._held: set[int] = set()  # ids claimed by this process and not yet finished
+        self._held_lock = threading.Lock()
+        self._ping_ok_at: float | None = None
+        self._lost = False  # could not ping for longer than the death interval
 
     def __repr__(self) -> str:
         return f"<jobq.Dispatcher {self.uuid} queues={self.queues}>"
@@ -136,28 +167,35 @@ class Dispatcher:
         """Poll now (for example after putting jobs from this process)."""
         self._wake.set()
 
+    def add_listener(self, listener: Callable[[DispatcherEvent], None]) -> None:
+        """Call `listener(event)` (in the dispatcher's thread) on each DispatcherEvent."""
+        self._listeners.append(listener)
+
+    def _fire(self, kind: str) -> None:
+        event = DispatcherEvent(kind, self.uuid, self.db.clock.now())
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception as error:
+                events_log.error("dispatcher event listener %r failed: %r", listener, error)
+
     # -- the loop ------------------------------------------------------------------------------
     def run(self) -> None:
-        """Register, then poll until `stop()` (or SIGTERM via the CLI)."""
+        """Register and activate, then poll until `stop()` (or SIGTERM via the CLI)."""
         store = self.db.store
         self._finished_cleanly = True
         self._install_agents()
-        store.register_dispatcher(
-            self.uuid,
-            socket.gethostname(),
-            os.getpid(),
-            self.ping_interval,
-            self.death_interval,
-            self.db.clock.now(),
-        )
-        events_log.info("activated dispatcher %s (queues %s)", self.uuid, self.queues)
+        if not self._activate():
+            return
         waiter = store.waiter()
         watcher = threading.Thread(
             target=self._watch, args=(waiter,), name="jobq-waiter", daemon=True
         )
         watcher.start()
         self._activated.set()
-        last_ping = self.db.clock.now()
+        self.stats.activated()
+        self._ping_ok_at = time.monotonic()
+        last_ping: dt.datetime | None = None
         agents: list[AgentRecord] = []
         agents_read_at = None
         try:
@@ -165,24 +203,139 @@ class Dispatcher:
                 self._wake.clear()
                 now = self.db.clock.now()
                 try:
-                    if (now - last_ping).total_seconds() >= self.ping_interval:
-                        store.ping(self.uuid, now)
+                    if last_ping is None or (now - last_ping).total_seconds() >= self.ping_interval:
+                        self._heartbeat(now)
                         last_ping = now
                     if agents_read_at is None or (now - agents_read_at).total_seconds() >= 1.0:
                         agents = [a for a in store.agents(self.uuid) if a.queue in self.queues]
+                        paused = store.paused_queues()  # paused queues: nothing is claimed
                         agents_read_at = now
                         self._sync_pools(agents)
-                    self._poll(agents, now)
+                    if not self._lost:
+                        self._poll([a for a in agents if a.queue not in paused], now)
                 except (StoreUnavailable, ConflictError) as error:
                     events_log.warning("poll failed (%s); retrying", error)
                     self._stopping.wait(min(5.0, self.poll_interval))
                 except Exception as error:
                     events_log.critical("unexpected error while polling: %r", error, exc_info=True)
                     self._stopping.wait(self.poll_interval)
+                self._check_ping_age()
                 self.polls += 1
-                self._wake.wait(self.poll_interval)
+                self.stats.polled(agents, self._pools)
+                self.retention.tick(store, self.db.clock.now())
+                self._wake.wait(min(self.poll_interval, self.ping_interval))
         finally:
             self._shutdown(waiter)
+
+    def _activate(self) -> bool:
+        """Activate this UUID's record, retrying each poll while another live process holds
+        it. Returns False if stopped first."""
+        while not self._stopping.is_set():
+            try:
+                activated, previous = self.db.store.activate_dispatcher(
+                    self.uuid,
+                    socket.gethostname(),
+                    os.getpid(),
+                    self.ping_interval,
+                    self.death_interval,
+                    self.db.clock.now(),
+                )
+            except (StoreUnavailable, ConflictError) as error:
+                events_log.warning("cannot activate dispatcher %s yet (%s)", self.uuid, error)
+                self._stopping.wait(min(5.0, self.poll_interval))
+                continue
+            if activated:
+                with _ACTIVE_HERE_LOCK:
+                    _ACTIVE_HERE.add(self.uuid)
+                if previous is None:
+                    self._fire("registered")
+                events_log.info("activated dispatcher %s (queues %s)", self.uuid, self.queues)
+                self._fire("activated")
+                return True
+            assert previous is not None
+            if _process_gone(self.uuid, previous.host, previous.pid):
+                # Same machine, and that process no longer exists: no need to wait for the
+                # death interval to know the record is dead.
+                events_log.warning(
+                    "UUID %s: its previous process (pid %s on this host) is gone; taking over",
+                    self.uuid,
+                    previous.pid,
+                )
+                self.db.store.deactivate_dispatcher(self.uuid, self.db.clock.now())
+                continue
+            events_log.error(
+                "UUID %s already activated (host %s, pid %s, last ping %s): another process? "
+                "Not claiming; retrying each poll until that record is deactivated or dead "
+                "(death interval %.0f s).",
+                self.uuid,
+                previous.host,
+                previous.pid,
+                previous.last_ping,
+                previous.death_interval,
+            )
+            self._stopping.wait(self.poll_interval)
+        return False
+
+    def _heartbeat(self, now: dt.datetime) -> None:
+        """Ping; reactivate if presumed dead; pick up interval changes; sweep."""
+        store = self.db.store
+        if not store.ping(self.uuid, now):
+            events_log.critical(
+                "Dispatcher %s not activated prior to ping: a sibling presumed it dead (suspect "
+                "a death interval too short for the ping interval, long commits, a paused "
+                "process or clock skew). Reactivating; jobs taken from it meanwhile will not be "
+                "completed by it.",
+                self.uuid,
+            )
+            store.reactivate_dispatcher(self.uuid, now)
+            self._fire("reactivated")
+        self._ping_ok_at = time.monotonic()
+        if self._lost:
+            events_log.warning("dispatcher %s reaches the database again; claiming", self.uuid)
+            self._lost = False
+        record = store.get_dispatcher(self.uuid)
+        if record is not None and (
+            record.ping_interval != self.ping_interval
+            or record.death_interval != self.death_interval
+        ):
+            events_log.info(
+                "dispatcher %s: ping interval %.1f s, death interval %.1f s (changed in the "
+                "database)",
+                self.uuid,
+                record.ping_interval,
+                record.death_interval,
+            )
+            self.ping_interval = record.ping_interval
+            self.death_interval = record.death_interval
+        self._sweep(now)
+
+    def _sweep(self, now: dt.datetime) -> None:
+        store = self.db.store
+        for dead in store.deactivate_dead(now):
+            events_log.warning("dispatcher %s is dead (no ping in time): deactivated", dead)
+        orphans = store.orphans()
+        if orphans:
+            moved = hand_on(self.db, orphans, "its dispatcher is gone")
+            events_log.info("handed on %d job(s) of dispatchers that are gone", moved)
+        with self._held_lock:
+            held = set(self._held)
+        mine = [r for r in store.dispatcher_jobs(self.uuid) if r.id not in held]
+        if mine:
+            hand_on(self.db, mine, "no thread of this dispatcher runs it (restarted?)")
+
+    def _check_ping_age(self) -> None:
+        if self._ping_ok_at is None or self._lost:
+            return
+        silent = time.monotonic() - self._ping_ok_at
+        if silent > self.death_interval:
+            events_log.critical(
+                "dispatcher %s could not ping for %.0f s (death interval %.0f s): it stops "
+                "claiming; a sibling may hand its jobs on, which it will then not complete",
+                self.uuid,
+                silent,
+                self.death_interval,
+            )
+            self._lost = True
 
     def _watch(self, waiter: Any) -> None:
         try:
@@ -211,7 +364,8 @@ class Dispatcher:
             pool = self._pools.get(key)
             if pool is None:
                 runner = Runner(self.db, self.uuid, agent.name, self._stopping)
-                pool = AgentPool(agent.name, agent.queue, runner.run)
+                run = self._holding(self.stats.wrap(runner.run, *key))  # jobq.worker.stats
+                pool = AgentPool(agent.name, agent.queue, run)
                 pool.on_done = self._wake.set
                 self._pools[key] = pool
             pool.resize(agent.size)
@@ -221,6 +375,20 @@ class Dispatcher:
                 except ConfigError as error:
                     events_log.error("agent %s: %s; it claims nothing", agent.name, error)
                     self._filters[agent.filter] = None
+
+    def _holding(self, run: Callable[[JobRecord], None]) -> Callable[[JobRecord], None]:
+        """Wrap a runner: a job is "held" by this process from its claim until its run ends;
+        a job claimed but not started when the dispatcher stops is left to `_shutdown`."""
+
+        def run_held(record: JobRecord) -> None:
+            try:
+                if not self._stopping.is_set():
+                    run(record)
+            finally:
+                with self._held_lock:
+                    self._held.discard(record.id)
+
+        return run_held
 
     def _accept(self, path: str) -> Callable[[JobRecord], bool] | None:
         predicate = self._filters.get(path)
@@ -251,24 +419,61 @@ class Dispatcher:
             # (front of the queue, due "now") before freeing its slot is due for this claim.
             now = self.db.clock.now()
             records = self.db.store.claim(agent.queue, self.uuid, agent.name, free, now, accept)
+            with self._held_lock:
+                self._held.update(r.id for r in records)
             for record in records:
                 trace_log.debug("claimed job %s for agent %s", record.id, agent.name)
+                if self.on_claim is not None:
+                    self.on_claim(record)
                 pool.submit(record)
 
     def _shutdown(self, waiter: Any) -> None:
-        grace = self.grace
+        """Graceful stop: running jobs get `grace` seconds; then the rest are handed on at once
+        (claimed ones put back, running ones interrupted through their retry policy) rather
+        than waiting for a sibling to find this dispatcher dead."""
+        with _ACTIVE_HERE_LOCK:
+            _ACTIVE_HERE.discard(self.uuid)
+        deadline = time.monotonic() + self.grace
         for pool in self._pools.values():
-            if not pool.join(grace):
+            if not pool.join(max(0.0, deadline - time.monotonic())):
                 self._finished_cleanly = False
                 events_log.warning(
-                    "agent %s still has %d running job(s) after the %.0f s grace period",
+                    "agent %s still has %d running job(s) after the %.0f s grace period; "
+                    "handing them on",
                     pool.name,
                     pool.running,
-                    grace,
+                    self.grace,
                 )
             pool.stop()
         try:
+            left = self.db.store.dispatcher_jobs(self.uuid)
+            if left:
+                hand_on(self.db, left, "its worker stopped")
             self.db.store.deactivate_dispatcher(self.uuid, self.db.clock.now())
+            self._fire("deactivated")
         except Exception as error:
-            events_log.error("could not mark dispatcher %s deactivated: %r", self.uuid, error)
+            events_log.error("could not deactivate dispatcher %s cleanly: %r", self.uuid, error)
         events_log.info("deactivated dispatcher %s", self.uuid)
+        self.stats.stopped()
+
+
+# UUIDs of dispatchers active in this process: a record with this process's pid is alive only
+# if its UUID is here (an earlier process cannot share a pid with a live one).
+_ACTIVE_HERE: set[str] = set()
+_ACTIVE_HERE_LOCK = threading.Lock()
+
+
+def _process_gone(uuid: str, host: str, pid: int) -> bool:
+    """True if the record's process ran on this machine and no longer exists."""
+    if host != socket.gethostname():
+        return False
+    if pid == os.getpid():
+        with _ACTIVE_HERE_LOCK:
+            return uuid not in _ACTIVE_HERE
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False

@@ -17,13 +17,20 @@ from typing import TYPE_CHECKING, Any
 
 from jobq import local
 from jobq.database import failure_dict
-from jobq.errors import AbortedError, EncodingError, ReassignedError, StoreUnavailable
+from jobq.errors import (
+    AbortedError,
+    ConflictError,
+    EncodingError,
+    ReassignedError,
+    StoreUnavailable,
+)
 from jobq.errors import TimeoutError as JobTimeout
 from jobq.model.failure import Failure, describe
 from jobq.model.job import Job
 from jobq.model.retry import Decision, RetryCommonForever, RetryCommonFourTimes, RetryPolicy
 from jobq.queue import Queue
 from jobq.store.base import AttemptConnection, JobRecord, Outcome
+from jobq.worker import stats as worker_stats
 
 if TYPE_CHECKING:
     from jobq.database import Database
@@ -121,6 +128,7 @@ class Runner:
         try:
             self._perform(record, label)
         except ReassignedError as error:
+            worker_stats.note_reassigned()
             events_log.error(
                 "%s was reassigned; likely cause: this worker could not ping in time (long "
                 "commits, a paused process or clock skew). Nothing was written. (%s)",
@@ -295,6 +303,7 @@ class Runner:
         """Store an outcome that must be stored: retried with backoff until it is (or the job
         is reassigned), as "a failure to commit a failure must commit"."""
         delay = 0.0
+        unexpected = 0
         while True:
             try:
                 self.store.store_result(
@@ -306,6 +315,16 @@ class Runner:
             except Exception as error:
                 if self.stopping.is_set() and isinstance(error, StoreUnavailable):
                     raise
+                if not isinstance(error, StoreUnavailable | ConflictError):
+                    unexpected += 1
+                    if unexpected >= 5:  # not the database being away: a closed store, a bug
+                        events_log.critical(
+                            "%s: giving up storing its outcome (%r); the job stays active "
+                            "until this dispatcher or a sibling hands it on",
+                            label,
+                            error,
+                        )
+                        raise
                 events_log.error("%s: storing its outcome failed (%r); retrying", label, error)
                 delay = min(60.0, delay + 1.0)
                 self._sleep(delay)
@@ -345,6 +364,7 @@ class Runner:
         )
 
     def _log_outcome(self, record: JobRecord, label: str, outcome: Outcome) -> None:
+        worker_stats.note_outcome(outcome.failed, outcome.result_repr)
         if outcome.failed:
             default = logging.CRITICAL if record.parent_id is not None else logging.ERROR
             level = record.failure_log_level or default

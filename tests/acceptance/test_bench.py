@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import PG_URL, subprocess_env
+from worker_helpers import PG_URL, subprocess_env
 
 WORKLOADS = ("put", "put_many", "drain", "latency_p50", "latency_p99")
 LABELS = ("put (one at a time)", "put_many (one call)", "drain (1 worker)", "latency p50")

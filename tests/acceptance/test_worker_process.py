@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import subprocess_env
 from jobfuncs import add, sleep_then, sleep_then_insert
-from worker_helpers import app_rows, create_app_table, execute, wait_until
+from worker_helpers import app_rows, create_app_table, execute, subprocess_env, wait_until
 
 import jobq
 

@@ -574,6 +574,8 @@ def test_26_statuses_seen_in_the_queue_during_the_call_and_during_the_callback(
 ) -> None:
     waiting = queue.put(jobq.Job(jobfuncs.add, 1, 2))
     assert waiting.status == "pending"
+    # Claimed by another, live dispatcher (an unknown one's jobs would be handed on).
+    db.store.activate_dispatcher(UUID, "elsewhere", 1, 3600.0, 7200.0, db.clock.now())
     assert claim(db) == [waiting.id]
     assert waiting.refresh().status == "assigned"
     job = queue.put(jobfuncs.own_status)

@@ -187,7 +187,61 @@ SELECT uuid, host, pid, started, last_ping, ping_interval, death_interval, activ
 FROM jobq_dispatchers WHERE uuid = %(uuid)s;
 
 -- name: ping_dispatcher
-UPDATE jobq_dispatchers SET last_ping = %(now)s WHERE uuid = %(uuid)s;
+-- No row updated means a sibling deactivated this dispatcher (presumed dead): reactivate.
+UPDATE jobq_dispatchers SET last_ping = %(now)s
+WHERE uuid = %(uuid)s AND activated IS NOT NULL;
+
+-- name: lock_dispatcher
+SELECT uuid, host, pid, started, last_ping, ping_interval, death_interval, activated,
+    deactivated
+FROM jobq_dispatchers WHERE uuid = %(uuid)s FOR UPDATE;
+
+-- name: reactivate_dispatcher
+UPDATE jobq_dispatchers SET activated = %(now)s, last_ping = %(now)s, deactivated = NULL
+WHERE uuid = %(uuid)s;
+
+-- name: dead_dispatchers
+-- Activated dispatchers whose last ping is older than their own death interval.
+SELECT uuid FROM jobq_dispatchers WHERE activated IS NOT NULL AND last_ping + make_interval(secs => death_interval) < %(now)s;
+
+-- name: deactivate_if_dead
+-- Only one sweeper wins: the row is updated once, under its lock.
+UPDATE jobq_dispatchers SET activated = NULL, deactivated = %(now)s
+WHERE uuid = %(uuid)s AND activated IS NOT NULL AND last_ping + make_interval(secs => death_interval) < %(now)s;
+
+-- name: set_intervals
+UPDATE jobq_dispatchers SET ping_interval = %(ping_interval)s,
+    death_interval = %(death_interval)s
+WHERE uuid = %(uuid)s;
+
+-- name: orphan_jobs
+-- Jobs claimed or running under a dispatcher that is no longer activated (dead and swept,
+-- stopped, or never registered). Jobs waiting on an inner job are left to adopt its result.
+SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
+    retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
+    agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
+    assigned_at, active_start, active_end, completed_at
+FROM jobq_jobs
+WHERE status IN ('assigned', 'active') AND waiting_on IS NULL AND dispatcher_uuid IS NOT NULL
+    AND NOT EXISTS (SELECT 1 FROM jobq_dispatchers d
+                    WHERE d.uuid = jobq_jobs.dispatcher_uuid AND d.activated IS NOT NULL)
+ORDER BY lane, sort_at, id LIMIT %(limit)s;
+
+-- name: dispatcher_jobs
+SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
+    retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
+    agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
+    assigned_at, active_start, active_end, completed_at
+FROM jobq_jobs
+WHERE dispatcher_uuid = %(uuid)s AND status IN ('assigned', 'active') AND waiting_on IS NULL
+ORDER BY lane, sort_at, id;
+
+-- name: release_job
+-- Fenced: a claimed job that never started goes back to the front of its queue, keeping its
+-- place among other put-back jobs.
+UPDATE jobq_jobs SET status = 'pending', lane = 0, dispatcher_uuid = NULL, agent_name = NULL
+WHERE id = %(id)s AND attempt = %(attempt)s AND dispatcher_uuid = %(dispatcher)s
+    AND status = 'assigned';
 
 -- name: deactivate_dispatcher
 UPDATE jobq_dispatchers SET activated = NULL, deactivated = %(now)s WHERE uuid = %(uuid)s;

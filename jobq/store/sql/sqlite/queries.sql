@@ -182,7 +182,61 @@ SELECT uuid, host, pid, started, last_ping, ping_interval, death_interval, activ
 FROM jobq_dispatchers WHERE uuid = :uuid;
 
 -- name: ping_dispatcher
-UPDATE jobq_dispatchers SET last_ping = :now WHERE uuid = :uuid;
+-- No row updated means a sibling deactivated this dispatcher (presumed dead): reactivate.
+UPDATE jobq_dispatchers SET last_ping = :now
+WHERE uuid = :uuid AND activated IS NOT NULL;
+
+-- name: lock_dispatcher
+SELECT uuid, host, pid, started, last_ping, ping_interval, death_interval, activated,
+    deactivated
+FROM jobq_dispatchers WHERE uuid = :uuid;
+
+-- name: reactivate_dispatcher
+UPDATE jobq_dispatchers SET activated = :now, last_ping = :now, deactivated = NULL
+WHERE uuid = :uuid;
+
+-- name: dead_dispatchers
+-- Activated dispatchers whose last ping is older than their own death interval.
+SELECT uuid FROM jobq_dispatchers WHERE activated IS NOT NULL AND last_ping + CAST(death_interval * 1000000 AS INTEGER) < :now;
+
+-- name: deactivate_if_dead
+-- Only one sweeper wins: the row is updated once, under its lock.
+UPDATE jobq_dispatchers SET activated = NULL, deactivated = :now
+WHERE uuid = :uuid AND activated IS NOT NULL AND last_ping + CAST(death_interval * 1000000 AS INTEGER) < :now;
+
+-- name: set_intervals
+UPDATE jobq_dispatchers SET ping_interval = :ping_interval,
+    death_interval = :death_interval
+WHERE uuid = :uuid;
+
+-- name: orphan_jobs
+-- Jobs claimed or running under a dispatcher that is no longer activated (dead and swept,
+-- stopped, or never registered). Jobs waiting on an inner job are left to adopt its result.
+SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
+    retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
+    agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
+    assigned_at, active_start, active_end, completed_at
+FROM jobq_jobs
+WHERE status IN ('assigned', 'active') AND waiting_on IS NULL AND dispatcher_uuid IS NOT NULL
+    AND NOT EXISTS (SELECT 1 FROM jobq_dispatchers d
+                    WHERE d.uuid = jobq_jobs.dispatcher_uuid AND d.activated IS NOT NULL)
+ORDER BY lane, sort_at, id LIMIT :limit;
+
+-- name: dispatcher_jobs
+SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
+    retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
+    agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
+    assigned_at, active_start, active_end, completed_at
+FROM jobq_jobs
+WHERE dispatcher_uuid = :uuid AND status IN ('assigned', 'active') AND waiting_on IS NULL
+ORDER BY lane, sort_at, id;
+
+-- name: release_job
+-- Fenced: a claimed job that never started goes back to the front of its queue, keeping its
+-- place among other put-back jobs.
+UPDATE jobq_jobs SET status = 'pending', lane = 0, dispatcher_uuid = NULL, agent_name = NULL
+WHERE id = :id AND attempt = :attempt AND dispatcher_uuid = :dispatcher
+    AND status = 'assigned';
 
 -- name: deactivate_dispatcher
 UPDATE jobq_dispatchers SET activated = NULL, deactivated = :now WHERE uuid = :uuid;

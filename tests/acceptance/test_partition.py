@@ -1,0 +1,131 @@
+"""False deaths with real processes: a worker paused (SIGSTOP, the server in reach) or cut
+off from PostgreSQL (a partition, the server out of reach) for longer than the death
+interval loses its job to a sibling, and when it comes back it must not complete it."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from jobfuncs import insert_when_file_exists
+from netproxy import PartitionProxy
+from worker_helpers import app_rows, create_app_table, subprocess_env, wait_until
+
+import jobq
+
+# Only PostgreSQL has connections and a network to lose (and SQLite's single-writer lock
+# is held by a paused writer: docs/differences.md).
+POSTGRES_ONLY = pytest.mark.parametrize("engine", ["postgres"], indirect=True)
+
+WAIT = 30.0
+
+
+def spawn(db_url: str, log: Path) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable, "-m", "jobq", "worker", "--db", db_url, "--uuid", str(uuid.uuid4()),
+        "--poll-interval", "0.1", "--ping-interval", "0.2", "--death-interval", "1.0",
+        "--grace", "1", "--log-level", "WARNING",
+    ]  # fmt: skip
+    with log.open("wb") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            command, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=out
+        )
+
+
+def stop(*processes: subprocess.Popen[bytes] | None) -> None:
+    for process in processes:
+        if process is None or process.poll() is not None:
+            continue
+        process.send_signal(signal.SIGCONT)
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def through_proxy(db_url: str, proxy: PartitionProxy) -> str:
+    parts = urlsplit(db_url)
+    netloc = (
+        f"{parts.username}@127.0.0.1:{proxy.port}" if parts.username else f"127.0.0.1:{proxy.port}"
+    )
+    return parts._replace(netloc=netloc).geturl()
+
+
+Action = Callable[[subprocess.Popen[bytes]], None]
+
+
+def run_false_death(
+    db: jobq.Database, db_url: str, tmp_path: Path, victim_url: str, lose: Action, regain: Action
+) -> str:
+    """The victim runs the job; `lose()` takes it away for longer than the death interval;
+    a sibling takes the job over and completes it; `regain()` brings the victim back."""
+    create_app_table(db_url)
+    flag = tmp_path / "go"
+    job = db.queue().put(jobq.Job(insert_when_file_exists, str(flag), "written"))
+    victim_log = tmp_path / "victim.log"
+    victim = spawn(victim_url, victim_log)
+    sibling = None
+    try:
+        wait_until(lambda: job.refresh().status == "active", timeout=WAIT, what="job active")
+        lose(victim)
+        sibling = spawn(db_url, tmp_path / "sibling.log")
+        wait_until(lambda: job.refresh().attempt == 2, timeout=WAIT, what="job handed on")
+        flag.touch()
+        assert job.wait(timeout=WAIT) == "written"
+        regain(victim)
+        wait_until(
+            lambda: "was reassigned" in victim_log.read_text(),
+            timeout=60,
+            what="the victim's fenced attempt to complete",
+        )
+        wait_until(
+            lambda: "not activated prior to ping" in victim_log.read_text(),
+            timeout=WAIT,
+            what="the victim's reactivation",
+        )
+    finally:
+        stop(victim, sibling)
+    job.refresh()
+    assert job.attempt == 2 and job.status == "completed" and job.result == "written"
+    assert app_rows(db_url) == ["written"]  # the victim's transaction never committed
+    return victim_log.read_text()
+
+
+@POSTGRES_ONLY
+def test_a_paused_worker_never_completes_a_job_taken_from_it(
+    engine: str, db: jobq.Database, db_url: str, tmp_path: Path
+) -> None:
+    def pause(victim: subprocess.Popen[bytes]) -> None:
+        victim.send_signal(signal.SIGSTOP)
+
+    def resume(victim: subprocess.Popen[bytes]) -> None:
+        victim.send_signal(signal.SIGCONT)
+
+    run_false_death(db, db_url, tmp_path, db_url, pause, resume)
+
+
+@POSTGRES_ONLY
+def test_a_partitioned_worker_never_completes_a_job_taken_from_it(
+    engine: str, db: jobq.Database, db_url: str, tmp_path: Path
+) -> None:
+    target = urlsplit(db_url)
+    proxy = PartitionProxy(target.hostname or "127.0.0.1", target.port or 5432)
+    try:
+        log = run_false_death(
+            db,
+            db_url,
+            tmp_path,
+            through_proxy(db_url, proxy),
+            lambda _: proxy.cut(),
+            lambda _: proxy.heal(),
+        )
+    finally:
+        proxy.close()
+    assert "was reassigned" in log
