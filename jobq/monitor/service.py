@@ -1,0 +1,459 @@
+"""`Monitor`: the database-wide monitor tools (the original's `asyncdb`) and operator actions.
+
+Every read goes through the store's monitoring read models; the results are plain dicts and
+records ready for `render.to_json`, the CLI's tables and the web dashboard. Pending jobs
+selected by `agent:` or `uuid:` are the ones those agents' filters would accept (the filters
+are Python predicates, judged here on up to `PENDING_SCAN` pending jobs).
+
+Retrying a failed job puts a *copy* (same call, queue, retry policy, log level, quota names;
+a callback's copy is a new callback of the same parent, so it gets the parent's result
+again). The failed job stays as it was, for the record; the two are linked by the annotations
+`retried_as` and `retry_of`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import fnmatch
+import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from jobq.errors import AbortedError, BadStatusError, JobNotFound
+from jobq.model.failure import Failure
+from jobq.monitor.filters import Selection, parse_selection
+from jobq.store.base import AgentLoad, DispatcherRecord, JobQuery, JobRecord, NewJob, is_dead
+from jobq.worker.agent import load_filter
+
+if TYPE_CHECKING:
+    from jobq.database import Database
+
+events_log = logging.getLogger("jobq.events")
+
+PENDING_SCAN = 10000
+DETAILS = ("brief", "default", "verbose")
+
+
+def _glob(pattern: str | None, value: str | None) -> bool:
+    if pattern is None:
+        return True
+    return fnmatch.fnmatch((value or "").lower(), pattern.lower())
+
+
+def wait_of(record: JobRecord, now: dt.datetime) -> dt.timedelta:
+    """From begin_after to the start (or the end of a job failed unstarted, or now)."""
+    end = record.active_start or record.active_end or now
+    return end - record.begin_after
+
+
+def active_of(record: JobRecord, now: dt.datetime) -> dt.timedelta | None:
+    if record.active_start is None:
+        return None
+    return (record.active_end or now) - record.active_start
+
+
+def progress_of(record: JobRecord) -> float | None:
+    """The annotation `progress` as a fraction 0..1: a number, or {"done": d, "total": t}."""
+    value = record.annotations.get("progress")
+    try:
+        if isinstance(value, dict):
+            total = float(value.get("total") or 0)
+            return None if total <= 0 else min(1.0, max(0.0, float(value["done"]) / total))
+        if isinstance(value, int | float):
+            return min(1.0, max(0.0, float(value)))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return None
+
+
+class Monitor:
+    """Monitoring reads and operator actions over one `Database`."""
+
+    def __init__(self, db: Database, *, this_uuid: str | None = None) -> None:
+        self.db = db
+        self.store = db.store
+        self.this_uuid = this_uuid
+
+    def now(self) -> dt.datetime:
+        return self.db.clock.now()
+
+    # -- parsing ---------------------------------------------------------------------------------
+    def select(self, args: Sequence[str], **kwargs: Any) -> Selection:
+        return parse_selection(args, self.now(), this_uuid=self.this_uuid, **kwargs)
+
+    # -- dispatchers and queues ------------------------------------------------------------------
+    def dispatcher_info(
+        self, record: DispatcherRecord, agents: Sequence[AgentLoad], now: dt.datetime
+    ) -> dict[str, Any]:
+        since = None if record.last_ping is None else now - record.last_ping
+        return {
+            "uuid": record.uuid,
+            "host": record.host,
+            "pid": record.pid,
+            "started": record.started,
+            "activated": record.activated,
+            "deactivated": record.deactivated,
+            "last ping": record.last_ping,
+            "since ping": since,
+            "dead": record.activated is not None and is_dead(record, now),
+            "state": self._state(record, now),
+            "ping interval": dt.timedelta(seconds=record.ping_interval),
+            "ping death interval": dt.timedelta(seconds=record.death_interval),
+            "agents": [
+                {
+                    "queue": a.queue,
+                    "name": a.name,
+                    "size": a.size,
+                    "len": a.assigned + a.active + a.callbacks,
+                    "active": a.active,
+                    "filter": a.filter,
+                }
+                for a in agents
+                if a.dispatcher_uuid == record.uuid
+            ],
+        }
+
+    @staticmethod
+    def _state(record: DispatcherRecord, now: dt.datetime) -> str:
+        if record.activated is None:
+            return "deactivated"
+        return "dead" if is_dead(record, now) else "alive"
+
+    def dispatchers(self) -> list[dict[str, Any]]:
+        """Every dispatcher record (alive, dead, deactivated) with its agents and their load."""
+        now = self.now()
+        agents = self.store.agent_loads()
+        return [self.dispatcher_info(d, agents, now) for d in self.store.list_dispatchers()]
+
+    def status(
+        self, queue: str | None = None, agent: str | None = None, uuid: str | None = None
+    ) -> dict[str, Any]:
+        """{queue: {len, due, paused, counts..., dispatchers: {uuid: {...agents}}}} for the
+        queues matching `queue` (a glob), listing activated dispatchers only."""
+        if uuid is not None and uuid.upper() == "THIS":
+            if self.this_uuid is None:
+                raise ValueError("uuid:THIS needs JOBQ_UUID (or --uuid) set to a worker's UUID")
+            uuid = self.this_uuid
+        now = self.now()
+        agents = [a for a in self.store.agent_loads() if _glob(agent, a.name)]
+        records = {
+            d.uuid: d
+            for d in self.store.list_dispatchers()
+            if d.activated is not None and (uuid is None or d.uuid == uuid)
+        }
+        out: dict[str, Any] = {}
+        for q in self.store.queue_stats(now):
+            if not _glob(queue, q.name):
+                continue
+            dispatchers: dict[str, Any] = {}
+            for d in records.values():
+                mine = [a for a in agents if a.dispatcher_uuid == d.uuid and a.queue == q.name]
+                if not mine:
+                    continue
+                info = self.dispatcher_info(d, mine, now)
+                info["agents"] = {
+                    a["name"]: {k: v for k, v in a.items() if k not in ("name", "queue")}
+                    for a in info["agents"]
+                }
+                del info["uuid"]
+                dispatchers[d.uuid] = info
+            out[q.name] = {
+                "len": q.pending,
+                "due": q.due,
+                "paused": q.paused,
+                "assigned": q.assigned,
+                "active": q.active,
+                "callbacks": q.callbacks,
+                "succeeded": q.succeeded,
+                "failed": q.failed,
+                "dispatchers": dispatchers,
+            }
+        return out
+
+    # -- jobs ------------------------------------------------------------------------------------
+    def _agents_for(self, query: JobQuery) -> list[tuple[str, Callable[[Any], bool] | None]]:
+        """(queue, predicate) of the live agents matching the agent/uuid filters."""
+        now = self.now()
+        live = {d.uuid for d in self.store.list_dispatchers() if self._state(d, now) == "alive"}
+        found = []
+        for a in self.store.agent_loads():
+            if a.dispatcher_uuid not in live or not _glob(query.agent, a.name):
+                continue
+            if query.uuid is not None and a.dispatcher_uuid != query.uuid:
+                continue
+            if not _glob(query.queue, a.queue):
+                continue
+            found.append((a.queue, None if a.filter is None else load_filter(a.filter)))
+        return found
+
+    def _pending_by_agent(self, query: JobQuery, now: dt.datetime) -> list[JobRecord]:
+        agents = self._agents_for(query)
+        if not agents:
+            return []
+        queues = tuple(sorted({q for q, _ in agents}))
+        candidates = self.store.list_jobs(
+            dataclasses.replace(query, states=("pending",), agent=None, uuid=None, queues=queues),
+            now,
+            limit=PENDING_SCAN,
+        )
+        accepted = []
+        for record in candidates:
+            for queue, predicate in agents:
+                if queue != record.queue:
+                    continue
+                if predicate is None or self._accepts(predicate, record):
+                    accepted.append(record)
+                    break
+        return accepted
+
+    def _accepts(self, predicate: Callable[[Any], bool], record: JobRecord) -> bool:
+        try:
+            return bool(predicate(self.db._job_from_record(record)))
+        except Exception:
+            return False
+
+    def _split(self, query: JobQuery) -> tuple[bool, JobQuery]:
+        """(pending judged by agents' filters?, the query for the other states)."""
+        by_agent = (query.agent is not None or query.uuid is not None) and (
+            "pending" in query.states
+        )
+        if not by_agent:
+            return False, query
+        rest = tuple(s for s in query.states if s != "pending")
+        return True, dataclasses.replace(query, states=rest)
+
+    def list(self, query: JobQuery, *, offset: int = 0, limit: int = 50) -> list[JobRecord]:
+        """Jobs in the catalogue's order: pending, then held by agents, then completed."""
+        now = self.now()
+        by_agent, rest = self._split(query)
+        if not by_agent:
+            return self.store.list_jobs(query, now, offset=offset, limit=limit)
+        pending = self._pending_by_agent(query, now)
+        others = self.store.list_jobs(rest, now, offset=0, limit=offset + limit)
+        return (pending + others)[offset : offset + limit]
+
+    def count(self, query: JobQuery) -> int:
+        by_agent, rest = self._split(query)
+        if not by_agent:
+            return self.store.count_jobs(query)
+        return len(self._pending_by_agent(query, self.now())) + self.store.count_jobs(rest)
+
+    def jobstats(self, query: JobQuery) -> dict[str, Any]:
+        """Counts per state and the longest/shortest wait and active time, as [duration, id]."""
+        now = self.now()
+        by_agent, rest = self._split(query)
+        stats = self.store.job_stats(rest, now)
+        counts = dict(stats.counts)
+        candidates: list[JobRecord] = [
+            r
+            for r in (
+                stats.longest_wait,
+                stats.shortest_wait,
+                stats.longest_active,
+                stats.shortest_active,
+            )
+            if r is not None
+        ]
+        if by_agent:
+            pending = self._pending_by_agent(query, now)
+            counts["pending"] = len(pending)
+            candidates += pending
+        waits = [(wait_of(r, now), r.id) for r in candidates]
+        actives = [(d, r.id) for r in candidates if (d := active_of(r, now)) is not None]
+
+        def pick(items: list[tuple[dt.timedelta, int]], longest: bool) -> list[Any] | None:
+            if not items:
+                return None
+            key = (lambda x: (x[0], -x[1])) if longest else (lambda x: (x[0], x[1]))
+            best = max(items, key=key) if longest else min(items, key=key)
+            return [best[0], best[1]]
+
+        return {
+            **counts,
+            "longest wait": pick(waits, True),
+            "shortest wait": pick(waits, False),
+            "longest active": pick(actives, True),
+            "shortest active": pick(actives, False),
+        }
+
+    def record(self, job_id: int) -> JobRecord:
+        record = self.store.get(int(job_id))
+        if record is None:
+            raise JobNotFound(f"no job with id {job_id} (never existed, or pruned)")
+        return record
+
+    def failure(self, record: JobRecord) -> Failure | None:
+        if not record.failed or record.failure is None:
+            return None
+        f = record.failure
+        return Failure(
+            type_name=f.get("type_name", "?"),
+            message=f.get("message", ""),
+            traceback=f.get("traceback", ""),
+            type_names=tuple(f.get("type_names", ())),
+            verbose=f.get("verbose", ""),
+        )
+
+    def summary(self, record: JobRecord) -> dict[str, Any]:
+        """The catalogue's job summary: identity, call, times, wait/active, outcome."""
+        now = self.now()
+        failure = self.failure(record)
+        done = record.status in ("callbacks", "completed")
+        if failure is not None:
+            result: Any = failure.brief_traceback()
+        else:
+            result = record.result_repr if done else None
+        return {
+            "id": record.id,
+            "repr": record.call_repr,
+            "call": record.call_repr,
+            "status": record.status,
+            "queue": record.queue,
+            "agent": record.agent_name,
+            "dispatcher": record.dispatcher_uuid,
+            "attempt": record.attempt,
+            "parent": record.parent_id,
+            "waiting on": record.waiting_on,
+            "callbacks": [c.id for c in self.store.job_children(record.id)],
+            "quota names": list(record.quota_names),
+            "annotations": record.annotations,
+            "progress": progress_of(record),
+            "retry data": record.retry_data,
+            "retry policy": record.retry_policy,
+            "created": record.created,
+            "begin after": record.begin_after,
+            "begin by": None if record.begin_by is None else dt.timedelta(seconds=record.begin_by),
+            "assigned": record.assigned_at,
+            "active start": record.active_start,
+            "active end": record.active_end,
+            "initial callbacks end": record.completed_at,
+            "wait": wait_of(record, now),
+            "active": active_of(record, now),
+            "failed": record.failed,
+            "result": result,
+        }
+
+    def job(self, job_id: int) -> dict[str, Any]:
+        return self.summary(self.record(job_id))
+
+    def tree(self, job_id: int, depth: int = 5) -> dict[str, Any]:
+        """The job and its callbacks, recursively: {id, call, status, failed, callbacks}."""
+        record = self.record(job_id)
+        return self._tree(record, depth)
+
+    def _tree(self, record: JobRecord, depth: int) -> dict[str, Any]:
+        children = self.store.job_children(record.id) if depth > 0 else []
+        return {
+            "id": record.id,
+            "call": record.call_repr,
+            "status": record.status,
+            "failed": record.failed,
+            "waiting on": record.waiting_on,
+            "callbacks": [self._tree(c, depth - 1) for c in children],
+        }
+
+    def traceback(self, job_id: int, detail: str = "default") -> str | None:
+        """The failure's traceback (brief, default, or verbose with frame locals), or None
+        if the job has no failure."""
+        if detail not in DETAILS:
+            raise ValueError(f"detail must be one of {', '.join(DETAILS)}, not {detail!r}")
+        failure = self.failure(self.record(job_id))
+        if failure is None:
+            return None
+        if detail == "brief":
+            return failure.brief_traceback()
+        if detail == "verbose":
+            return f"{failure.traceback.rstrip()}\n\nFrames with locals:\n{failure.verbose}"
+        return failure.traceback or str(failure)
+
+    def nextpending(self, args: Sequence[str] = ()) -> dict[str, Any] | None:
+        sel = self.select(
+            args,
+            require_states=False,
+            default_states=("pending",),
+            forbidden=("start", "end", "callbacks_completed"),
+        )
+        if sel.query.states != ("pending",):
+            raise ValueError("nextpending takes filters only, no states")
+        found = self.list(sel.query, limit=1)
+        return self.summary(found[0]) if found else None
+
+    def lastcompleted(self, args: Sequence[str] = ()) -> dict[str, Any] | None:
+        sel = self.select(args, require_states=False, default_states=("completed",))
+        if sel.query.states != ("completed",):
+            raise ValueError("lastcompleted takes filters only (or succeeded / failed)")
+        found = self.list(sel.query, limit=1)
+        return self.summary(found[0]) if found else None
+
+    # -- operator actions ------------------------------------------------------------------------
+    def cancel(self, job_id: int) -> JobRecord:
+        """Pull a pending job out of its queue (it becomes "new": `put` it again later)."""
+        record = self.record(job_id)
+        if record.status != "pending":
+            raise BadStatusError(f"can only cancel a pending job; job {job_id} is {record.status}")
+        if record.parent_id is not None:
+            raise BadStatusError(
+                f"job {job_id} is a callback of job {record.parent_id}; pulling it would leave "
+                f"its parent waiting forever: fail it instead"
+            )
+        if not self.store.remove(record.queue, record.id):
+            raise BadStatusError(f"job {job_id} was claimed meanwhile; it is no longer pending")
+        events_log.info("job %s pulled from queue %r by an operator", job_id, record.queue)
+        return self.record(job_id)
+
+    def fail(self, job_id: int, reason: str = "failed by an operator") -> JobRecord:
+        """Complete a job that has not started (new, pending, assigned) with a failure;
+        its callbacks get it."""
+        self.db.get_job(job_id).fail(AbortedError(reason))
+        return self.record(job_id)
+
+    def retry(self, job_id: int) -> JobRecord:
+        """Put a copy of a failed (completed) job as a new job; returns the new job."""
+        record = self.record(job_id)
+        if record.status != "completed" or not record.failed:
+            raise BadStatusError(
+                f"can only retry a failed, completed job; job {job_id} is {record.status}"
+                + (" and succeeded" if record.status == "completed" else "")
+            )
+        now = self.now()
+        row = NewJob(
+            queue=record.queue,
+            call=record.call,
+            call_repr=record.call_repr,
+            begin_after=now,
+            job_class=record.job_class,
+            retry_policy=record.retry_policy,
+            failure_log_level=record.failure_log_level,
+            quota_names=record.quota_names,
+        )
+        if record.parent_id is not None:
+            new_id = self.store.add_callback(record.parent_id, row, now)
+        else:
+            self.db.queue(record.queue)
+            new_id = self.store.enqueue([row], now)[0]
+        self.store.set_annotation(record.id, "retried_as", new_id)
+        self.store.set_annotation(new_id, "retry_of", record.id)
+        events_log.info("job %s retried by an operator as job %s", job_id, new_id)
+        return self.record(new_id)
+
+    def pause(self, queue: str) -> None:
+        """Workers stop claiming from `queue` (running jobs go on) until `resume`."""
+        self.store.set_queue_paused(queue, True, self.now())
+        events_log.info("queue %r paused by an operator", queue)
+
+    def resume(self, queue: str) -> None:
+        self.store.set_queue_paused(queue, False, self.now())
+        events_log.info("queue %r resumed by an operator", queue)
+
+    def agent_size(self, queue: str, name: str, size: int, uuid: str | None = None) -> int:
+        """Set the size of agent `name` of `queue` (on one dispatcher, or all); the workers
+        pick it up at their next read of their agents (about a second)."""
+        changed = self.store.set_agent_size(queue, name, size, uuid)
+        if not changed:
+            where = f" on dispatcher {uuid}" if uuid else ""
+            raise ValueError(f"no agent {name!r} of queue {queue!r}{where}")
+        return changed
+
+    def quota_size(self, queue: str, name: str, size: int) -> None:
+        self.store.set_quota(queue, name, size)

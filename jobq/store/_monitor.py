@@ -1,0 +1,290 @@
+"""The monitoring part of the store (`store.base.MonitorStore`), over `sql/<engine>/monitor.sql`.
+
+`SqlStore` inherits this mixin; it relies on the engine's `_read`, `_transaction`, `ts`,
+`dt`, `ids` and `_record`. Globs become LIKE patterns here, so both engines match the same
+way (case-insensitively). Pruning deletes in small batches, one short transaction each, so
+workers claiming at the same time never wait long.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from jobq.store.base import (
+    AgentLoad,
+    DispatcherRecord,
+    JobQuery,
+    JobRecord,
+    JobStatsRecord,
+    JobTotals,
+    PruneResult,
+    QueueStats,
+    ThroughputBucket,
+)
+
+if TYPE_CHECKING:
+    from jobq.store._sql import Executor
+
+_HELD = ("assigned", "active", "callbacks")
+
+
+def glob_to_like(pattern: str) -> str:
+    """A shell glob (`*`, `?`) as a LIKE pattern with backslash as the escape character."""
+    out = []
+    for char in pattern:
+        if char in "\\%_":
+            out.append("\\" + char)
+        elif char == "*":
+            out.append("%")
+        elif char == "?":
+            out.append("_")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+class MonitorMixin:
+    """Read models, operator actions and retention for `SqlStore`."""
+
+    # supplied by SqlStore and the engines
+    _read: Any
+    _transaction: Any
+    ts: Any
+    dt: Any
+    ids: Any
+    _record: Any
+
+    # -- parameters ------------------------------------------------------------------------------
+    def _filter_params(self, query: JobQuery) -> dict[str, Any]:
+        name = query.callable
+        dotted = name is not None and "." in name
+        return dict(
+            states=self.ids(list(query.states)),
+            failed=query.failed,
+            queue=None if query.queue is None else glob_to_like(query.queue),
+            agent=None if query.agent is None else glob_to_like(query.agent),
+            uuid=query.uuid,
+            queues=None if query.queues is None else self.ids(list(query.queues)),
+            call_name=glob_to_like(name) if name is not None and dotted else None,
+            call_short=glob_to_like(name) if name is not None and not dotted else None,
+            requested_since=self.ts(query.requested_since),
+            requested_before=self.ts(query.requested_before),
+            start_since=self.ts(query.start_since),
+            start_before=self.ts(query.start_before),
+            end_since=self.ts(query.end_since),
+            end_before=self.ts(query.end_before),
+            completed_since=self.ts(query.completed_since),
+            completed_before=self.ts(query.completed_before),
+        )
+
+    def _get_in(self, ex: Executor, job_id: int | None) -> JobRecord | None:
+        if job_id is None:
+            return None
+        row = ex.one("get_job", id=job_id)
+        return None if row is None else self._record(row)
+
+    # -- jobs ------------------------------------------------------------------------------------
+    def list_jobs(
+        self, query: JobQuery, now: dt.datetime, *, offset: int = 0, limit: int = 50
+    ) -> list[JobRecord]:
+        if not query.states:
+            return []
+        with self._read() as ex:
+            rows = ex.all(
+                "monitor_jobs",
+                offset=max(0, offset),
+                limit=max(0, limit),
+                **self._filter_params(query),
+            )
+        return [self._record(r) for r in rows]
+
+    def count_jobs(self, query: JobQuery) -> int:
+        if not query.states:
+            return 0
+        with self._read() as ex:
+            row = ex.one("monitor_count", **self._filter_params(query))
+        return int(row["n"]) if row else 0
+
+    def job_stats(self, query: JobQuery, now: dt.datetime) -> JobStatsRecord:
+        counts = dict.fromkeys(
+            ("pending", "assigned", "active", "callbacks", "succeeded", "failed"), 0
+        )
+        if not query.states:
+            return JobStatsRecord(counts, None, None, None, None)
+        params = self._filter_params(query)
+        with self._read() as ex:
+            for row in ex.all("monitor_state_counts", **params):
+                status = row["status"]
+                if status == "completed":
+                    status = "failed" if row["failed"] else "succeeded"
+                if status in counts:
+                    counts[status] += int(row["n"])
+            wait = ex.one("monitor_wait_extremes", now=self.ts(now), **params) or {}
+            active = ex.one("monitor_active_extremes", now=self.ts(now), **params) or {}
+            return JobStatsRecord(
+                counts,
+                self._get_in(ex, wait.get("longest_id")),
+                self._get_in(ex, wait.get("shortest_id")),
+                self._get_in(ex, active.get("longest_id")),
+                self._get_in(ex, active.get("shortest_id")),
+            )
+
+    def job_children(self, job_id: int) -> list[JobRecord]:
+        with self._read() as ex:
+            return [self._record(r) for r in ex.all("monitor_children", id=job_id)]
+
+    def jobs_waiting_for(self, job_id: int) -> list[int]:
+        with self._read() as ex:
+            return [int(r["id"]) for r in ex.all("monitor_waiting_for", id=job_id)]
+
+    # -- dispatchers, agents, queues -------------------------------------------------------------
+    def list_dispatchers(self) -> list[DispatcherRecord]:
+        with self._read() as ex:
+            rows = ex.all("monitor_dispatchers")
+        for row in rows:
+            for key in ("started", "last_ping", "activated", "deactivated"):
+                row[key] = self.dt(row[key])
+        return [DispatcherRecord(**row) for row in rows]
+
+    def agent_loads(self) -> list[AgentLoad]:
+        with self._read() as ex:
+            agents = ex.all("monitor_agents")
+            loads = ex.all("monitor_agent_load")
+        held: dict[tuple[str, str, str], dict[str, int]] = {}
+        for row in loads:
+            key = (row["dispatcher_uuid"], row["queue"], row["agent_name"])
+            held.setdefault(key, {})[row["status"]] = int(row["n"])
+        out = []
+        for a in agents:
+            counts = held.get((a["dispatcher_uuid"], a["queue"], a["name"]), {})
+            out.append(
+                AgentLoad(
+                    dispatcher_uuid=a["dispatcher_uuid"],
+                    queue=a["queue"],
+                    name=a["name"],
+                    size=int(a["size"]),
+                    filter=a["filter"],
+                    assigned=counts.get("assigned", 0),
+                    active=counts.get("active", 0),
+                    callbacks=counts.get("callbacks", 0),
+                )
+            )
+        return out
+
+    def queue_stats(self, now: dt.datetime) -> list[QueueStats]:
+        with self._read() as ex:
+            queues = {r["name"]: bool(r["paused"]) for r in ex.all("monitor_queues")}
+            counts = ex.all("monitor_queue_counts")
+            due = {r["queue"]: int(r["n"]) for r in ex.all("monitor_due_counts", now=self.ts(now))}
+        per: dict[str, dict[str, int]] = {}
+        for row in counts:
+            status = row["status"]
+            if status == "completed":
+                status = "failed" if row["failed"] else "succeeded"
+            per.setdefault(row["queue"], {})
+            per[row["queue"]][status] = per[row["queue"]].get(status, 0) + int(row["n"])
+        names = sorted(set(queues) | set(per))
+        return [
+            QueueStats(
+                name=name,
+                paused=queues.get(name, False),
+                pending=per.get(name, {}).get("pending", 0),
+                due=due.get(name, 0),
+                assigned=per.get(name, {}).get("assigned", 0),
+                active=per.get(name, {}).get("active", 0),
+                callbacks=per.get(name, {}).get("callbacks", 0),
+                succeeded=per.get(name, {}).get("succeeded", 0),
+                failed=per.get(name, {}).get("failed", 0),
+            )
+            for name in names
+        ]
+
+    def throughput(
+        self, since: dt.datetime, width: dt.timedelta, count: int
+    ) -> list[ThroughputBucket]:
+        seconds = width.total_seconds()
+        if seconds <= 0 or count <= 0:
+            raise ValueError("throughput needs a positive bucket width and count")
+        with self._read() as ex:
+            rows = ex.all("monitor_buckets", since=self.ts(since), width=seconds)
+        buckets = [ThroughputBucket(since + i * width, 0, 0) for i in range(count)]
+        for row in rows:
+            i = int(row["bucket"])
+            if 0 <= i < count:
+                b = buckets[i]
+                n = int(row["n"])
+                buckets[i] = ThroughputBucket(
+                    b.start,
+                    b.succeeded + (0 if row["failed"] else n),
+                    b.failed + (n if row["failed"] else 0),
+                )
+        return buckets
+
+    def job_totals(self, since: dt.datetime) -> list[JobTotals]:
+        with self._read() as ex:
+            rows = ex.all("monitor_totals", since=self.ts(since))
+        return [
+            JobTotals(
+                queue=r["queue"],
+                failed=bool(r["failed"]),
+                count=int(r["n"]),
+                active_sum=float(r["active_sum"]),
+                active_max=float(r["active_max"]),
+                wait_sum=float(r["wait_sum"]),
+                retries=int(r["retries"]),
+                interruptions=int(r["interruptions"]),
+            )
+            for r in rows
+        ]
+
+    # -- operator actions ------------------------------------------------------------------------
+    def set_queue_paused(self, queue: str, paused: bool, now: dt.datetime) -> None:
+        with self._transaction() as ex:
+            ex.run("monitor_set_paused", queue=queue, paused=paused, now=self.ts(now))
+
+    def paused_queues(self) -> set[str]:
+        with self._read() as ex:
+            return {r["name"] for r in ex.all("monitor_paused_queues")}
+
+    def set_agent_size(self, queue: str, name: str, size: int, uuid: str | None = None) -> int:
+        if size < 0:
+            raise ValueError(f"an agent's size must be >= 0, got {size}")
+        with self._transaction() as ex:
+            return int(
+                ex.run("monitor_set_agent_size", queue=queue, name=name, size=size, uuid=uuid)
+            )
+
+    def set_quota(self, queue: str, name: str, size: int) -> None:
+        if size < 1:
+            raise ValueError(f"a quota's size must be >= 1, got {size}")
+        with self._transaction() as ex:
+            ex.run("monitor_set_quota", queue=queue, name=name, size=size)
+
+    def quotas(self) -> list[tuple[str, str, int]]:
+        with self._read() as ex:
+            return [(r["queue"], r["name"], int(r["size"])) for r in ex.all("monitor_quotas")]
+
+    # -- retention -------------------------------------------------------------------------------
+    def prune(self, before: dt.datetime, *, batch: int = 500, max_batches: int = 20) -> PruneResult:
+        """Delete completed jobs finished before `before` (and dispatcher records not active
+        since then), `batch` rows per short transaction, at most `max_batches` batches."""
+        jobs = 0
+        for _ in range(max_batches):
+            with self._transaction() as ex:
+                n = ex.run("monitor_prune_jobs", before=self.ts(before), limit=batch)
+            jobs += max(0, n)
+            if n < batch:
+                break
+        dispatchers = 0
+        with self._read() as ex:
+            uuids = [
+                r["uuid"]
+                for r in ex.all("monitor_prunable_dispatchers", before=self.ts(before), limit=batch)
+            ]
+        for uuid in uuids:
+            with self._transaction() as ex:
+                if ex.run("monitor_delete_dispatcher", uuid=uuid):
+                    ex.run("monitor_delete_agents", uuid=uuid)
+                    dispatchers += 1
+        return PruneResult(jobs, dispatchers)

@@ -1,0 +1,190 @@
+-- jobq monitoring queries for PostgreSQL (read models, operator actions, retention).
+-- Same "-- name:" format as queries.sql. A block whose name starts with "_" is a fragment,
+-- pasted where a query says /*_name*/ (at load time: still bound parameters only).
+-- Optional parameters are cast so that a NULL has a type. Durations are in seconds.
+
+-- name: _job_columns
+id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
+    retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
+    agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
+    assigned_at, active_start, active_end, completed_at
+
+-- name: _job_filter
+-- The filters of the catalogue (8.3). A NULL parameter means "no such filter". Globs arrive
+-- as LIKE patterns (escape character backslash), matched case-insensitively (ILIKE) as on
+-- SQLite. agent/uuid do not restrict pending jobs here: the monitor layer judges those with
+-- the agents' filters. call_name matches the callable's full dotted name, call_short its
+-- last part.
+status = ANY(%(states)s::text[])
+    AND (%(failed)s::boolean IS NULL OR status <> 'completed' OR failed = %(failed)s::boolean)
+    AND (%(queue)s::text IS NULL OR queue ILIKE %(queue)s::text ESCAPE '\')
+    AND (%(agent)s::text IS NULL OR status = 'pending'
+        OR agent_name ILIKE %(agent)s::text ESCAPE '\')
+    AND (%(uuid)s::text IS NULL OR status = 'pending' OR dispatcher_uuid = %(uuid)s::text)
+    AND (%(queues)s::text[] IS NULL OR queue = ANY(%(queues)s::text[]))
+    AND (%(call_name)s::text IS NULL
+        OR split_part(call_repr, '(', 1) ILIKE %(call_name)s::text ESCAPE '\')
+    AND (%(call_short)s::text IS NULL
+        OR regexp_replace(split_part(call_repr, '(', 1), '^.*\.', '')
+            ILIKE %(call_short)s::text ESCAPE '\')
+    AND (%(requested_since)s::timestamptz IS NULL
+        OR begin_after > %(requested_since)s::timestamptz)
+    AND (%(requested_before)s::timestamptz IS NULL
+        OR begin_after < %(requested_before)s::timestamptz)
+    AND (%(start_since)s::timestamptz IS NULL
+        OR (status <> 'pending' AND active_start > %(start_since)s::timestamptz))
+    AND (%(start_before)s::timestamptz IS NULL
+        OR (status <> 'pending' AND active_start < %(start_before)s::timestamptz))
+    AND (%(end_since)s::timestamptz IS NULL
+        OR (status IN ('callbacks', 'completed') AND active_end > %(end_since)s::timestamptz))
+    AND (%(end_before)s::timestamptz IS NULL
+        OR (status IN ('callbacks', 'completed') AND active_end < %(end_before)s::timestamptz))
+    AND (%(completed_since)s::timestamptz IS NULL
+        OR (status = 'completed' AND completed_at > %(completed_since)s::timestamptz))
+    AND (%(completed_before)s::timestamptz IS NULL
+        OR (status = 'completed' AND completed_at < %(completed_before)s::timestamptz))
+
+-- name: _job_order
+-- Pending jobs first in queue order (put back, then by when they became due), then jobs held
+-- by agents by start (or claim) time, oldest first, then completed jobs, newest first.
+CASE status WHEN 'pending' THEN 0 WHEN 'completed' THEN 2 ELSE 1 END,
+    CASE WHEN status = 'pending' THEN lane END,
+    CASE WHEN status = 'pending' THEN sort_at END,
+    CASE WHEN status IN ('assigned', 'active', 'callbacks')
+        THEN coalesce(active_start, assigned_at, created) END,
+    CASE WHEN status = 'completed' THEN completed_at END DESC,
+    CASE WHEN status = 'completed' THEN -id ELSE id END
+
+-- name: monitor_jobs
+SELECT /*_job_columns*/ FROM jobq_jobs WHERE /*_job_filter*/
+ORDER BY /*_job_order*/ LIMIT %(limit)s OFFSET %(offset)s;
+
+-- name: monitor_count
+SELECT count(*) AS n FROM jobq_jobs WHERE /*_job_filter*/;
+
+-- name: monitor_state_counts
+SELECT status, failed, count(*) AS n FROM jobq_jobs WHERE /*_job_filter*/
+GROUP BY status, failed;
+
+-- name: monitor_wait_extremes
+-- Wait: from begin_after to the start (or to the end of a job failed before it started, or
+-- to now). Real minimums, unlike the original (which computed the longest twice).
+SELECT
+    (SELECT id FROM jobq_jobs WHERE /*_job_filter*/
+        ORDER BY coalesce(active_start, active_end, %(now)s::timestamptz) - begin_after DESC,
+            id LIMIT 1) AS longest_id,
+    (SELECT id FROM jobq_jobs WHERE /*_job_filter*/
+        ORDER BY coalesce(active_start, active_end, %(now)s::timestamptz) - begin_after ASC,
+            id LIMIT 1) AS shortest_id;
+
+-- name: monitor_active_extremes
+-- Active: from the start to the end (or to now), for jobs that started.
+SELECT
+    (SELECT id FROM jobq_jobs WHERE /*_job_filter*/ AND active_start IS NOT NULL
+        ORDER BY coalesce(active_end, %(now)s::timestamptz) - active_start DESC, id LIMIT 1)
+        AS longest_id,
+    (SELECT id FROM jobq_jobs WHERE /*_job_filter*/ AND active_start IS NOT NULL
+        ORDER BY coalesce(active_end, %(now)s::timestamptz) - active_start ASC, id LIMIT 1)
+        AS shortest_id;
+
+-- name: monitor_children
+SELECT /*_job_columns*/ FROM jobq_jobs WHERE parent_id = %(id)s ORDER BY id;
+
+-- name: monitor_waiting_for
+SELECT id FROM jobq_jobs WHERE waiting_on = %(id)s ORDER BY id;
+
+-- name: monitor_dispatchers
+SELECT uuid, host, pid, started, last_ping, ping_interval, death_interval, activated,
+    deactivated
+FROM jobq_dispatchers ORDER BY (activated IS NULL), started DESC, uuid;
+
+-- name: monitor_agents
+SELECT dispatcher_uuid, queue, name, size, filter FROM jobq_agents
+ORDER BY dispatcher_uuid, queue, name;
+
+-- name: monitor_agent_load
+-- Jobs each agent holds now (uses the dispatcher index).
+SELECT dispatcher_uuid, queue, agent_name, status, count(*) AS n FROM jobq_jobs
+WHERE status IN ('assigned', 'active', 'callbacks') AND dispatcher_uuid IS NOT NULL
+GROUP BY dispatcher_uuid, queue, agent_name, status;
+
+-- name: monitor_queues
+SELECT name, paused FROM jobq_queues ORDER BY name;
+
+-- name: monitor_queue_counts
+SELECT queue, status, failed, count(*) AS n FROM jobq_jobs GROUP BY queue, status, failed;
+
+-- name: monitor_due_counts
+SELECT queue, count(*) AS n FROM jobq_jobs
+WHERE status = 'pending' AND sort_at <= %(now)s::timestamptz
+GROUP BY queue;
+
+-- name: monitor_buckets
+-- Completed jobs per time bucket since since (bucket i covers since + i*width seconds).
+SELECT floor(extract(epoch FROM completed_at - %(since)s::timestamptz) / %(width)s::float8)::int
+        AS bucket,
+    failed, count(*) AS n FROM jobq_jobs
+WHERE status = 'completed' AND completed_at >= %(since)s::timestamptz
+GROUP BY bucket, failed ORDER BY bucket;
+
+-- name: monitor_totals
+-- For metrics: per queue and outcome, the completed jobs since since with their summed
+-- durations (seconds), retries (claims beyond the first) and interruptions.
+SELECT queue, failed, count(*) AS n,
+    coalesce(sum(extract(epoch FROM active_end - active_start)), 0)::float8 AS active_sum,
+    coalesce(max(extract(epoch FROM active_end - active_start)), 0)::float8 AS active_max,
+    coalesce(sum(extract(epoch FROM coalesce(active_start, active_end) - begin_after)), 0)::float8
+        AS wait_sum,
+    coalesce(sum(greatest(attempt - 1, 0)), 0)::bigint AS retries,
+    coalesce(sum(coalesce((retry_data::json ->> 'interruptions')::int, 0)), 0)::bigint
+        AS interruptions
+FROM jobq_jobs WHERE status = 'completed' AND completed_at >= %(since)s::timestamptz
+GROUP BY queue, failed;
+
+-- name: monitor_set_paused
+INSERT INTO jobq_queues (name, paused, created)
+VALUES (%(queue)s, %(paused)s::boolean, %(now)s::timestamptz)
+ON CONFLICT (name) DO UPDATE SET paused = excluded.paused;
+
+-- name: monitor_paused_queues
+SELECT name FROM jobq_queues WHERE paused;
+
+-- name: monitor_set_agent_size
+UPDATE jobq_agents SET size = %(size)s
+WHERE queue = %(queue)s AND name = %(name)s
+    AND (%(uuid)s::text IS NULL OR dispatcher_uuid = %(uuid)s::text);
+
+-- name: monitor_set_quota
+INSERT INTO jobq_quotas (queue, name, size) VALUES (%(queue)s, %(name)s, %(size)s)
+ON CONFLICT (queue, name) DO UPDATE SET size = excluded.size;
+
+-- name: monitor_quotas
+SELECT queue, name, size FROM jobq_quotas ORDER BY queue, name;
+
+-- name: monitor_prune_jobs
+-- One batch of completed jobs finished before the cutoff (the completed index), skipping any
+-- job with a callback still open (it will read its parent's result). SKIP LOCKED: a batch
+-- never waits on rows another transaction holds.
+DELETE FROM jobq_jobs WHERE id IN (
+    SELECT j.id FROM jobq_jobs AS j
+    WHERE j.status = 'completed' AND j.completed_at < %(before)s::timestamptz
+        AND NOT EXISTS (SELECT 1 FROM jobq_jobs AS c
+            WHERE c.parent_id = j.id AND c.status <> 'completed')
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED);
+
+-- name: monitor_prunable_dispatchers
+-- Records not activated (stopped or swept) whose last sign of life is older than the cutoff,
+-- and that hold no unfinished job.
+SELECT d.uuid FROM jobq_dispatchers AS d
+WHERE d.activated IS NULL
+    AND coalesce(d.deactivated, d.last_ping, d.started) < %(before)s::timestamptz
+    AND NOT EXISTS (SELECT 1 FROM jobq_jobs AS j WHERE j.dispatcher_uuid = d.uuid
+        AND j.status IN ('assigned', 'active', 'callbacks'))
+LIMIT %(limit)s;
+
+-- name: monitor_delete_dispatcher
+DELETE FROM jobq_dispatchers WHERE uuid = %(uuid)s AND activated IS NULL;
+
+-- name: monitor_delete_agents
+DELETE FROM jobq_agents WHERE dispatcher_uuid = %(uuid)s;

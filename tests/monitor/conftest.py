@@ -1,0 +1,113 @@
+"""Fixtures for the monitor tests: a database on a fake clock, and a store-level driver that
+moves jobs through their statuses at chosen times (no worker threads, no sleeps)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import jobq
+from jobq.database import failure_dict
+from jobq.monitor import Monitor
+from jobq.store.base import JobRecord, Outcome
+
+T0 = dt.datetime(2030, 1, 1, 12, 0, tzinfo=dt.UTC)
+UUID = "11111111-1111-4111-8111-111111111111"
+
+
+class FakeClock:
+    def __init__(self, now: dt.datetime = T0) -> None:
+        self.current = now
+
+    def now(self) -> dt.datetime:
+        return self.current
+
+    def advance(self, seconds: float) -> dt.datetime:
+        self.current += dt.timedelta(seconds=seconds)
+        return self.current
+
+
+class Driver:
+    """Moves jobs through claim / start / result with the store, at the fake clock's time."""
+
+    def __init__(self, db: jobq.Database, clock: FakeClock) -> None:
+        self.db = db
+        self.clock = clock
+
+    def dispatcher(
+        self, uuid: str = UUID, agents: tuple[tuple[str, str, int, str | None], ...] = ()
+    ) -> str:
+        store = self.db.store
+        store.register_dispatcher(uuid, "testhost", 4242, 5.0, 30.0, self.clock.now())
+        for queue, name, size, filter_ in agents or (("", "main", 3, None),):
+            store.set_agent(uuid, queue, name, size, filter_)
+        return uuid
+
+    def start(self, job: jobq.Job, uuid: str = UUID) -> JobRecord:
+        record = self.db.store.get(job.id)  # type: ignore[arg-type]
+        assert record is not None
+        assert self.db.store.start(record.id, record.attempt, uuid, self.clock.now())
+        return record
+
+    def finish(self, job: jobq.Job, value: Any = None, error: Exception | None = None) -> None:
+        record = self.db.store.get(job.id)  # type: ignore[arg-type]
+        assert record is not None
+        if error is None:
+            outcome = Outcome(self.db.codec.dumps(value), repr(value))
+        else:
+            try:
+                raise error
+            except Exception as raised:
+                failure = jobq.Failure.from_exception(raised)
+            outcome = Outcome(None, str(failure), failed=True, failure=failure_dict(failure))
+        self.db.store.store_result(
+            record.id, record.attempt, record.dispatcher_uuid or UUID, outcome, self.clock.now()
+        )
+
+    def run(
+        self,
+        job: jobq.Job,
+        wait: float,
+        active: float,
+        value: Any = None,
+        error: Exception | None = None,
+    ) -> None:
+        """Claim one job alone, start it after `wait` s, finish it after `active` s."""
+        self.clock.advance(wait)
+        self.claim_only(job)
+        self.start(job)
+        self.clock.advance(active)
+        self.finish(job, value, error)
+
+    def claim_only(self, job: jobq.Job, uuid: str = UUID, agent: str = "main") -> None:
+        """Claim exactly `job` (other pending jobs stay pending)."""
+        store = self.db.store
+        claimed = store.claim(
+            job.queue_name or "", uuid, agent, 1, self.clock.now(), accept=lambda r: r.id == job.id
+        )
+        assert [r.id for r in claimed] == [job.id]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def mdb(db_url: str, clock: FakeClock) -> Iterator[jobq.Database]:
+    database = jobq.connect(db_url, clock=clock)
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def driver(mdb: jobq.Database, clock: FakeClock) -> Driver:
+    return Driver(mdb, clock)
+
+
+@pytest.fixture
+def monitor(mdb: jobq.Database) -> Monitor:
+    return Monitor(mdb, this_uuid=UUID)

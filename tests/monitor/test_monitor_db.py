@@ -1,0 +1,303 @@
+"""The database-wide monitor (catalogue 8.3, scenarios 70-75) and operator actions, on both
+engines, driven through the store on a fake clock."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+
+import jobfuncs
+import pytest
+
+import jobq
+from jobq.monitor import Monitor
+from jobq.monitor.metrics import database_metrics
+from jobq.store.base import JobQuery
+
+from .conftest import T0, UUID, Driver, FakeClock
+
+OTHER = "22222222-2222-4222-8222-222222222222"
+
+
+def ids(records: list) -> list[int]:
+    return [r.id for r in records]
+
+
+def q(monitor: Monitor, *args: str) -> JobQuery:
+    return monitor.select(args).query
+
+
+def test_pending_counts_order_and_callable_globs(mdb: jobq.Database, monitor: Monitor) -> None:
+    queue = mdb.queue()
+    jobs = [
+        queue.put(jobq.Job(jobfuncs.add, 1, 2)),
+        queue.put(jobq.Job(jobfuncs.add, 3, 4)),
+        queue.put(jobq.Job(jobfuncs.double, 5)),
+        queue.put(jobq.Job(jobfuncs.identity, "x")),
+        queue.put(jobq.Job(jobfuncs.describe_result, 1)),
+        queue.put(jobq.Job(jobfuncs.sleep_then, 0)),
+    ]
+    assert monitor.count(q(monitor, "pending")) == 6
+    assert ids(monitor.list(q(monitor, "pending"))) == [j.id for j in jobs]
+    assert monitor.list(q(monitor, "pending"))[0].call_repr == "jobfuncs.add(1, 2)"
+    assert monitor.count(q(monitor, "pending", "callable:ad*")) == 2  # the name alone
+    assert monitor.count(q(monitor, "pending", "callable:*funcs.dou*")) == 1  # the full name
+    assert monitor.count(q(monitor, "pending", "callable:*s*")) == 2  # describe_result, sleep_then
+    assert monitor.count(q(monitor, "pending", "callable:jobfuncs.*")) == 6
+    assert monitor.count(q(monitor, "pending", "callable:add")) == 2
+    assert monitor.count(q(monitor, "pending", "queue:nope")) == 0
+    # paging
+    assert ids(monitor.list(q(monitor, "pending"), offset=2, limit=2)) == [jobs[2].id, jobs[3].id]
+
+
+def test_states_and_failed_versus_succeeded(
+    mdb: jobq.Database, monitor: Monitor, driver: Driver
+) -> None:
+    driver.dispatcher()
+    queue = mdb.queue()
+    failed = queue.put(jobq.Job(jobfuncs.fail))
+    ok = queue.put(jobq.Job(jobfuncs.add, 1, 1))
+    active = queue.put(jobq.Job(jobfuncs.double, 3))
+    with_callback = queue.put(jobq.Job(jobfuncs.identity, 4))
+    with_callback.add_callback(jobfuncs.describe_result)
+    driver.run(failed, 1, 1, error=RuntimeError("boom"))
+    driver.run(ok, 1, 1, value=2)
+    driver.claim_only(active)
+    driver.start(active)
+    driver.run(with_callback, 1, 1, value=4)  # its callback is now pending: status callbacks
+    counts = monitor.jobstats(q(monitor, "pending", "assigned", "active", "callbacks", "completed"))
+    assert {k: counts[k] for k in ("active", "callbacks", "succeeded", "failed", "pending")} == {
+        "active": 1,
+        "callbacks": 1,
+        "succeeded": 1,
+        "failed": 1,
+        "pending": 1,
+    }
+    assert ids(monitor.list(q(monitor, "failed"))) == [failed.id]
+    assert ids(monitor.list(q(monitor, "succeeded"))) == [ok.id]
+    assert ids(monitor.list(q(monitor, "completed"))) == [ok.id, failed.id]  # newest first
+    with pytest.raises(ValueError, match='zero or one of "completed", "succeeded,"'):
+        monitor.select(["succeeded", "failed"])
+
+
+def test_jobstats_has_real_minimums(mdb: jobq.Database, monitor: Monitor, driver: Driver) -> None:
+    driver.dispatcher()
+    queue = mdb.queue()
+    quick = queue.put(jobq.Job(jobfuncs.add, 1, 1))
+    slow = queue.put(jobq.Job(jobfuncs.add, 2, 2))
+    driver.run(quick, wait=1, active=2, value=2)
+    driver.run(slow, wait=10, active=30, value=4)
+    stats = monitor.jobstats(q(monitor, "completed"))
+    assert stats["longest active"] == [dt.timedelta(seconds=30), slow.id]
+    assert stats["shortest active"] == [dt.timedelta(seconds=2), quick.id]
+    assert stats["longest wait"][1] == slow.id and stats["shortest wait"][1] == quick.id
+    assert stats["shortest wait"][0] < stats["longest wait"][0]
+
+
+def test_time_filters_split_jobs(
+    mdb: jobq.Database, monitor: Monitor, driver: Driver, clock: FakeClock
+) -> None:
+    driver.dispatcher()
+    queue = mdb.queue()
+    old, new = queue.put(jobq.Job(jobfuncs.add, 1, 1)), queue.put(jobq.Job(jobfuncs.add, 2, 2))
+    driver.claim_only(old)
+    driver.start(old)
+    clock.advance(5)
+    driver.claim_only(new)
+    driver.start(new)
+    clock.advance(1)
+    assert ids(monitor.list(q(monitor, "active", "start:before2S"))) == [old.id]
+    assert ids(monitor.list(q(monitor, "active", "start:since2S"))) == [new.id]
+    assert ids(monitor.list(q(monitor, "active", "start:since10S,before2S"))) == [old.id]
+    assert ids(monitor.list(q(monitor, "active"))) == [old.id, new.id]  # oldest start first
+    driver.finish(old, 2)
+    clock.advance(10)
+    driver.finish(new, 4)
+    clock.advance(1)
+    assert monitor.lastcompleted(["end:before5S"])["id"] == old.id  # type: ignore[index]
+    assert monitor.lastcompleted()["id"] == new.id  # type: ignore[index]
+    assert monitor.count(q(monitor, "completed", "callbacks_completed:since5S")) == 1
+    assert monitor.count(q(monitor, "pending", "start:since1H")) == 0  # start drops pending
+    with pytest.raises(ValueError, match="unsupported filters: start"):
+        monitor.nextpending(["start:since1M"])
+
+
+def test_agent_and_uuid_filters_judge_pending_jobs_by_the_agents_filters(
+    mdb: jobq.Database, monitor: Monitor, driver: Driver
+) -> None:
+    driver.dispatcher()
+    driver.dispatcher(OTHER, agents=(("", "filtered", 1, "jobfuncs:only_double"),))
+    queue = mdb.queue()
+    queue.put(jobq.Job(jobfuncs.add, 1, 2))
+    assert monitor.count(q(monitor, "pending")) == 1
+    assert monitor.count(q(monitor, "pending", "agent:filtered")) == 0
+    doubled = queue.put(jobq.Job(jobfuncs.double, 2))
+    assert monitor.count(q(monitor, "pending", "agent:filtered")) == 1
+    assert ids(monitor.list(q(monitor, "pending", "agent:filtered"))) == [doubled.id]
+    assert monitor.count(q(monitor, "pending", "uuid:THIS")) == 2  # agent main takes all
+    assert monitor.count(q(monitor, "pending", f"uuid:{OTHER}")) == 1
+    # held jobs are matched on their own agent and dispatcher
+    driver.claim_only(doubled, uuid=OTHER, agent="filtered")
+    assert monitor.count(q(monitor, "assigned", "agent:filt*")) == 1
+    assert monitor.count(q(monitor, "assigned", "uuid:THIS")) == 0
+    assert monitor.jobstats(q(monitor, "pending", "assigned", "agent:filtered"))["assigned"] == 1
+
+
+def test_status_lists_queues_dispatchers_and_merges_pending_by_begin_after(
+    mdb: jobq.Database, monitor: Monitor, driver: Driver, clock: FakeClock
+) -> None:
+    driver.dispatcher(agents=(("", "main", 3, None), ("alt", "main", 2, None)))
+    first = mdb.queue("alt").put(jobq.Job(jobfuncs.add, 1, 1))
+    clock.advance(1)
+    second = mdb.queue().put(jobq.Job(jobfuncs.add, 2, 2))
+    clock.advance(1)
+    third = mdb.queue("alt").put(jobq.Job(jobfuncs.add, 3, 3))
+    assert ids(monitor.list(q(monitor, "pending"))) == [first.id, second.id, third.id]
+    status = monitor.status(queue="alt")
+    assert list(status) == ["alt"]
+    assert status["alt"]["len"] == 2
+    info = status["alt"]["dispatchers"][UUID]
+    assert info["agents"]["main"]["size"] == 2 and info["dead"] is False
+    clock.advance(60)  # no ping for longer than the death interval
+    assert monitor.status()["alt"]["dispatchers"][UUID]["dead"] is True
+    assert [d["state"] for d in monitor.dispatchers()] == ["dead"]
+
+
+def test_job_summary_traceback_and_tree(
+    mdb: jobq.Database, monitor: Monitor, driver: Driver
+) -> None:
+    driver.dispatcher()
+    job = mdb.queue().put(jobq.Job(jobfuncs.fail, "kaput"))
+    callback = job.add_callback(jobfuncs.failure_type)
+    mdb.store.set_annotation(job.id, "progress", {"done": 1, "total": 4})  # type: ignore[arg-type]
+    driver.run(job, 2, 3, error=RuntimeError("kaput"))
+    summary = monitor.job(job.id)  # type: ignore[arg-type]
+    assert summary["status"] == "callbacks" and summary["failed"] is True
+    assert summary["callbacks"] == [callback.id]
+    assert summary["active"] == dt.timedelta(seconds=3) and summary["wait"] == dt.timedelta(0, 2)
+    assert summary["progress"] == 0.25
+    assert summary["result"].startswith("Traceback") and "RuntimeError: kaput" in summary["result"]
+    brief = monitor.traceback(job.id, "brief")  # type: ignore[arg-type]
+    assert brief is not None and brief.splitlines()[-1] == "RuntimeError: kaput"
+    verbose = monitor.traceback(job.id, "verbose")  # type: ignore[arg-type]
+    assert verbose is not None and "Frames with locals" in verbose
+    with pytest.raises(ValueError, match="detail must be one of brief, default, verbose"):
+        monitor.traceback(job.id, "loud")  # type: ignore[arg-type]
+    assert monitor.traceback(callback.id) is None  # type: ignore[arg-type]
+    tree = monitor.tree(job.id)  # type: ignore[arg-type]
+    assert [c["id"] for c in tree["callbacks"]] == [callback.id]
+    with pytest.raises(jobq.JobNotFound):
+        monitor.job(999999)
+
+
+def test_operator_actions(mdb: jobq.Database, monitor: Monitor, driver: Driver) -> None:
+    driver.dispatcher()
+    queue = mdb.queue()
+    pulled = queue.put(jobq.Job(jobfuncs.add, 1, 1))
+    assert monitor.cancel(pulled.id).status == "new"  # type: ignore[arg-type]
+    with pytest.raises(jobq.BadStatusError, match="can only cancel a pending job"):
+        monitor.cancel(pulled.id)  # type: ignore[arg-type]
+    doomed = queue.put(jobq.Job(jobfuncs.add, 2, 2))
+    failed = monitor.fail(doomed.id, "not today")  # type: ignore[arg-type]
+    assert failed.failed and failed.failure["message"] == "not today"  # type: ignore[index]
+    with pytest.raises(jobq.BadStatusError, match="can only retry a failed"):
+        monitor.retry(pulled.id)  # type: ignore[arg-type]
+    copy = monitor.retry(doomed.id)  # type: ignore[arg-type]
+    assert copy.status == "pending" and copy.call_repr == "jobfuncs.add(2, 2)"
+    assert copy.annotations == {"retry_of": doomed.id}
+    assert mdb.store.get(doomed.id).annotations == {"retried_as": copy.id}  # type: ignore
+    monitor.pause("")
+    assert mdb.store.paused_queues() == {""}
+    assert monitor.status()[""]["paused"] is True
+    monitor.resume("")
+    assert mdb.store.paused_queues() == set()
+    assert monitor.agent_size("", "main", 7) == 1
+    assert mdb.store.agents(UUID)[0].size == 7
+    with pytest.raises(ValueError, match="no agent 'nope'"):
+        monitor.agent_size("", "nope", 1)
+    monitor.quota_size("", "db", 2)
+    assert mdb.store.quotas() == [("", "db", 2)]
+
+
+def test_a_paused_queue_is_not_claimed_from(db: jobq.Database) -> None:
+    monitor = Monitor(db)
+    monitor.pause("")
+    job = db.queue().put(jobq.Job(jobfuncs.add, 1, 2))
+    with db.worker(poll_interval=0.05) as worker:
+        polls = worker.polls
+        while worker.polls < polls + 30:  # agents (and pause flags) are re-read every second
+            job.refresh()
+            assert job.status == "pending"
+            worker.wake()
+            time.sleep(0.05)
+        monitor.resume("")
+        assert job.wait(timeout=20) == 3
+
+
+def test_retention_prunes_old_completed_jobs_in_batches(
+    mdb: jobq.Database, driver: Driver, clock: FakeClock
+) -> None:
+    from jobq.worker.retention import Retention
+
+    driver.dispatcher()
+    queue = mdb.queue()
+    old = [queue.put(jobq.Job(jobfuncs.add, i, i)) for i in range(5)]
+    parent = queue.put(jobq.Job(jobfuncs.identity, 1))
+    for job in old:
+        driver.run(job, 0, 1, value=0)
+    driver.run(parent, 0, 1, value=1)
+    late = parent.add_callback(jobfuncs.describe_result)  # added after completion: pending
+    clock.advance(8 * 86400)
+    recent = queue.put(jobq.Job(jobfuncs.add, 9, 9))
+    driver.run(recent, 0, 1, value=18)
+    mdb.store.deactivate_dispatcher(UUID, clock.now())
+    retention = Retention(batch=2)
+    result = retention.tick(mdb.store, clock.now())
+    assert result is not None and result.jobs == 5 and result.dispatchers == 0
+    for job in old:
+        with pytest.raises(jobq.JobNotFound):
+            job.refresh()
+    assert parent.refresh().status == "completed"  # its late callback still needs its result
+    assert late.refresh().status == "pending" and recent.refresh().status == "completed"
+    assert retention.tick(mdb.store, clock.advance(30)) is None  # not yet: every 60 s
+    clock.advance(8 * 86400)
+    result = retention.tick(mdb.store, clock.now())
+    assert result is not None and result.dispatchers == 1
+    assert mdb.store.get_dispatcher(UUID) is None and mdb.store.agents(UUID) == []
+    assert Retention(keep=None).tick(mdb.store, clock.now()) is None
+
+
+def test_throughput_totals_and_metrics(
+    mdb: jobq.Database, monitor: Monitor, driver: Driver, clock: FakeClock
+) -> None:
+    driver.dispatcher()
+    queue = mdb.queue("reports")
+    a, b, c = (queue.put(jobq.Job(jobfuncs.add, i, 1)) for i in range(3))
+    driver.run(a, 1, 2, value=1)
+    clock.advance(60)
+    driver.run(b, 1, 4, value=2)
+    driver.run(c, 1, 1, error=ValueError("no"))
+    buckets = mdb.store.throughput(T0, dt.timedelta(minutes=1), 3)
+    assert [(x.succeeded, x.failed) for x in buckets] == [(1, 0), (1, 1), (0, 0)]
+    totals = {t.failed: t for t in mdb.store.job_totals(T0)}
+    assert totals[False].count == 2 and totals[False].active_sum == pytest.approx(6.0)
+    assert totals[False].active_max == pytest.approx(4.0) and totals[True].count == 1
+    mdb.store.ping(UUID, clock.now())
+    text = database_metrics(monitor)
+    assert 'jobq_jobs{queue="reports",status="succeeded"} 2' in text
+    assert 'jobq_jobs{queue="reports",status="failed"} 1' in text
+    assert 'jobq_window_jobs{queue="reports",outcome="succeeded"} 2' in text
+    assert f'jobq_dispatcher_up{{uuid="{UUID}",host="testhost"}} 1' in text
+    assert "# TYPE jobq_jobs gauge" in text
+
+
+def test_list_jobs_query_fields_all_work(mdb: jobq.Database, monitor: Monitor) -> None:
+    """Every JobQuery time field is accepted by both engines' SQL (NULL or set)."""
+    job = mdb.queue().put(jobq.Job(jobfuncs.add, 1, 1))
+    base = JobQuery(states=("pending",))
+    now = mdb.clock.now()
+    for name in [f.name for f in dataclasses.fields(JobQuery) if f.name.endswith("_since")]:
+        since = dataclasses.replace(base, **{name: now - dt.timedelta(hours=1)})
+        expected = [job.id] if name == "requested_since" else []
+        assert ids(mdb.store.list_jobs(since, now)) == expected, name
