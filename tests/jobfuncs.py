@@ -353,3 +353,7 @@ def insert_when_file_exists(path: str, value: str) -> str:
         _time.sleep(0.02)
     _insert(jobq.local.connection(), value)
     return value
+
+
+def add_one_one() -> int:
+    return 2

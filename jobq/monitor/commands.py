@@ -447,6 +447,17 @@ def cancel(url: str | None, job_id: int) -> None:
 
 @click.command()
 @db_option
+@click.argument("uuid")
+@click.option("--force", is_flag=True, help="Even if the dispatcher still pings.")
+def requeue(url: str | None, uuid: str, force: bool) -> None:
+    """Hand on now the jobs of dispatcher UUID (stuck on a dead or stopped worker)."""
+    with opened(url) as monitor:
+        moved = monitor.requeue_dispatcher(uuid, force=force)
+    click.echo(f"dispatcher {uuid} deactivated; {moved} job(s) handed on")
+
+
+@click.command()
+@db_option
 @click.argument("job_id", type=int)
 @click.option("--reason", default="failed by an operator", show_default=True)
 def fail(url: str | None, job_id: int, reason: str) -> None:
@@ -620,6 +631,7 @@ COMMANDS = [
     lastcompleted,
     dispatchers,
     cancel,
+    requeue,
     fail,
     retry,
     pause,

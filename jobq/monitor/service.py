@@ -25,6 +25,7 @@ from jobq.model.failure import Failure
 from jobq.monitor.filters import Selection, parse_selection
 from jobq.store.base import AgentLoad, DispatcherRecord, JobQuery, JobRecord, NewJob, is_dead
 from jobq.worker.agent import load_filter
+from jobq.worker.recovery import hand_on
 
 if TYPE_CHECKING:
     from jobq.database import Database
@@ -401,6 +402,28 @@ class Monitor:
             raise BadStatusError(f"job {job_id} was claimed meanwhile; it is no longer pending")
         events_log.info("job %s pulled from queue %r by an operator", job_id, record.queue)
         return self.record(job_id)
+
+    def requeue_dispatcher(self, uuid: str, *, force: bool = False) -> int:
+        """Hand on now the jobs held by dispatcher `uuid` (claimed ones back to the front of
+        their queue, running ones through their retry policy), deactivating it first rather
+        than waiting for its death interval. Returns how many jobs moved. A dispatcher that
+        still pings is refused unless `force`: it could then no longer complete its jobs."""
+        record = self.store.get_dispatcher(uuid)
+        if record is None:
+            raise LookupError(f"no dispatcher {uuid} in this database")
+        now = self.now()
+        if record.activated is not None and not is_dead(record, now) and not force:
+            raise BadStatusError(
+                f"dispatcher {uuid} (host {record.host}, pid {record.pid}) last pinged at "
+                f"{record.last_ping} and looks alive; stop it first, or force it (its running "
+                f"jobs would then be retried elsewhere and it could not complete them)"
+            )
+        self.store.deactivate_dispatcher(uuid, now)
+        moved = hand_on(self.db, self.store.dispatcher_jobs(uuid), "requeued by an operator")
+        events_log.warning(
+            "dispatcher %s deactivated by an operator; %d job(s) handed on", uuid, moved
+        )
+        return moved
 
     def fail(self, job_id: int, reason: str = "failed by an operator") -> JobRecord:
         """Complete a job that has not started (new, pending, assigned) with a failure;

@@ -408,8 +408,10 @@ class SqlStore(MonitorMixin):
         inner_id: int,
         retry_data: dict[str, Any],
         now: dt.datetime,
+        *,
+        conn: Any = None,
     ) -> None:
-        with self._transaction() as ex:
+        with self._transaction(conn) as ex:
             inner = ex.one("lock_job", id=inner_id)  # lock the inner job first, as _settle does
             if inner is None:
                 raise JobNotFound(f"job {job_id} returned job {inner_id}, which does not exist")

@@ -70,18 +70,18 @@ class _Attempt:
 
 
 class _AttemptQueue(Queue):
-    """`jobq.local.queue()`: once the job has opened its attempt connection
-    (`jobq.local.connection()`), its puts join that transaction, so a follow-up job exists
-    only if the job's own writes and result commit (and, on SQLite, the put does not wait
-    for the write lock the attempt itself holds)."""
+    """`jobq.local.queue()`: its puts join the attempt's transaction (opening it if needed),
+    so a follow-up job exists only if the job's own writes and result commit: a job that is
+    interrupted and run again never leaves a duplicate follow-up behind. (On SQLite the
+    attempt's transaction holds the write lock until the job ends: put follow-ups late.)"""
 
     def __init__(self, db: Database, name: str, attempt: _Attempt) -> None:
         super().__init__(db, name)
         self._attempt = attempt
 
     def put_many(self, items: Any, **options: Any) -> list[Job]:
-        if options.get("conn") is None and self._attempt.conn is not None:
-            options["conn"] = self._attempt.conn.raw
+        if options.get("conn") is None:
+            options["conn"] = self._attempt.connection(self.db)
         return super().put_many(items, **options)
 
 
@@ -290,13 +290,20 @@ class Runner:
     def _wait_for_inner(
         self, record: JobRecord, label: str, inner: Job, policy: RetryPolicy, attempt: _Attempt
     ) -> None:
-        if attempt.conn is not None:  # the job's writes commit now; the result comes later
+        # One transaction: the job's own writes, the inner job (if this job made it) and the
+        # wait. A crash before it commits leaves nothing, so a re-run cannot duplicate them.
+        conn = attempt.connection(self.db)
+        try:
+            if not inner.stored:
+                inner = Queue(self.db, record.queue).put(inner, conn=conn)
+            assert inner.id is not None
+            self.store.wait_on(
+                record.id, record.attempt, self.uuid, inner.id, policy.data, self.now(), conn=conn
+            )
+            assert attempt.conn is not None
             attempt.conn.commit()
+        finally:
             attempt.rollback()
-        if not inner.stored:
-            inner = Queue(self.db, record.queue).put(inner)
-        assert inner.id is not None
-        self.store.wait_on(record.id, record.attempt, self.uuid, inner.id, policy.data, self.now())
         trace_log.info("%s waits for the result of job %s", label, inner.id)
 
     def _finish(self, record: JobRecord, label: str, outcome: Outcome, conn: Any) -> None:

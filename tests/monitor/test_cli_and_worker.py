@@ -105,3 +105,29 @@ def test_worker_statistics_and_monitor_port(db: jobq.Database) -> None:
         finally:
             server.close()
     assert worker.stats.status_info()["status"] == "STOPPED"
+
+
+def test_requeue_hands_on_the_jobs_of_a_stuck_dispatcher(db_url: str, db: jobq.Database) -> None:
+    queue = db.queue()
+    stuck = "11111111-2222-3333-4444-555555555555"
+    claimed, running = queue.put(jobfuncs.add_one_one), queue.put(jobfuncs.add_one_one)
+    now = db.clock.now()
+    db.store.activate_dispatcher(stuck, "elsewhere", 1, 5.0, 30.0, now)
+    assert len(db.store.claim("", stuck, "main", 2, now)) == 2
+    record = db.store.get(running.id)  # type: ignore[arg-type]
+    assert record is not None and db.store.start(record.id, record.attempt, stuck, now)
+
+    code, output = run("requeue", "--db", db_url, stuck)
+    assert code != 0 and "looks alive" in output  # it still pings: refused
+    assert claimed.refresh().status == "assigned"
+
+    code, output = run("requeue", "--db", db_url, stuck, "--force")
+    assert code == 0, output
+    assert "2 job(s) handed on" in output
+    assert claimed.refresh().status == "pending" and running.refresh().status == "pending"
+    assert running.retry_data["interruptions"] == 1
+    dispatcher = db.store.get_dispatcher(stuck)
+    assert dispatcher is not None and dispatcher.activated is None
+
+    code, output = run("requeue", "--db", db_url, "no-such-dispatcher")
+    assert code != 0 and "no dispatcher" in output
