@@ -18,11 +18,15 @@ def _qualified(cls: type) -> str:
     return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
 
 
+def _is_runner_frame(frame: Any) -> bool:
+    return str(frame.f_globals.get("__name__", "")).startswith("jobq.worker")
+
+
 def _verbose_traceback(exc: BaseException) -> str:
     """The traceback with each frame's locals as reprs (the original's verbose traceback)."""
     lines: list[str] = []
     for frame, lineno in _tb.walk_tb(exc.__traceback__):
-        if str(frame.f_globals.get("__name__", "")).startswith("jobq.worker"):
+        if _is_runner_frame(frame):
             continue  # the runner's own frames say nothing about the job
         code = frame.f_code
         lines.append(f'  File "{code.co_filename}", line {lineno}, in {code.co_name}')
@@ -54,7 +58,10 @@ class Failure:
     def from_exception(cls, exc: BaseException) -> Failure:
         """Capture `exc` (with its traceback, if it was raised) as a Failure."""
         names = tuple(_qualified(k) for k in type(exc).__mro__ if k not in (object, BaseException))
-        text = "".join(_tb.format_exception(type(exc), exc, exc.__traceback__))
+        tb = exc.__traceback__
+        while tb is not None and _is_runner_frame(tb.tb_frame):
+            tb = tb.tb_next  # start at the job's own code, not at the worker calling it
+        text = "".join(_tb.format_exception(type(exc), exc, tb))
         return cls(
             type_name=_qualified(type(exc)),
             message=str(exc),

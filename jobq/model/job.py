@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from jobq.errors import BadStatusError, EncodingError, JobFailed, WaitTimeout
+from jobq.model.codec import call_repr
 from jobq.model.failure import Failure
 
 if TYPE_CHECKING:
@@ -257,7 +258,9 @@ class Job:
         ident = "?" if self.id is None else str(self.id)
         call = self.call_repr
         if not call and self._call is not None:
-            call = getattr(self._call[0], "__qualname__", repr(self._call[0]))
+            call = call_repr(*self._call)
+        if self.id is None:
+            return f"<{type(self).__name__} {call}>"
         return f"<{type(self).__name__} {ident} {self.status} {call}>"
 
 
