@@ -21,8 +21,8 @@ test: $(VENV)/.installed
 	$(PY) -m pytest
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check jobq tests docs/examples
-	$(VENV)/bin/ruff format --check jobq tests docs/examples
+	$(VENV)/bin/ruff check jobq tests docs/examples examples
+	$(VENV)/bin/ruff format --check jobq tests docs/examples examples
 
 bench: $(VENV)/.installed
 	$(PY) -m jobq.bench

@@ -15,6 +15,7 @@ from jobq.database import Database, connect
 from jobq.errors import (
     AbortedError,
     BadStatusError,
+    CancelledError,
     ConfigError,
     ConflictError,
     EncodingError,
@@ -29,6 +30,7 @@ from jobq.errors import (
     TimeoutError,
     WaitTimeout,
 )
+from jobq.model.compose import Composite, parallel, serial
 from jobq.model.failure import Failure
 from jobq.model.job import Job, Status
 from jobq.model.retry import NeverRetry, RetryCommonForever, RetryCommonFourTimes, RetryPolicy
@@ -40,6 +42,8 @@ __all__ = [
     "AbortedError",
     "AgentSpec",
     "BadStatusError",
+    "CancelledError",
+    "Composite",
     "ConfigError",
     "ConflictError",
     "Database",
@@ -65,4 +69,6 @@ __all__ = [
     "WaitTimeout",
     "connect",
     "local",
+    "parallel",
+    "serial",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+import uuid as uuid_module
 from typing import Any
 
 import click
@@ -71,6 +72,15 @@ def main() -> None:
     show_default=True,
     help="Keep completed jobs this long ([nD][nH][nM][nS]) before pruning; 'off' keeps all.",
 )
+@click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Run N worker processes under one supervisor (for CPU-bound jobs); each gets its own "
+    "UUID (derived from --uuid when given) and is restarted if it dies. With --monitor-port P, "
+    "process i serves P+i.",
+)
 def worker(
     url: str | None,
     queues: tuple[str, ...],
@@ -83,9 +93,35 @@ def worker(
     log_level: str,
     monitor_port: int | None,
     retention: str,
+    processes: int,
 ) -> None:
     """Run a worker (dispatcher) until SIGTERM or SIGINT."""
     _configure_logging(log_level)
+    if processes > 1:
+        from jobq.worker.supervisor import supervise
+
+        def options_for(slot: int) -> list[str]:
+            options = [
+                *(("--db", url) if url else ()),
+                *(a for q in queues for a in ("--queue", q)),
+            ]
+            options += [a for agent in agents for a in ("--agent", agent)]
+            options += ["--poll-interval", str(poll_interval), "--grace", str(grace)]
+            options += ["--ping-interval", str(ping_interval)]
+            options += ["--death-interval", str(death_interval), "--log-level", log_level]
+            options += ["--retention", retention]
+            if monitor_port is not None:
+                options += ["--monitor-port", str(monitor_port + slot)]
+            return options
+
+        try:
+            for agent in agents:  # bad options fail here, not in N children
+                AgentSpec.parse(agent)
+            if uuid is not None:
+                uuid = str(uuid_module.UUID(uuid))
+        except (ConfigError, ValueError) as error:
+            raise click.BadParameter(str(error)) from error
+        sys.exit(supervise(options_for, processes, uuid, grace=grace))
     try:
         specs = [AgentSpec.parse(a) for a in agents] or None
         db = jobq.connect(url)

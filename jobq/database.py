@@ -6,6 +6,7 @@ out queues, loads jobs by id, and serves stored `Job` handles (refresh, result, 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import importlib
 import logging
@@ -23,7 +24,8 @@ from jobq.model.failure import Failure
 from jobq.model.job import Job, Status
 from jobq.model.retry import RetryPolicy, policy_path
 from jobq.queue import Queue
-from jobq.store.base import JobRecord, NewJob, Outcome, Store
+from jobq.store.base import AgentRecord, JobRecord, NewJob, Outcome, Store
+from jobq.worker.compose import CompositionOps
 
 if TYPE_CHECKING:
     from jobq.worker.dispatcher import AgentSpec, Dispatcher
@@ -31,6 +33,16 @@ if TYPE_CHECKING:
 events_log = logging.getLogger("jobq.events")
 
 DEFAULT_SQLITE_PATH = "jobq.db"
+
+
+class _Keep:
+    """The default of `Database.set_agent(filter=...)`: keep the agent's filter."""
+
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+_KEEP = _Keep()
 
 
 def open_store(url: str | None) -> Store:
@@ -96,7 +108,7 @@ def connect(
     return db
 
 
-class Database:
+class Database(CompositionOps):
     """A connection to one jobq database (SQLite file or PostgreSQL)."""
 
     def __init__(
@@ -190,6 +202,47 @@ class Database:
             )
         if not self.store.set_dispatcher_intervals(str(uuid), ping_interval, death_interval):
             raise LookupError(f"no dispatcher {uuid} in this database")
+
+    # -- agents of running dispatchers (read by each worker about every second) ----------------
+    def agents(self, uuid: str) -> list[AgentRecord]:
+        """The agents of dispatcher `uuid` (every queue), as the worker reads them."""
+        return self.store.agents(str(uuid))
+
+    def set_agent(
+        self,
+        uuid: str,
+        queue: str,
+        name: str,
+        *,
+        size: int | None = None,
+        filter: str | _Keep | None = _KEEP,
+    ) -> AgentRecord:
+        """Add agent `name` of `queue` to dispatcher `uuid`, or change its `size` or `filter`
+        (an import path `module:function`, or None for every job); what is not given is
+        kept (a new agent: size 3, no filter). The worker uses it from its next read of its
+        agents (about a second), for a queue it serves. A bad name, size or filter path is a
+        `ConfigError` (a ValueError); an unknown dispatcher a LookupError."""
+        from jobq.worker.agent import DEFAULT_SIZE, AgentSpec
+
+        uuid = str(uuid)
+        if self.store.get_dispatcher(uuid) is None:
+            raise LookupError(f"no dispatcher {uuid} in this database")
+        current = next(
+            (a for a in self.store.agents(uuid) if (a.queue, a.name) == (queue, name)), None
+        )
+        if size is None:
+            size = DEFAULT_SIZE if current is None else current.size
+        if isinstance(filter, _Keep):
+            filter = None if current is None else current.filter
+        spec = AgentSpec(name, size, filter)  # checks the name, the size and the filter's import
+        self.store.set_agent(uuid, queue, spec.name, spec.size, spec.filter)
+        return AgentRecord(uuid, queue, spec.name, spec.size, spec.filter)
+
+    def remove_agent(self, uuid: str, queue: str, name: str) -> None:
+        """Remove agent `name` of `queue` from dispatcher `uuid`: the worker stops claiming for
+        it at its next read (jobs it runs finish). LookupError if there is no such agent."""
+        if not self.store.remove_agent(str(uuid), queue, name):
+            raise LookupError(f"dispatcher {uuid} has no agent {name!r} of queue {queue!r}")
 
     # -- encoding ----------------------------------------------------------------------------
     def _new_row(
@@ -292,6 +345,7 @@ class Database:
         retry_policy: type[RetryPolicy] | None,
         failure_log_level: int | None,
         conn: Any,
+        quota_names: tuple[str, ...] | None = None,
     ) -> list[Job]:
         now = self.clock.now()
         fresh = [j for j in jobs if not j.stored]
@@ -306,18 +360,24 @@ class Database:
             )
             for job in fresh
         ]
+        if quota_names:  # checked by Queue.put_many against the queue's quotas
+            rows = [dataclasses.replace(row, quota_names=quota_names) for row in rows]
         stored = [j for j in jobs if j.stored and not any(j is f for f in fresh)]
         if stored and conn is None:
             # Requeueing may find a job already taken: insert and requeue in one transaction,
             # so that put_many stores all of its jobs or none.
             own = self.store.attempt_connection()
             try:
-                ids = self._write_put(queue, rows, stored, begin_after, begin_by, now, own.raw)
+                ids = self._write_put(
+                    queue, rows, stored, begin_after, begin_by, now, own.raw, quota_names
+                )
                 own.commit()
             finally:
                 own.close()
         else:
-            ids = self._write_put(queue, rows, stored, begin_after, begin_by, now, conn)
+            ids = self._write_put(
+                queue, rows, stored, begin_after, begin_by, now, conn, quota_names
+            )
         for job, row, job_id in zip(fresh, rows, ids, strict=True):
             job.id = job_id
             job.queue_name = queue.name
@@ -347,6 +407,7 @@ class Database:
         begin_by: dt.timedelta | None,
         now: dt.datetime,
         conn: Any,
+        quota_names: tuple[str, ...] | None = None,
     ) -> list[int]:
         ids = self.store.enqueue(rows, now, conn=conn) if rows else []
         for job in stored:
@@ -361,6 +422,7 @@ class Database:
                 current_dispatcher_uuid(),
                 now,
                 conn=conn,
+                quota_names=quota_names,
             )
             if not ok:
                 raise ValueError(
@@ -430,6 +492,20 @@ class Database:
 
     def _wait_for_change(self, job: Job, timeout: float) -> None:
         time.sleep(max(0.0, timeout))
+
+    # -- annotations (Job.set_annotation, jobq.local's live annotations) ----------------------
+    def _set_annotation(self, job: Job, name: str, value: Any) -> None:
+        """Write one annotation in its own short transaction (JSON already checked)."""
+        assert job.id is not None
+        self.store.set_annotation(job.id, name, value)
+
+    def _read_annotations(self, job: Job) -> dict[str, Any]:
+        """The job's annotations as stored now (the handle's snapshot is left alone)."""
+        assert job.id is not None
+        record = self.store.get(job.id)
+        if record is None:
+            raise JobNotFound(f"job {job.id} no longer exists (pruned?)")
+        return record.annotations
 
 
 def failure_dict(failure: Failure) -> dict[str, Any]:

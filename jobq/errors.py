@@ -14,10 +14,11 @@
         +-- ConflictError                     serialization failure, deadlock, `database is locked`
         +-- SchemaMismatch                    the database schema is newer than this jobq
 
-Failures stored as job results use two more, which are raised *inside* jobs only:
+Failures stored as job results use three more, which are raised *inside* jobs only:
 `TimeoutError` (a `begin_by` deadline passed before the job started; it shadows the builtin
-only inside this module's namespace, as `jobq.TimeoutError`) and `AbortedError` (an
-interrupted job its retry policy would not retry).
+only inside this module's namespace, as `jobq.TimeoutError`), `AbortedError` (an
+interrupted job its retry policy would not retry) and `CancelledError` (a pending job
+cancelled with `job.cancel()`).
 """
 
 from __future__ import annotations
@@ -88,6 +89,10 @@ class TimeoutError(JobqError):
 
 class AbortedError(JobqError):
     """The job was interrupted (its worker died or stopped) and its retry policy gave up."""
+
+
+class CancelledError(JobqError):
+    """The job was cancelled (`job.cancel()`) before it started; its callbacks get this."""
 
 
 _CONFLICT_SQLSTATES = {"40001", "40P01", "55P03"}

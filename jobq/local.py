@@ -1,12 +1,15 @@
 """What a running job can ask about itself: `jobq.local.job()`, `queue()`, `connection()`.
 
 Each job (callbacks included) runs with a context set by the worker; outside a job these
-raise `ValueError('not initialized')`, as the original did.
+raise `ValueError('not initialized')`, as the original did. Live annotations
+(`set_live_annotation`, `get_live_annotation`), `progress`, `stop_requested` and
+`composite` are read and written in their own short transactions.
 """
 
 from __future__ import annotations
 
 import contextvars
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -68,6 +71,70 @@ def connection() -> Any:
     short.
     """
     return _context().connection()
+
+
+def set_live_annotation(name: str, value: Any) -> None:
+    """Store annotation `name` = `value` (JSON) on the running job now, in its own short
+    transaction (not the job's): other processes see it at once (`job.refresh()`,
+    `job.annotations`). On SQLite, do not call it while the job holds `connection()`'s
+    transaction: the write would wait for that transaction's lock."""
+    from jobq.model.job import check_annotation
+
+    current = job()
+    check_annotation(name, value)
+    current._require_backend()._set_annotation(current, name, value)
+    current.annotations = {**current.annotations, name: value}
+
+
+def get_live_annotation(
+    name: str, default: Any = None, timeout: float = 0, poll: float = 0.1
+) -> Any:
+    """The running job's annotation `name` as stored now (set by another process, for
+    example with `job.set_annotation`); if absent, polls every `poll` seconds for up to
+    `timeout` seconds, then answers `default`. `jobq.local.job().annotations` stays the
+    snapshot taken when the job was claimed."""
+    current = job()
+    backend = current._require_backend()
+    deadline = time.monotonic() + max(0.0, timeout)
+    while True:
+        annotations = backend._read_annotations(current)
+        if name in annotations:
+            return annotations[name]
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return default
+        time.sleep(min(max(poll, 0.001), remaining))
+
+
+def progress(done: float, total: float | None = None, message: str | None = None) -> None:
+    """Report the running job's progress: annotation "progress" = {"done", "total",
+    "message"}, read as `job.progress` and drawn as a bar by the dashboard."""
+    set_live_annotation("progress", {"done": done, "total": total, "message": message})
+
+
+def stop_requested() -> bool:
+    """True once someone called `request_stop()` on the running job (one database read)."""
+    return bool(get_live_annotation("stop_requested", False))
+
+
+def composite() -> Job:
+    """The composite (`jobq.parallel` / `jobq.serial`) the running job is a part of, or
+    whose part it is a callback of; add parts with its `add_part(...)`. ValueError if none."""
+    from jobq.model.compose import PART_OF_KEY
+
+    current = job()
+    backend = current._require_backend()
+    candidate: Job | None = current
+    for _ in range(20):
+        if candidate is None:
+            break
+        composite_id = candidate.annotations.get(PART_OF_KEY)
+        if composite_id is not None:
+            return backend.get_job(int(composite_id))  # type: ignore[attr-defined,no-any-return]
+        if candidate.parent_id is None:
+            break
+        candidate = backend.get_job(candidate.parent_id)  # type: ignore[attr-defined]
+    raise ValueError(f"{current!r} is not a part of a composite job (jobq.parallel/serial)")
 
 
 def set_context(ctx: JobContext | None) -> contextvars.Token[JobContext | None]:

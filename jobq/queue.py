@@ -3,12 +3,15 @@
 Order: jobs put back (retried "now", or recovered) first, then the others by the time they
 were put or became due, whichever is later. `len(queue)`, iteration and `queue[i]` show the
 pending jobs in that order.
+
+Quotas (`queue.quotas`) limit how many jobs naming them (`put(..., quota_names=...)`) are
+claimed or running at once, across every worker; the claim enforces them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from jobq._clock import ensure_aware
@@ -41,12 +44,15 @@ class Queue:
         begin_by: dt.timedelta | None = None,
         retry_policy: type[RetryPolicy] | None = None,
         failure_log_level: int | None = None,
+        quota_names: Iterable[str] | None = None,
         conn: Any = None,
     ) -> Job:
         """Store `item` (a callable or a `Job`) as a pending job and return the job.
 
         `begin_after` (aware datetime): not before then. `begin_by` (timedelta >= 0): if not
         started by `begin_after + begin_by`, the job fails with `jobq.TimeoutError`.
+        `quota_names`: names of this queue's quotas the job counts against while claimed or
+        running (each must exist: `ValueError(('unknown quota name', name))`).
         `conn`: an application connection (sqlite3, psycopg, SQLAlchemy connection or session)
         whose open transaction the job joins: it exists only if that transaction commits.
         """
@@ -56,6 +62,7 @@ class Queue:
             begin_by=begin_by,
             retry_policy=retry_policy,
             failure_log_level=failure_log_level,
+            quota_names=quota_names,
             conn=conn,
         )[0]
 
@@ -67,9 +74,11 @@ class Queue:
         begin_by: dt.timedelta | None = None,
         retry_policy: type[RetryPolicy] | None = None,
         failure_log_level: int | None = None,
+        quota_names: Iterable[str] | None = None,
         conn: Any = None,
     ) -> list[Job]:
         """Store several jobs in one transaction (all or none), with the same options."""
+        names = None if quota_names is None else self._check_quota_names(quota_names)
         jobs = [item if isinstance(item, Job) else Job(item) for item in items]
         if begin_after is not None:
             begin_after = ensure_aware(begin_after, "begin_after")
@@ -101,7 +110,27 @@ class Queue:
             retry_policy=retry_policy,
             failure_log_level=failure_log_level,
             conn=conn,
+            quota_names=names,
         )
+
+    def _check_quota_names(self, quota_names: Iterable[str]) -> tuple[str, ...]:
+        if isinstance(quota_names, str | bytes):
+            raise TypeError(f"provide an iterable of names, not the string {quota_names!r}")
+        names = tuple(dict.fromkeys(quota_names))  # in order, each once
+        for name in names:
+            if not isinstance(name, str):
+                raise TypeError(f"quota names must be strings, got {name!r}")
+        if names:
+            known = {name for name, _ in self.db.store.queue_quotas(self.name)}
+            for name in names:
+                if name not in known:
+                    raise ValueError(("unknown quota name", name))
+        return names
+
+    @property
+    def quotas(self) -> Quotas:
+        """This queue's quotas: `create(name, size=1)`, `[name]`, `resize`, `remove`, names."""
+        return Quotas(self)
 
     # -- taking out ----------------------------------------------------------------------------
     def pull(self, index: int = 0) -> Job:
@@ -160,3 +189,112 @@ def _check_begin_by(begin_by: object) -> None:
         raise TypeError(f"begin_by must be a timedelta, got {begin_by!r}")
     if begin_by < dt.timedelta(0):
         raise ValueError(f"begin_by must not be negative, got {begin_by}")
+
+
+class Quota:
+    """Quota `name` of a queue: at most `size` jobs naming it are claimed or running at once,
+    across every worker. `len(quota)` and iteration show the jobs holding its slots now.
+
+    >>> queue.quotas.create("db", size=2)
+    >>> queue.put(export_orders, quota_names=["db"])
+    """
+
+    def __init__(self, queue: Queue, name: str) -> None:
+        self.queue = queue
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<jobq.Quota {self.name!r} of queue {self.queue.name!r}>"
+
+    @property
+    def size(self) -> int:
+        """The current size (read from the database); setting it resizes the quota."""
+        for name, size in self.queue.db.store.queue_quotas(self.queue.name):
+            if name == self.name:
+                return size
+        raise KeyError(f"queue {self.queue.name!r} has no quota {self.name!r} (removed?)")
+
+    @size.setter
+    def size(self, size: int) -> None:
+        self.queue.quotas.resize(self.name, size)
+
+    def _holders(self) -> Sequence[Job]:
+        db = self.queue.db
+        return [db._job_from_record(r) for r in db.store.quota_holders(self.queue.name, self.name)]
+
+    def __len__(self) -> int:
+        return len(self.queue.db.store.quota_holders(self.queue.name, self.name))
+
+    def __iter__(self) -> Iterator[Job]:
+        return iter(self._holders())
+
+    def __contains__(self, job: object) -> bool:
+        return isinstance(job, Job) and any(j.id == job.id for j in self._holders())
+
+    @property
+    def filled(self) -> bool:
+        """True when as many jobs hold its slots as its size (or more, after a shrink)."""
+        return len(self) >= self.size
+
+
+class Quotas:
+    """The quotas of a queue (`queue.quotas`), kept in the database: every worker applies a
+    change at its next claim. Iterating yields the names."""
+
+    def __init__(self, queue: Queue) -> None:
+        self.queue = queue
+
+    def __repr__(self) -> str:
+        return f"<jobq.Quotas of queue {self.queue.name!r}: {self.sizes()}>"
+
+    def sizes(self) -> dict[str, int]:
+        """{name: size} of every quota of the queue."""
+        return dict(self.queue.db.store.queue_quotas(self.queue.name))
+
+    def create(self, name: str, size: int = 1) -> Quota:
+        """Create quota `name` (a limit, not a preference: size 1 runs its jobs one at a
+        time). ValueError if the queue has one of that name already."""
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"a quota name must be a non-empty string, got {name!r}")
+        _check_size(size)
+        if not self.queue.db.store.create_quota(self.queue.name, name, size):
+            raise ValueError(("quota already exists", name))
+        return Quota(self.queue, name)
+
+    def resize(self, name: str, size: int) -> None:
+        """Change a quota's size. Shrinking a full quota leaves running jobs alone: new
+        claims wait until fewer than `size` jobs hold it. KeyError if there is no such
+        quota."""
+        _check_size(size)
+        if not self.queue.db.store.resize_quota(self.queue.name, name, size):
+            raise KeyError(f"queue {self.queue.name!r} has no quota {name!r}")
+
+    def remove(self, name: str) -> None:
+        """Remove a quota. Jobs naming it may be pending: the name is then ignored. KeyError
+        if there is no such quota."""
+        if not self.queue.db.store.remove_quota(self.queue.name, name):
+            raise KeyError(f"queue {self.queue.name!r} has no quota {name!r}")
+
+    def __getitem__(self, name: str) -> Quota:
+        if name not in self:
+            raise KeyError(f"queue {self.queue.name!r} has no quota {name!r}")
+        return Quota(self.queue, name)
+
+    def get(self, name: str, default: Quota | None = None) -> Quota | None:
+        return Quota(self.queue, name) if name in self else default
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.sizes()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.sizes())
+
+    def __len__(self) -> int:
+        return len(self.sizes())
+
+
+def _check_size(size: object) -> None:
+    if isinstance(size, bool) or not isinstance(size, int):
+        raise TypeError(f"a quota's size must be an integer, got {size!r}")
+    if size < 1:
+        raise ValueError(f"a quota's size must be >= 1, got {size}")

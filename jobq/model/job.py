@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import json
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from jobq.errors import BadStatusError, EncodingError, JobFailed, WaitTimeout
+from jobq.errors import BadStatusError, CancelledError, EncodingError, JobFailed, WaitTimeout
 from jobq.model.codec import call_repr
 from jobq.model.failure import Failure
 
@@ -49,9 +50,29 @@ class JobBackend(Protocol):
         retry_policy: type[RetryPolicy] | None,
     ) -> Job: ...
     def _wait_for_change(self, job: Job, timeout: float) -> None: ...
+    def _set_annotation(self, job: Job, name: str, value: Any) -> None: ...
+    def _read_annotations(self, job: Job) -> dict[str, Any]: ...
 
 
 _UNSET: Any = object()
+
+PROGRESS_KEY = "progress"
+"""Annotation of `jobq.local.progress`: {"done": ..., "total": ..., "message": ...}."""
+STOP_KEY = "stop_requested"
+"""Annotation set by `Job.request_stop()`, read by `jobq.local.stop_requested()`."""
+
+
+def check_annotation(name: str, value: Any) -> None:
+    """A clear TypeError unless `name` is a string and `value` can be stored as JSON."""
+    if not isinstance(name, str):
+        raise TypeError(f"an annotation name must be a string, got {name!r}")
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"annotation {name!r}: {value!r} is not JSON-serialisable ({error}); annotations "
+            f"hold JSON values (str, int, float, bool, None, lists and dicts of them)"
+        ) from None
 
 
 class Job:
@@ -243,6 +264,40 @@ class Job:
         return self.add_callback(
             chooser, failure_log_level=failure_log_level, retry_policy=retry_policy
         )
+
+    # -- annotations, progress, stopping ----------------------------------------------------
+    def set_annotation(self, name: str, value: Any) -> None:
+        """Store annotation `name` = `value` (JSON) on this job now, from any process, in its
+        own short transaction; `annotations` of other handles shows it after `refresh()`."""
+        check_annotation(name, value)
+        self._require_backend()._set_annotation(self, name, value)
+        self.annotations = {**self.annotations, name: value}
+
+    @property
+    def progress(self) -> dict[str, Any] | None:
+        """The job's last `jobq.local.progress(...)` ({"done", "total", "message"}), or None
+        (as of the last refresh)."""
+        value = self.annotations.get(PROGRESS_KEY)
+        return value if isinstance(value, dict) else None
+
+    def request_stop(self) -> None:
+        """Ask the running job to stop: `jobq.local.stop_requested()` answers True inside it
+        from now on. Cooperative: the job decides when (and whether) to return."""
+        self.set_annotation(STOP_KEY, True)
+
+    def cancel(self) -> None:
+        """Cancel a job that has not started (new, pending or claimed): it leaves its queue
+        and completes with a `jobq.CancelledError` failure, which its callbacks receive. A
+        running or completed job is a BadStatusError (ask a running one to stop with
+        `request_stop()`)."""
+        backend = self._require_backend()
+        try:
+            backend._fail_job(self, CancelledError(f"job {self.id} was cancelled"))
+        except BadStatusError:
+            raise BadStatusError(
+                f"can only cancel a job that has not started; job {self.id} is {self.status}"
+                + (" (use request_stop() to ask it to stop)" if self.status == "active" else "")
+            ) from None
 
     # -- pickling and display --------------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:

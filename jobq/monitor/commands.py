@@ -1,8 +1,9 @@
 """The `jobq` monitor and operator commands (added to the `jobq` group by `add_commands`).
 
 Reads: `status`, `jobs`, `count`, `jobstats`, `job`, `traceback`, `nextpending`,
-`lastcompleted`, `dispatchers`, `worker-status`. Actions: `cancel`, `fail`, `retry`, `pause`,
-`resume`, `agent-size`, `quota-size`, `prune`. Servers: `dashboard`. Human output is rich
+`lastcompleted`, `dispatchers`, `quotas`, `worker-status`. Actions: `cancel`, `fail`, `retry`,
+`pause`, `resume`, `agent-size`, `agent-add`, `agent-remove`, `agent-filter`, `quota-size`,
+`quota-create`, `quota-remove`, `prune`. Servers: `dashboard`. Human output is rich
 tables (colour on a terminal); `--json` prints the catalogue's JSON (sorted keys, indent 4).
 A bad state or filter exits with status 2 and a message saying what was wrong.
 """
@@ -522,6 +523,133 @@ def quota_size(url: str | None, queue: str, name: str, size: int) -> None:
     click.echo(f"quota {name!r} of queue {queue!r}: size {size}")
 
 
+# -- agents and quotas changed while workers run (used at their next poll) ---------------------
+def _agent_owners(monitor: Monitor, queue: str, name: str, uuid: str | None) -> list[str]:
+    """The dispatchers having agent NAME of QUEUE (only UUID's, if given); UsageError if none."""
+    owners = sorted(
+        {
+            a.dispatcher_uuid
+            for a in monitor.store.agent_loads()
+            if (a.queue, a.name) == (queue, name) and uuid in (None, a.dispatcher_uuid)
+        }
+    )
+    if not owners:
+        where = f" on dispatcher {uuid}" if uuid else ""
+        raise click.UsageError(f"no agent {name!r} of queue {queue!r}{where}")
+    return owners
+
+
+@click.command("agent-add")
+@db_option
+@click.argument("queue")
+@click.argument("name")
+@click.option("--dispatcher", "uuid", required=True, help="The dispatcher (worker) UUID.")
+@click.option("--size", type=click.IntRange(min=0), default=3, show_default=True)
+@click.option("--filter", "filter_path", default=None, help="A filter: package.module:function.")
+def agent_add(
+    url: str | None, queue: str, name: str, uuid: str, size: int, filter_path: str | None
+) -> None:
+    """Add agent NAME to QUEUE on a running worker (it claims from its next poll)."""
+    with opened(url) as monitor:
+        if any((a.queue, a.name) == (queue, name) for a in monitor.db.agents(uuid)):
+            raise click.UsageError(
+                f"dispatcher {uuid} already has agent {name!r} of queue {queue!r}; "
+                f"change it with agent-size or agent-filter"
+            )
+        monitor.db.set_agent(uuid, queue, name, size=size, filter=filter_path)
+    shown = f", filter {filter_path}" if filter_path else ""
+    click.echo(f"agent {name!r} of queue {queue!r} added to {uuid}: size {size}{shown}")
+
+
+@click.command("agent-remove")
+@db_option
+@click.argument("queue")
+@click.argument("name")
+@click.option("--dispatcher", "uuid", default=None, help="Only this dispatcher's agent.")
+def agent_remove(url: str | None, queue: str, name: str, uuid: str | None) -> None:
+    """Remove agent NAME of QUEUE (on every dispatcher, or one); its running jobs finish."""
+    with opened(url) as monitor:
+        owners = _agent_owners(monitor, queue, name, uuid)
+        for owner in owners:
+            monitor.db.remove_agent(owner, queue, name)
+    click.echo(f"agent {name!r} of queue {queue!r} removed from {len(owners)} dispatcher(s)")
+
+
+@click.command("agent-filter")
+@db_option
+@click.argument("queue")
+@click.argument("name")
+@click.argument("filter_path", metavar="FILTER")
+@click.option("--dispatcher", "uuid", default=None, help="Only this dispatcher's agent.")
+def agent_filter(
+    url: str | None, queue: str, name: str, filter_path: str, uuid: str | None
+) -> None:
+    """Set the filter of agent NAME of QUEUE to FILTER (package.module:function; "none" for
+    every job), on every dispatcher or one."""
+    new = None if filter_path.lower() == "none" else filter_path
+    with opened(url) as monitor:
+        owners = _agent_owners(monitor, queue, name, uuid)
+        for owner in owners:
+            monitor.db.set_agent(owner, queue, name, filter=new)
+    click.echo(
+        f"agent {name!r} of queue {queue!r}: filter {new or 'none'} on {len(owners)} dispatcher(s)"
+    )
+
+
+@click.command("quota-create")
+@db_option
+@click.argument("queue")
+@click.argument("name")
+@click.argument("size", type=click.IntRange(min=1), default=1)
+def quota_create(url: str | None, queue: str, name: str, size: int) -> None:
+    """Create quota NAME of QUEUE: at most SIZE (default 1) of its jobs at once."""
+    with opened(url) as monitor:
+        monitor.db.queue(queue).quotas.create(name, size)
+    click.echo(f"quota {name!r} of queue {queue!r} created: size {size}")
+
+
+@click.command("quota-remove")
+@db_option
+@click.argument("queue")
+@click.argument("name")
+def quota_remove(url: str | None, queue: str, name: str) -> None:
+    """Remove quota NAME of QUEUE (jobs naming it are no longer limited by it)."""
+    with opened(url) as monitor:
+        try:
+            monitor.db.queue(queue).quotas.remove(name)
+        except KeyError as error:
+            raise click.UsageError(error.args[0]) from error
+    click.echo(f"quota {name!r} of queue {queue!r} removed")
+
+
+@click.command()
+@db_option
+@click.option("--queue", default=None, help="Only this queue.")
+@json_option
+def quotas(url: str | None, queue: str | None, as_json: bool) -> None:
+    """The quotas: queue, name, size, and how many jobs hold a slot now."""
+    with opened(url) as monitor:
+        rows = [
+            {
+                "queue": q,
+                "name": name,
+                "size": size,
+                "held": len(monitor.store.quota_holders(q, name)),
+            }
+            for q, name, size in monitor.store.quotas()
+            if queue is None or q == queue
+        ]
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table(title="quotas")
+    for column in ("queue", "name", "size", "held"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(human(row[c]) if row[c] != "" else '""' for c in row))
+    console().print(table)
+
+
 @click.command()
 @db_option
 @click.option("--older-than", default="7D", show_default=True, help="Interval [nD][nH][nM][nS].")
@@ -637,7 +765,13 @@ COMMANDS = [
     pause,
     resume,
     agent_size,
+    agent_add,
+    agent_remove,
+    agent_filter,
+    quotas,
     quota_size,
+    quota_create,
+    quota_remove,
     prune,
     worker_status,
     dashboard,

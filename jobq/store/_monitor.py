@@ -54,6 +54,7 @@ class MonitorMixin:
     dt: Any
     ids: Any
     _record: Any
+    _notify: Any
 
     # -- parameters ------------------------------------------------------------------------------
     def _filter_params(self, query: JobQuery) -> dict[str, Any]:
@@ -259,7 +260,9 @@ class MonitorMixin:
         if size < 1:
             raise ValueError(f"a quota's size must be >= 1, got {size}")
         with self._transaction() as ex:
+            ex.one("lock_queue_quotas", queue=queue)  # it may create one: as create_quota
             ex.run("monitor_set_quota", queue=queue, name=name, size=size)
+            self._notify(ex, queue)  # a larger quota may let waiting jobs go
 
     def quotas(self) -> list[tuple[str, str, int]]:
         with self._read() as ex:

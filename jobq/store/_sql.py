@@ -26,7 +26,7 @@ from jobq.store.base import (
     is_dead,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # the highest numbered file in sql/<engine>/migrations/
 _DONE = ("callbacks", "completed")
 
 
@@ -53,10 +53,31 @@ def load_queries(engine: str) -> dict[str, str]:
     return {k: v.rstrip(";") for k, v in queries.items() if not k.startswith("_")}
 
 
-def load_schema(engine: str) -> list[str]:
-    text = resources.files("jobq.store").joinpath(f"sql/{engine}/schema.sql").read_text()
+def _statements(text: str) -> list[str]:
     body = "\n".join(line for line in text.splitlines() if not line.strip().startswith("--"))
     return [s.strip() for s in body.split(";") if s.strip()]
+
+
+def load_schema(engine: str) -> list[str]:
+    """The statements of `sql/<engine>/schema.sql`: the whole current schema, for a fresh
+    database."""
+    return _statements(
+        resources.files("jobq.store").joinpath(f"sql/{engine}/schema.sql").read_text()
+    )
+
+
+def load_migrations(engine: str) -> list[tuple[int, list[str]]]:
+    """`sql/<engine>/migrations/NNNN_description.sql`, as (NNNN, statements), in order.
+    Migration N takes a database from schema version N - 1 to N (0001 is the initial schema);
+    a released migration is never edited."""
+    folder = resources.files("jobq.store").joinpath(f"sql/{engine}/migrations")
+    found = []
+    for entry in folder.iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:4].isdigit():
+            found.append((int(name[:4]), _statements(entry.read_text())))
+    found.sort()
+    return found
 
 
 class Executor:
@@ -119,18 +140,32 @@ class SqlStore(MonitorMixin):
 
     # -- schema ------------------------------------------------------------------------------
     def migrate(self) -> None:
+        """Create the schema (a fresh database: `schema.sql`, at SCHEMA_VERSION), or bring an
+        older one up to date by applying the numbered migrations above its version, in order,
+        in one transaction."""
         with self._transaction() as ex:
             self._migrate_lock(ex)
-            for statement in load_schema(self.engine):
-                ex.raw(statement)
+            statements = load_schema(self.engine)
+            ex.raw(statements[0])  # jobq_schema itself, so that its version can be read
             row = ex.one("schema_version")
             if row is None:
+                for statement in statements[1:]:
+                    ex.raw(statement)
                 ex.run("set_schema_version", version=SCHEMA_VERSION)
-            elif row["version"] > SCHEMA_VERSION:
+                return
+            version = int(row["version"])
+            if version > SCHEMA_VERSION:
                 raise SchemaMismatch(
-                    f"database schema version {row['version']} is newer than this jobq "
+                    f"database schema version {version} is newer than this jobq "
                     f"understands ({SCHEMA_VERSION}); upgrade jobq"
                 )
+            if version == SCHEMA_VERSION:
+                return
+            for number, migration in load_migrations(self.engine):
+                if version < number <= SCHEMA_VERSION:
+                    for statement in migration:
+                        ex.raw(statement)
+            ex.run("update_schema_version", version=SCHEMA_VERSION)
 
     # -- rows --------------------------------------------------------------------------------
     def _record(self, row: dict[str, Any]) -> JobRecord:
@@ -213,6 +248,7 @@ class SqlStore(MonitorMixin):
         now: dt.datetime,
         *,
         conn: Any = None,
+        quota_names: Sequence[str] | None = None,
     ) -> bool:
         with self._transaction(conn) as ex:
             n = ex.run(
@@ -223,6 +259,7 @@ class SqlStore(MonitorMixin):
                 begin_after=self.ts(begin_after),
                 begin_by=begin_by,
                 put_by=put_by,
+                quota_names=None if quota_names is None else json.dumps(list(quota_names)),
             )
             if n:
                 self._notify(ex, queue)
@@ -286,23 +323,117 @@ class SqlStore(MonitorMixin):
         limit: int,
         now: dt.datetime,
         accept: Callable[[JobRecord], bool] | None = None,
+        *,
+        active_only: bool = False,
     ) -> list[JobRecord]:
         if limit <= 0:
             return []
         params = {"queue": queue, "dispatcher": dispatcher, "agent": agent, "now": self.ts(now)}
+        # Queues found to have quotas go straight to the quota path, which is correct with or
+        # without quotas (it forgets the queue once it finds none).
+        quota_queues: set[str] = self.__dict__.setdefault("_quota_queues", set())
         with self._transaction() as ex:
-            if accept is None:
-                rows = ex.all("claim", limit=limit, **params)
-            else:
-                # Filters are Python predicates: judge candidates, then claim the chosen ones
-                # in the same transaction (PostgreSQL holds the candidates' row locks).
-                candidates = ex.all("claim_candidates", limit=max(100, limit * 10), **params)
-                chosen = [r["id"] for r in candidates if accept(self._record(r))][:limit]
-                rows = ex.all("claim_ids", ids=self.ids(chosen), **params) if chosen else []
+            rows: list[dict[str, Any]] = []
+            if active_only:
+                # A dispatcher presumed dead (deactivated by a sweep) claims nothing until its
+                # next ping reactivates it: what it would take would only be handed on again.
+                me = ex.one("get_dispatcher", uuid=dispatcher)
+                if me is None or me["activated"] is None:
+                    return []
+            if queue not in quota_queues:
+                if accept is None:
+                    rows = ex.all("claim", limit=limit, **params)
+                else:
+                    # Filters are Python predicates: judge candidates, then claim the chosen
+                    # ones in the same transaction (PostgreSQL holds the candidates' locks).
+                    window = max(100, limit * 10)
+                    candidates = ex.all("claim_candidates", limit=window, **params)
+                    chosen = [r["id"] for r in candidates if accept(self._record(r))][:limit]
+                    if chosen:
+                        rows = ex.all("claim_ids", ids=self.ids(chosen), **params)
+                # Both queries take nothing from a queue with quotas. Only an empty answer
+                # asks whether that was why: claims on queues without quotas do no more work.
+                if not rows and self._has_quotas(ex, queue):
+                    quota_queues.add(queue)
+            if queue in quota_queues:
+                rows, has_quotas = self._claim_with_quotas(ex, limit, now, params, accept)
+                if not has_quotas:
+                    quota_queues.discard(queue)
         # RETURNING order is unspecified: restore queue order (lane, sort_at, id), which is
         # not begin_after order for pre-dated or put-back jobs.
         rows.sort(key=lambda r: (r["lane"], r["sort_at"], r["id"]))
         return [self._record(r) for r in rows]
+
+    def _has_quotas(self, ex: Executor, queue: str) -> bool:
+        row = ex.one("queue_has_quotas", queue=queue)
+        return bool(row and row["has"])
+
+    def _claim_with_quotas(
+        self,
+        ex: Executor,
+        limit: int,
+        now: dt.datetime,
+        params: dict[str, Any],
+        accept: Callable[[JobRecord], bool] | None,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """The claim of a queue with quotas, in the claim's transaction; returns the rows
+        claimed and whether the queue has quotas (still).
+
+        Lock the queue's quotas (PostgreSQL: an advisory lock per queue, so concurrent claimers
+        take turns and each counts the slots the previous one took; SQLite: BEGIN IMMEDIATE
+        already serializes), count the slots held (claimed and running jobs, and
+        pending jobs put back "now", which keep theirs), then take due jobs in queue order,
+        skipping those that name a full quota. A job holding its slots counts itself and may
+        be taken even from a full quota; a job past its deadline is taken without consulting
+        quotas (it is failed, not run). Names of quotas that no longer exist are ignored.
+        """
+        queue = params["queue"]
+        ex.one("lock_queue_quotas", queue=queue)
+        sizes = {r["name"]: int(r["size"]) for r in ex.all("queue_quotas", queue=queue)}
+        held: dict[str, int] = dict.fromkeys(sizes, 0)
+        for row in ex.all("quota_slots_held", queue=queue, now=params["now"]):
+            if row["name"] in held:
+                held[row["name"]] = int(row["held"])
+        # A filter judges in Python: look at as many jobs as a filter claim does. Otherwise
+        # jobs naming quotas full at the start are left out by the query, and a few more than
+        # `limit` cover those that fill up during this claim (then another round).
+        window = max(100, limit * 10) if accept is not None else limit + 10
+        claimed: list[dict[str, Any]] = []
+        for _ in range(5):
+            full = sorted(name for name, size in sizes.items() if held[name] >= size)
+            full_names: Sequence[Any] = full  # the engine's array parameter, as for ids
+            candidates = ex.all(
+                "claim_quota_candidates", full=self.ids(full_names), limit=window, **params
+            )
+            chosen: list[int] = []
+            filled = False  # a quota filled up while choosing: jobs behind it were skipped
+            for row in candidates:
+                if len(claimed) + len(chosen) >= limit:
+                    break
+                names = set(json.loads(row["quota_names"])) & sizes.keys()
+                counted = bool(row["holds_quota"]) or self._expired(row, now)
+                if not counted and any(held[name] >= sizes[name] for name in names):
+                    filled = True
+                    continue
+                if accept is not None and not accept(self._record(row)):
+                    continue
+                chosen.append(row["id"])
+                if not counted:
+                    for name in names:
+                        held[name] += 1
+            if chosen:
+                claimed += ex.all("claim_ids", ids=self.ids(chosen), **params)
+            # Another round only if the quotas that just filled up may hide claimable jobs.
+            if len(claimed) >= limit or not filled or len(candidates) < window:
+                break
+        return claimed, bool(sizes)
+
+    def _expired(self, row: dict[str, Any], now: dt.datetime) -> bool:
+        if row["begin_by"] is None:
+            return False
+        begin_after = self.dt(row["begin_after"])
+        assert begin_after is not None
+        return begin_after + dt.timedelta(seconds=row["begin_by"]) < now
 
     def start(self, job_id: int, attempt: int, dispatcher: str, now: dt.datetime) -> bool:
         with self._transaction() as ex:
@@ -354,7 +485,8 @@ class SqlStore(MonitorMixin):
         and hand the result to the jobs that returned it (in this same transaction)."""
         row = ex.one("lock_job", id=job_id)
         assert row is not None
-        if ex.run("release_callbacks", id=job_id, now=self.ts(now)):
+        released = ex.run("release_callbacks", id=job_id, now=self.ts(now))
+        if released or row["quota_names"] != "[]":  # new work, or quota slots set free
             self._notify(ex, row["queue"])
         self._complete_if_done(ex, job_id, now)
         for waiter in ex.all("waiters", id=job_id):
@@ -505,8 +637,10 @@ class SqlStore(MonitorMixin):
                 self._settle(ex, job_id, now)
             return n == 1
 
-    def add_callback(self, parent_id: int, callback: NewJob, now: dt.datetime) -> int:
-        with self._transaction() as ex:
+    def add_callback(
+        self, parent_id: int, callback: NewJob, now: dt.datetime, *, conn: Any = None
+    ) -> int:
+        with self._transaction(conn) as ex:
             parent = ex.one("lock_job", id=parent_id)
             if parent is None:
                 raise JobNotFound(f"no job with id {parent_id}")
@@ -519,9 +653,9 @@ class SqlStore(MonitorMixin):
                 self._notify(ex, parent["queue"])
             return new_id
 
-    def set_annotation(self, job_id: int, name: str, value: Any) -> None:
+    def set_annotation(self, job_id: int, name: str, value: Any, *, conn: Any = None) -> None:
         encoded = json.dumps(value)  # fail before touching the row
-        with self._transaction() as ex:
+        with self._transaction(conn) as ex:
             row = ex.one("lock_job", id=job_id)
             if row is None:
                 raise JobNotFound(f"no job with id {job_id}")
@@ -530,6 +664,31 @@ class SqlStore(MonitorMixin):
             annotations = json.loads(current["annotations"])
             annotations[name] = json.loads(encoded)
             ex.run("set_annotation", id=job_id, annotations=json.dumps(annotations))
+
+    def lock_annotations(self, job_id: int, *, conn: Any = None) -> dict[str, Any]:
+        """Lock the job's row (until `conn`'s transaction ends) and return its annotations."""
+        with self._transaction(conn) as ex:
+            if ex.one("lock_job", id=job_id) is None:
+                raise JobNotFound(f"no job with id {job_id}")
+            row = ex.one("get_annotations", id=job_id)
+            assert row is not None
+            return dict(json.loads(row["annotations"]))
+
+    def park(self, jobs: Sequence[NewJob], now: dt.datetime, *, conn: Any = None) -> list[int]:
+        """Store jobs as "new": out of any queue until `requeue` puts them (composition)."""
+        with self._transaction(conn) as ex:
+            return self._insert_many(ex, jobs, "new", now)
+
+    def statuses(self, job_ids: Sequence[int], *, conn: Any = None) -> dict[int, str]:
+        """The status of each job that exists, read without locking (in `conn`'s transaction,
+        so its own uncommitted writes count)."""
+        found: dict[int, str] = {}
+        with self._transaction(conn) as ex:
+            for job_id in job_ids:
+                row = ex.one("get_job", id=job_id)
+                if row is not None:
+                    found[job_id] = row["status"]
+        return found
 
     # -- queues, dispatchers and agents ----------------------------------------------------------
     def ensure_queue(self, queue: str, now: dt.datetime) -> None:
@@ -656,6 +815,41 @@ class SqlStore(MonitorMixin):
     def set_agent(self, uuid: str, queue: str, name: str, size: int, filter: str | None) -> None:
         with self._transaction() as ex:
             ex.run("set_agent", uuid=uuid, queue=queue, name=name, size=size, filter=filter)
+
+    def remove_agent(self, uuid: str, queue: str, name: str) -> bool:
+        with self._transaction() as ex:
+            return ex.run("remove_agent", uuid=uuid, queue=queue, name=name) == 1
+
+    # -- quotas (enforced by claim) ------------------------------------------------------------
+    def queue_quotas(self, queue: str) -> list[tuple[str, int]]:
+        with self._read() as ex:
+            return [(r["name"], int(r["size"])) for r in ex.all("queue_quotas", queue=queue)]
+
+    def create_quota(self, queue: str, name: str, size: int) -> bool:
+        """Create quota `name` of `queue`; False if it exists already."""
+        with self._transaction() as ex:
+            ex.one("lock_queue_quotas", queue=queue)  # not while a claim of the queue runs
+            return ex.run("create_quota", queue=queue, name=name, size=size) == 1
+
+    def resize_quota(self, queue: str, name: str, size: int) -> bool:
+        with self._transaction() as ex:
+            changed = ex.run("resize_quota", queue=queue, name=name, size=size) == 1
+            if changed:
+                self._notify(ex, queue)  # a larger quota may let waiting jobs go
+            return changed
+
+    def remove_quota(self, queue: str, name: str) -> bool:
+        with self._transaction() as ex:
+            removed = ex.run("remove_quota", queue=queue, name=name) == 1
+            if removed:
+                self._notify(ex, queue)  # jobs naming it are no longer held back
+            return removed
+
+    def quota_holders(self, queue: str, name: str) -> list[JobRecord]:
+        """The jobs holding a slot of quota `name` of `queue` now."""
+        with self._read() as ex:
+            rows = ex.all("quota_holders", queue=queue)
+        return [self._record(r) for r in rows if name in json.loads(r["quota_names"])]
 
     def clear_agents(self, uuid: str) -> None:
         with self._transaction() as ex:

@@ -2,6 +2,8 @@
 
 A psycopg 3 connection pool; claims pick rows `FOR UPDATE SKIP LOCKED` in a CTE and update
 them in the same statement, so concurrent claimers never wait on or double-take a row.
+Claims on a queue with quotas first take an advisory lock on the queue (until commit), then
+count the slots held and take jobs: they take turns, so quotas hold across machines.
 Writes that depend on another row (callbacks completing a parent, a job adopting an inner
 job's result) lock that row first, always the inner job before the outer, so they cannot
 deadlock. New work sends `NOTIFY jobq, '<queue>'` inside the transaction: idle workers

@@ -2,7 +2,8 @@
 
 WAL mode; one connection per thread; every write is `BEGIN IMMEDIATE`, so writers take the
 database lock up front and wait (busy timeout) instead of failing half-way. Claims are one
-`UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING` (SQLite >= 3.35). There is no NOTIFY:
+`UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING` (SQLite >= 3.35); on a queue with
+quotas, a few statements in the same write transaction (which serializes them). There is no NOTIFY:
 idle workers watch `PRAGMA data_version`, which changes whenever another connection commits,
 a check that costs microseconds. Times are stored as integer microseconds (UTC).
 """
@@ -102,6 +103,7 @@ class SqliteStore(SqlStore):
         self.queries = load_queries("sqlite")
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._writer = threading.Lock()  # one write transaction at a time in this process
         self._conns: list[sqlite3.Connection] = []
 
     def _open(self) -> sqlite3.Connection:
@@ -134,24 +136,27 @@ class SqliteStore(SqlStore):
             yield Executor(self, cursor)
             return
         db = self._conn()
-        try:
-            db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as error:
-            raise _wrap(error) from error
-        try:
-            yield Executor(self, db.cursor())
-        except sqlite3.Error as error:
-            db.execute("ROLLBACK")
-            raise _wrap(error) from error
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        try:
-            db.execute("COMMIT")
-        except sqlite3.Error as error:
-            if db.in_transaction:
+        # Threads of this process queue here, and the next one starts the moment the lock is
+        # free, instead of polling in SQLite's busy handler (which sleeps in growing steps).
+        with self._writer:
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as error:
+                raise _wrap(error) from error
+            try:
+                yield Executor(self, db.cursor())
+            except sqlite3.Error as error:
                 db.execute("ROLLBACK")
-            raise _wrap(error) from error
+                raise _wrap(error) from error
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            try:
+                db.execute("COMMIT")
+            except sqlite3.Error as error:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise _wrap(error) from error
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Executor]:

@@ -6,15 +6,19 @@ worker runs; `AgentPool` is its thread pool in this process, resized to match.
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import importlib
 import logging
-import queue as queue_module
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobq.errors import ConfigError
+
+if TYPE_CHECKING:
+    from jobq.worker.aio import AsyncRuntime
 
 events_log = logging.getLogger("jobq.events")
 
@@ -70,62 +74,140 @@ def load_filter(path: str) -> Callable[[Any], bool]:
     return found  # type: ignore[no-any-return]
 
 
-class AgentPool:
-    """Daemon threads running one agent's jobs; `size` can change at any time."""
+def when_done(pending: Any, finish: Callable[[], None]) -> None:
+    """Call `finish()` once a job handed over is done: now if `pending` is None (it ran to its
+    end), else when `pending` (a concurrent future: an async job going on on the event loop)
+    resolves. Every layer around a runner (this pool, the dispatcher's `_holding`, the stats
+    records) releases what it holds this way."""
+    if isinstance(pending, concurrent.futures.Future):
+        pending.add_done_callback(lambda _: finish())
+    else:
+        finish()
 
-    def __init__(self, name: str, queue: str, run: Callable[[Any], None]) -> None:
+
+class AgentPool:
+    """One agent's jobs in this process; `size` can change at any time.
+
+    `running` counts the jobs handed to the pool and not finished, threaded and async alike:
+    the dispatcher claims at most `size - running`, so `size` bounds both. Threaded jobs run in
+    up to `size` daemon threads, started as jobs need them (an agent that only gets async jobs
+    starts none). Async jobs (`is_async(item)`, with a `runtime`) take no agent thread: their
+    blocking steps run on the runtime's threads and their awaits on its event loop.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        queue: str,
+        run: Callable[[Any], Any],
+        *,
+        runtime: AsyncRuntime | None = None,
+        is_async: Callable[[Any], bool] | None = None,
+    ) -> None:
         self.name = name
         self.queue = queue
         self._run = run
-        self._work: queue_module.SimpleQueue[Any] = queue_module.SimpleQueue()
-        self._threads: list[threading.Thread] = []
+        self._runtime = runtime
+        self._is_async = is_async
+        self._items: collections.deque[Any] = collections.deque()
         self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
+        self._wakeup = threading.Condition(self._lock)
+        self._idle_cond = threading.Condition(self._lock)
+        self._size = 0
+        self._threads = 0  # live threads
+        self._waiting = 0  # threads waiting for an item
+        self._started = 0
         self.running = 0  # jobs handed to this pool and not yet finished
         self.on_done: Callable[[], None] = lambda: None
 
+    @property
+    def threads(self) -> int:
+        """Threads of this pool alive now."""
+        with self._lock:
+            return self._threads
+
     def resize(self, size: int) -> None:
         with self._lock:
-            self._threads = [t for t in self._threads if t.is_alive()]
-            while len(self._threads) < size:
-                thread = threading.Thread(
-                    target=self._loop,
-                    name=f"jobq-{self.queue or 'default'}-{self.name}-{len(self._threads)}",
-                    daemon=True,
-                )
-                thread.start()
-                self._threads.append(thread)
-            for _ in range(len(self._threads) - size):
-                self._work.put(None)  # one thread retires per sentinel
-                self._threads.pop()
+            self._size = size
+            self._spawn_needed()
+            self._wakeup.notify_all()  # surplus idle threads retire
+
+    def _spawn_needed(self) -> None:  # with the lock held
+        while len(self._items) > self._waiting and self._threads < self._size:
+            self._threads += 1
+            self._waiting += 1  # it takes an item as soon as it runs
+            self._started += 1
+            thread = threading.Thread(
+                target=self._loop,
+                name=f"jobq-{self.queue or 'default'}-{self.name}-{self._started - 1}",
+                daemon=True,
+            )
+            thread.start()
 
     def submit(self, item: Any) -> None:
         with self._lock:
             self.running += 1
-        self._work.put(item)
+        if self._runtime is not None and self._is_async is not None:
+            try:
+                routed = self._is_async(item)
+            except Exception:
+                routed = False
+            if routed:
+                try:
+                    self._runtime.submit(self._execute, item)
+                    return
+                except RuntimeError:  # its executor shut down (stopping): use a thread
+                    pass
+        with self._lock:
+            self._items.append(item)
+            self._spawn_needed()
+            self._wakeup.notify()
 
     def _loop(self) -> None:
         while True:
-            item = self._work.get()
-            if item is None:
-                return
-            try:
-                self._run(item)
-            except BaseException as error:  # a job must never kill the pool silently
-                events_log.critical(
-                    "unexpected error in agent %s: %r", self.name, error, exc_info=True
-                )
-            finally:
-                with self._lock:
-                    self.running -= 1
-                    if self.running == 0:
-                        self._idle.notify_all()
-                self.on_done()
+            with self._lock:
+                # Items handed over are always run, even after a shrink (or a stop): the
+                # dispatcher counts them as held until their runner returns.
+                while not self._items and self._threads <= self._size:
+                    self._wakeup.wait()
+                self._waiting -= 1  # counted as waiting from its start or its last item
+                if not self._items:
+                    self._threads -= 1
+                    return
+                item = self._items.popleft()
+            self._execute(item)
+            with self._lock:
+                self._waiting += 1
+
+    def _execute(self, item: Any) -> None:
+        pending = None
+        try:
+            pending = self._run(item)
+        except BaseException as error:  # a job must never kill the pool silently
+            events_log.critical("unexpected error in agent %s: %r", self.name, error, exc_info=True)
+        finally:
+            if isinstance(pending, concurrent.futures.Future):
+                pending.add_done_callback(self._check)
+            when_done(pending, self._finished)
+
+    def _check(self, pending: concurrent.futures.Future[Any]) -> None:
+        error = None if pending.cancelled() else pending.exception()
+        if error is not None:
+            events_log.critical(
+                "unexpected error in agent %s: %r", self.name, error, exc_info=error
+            )
+
+    def _finished(self) -> None:
+        with self._lock:
+            self.running -= 1
+            if self.running == 0:
+                self._idle_cond.notify_all()
+        self.on_done()
 
     def stop(self) -> None:
         self.resize(0)
 
     def join(self, timeout: float | None) -> bool:
         """Wait until no job of this pool is running; True if that happened in time."""
-        with self._idle:
-            return self._idle.wait_for(lambda: self.running == 0, timeout)
+        with self._idle_cond:
+            return self._idle_cond.wait_for(lambda: self.running == 0, timeout)

@@ -9,6 +9,7 @@ background thread of an application (`start()` / `stop()`).
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import logging
 import os
@@ -22,7 +23,15 @@ from typing import TYPE_CHECKING, Any
 
 from jobq.errors import ConfigError, ConflictError, StoreUnavailable
 from jobq.store.base import AgentRecord, JobRecord
-from jobq.worker.agent import DEFAULT_AGENT, DEFAULT_SIZE, AgentPool, AgentSpec, load_filter
+from jobq.worker.agent import (
+    DEFAULT_AGENT,
+    DEFAULT_SIZE,
+    AgentPool,
+    AgentSpec,
+    load_filter,
+    when_done,
+)
+from jobq.worker.aio import AsyncRuntime
 from jobq.worker.recovery import hand_on
 from jobq.worker.retention import Retention
 from jobq.worker.runner import Runner
@@ -87,6 +96,8 @@ class Dispatcher:
         self._wake = threading.Event()
         self._activated = threading.Event()
         self._pools: dict[tuple[str, str], AgentPool] = {}
+        # `async def` jobs: one event loop for all agents, started on the first one.
+        self._aio = AsyncRuntime(f"jobq-aio-{self.uuid[:8]}")
         self._filters: dict[str, Callable[[Any], bool] | None] = {}
         self._thread: threading.Thread | None = None
         self._startup_error: BaseException | None = None
@@ -98,7 +109,9 @@ class Dispatcher:
         self.on_claim: Callable[[JobRecord], None] | None = None
         self._finished_cleanly = True
         self._listeners: list[Callable[[DispatcherEvent], None]] = []
-        self._held: set[int] = set()  # ids claimed by this process and not yet finished
+        # Ids claimed by this process and not yet finished, counted: a job taken from this
+        # dispatcher (presumed dead) may be claimed again while its old run still ends.
+        self._held: collections.Counter[int] = collections.Counter()
         self._held_lock = threading.Lock()
         self._ping_ok_at: float | None = None
         self._lost = False  # could not ping for longer than the death interval
@@ -363,9 +376,11 @@ class Dispatcher:
         for key, agent in wanted.items():
             pool = self._pools.get(key)
             if pool is None:
-                runner = Runner(self.db, self.uuid, agent.name, self._stopping)
+                runner = Runner(self.db, self.uuid, agent.name, self._stopping, aio=self._aio)
                 run = self._holding(self.stats.wrap(runner.run, *key))  # jobq.worker.stats
-                pool = AgentPool(agent.name, agent.queue, run)
+                pool = AgentPool(
+                    agent.name, agent.queue, run, runtime=self._aio, is_async=runner.wants_loop
+                )
                 pool.on_done = self._wake.set
                 self._pools[key] = pool
             pool.resize(agent.size)
@@ -376,17 +391,25 @@ class Dispatcher:
                     events_log.error("agent %s: %s; it claims nothing", agent.name, error)
                     self._filters[agent.filter] = None
 
-    def _holding(self, run: Callable[[JobRecord], None]) -> Callable[[JobRecord], None]:
-        """Wrap a runner: a job is "held" by this process from its claim until its run ends;
-        a job claimed but not started when the dispatcher stops is left to `_shutdown`."""
+    def _holding(self, run: Callable[[JobRecord], Any]) -> Callable[[JobRecord], Any]:
+        """Wrap a runner: a job is "held" by this process from its claim until its run ends
+        (for an async job, until the future its runner returns resolves); a job claimed but
+        not started when the dispatcher stops is left to `_shutdown`."""
 
-        def run_held(record: JobRecord) -> None:
+        def run_held(record: JobRecord) -> Any:
+            def release() -> None:
+                with self._held_lock:
+                    self._held[record.id] -= 1
+                    if self._held[record.id] <= 0:
+                        del self._held[record.id]
+
+            pending = None
             try:
                 if not self._stopping.is_set():
-                    run(record)
+                    pending = run(record)
             finally:
-                with self._held_lock:
-                    self._held.discard(record.id)
+                when_done(pending, release)
+            return pending
 
         return run_held
 
@@ -418,7 +441,9 @@ class Dispatcher:
             # A fresh reading, taken after `free`: a job that a runner of this pool put back
             # (front of the queue, due "now") before freeing its slot is due for this claim.
             now = self.db.clock.now()
-            records = self.db.store.claim(agent.queue, self.uuid, agent.name, free, now, accept)
+            records = self.db.store.claim(
+                agent.queue, self.uuid, agent.name, free, now, accept, active_only=True
+            )
             with self._held_lock:
                 self._held.update(r.id for r in records)
             for record in records:
@@ -445,6 +470,10 @@ class Dispatcher:
                     self.grace,
                 )
             pool.stop()
+        # Async jobs still running are cancelled at their await (rolling back their own
+        # transaction, running teardown) before being handed on like threaded ones.
+        if self._aio.cancel(timeout=5.0):
+            self._finished_cleanly = False
         try:
             left = self.db.store.dispatcher_jobs(self.uuid)
             if left:
@@ -453,6 +482,7 @@ class Dispatcher:
             self._fire("deactivated")
         except Exception as error:
             events_log.error("could not deactivate dispatcher %s cleanly: %r", self.uuid, error)
+        self._aio.close()
         events_log.info("deactivated dispatcher %s", self.uuid)
         self.stats.stopped()
 

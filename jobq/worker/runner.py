@@ -4,10 +4,20 @@ start (fenced) -> deadline check -> decode -> [setup -> call -> teardown on fail
 retry policy's job_error -> store the outcome (fenced, with the job's own writes when it used
 `jobq.local.connection()`) with the policy's commit_error -> teardown -> log. Each outcome is
 exactly one store call: store_result, reschedule or wait_on.
+
+The steps after the start are a generator (`_steps`) that yields wherever the call, `setup` or
+`teardown` gives an awaitable (an `async def` job). A threaded job never yields and runs to the
+end in its agent thread. Otherwise `run` hands the rest to the dispatcher's event loop
+(`jobq.worker.aio`) and returns a future that ends with the job: the same steps, fencing,
+retry decisions and logs, with no thread waiting on the coroutine.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
+import contextvars
 import datetime as dt
 import importlib
 import logging
@@ -31,6 +41,7 @@ from jobq.model.retry import Decision, RetryCommonForever, RetryCommonFourTimes,
 from jobq.queue import Queue
 from jobq.store.base import AttemptConnection, JobRecord, Outcome
 from jobq.worker import stats as worker_stats
+from jobq.worker.aio import AsyncRuntime, Steps, is_async_job, resolved, run_to_end
 
 if TYPE_CHECKING:
     from jobq.database import Database
@@ -94,12 +105,15 @@ class Runner:
         dispatcher_uuid: str,
         agent_name: str,
         stopping: threading.Event | None = None,
+        *,
+        aio: AsyncRuntime | None = None,
     ) -> None:
         self.db = db
         self.store = db.store
         self.uuid = dispatcher_uuid
         self.agent_name = agent_name
         self.stopping = stopping or threading.Event()
+        self.aio = aio  # the dispatcher's event loop; None: awaitables run in the caller
 
     def _sleep(self, seconds: float) -> None:
         self.stopping.wait(seconds)
@@ -107,8 +121,19 @@ class Runner:
     def now(self) -> dt.datetime:
         return self.db.clock.now()
 
+    def wants_loop(self, record: JobRecord) -> bool:
+        """True for an `async def` job: its steps then start on the event loop's threads
+        rather than in an agent thread (a job that cannot be decoded goes to a thread, whose
+        runner stores the decoding failure)."""
+        try:
+            return is_async_job(self.db._job_from_record(record))
+        except Exception:
+            return False
+
     # -- entry point -------------------------------------------------------------------------
-    def run(self, record: JobRecord) -> None:
+    def run(self, record: JobRecord) -> concurrent.futures.Future[None] | None:
+        """Perform the job. Returns None once it is done, or, if it awaits, a future that ends
+        when it is done (the job then goes on on the dispatcher's event loop)."""
         label = f"job {record.id} ({record.call_repr})"
         thread = threading.current_thread().name
         deadline = _deadline(record)
@@ -120,13 +145,28 @@ class Runner:
                 self._log_outcome(record, label, outcome)
             else:
                 self._lost_before_start(record, label)
-            return
+            return None
         if not self.store.start(record.id, record.attempt, self.uuid, self.now()):
             self._lost_before_start(record, label)
-            return
+            return None
         trace_log.info("starting in thread %s: %s", thread, label)
+        return self._drive(self._steps(record, label))
+
+    def _drive(self, steps: Steps) -> concurrent.futures.Future[None] | None:
+        """Run `steps` here up to its first awaitable, then hand it to the event loop."""
+        context = contextvars.copy_context()  # the job's own: jobq.local, stats' records
         try:
-            self._perform(record, label)
+            awaitable = context.run(next, steps)
+        except StopIteration:
+            return None
+        if self.aio is None:
+            run_to_end(steps, awaitable, context)
+            return None
+        return self.aio.resume(steps, awaitable, context)
+
+    def _steps(self, record: JobRecord, label: str) -> Steps:
+        try:
+            yield from self._perform(record, label)
         except ReassignedError as error:
             worker_stats.note_reassigned()
             events_log.error(
@@ -136,7 +176,14 @@ class Runner:
                 error,
             )
             return
-        trace_log.info("completed in thread %s: %s", thread, label)
+        except asyncio.CancelledError:
+            events_log.warning(
+                "%s was cancelled: its worker stopped before it finished; nothing was written, "
+                "and it is handed on through its retry policy",
+                label,
+            )
+            return
+        trace_log.info("completed in thread %s: %s", threading.current_thread().name, label)
 
     def _lost_before_start(self, record: JobRecord, label: str) -> None:
         current = self.store.get(record.id)
@@ -150,7 +197,7 @@ class Runner:
             )
 
     # -- the steps -----------------------------------------------------------------------------
-    def _perform(self, record: JobRecord, label: str) -> None:
+    def _perform(self, record: JobRecord, label: str) -> Steps:
         is_callback = record.parent_id is not None
         deadline = _deadline(record)
         try:
@@ -180,15 +227,15 @@ class Runner:
             value: Any = None
             torn_down = False  # teardown runs once per call: after the abort or the commit
             try:
-                setup_info = job.setup()
-                value = func(*args, **kwargs)
-            except (SystemExit, KeyboardInterrupt, ReassignedError):
+                setup_info = yield from resolved(job.setup())
+                value = yield from resolved(func(*args, **kwargs))
+            except (SystemExit, KeyboardInterrupt, ReassignedError, asyncio.CancelledError):
                 attempt.rollback()
-                self._teardown(job, setup_info, label)
+                yield from self._teardown(job, setup_info, label)
                 raise
             except Exception as error:
                 attempt.rollback()
-                self._teardown(job, setup_info, label)
+                yield from self._teardown(job, setup_info, label)
                 torn_down = True
                 failure = Failure.from_exception(error)
                 decision = self._decide(policy.job_error, failure, error, deadline, is_callback)
@@ -202,11 +249,14 @@ class Runner:
             else:
                 if isinstance(value, Job):
                     self._wait_for_inner(record, label, value, policy, attempt)
-                    self._teardown(job, setup_info, label)
+                    yield from self._teardown(job, setup_info, label)
                     return
                 outcome = self._outcome(value, policy.data)
             finally:
-                local.reset_context(token)
+                # ValueError only when a suspended generator is closed from another context
+                # (collected after its dispatcher stopped): nothing is left to reset then.
+                with contextlib.suppress(ValueError):
+                    local.reset_context(token)
 
             # Store the outcome, with the job's own writes if it made any.
             try:
@@ -224,12 +274,12 @@ class Runner:
             except ReassignedError:
                 attempt.rollback()
                 if not torn_down:
-                    self._teardown(job, setup_info, label)
+                    yield from self._teardown(job, setup_info, label)
                 raise
             except Exception as error:
                 attempt.rollback()
                 if not torn_down:
-                    self._teardown(job, setup_info, label)
+                    yield from self._teardown(job, setup_info, label)
                 commit_failure = Failure.from_exception(error)
                 decision = self._decide(
                     policy.commit_error, commit_failure, error, deadline, is_callback
@@ -244,7 +294,7 @@ class Runner:
                 self._finish(record, label, self._failed(commit_failure, policy.data), None)
                 return
             if not torn_down:
-                self._teardown(job, setup_info, label)
+                yield from self._teardown(job, setup_info, label)
             self._log_outcome(record, label, outcome)
             return
 
@@ -405,9 +455,10 @@ class Runner:
                 outcome.result_repr,
             )
 
-    def _teardown(self, job: Job, setup_info: Any, label: str) -> None:
+    def _teardown(self, job: Job, setup_info: Any, label: str) -> Steps:
         try:
-            job.teardown(setup_info)
+            teardown: Any = job.teardown  # may be an `async def`
+            yield from resolved(teardown(setup_info))
         except Exception as error:
             events_log.critical("%s: teardown failed: %r", label, error)
 

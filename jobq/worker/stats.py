@@ -4,8 +4,8 @@
 the last `jobs_kept` job records (thread, times, outcome). The dispatcher feeds it with
 one-line calls (`activated`, `polled`, `stopped`, and `wrap` around each agent's runner); the
 runner reports outcomes through `note_outcome` / `note_reassigned`, which write into the
-record of the job the calling thread runs (a thread-local set by `wrap`). Nothing here
-touches the database.
+record of the job being run (a context variable set by `wrap`, so that an async job's steps,
+run on other threads, still find it). Nothing here touches the database.
 
 Status: STOPPED (not activated, or stopped), STARTING (activated, no poll yet and none
 overdue), STUCK (the next poll is overdue by more than `max(interval, 1 s)`: the original
@@ -15,11 +15,14 @@ used no tolerance, which made a busy loop flicker), RUNNING otherwise.
 from __future__ import annotations
 
 import collections
+import contextvars
 import datetime as dt
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from jobq.worker.agent import when_done
 
 if TYPE_CHECKING:
     from jobq.store.base import AgentRecord, JobRecord
@@ -27,7 +30,9 @@ if TYPE_CHECKING:
     from jobq.worker.dispatcher import Dispatcher
 
 _MAX_TEXT = 10000
-_local = threading.local()
+_current: contextvars.ContextVar[JobInfo | None] = contextvars.ContextVar(
+    "jobq_stats_job", default=None
+)
 
 
 @dataclass
@@ -57,7 +62,7 @@ class Poll:
 
 def note_outcome(failed: bool, result: str | None) -> None:
     """Called by the runner when it logs an outcome: fills in the current job's record."""
-    info: JobInfo | None = getattr(_local, "info", None)
+    info = _current.get()
     if info is not None:
         info.failed = failed
         text = result or ""
@@ -66,7 +71,7 @@ def note_outcome(failed: bool, result: str | None) -> None:
 
 def note_reassigned() -> None:
     """Called by the runner when the job it runs was taken from this worker."""
-    info: JobInfo | None = getattr(_local, "info", None)
+    info = _current.get()
     if info is not None:
         info.reassigned = True
 
@@ -123,11 +128,12 @@ class WorkerStats:
             self._polls.append(poll)
 
     def wrap(
-        self, run: Callable[[JobRecord], None], queue: str, agent: str
-    ) -> Callable[[JobRecord], None]:
-        """An agent's runner that records each job it runs."""
+        self, run: Callable[[JobRecord], Any], queue: str, agent: str
+    ) -> Callable[[JobRecord], Any]:
+        """An agent's runner that records each job it runs (until its end, for an async job
+        whose runner returns a future)."""
 
-        def run_recorded(record: JobRecord) -> None:
+        def run_recorded(record: JobRecord) -> Any:
             info = JobInfo(
                 id=record.id,
                 call=record.call_repr,
@@ -145,11 +151,9 @@ class WorkerStats:
                 while len(self._jobs) > self._jobs_kept:
                     self._jobs.popitem(last=False)
                 self._totals["started"] += 1
-            _local.info = info
-            try:
-                run(record)
-            finally:
-                _local.info = None
+            token = _current.set(info)
+
+            def completed() -> None:
                 with self._lock:
                     info.completed = self._now()
                     self._running.pop(record.id, None)
@@ -157,6 +161,14 @@ class WorkerStats:
                         self._totals["reassigned"] += 1
                     elif info.failed is not None:
                         self._totals["failed" if info.failed else "succeeded"] += 1
+
+            pending = None
+            try:
+                pending = run(record)
+            finally:
+                _current.reset(token)
+                when_done(pending, completed)
+            return pending
 
         return run_recorded
 

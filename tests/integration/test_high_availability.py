@@ -248,3 +248,18 @@ def test_events_tell_registered_activated_and_deactivated(db: jobq.Database) -> 
     dispatcher.stop()
     assert [e.kind for e in events] == ["registered", "activated", "deactivated"]
     assert all(e.uuid == dispatcher.uuid for e in events)
+
+
+def test_a_deactivated_dispatcher_claims_nothing_until_reactivated(
+    db: jobq.Database, queue: jobq.Queue
+) -> None:
+    job = queue.put(jobq.Job(jobfuncs.add, 1, 2))
+    me = str(uuid_module.uuid4())
+    now = db.clock.now()
+    assert db.store.claim("", me, "main", 1, now, active_only=True) == []  # never registered
+    db.store.activate_dispatcher(me, "host", 1, 5.0, 30.0, now)
+    db.store.deactivate_dispatcher(me, now)
+    assert db.store.claim("", me, "main", 1, now, active_only=True) == []  # presumed dead
+    assert job.refresh().status == "pending"
+    db.store.reactivate_dispatcher(me, now)
+    assert [r.id for r in db.store.claim("", me, "main", 1, now, active_only=True)] == [job.id]

@@ -29,7 +29,7 @@ FROM jobq_jobs WHERE id = %(id)s;
 SELECT result FROM jobq_jobs WHERE id = %(id)s;
 
 -- name: lock_job
-SELECT status, queue, failed FROM jobq_jobs WHERE id = %(id)s FOR UPDATE;
+SELECT status, queue, failed, quota_names FROM jobq_jobs WHERE id = %(id)s FOR UPDATE;
 
 -- name: pending_jobs
 -- Queue order: put-back jobs first, then by sort_at (when the job was put or became due).
@@ -49,13 +49,15 @@ SELECT count(*) AS n FROM jobq_jobs WHERE queue = %(queue)s AND status = 'pendin
 
 -- name: unqueue
 -- pull / remove: a pending job becomes "new" again, out of the queue.
-UPDATE jobq_jobs SET status = 'new', put_by = NULL
+UPDATE jobq_jobs SET status = 'new', put_by = NULL, holds_quota = FALSE
 WHERE id = %(id)s AND queue = %(queue)s AND status = 'pending';
 
 -- name: requeue
--- put of a stored job that is "new" again (pulled): it keeps its id and its begin_after.
+-- put of a stored job that is "new" again (pulled): it keeps its id and its begin_after
+-- (and its quota names, unless new ones are given).
 UPDATE jobq_jobs SET status = 'pending', queue = %(queue)s, lane = 1, sort_at = %(sort_at)s,
-    begin_after = %(begin_after)s, begin_by = %(begin_by)s, put_by = %(put_by)s
+    begin_after = %(begin_after)s, begin_by = %(begin_by)s, put_by = %(put_by)s,
+    quota_names = COALESCE(%(quota_names)s::text, quota_names), holds_quota = FALSE
 WHERE id = %(id)s AND status = 'new' AND parent_id IS NULL;
 
 -- name: put_back
@@ -66,9 +68,14 @@ WHERE id = %(id)s AND status = 'new' AND parent_id IS NULL;
 -- Take up to %(limit)s due jobs, in queue order, for one agent; every claim bumps the attempt.
 -- The CTE with FOR UPDATE SKIP LOCKED is evaluated once (a fence): concurrent claimers skip
 -- each other's rows instead of waiting, and the planner cannot re-run the LIMIT per row.
+-- A queue with quotas claims through the quota path instead (lock_queue_quotas): here its
+-- NOT EXISTS (one index probe, evaluated once per statement) makes this claim take nothing.
+-- Race-free: a job can name a quota only once the quota exists, so a snapshot without the
+-- quota cannot see such a job either.
 WITH picked AS (
     SELECT id FROM jobq_jobs
     WHERE queue = %(queue)s AND status = 'pending' AND sort_at <= %(now)s
+        AND NOT EXISTS (SELECT 1 FROM jobq_quotas WHERE queue = %(queue)s)
     ORDER BY lane, sort_at, id LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED)
 UPDATE jobq_jobs
@@ -82,11 +89,13 @@ RETURNING jobq_jobs.id, queue, status, lane, begin_after, begin_by, job_class, c
 
 -- name: claim_candidates
 -- For agents with a filter: due jobs in queue order, judged in Python before claim_ids.
+-- Nothing for a queue with quotas (as in claim): those take the quota path.
 SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
     retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
     agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
     assigned_at, active_start, active_end, completed_at
 FROM jobq_jobs WHERE queue = %(queue)s AND status = 'pending' AND sort_at <= %(now)s
+    AND NOT EXISTS (SELECT 1 FROM jobq_quotas WHERE queue = %(queue)s)
 ORDER BY lane, sort_at, id LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED;
 
@@ -99,6 +108,80 @@ RETURNING id, queue, status, lane, begin_after, begin_by, job_class, call, call_
     retry_policy, retry_data, failure_log_level, quota_names, annotations, attempt,
     dispatcher_uuid, agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure,
     created, assigned_at, active_start, active_end, completed_at, sort_at;
+
+-- name: queue_has_quotas
+-- Asked only when a claim found nothing: was it because the queue has quotas?
+SELECT EXISTS (SELECT 1 FROM jobq_quotas WHERE queue = %(queue)s) AS has;
+
+-- name: lock_queue_quotas
+-- The quota path of a claim starts here: a transaction-scoped advisory lock on the queue
+-- (key 727472632 + hash of its name), held until the claim commits; creating a quota takes it
+-- too. Race-free because every later statement of the claim (READ COMMITTED) takes a fresh
+-- snapshot after the lock is granted: the quotas and the slots held that it reads include
+-- every claim committed before it, and no claim of this queue commits meanwhile, so two
+-- claimers cannot both take the same free slot. A quota cannot appear during a claim either
+-- (creation waits for the lock), so a job naming a quota the claim did not read cannot exist
+-- yet. Resizing or removing a quota needs no lock: the claim then happened just before it.
+-- One lock per queue: quota claims of a queue take turns (claims without quotas never come
+-- here). Hash collisions only make two queues take turns.
+SELECT pg_advisory_xact_lock(727472632, hashtext(%(queue)s));
+
+-- name: quota_holders
+-- Jobs of a queue holding quota slots: claimed or running, or pending with their slots kept
+-- (put back "now" after an interruption). Matches the partial index jobq_jobs_quota_holders,
+-- so it reads only those few rows however many jobs wait.
+SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
+    retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
+    agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
+    assigned_at, active_start, active_end, completed_at, holds_quota
+FROM jobq_jobs
+WHERE queue = %(queue)s AND quota_names <> '[]' AND (status IN ('assigned', 'active') OR (status = 'pending' AND holds_quota))
+ORDER BY id;
+
+-- name: quota_slots_held
+-- Slots held now per quota name of a queue (same rows as quota_holders), leaving out claimed
+-- jobs past their deadline: their worker fails them unstarted.
+SELECT n.name, count(DISTINCT j.id) AS held
+FROM jobq_jobs AS j CROSS JOIN LATERAL jsonb_array_elements_text(j.quota_names::jsonb) AS n(name)
+WHERE j.queue = %(queue)s AND j.quota_names <> '[]' AND (j.status IN ('assigned', 'active') OR (j.status = 'pending' AND j.holds_quota))
+    AND NOT (j.status = 'assigned' AND j.begin_by IS NOT NULL
+        AND j.begin_after + make_interval(secs => j.begin_by) < %(now)s)
+GROUP BY n.name;
+
+-- name: claim_quota_candidates
+-- The quota path: due jobs in queue order, leaving out those naming a full quota (%(full)s),
+-- unless they hold their slots already or missed their deadline (failed unstarted, so quotas
+-- are not consulted). The claim judges these in Python, counting slots as it takes jobs.
+SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
+    retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
+    agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
+    assigned_at, active_start, active_end, completed_at, holds_quota
+FROM jobq_jobs
+WHERE queue = %(queue)s AND status = 'pending' AND sort_at <= %(now)s
+    AND (quota_names = '[]' OR holds_quota OR NOT (quota_names::jsonb ?| %(full)s::text[])
+        OR (begin_by IS NOT NULL AND begin_after + make_interval(secs => begin_by) < %(now)s))
+ORDER BY lane, sort_at, id LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED;
+
+-- name: queue_quotas
+SELECT name, size FROM jobq_quotas WHERE queue = %(queue)s ORDER BY name;
+
+-- name: create_quota
+INSERT INTO jobq_quotas (queue, name, size) VALUES (%(queue)s, %(name)s, %(size)s)
+ON CONFLICT (queue, name) DO NOTHING;
+
+-- name: resize_quota
+UPDATE jobq_quotas SET size = %(size)s WHERE queue = %(queue)s AND name = %(name)s;
+
+-- name: remove_quota
+DELETE FROM jobq_quotas WHERE queue = %(queue)s AND name = %(name)s;
+
+-- name: remove_agent
+DELETE FROM jobq_agents
+WHERE dispatcher_uuid = %(uuid)s AND queue = %(queue)s AND name = %(name)s;
+
+-- name: update_schema_version
+UPDATE jobq_schema SET version = %(version)s;
 
 -- name: start_job
 -- Fenced: only the claim of this attempt, by this dispatcher, may start the job.
@@ -123,9 +206,11 @@ SET status = 'callbacks', result = NULL, result_repr = %(result_repr)s, failed =
 WHERE id = %(id)s AND status IN ('new', 'pending', 'assigned');
 
 -- name: reschedule
--- Fenced: back to pending, at the front (lane 0) or at %(begin_after)s.
+-- Fenced: back to pending, at the front (lane 0, keeping its quota slots) or at
+-- %(begin_after)s (its slots freed).
 UPDATE jobq_jobs
 SET status = 'pending', lane = %(lane)s, begin_after = %(begin_after)s, sort_at = %(begin_after)s,
+    holds_quota = (%(lane)s = 0),
     retry_data = %(retry_data)s, active_start = NULL, dispatcher_uuid = NULL, agent_name = NULL
 WHERE id = %(id)s AND attempt = %(attempt)s AND dispatcher_uuid = %(dispatcher)s AND status = 'active';
 
@@ -238,8 +323,9 @@ ORDER BY lane, sort_at, id;
 
 -- name: release_job
 -- Fenced: a claimed job that never started goes back to the front of its queue, keeping its
--- place among other put-back jobs.
-UPDATE jobq_jobs SET status = 'pending', lane = 0, dispatcher_uuid = NULL, agent_name = NULL
+-- place among other put-back jobs and its quota slots.
+UPDATE jobq_jobs SET status = 'pending', lane = 0, dispatcher_uuid = NULL, agent_name = NULL,
+    holds_quota = TRUE
 WHERE id = %(id)s AND attempt = %(attempt)s AND dispatcher_uuid = %(dispatcher)s
     AND status = 'assigned';
 

@@ -29,7 +29,7 @@ SELECT result FROM jobq_jobs WHERE id = :id;
 
 -- name: lock_job
 -- SQLite's writer lock already serializes writers; this is a plain read.
-SELECT status, queue, failed FROM jobq_jobs WHERE id = :id;
+SELECT status, queue, failed, quota_names FROM jobq_jobs WHERE id = :id;
 
 -- name: pending_jobs
 -- Queue order: put-back jobs first, then by sort_at (when the job was put or became due).
@@ -49,13 +49,15 @@ SELECT count(*) AS n FROM jobq_jobs WHERE queue = :queue AND status = 'pending';
 
 -- name: unqueue
 -- pull / remove: a pending job becomes "new" again, out of the queue.
-UPDATE jobq_jobs SET status = 'new', put_by = NULL
+UPDATE jobq_jobs SET status = 'new', put_by = NULL, holds_quota = 0
 WHERE id = :id AND queue = :queue AND status = 'pending';
 
 -- name: requeue
--- put of a stored job that is "new" again (pulled): it keeps its id and its begin_after.
+-- put of a stored job that is "new" again (pulled): it keeps its id and its begin_after
+-- (and its quota names, unless new ones are given).
 UPDATE jobq_jobs SET status = 'pending', queue = :queue, lane = 1, sort_at = :sort_at,
-    begin_after = :begin_after, begin_by = :begin_by, put_by = :put_by
+    begin_after = :begin_after, begin_by = :begin_by, put_by = :put_by,
+    quota_names = COALESCE(:quota_names, quota_names), holds_quota = 0
 WHERE id = :id AND status = 'new' AND parent_id IS NULL;
 
 -- name: put_back
@@ -64,12 +66,15 @@ WHERE id = :id AND status = 'new' AND parent_id IS NULL;
 
 -- name: claim
 -- Take up to :limit due jobs, in queue order, for one agent; every claim bumps the attempt.
+-- A queue with quotas claims through the quota path instead: here the NOT EXISTS (one index
+-- probe) makes this claim take nothing.
 UPDATE jobq_jobs
 SET status = 'assigned', attempt = attempt + 1, dispatcher_uuid = :dispatcher,
     agent_name = :agent, assigned_at = :now
 WHERE id IN (
     SELECT id FROM jobq_jobs
     WHERE queue = :queue AND status = 'pending' AND sort_at <= :now
+        AND NOT EXISTS (SELECT 1 FROM jobq_quotas WHERE queue = :queue)
     ORDER BY lane, sort_at, id LIMIT :limit)
 RETURNING id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr,
     retry_policy, retry_data, failure_log_level, quota_names, annotations, attempt,
@@ -78,11 +83,13 @@ RETURNING id, queue, status, lane, begin_after, begin_by, job_class, call, call_
 
 -- name: claim_candidates
 -- For agents with a filter: due jobs in queue order, judged in Python before claim_ids.
+-- Nothing for a queue with quotas (as in claim): those take the quota path.
 SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
     retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
     agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
     assigned_at, active_start, active_end, completed_at
 FROM jobq_jobs WHERE queue = :queue AND status = 'pending' AND sort_at <= :now
+    AND NOT EXISTS (SELECT 1 FROM jobq_quotas WHERE queue = :queue)
 ORDER BY lane, sort_at, id LIMIT :limit;
 
 -- name: claim_ids
@@ -94,6 +101,72 @@ RETURNING id, queue, status, lane, begin_after, begin_by, job_class, call, call_
     retry_policy, retry_data, failure_log_level, quota_names, annotations, attempt,
     dispatcher_uuid, agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure,
     created, assigned_at, active_start, active_end, completed_at, sort_at;
+
+-- name: queue_has_quotas
+-- Asked only when a claim found nothing: was it because the queue has quotas?
+SELECT EXISTS (SELECT 1 FROM jobq_quotas WHERE queue = :queue) AS has;
+
+-- name: lock_queue_quotas
+-- The quota path of a claim: its BEGIN IMMEDIATE already serializes it with every other
+-- writer (quota changes included), so counting slots and taking jobs cannot race. Nothing
+-- to lock.
+SELECT :queue AS queue;
+
+-- name: quota_holders
+-- Jobs of a queue holding quota slots: claimed or running, or pending with their slots kept
+-- (put back "now" after an interruption). Matches the partial index jobq_jobs_quota_holders.
+SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
+    retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
+    agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
+    assigned_at, active_start, active_end, completed_at, holds_quota
+FROM jobq_jobs
+WHERE queue = :queue AND quota_names <> '[]' AND (status IN ('assigned', 'active') OR (status = 'pending' AND holds_quota = 1))
+ORDER BY id;
+
+-- name: quota_slots_held
+-- Slots held now per quota name of a queue (same rows as quota_holders), leaving out claimed
+-- jobs past their deadline: their worker fails them unstarted.
+SELECT n.value AS name, count(DISTINCT j.id) AS held
+FROM jobq_jobs AS j, json_each(j.quota_names) AS n
+WHERE j.queue = :queue AND j.quota_names <> '[]' AND (j.status IN ('assigned', 'active') OR (j.status = 'pending' AND j.holds_quota = 1))
+    AND NOT (j.status = 'assigned' AND j.begin_by IS NOT NULL
+        AND j.begin_after + CAST(j.begin_by * 1000000 AS INTEGER) < :now)
+GROUP BY n.value;
+
+-- name: claim_quota_candidates
+-- The quota path: due jobs in queue order, leaving out those naming a full quota (:full, a
+-- JSON array), unless they hold their slots already or missed their deadline (failed
+-- unstarted, so quotas are not consulted). The claim judges these in Python.
+SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
+    retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
+    agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
+    assigned_at, active_start, active_end, completed_at, holds_quota
+FROM jobq_jobs
+WHERE queue = :queue AND status = 'pending' AND sort_at <= :now
+    AND (quota_names = '[]' OR holds_quota = 1
+        OR NOT EXISTS (SELECT 1 FROM json_each(jobq_jobs.quota_names) AS n
+                       WHERE n.value IN (SELECT value FROM json_each(:full)))
+        OR (begin_by IS NOT NULL AND begin_after + CAST(begin_by * 1000000 AS INTEGER) < :now))
+ORDER BY lane, sort_at, id LIMIT :limit;
+
+-- name: queue_quotas
+SELECT name, size FROM jobq_quotas WHERE queue = :queue ORDER BY name;
+
+-- name: create_quota
+INSERT INTO jobq_quotas (queue, name, size) VALUES (:queue, :name, :size)
+ON CONFLICT (queue, name) DO NOTHING;
+
+-- name: resize_quota
+UPDATE jobq_quotas SET size = :size WHERE queue = :queue AND name = :name;
+
+-- name: remove_quota
+DELETE FROM jobq_quotas WHERE queue = :queue AND name = :name;
+
+-- name: remove_agent
+DELETE FROM jobq_agents WHERE dispatcher_uuid = :uuid AND queue = :queue AND name = :name;
+
+-- name: update_schema_version
+UPDATE jobq_schema SET version = :version;
 
 -- name: start_job
 -- Fenced: only the claim of this attempt, by this dispatcher, may start the job.
@@ -118,9 +191,11 @@ SET status = 'callbacks', result = NULL, result_repr = :result_repr, failed = 1,
 WHERE id = :id AND status IN ('new', 'pending', 'assigned');
 
 -- name: reschedule
--- Fenced: back to pending, at the front (lane 0) or at :begin_after.
+-- Fenced: back to pending, at the front (lane 0, keeping its quota slots) or at :begin_after
+-- (its slots freed).
 UPDATE jobq_jobs
 SET status = 'pending', lane = :lane, begin_after = :begin_after, sort_at = :begin_after,
+    holds_quota = (:lane = 0),
     retry_data = :retry_data, active_start = NULL, dispatcher_uuid = NULL, agent_name = NULL
 WHERE id = :id AND attempt = :attempt AND dispatcher_uuid = :dispatcher AND status = 'active';
 
@@ -233,8 +308,9 @@ ORDER BY lane, sort_at, id;
 
 -- name: release_job
 -- Fenced: a claimed job that never started goes back to the front of its queue, keeping its
--- place among other put-back jobs.
-UPDATE jobq_jobs SET status = 'pending', lane = 0, dispatcher_uuid = NULL, agent_name = NULL
+-- place among other put-back jobs and its quota slots.
+UPDATE jobq_jobs SET status = 'pending', lane = 0, dispatcher_uuid = NULL, agent_name = NULL,
+    holds_quota = 1
 WHERE id = :id AND attempt = :attempt AND dispatcher_uuid = :dispatcher
     AND status = 'assigned';
 

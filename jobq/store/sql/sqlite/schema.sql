@@ -1,4 +1,5 @@
--- jobq schema, version 1, SQLite. Times are integer microseconds since the Unix epoch (UTC).
+-- jobq schema, version 2 (migrations/ upgrade older databases), SQLite.
+-- Times are integer microseconds since the Unix epoch (UTC).
 CREATE TABLE IF NOT EXISTS jobq_schema (version INTEGER NOT NULL);
 
 CREATE TABLE IF NOT EXISTS jobq_jobs (
@@ -31,7 +32,8 @@ CREATE TABLE IF NOT EXISTS jobq_jobs (
     assigned_at INTEGER,
     active_start INTEGER,
     active_end INTEGER,
-    completed_at INTEGER
+    completed_at INTEGER,
+    holds_quota INTEGER NOT NULL DEFAULT 0    -- pending with its quota slots kept (put back now)
 );
 CREATE INDEX IF NOT EXISTS jobq_jobs_pending ON jobq_jobs (queue, lane, sort_at, id)
     WHERE status = 'pending';
@@ -40,6 +42,9 @@ CREATE INDEX IF NOT EXISTS jobq_jobs_dispatcher ON jobq_jobs (dispatcher_uuid)
 CREATE INDEX IF NOT EXISTS jobq_jobs_parent ON jobq_jobs (parent_id) WHERE parent_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobq_jobs_waiting ON jobq_jobs (waiting_on) WHERE waiting_on IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobq_jobs_completed ON jobq_jobs (completed_at) WHERE status = 'completed';
+-- The jobs holding quota slots of a queue: claimed, running, or pending with a kept slot.
+CREATE INDEX IF NOT EXISTS jobq_jobs_quota_holders ON jobq_jobs (queue)
+    WHERE quota_names <> '[]' AND (status IN ('assigned', 'active') OR (status = 'pending' AND holds_quota = 1));
 
 CREATE TABLE IF NOT EXISTS jobq_queues (
     name TEXT PRIMARY KEY,

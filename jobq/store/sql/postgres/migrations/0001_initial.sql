@@ -1,0 +1,76 @@
+-- jobq migration 0001: the initial schema (version 1). Never edit a released migration.
+CREATE TABLE IF NOT EXISTS jobq_schema (version INTEGER NOT NULL);
+
+CREATE TABLE IF NOT EXISTS jobq_jobs (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    queue TEXT NOT NULL,
+    status TEXT NOT NULL,
+    lane SMALLINT NOT NULL DEFAULT 1,         -- 0: put back (front of the queue), 1: normal
+    sort_at TIMESTAMPTZ NOT NULL,             -- max(begin_after, time put): queue order
+    begin_after TIMESTAMPTZ NOT NULL,
+    begin_by DOUBLE PRECISION,                -- seconds after begin_after, or NULL
+    job_class TEXT,
+    call BYTEA NOT NULL,
+    call_repr TEXT NOT NULL,
+    retry_policy TEXT,
+    retry_data TEXT NOT NULL DEFAULT '{}',
+    failure_log_level INTEGER,
+    quota_names TEXT NOT NULL DEFAULT '[]',
+    annotations TEXT NOT NULL DEFAULT '{}',
+    attempt INTEGER NOT NULL DEFAULT 0,       -- bumped by every claim: the fencing token
+    dispatcher_uuid TEXT,
+    agent_name TEXT,
+    put_by TEXT,
+    parent_id BIGINT,
+    waiting_on BIGINT,
+    result BYTEA,
+    result_repr TEXT,
+    failed BOOLEAN NOT NULL DEFAULT FALSE,
+    failure TEXT,
+    created TIMESTAMPTZ NOT NULL,
+    assigned_at TIMESTAMPTZ,
+    active_start TIMESTAMPTZ,
+    active_end TIMESTAMPTZ,
+    completed_at TIMESTAMPTZ
+);
+CREATE INDEX IF NOT EXISTS jobq_jobs_pending ON jobq_jobs (queue, lane, sort_at, id)
+    WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS jobq_jobs_dispatcher ON jobq_jobs (dispatcher_uuid)
+    WHERE status IN ('assigned', 'active', 'callbacks');
+CREATE INDEX IF NOT EXISTS jobq_jobs_parent ON jobq_jobs (parent_id) WHERE parent_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobq_jobs_waiting ON jobq_jobs (waiting_on) WHERE waiting_on IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobq_jobs_completed ON jobq_jobs (completed_at) WHERE status = 'completed';
+
+CREATE TABLE IF NOT EXISTS jobq_queues (
+    name TEXT PRIMARY KEY,
+    paused BOOLEAN NOT NULL DEFAULT FALSE,
+    created TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS jobq_quotas (
+    queue TEXT NOT NULL,
+    name TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    PRIMARY KEY (queue, name)
+);
+
+CREATE TABLE IF NOT EXISTS jobq_dispatchers (
+    uuid TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    started TIMESTAMPTZ NOT NULL,
+    last_ping TIMESTAMPTZ,
+    ping_interval DOUBLE PRECISION NOT NULL,
+    death_interval DOUBLE PRECISION NOT NULL,
+    activated TIMESTAMPTZ,
+    deactivated TIMESTAMPTZ
+);
+
+CREATE TABLE IF NOT EXISTS jobq_agents (
+    dispatcher_uuid TEXT NOT NULL,
+    queue TEXT NOT NULL,
+    name TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    filter TEXT,
+    PRIMARY KEY (dispatcher_uuid, queue, name)
+);

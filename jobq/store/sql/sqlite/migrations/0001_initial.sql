@@ -1,0 +1,77 @@
+-- jobq migration 0001: the initial schema (version 1). Never edit a released migration.
+-- Times are integer microseconds since the Unix epoch (UTC).
+CREATE TABLE IF NOT EXISTS jobq_schema (version INTEGER NOT NULL);
+
+CREATE TABLE IF NOT EXISTS jobq_jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue TEXT NOT NULL,
+    status TEXT NOT NULL,
+    lane INTEGER NOT NULL DEFAULT 1,          -- 0: put back (front of the queue), 1: normal
+    sort_at INTEGER NOT NULL,                 -- max(begin_after, time put): queue order
+    begin_after INTEGER NOT NULL,
+    begin_by REAL,                            -- seconds after begin_after, or NULL
+    job_class TEXT,                           -- import path of a Job subclass, NULL for Job
+    call BLOB NOT NULL,                       -- signed pickle of (callable, args, kwargs)
+    call_repr TEXT NOT NULL,
+    retry_policy TEXT,
+    retry_data TEXT NOT NULL DEFAULT '{}',
+    failure_log_level INTEGER,
+    quota_names TEXT NOT NULL DEFAULT '[]',
+    annotations TEXT NOT NULL DEFAULT '{}',
+    attempt INTEGER NOT NULL DEFAULT 0,       -- bumped by every claim: the fencing token
+    dispatcher_uuid TEXT,
+    agent_name TEXT,
+    put_by TEXT,
+    parent_id INTEGER,                        -- set for callbacks: the job whose result they get
+    waiting_on INTEGER,                       -- the job whose result this one adopts
+    result BLOB,
+    result_repr TEXT,
+    failed INTEGER NOT NULL DEFAULT 0,
+    failure TEXT,                             -- JSON of the Failure
+    created INTEGER NOT NULL,
+    assigned_at INTEGER,
+    active_start INTEGER,
+    active_end INTEGER,
+    completed_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS jobq_jobs_pending ON jobq_jobs (queue, lane, sort_at, id)
+    WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS jobq_jobs_dispatcher ON jobq_jobs (dispatcher_uuid)
+    WHERE status IN ('assigned', 'active', 'callbacks');
+CREATE INDEX IF NOT EXISTS jobq_jobs_parent ON jobq_jobs (parent_id) WHERE parent_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobq_jobs_waiting ON jobq_jobs (waiting_on) WHERE waiting_on IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobq_jobs_completed ON jobq_jobs (completed_at) WHERE status = 'completed';
+
+CREATE TABLE IF NOT EXISTS jobq_queues (
+    name TEXT PRIMARY KEY,
+    paused INTEGER NOT NULL DEFAULT 0,
+    created INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS jobq_quotas (
+    queue TEXT NOT NULL,
+    name TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    PRIMARY KEY (queue, name)
+);
+
+CREATE TABLE IF NOT EXISTS jobq_dispatchers (
+    uuid TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    started INTEGER NOT NULL,
+    last_ping INTEGER,
+    ping_interval REAL NOT NULL,
+    death_interval REAL NOT NULL,
+    activated INTEGER,                        -- NULL: not active
+    deactivated INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS jobq_agents (
+    dispatcher_uuid TEXT NOT NULL,
+    queue TEXT NOT NULL,
+    name TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    filter TEXT,                              -- import path of a predicate on the job, or NULL
+    PRIMARY KEY (dispatcher_uuid, queue, name)
+);
