@@ -461,7 +461,7 @@ class SqlStore(MonitorMixin):
         conn: Any = None,
     ) -> None:
         with self._transaction(conn) as ex:
-            n = ex.run(
+            row = ex.one(
                 "store_result",
                 id=job_id,
                 attempt=attempt,
@@ -473,12 +473,27 @@ class SqlStore(MonitorMixin):
                 retry_data=json.dumps(outcome.retry_data),
                 now=self.ts(now),
             )
-            if n != 1:
+            if row is None:
                 raise ReassignedError(
                     f"job {job_id} attempt {attempt} is no longer held by dispatcher "
                     f"{dispatcher}; its result was not stored"
                 )
-            self._settle(ex, job_id, now)
+            self._after_stored(ex, job_id, row, now)
+
+    def _after_stored(
+        self, ex: Executor, job_id: int, row: dict[str, Any], now: dt.datetime
+    ) -> None:
+        """After `store_result` (which completed the job unless it has callbacks), do only
+        what its RETURNING row says is needed; the general path is `_settle`."""
+        released = 0
+        if row["status"] == "callbacks":
+            released = ex.run("release_callbacks", id=job_id, now=self.ts(now))
+        if released or row["quota_names"] != "[]":  # new work, or quota slots set free
+            self._notify(ex, row["queue"])
+        if row["status"] == "completed" and row["parent_id"] is not None:
+            self._tell_parent(ex, row["parent_id"], now)
+        if row["has_waiters"]:
+            self._hand_to_waiters(ex, job_id, now)
 
     def _settle(self, ex: Executor, job_id: int, now: dt.datetime) -> None:
         """`job_id` just got its result: release its callbacks, complete it if none are open,
@@ -489,6 +504,10 @@ class SqlStore(MonitorMixin):
         if released or row["quota_names"] != "[]":  # new work, or quota slots set free
             self._notify(ex, row["queue"])
         self._complete_if_done(ex, job_id, now)
+        self._hand_to_waiters(ex, job_id, now)
+
+    def _hand_to_waiters(self, ex: Executor, job_id: int, now: dt.datetime) -> None:
+        """Jobs that returned `job_id` adopt its result now."""
         for waiter in ex.all("waiters", id=job_id):
             ex.run("adopt_result", id=waiter["id"], inner=job_id, now=self.ts(now))
             self._settle(ex, waiter["id"], now)
@@ -502,9 +521,14 @@ class SqlStore(MonitorMixin):
         # A completed callback may be the last open one of its parent.
         parent = ex.one("parent_of", id=job_id)
         if parent and parent["parent_id"] is not None:
-            locked = ex.one("lock_job", id=parent["parent_id"])
-            if locked and locked["status"] == "callbacks":
-                self._complete_if_done(ex, parent["parent_id"], now)
+            self._tell_parent(ex, parent["parent_id"], now)
+
+    def _tell_parent(self, ex: Executor, parent_id: int, now: dt.datetime) -> None:
+        """A callback of `parent_id` completed: the parent completes if it was the last.
+        The parent's row is locked first, so concurrent last callbacks count one by one."""
+        locked = ex.one("lock_job", id=parent_id)
+        if locked and locked["status"] == "callbacks":
+            self._complete_if_done(ex, parent_id, now)
 
     def reschedule(
         self,
@@ -608,7 +632,7 @@ class SqlStore(MonitorMixin):
             ],
             "verbose": "",
         }
-        n = ex.run(
+        row = ex.one(
             "store_result",
             id=job_id,
             attempt=attempt,
@@ -620,9 +644,9 @@ class SqlStore(MonitorMixin):
             retry_data=json.dumps(retry_data),
             now=self.ts(now),
         )
-        if n != 1:
+        if row is None:
             raise ReassignedError(f"job {job_id} attempt {attempt} was reassigned")
-        self._settle(ex, job_id, now)
+        self._after_stored(ex, job_id, row, now)
 
     def fail_unstarted(self, job_id: int, outcome: Outcome, now: dt.datetime) -> bool:
         with self._transaction() as ex:
