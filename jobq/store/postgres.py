@@ -173,6 +173,24 @@ class PostgresStore(SqlStore):
         except (psycopg.Error, PoolTimeout) as error:
             raise _wrap(error) from error
 
+    def enqueue(self, jobs: Sequence[NewJob], now: dt.datetime, *, conn: Any = None) -> list[int]:
+        if conn is not None or len(jobs) != 1:
+            return super().enqueue(jobs, now, conn=conn)
+        # A single put: BEGIN, insert-and-notify and COMMIT go out as one pipeline, one round
+        # trip, instead of four. The id is read once the commit has synced.
+        params = self._insert_params(jobs[0], "pending", now)
+        try:
+            with self._pool.connection() as db, db.cursor() as cursor:
+                ex = Executor(self, cursor)
+                with db.pipeline():
+                    ex._execute("insert_and_notify", params)
+                    db.commit()
+                row = cursor.fetchone()
+        except (psycopg.Error, PoolTimeout) as error:
+            raise _wrap(error) from error
+        assert row is not None
+        return [int(row["id"])]
+
     def _insert_many(
         self, ex: Executor, jobs: Sequence[NewJob], status: str, now: dt.datetime
     ) -> list[int]:

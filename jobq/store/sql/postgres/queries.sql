@@ -364,3 +364,15 @@ SELECT pg_notify('jobq', %(queue)s);
 -- name: migrate_lock
 -- Serialize concurrent first connects while the schema is created.
 SELECT pg_advisory_xact_lock(727472631);
+
+-- name: insert_and_notify
+-- One job put by itself: the insert and the wake-up in one statement, so that with the
+-- transaction's BEGIN and COMMIT it is a single round trip in pipeline mode.
+WITH inserted AS (
+    INSERT INTO jobq_jobs (queue, status, lane, sort_at, begin_after, begin_by, job_class, call,
+        call_repr, retry_policy, failure_log_level, quota_names, put_by, parent_id, created)
+    VALUES (%(queue)s, %(status)s, 1, %(sort_at)s, %(begin_after)s, %(begin_by)s, %(job_class)s,
+        %(call)s, %(call_repr)s, %(retry_policy)s, %(failure_log_level)s, %(quota_names)s,
+        %(put_by)s, %(parent_id)s, %(now)s)
+    RETURNING id, queue)
+SELECT id, pg_notify('jobq', queue) FROM inserted;
