@@ -719,26 +719,6 @@ class SqlStore(MonitorMixin):
         with self._transaction() as ex:
             ex.run("ensure_queue", queue=queue, now=self.ts(now))
 
-    def register_dispatcher(
-        self,
-        uuid: str,
-        host: str,
-        pid: int,
-        ping_interval: float,
-        death_interval: float,
-        now: dt.datetime,
-    ) -> None:
-        with self._transaction() as ex:
-            ex.run(
-                "register_dispatcher",
-                uuid=uuid,
-                host=host,
-                pid=pid,
-                ping_interval=ping_interval,
-                death_interval=death_interval,
-                now=self.ts(now),
-            )
-
     def get_dispatcher(self, uuid: str) -> DispatcherRecord | None:
         with self._read() as ex:
             row = ex.one("get_dispatcher", uuid=uuid)

@@ -334,15 +334,6 @@ class Store(MonitorStore, Protocol):
 
     # queues, dispatchers and agents
     def ensure_queue(self, queue: str, now: dt.datetime) -> None: ...
-    def register_dispatcher(
-        self,
-        uuid: str,
-        host: str,
-        pid: int,
-        ping_interval: float,
-        death_interval: float,
-        now: dt.datetime,
-    ) -> None: ...
     def activate_dispatcher(
         self,
         uuid: str,

@@ -41,7 +41,7 @@ class Driver:
         self, uuid: str = UUID, agents: tuple[tuple[str, str, int, str | None], ...] = ()
     ) -> str:
         store = self.db.store
-        store.register_dispatcher(uuid, "testhost", 4242, 5.0, 30.0, self.clock.now())
+        store.activate_dispatcher(uuid, "testhost", 4242, 5.0, 30.0, self.clock.now())
         for queue, name, size, filter_ in agents or (("", "main", 3, None),):
             store.set_agent(uuid, queue, name, size, filter_)
         return uuid

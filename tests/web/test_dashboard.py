@@ -28,7 +28,7 @@ def client(db: jobq.Database) -> Iterator[TestClient]:
 def fail_job(db: jobq.Database, job: jobq.Job) -> None:
     now = db.clock.now()
     store = db.store
-    store.register_dispatcher(UUID, "web-host", 1, 5.0, 30.0, now)
+    store.activate_dispatcher(UUID, "web-host", 1, 5.0, 30.0, now)
     store.set_agent(UUID, job.queue_name or "", "main", 2, None)
     [record] = store.claim("", UUID, "main", 1, now, accept=lambda r: r.id == job.id)
     store.start(record.id, record.attempt, UUID, now)
