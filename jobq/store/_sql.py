@@ -323,10 +323,17 @@ class SqlStore(DispatchersMixin, MonitorMixin):
         accept: Callable[[JobRecord], bool] | None = None,
         *,
         active_only: bool = False,
+        start: bool = False,
     ) -> list[JobRecord]:
         if limit <= 0:
             return []
-        params = {"queue": queue, "dispatcher": dispatcher, "agent": agent, "now": self.ts(now)}
+        params = {
+            "queue": queue,
+            "dispatcher": dispatcher,
+            "agent": agent,
+            "now": self.ts(now),
+            "start": start,
+        }
         # Queues found to have quotas go straight to the quota path, which is correct with or
         # without quotas (it forgets the queue once it finds none).
         quota_queues: set[str] = self.__dict__.setdefault("_quota_queues", set())

@@ -442,7 +442,7 @@ class Dispatcher:
             # (front of the queue, due "now") before freeing its slot is due for this claim.
             now = self.db.clock.now()
             records = self.db.store.claim(
-                agent.queue, self.uuid, agent.name, free, now, accept, active_only=True
+                agent.queue, self.uuid, agent.name, free, now, accept, active_only=True, start=True
             )
             with self._held_lock:
                 self._held.update(r.id for r in records)

@@ -136,6 +136,11 @@ class Runner:
         when it is done (the job then goes on on the dispatcher's event loop)."""
         label = f"job {record.id} ({record.call_repr})"
         thread = threading.current_thread().name
+        if record.status == "active":
+            # Claimed and started in one statement (the dispatcher's claims): the claim was the
+            # fenced start, before the job's deadline.
+            trace_log.info("starting in thread %s: %s", thread, label)
+            return self._drive(self._steps(record, label))
         deadline = _deadline(record)
         if deadline is not None and self.now() > deadline:
             # Never started: it fails without running (and without an active_start).

@@ -711,3 +711,18 @@ def test_failure_dicts_round_trip_through_json() -> None:
     outcome = failed(RuntimeError("x"))
     assert outcome.failure is not None
     assert json.loads(json.dumps(outcome.failure))["type_names"][0] == "RuntimeError"
+
+
+def test_a_claim_with_start_makes_jobs_active_in_the_same_statement(db: jobq.Database) -> None:
+    store = db.store
+    runnable = put(db, 1, 2)
+    expired = put(db, 3, 4, begin_after=at(-120), begin_by=60.0)  # deadline passed at T0
+    claimed = {r.id: r for r in store.claim("", A, "main", 5, T0, start=True)}
+    assert set(claimed) == {runnable, expired}
+    assert claimed[runnable].status == "active" and claimed[runnable].active_start == T0
+    assert get(store, runnable).status == "active"
+    # A job past its deadline is not started: it stays assigned, to be failed unstarted.
+    assert claimed[expired].status == "assigned" and claimed[expired].active_start is None
+    # The claim was the fenced start: the attempt's result can be stored directly.
+    store.store_result(runnable, claimed[runnable].attempt, A, value(db, 3), at(1))
+    assert get(store, runnable).status == "completed"

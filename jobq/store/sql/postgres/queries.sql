@@ -65,6 +65,8 @@ UPDATE jobq_jobs SET status = 'pending', queue = %(queue)s, lane = 0, sort_at = 
 WHERE id = %(id)s AND status = 'new' AND parent_id IS NULL;
 
 -- name: claim
+-- With %(start)s, jobs go straight to active (the claimer runs them at once), saving the
+-- start transaction; a job past its begin_by deadline stays assigned, to be failed unstarted.
 -- Take up to %(limit)s due jobs, in queue order, for one agent; every claim bumps the attempt.
 -- The CTE with FOR UPDATE SKIP LOCKED is evaluated once (a fence): concurrent claimers skip
 -- each other's rows instead of waiting, and the planner cannot re-run the LIMIT per row.
@@ -79,7 +81,9 @@ WITH picked AS (
     ORDER BY lane, sort_at, id LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED)
 UPDATE jobq_jobs
-SET status = 'assigned', attempt = attempt + 1, dispatcher_uuid = %(dispatcher)s,
+SET status = CASE WHEN %(start)s AND NOT (begin_by IS NOT NULL AND begin_after + make_interval(secs => begin_by) < %(now)s) THEN 'active' ELSE 'assigned' END,
+    active_start = CASE WHEN %(start)s AND NOT (begin_by IS NOT NULL AND begin_after + make_interval(secs => begin_by) < %(now)s) THEN %(now)s END,
+    attempt = attempt + 1, dispatcher_uuid = %(dispatcher)s,
     agent_name = %(agent)s, assigned_at = %(now)s
 FROM picked WHERE jobq_jobs.id = picked.id
 RETURNING jobq_jobs.id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr,
@@ -101,7 +105,9 @@ FOR UPDATE SKIP LOCKED;
 
 -- name: claim_ids
 UPDATE jobq_jobs
-SET status = 'assigned', attempt = attempt + 1, dispatcher_uuid = %(dispatcher)s,
+SET status = CASE WHEN %(start)s AND NOT (begin_by IS NOT NULL AND begin_after + make_interval(secs => begin_by) < %(now)s) THEN 'active' ELSE 'assigned' END,
+    active_start = CASE WHEN %(start)s AND NOT (begin_by IS NOT NULL AND begin_after + make_interval(secs => begin_by) < %(now)s) THEN %(now)s END,
+    attempt = attempt + 1, dispatcher_uuid = %(dispatcher)s,
     agent_name = %(agent)s, assigned_at = %(now)s
 WHERE status = 'pending' AND id = ANY(%(ids)s)
 RETURNING id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr,

@@ -65,11 +65,15 @@ UPDATE jobq_jobs SET status = 'pending', queue = :queue, lane = 0, sort_at = :no
 WHERE id = :id AND status = 'new' AND parent_id IS NULL;
 
 -- name: claim
+-- With :start, jobs go straight to active (the claimer runs them at once), saving the
+-- start transaction; a job past its begin_by deadline stays assigned, to be failed unstarted.
 -- Take up to :limit due jobs, in queue order, for one agent; every claim bumps the attempt.
 -- A queue with quotas claims through the quota path instead: here the NOT EXISTS (one index
 -- probe) makes this claim take nothing.
 UPDATE jobq_jobs
-SET status = 'assigned', attempt = attempt + 1, dispatcher_uuid = :dispatcher,
+SET status = CASE WHEN :start AND NOT (begin_by IS NOT NULL AND begin_after + CAST(begin_by * 1000000 AS INTEGER) < :now) THEN 'active' ELSE 'assigned' END,
+    active_start = CASE WHEN :start AND NOT (begin_by IS NOT NULL AND begin_after + CAST(begin_by * 1000000 AS INTEGER) < :now) THEN :now END,
+    attempt = attempt + 1, dispatcher_uuid = :dispatcher,
     agent_name = :agent, assigned_at = :now
 WHERE id IN (
     SELECT id FROM jobq_jobs
@@ -94,7 +98,9 @@ ORDER BY lane, sort_at, id LIMIT :limit;
 
 -- name: claim_ids
 UPDATE jobq_jobs
-SET status = 'assigned', attempt = attempt + 1, dispatcher_uuid = :dispatcher,
+SET status = CASE WHEN :start AND NOT (begin_by IS NOT NULL AND begin_after + CAST(begin_by * 1000000 AS INTEGER) < :now) THEN 'active' ELSE 'assigned' END,
+    active_start = CASE WHEN :start AND NOT (begin_by IS NOT NULL AND begin_after + CAST(begin_by * 1000000 AS INTEGER) < :now) THEN :now END,
+    attempt = attempt + 1, dispatcher_uuid = :dispatcher,
     agent_name = :agent, assigned_at = :now
 WHERE status = 'pending' AND id IN (SELECT value FROM json_each(:ids))
 RETURNING id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr,
