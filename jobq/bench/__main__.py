@@ -13,7 +13,15 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from jobq.bench.workloads import DEFAULT_PG_URL, METRICS, BenchError, Settings, run_engine
+from jobq.bench.workloads import (
+    DEFAULT_PG_URL,
+    METRICS,
+    BenchError,
+    Settings,
+    System,
+    jobq_system,
+    run_systems,
+)
 
 DASH = "\u2013"  # en dash, for ranges
 
@@ -21,7 +29,10 @@ DASH = "\u2013"  # en dash, for ranges
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jobq bench",
-        description="Measure put, put_many, drain and latency of jobq on SQLite and PostgreSQL.",
+        description=(
+            "Measure put, put_many, drain, latency and a 10 ms sleep workload of jobq on SQLite "
+            "and PostgreSQL, optionally beside peer job systems (--peers)."
+        ),
     )
     parser.add_argument("--engine", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument(
@@ -34,7 +45,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--latency-jobs", type=int, default=None, help="Jobs of the latency workload (200)."
     )
+    parser.add_argument(
+        "--sleep-jobs", type=int, default=None, help="Jobs of the 10 ms sleep workload (1000)."
+    )
     parser.add_argument("--agent-size", type=int, default=8, help="Worker threads (8).")
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="Also run the workloads against the peer job systems installed in this "
+        "environment (Huey, pgqueuer: pip install 'jobq[bench]'), side by side.",
+    )
     parser.add_argument(
         "--sqlite-synchronous",
         default="full",
@@ -48,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="Small run for tests: 500 jobs, 1 run, 30 latency jobs.",
+        help="Small run for tests: 500 jobs, 1 run, 30 latency jobs, 100 sleep jobs.",
     )
     return parser
 
@@ -69,31 +89,62 @@ def _fmt(value: float) -> str:
     return f"{value:.2f}"
 
 
+def _ratio(jobq: dict[str, Any] | None, peer: dict[str, Any] | None) -> float | None:
+    if not jobq or not peer or not peer["median"]:
+        return None
+    return float(jobq["median"] / peer["median"])
+
+
 def _table(
-    results: dict[str, dict[str, dict[str, Any]]], machine: dict[str, Any], runs: int
+    results: dict[str, dict[str, dict[str, dict[str, Any]]]],
+    not_available: dict[str, dict[str, dict[str, str]]],
+    machine: dict[str, Any],
+    runs: int,
+    agent_size: int,
 ) -> Table:
+    """Rows engine x system x workload; with peers, a column jobq's median / the peer's."""
     caption = ", ".join(f"{k} {v}" for k, v in machine.items())
+    with_peers = any(len(systems) > 1 for systems in results.values())
+    if with_peers:
+        caption += (
+            ". jobq/peer: jobq's median over the peer's (> 1 is jobq ahead in jobs/s; "
+            "< 1 is jobq ahead in ms and MiB)."
+        )
     table = Table(title=f"jobq bench (median of {runs} run(s))", caption=caption)
     table.add_column("engine", no_wrap=True)
+    if with_peers:
+        table.add_column("system", no_wrap=True)
     table.add_column("workload", no_wrap=True)
     table.add_column("median", justify="right", no_wrap=True)
     table.add_column(f"min{DASH}max", justify="right", no_wrap=True)
     table.add_column("unit", no_wrap=True)
-    for engine, metrics in results.items():
-        first = True
-        for metric, (label, unit, _) in METRICS.items():
-            if metric not in metrics:
-                continue
-            s = metrics[metric]
-            table.add_row(
-                engine if first else "",
-                label,
-                _fmt(s["median"]),
-                f"{_fmt(s['min'])}{DASH}{_fmt(s['max'])}",
-                unit,
-            )
-            first = False
-        table.add_section()
+    if with_peers:
+        table.add_column("jobq/peer", justify="right", no_wrap=True)
+    for engine, systems in results.items():
+        first_engine = True
+        for system, metrics in systems.items():
+            first_system = True
+            missing = not_available.get(engine, {}).get(system, {})
+            for metric, (label, unit, _) in METRICS.items():
+                if metric not in metrics and metric not in missing:
+                    continue
+                cells = [engine if first_engine else ""]
+                if with_peers:
+                    cells.append(system if first_system else "")
+                cells.append(label.format(agent=agent_size))
+                if metric in metrics:
+                    s = metrics[metric]
+                    cells += [_fmt(s["median"]), f"{_fmt(s['min'])}{DASH}{_fmt(s['max'])}", unit]
+                else:
+                    cells += ["n/a", "", unit]
+                if with_peers:
+                    ratio = None
+                    if system != "jobq":
+                        ratio = _ratio(systems.get("jobq", {}).get(metric), metrics.get(metric))
+                    cells.append(f"{ratio:.2f}" if ratio is not None else "")
+                table.add_row(*cells)
+                first_engine = first_system = False
+            table.add_section()
     return table
 
 
@@ -102,9 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     jobs = args.jobs or (500 if args.quick else 10000)
     runs = args.runs or (1 if args.quick else 3)
     latency_jobs = args.latency_jobs or (30 if args.quick else 200)
-    if jobs <= 0 or runs <= 0 or latency_jobs <= 0 or args.agent_size <= 0:
+    sleep_jobs = args.sleep_jobs or (100 if args.quick else 1000)
+    if min(jobs, runs, latency_jobs, sleep_jobs, args.agent_size) <= 0:
         print(
-            "jobq bench: --jobs, --runs, --latency-jobs and --agent-size must be > 0",
+            "jobq bench: --jobs, --runs, --latency-jobs, --sleep-jobs and --agent-size must be > 0",
             file=sys.stderr,
         )
         return 2
@@ -115,8 +167,9 @@ def main(argv: list[str] | None = None) -> int:
         pg_url=args.pg_url,
         sqlite_synchronous=args.sqlite_synchronous,
         timeout=args.timeout,
+        sleep_jobs=sleep_jobs,
     )
-    console = Console(width=max(Console().width, 100))
+    console = Console(width=max(Console().width, 132 if args.peers else 100))
     err = Console(stderr=True)
     engines = ["sqlite", "postgres"] if args.engine == "both" else [args.engine]
     machine: dict[str, Any] = {
@@ -133,16 +186,30 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             err.print(f"[yellow]skipping PostgreSQL: no server at {args.pg_url}: {error}[/yellow]")
             engines.remove("postgres")
-    results: dict[str, dict[str, dict[str, Any]]] = {}
+    systems: dict[str, list[System]] = {}
+    for engine in engines:
+        systems[engine] = [jobq_system(engine)]
+        if args.peers:
+            from jobq.bench.peers import peer_systems  # peers are imported only under --peers
+
+            systems[engine] += peer_systems(
+                engine, lambda msg, e=engine: err.print(f"[yellow]{e}: {msg}[/yellow]")
+            )
+    # results[engine][system][metric] = summary
+    results: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
     try:
         for engine in engines:
-            results[engine] = run_engine(
-                engine, settings, runs, lambda msg: err.print(msg, style="dim")
+            results[engine] = run_systems(
+                engine, systems[engine], settings, runs, lambda msg: err.print(msg, style="dim")
             )
     except BenchError as error:
         err.print(f"[red]jobq bench failed: {error}[/red]")
         return 1
-    console.print(_table(results, machine, runs))
+    not_available = {
+        engine: {s.name: s.not_available for s in engine_systems if s.not_available}
+        for engine, engine_systems in systems.items()
+    }
+    console.print(_table(results, not_available, machine, runs, args.agent_size))
     if args.json:
         report = {
             "machine": machine,
@@ -150,12 +217,33 @@ def main(argv: list[str] | None = None) -> int:
                 "jobs": jobs,
                 "runs": runs,
                 "latency_jobs": latency_jobs,
+                "sleep_jobs": sleep_jobs,
                 "agent_size": args.agent_size,
                 "sqlite_synchronous": args.sqlite_synchronous,
+                "peers": args.peers,
             },
             "units": {metric: unit for metric, (_, unit, _) in METRICS.items()},
-            "results": results,
+            # jobq's own figures, by engine then metric
+            "results": {engine: by_system["jobq"] for engine, by_system in results.items()},
         }
+        if args.peers:
+            report["peers"] = {
+                engine: {name: m for name, m in by_system.items() if name != "jobq"}
+                for engine, by_system in results.items()
+            }
+            report["not_available"] = not_available
+            report["ratios"] = {
+                engine: {
+                    name: {
+                        metric: r
+                        for metric in METRICS
+                        if (r := _ratio(by_system["jobq"].get(metric), m.get(metric))) is not None
+                    }
+                    for name, m in by_system.items()
+                    if name != "jobq"
+                }
+                for engine, by_system in results.items()
+            }
         # One line, last on stdout, so scripts can take the last line.
         print(json.dumps(report))
     return 0

@@ -20,12 +20,12 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jobq
-from jobq.bench.noop import noop
+from jobq.bench.noop import noop, sleep10ms
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 LATENCY_SPACING = 0.020  # seconds between puts in the latency workload
@@ -43,6 +43,7 @@ class Settings:
     pg_url: str
     sqlite_synchronous: str
     timeout: float
+    sleep_jobs: int = 1000
 
 
 # -- fresh databases -------------------------------------------------------------------------
@@ -55,21 +56,37 @@ def _with_query(url: str, **options: str) -> str:
 def fresh_database(engine: str, settings: Settings) -> Iterator[str]:
     """The URL of an empty jobq database, removed afterwards."""
     if engine == "sqlite":
-        tmp = tempfile.mkdtemp(prefix="jobq-bench-")
-        try:
-            path = Path(tmp) / "bench.db"
-            yield f"sqlite:///{path}?synchronous={settings.sqlite_synchronous}"
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        with fresh_directory() as tmp:
+            yield f"sqlite:///{tmp / 'bench.db'}?synchronous={settings.sqlite_synchronous}"
         return
+    with fresh_schema(settings.pg_url) as schema:
+        yield _with_query(settings.pg_url, schema=schema)
+
+
+@contextlib.contextmanager
+def fresh_schema(pg_url: str, prefix: str = "jobq_bench", create: bool = False) -> Iterator[str]:
+    """The name of a new PostgreSQL schema (created if `create`), dropped afterwards."""
     import psycopg
 
-    schema = f"jobq_bench_{uuid.uuid4().hex[:12]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    if create:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
     try:
-        yield _with_query(settings.pg_url, schema=schema)
+        yield schema
     finally:
-        with psycopg.connect(settings.pg_url, autocommit=True) as conn:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@contextlib.contextmanager
+def fresh_directory() -> Iterator[Path]:
+    """A new temporary directory, removed afterwards."""
+    tmp = tempfile.mkdtemp(prefix="jobq-bench-")
+    try:
+        yield Path(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 class Probe:
@@ -120,39 +137,43 @@ class Probe:
         return bool(row[0])
 
 
-# -- the worker subprocess -------------------------------------------------------------------
-class WorkerProcess:
-    """`python -m jobq worker` on the benchmark database."""
+# -- worker subprocesses --------------------------------------------------------------------
+def child_env(**extra: str) -> dict[str, str]:
+    """This process's environment, with its import path, for worker subprocesses."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p), **extra}
 
-    def __init__(self, url: str, agent_size: int) -> None:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+
+class ChildProcess:
+    """A worker subprocess (any job system's): liveness, peak memory, stop.
+
+    Its stderr goes to a temporary file (a pipe nobody reads could fill and block it).
+    """
+
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop)
+        self.argv = argv
         self.proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "jobq", "worker", "--db", url,
-                "--agent", f"main:{agent_size}", "--poll-interval", "0.5",
-                "--log-level", "WARNING",
-            ],
-            env=env,
+            argv,
+            env=env or child_env(),
+            stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )  # fmt: skip
+            stderr=self._stderr,
+        )
 
     @property
     def pid(self) -> int:
         return self.proc.pid
 
+    def stderr_tail(self, chars: int = 2000) -> str:
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")[-chars:]
+
     def check_alive(self) -> None:
         if self.proc.poll() is not None:
-            err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
-            raise BenchError(f"worker exited with code {self.proc.returncode}:\n{err[-2000:]}")
-
-    def wait_active(self, probe: Probe, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not probe.dispatcher_active(self.pid):
-            self.check_alive()
-            if time.monotonic() > deadline:
-                raise BenchError(f"worker did not activate within {timeout} s")
-            time.sleep(0.05)
+            raise BenchError(
+                f"worker {self.argv[2:4]} exited with code {self.proc.returncode}:\n"
+                f"{self.stderr_tail()}"
+            )
 
     def peak_rss_mb(self) -> float | None:
         """VmHWM (peak resident set) of the worker, from /proc; None where unavailable."""
@@ -164,27 +185,52 @@ class WorkerProcess:
             return None
         return None
 
-    def stop(self) -> None:
+    def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(sig)
             try:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
-        if self.proc.stderr:
-            self.proc.stderr.close()
+        self._stderr.close()
 
 
-def wait_completed(probe: Probe, worker: WorkerProcess, n: int, timeout: float) -> None:
+class WorkerProcess(ChildProcess):
+    """`python -m jobq worker` on the benchmark database."""
+
+    def __init__(self, url: str, agent_size: int) -> None:
+        super().__init__(
+            [
+                sys.executable, "-m", "jobq", "worker", "--db", url,
+                "--agent", f"main:{agent_size}", "--poll-interval", "0.5",
+                "--log-level", "WARNING",
+            ]
+        )  # fmt: skip
+
+    def wait_active(self, probe: Probe, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not probe.dispatcher_active(self.pid):
+            self.check_alive()
+            if time.monotonic() > deadline:
+                raise BenchError(f"worker did not activate within {timeout} s")
+            time.sleep(0.05)
+
+
+def wait_until(
+    count: Callable[[], int], worker: ChildProcess, n: int, timeout: float, every: float = 0.05
+) -> None:
+    """Poll `count()` (completions as the job system's storage records them) until it is `n`."""
     deadline = time.monotonic() + timeout
-    while probe.count_completed() < n:
+    while count() < n:
         worker.check_alive()
         if time.monotonic() > deadline:
-            raise BenchError(
-                f"only {probe.count_completed()} of {n} jobs completed within {timeout} s"
-            )
-        time.sleep(0.05)
+            raise BenchError(f"only {count()} of {n} jobs completed within {timeout} s")
+        time.sleep(every)
+
+
+def wait_completed(probe: Probe, worker: ChildProcess, n: int, timeout: float) -> None:
+    wait_until(probe.count_completed, worker, n, timeout)
 
 
 # -- the workloads ---------------------------------------------------------------------------
@@ -210,13 +256,16 @@ def bench_put_many(url: str, settings: Settings) -> Result:
     return {"put_many": settings.jobs / elapsed}
 
 
-def bench_drain(url: str, settings: Settings) -> Result:
+def _drain(
+    url: str, settings: Settings, func: Callable[[], None], n: int
+) -> tuple[float, float | None]:
+    """(jobs/s from the first stored start to the last stored completion, peak worker RSS)."""
     with jobq.connect(url) as db:
-        db.queue().put_many([jobq.Job(noop) for _ in range(settings.jobs)])
+        db.queue().put_many([jobq.Job(func) for _ in range(n)])
     probe = Probe(url)
     worker = WorkerProcess(url, settings.agent_size)
     try:
-        wait_completed(probe, worker, settings.jobs, settings.timeout)
+        wait_completed(probe, worker, n, settings.timeout)
         rss = worker.peak_rss_mb()
     finally:
         worker.stop()
@@ -224,10 +273,20 @@ def bench_drain(url: str, settings: Settings) -> Result:
         span = probe.run_span()
     finally:
         probe.close()
-    result = {"drain": settings.jobs / span}
+    return n / span, rss
+
+
+def bench_drain(url: str, settings: Settings) -> Result:
+    rate, rss = _drain(url, settings, noop, settings.jobs)
+    result = {"drain": rate}
     if rss is not None:
         result["drain_rss_mb"] = rss
     return result
+
+
+def bench_sleep(url: str, settings: Settings) -> Result:
+    rate, _ = _drain(url, settings, sleep10ms, settings.sleep_jobs)
+    return {"sleep": rate}
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -235,6 +294,29 @@ def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     rank = max(1, min(len(ordered), round(fraction * len(ordered) + 0.5)))
     return ordered[rank - 1]
+
+
+def paced_puts(n: int, put: Callable[[], Any]) -> list[tuple[Any, float]]:
+    """`put()` n times, LATENCY_SPACING apart: (what each returned, time.time() before it)."""
+    puts: list[tuple[Any, float]] = []
+    origin = time.monotonic()
+    for i in range(n):
+        delay = origin + i * LATENCY_SPACING - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        put_at = time.time()
+        puts.append((put(), put_at))
+    return puts
+
+
+def latency_result(latencies_ms: list[float], rss: float | None) -> Result:
+    result = {
+        "latency_p50": percentile(latencies_ms, 0.50),
+        "latency_p99": percentile(latencies_ms, 0.99),
+    }
+    if rss is not None:
+        result["latency_rss_mb"] = rss
+    return result
 
 
 def bench_latency(url: str, settings: Settings) -> Result:
@@ -270,13 +352,7 @@ def bench_latency(url: str, settings: Settings) -> Result:
             latencies.append((started - put_at).total_seconds() * 1000.0)
     finally:
         db.close()
-    result = {
-        "latency_p50": percentile(latencies, 0.50),
-        "latency_p99": percentile(latencies, 0.99),
-    }
-    if rss is not None:
-        result["latency_rss_mb"] = rss
-    return result
+    return latency_result(latencies, rss)
 
 
 WORKLOADS: list[tuple[str, Callable[[str, Settings], Result]]] = [
@@ -284,6 +360,7 @@ WORKLOADS: list[tuple[str, Callable[[str, Settings], Result]]] = [
     ("put_many", bench_put_many),
     ("drain", bench_drain),
     ("latency", bench_latency),
+    ("sleep", bench_sleep),
 ]
 
 # metric -> (label, unit, higher is better)
@@ -293,6 +370,7 @@ METRICS: dict[str, tuple[str, str, bool]] = {
     "drain": ("drain (1 worker)", "jobs/s", True),
     "latency_p50": ("latency p50", "ms", False),
     "latency_p99": ("latency p99", "ms", False),
+    "sleep": ("sleep10ms ({agent} at a time)", "jobs/s", True),
     "drain_rss_mb": ("drain worker peak RSS", "MiB", False),
     "latency_rss_mb": ("latency worker peak RSS", "MiB", False),
 }
@@ -307,15 +385,50 @@ def summarize(values: list[float]) -> dict[str, Any]:
     }
 
 
+@dataclass
+class System:
+    """A job system on one engine: its workloads (each on fresh storage) and what it lacks."""
+
+    name: str
+    workloads: list[tuple[str, Callable[[Settings], Result]]]
+    not_available: dict[str, str] = field(default_factory=dict)  # metric -> why
+
+
+def jobq_system(engine: str) -> System:
+    def on_fresh_database(workload: Callable[[str, Settings], Result]) -> Callable[..., Result]:
+        def run(settings: Settings) -> Result:
+            with fresh_database(engine, settings) as url:
+                return workload(url, settings)
+
+        return run
+
+    return System("jobq", [(name, on_fresh_database(w)) for name, w in WORKLOADS])
+
+
+def run_systems(
+    engine: str,
+    systems: list[System],
+    settings: Settings,
+    runs: int,
+    progress: Callable[[str], None],
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every system's workloads `runs` times, interleaved run by run so that a noisy spell of
+    the machine hits every system alike; summaries by system, then metric."""
+    collected: dict[str, dict[str, list[float]]] = {system.name: {} for system in systems}
+    for run in range(1, runs + 1):
+        for system in systems:
+            for name, workload in system.workloads:
+                progress(f"{engine}: run {run}/{runs}: {system.name}: {name}")
+                for metric, value in workload(settings).items():
+                    collected[system.name].setdefault(metric, []).append(value)
+    return {
+        name: {metric: summarize(values) for metric, values in metrics.items()}
+        for name, metrics in collected.items()
+    }
+
+
 def run_engine(
     engine: str, settings: Settings, runs: int, progress: Callable[[str], None]
 ) -> dict[str, dict[str, Any]]:
-    """Every workload `runs` times on `engine`, each on a fresh database; summaries by metric."""
-    collected: dict[str, list[float]] = {}
-    for run in range(1, runs + 1):
-        for name, workload in WORKLOADS:
-            progress(f"{engine}: run {run}/{runs}: {name}")
-            with fresh_database(engine, settings) as url:
-                for metric, value in workload(url, settings).items():
-                    collected.setdefault(metric, []).append(value)
-    return {metric: summarize(values) for metric, values in collected.items()}
+    """Every jobq workload `runs` times on `engine`, each on a fresh database; by metric."""
+    return run_systems(engine, [jobq_system(engine)], settings, runs, progress)["jobq"]
