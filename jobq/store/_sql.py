@@ -24,7 +24,7 @@ from jobq.store.base import (
     Outcome,
 )
 
-SCHEMA_VERSION = 2  # the highest numbered file in sql/<engine>/migrations/
+SCHEMA_VERSION = 3  # the highest numbered file in sql/<engine>/migrations/
 _DONE = ("callbacks", "completed")
 
 
@@ -590,6 +590,7 @@ class SqlStore(DispatchersMixin, MonitorMixin):
             )
             if n != 1:
                 raise ReassignedError(f"job {job_id} attempt {attempt} was reassigned")
+            ex.run("mark_has_waiters", id=inner_id)  # under the inner job's lock (lock_job)
             if inner["status"] in _DONE:
                 ex.run("adopt_result", id=job_id, inner=inner_id, now=self.ts(now))
                 self._settle(ex, job_id, now)
@@ -678,6 +679,7 @@ class SqlStore(DispatchersMixin, MonitorMixin):
                 callback, queue=parent["queue"], parent_id=parent_id, begin_after=now
             )
             new_id = self._insert(ex, job, "pending" if released else "new", now)
+            ex.run("mark_has_callbacks", id=parent_id)  # under the parent's lock (lock_job)
             if released:
                 self._notify(ex, parent["queue"])
             return new_id

@@ -726,3 +726,46 @@ def test_a_claim_with_start_makes_jobs_active_in_the_same_statement(db: jobq.Dat
     # The claim was the fenced start: the attempt's result can be stored directly.
     store.store_result(runnable, claimed[runnable].attempt, A, value(db, 3), at(1))
     assert get(store, runnable).status == "completed"
+
+
+def _store_result_while_held(db: jobq.Database, job_id: int, hold: Any) -> None:
+    """Run store_result for `job_id` while another transaction (`hold`, which has already
+    written under the job's lock) is open; commit `hold` once store_result waits."""
+    record = get(db.store, job_id)
+    done = threading.Event()
+
+    def store() -> None:
+        db.store.store_result(job_id, record.attempt, A, value(db, "r"), at(2))
+        done.set()
+
+    thread = threading.Thread(target=store)
+    thread.start()
+    assert not done.wait(0.3)  # it waits for the row (PostgreSQL) or the database (SQLite)
+    hold.commit()
+    hold.close()
+    thread.join(30)
+    assert done.is_set()
+
+
+def test_a_callback_added_while_the_result_is_being_stored_is_not_lost(
+    db: jobq.Database,
+) -> None:
+    parent = put(db, 1, 2)
+    run_to_active(db.store, parent)
+    hold = db.store.attempt_connection()
+    callback = db.store.add_callback(parent, new_job(db, func=jobfuncs.identity), T0, conn=hold.raw)
+    _store_result_while_held(db, parent, hold)
+    assert get(db.store, parent).status == "callbacks"
+    assert get(db.store, callback).status == "pending"  # released, not stuck "new"
+
+
+def test_a_waiter_added_while_the_result_is_being_stored_adopts_it(db: jobq.Database) -> None:
+    inner, outer = put(db, 1, 2), put(db, 3, 4)
+    run_to_active(db.store, inner)
+    run_to_active(db.store, outer, dispatcher=B)
+    record = get(db.store, outer)
+    hold = db.store.attempt_connection()
+    db.store.wait_on(outer, record.attempt, B, inner, {}, T0, conn=hold.raw)
+    _store_result_while_held(db, inner, hold)
+    assert get(db.store, outer).status == "completed"
+    assert result_of(db, outer) == "r"

@@ -202,20 +202,23 @@ WHERE id = %(id)s AND attempt = %(attempt)s AND dispatcher_uuid = %(dispatcher)s
 -- Fenced: a worker that lost its claim (reassigned after a false death) writes nothing.
 -- A job without callbacks completes in this one statement; RETURNING tells the caller what
 -- else to do (release callbacks, free quota slots, tell a parent, hand the result to jobs
--- waiting on this one), so the common case costs no further statement.
+-- waiting on this one). The decision reads the row's own flags, not a subquery: the row is
+-- the one this UPDATE locked, so a callback or waiter added just before is always seen.
 UPDATE jobq_jobs
-SET status = CASE WHEN EXISTS (SELECT 1 FROM jobq_jobs c WHERE c.parent_id = %(id)s)
-        THEN 'callbacks' ELSE 'completed' END,
-    completed_at = CASE WHEN EXISTS (SELECT 1 FROM jobq_jobs c WHERE c.parent_id = %(id)s)
-        THEN NULL ELSE %(now)s END,
+SET status = CASE WHEN has_callbacks = TRUE THEN 'callbacks' ELSE 'completed' END,
+    completed_at = CASE WHEN has_callbacks = TRUE THEN NULL ELSE %(now)s END,
     result = %(result)s, result_repr = %(result_repr)s, failed = %(failed)s,
     failure = %(failure)s, retry_data = %(retry_data)s, active_end = %(now)s,
     waiting_on = NULL
 WHERE id = %(id)s AND attempt = %(attempt)s AND dispatcher_uuid = %(dispatcher)s
     AND status = 'active'
-RETURNING status, queue, parent_id, quota_names,
-    EXISTS (SELECT 1 FROM jobq_jobs w WHERE w.waiting_on = %(id)s AND w.status = 'active')
-        AS has_waiters;
+RETURNING status, queue, parent_id, quota_names, has_waiters;
+
+-- name: mark_has_callbacks
+UPDATE jobq_jobs SET has_callbacks = TRUE WHERE id = %(id)s;
+
+-- name: mark_has_waiters
+UPDATE jobq_jobs SET has_waiters = TRUE WHERE id = %(id)s;
 
 -- name: fail_unstarted
 UPDATE jobq_jobs

@@ -32,7 +32,9 @@ CREATE TABLE IF NOT EXISTS jobq_jobs (
     active_start TIMESTAMPTZ,
     active_end TIMESTAMPTZ,
     completed_at TIMESTAMPTZ,
-    holds_quota BOOLEAN NOT NULL DEFAULT FALSE -- pending with its quota slots kept (put back now)
+    holds_quota BOOLEAN NOT NULL DEFAULT FALSE,  -- pending with its quota slots kept (put back now)
+    has_callbacks BOOLEAN NOT NULL DEFAULT FALSE,  -- set by add_callback: its result releases callbacks
+    has_waiters BOOLEAN NOT NULL DEFAULT FALSE     -- set by wait_on: jobs returned it and adopt its result
 );
 CREATE INDEX IF NOT EXISTS jobq_jobs_pending ON jobq_jobs (queue, lane, sort_at, id)
     WHERE status = 'pending';

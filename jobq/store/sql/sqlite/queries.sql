@@ -187,20 +187,23 @@ WHERE id = :id AND attempt = :attempt AND dispatcher_uuid = :dispatcher AND stat
 -- Fenced: a worker that lost its claim (reassigned after a false death) writes nothing.
 -- A job without callbacks completes in this one statement; RETURNING tells the caller what
 -- else to do (release callbacks, free quota slots, tell a parent, hand the result to jobs
--- waiting on this one), so the common case costs no further statement.
+-- waiting on this one). The decision reads the row's own flags, not a subquery: the row is
+-- the one this UPDATE locked, so a callback or waiter added just before is always seen.
 UPDATE jobq_jobs
-SET status = CASE WHEN EXISTS (SELECT 1 FROM jobq_jobs c WHERE c.parent_id = :id)
-        THEN 'callbacks' ELSE 'completed' END,
-    completed_at = CASE WHEN EXISTS (SELECT 1 FROM jobq_jobs c WHERE c.parent_id = :id)
-        THEN NULL ELSE :now END,
+SET status = CASE WHEN has_callbacks = 1 THEN 'callbacks' ELSE 'completed' END,
+    completed_at = CASE WHEN has_callbacks = 1 THEN NULL ELSE :now END,
     result = :result, result_repr = :result_repr, failed = :failed,
     failure = :failure, retry_data = :retry_data, active_end = :now,
     waiting_on = NULL
 WHERE id = :id AND attempt = :attempt AND dispatcher_uuid = :dispatcher
     AND status = 'active'
-RETURNING status, queue, parent_id, quota_names,
-    EXISTS (SELECT 1 FROM jobq_jobs w WHERE w.waiting_on = :id AND w.status = 'active')
-        AS has_waiters;
+RETURNING status, queue, parent_id, quota_names, has_waiters;
+
+-- name: mark_has_callbacks
+UPDATE jobq_jobs SET has_callbacks = 1 WHERE id = :id;
+
+-- name: mark_has_waiters
+UPDATE jobq_jobs SET has_waiters = 1 WHERE id = :id;
 
 -- name: fail_unstarted
 UPDATE jobq_jobs

@@ -33,7 +33,9 @@ CREATE TABLE IF NOT EXISTS jobq_jobs (
     active_start INTEGER,
     active_end INTEGER,
     completed_at INTEGER,
-    holds_quota INTEGER NOT NULL DEFAULT 0    -- pending with its quota slots kept (put back now)
+    holds_quota INTEGER NOT NULL DEFAULT 0,  -- pending with its quota slots kept (put back now)
+    has_callbacks INTEGER NOT NULL DEFAULT 0,  -- set by add_callback: its result releases callbacks
+    has_waiters INTEGER NOT NULL DEFAULT 0     -- set by wait_on: jobs returned it and adopt its result
 );
 CREATE INDEX IF NOT EXISTS jobq_jobs_pending ON jobq_jobs (queue, lane, sort_at, id)
     WHERE status = 'pending';
