@@ -111,6 +111,9 @@ class SqlStore(DispatchersMixin, MonitorMixin):
     engine = "sql"
     queries: dict[str, str]
 
+    def __init__(self) -> None:
+        self._quota_queues: set[str] = set()  # queues known to have quotas: the quota path
+
     # -- supplied by each engine -------------------------------------------------------------
     def _transaction(self, conn: Any = None) -> contextlib.AbstractContextManager[Executor]:
         raise NotImplementedError
@@ -336,7 +339,7 @@ class SqlStore(DispatchersMixin, MonitorMixin):
         }
         # Queues found to have quotas go straight to the quota path, which is correct with or
         # without quotas (it forgets the queue once it finds none).
-        quota_queues: set[str] = self.__dict__.setdefault("_quota_queues", set())
+        quota_queues = self._quota_queues
         with self._transaction() as ex:
             rows: list[dict[str, Any]] = []
             if active_only:

@@ -133,6 +133,7 @@ class PostgresStore(SqlStore):
     def __init__(self, url: str) -> None:
         self.url = url
         self.conninfo, self.schema, pool_size = split_url(url)
+        super().__init__()
         self.queries = load_queries("postgres")
         self._pool: ConnectionPool[Any] = ConnectionPool(
             self.conninfo,

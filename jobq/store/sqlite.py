@@ -100,6 +100,7 @@ class SqliteStore(SqlStore):
         self.path = path
         self.synchronous = synchronous.lower()
         self.busy_timeout = busy_timeout
+        super().__init__()
         self.queries = load_queries("sqlite")
         self._local = threading.local()
         self._lock = threading.Lock()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import operator
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,6 +19,7 @@ import pytest
 
 import jobq
 from jobq.store.base import JobRecord
+from jobq.testing import MovableClock
 from jobq.worker.runner import Runner
 
 UTC = dt.UTC
@@ -28,33 +28,13 @@ T0 = dt.datetime(2024, 1, 1, 16, 0, tzinfo=UTC)
 WAIT = 15.0  # seconds a worker may take to finish a job (generous; normally milliseconds)
 
 
-class FakeClock:
-    """A settable clock for `jobq.connect(clock=...)`."""
-
-    def __init__(self, now: dt.datetime) -> None:
-        self._now = now
-        self._lock = threading.Lock()
-
-    def now(self) -> dt.datetime:
-        with self._lock:
-            return self._now
-
-    def set(self, now: dt.datetime) -> None:
-        with self._lock:
-            self._now = now
-
-    def advance(self, **delta: float) -> None:
-        with self._lock:
-            self._now += dt.timedelta(**delta)
+@pytest.fixture
+def clock() -> MovableClock:
+    return MovableClock(T0)
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(T0)
-
-
-@pytest.fixture
-def cdb(db_url: str, clock: FakeClock) -> Iterator[jobq.Database]:
+def cdb(db_url: str, clock: MovableClock) -> Iterator[jobq.Database]:
     """A database whose clock the test sets."""
     database = jobq.connect(db_url, clock=clock)
     yield database
@@ -140,7 +120,7 @@ def test_1_put_makes_a_pending_job_at_the_head_of_an_empty_queue(
 
 
 def test_2_pull_returns_the_head_as_new_and_a_re_put_goes_to_the_tail(
-    cqueue: jobq.Queue, clock: FakeClock
+    cqueue: jobq.Queue, clock: MovableClock
 ) -> None:
     j1 = cqueue.put(jobq.Job(jobfuncs.add, 1, 1))
     j2 = cqueue.put(jobq.Job(jobfuncs.add, 2, 2))
@@ -172,7 +152,7 @@ def test_3_remove_a_job_then_removing_it_again_is_lookup_error(queue: jobq.Queue
 
 
 def test_4_a_scheduled_job_is_claimed_only_once_due(
-    cdb: jobq.Database, cqueue: jobq.Queue, clock: FakeClock
+    cdb: jobq.Database, cqueue: jobq.Queue, clock: MovableClock
 ) -> None:
     clock.set(at(15, 44))
     job = cqueue.put(jobfuncs.current_job_id, begin_after=at(16, 0))
@@ -186,7 +166,7 @@ def test_4_a_scheduled_job_is_claimed_only_once_due(
 
 
 def test_4_a_worker_runs_a_scheduled_job_when_the_clock_reaches_it(
-    cqueue: jobq.Queue, clock: FakeClock, cworker: jobq.Dispatcher
+    cqueue: jobq.Queue, clock: MovableClock, cworker: jobq.Dispatcher
 ) -> None:
     job = cqueue.put(jobq.Job(jobfuncs.add, 20, 22), begin_after=at(17, 0))
     with pytest.raises(jobq.WaitTimeout):
@@ -197,7 +177,7 @@ def test_4_a_worker_runs_a_scheduled_job_when_the_clock_reaches_it(
 
 
 def test_5_scheduled_jobs_are_ordered_by_time(
-    cdb: jobq.Database, cqueue: jobq.Queue, clock: FakeClock
+    cdb: jobq.Database, cqueue: jobq.Queue, clock: MovableClock
 ) -> None:
     clock.set(at(15, 44))
     j1602 = cqueue.put(jobfuncs.current_job_id, begin_after=at(16, 2))
@@ -211,7 +191,7 @@ def test_5_scheduled_jobs_are_ordered_by_time(
 
 
 def test_5_the_catalogue_order_of_due_and_held_jobs(
-    cdb: jobq.Database, cqueue: jobq.Queue, clock: FakeClock
+    cdb: jobq.Database, cqueue: jobq.Queue, clock: MovableClock
 ) -> None:
     job4 = cqueue.put(jobfuncs.current_job_id, begin_after=at(16, 1))
     job3 = cqueue.put(jobfuncs.current_job_id, begin_after=at(16, 2))
@@ -342,7 +322,7 @@ def test_14_a_claim_filter_skips_earlier_jobs(cdb: jobq.Database, cqueue: jobq.Q
 
 
 def test_15_a_job_past_its_deadline_completes_with_a_timeout_failure(
-    cqueue: jobq.Queue, clock: FakeClock, cworker: jobq.Dispatcher
+    cqueue: jobq.Queue, clock: MovableClock, cworker: jobq.Dispatcher
 ) -> None:
     clock.set(at(15, 0))
     job = cqueue.put(
@@ -361,7 +341,7 @@ def test_15_a_job_past_its_deadline_completes_with_a_timeout_failure(
 
 
 def test_15_a_job_within_its_deadline_runs(
-    cqueue: jobq.Queue, clock: FakeClock, cworker: jobq.Dispatcher
+    cqueue: jobq.Queue, clock: MovableClock, cworker: jobq.Dispatcher
 ) -> None:
     job = cqueue.put(jobq.Job(jobfuncs.add, 1, 2), begin_by=dt.timedelta(hours=1))
     assert job.begin_by == dt.timedelta(hours=1)

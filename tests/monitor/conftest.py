@@ -13,27 +13,16 @@ import jobq
 from jobq.database import failure_dict
 from jobq.monitor import Monitor
 from jobq.store.base import JobRecord, Outcome
+from jobq.testing import MovableClock
 
 T0 = dt.datetime(2030, 1, 1, 12, 0, tzinfo=dt.UTC)
 UUID = "11111111-1111-4111-8111-111111111111"
 
 
-class FakeClock:
-    def __init__(self, now: dt.datetime = T0) -> None:
-        self.current = now
-
-    def now(self) -> dt.datetime:
-        return self.current
-
-    def advance(self, seconds: float) -> dt.datetime:
-        self.current += dt.timedelta(seconds=seconds)
-        return self.current
-
-
 class Driver:
     """Moves jobs through claim / start / result with the store, at the fake clock's time."""
 
-    def __init__(self, db: jobq.Database, clock: FakeClock) -> None:
+    def __init__(self, db: jobq.Database, clock: MovableClock) -> None:
         self.db = db
         self.clock = clock
 
@@ -92,19 +81,19 @@ class Driver:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> MovableClock:
+    return MovableClock(T0)
 
 
 @pytest.fixture
-def mdb(db_url: str, clock: FakeClock) -> Iterator[jobq.Database]:
+def mdb(db_url: str, clock: MovableClock) -> Iterator[jobq.Database]:
     database = jobq.connect(db_url, clock=clock)
     yield database
     database.close()
 
 
 @pytest.fixture
-def driver(mdb: jobq.Database, clock: FakeClock) -> Driver:
+def driver(mdb: jobq.Database, clock: MovableClock) -> Driver:
     return Driver(mdb, clock)
 
 

@@ -14,8 +14,9 @@ import jobq
 from jobq.monitor import Monitor
 from jobq.monitor.metrics import database_metrics
 from jobq.store.base import JobQuery
+from jobq.testing import MovableClock
 
-from .conftest import T0, UUID, Driver, FakeClock
+from .conftest import T0, UUID, Driver
 
 OTHER = "22222222-2222-4222-8222-222222222222"
 
@@ -96,7 +97,7 @@ def test_jobstats_has_real_minimums(mdb: jobq.Database, monitor: Monitor, driver
 
 
 def test_time_filters_split_jobs(
-    mdb: jobq.Database, monitor: Monitor, driver: Driver, clock: FakeClock
+    mdb: jobq.Database, monitor: Monitor, driver: Driver, clock: MovableClock
 ) -> None:
     driver.dispatcher()
     queue = mdb.queue()
@@ -145,7 +146,7 @@ def test_agent_and_uuid_filters_judge_pending_jobs_by_the_agents_filters(
 
 
 def test_status_lists_queues_dispatchers_and_merges_pending_by_begin_after(
-    mdb: jobq.Database, monitor: Monitor, driver: Driver, clock: FakeClock
+    mdb: jobq.Database, monitor: Monitor, driver: Driver, clock: MovableClock
 ) -> None:
     driver.dispatcher(agents=(("", "main", 3, None), ("alt", "main", 2, None)))
     first = mdb.queue("alt").put(jobq.Job(jobfuncs.add, 1, 1))
@@ -236,7 +237,7 @@ def test_a_paused_queue_is_not_claimed_from(db: jobq.Database) -> None:
 
 
 def test_retention_prunes_old_completed_jobs_in_batches(
-    mdb: jobq.Database, driver: Driver, clock: FakeClock
+    mdb: jobq.Database, driver: Driver, clock: MovableClock
 ) -> None:
     from jobq.worker.retention import Retention
 
@@ -269,7 +270,7 @@ def test_retention_prunes_old_completed_jobs_in_batches(
 
 
 def test_throughput_totals_and_metrics(
-    mdb: jobq.Database, monitor: Monitor, driver: Driver, clock: FakeClock
+    mdb: jobq.Database, monitor: Monitor, driver: Driver, clock: MovableClock
 ) -> None:
     driver.dispatcher()
     queue = mdb.queue("reports")
