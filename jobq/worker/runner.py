@@ -114,6 +114,8 @@ class Runner:
         self.agent_name = agent_name
         self.stopping = stopping or threading.Event()
         self.aio = aio  # the dispatcher's event loop; None: awaitables run in the caller
+        # Jobs decoded at claim time (to route async ones), kept for their run: (id, attempt).
+        self._decoded: dict[tuple[int, int], Job] = {}
 
     def _sleep(self, seconds: float) -> None:
         self.stopping.wait(seconds)
@@ -126,9 +128,14 @@ class Runner:
         rather than in an agent thread (a job that cannot be decoded goes to a thread, whose
         runner stores the decoding failure)."""
         try:
-            return is_async_job(self.db._job_from_record(record))
+            job = self.db._job_from_record(record)
+            is_async = is_async_job(job)  # decodes the call: keep it for the run
         except Exception:
             return False
+        if len(self._decoded) > 10_000:  # claimed but never run (a stop): don't accumulate
+            self._decoded.clear()
+        self._decoded[(record.id, record.attempt)] = job
+        return is_async
 
     # -- entry point -------------------------------------------------------------------------
     def run(self, record: JobRecord) -> concurrent.futures.Future[None] | None:
@@ -206,7 +213,9 @@ class Runner:
         is_callback = record.parent_id is not None
         deadline = _deadline(record)
         try:
-            job = self.db._job_from_record(record)
+            job = self._decoded.pop((record.id, record.attempt), None)
+            if job is None:
+                job = self.db._job_from_record(record)
             func, args, kwargs = job.callable, job.args, job.kwargs
             if is_callback:
                 assert record.parent_id is not None
