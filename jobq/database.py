@@ -20,7 +20,7 @@ from jobq._clock import Clock, SystemClock
 from jobq.errors import BadStatusError, ConfigError, EncodingError, JobNotFound
 from jobq.local import current_dispatcher_uuid
 from jobq.model.codec import Codec, call_repr, encode_call
-from jobq.model.failure import Failure
+from jobq.model.failure import Failure, failure_dict
 from jobq.model.job import Job, Status
 from jobq.model.retry import RetryPolicy, policy_path
 from jobq.queue import Queue
@@ -506,17 +506,6 @@ class Database(CompositionOps):
         if record is None:
             raise JobNotFound(f"job {job.id} no longer exists (pruned?)")
         return record.annotations
-
-
-def failure_dict(failure: Failure) -> dict[str, Any]:
-    """A Failure as the JSON-able dict stored in the jobs table."""
-    return {
-        "type_name": failure.type_name,
-        "message": failure.message,
-        "traceback": failure.traceback,
-        "type_names": list(failure.type_names),
-        "verbose": failure.verbose,
-    }
 
 
 def _placeholder() -> None:

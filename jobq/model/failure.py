@@ -103,3 +103,14 @@ def describe(value: Any) -> str:
     except Exception as error:
         text = f"<unrepresentable {type(value).__name__}: {error!r}>"
     return text if len(text) <= 1000 else text[:1000] + "..."
+
+
+def failure_dict(failure: Failure) -> dict[str, Any]:
+    """A Failure as the JSON-able dict stored in the jobs table."""
+    return {
+        "type_name": failure.type_name,
+        "message": failure.message,
+        "traceback": failure.traceback,
+        "type_names": list(failure.type_names),
+        "verbose": failure.verbose,
+    }

@@ -14,9 +14,8 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from jobq.database import failure_dict
 from jobq.errors import AbortedError, ReassignedError
-from jobq.model.failure import Failure
+from jobq.model.failure import Failure, failure_dict
 from jobq.model.retry import RetryCommonForever
 from jobq.store.base import JobRecord, Outcome
 from jobq.worker.runner import load_policy_class

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jobq import local
-from jobq.database import failure_dict
 from jobq.errors import (
     AbortedError,
     ConflictError,
@@ -35,7 +34,7 @@ from jobq.errors import (
     StoreUnavailable,
 )
 from jobq.errors import TimeoutError as JobTimeout
-from jobq.model.failure import Failure, describe
+from jobq.model.failure import Failure, describe, failure_dict
 from jobq.model.job import Job
 from jobq.model.retry import Decision, RetryCommonForever, RetryCommonFourTimes, RetryPolicy
 from jobq.queue import Queue

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import jobq
-from jobq.database import failure_dict
+from jobq.model.failure import failure_dict
 from jobq.monitor import Monitor
 from jobq.store.base import JobRecord, Outcome
 from jobq.testing import MovableClock

@@ -18,8 +18,8 @@ import jobfuncs
 import pytest
 
 import jobq
-from jobq.database import failure_dict
 from jobq.model.codec import call_repr, encode_call
+from jobq.model.failure import failure_dict
 from jobq.store._sql import load_queries
 from jobq.store.base import JobRecord, NewJob, Outcome, Store
 

@@ -11,7 +11,7 @@ from starlette.routing import Mount
 from starlette.testclient import TestClient
 
 import jobq
-from jobq.database import failure_dict
+from jobq.model.failure import failure_dict
 from jobq.store.base import Outcome
 from jobq.web import create_app
 
