@@ -28,6 +28,9 @@ class JobContext:
     dispatcher_uuid: str | None
     agent_name: str | None
     connection: Callable[[], Any]
+    # Whether the job has opened its attempt connection yet (what joins it, on SQLite, must
+    # not open a second writer that would wait for the lock this one holds).
+    connection_open: Callable[[], bool] = lambda: False
 
 
 _current: contextvars.ContextVar[JobContext | None] = contextvars.ContextVar(
@@ -144,6 +147,11 @@ def set_context(ctx: JobContext | None) -> contextvars.Token[JobContext | None]:
 
 def reset_context(token: contextvars.Token[JobContext | None]) -> None:
     _current.reset(token)
+
+
+def current_context() -> JobContext | None:
+    """The running job's context, or None outside a job (no error)."""
+    return _current.get()
 
 
 def current_dispatcher_uuid() -> str | None:

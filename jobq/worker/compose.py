@@ -66,12 +66,10 @@ class CompositionOps:
         """(connection, inside a job). Inside a job of this database: its attempt connection
         if `join` or if the job already opened it (a second writer would wait for the lock
         it holds, on SQLite), else our own short transaction."""
-        ctx = local._current.get()
-        if ctx is not None and ctx.job._backend is self:
-            attempt = getattr(ctx.queue, "_attempt", None)  # the runner's _AttemptQueue
-            if join or getattr(attempt, "conn", None) is not None:
-                yield ctx.connection(), True
-                return
+        ctx = local.current_context()
+        if ctx is not None and ctx.job._backend is self and (join or ctx.connection_open()):
+            yield ctx.connection(), True
+            return
         own = self.store.attempt_connection()
         try:
             yield own.raw, False

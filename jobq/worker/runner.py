@@ -234,6 +234,7 @@ class Runner:
                 dispatcher_uuid=self.uuid,
                 agent_name=self.agent_name,
                 connection=lambda a=attempt: a.connection(self.db),  # type: ignore[misc]
+                connection_open=lambda a=attempt: a.conn is not None,  # type: ignore[misc]
             )
             token = local.set_context(ctx)
             setup_info: Any = None
