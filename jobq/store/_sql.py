@@ -121,6 +121,11 @@ class SqlStore(DispatchersMixin, MonitorMixin):
     def _read(self) -> contextlib.AbstractContextManager[Executor]:
         return self._transaction()
 
+    def _statement(self) -> contextlib.AbstractContextManager[Executor]:
+        """For one write statement, atomic by itself: engines that can commit it without a
+        transaction block (PostgreSQL in autocommit) save the BEGIN and COMMIT round trips."""
+        return self._transaction()
+
     def ts(self, value: dt.datetime | None) -> Any:
         return value
 
@@ -340,8 +345,18 @@ class SqlStore(DispatchersMixin, MonitorMixin):
         # Queues found to have quotas go straight to the quota path, which is correct with or
         # without quotas (it forgets the queue once it finds none).
         quota_queues = self._quota_queues
+        rows: list[dict[str, Any]] = []
+        if queue not in quota_queues and accept is None:
+            # The common claim is one statement (its dispatcher check included).
+            with self._statement() as ex:
+                rows = ex.all("claim", limit=limit, active_only=active_only, **params)
+                # The claim takes nothing from a queue with quotas. Only an empty answer asks
+                # whether that was why: claims on queues without quotas do no more work.
+                if not rows and self._has_quotas(ex, queue):
+                    quota_queues.add(queue)
+            if queue not in quota_queues:
+                return self._records_in_order(rows)
         with self._transaction() as ex:
-            rows: list[dict[str, Any]] = []
             if active_only:
                 # A dispatcher presumed dead (deactivated by a sweep) claims nothing until its
                 # next ping reactivates it: what it would take would only be handed on again.
@@ -349,26 +364,26 @@ class SqlStore(DispatchersMixin, MonitorMixin):
                 if me is None or me["activated"] is None:
                     return []
             if queue not in quota_queues:
-                if accept is None:
-                    rows = ex.all("claim", limit=limit, **params)
-                else:
-                    # Filters are Python predicates: judge candidates, then claim the chosen
-                    # ones in the same transaction (PostgreSQL holds the candidates' locks).
-                    window = max(100, limit * 10)
-                    candidates = ex.all("claim_candidates", limit=window, **params)
-                    chosen = [r["id"] for r in candidates if accept(self._record(r))][:limit]
-                    if chosen:
-                        rows = ex.all("claim_ids", ids=self.ids(chosen), **params)
-                # Both queries take nothing from a queue with quotas. Only an empty answer
-                # asks whether that was why: claims on queues without quotas do no more work.
+                # Filters are Python predicates: judge candidates, then claim the chosen ones
+                # in the same transaction (PostgreSQL holds the candidates' locks).
+                assert accept is not None  # the claim without a filter returned above
+                window = max(100, limit * 10)
+                candidates = ex.all("claim_candidates", limit=window, **params)
+                chosen = [r["id"] for r in candidates if accept(self._record(r))][:limit]
+                if chosen:
+                    rows = ex.all("claim_ids", ids=self.ids(chosen), **params)
+                # Like the claim, both queries take nothing from a queue with quotas.
                 if not rows and self._has_quotas(ex, queue):
                     quota_queues.add(queue)
             if queue in quota_queues:
                 rows, has_quotas = self._claim_with_quotas(ex, limit, now, params, accept)
                 if not has_quotas:
                     quota_queues.discard(queue)
-        # RETURNING order is unspecified: restore queue order (lane, sort_at, id), which is
-        # not begin_after order for pre-dated or put-back jobs.
+        return self._records_in_order(rows)
+
+    def _records_in_order(self, rows: list[dict[str, Any]]) -> list[JobRecord]:
+        """RETURNING order is unspecified: restore queue order (lane, sort_at, id), which is
+        not begin_after order for pre-dated or put-back jobs."""
         rows.sort(key=lambda r: (r["lane"], r["sort_at"], r["id"]))
         return [self._record(r) for r in rows]
 
@@ -468,25 +483,33 @@ class SqlStore(DispatchersMixin, MonitorMixin):
         *,
         conn: Any = None,
     ) -> None:
+        params = self._result_params(job_id, attempt, dispatcher, outcome, now)
         with self._transaction(conn) as ex:
-            row = ex.one(
-                "store_result",
-                id=job_id,
-                attempt=attempt,
-                dispatcher=dispatcher,
-                result=outcome.result,
-                result_repr=outcome.result_repr,
-                failed=outcome.failed,
-                failure=None if outcome.failure is None else json.dumps(outcome.failure),
-                retry_data=json.dumps(outcome.retry_data),
-                now=self.ts(now),
+            self._store_result(ex, params, now)
+
+    def _result_params(
+        self, job_id: int, attempt: int, dispatcher: str, outcome: Outcome, now: dt.datetime
+    ) -> dict[str, Any]:
+        return dict(
+            id=job_id,
+            attempt=attempt,
+            dispatcher=dispatcher,
+            result=outcome.result,
+            result_repr=outcome.result_repr,
+            failed=outcome.failed,
+            failure=None if outcome.failure is None else json.dumps(outcome.failure),
+            retry_data=json.dumps(outcome.retry_data),
+            now=self.ts(now),
+        )
+
+    def _store_result(self, ex: Executor, params: dict[str, Any], now: dt.datetime) -> None:
+        row = ex.one("store_result", **params)
+        if row is None:
+            raise ReassignedError(
+                f"job {params['id']} attempt {params['attempt']} is no longer held by "
+                f"dispatcher {params['dispatcher']}; its result was not stored"
             )
-            if row is None:
-                raise ReassignedError(
-                    f"job {job_id} attempt {attempt} is no longer held by dispatcher "
-                    f"{dispatcher}; its result was not stored"
-                )
-            self._after_stored(ex, job_id, row, now)
+        self._after_stored(ex, params["id"], row, now)
 
     def _after_stored(
         self, ex: Executor, job_id: int, row: dict[str, Any], now: dt.datetime

@@ -29,7 +29,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from jobq.errors import ConfigError, ConflictError, StoreUnavailable, is_conflict, is_disconnect
 from jobq.store._external import driver_connection
 from jobq.store._sql import Executor, SqlStore, load_queries
-from jobq.store.base import NewJob
+from jobq.store.base import NewJob, Outcome
 
 
 def _wrap(error: Exception) -> Exception:
@@ -76,6 +76,7 @@ class PostgresAttemptConnection:
     def __init__(self, pool: ConnectionPool[Any]) -> None:
         self._pool = pool
         self._conn = pool.getconn()
+        self._conn.autocommit = False  # the pool's connections are autocommit otherwise
 
     @property
     def raw(self) -> psycopg.Connection[Any]:
@@ -90,7 +91,8 @@ class PostgresAttemptConnection:
     def close(self) -> None:
         with contextlib.suppress(psycopg.Error):
             self._conn.rollback()
-        self._pool.putconn(self._conn)
+            self._conn.autocommit = True
+        self._pool.putconn(self._conn)  # a broken connection is discarded by the pool
 
 
 class ListenWaiter:
@@ -139,7 +141,10 @@ class PostgresStore(SqlStore):
             self.conninfo,
             min_size=1,
             max_size=max(2, pool_size),
-            kwargs={"row_factory": dict_row},
+            # Autocommit: a single-statement write (a put, a claim, a plain completion) is one
+            # round trip; psycopg would otherwise send BEGIN and COMMIT as two more.
+            # Multi-statement writes open a transaction explicitly (`_transaction`).
+            kwargs={"row_factory": dict_row, "autocommit": True},
             open=False,
             timeout=30,
             name="jobq",
@@ -169,6 +174,17 @@ class PostgresStore(SqlStore):
                 yield Executor(self, cursor)
             return
         try:
+            with self._pool.connection() as db, db.transaction(), db.cursor() as cursor:
+                yield Executor(self, cursor)
+        except (psycopg.Error, PoolTimeout) as error:
+            raise _wrap(error) from error
+
+    def _read(self) -> contextlib.AbstractContextManager[Executor]:
+        return self._statement()  # autocommit: each read sees the latest commits, as before
+
+    @contextlib.contextmanager
+    def _statement(self) -> Iterator[Executor]:
+        try:
             with self._pool.connection() as db, db.cursor() as cursor:
                 yield Executor(self, cursor)
         except (psycopg.Error, PoolTimeout) as error:
@@ -177,20 +193,32 @@ class PostgresStore(SqlStore):
     def enqueue(self, jobs: Sequence[NewJob], now: dt.datetime, *, conn: Any = None) -> list[int]:
         if conn is not None or len(jobs) != 1:
             return super().enqueue(jobs, now, conn=conn)
-        # A single put: BEGIN, insert-and-notify and COMMIT go out as one pipeline, one round
-        # trip, instead of four. The id is read once the commit has synced.
-        params = self._insert_params(jobs[0], "pending", now)
-        try:
-            with self._pool.connection() as db, db.cursor() as cursor:
-                ex = Executor(self, cursor)
-                with db.pipeline():
-                    ex._execute("insert_and_notify", params)
-                    db.commit()
-                row = cursor.fetchone()
-        except (psycopg.Error, PoolTimeout) as error:
-            raise _wrap(error) from error
+        # A single put: the insert and its NOTIFY are one statement, committed on its own.
+        with self._statement() as ex:
+            row = ex.one("insert_and_notify", **self._insert_params(jobs[0], "pending", now))
         assert row is not None
         return [int(row["id"])]
+
+    def store_result(
+        self,
+        job_id: int,
+        attempt: int,
+        dispatcher: str,
+        outcome: Outcome,
+        now: dt.datetime,
+        *,
+        conn: Any = None,
+    ) -> None:
+        if conn is None:
+            # Most jobs have nothing to do after their result: one autocommit statement.
+            params = self._result_params(job_id, attempt, dispatcher, outcome, now)
+            with self._statement() as ex:
+                if ex.one("store_result_plain", **params) is not None:
+                    return
+            with self._transaction() as ex:
+                self._store_result(ex, params, now)
+            return
+        super().store_result(job_id, attempt, dispatcher, outcome, now, conn=conn)
 
     def _insert_many(
         self, ex: Executor, jobs: Sequence[NewJob], status: str, now: dt.datetime

@@ -65,6 +65,8 @@ UPDATE jobq_jobs SET status = 'pending', queue = %(queue)s, lane = 0, sort_at = 
 WHERE id = %(id)s AND status = 'new' AND parent_id IS NULL;
 
 -- name: claim
+-- With %(active_only)s, a dispatcher presumed dead (deactivated by a sweep) takes nothing: what it
+-- took would only be handed on again.
 -- With %(start)s, jobs go straight to active (the claimer runs them at once), saving the
 -- start transaction; a job past its begin_by deadline stays assigned, to be failed unstarted.
 -- Take up to %(limit)s due jobs, in queue order, for one agent; every claim bumps the attempt.
@@ -78,6 +80,8 @@ WITH picked AS (
     SELECT id FROM jobq_jobs
     WHERE queue = %(queue)s AND status = 'pending' AND sort_at <= %(now)s
         AND NOT EXISTS (SELECT 1 FROM jobq_quotas WHERE queue = %(queue)s)
+        AND (NOT %(active_only)s OR EXISTS (SELECT 1 FROM jobq_dispatchers
+            WHERE uuid = %(dispatcher)s AND activated IS NOT NULL))
     ORDER BY lane, sort_at, id LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED)
 UPDATE jobq_jobs
@@ -213,6 +217,21 @@ SET status = CASE WHEN has_callbacks = TRUE THEN 'callbacks' ELSE 'completed' EN
 WHERE id = %(id)s AND attempt = %(attempt)s AND dispatcher_uuid = %(dispatcher)s
     AND status = 'active'
 RETURNING status, queue, parent_id, quota_names, has_waiters;
+
+-- name: store_result_plain
+-- store_result for a job with nothing to do after it (no callbacks, no jobs waiting on it, no
+-- parent, no quota slots to free): one statement, committed by itself. Any other job, and a
+-- lost claim, match nothing here and take store_result in a transaction. The flags are read
+-- on the row this UPDATE locks, so a callback or waiter added just before is always seen.
+UPDATE jobq_jobs
+SET status = 'completed', completed_at = %(now)s,
+    result = %(result)s, result_repr = %(result_repr)s, failed = %(failed)s,
+    failure = %(failure)s, retry_data = %(retry_data)s, active_end = %(now)s,
+    waiting_on = NULL
+WHERE id = %(id)s AND attempt = %(attempt)s AND dispatcher_uuid = %(dispatcher)s
+    AND status = 'active' AND NOT has_callbacks AND NOT has_waiters AND parent_id IS NULL
+    AND quota_names = '[]'
+RETURNING id;
 
 -- name: mark_has_callbacks
 UPDATE jobq_jobs SET has_callbacks = TRUE WHERE id = %(id)s;

@@ -65,6 +65,8 @@ UPDATE jobq_jobs SET status = 'pending', queue = :queue, lane = 0, sort_at = :no
 WHERE id = :id AND status = 'new' AND parent_id IS NULL;
 
 -- name: claim
+-- With :active_only, a dispatcher presumed dead (deactivated by a sweep) takes nothing: what it
+-- took would only be handed on again.
 -- With :start, jobs go straight to active (the claimer runs them at once), saving the
 -- start transaction; a job past its begin_by deadline stays assigned, to be failed unstarted.
 -- Take up to :limit due jobs, in queue order, for one agent; every claim bumps the attempt.
@@ -79,6 +81,8 @@ WHERE id IN (
     SELECT id FROM jobq_jobs
     WHERE queue = :queue AND status = 'pending' AND sort_at <= :now
         AND NOT EXISTS (SELECT 1 FROM jobq_quotas WHERE queue = :queue)
+        AND (NOT :active_only OR EXISTS (SELECT 1 FROM jobq_dispatchers
+            WHERE uuid = :dispatcher AND activated IS NOT NULL))
     ORDER BY lane, sort_at, id LIMIT :limit)
 RETURNING id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr,
     retry_policy, retry_data, failure_log_level, quota_names, annotations, attempt,
