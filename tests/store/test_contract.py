@@ -686,8 +686,10 @@ def test_both_engines_define_the_same_queries() -> None:
     sqlite, postgres = load_queries("sqlite"), load_queries("postgres")
     # NOTIFY, advisory locks, and the autocommit completion (SQLite groups completions instead)
     postgres_only = {"notify", "migrate_lock", "insert_and_notify", "store_result_plain"}
+    # SQLite's batch insert reads its consecutive ids back instead of RETURNING them
+    sqlite_only = {"insert_job_row", "last_insert_id", "count_ids_between"}
     assert set(postgres) - set(sqlite) <= postgres_only
-    assert set(sqlite) == set(postgres) - postgres_only
+    assert set(sqlite) - sqlite_only == set(postgres) - postgres_only
     for name, text in {**sqlite, **postgres}.items():
         assert text.strip(), f"query {name} is empty"
         assert "-- name:" not in text
@@ -695,7 +697,7 @@ def test_both_engines_define_the_same_queries() -> None:
 
 def test_every_query_is_used_by_the_store_code() -> None:
     source = "\n".join(p.read_text() for p in STORE_DIR.glob("*.py"))
-    used = set(re.findall(r"""(?:run|one|all|_execute)\(\s*["'](\w+)["']""", source))
+    used = set(re.findall(r"""(?:run|one|all|many|_execute)\(\s*["'](\w+)["']""", source))
     names = set(load_queries("sqlite")) | set(load_queries("postgres"))
     assert names - used == set(), "queries defined but never used"
     assert used - names == set(), "queries used but not defined"
@@ -770,3 +772,53 @@ def test_a_waiter_added_while_the_result_is_being_stored_adopts_it(db: jobq.Data
     _store_result_while_held(db, inner, hold)
     assert get(db.store, outer).status == "completed"
     assert result_of(db, outer) == "r"
+
+
+# -- completions of many threads at once, batch inserts ---------------------------------------
+
+
+def test_concurrent_completions_each_commit_and_a_lost_claim_writes_nothing(
+    db: jobq.Database,
+) -> None:
+    """Threads completing jobs at once (SQLite groups their commits) each get their own
+    outcome: the completions commit, with callbacks released; a stale attempt among them
+    raises ReassignedError and leaves its row (and the others) as they were."""
+    ids = [put(db, i, 0) for i in range(12)]
+    callback_parent = ids[0]
+    callback = add_callback(db, callback_parent, 1)
+    records = {job_id: run_to_active(db.store, job_id) for job_id in ids}
+    stale = ids[5]
+    errors: dict[int, BaseException] = {}
+    barrier = threading.Barrier(len(ids))
+
+    def finish(job_id: int) -> None:
+        attempt = records[job_id].attempt + (1 if job_id == stale else 0)
+        barrier.wait()
+        try:
+            db.store.store_result(job_id, attempt, A, value(db, job_id * 10), at(1))
+        except BaseException as error:
+            errors[job_id] = error
+
+    threads = [threading.Thread(target=finish, args=(job_id,)) for job_id in ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert set(errors) == {stale} and isinstance(errors[stale], jobq.ReassignedError)
+    assert get(db.store, stale).status == "active" and db.store.get_result(stale) is None
+    for job_id in ids:
+        if job_id not in (stale, callback_parent):
+            assert get(db.store, job_id).status == "completed"
+            assert result_of(db, job_id) == job_id * 10
+    assert get(db.store, callback_parent).status == "callbacks"
+    assert get(db.store, callback).status == "pending"
+
+
+def test_a_batch_insert_returns_each_job_its_own_id(db: jobq.Database) -> None:
+    first = put(db, 0, 0)
+    jobs = [new_job(db, i, 1) for i in range(50)]
+    ids = db.store.enqueue(jobs, T0)
+    assert len(set(ids)) == 50 and min(ids) > first
+    for i, job_id in enumerate(ids):
+        assert get(db.store, job_id).call_repr == jobs[i].call_repr
+    assert order(db.store) == [first, *ids]

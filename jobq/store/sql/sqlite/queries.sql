@@ -14,6 +14,20 @@ VALUES (:queue, :status, 1, :sort_at, :begin_after, :begin_by, :job_class, :call
     :call_repr, :retry_policy, :failure_log_level, :quota_names, :put_by, :parent_id, :now)
 RETURNING id;
 
+-- name: insert_job_row
+-- insert_job for a batch (executemany): the ids of a batch are consecutive (AUTOINCREMENT,
+-- inside one write transaction) and read back with last_insert_rowid.
+INSERT INTO jobq_jobs (queue, status, lane, sort_at, begin_after, begin_by, job_class, call,
+    call_repr, retry_policy, failure_log_level, quota_names, put_by, parent_id, created)
+VALUES (:queue, :status, 1, :sort_at, :begin_after, :begin_by, :job_class, :call,
+    :call_repr, :retry_policy, :failure_log_level, :quota_names, :put_by, :parent_id, :now);
+
+-- name: last_insert_id
+SELECT last_insert_rowid() AS id;
+
+-- name: count_ids_between
+SELECT count(*) AS n FROM jobq_jobs WHERE id BETWEEN :first AND :last;
+
 -- name: ensure_queue
 INSERT INTO jobq_queues (name, created) VALUES (:queue, :now) ON CONFLICT (name) DO NOTHING;
 

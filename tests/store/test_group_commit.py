@@ -1,0 +1,90 @@
+"""Group commit (SQLite): writes of many threads share a transaction, each in a savepoint."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from jobq.store._sql import Executor
+from jobq.store.sqlite import SqliteStore
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SqliteStore:
+    store = SqliteStore(str(tmp_path / "group.db"))
+    store.migrate()
+    return store
+
+
+def queue_names(store: SqliteStore) -> set[str]:
+    with store._read() as ex:
+        ex.raw("SELECT name FROM jobq_queues")
+        return {row["name"] for row in ex.cursor.fetchall()}
+
+
+def test_a_failing_write_is_undone_and_the_others_commit(store: SqliteStore) -> None:
+    barrier = threading.Barrier(10)
+    outcomes: dict[int, object] = {}
+
+    def write(i: int) -> None:
+        def work(ex: Executor) -> int:
+            ex.run("ensure_queue", queue=f"q{i}", now=0)
+            if i == 3:
+                raise ValueError("this write fails after writing")
+            return i
+
+        barrier.wait()
+        try:
+            outcomes[i] = store._group.run(work)
+        except ValueError as error:
+            outcomes[i] = error
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert isinstance(outcomes.pop(3), ValueError)
+    assert outcomes == {i: i for i in range(10) if i != 3}
+    assert queue_names(store) >= {f"q{i}" for i in range(10) if i != 3}
+    assert "q3" not in queue_names(store)
+
+
+def test_writes_queued_behind_a_commit_share_the_next_one(store: SqliteStore) -> None:
+    """While one thread commits, the others queue; the next commit takes all of them."""
+    transactions = 0
+    original = store._transaction
+
+    def counting(conn: object = None):  # type: ignore[no-untyped-def]
+        nonlocal transactions
+        transactions += 1
+        return original()
+
+    store._group._transaction = counting
+    entered, release = threading.Event(), threading.Event()
+
+    def slow(ex: Executor) -> None:
+        entered.set()
+        release.wait(10)
+
+    leader = threading.Thread(target=store._group.run, args=(slow,))
+    leader.start()
+    assert entered.wait(10)
+    followers = [
+        threading.Thread(
+            target=store._group.run,
+            args=(lambda ex, i=i: ex.run("ensure_queue", queue=f"f{i}", now=0),),
+        )
+        for i in range(5)
+    ]
+    for thread in followers:
+        thread.start()
+    while len(store._group._queued) < 5:
+        threading.Event().wait(0.01)
+    release.set()
+    for thread in [leader, *followers]:
+        thread.join(30)
+    assert transactions == 2
+    assert queue_names(store) >= {f"f{i}" for i in range(5)}
