@@ -13,7 +13,7 @@ import datetime as dt
 import json
 from collections.abc import Callable, Sequence
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 from jobq.errors import JobNotFound, ReassignedError, SchemaMismatch
 from jobq.store._dispatchers import DispatchersMixin
@@ -78,6 +78,9 @@ def load_migrations(engine: str) -> list[tuple[int, list[str]]]:
     return found
 
 
+T = TypeVar("T")
+
+
 class Executor:
     """Runs named queries on one cursor, converting parameters and rows for its engine."""
 
@@ -129,6 +132,12 @@ class SqlStore(DispatchersMixin, MonitorMixin):
         """For one write statement, atomic by itself: engines that can commit it without a
         transaction block (PostgreSQL in autocommit) save the BEGIN and COMMIT round trips."""
         return self._transaction()
+
+    def _in_statement(self, work: Callable[[Executor], T]) -> T:
+        """`work(executor)`, a short write atomic by itself (a claim); engines may commit it
+        together with other threads' writes (SQLite's group commit)."""
+        with self._statement() as ex:
+            return work(ex)
 
     def ts(self, value: dt.datetime | None) -> Any:
         return value
@@ -351,15 +360,17 @@ class SqlStore(DispatchersMixin, MonitorMixin):
         quota_queues = self._quota_queues
         rows: list[dict[str, Any]] = []
         if queue not in quota_queues and accept is None:
-            # The common claim is one statement (its dispatcher check included).
-            with self._statement() as ex:
+            # The common claim is one statement (its dispatcher check included). It takes
+            # nothing from a queue with quotas: only an empty answer asks whether that was
+            # why, so claims on queues without quotas do no more work.
+            def claim_due(ex: Executor) -> tuple[list[dict[str, Any]], bool]:
                 rows = ex.all("claim", limit=limit, active_only=active_only, **params)
-                # The claim takes nothing from a queue with quotas. Only an empty answer asks
-                # whether that was why: claims on queues without quotas do no more work.
-                if not rows and self._has_quotas(ex, queue):
-                    quota_queues.add(queue)
-            if queue not in quota_queues:
+                return rows, not rows and self._has_quotas(ex, queue)
+
+            rows, found_quotas = self._in_statement(claim_due)
+            if not found_quotas:
                 return self._records_in_order(rows)
+            quota_queues.add(queue)
         with self._transaction() as ex:
             if active_only:
                 # A dispatcher presumed dead (deactivated by a sweep) claims nothing until its

@@ -28,6 +28,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from jobq.errors import ConfigError, ConflictError, StoreUnavailable, is_conflict, is_disconnect
 from jobq.store._external import driver_connection
+from jobq.store._group import GroupCommit
 from jobq.store._sql import Executor, SqlStore, load_queries
 from jobq.store.base import NewJob, Outcome
 
@@ -136,6 +137,7 @@ class PostgresStore(SqlStore):
         self.url = url
         self.conninfo, self.schema, pool_size = split_url(url)
         super().__init__()
+        self._completions: GroupCommit[dict[str, Any], bool] = GroupCommit(self._complete_plain)
         self.queries = load_queries("postgres")
         self._pool: ConnectionPool[Any] = ConnectionPool(
             self.conninfo,
@@ -209,16 +211,33 @@ class PostgresStore(SqlStore):
         *,
         conn: Any = None,
     ) -> None:
-        if conn is None:
-            # Most jobs have nothing to do after their result: one autocommit statement.
-            params = self._result_params(job_id, attempt, dispatcher, outcome, now)
-            with self._statement() as ex:
-                if ex.one("store_result_plain", **params) is not None:
-                    return
+        if conn is not None:  # with the job's own writes, in its transaction
+            super().store_result(job_id, attempt, dispatcher, outcome, now, conn=conn)
+            return
+        # Most jobs have nothing to do after their result: the threads of this process
+        # complete those together, in one autocommit statement (a group commit).
+        params = self._result_params(job_id, attempt, dispatcher, outcome, now)
+        if not self._completions.run(params):
             with self._transaction() as ex:
                 self._store_result(ex, params, now)
-            return
-        super().store_result(job_id, attempt, dispatcher, outcome, now, conn=conn)
+
+    def _complete_plain(self, batch: list[dict[str, Any]]) -> list[bool | BaseException]:
+        """The `GroupCommit` flush of `store_result`: True for each job completed."""
+        columns = {
+            "ids": "id",
+            "attempts": "attempt",
+            "dispatchers": "dispatcher",
+            "results": "result",
+            "result_reprs": "result_repr",
+            "faileds": "failed",
+            "failures": "failure",
+            "retry_datas": "retry_data",
+            "nows": "now",
+        }
+        arrays = {name: [p[key] for p in batch] for name, key in columns.items()}
+        with self._statement() as ex:
+            completed = {row["id"] for row in ex.all("store_results_plain", **arrays)}
+        return [p["id"] in completed for p in batch]
 
     def _insert_many(
         self, ex: Executor, jobs: Sequence[NewJob], status: str, now: dt.datetime

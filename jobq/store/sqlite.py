@@ -21,7 +21,7 @@ from typing import Any
 
 from jobq.errors import ConfigError, ConflictError, StoreUnavailable, is_conflict
 from jobq.store._external import driver_connection
-from jobq.store._group import GroupCommit
+from jobq.store._group import GroupCommit, in_savepoints
 from jobq.store._sql import Executor, SqlStore, load_queries
 from jobq.store.base import NewJob, Outcome
 
@@ -108,8 +108,8 @@ class SqliteStore(SqlStore):
         self._lock = threading.Lock()
         self._writer = threading.Lock()  # one write transaction at a time in this process
         self._conns: list[sqlite3.Connection] = []
-        # Completions and single puts of this process's threads share commits (file syncs).
-        self._group = GroupCommit(self._transaction)
+        # Claims, completions and single puts of this process's threads share commits (syncs).
+        self._group: GroupCommit[Any, Any] = GroupCommit(in_savepoints(self._transaction))
 
     def _open(self) -> sqlite3.Connection:
         try:
@@ -178,6 +178,9 @@ class SqliteStore(SqlStore):
                 raise _wrap(error) from error
 
         return self._group.run(wrapped)
+
+    def _in_statement(self, work: Any) -> Any:
+        return self._grouped(work)
 
     def store_result(
         self,

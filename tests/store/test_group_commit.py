@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from jobq.store._group import GroupCommit, in_savepoints
 from jobq.store._sql import Executor
 from jobq.store.sqlite import SqliteStore
 
@@ -54,37 +57,49 @@ def test_a_failing_write_is_undone_and_the_others_commit(store: SqliteStore) -> 
 
 def test_writes_queued_behind_a_commit_share_the_next_one(store: SqliteStore) -> None:
     """While one thread commits, the others queue; the next commit takes all of them."""
-    transactions = 0
-    original = store._transaction
+    flush = in_savepoints(store._transaction)
+    batches: list[int] = []
 
-    def counting(conn: object = None):  # type: ignore[no-untyped-def]
-        nonlocal transactions
-        transactions += 1
-        return original()
+    def counting_flush(batch: list[Callable[[Executor], Any]]) -> list[Any]:
+        batches.append(len(batch))
+        return flush(batch)
 
-    store._group._transaction = counting
+    group: GroupCommit[Any, Any] = GroupCommit(counting_flush)
     entered, release = threading.Event(), threading.Event()
 
     def slow(ex: Executor) -> None:
         entered.set()
         release.wait(10)
 
-    leader = threading.Thread(target=store._group.run, args=(slow,))
+    leader = threading.Thread(target=group.run, args=(slow,))
     leader.start()
     assert entered.wait(10)
     followers = [
         threading.Thread(
-            target=store._group.run,
+            target=group.run,
             args=(lambda ex, i=i: ex.run("ensure_queue", queue=f"f{i}", now=0),),
         )
         for i in range(5)
     ]
     for thread in followers:
         thread.start()
-    while len(store._group._queued) < 5:
+    while len(group._queued) < 5:
         threading.Event().wait(0.01)
     release.set()
     for thread in [leader, *followers]:
         thread.join(30)
-    assert transactions == 2
+    assert batches == [1, 5]
     assert queue_names(store) >= {f"f{i}" for i in range(5)}
+
+
+def test_a_failed_flush_fails_every_write_of_its_batch() -> None:
+    def flush(batch: list[int]) -> list[int]:
+        if 13 in batch:
+            raise RuntimeError("the commit failed")
+        return [item * 2 for item in batch]
+
+    group: GroupCommit[int, int] = GroupCommit(flush)
+    assert group.run(4) == 8
+    with pytest.raises(RuntimeError, match="the commit failed"):
+        group.run(13)
+    assert group.run(5) == 10  # the next batch is unaffected

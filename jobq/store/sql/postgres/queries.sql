@@ -218,20 +218,25 @@ WHERE id = %(id)s AND attempt = %(attempt)s AND dispatcher_uuid = %(dispatcher)s
     AND status = 'active'
 RETURNING status, queue, parent_id, quota_names, has_waiters;
 
--- name: store_result_plain
--- store_result for a job with nothing to do after it (no callbacks, no jobs waiting on it, no
--- parent, no quota slots to free): one statement, committed by itself. Any other job, and a
--- lost claim, match nothing here and take store_result in a transaction. The flags are read
--- on the row this UPDATE locks, so a callback or waiter added just before is always seen.
-UPDATE jobq_jobs
-SET status = 'completed', completed_at = %(now)s,
-    result = %(result)s, result_repr = %(result_repr)s, failed = %(failed)s,
-    failure = %(failure)s, retry_data = %(retry_data)s, active_end = %(now)s,
-    waiting_on = NULL
-WHERE id = %(id)s AND attempt = %(attempt)s AND dispatcher_uuid = %(dispatcher)s
-    AND status = 'active' AND NOT has_callbacks AND NOT has_waiters AND parent_id IS NULL
-    AND quota_names = '[]'
-RETURNING id;
+-- name: store_results_plain
+-- store_result for a batch of jobs with nothing to do after them (no callbacks, no jobs
+-- waiting on them, no parent, no quota slots to free), from the threads of one process: one
+-- statement, committed by itself. Each row is fenced on its own attempt and dispatcher; the
+-- ids returned are the jobs completed. Any other job, and a lost claim, match nothing here
+-- and take store_result in a transaction. The flags are read on the rows this UPDATE locks,
+-- so a callback or waiter added just before is always seen.
+UPDATE jobq_jobs AS j
+SET status = 'completed', completed_at = r.now, result = r.result,
+    result_repr = r.result_repr, failed = r.failed, failure = r.failure,
+    retry_data = r.retry_data, active_end = r.now, waiting_on = NULL
+FROM unnest(%(ids)s::bigint[], %(attempts)s::integer[], %(dispatchers)s::text[],
+        %(results)s::bytea[], %(result_reprs)s::text[], %(faileds)s::boolean[],
+        %(failures)s::text[], %(retry_datas)s::text[], %(nows)s::timestamptz[])
+    AS r(id, attempt, dispatcher, result, result_repr, failed, failure, retry_data, now)
+WHERE j.id = r.id AND j.attempt = r.attempt AND j.dispatcher_uuid = r.dispatcher
+    AND j.status = 'active' AND NOT j.has_callbacks AND NOT j.has_waiters
+    AND j.parent_id IS NULL AND j.quota_names = '[]'
+RETURNING j.id;
 
 -- name: mark_has_callbacks
 UPDATE jobq_jobs SET has_callbacks = TRUE WHERE id = %(id)s;
