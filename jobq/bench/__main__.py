@@ -13,6 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from jobq.bench.scale import DEFAULT_SCALE_ROWS, run_scale, scale_report, scale_table
 from jobq.bench.workloads import (
     DEFAULT_PG_URL,
     METRICS,
@@ -31,7 +32,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="jobq bench",
         description=(
             "Measure put, put_many, drain, latency and a 10 ms sleep workload of jobq on SQLite "
-            "and PostgreSQL, optionally beside peer job systems (--peers)."
+            "and PostgreSQL, optionally beside peer job systems (--peers); with --scale, drain "
+            "and latency on an empty database against one filled with many rows."
         ),
     )
     parser.add_argument("--engine", choices=["sqlite", "postgres", "both"], default="both")
@@ -65,6 +67,19 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=900.0, help="Seconds a drain may take (900)."
     )
     parser.add_argument("--json", action="store_true", help="Also print the results as JSON.")
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="Instead of the usual workloads: drain and latency on an empty database and on "
+        "one pre-filled with --scale-rows pending (due in 30 days) and completed rows, "
+        "side by side (jobq.bench.scale).",
+    )
+    parser.add_argument(
+        "--scale-rows",
+        type=int,
+        default=DEFAULT_SCALE_ROWS,
+        help="Pending rows, and completed rows, of the --scale fill (1000000).",
+    )
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -160,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.scale and (args.peers or args.scale_rows <= 0):
+        print("jobq bench: --scale needs --scale-rows > 0 and no --peers", file=sys.stderr)
+        return 2
     settings = Settings(
         jobs=jobs,
         latency_jobs=latency_jobs,
@@ -186,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             err.print(f"[yellow]skipping PostgreSQL: no server at {args.pg_url}: {error}[/yellow]")
             engines.remove("postgres")
+    if args.scale:
+        return _main_scale(args, settings, engines, machine, runs, console, err)
     systems: dict[str, list[System]] = {}
     for engine in engines:
         systems[engine] = [jobq_system(engine)]
@@ -246,6 +266,41 @@ def main(argv: list[str] | None = None) -> int:
             }
         # One line, last on stdout, so scripts can take the last line.
         print(json.dumps(report))
+    return 0
+
+
+def _main_scale(
+    args: argparse.Namespace,
+    settings: Settings,
+    engines: list[str],
+    machine: dict[str, Any],
+    runs: int,
+    console: Console,
+    err: Console,
+) -> int:
+    """`--scale`: drain and latency, empty against filled, by engine (jobq.bench.scale)."""
+    try:
+        results = [
+            run_scale(
+                engine, settings, runs, args.scale_rows, lambda msg: err.print(msg, style="dim")
+            )
+            for engine in engines
+        ]
+    except BenchError as error:
+        err.print(f"[red]jobq bench --scale failed: {error}[/red]")
+        return 1
+    console.print(scale_table(results, machine, runs, args.agent_size))
+    if args.json:
+        config = {
+            "jobs": settings.jobs,
+            "runs": runs,
+            "latency_jobs": settings.latency_jobs,
+            "agent_size": args.agent_size,
+            "sqlite_synchronous": args.sqlite_synchronous,
+            "scale_rows": args.scale_rows,
+        }
+        # One line, last on stdout, so scripts can take the last line.
+        print(json.dumps(scale_report(results, machine, config)))
     return 0
 
 

@@ -89,23 +89,37 @@ def fresh_directory() -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def raw_connection(url: str, read_only: bool = True) -> Any:
+    """The benchmark's own SQL connection to a jobq database URL (sqlite3, or autocommit
+    psycopg on the URL's schema); read-only on SQLite when `read_only`."""
+    if url.startswith("sqlite"):
+        from urllib.parse import urlsplit
+
+        path = urlsplit(url).path[1:]
+        if read_only:
+            return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        return sqlite3.connect(path, timeout=30, isolation_level=None)
+    import psycopg
+
+    from jobq.store.postgres import split_url
+
+    conninfo, _, _ = split_url(url)
+    return psycopg.connect(conninfo, autocommit=True)
+
+
 class Probe:
-    """Read-only SQL on the benchmark database (no store query exists for these)."""
+    """Read-only SQL on the benchmark database (no store query exists for these).
 
-    def __init__(self, url: str) -> None:
+    With `only_new`, it sees only the jobs stored after it was made (ids above the largest
+    one then), so a workload can run on a table already holding many rows (`--scale`).
+    """
+
+    def __init__(self, url: str, only_new: bool = False) -> None:
         self.engine = "sqlite" if url.startswith("sqlite") else "postgres"
-        if self.engine == "sqlite":
-            from urllib.parse import urlsplit
-
-            path = urlsplit(url).path[1:]
-            self._conn: Any = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-        else:
-            import psycopg
-
-            from jobq.store.postgres import split_url
-
-            conninfo, _, _ = split_url(url)
-            self._conn = psycopg.connect(conninfo, autocommit=True)
+        self._conn: Any = raw_connection(url)
+        self.after_id = 0
+        if only_new:
+            self.after_id = int(self._one("SELECT coalesce(max(id), 0) FROM jobq_jobs")[0])
 
     def close(self) -> None:
         self._conn.close()
@@ -116,15 +130,23 @@ class Probe:
         return tuple(self._conn.execute(sql, params).fetchone())
 
     def count_completed(self) -> int:
-        return int(self._one("SELECT count(*) FROM jobq_jobs WHERE status = 'completed'")[0])
+        row = self._one(
+            "SELECT count(*) FROM jobq_jobs WHERE status = 'completed' AND id > %s", self.after_id
+        )
+        return int(row[0])
 
     def run_span(self) -> float:
         """Seconds from the first job's start to the last job's completion."""
         if self.engine == "sqlite":  # integer microseconds
-            first, last = self._one("SELECT min(active_start), max(completed_at) FROM jobq_jobs")
+            first, last = self._one(
+                "SELECT min(active_start), max(completed_at) FROM jobq_jobs WHERE id > %s",
+                self.after_id,
+            )
             return float(last - first) / 1e6
         (span,) = self._one(
-            "SELECT EXTRACT(EPOCH FROM max(completed_at) - min(active_start)) FROM jobq_jobs"
+            "SELECT EXTRACT(EPOCH FROM max(completed_at) - min(active_start)) FROM jobq_jobs "
+            "WHERE id > %s",
+            self.after_id,
         )
         return float(span)
 
@@ -259,17 +281,23 @@ def bench_put_many(url: str, settings: Settings) -> Result:
 def _drain(
     url: str, settings: Settings, func: Callable[[], None], n: int
 ) -> tuple[float, float | None]:
-    """(jobs/s from the first stored start to the last stored completion, peak worker RSS)."""
+    """(jobs/s from the first stored start to the last stored completion, peak worker RSS).
+
+    Only the `n` jobs put here are counted and timed: the table may hold other rows."""
     with jobq.connect(url) as db:
-        db.queue().put_many([jobq.Job(func) for _ in range(n)])
-    probe = Probe(url)
-    worker = WorkerProcess(url, settings.agent_size)
+        probe = Probe(url, only_new=True)  # after connect, which creates the schema
+        try:
+            db.queue().put_many([jobq.Job(func) for _ in range(n)])
+        except BaseException:
+            probe.close()
+            raise
     try:
-        wait_completed(probe, worker, n, settings.timeout)
-        rss = worker.peak_rss_mb()
-    finally:
-        worker.stop()
-    try:
+        worker = WorkerProcess(url, settings.agent_size)
+        try:
+            wait_completed(probe, worker, n, settings.timeout)
+            rss = worker.peak_rss_mb()
+        finally:
+            worker.stop()
         span = probe.run_span()
     finally:
         probe.close()
@@ -321,7 +349,7 @@ def latency_result(latencies_ms: list[float], rss: float | None) -> Result:
 
 def bench_latency(url: str, settings: Settings) -> Result:
     db = jobq.connect(url)
-    probe = Probe(url)
+    probe = Probe(url, only_new=True)  # the table may hold other rows: count only ours
     worker = WorkerProcess(url, settings.agent_size)
     try:
         queue = db.queue()

@@ -93,3 +93,53 @@ def test_quick_bench_with_peers(engine: str) -> None:
         assert "put_many" in report["not_available"][engine][huey]
         assert huey in table
     assert "jobq/peer" in table and "n/a" in table
+
+
+@pytest.mark.timeout(150)
+def test_scale_bench_compares_empty_and_filled_tables(engine: str) -> None:
+    rows = 2000
+    proc = subprocess.run(
+        [sys.executable, "-m", "jobq.bench", "--scale", "--scale-rows", str(rows),
+         "--engine", engine, "--json", "--pg-url", PG_URL, "--runs", "1", "--jobs", "200",
+         "--latency-jobs", "10"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=subprocess_env(),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    report = json.loads(lines[-1])
+    table = "\n".join(lines[:-1])
+
+    assert report["config"]["scale_rows"] == rows
+    assert report["config"]["jobs"] == 200
+    assert list(report["scale"]) == [engine]
+    scale = report["scale"][engine]
+    # counted by status before each filled workload (drain, latency): exactly the fill
+    assert scale["counts"] == [{"pending": rows, "completed": rows}] * 2
+    assert scale["fill_seconds"] > 0
+    for metric in ("drain", "latency_p50", "latency_p99"):
+        empty, filled = scale["empty"][metric], scale["filled"][metric]
+        assert empty["median"] > 0 and filled["median"] > 0, metric
+        assert len(empty["runs"]) == len(filled["runs"]) == 1
+        assert scale["ratios"][metric] == pytest.approx(filled["median"] / empty["median"])
+        assert isinstance(scale["within"][metric], bool)
+    for header in ("empty", "filled", "filled/empty", "within 20%"):
+        assert header in table, table
+    for label in ("drain (1 worker)", "latency p50", "latency p99"):
+        assert label in table, table
+    assert engine in table and "filled in" in table
+    assert f"filling {rows:,} pending and {rows:,} completed rows" in proc.stderr
+
+
+def test_scale_bench_refuses_peers() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "jobq.bench", "--scale", "--peers"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=subprocess_env(),
+    )
+    assert proc.returncode == 2
+    assert "--scale" in proc.stderr
