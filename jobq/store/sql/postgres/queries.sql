@@ -76,20 +76,32 @@ WHERE id = %(id)s AND status = 'new' AND parent_id IS NULL;
 -- NOT EXISTS (one index probe, evaluated once per statement) makes this claim take nothing.
 -- Race-free: a job can name a quota only once the quota exists, so a snapshot without the
 -- quota cannot see such a job either.
-WITH picked AS (
-    SELECT id FROM jobq_jobs
-    WHERE queue = %(queue)s AND status = 'pending' AND sort_at <= %(now)s
-        AND NOT EXISTS (SELECT 1 FROM jobq_quotas WHERE queue = %(queue)s)
+-- Each lane (0: put back at the front, 1: the rest) is read on its own, in index order
+-- (queue, lane, sort_at, id), so the scan stops at the first job not yet due: a backlog of
+-- jobs scheduled for later costs nothing. The back lane takes only what the front left.
+WITH ok AS (
+    SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM jobq_quotas WHERE queue = %(queue)s)
         AND (NOT %(active_only)s OR EXISTS (SELECT 1 FROM jobq_dispatchers
-            WHERE uuid = %(dispatcher)s AND activated IS NOT NULL))
-    ORDER BY lane, sort_at, id LIMIT %(limit)s
+            WHERE uuid = %(dispatcher)s AND activated IS NOT NULL))),
+front AS (
+    SELECT id FROM jobq_jobs
+    WHERE queue = %(queue)s AND status = 'pending' AND lane = 0 AND sort_at <= %(now)s
+        AND EXISTS (SELECT 1 FROM ok)
+    ORDER BY sort_at, id LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED),
+back AS (
+    SELECT id FROM jobq_jobs
+    WHERE queue = %(queue)s AND status = 'pending' AND lane = 1 AND sort_at <= %(now)s
+        AND EXISTS (SELECT 1 FROM ok)
+    ORDER BY sort_at, id LIMIT (%(limit)s - (SELECT count(*) FROM front))
     FOR UPDATE SKIP LOCKED)
 UPDATE jobq_jobs
 SET status = CASE WHEN %(start)s AND NOT (begin_by IS NOT NULL AND begin_after + make_interval(secs => begin_by) < %(now)s) THEN 'active' ELSE 'assigned' END,
     active_start = CASE WHEN %(start)s AND NOT (begin_by IS NOT NULL AND begin_after + make_interval(secs => begin_by) < %(now)s) THEN %(now)s END,
     attempt = attempt + 1, dispatcher_uuid = %(dispatcher)s,
     agent_name = %(agent)s, assigned_at = %(now)s
-FROM picked WHERE jobq_jobs.id = picked.id
+-- An array of ids: the planner then updates them by primary key, whatever their number.
+WHERE jobq_jobs.id = ANY (ARRAY(SELECT id FROM front UNION ALL SELECT id FROM back))
 RETURNING jobq_jobs.id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr,
     retry_policy, retry_data, failure_log_level, quota_names, annotations, attempt,
     dispatcher_uuid, agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure,
@@ -98,14 +110,29 @@ RETURNING jobq_jobs.id, queue, status, lane, begin_after, begin_by, job_class, c
 -- name: claim_candidates
 -- For agents with a filter: due jobs in queue order, judged in Python before claim_ids.
 -- Nothing for a queue with quotas (as in claim): those take the quota path.
-SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
-    retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
-    agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
-    assigned_at, active_start, active_end, completed_at
-FROM jobq_jobs WHERE queue = %(queue)s AND status = 'pending' AND sort_at <= %(now)s
-    AND NOT EXISTS (SELECT 1 FROM jobq_quotas WHERE queue = %(queue)s)
-ORDER BY lane, sort_at, id LIMIT %(limit)s
-FOR UPDATE SKIP LOCKED;
+-- Lane by lane, as in claim: jobs scheduled for later are never read.
+WITH front AS (
+    SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
+        retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
+        agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
+        assigned_at, active_start, active_end, completed_at, sort_at
+    FROM jobq_jobs
+    WHERE queue = %(queue)s AND status = 'pending' AND lane = 0 AND sort_at <= %(now)s
+        AND NOT EXISTS (SELECT 1 FROM jobq_quotas WHERE queue = %(queue)s)
+    ORDER BY sort_at, id LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED),
+back AS (
+    SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
+        retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
+        agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
+        assigned_at, active_start, active_end, completed_at, sort_at
+    FROM jobq_jobs
+    WHERE queue = %(queue)s AND status = 'pending' AND lane = 1 AND sort_at <= %(now)s
+        AND NOT EXISTS (SELECT 1 FROM jobq_quotas WHERE queue = %(queue)s)
+    ORDER BY sort_at, id LIMIT (%(limit)s - (SELECT count(*) FROM front))
+    FOR UPDATE SKIP LOCKED)
+SELECT * FROM front UNION ALL SELECT * FROM back
+ORDER BY lane, sort_at, id;
 
 -- name: claim_ids
 UPDATE jobq_jobs
@@ -162,16 +189,31 @@ GROUP BY n.name;
 -- The quota path: due jobs in queue order, leaving out those naming a full quota (%(full)s),
 -- unless they hold their slots already or missed their deadline (failed unstarted, so quotas
 -- are not consulted). The claim judges these in Python, counting slots as it takes jobs.
-SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
-    retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
-    agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
-    assigned_at, active_start, active_end, completed_at, holds_quota
-FROM jobq_jobs
-WHERE queue = %(queue)s AND status = 'pending' AND sort_at <= %(now)s
-    AND (quota_names = '[]' OR holds_quota OR NOT (quota_names::jsonb ?| %(full)s::text[])
-        OR (begin_by IS NOT NULL AND begin_after + make_interval(secs => begin_by) < %(now)s))
-ORDER BY lane, sort_at, id LIMIT %(limit)s
-FOR UPDATE SKIP LOCKED;
+-- Lane by lane, as in claim: jobs scheduled for later are never read.
+WITH front AS (
+    SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
+        retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
+        agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
+        assigned_at, active_start, active_end, completed_at, holds_quota, sort_at
+    FROM jobq_jobs
+    WHERE queue = %(queue)s AND status = 'pending' AND lane = 0 AND sort_at <= %(now)s
+        AND (quota_names = '[]' OR holds_quota OR NOT (quota_names::jsonb ?| %(full)s::text[])
+            OR (begin_by IS NOT NULL AND begin_after + make_interval(secs => begin_by) < %(now)s))
+    ORDER BY sort_at, id LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED),
+back AS (
+    SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
+        retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
+        agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
+        assigned_at, active_start, active_end, completed_at, holds_quota, sort_at
+    FROM jobq_jobs
+    WHERE queue = %(queue)s AND status = 'pending' AND lane = 1 AND sort_at <= %(now)s
+        AND (quota_names = '[]' OR holds_quota OR NOT (quota_names::jsonb ?| %(full)s::text[])
+            OR (begin_by IS NOT NULL AND begin_after + make_interval(secs => begin_by) < %(now)s))
+    ORDER BY sort_at, id LIMIT (%(limit)s - (SELECT count(*) FROM front))
+    FOR UPDATE SKIP LOCKED)
+SELECT * FROM front UNION ALL SELECT * FROM back
+ORDER BY lane, sort_at, id;
 
 -- name: queue_quotas
 SELECT name, size FROM jobq_quotas WHERE queue = %(queue)s ORDER BY name;

@@ -86,6 +86,9 @@ WHERE id = :id AND status = 'new' AND parent_id IS NULL;
 -- Take up to :limit due jobs, in queue order, for one agent; every claim bumps the attempt.
 -- A queue with quotas claims through the quota path instead: here the NOT EXISTS (one index
 -- probe) makes this claim take nothing.
+-- `lane IN (0, 1)` (the only lanes: 0 put back at the front, 1 the rest) lets the index
+-- (queue, lane, sort_at, id) be read lane by lane up to :now, in order: a backlog of jobs
+-- scheduled for later costs nothing.
 UPDATE jobq_jobs
 SET status = CASE WHEN :start AND NOT (begin_by IS NOT NULL AND begin_after + CAST(begin_by * 1000000 AS INTEGER) < :now) THEN 'active' ELSE 'assigned' END,
     active_start = CASE WHEN :start AND NOT (begin_by IS NOT NULL AND begin_after + CAST(begin_by * 1000000 AS INTEGER) < :now) THEN :now END,
@@ -93,7 +96,7 @@ SET status = CASE WHEN :start AND NOT (begin_by IS NOT NULL AND begin_after + CA
     agent_name = :agent, assigned_at = :now
 WHERE id IN (
     SELECT id FROM jobq_jobs
-    WHERE queue = :queue AND status = 'pending' AND sort_at <= :now
+    WHERE queue = :queue AND status = 'pending' AND lane IN (0, 1) AND sort_at <= :now
         AND NOT EXISTS (SELECT 1 FROM jobq_quotas WHERE queue = :queue)
         AND (NOT :active_only OR EXISTS (SELECT 1 FROM jobq_dispatchers
             WHERE uuid = :dispatcher AND activated IS NOT NULL))
@@ -110,7 +113,8 @@ SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_rep
     retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
     agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
     assigned_at, active_start, active_end, completed_at
-FROM jobq_jobs WHERE queue = :queue AND status = 'pending' AND sort_at <= :now
+FROM jobq_jobs
+WHERE queue = :queue AND status = 'pending' AND lane IN (0, 1) AND sort_at <= :now
     AND NOT EXISTS (SELECT 1 FROM jobq_quotas WHERE queue = :queue)
 ORDER BY lane, sort_at, id LIMIT :limit;
 
@@ -166,7 +170,7 @@ SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_rep
     agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
     assigned_at, active_start, active_end, completed_at, holds_quota
 FROM jobq_jobs
-WHERE queue = :queue AND status = 'pending' AND sort_at <= :now
+WHERE queue = :queue AND status = 'pending' AND lane IN (0, 1) AND sort_at <= :now
     AND (quota_names = '[]' OR holds_quota = 1
         OR NOT EXISTS (SELECT 1 FROM json_each(jobq_jobs.quota_names) AS n
                        WHERE n.value IN (SELECT value FROM json_each(:full)))
