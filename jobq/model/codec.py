@@ -11,6 +11,8 @@ import hashlib
 import hmac
 import inspect
 import pickle
+import types
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -69,6 +71,8 @@ class Codec:
 
 def check_callable(func: Any) -> None:
     """Refuse what a worker in another process could not import: lambdas, local functions."""
+    if isinstance(func, types.FunctionType) and func in _importable:  # seen before: fine
+        return
     if not callable(func):
         raise EncodingError(f"{describe(func)} is not callable; put a function or jobq.Job")
     target = func.__func__ if inspect.ismethod(func) else func
@@ -83,6 +87,12 @@ def check_callable(func: Any) -> None:
             f"cannot store local function {name!r}: a worker must import the callable by its "
             f"path; move it to module level"
         )
+    if isinstance(func, types.FunctionType):
+        _importable.add(func)
+
+
+# Module-level functions found importable by check_callable (weakly held: never pinned).
+_importable: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def encode_call(

@@ -246,7 +246,7 @@ class SqlStore(DispatchersMixin, MonitorMixin):
             call_repr=job.call_repr,
             retry_policy=job.retry_policy,
             failure_log_level=job.failure_log_level,
-            quota_names=json.dumps(list(job.quota_names)),
+            quota_names=json.dumps(list(job.quota_names)) if job.quota_names else "[]",
             put_by=job.put_by,
             parent_id=job.parent_id,
             now=self.ts(now),

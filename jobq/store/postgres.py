@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -244,17 +245,18 @@ class PostgresStore(SqlStore):
     ) -> list[int]:
         if len(jobs) < 2:
             return super()._insert_many(ex, jobs, status, now)
-        # One pipelined batch instead of a round trip per row; results come back in order.
-        ex.cursor.executemany(
-            self.queries["insert_job"],
-            [self._insert_params(job, status, now) for job in jobs],
-            returning=True,
-        )
-        ids: list[int] = []
-        while True:
-            ids.append(int(ex.cursor.fetchone()["id"]))
-            if not ex.cursor.nextset():
-                break
+        # One statement for the whole batch, its rows in one JSON parameter: psycopg adapts
+        # a string far faster than one parameter per column and row.
+        rows = []
+        for job in jobs:
+            row = self._insert_params(job, status, now)
+            row["call"] = row["call"].hex()
+            for key in ("sort_at", "begin_after", "now"):
+                row[key] = row[key].isoformat()
+            rows.append(row)
+        ids = sorted(int(r["id"]) for r in ex.all("insert_jobs", rows=json.dumps(rows)))
+        if len(ids) != len(jobs):
+            raise RuntimeError(f"a batch insert of {len(jobs)} jobs returned {len(ids)} ids")
         return ids
 
     def reserve_connections(self, count: int) -> None:

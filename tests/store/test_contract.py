@@ -684,8 +684,14 @@ STORE_DIR = Path(jobq.__file__).parent / "store"
 
 def test_both_engines_define_the_same_queries() -> None:
     sqlite, postgres = load_queries("sqlite"), load_queries("postgres")
-    # NOTIFY, advisory locks, and the autocommit completion (SQLite groups completions instead)
-    postgres_only = {"notify", "migrate_lock", "insert_and_notify", "store_results_plain"}
+    # NOTIFY, advisory locks, and the batch statements of inserts and completions
+    postgres_only = {
+        "notify",
+        "migrate_lock",
+        "insert_and_notify",
+        "insert_jobs",
+        "store_results_plain",
+    }
     # SQLite's batch insert reads its consecutive ids back instead of RETURNING them
     sqlite_only = {"insert_job_row", "last_insert_id", "count_ids_between"}
     assert set(postgres) - set(sqlite) <= postgres_only
