@@ -434,7 +434,8 @@ class Dispatcher:
             pool = self._pools.get((agent.queue, agent.name))
             if pool is None:
                 continue
-            free = agent.size - pool.running
+            ahead = pool.claim_ahead if agent.filter is None else 0
+            free = agent.size + ahead - pool.running
             if free <= 0:
                 continue
             accept = None if agent.filter is None else self._accept(agent.filter)

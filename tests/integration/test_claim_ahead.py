@@ -1,0 +1,67 @@
+"""Claiming ahead: an agent whose jobs are short claims up to `size` more jobs than it has
+free threads, so a thread ending a job starts the next at once; an agent whose jobs are long
+never does (a job claimed ahead counts as started while it waits)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import jobfuncs
+import pytest
+from worker_helpers import wait_until
+
+import jobq
+from jobq.worker.agent import CLAIM_AHEAD_BELOW, AgentSpec
+
+
+@pytest.fixture
+def token() -> Iterator[str]:
+    token = uuid.uuid4().hex
+    yield token
+    jobfuncs.open_gate(token)  # never leave a worker thread waiting
+
+
+def one_at_a_time(db: jobq.Database) -> jobq.Dispatcher:
+    return db.worker(agents=[AgentSpec("main", 1)], poll_interval=0.05).start()
+
+
+def test_short_jobs_are_claimed_ahead_and_run_in_order(db: jobq.Database, token: str) -> None:
+    queue = db.queue()
+    dispatcher = one_at_a_time(db)
+    try:
+        warm = [queue.put(jobq.Job(jobfuncs.add, i, 1)) for i in range(5)]  # short jobs
+        assert [job.wait(timeout=20) for job in warm] == [1, 2, 3, 4, 5]
+        blocking = queue.put(jobq.Job(jobfuncs.gated, token, "first"))
+        wait_until(lambda: jobfuncs.RUNNING.get(token, 0) == 1, timeout=20)
+        ahead = queue.put(jobq.Job(jobfuncs.logged_step, token, "second"))
+        # Taken by this worker while its only thread is still busy, not yet run.
+        wait_until(lambda: db.store.get(ahead.id).status == "active", timeout=20)  # type: ignore[union-attr]
+        assert jobfuncs.calls(token) == []
+        jobfuncs.open_gate(token)
+        assert blocking.wait(timeout=20) == "first"
+        assert ahead.wait(timeout=20) is None
+        assert jobfuncs.calls(token) == ["second"]
+        assert jobfuncs.MAX_RUNNING[token] == 1
+    finally:
+        dispatcher.stop(grace=10)
+
+
+def test_long_jobs_are_not_claimed_ahead(db: jobq.Database, token: str) -> None:
+    queue = db.queue()
+    dispatcher = one_at_a_time(db)
+    try:
+        long = queue.put(jobq.Job(jobfuncs.sleep_then, CLAIM_AHEAD_BELOW * 3, "long"))
+        assert long.wait(timeout=20) == "long"
+        blocking = queue.put(jobq.Job(jobfuncs.gated, token, "first"))
+        wait_until(lambda: jobfuncs.RUNNING.get(token, 0) == 1, timeout=20)
+        waiting = queue.put(jobq.Job(jobfuncs.logged_step, token, "second"))
+        for _ in range(10):  # several polls of the dispatcher
+            seen = dispatcher.polls
+            wait_until(lambda seen=seen: dispatcher.polls > seen + 1, timeout=20)
+            assert db.store.get(waiting.id).status == "pending"  # type: ignore[union-attr]
+        jobfuncs.open_gate(token)
+        assert blocking.wait(timeout=20) == "first"
+        assert waiting.wait(timeout=20) is None
+    finally:
+        dispatcher.stop(grace=10)
