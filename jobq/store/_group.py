@@ -78,6 +78,12 @@ def in_savepoints(
 
     def flush(batch: list[Callable[[Executor], Any]]) -> list[Any]:
         results: list[Any] = []
+        if len(batch) == 1:  # alone: its own transaction is its savepoint
+            try:
+                with transaction() as ex:
+                    return [batch[0](ex)]
+            except Exception as error:
+                return [error]
         with transaction() as ex:
             for work in batch:
                 ex.raw("SAVEPOINT jobq_write")
