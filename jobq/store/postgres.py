@@ -224,20 +224,16 @@ class PostgresStore(SqlStore):
 
     def _complete_plain(self, batch: list[dict[str, Any]]) -> list[bool | BaseException]:
         """The `GroupCommit` flush of `store_result`: True for each job completed."""
-        columns = {
-            "ids": "id",
-            "attempts": "attempt",
-            "dispatchers": "dispatcher",
-            "results": "result",
-            "result_reprs": "result_repr",
-            "faileds": "failed",
-            "failures": "failure",
-            "retry_datas": "retry_data",
-            "nows": "now",
-        }
-        arrays = {name: [p[key] for p in batch] for name, key in columns.items()}
+        rows = [
+            {
+                **p,
+                "result": None if p["result"] is None else p["result"].hex(),
+                "now": p["now"].isoformat(),
+            }
+            for p in batch
+        ]
         with self._statement() as ex:
-            completed = {row["id"] for row in ex.all("store_results_plain", **arrays)}
+            completed = {row["id"] for row in ex.all("store_results_plain", rows=json.dumps(rows))}
         return [p["id"] in completed for p in batch]
 
     def _insert_many(

@@ -264,17 +264,17 @@ RETURNING status, queue, parent_id, quota_names, has_waiters;
 -- store_result for a batch of jobs with nothing to do after them (no callbacks, no jobs
 -- waiting on them, no parent, no quota slots to free), from the threads of one process: one
 -- statement, committed by itself. Each row is fenced on its own attempt and dispatcher; the
--- ids returned are the jobs completed. Any other job, and a lost claim, match nothing here
+-- ids returned are the jobs completed (the rows come as one JSON parameter, `result` in
+-- hex, as in insert_jobs). Any other job, and a lost claim, match nothing here
 -- and take store_result in a transaction. The flags are read on the rows this UPDATE locks,
 -- so a callback or waiter added just before is always seen.
 UPDATE jobq_jobs AS j
-SET status = 'completed', completed_at = r.now, result = r.result,
+SET status = 'completed', completed_at = r.now, result = decode(r.result, 'hex'),
     result_repr = r.result_repr, failed = r.failed, failure = r.failure,
     retry_data = r.retry_data, active_end = r.now, waiting_on = NULL
-FROM unnest(%(ids)s::bigint[], %(attempts)s::integer[], %(dispatchers)s::text[],
-        %(results)s::bytea[], %(result_reprs)s::text[], %(faileds)s::boolean[],
-        %(failures)s::text[], %(retry_datas)s::text[], %(nows)s::timestamptz[])
-    AS r(id, attempt, dispatcher, result, result_repr, failed, failure, retry_data, now)
+FROM json_to_recordset(%(rows)s::json) AS r(id bigint, attempt integer, dispatcher text,
+    result text, result_repr text, failed boolean, failure text, retry_data text,
+    now timestamptz)
 WHERE j.id = r.id AND j.attempt = r.attempt AND j.dispatcher_uuid = r.dispatcher
     AND j.status = 'active' AND NOT j.has_callbacks AND NOT j.has_waiters
     AND j.parent_id IS NULL AND j.quota_names = '[]'
