@@ -81,6 +81,11 @@ def load_migrations(engine: str) -> list[tuple[int, list[str]]]:
 T = TypeVar("T")
 
 
+def _json_dict(text: str) -> dict[str, Any]:
+    """A stored JSON object; most are empty, and a claim reads several per job."""
+    return {} if text == "{}" else json.loads(text)  # type: ignore[no-any-return]
+
+
 class Executor:
     """Runs named queries on one cursor, converting parameters and rows for its engine."""
 
@@ -200,10 +205,10 @@ class SqlStore(DispatchersMixin, MonitorMixin):
             call=bytes(row["call"]),
             call_repr=row["call_repr"],
             retry_policy=row["retry_policy"],
-            retry_data=json.loads(row["retry_data"]),
+            retry_data=_json_dict(row["retry_data"]),
             failure_log_level=row["failure_log_level"],
-            quota_names=tuple(json.loads(row["quota_names"])),
-            annotations=json.loads(row["annotations"]),
+            quota_names=() if row["quota_names"] == "[]" else tuple(json.loads(row["quota_names"])),
+            annotations=_json_dict(row["annotations"]),
             attempt=row["attempt"],
             dispatcher_uuid=row["dispatcher_uuid"],
             agent_name=row["agent_name"],
