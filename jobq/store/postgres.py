@@ -138,6 +138,7 @@ class PostgresStore(SqlStore):
         self.url = url
         self.conninfo, self.schema, pool_size = split_url(url)
         super().__init__()
+        self._flush_conn: psycopg.Connection[Any] | None = None
         self._completions: GroupCommit[dict[str, Any], bool] = GroupCommit(self._complete_plain)
         self.queries = load_queries("postgres")
         self._pool: ConnectionPool[Any] = ConnectionPool(
@@ -232,8 +233,17 @@ class PostgresStore(SqlStore):
             }
             for p in batch
         ]
-        with self._statement() as ex:
-            completed = {row["id"] for row in ex.all("store_results_plain", rows=json.dumps(rows))}
+        # One flush at a time (GroupCommit): it keeps a connection of its own.
+        conn = self._flush_conn
+        if conn is None or conn.closed:
+            conn = self._flush_conn = psycopg.connect(self.conninfo, autocommit=True)
+        try:
+            with conn.cursor(row_factory=dict_row) as cursor:
+                done = Executor(self, cursor).all("store_results_plain", rows=json.dumps(rows))
+            completed = {row["id"] for row in done}
+        except psycopg.Error as error:
+            conn.close()
+            raise _wrap(error) from error
         return [p["id"] in completed for p in batch]
 
     def _insert_many(
@@ -274,4 +284,7 @@ class PostgresStore(SqlStore):
         return PostgresAttemptConnection(self._pool)
 
     def close(self) -> None:
+        if self._flush_conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._flush_conn.close()
         self._pool.close()

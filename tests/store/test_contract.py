@@ -828,3 +828,23 @@ def test_a_batch_insert_returns_each_job_its_own_id(db: jobq.Database) -> None:
     for i, job_id in enumerate(ids):
         assert get(db.store, job_id).call_repr == jobs[i].call_repr
     assert order(db.store) == [first, *ids]
+
+
+def test_a_lost_connection_fails_only_the_completions_it_carried(db: jobq.Database) -> None:
+    """PostgreSQL completes batches on a connection of the group commit's own: if the server
+    drops it, the completions in flight fail (nothing written, the runner's commit-error path
+    decides), and the next ones reconnect."""
+    if db.store.engine != "postgres":
+        pytest.skip("SQLite completions share the caller's thread connection")
+    first, second = put(db, 1, 0), put(db, 2, 0)
+    complete(db, first, "one")
+    flush_conn = db.store._flush_conn  # type: ignore[attr-defined]
+    assert flush_conn is not None
+    with db.store._transaction() as ex:  # type: ignore[attr-defined]
+        ex.cursor.execute("SELECT pg_terminate_backend(%s)", (flush_conn.info.backend_pid,))
+    record = run_to_active(db.store, second)
+    with pytest.raises(jobq.StoreUnavailable):
+        db.store.store_result(second, record.attempt, A, value(db, "two"), at(1))
+    assert get(db.store, second).status == "active"
+    db.store.store_result(second, record.attempt, A, value(db, "two"), at(2))
+    assert get(db.store, second).status == "completed" and result_of(db, second) == "two"
