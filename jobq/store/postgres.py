@@ -253,14 +253,26 @@ class PostgresStore(SqlStore):
             return super()._insert_many(ex, jobs, status, now)
         # One statement for the whole batch, its rows in one JSON parameter: psycopg adapts
         # a string far faster than one parameter per column and row.
-        rows = []
-        for job in jobs:
-            row = self._insert_params(job, status, now)
-            row["call"] = row["call"].hex()
-            for key in ("sort_at", "begin_after", "now"):
-                row[key] = row[key].isoformat()
-            rows.append(row)
-        ids = sorted(int(r["id"]) for r in ex.all("insert_jobs", rows=json.dumps(rows)))
+        iso: dict[dt.datetime, str] = {}  # most jobs of a batch share their begin_after
+        rows = [
+            {
+                "queue": job.queue,
+                "begin_after": iso.get(job.begin_after)
+                or iso.setdefault(job.begin_after, job.begin_after.isoformat()),
+                "begin_by": job.begin_by,
+                "job_class": job.job_class,
+                "call": job.call.hex(),
+                "call_repr": job.call_repr,
+                "retry_policy": job.retry_policy,
+                "failure_log_level": job.failure_log_level,
+                "quota_names": json.dumps(list(job.quota_names)) if job.quota_names else "[]",
+                "put_by": job.put_by,
+                "parent_id": job.parent_id,
+            }
+            for job in jobs
+        ]
+        found = ex.all("insert_jobs", rows=json.dumps(rows), status=status, now=now)
+        ids = sorted(int(r["id"]) for r in found)
         if len(ids) != len(jobs):
             raise RuntimeError(f"a batch insert of {len(jobs)} jobs returned {len(ids)} ids")
         return ids

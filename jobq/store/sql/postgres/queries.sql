@@ -442,18 +442,18 @@ SELECT pg_advisory_xact_lock(727472631);
 
 -- name: insert_jobs
 -- A batch of jobs from one JSON parameter (one round trip, parsed by the server; `call` in
--- hex). Rows are inserted in the array's order, so their identity ids ascend in that order:
--- the caller gives the k-th smallest id returned to the k-th job.
+-- hex), all with %(status)s, put at %(now)s. Rows are inserted in the array's order, so their
+-- identity ids ascend in that order: the caller gives the k-th smallest id returned to the
+-- k-th job.
 INSERT INTO jobq_jobs (queue, status, lane, sort_at, begin_after, begin_by, job_class, call,
     call_repr, retry_policy, failure_log_level, quota_names, put_by, parent_id, created)
-SELECT r.queue, r.status, 1, r.sort_at, r.begin_after, r.begin_by, r.job_class,
-    decode(r.call, 'hex'), r.call_repr, r.retry_policy, r.failure_log_level, r.quota_names,
-    r.put_by, r.parent_id, r.now
-FROM ROWS FROM (json_to_recordset(%(rows)s::json) AS (queue text, status text,
-        sort_at timestamptz, begin_after timestamptz, begin_by double precision,
-        job_class text, call text, call_repr text, retry_policy text,
-        failure_log_level integer, quota_names text, put_by text, parent_id bigint,
-        now timestamptz)) WITH ORDINALITY AS r
+SELECT r.queue, %(status)s, 1, GREATEST(r.begin_after, %(now)s), r.begin_after, r.begin_by,
+    r.job_class, decode(r.call, 'hex'), r.call_repr, r.retry_policy, r.failure_log_level,
+    r.quota_names, r.put_by, r.parent_id, %(now)s
+FROM ROWS FROM (json_to_recordset(%(rows)s::json) AS (queue text, begin_after timestamptz,
+        begin_by double precision, job_class text, call text, call_repr text,
+        retry_policy text, failure_log_level integer, quota_names text, put_by text,
+        parent_id bigint)) WITH ORDINALITY AS r
 ORDER BY r.ordinality
 RETURNING id;
 
