@@ -7,12 +7,12 @@ and a payload whose signature fails is never unpickled: unpickling untrusted byt
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import inspect
 import pickle
 import types
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -71,8 +71,18 @@ class Codec:
 
 def check_callable(func: Any) -> None:
     """Refuse what a worker in another process could not import: lambdas, local functions."""
-    if isinstance(func, types.FunctionType) and func in _importable:  # seen before: fine
-        return
+    if type(func) is types.FunctionType:
+        _check_function(func)  # the usual case, answered once per function
+    else:
+        _check(func)
+
+
+@functools.lru_cache(maxsize=4096)
+def _check_function(func: types.FunctionType) -> None:
+    _check(func)  # an error is raised again each time: lru_cache keeps only successes
+
+
+def _check(func: Any) -> None:
     if not callable(func):
         raise EncodingError(f"{describe(func)} is not callable; put a function or jobq.Job")
     target = func.__func__ if inspect.ismethod(func) else func
@@ -87,12 +97,6 @@ def check_callable(func: Any) -> None:
             f"cannot store local function {name!r}: a worker must import the callable by its "
             f"path; move it to module level"
         )
-    if isinstance(func, types.FunctionType):
-        _importable.add(func)
-
-
-# Module-level functions found importable by check_callable (weakly held: never pinned).
-_importable: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def encode_call(

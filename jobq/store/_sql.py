@@ -103,7 +103,7 @@ class Executor:
         row = self.cursor.fetchone()
         return None if row is None else dict(row)
 
-    def many(self, query: str, rows: Sequence[dict[str, Any]]) -> None:
+    def many(self, query: str, rows: Sequence[Any]) -> None:
         """Run `query` once per parameter set, batched by the driver (no rows returned)."""
         self.cursor.executemany(self.store.queries[query], rows)
 

@@ -208,7 +208,29 @@ class SqliteStore(SqlStore):
     ) -> list[int]:
         if len(jobs) < 2:
             return super()._insert_many(ex, jobs, status, now)
-        ex.many("insert_job_row", [self._insert_params(j, status, now) for j in jobs])
+        at = self.ts(now)
+        ex.many(
+            "insert_job_row",
+            [
+                (
+                    job.queue,
+                    status,
+                    max(self.ts(job.begin_after), at),  # sort_at
+                    self.ts(job.begin_after),
+                    job.begin_by,
+                    job.job_class,
+                    job.call,
+                    job.call_repr,
+                    job.retry_policy,
+                    job.failure_log_level,
+                    json.dumps(list(job.quota_names)) if job.quota_names else "[]",
+                    job.put_by,
+                    job.parent_id,
+                    at,
+                )
+                for job in jobs
+            ],
+        )
         row = ex.one("last_insert_id")
         assert row is not None
         last = int(row["id"])

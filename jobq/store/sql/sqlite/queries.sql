@@ -15,12 +15,12 @@ VALUES (:queue, :status, 1, :sort_at, :begin_after, :begin_by, :job_class, :call
 RETURNING id;
 
 -- name: insert_job_row
--- insert_job for a batch (executemany): the ids of a batch are consecutive (AUTOINCREMENT,
--- inside one write transaction) and read back with last_insert_rowid.
+-- insert_job for a batch (executemany, positional parameters in this order): the ids of a
+-- batch are consecutive (AUTOINCREMENT, inside one write transaction) and read back with
+-- last_insert_rowid.
 INSERT INTO jobq_jobs (queue, status, lane, sort_at, begin_after, begin_by, job_class, call,
     call_repr, retry_policy, failure_log_level, quota_names, put_by, parent_id, created)
-VALUES (:queue, :status, 1, :sort_at, :begin_after, :begin_by, :job_class, :call,
-    :call_repr, :retry_policy, :failure_log_level, :quota_names, :put_by, :parent_id, :now);
+VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: last_insert_id
 SELECT last_insert_rowid() AS id;
