@@ -1,7 +1,8 @@
 """The crash harness: real worker processes, SIGKILLed at random, and a count of outcomes.
 
 `python -m jobq.chaos --engine sqlite --workers 3 --jobs 2000 --kills 20` puts a mix of jobs
-(plain, failing, with callbacks, returning jobs; each writing a row in its own transaction),
+(plain, failing, with callbacks, returning jobs, each writing a row in its own transaction;
+and quick jobs without writes, whose outcomes commit after their threads move on),
 runs worker subprocesses, SIGKILLs random ones at random moments (restarting them, with the
 same UUID or a new one), and checks that every job reached exactly one outcome, that every
 transactional write and every callback happened exactly once, and that no job started after

@@ -93,6 +93,8 @@ class Harness:
                 planned.append(("callback", jobq.Job(chaos_jobs.work, i, pause), None))
             elif roll < 9:
                 planned.append(("returns", jobq.Job(chaos_jobs.returns_job, i, pause), None))
+            elif roll < 13:
+                planned.append(("quick", jobq.Job(chaos_jobs.quick, i, pause), None))
             else:
                 planned.append(("work", jobq.Job(chaos_jobs.work, i, pause), None))
         queue.put_many([job for _, job, _ in planned])
@@ -183,6 +185,10 @@ class Harness:
                 continue  # interrupted ten times: a legitimate outcome, with no row
             if job.failed:
                 problems.append(f"job {job.id} ({kind}) failed: {job.failure}")
+                continue
+            if kind == "quick":
+                if job.result != job.args[0]:
+                    problems.append(f"job {job.id} returned {job.result!r}")
                 continue
             if kind == "returns":
                 if job.result != job.args[0] * 10:

@@ -40,6 +40,13 @@ def work(n: int, pause: float) -> int:
     return n
 
 
+def quick(n: int, pause: float) -> int:
+    """A job without writes of its own: its outcome commits after its thread moves on."""
+    _log_start()
+    time.sleep(random.uniform(0, pause))
+    return n
+
+
 def fail_work(n: int, pause: float) -> None:
     """A job that fails: its row is rolled back with it."""
     _log_start()

@@ -4,10 +4,13 @@ Eight threads each completing a job would each wait for a commit of their own: o
 file sync behind one writer lock, on PostgreSQL a round trip and a WAL flush. Here the first
 thread to arrive writes whatever the others queued meanwhile, in one go (`flush`), and each
 caller returns only once its own write is committed, as with a transaction of its own.
+A caller that need not wait (`submit`) gets a future instead; a thread of the group's own
+then flushes what is queued while nobody else does.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import threading
 from collections.abc import Callable
@@ -20,12 +23,13 @@ Result = TypeVar("Result")
 
 
 class _Write(Generic[Item]):
-    __slots__ = ("done", "item", "result")
+    __slots__ = ("done", "future", "item", "result")
 
-    def __init__(self, item: Item) -> None:
+    def __init__(self, item: Item, future: concurrent.futures.Future[Any] | None = None) -> None:
         self.item = item
         self.result: Any = None  # a value, or the exception to raise in the caller
         self.done = False
+        self.future = future  # resolved once done, for a write submitted without waiting
 
 
 class GroupCommit(Generic[Item, Result]):
@@ -38,6 +42,8 @@ class GroupCommit(Generic[Item, Result]):
         self._cond = threading.Condition()
         self._queued: list[_Write[Item]] = []
         self._flushing = False
+        self._flusher: threading.Thread | None = None
+        self._closed = False
 
     def run(self, item: Item) -> Result:
         write = _Write(item)
@@ -56,9 +62,55 @@ class GroupCommit(Generic[Item, Result]):
                 with self._cond:
                     self._flushing = False
                     self._cond.notify_all()
+                _resolve(batch)
         if isinstance(write.result, BaseException):
             raise write.result
         return write.result  # type: ignore[no-any-return]
+
+    def submit(self, item: Item) -> concurrent.futures.Future[Result]:
+        """Queue `item` and return at once: the future resolves once it is committed (or
+        fails with its exception)."""
+        future: concurrent.futures.Future[Result] = concurrent.futures.Future()
+        with self._cond:
+            self._queued.append(_Write(item, future))
+            if self._flusher is None or not self._flusher.is_alive():
+                self._flusher = threading.Thread(
+                    target=self._flush_submitted, name="jobq-group-commit", daemon=True
+                )
+                self._flusher.start()
+            self._cond.notify_all()
+        return future
+
+    def _flush_submitted(self) -> None:
+        while True:
+            with self._cond:
+                while not self._closed and (self._flushing or not self._queued):
+                    self._cond.wait()
+                if not self._queued:  # closed, and nothing left
+                    return
+                self._flushing = True
+                batch, self._queued = self._queued, []
+            try:
+                self._write(batch)
+            finally:
+                with self._cond:
+                    self._flushing = False
+                    self._cond.notify_all()
+                _resolve(batch)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Flush what was submitted (waiting up to `timeout` seconds) and stop the thread; a
+        later `submit` starts another (a store may be used again after `close`)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+            flusher = self._flusher
+        if flusher is not None:
+            flusher.join(timeout)
+        with self._cond:
+            self._closed = False
+            if self._flusher is flusher and (flusher is None or not flusher.is_alive()):
+                self._flusher = None
 
     def _write(self, batch: list[_Write[Item]]) -> None:
         try:
@@ -67,6 +119,17 @@ class GroupCommit(Generic[Item, Result]):
             results = [error] * len(batch)
         for write, result in zip(batch, results, strict=True):
             write.result, write.done = result, True
+
+
+def _resolve(batch: list[_Write[Any]]) -> None:
+    """Resolve the futures of submitted writes: after the flush has ended, since their
+    callbacks may write through the group again."""
+    for write in batch:
+        if write.future is not None:
+            if isinstance(write.result, BaseException):
+                write.future.set_exception(write.result)
+            else:
+                write.future.set_result(write.result)
 
 
 def in_savepoints(

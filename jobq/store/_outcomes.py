@@ -8,6 +8,7 @@ returned jobs; unstarted jobs failed; callbacks added.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import datetime as dt
 import json
@@ -38,6 +39,19 @@ class OutcomesMixin:
         params = self._result_params(job_id, attempt, dispatcher, outcome, now)
         with self._transaction(conn) as ex:
             self._store_result(ex, params, now)
+
+    def store_result_later(
+        self, job_id: int, attempt: int, dispatcher: str, outcome: Outcome, now: dt.datetime
+    ) -> concurrent.futures.Future[None]:
+        """Engines without a group commit store it now."""
+        future: concurrent.futures.Future[None] = concurrent.futures.Future()
+        try:
+            self.store_result(job_id, attempt, dispatcher, outcome, now)
+        except Exception as error:
+            future.set_exception(error)
+        else:
+            future.set_result(None)
+        return future
 
     def _result_params(
         self, job_id: int, attempt: int, dispatcher: str, outcome: Outcome, now: dt.datetime

@@ -13,6 +13,7 @@ Writes for a job attempt are fenced on (job id, attempt, dispatcher): if the cla
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -302,6 +303,14 @@ class Store(MonitorStore, Protocol):
         *,
         conn: Any = None,
     ) -> None: ...
+    def store_result_later(
+        self, job_id: int, attempt: int, dispatcher: str, outcome: Outcome, now: dt.datetime
+    ) -> concurrent.futures.Future[None]:
+        """`store_result` without the job's own writes, committed with other threads'
+        completions: the future resolves once it is committed, or fails (ReassignedError if
+        the claim was lost, nothing written). The caller need not wait for it."""
+        ...
+
     def reschedule(
         self,
         job_id: int,

@@ -13,6 +13,7 @@ schema (created on first connect).
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import datetime as dt
 import json
@@ -223,6 +224,25 @@ class PostgresStore(SqlStore):
             with self._transaction() as ex:
                 self._store_result(ex, params, now)
 
+    def store_result_later(
+        self, job_id: int, attempt: int, dispatcher: str, outcome: Outcome, now: dt.datetime
+    ) -> concurrent.futures.Future[None]:
+        params = self._result_params(job_id, attempt, dispatcher, outcome, now)
+        stored: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def after_flush(plain: concurrent.futures.Future[bool]) -> None:
+            try:
+                if not plain.result():  # not a plain job (or a lost claim): the full path
+                    with self._transaction() as ex:
+                        self._store_result(ex, params, now)
+            except Exception as error:
+                stored.set_exception(error)
+            else:
+                stored.set_result(None)
+
+        self._completions.submit(params).add_done_callback(after_flush)
+        return stored
+
     def _complete_plain(self, batch: list[dict[str, Any]]) -> list[bool | BaseException]:
         """The `GroupCommit` flush of `store_result`: True for each job completed."""
         rows = [
@@ -296,6 +316,7 @@ class PostgresStore(SqlStore):
         return PostgresAttemptConnection(self._pool)
 
     def close(self) -> None:
+        self._completions.close()  # completions submitted and not yet committed
         if self._flush_conn is not None:
             with contextlib.suppress(psycopg.Error):
                 self._flush_conn.close()

@@ -10,6 +10,7 @@ a check that costs microseconds. Times are stored as integer microseconds (UTC).
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import datetime as dt
 import json
@@ -198,6 +199,19 @@ class SqliteStore(SqlStore):
         params = self._result_params(job_id, attempt, dispatcher, outcome, now)
         self._grouped(lambda ex: self._store_result(ex, params, now))
 
+    def store_result_later(
+        self, job_id: int, attempt: int, dispatcher: str, outcome: Outcome, now: dt.datetime
+    ) -> concurrent.futures.Future[None]:
+        params = self._result_params(job_id, attempt, dispatcher, outcome, now)
+
+        def work(ex: Executor) -> None:
+            try:
+                self._store_result(ex, params, now)
+            except sqlite3.Error as error:
+                raise _wrap(error) from error
+
+        return self._group.submit(work)
+
     def enqueue(self, jobs: Sequence[NewJob], now: dt.datetime, *, conn: Any = None) -> list[int]:
         if conn is not None or len(jobs) != 1:
             return super().enqueue(jobs, now, conn=conn)
@@ -257,6 +271,7 @@ class SqliteStore(SqlStore):
         return SqliteAttemptConnection(self)
 
     def close(self) -> None:
+        self._group.close()  # completions submitted and not yet committed
         with self._lock:
             conns, self._conns = self._conns, []
         for conn in conns:

@@ -25,7 +25,7 @@ events_log = logging.getLogger("jobq.events")
 
 DEFAULT_AGENT = "main"
 DEFAULT_SIZE = 3
-# An agent whose recent threaded jobs ran shorter than this on average claims up to `size`
+# An agent whose recent jobs ran shorter than this on average claims up to `size`
 # more jobs than it has free threads, queued here, so that a thread ending a job starts the
 # next at once instead of waiting for a claim. Longer jobs are never claimed ahead: a job
 # claimed ahead counts as started (and is held by this worker) while it waits.
@@ -124,7 +124,7 @@ class AgentPool:
         self._waiting = 0  # threads waiting for an item
         self._started = 0
         self.running = 0  # jobs handed to this pool and not yet finished
-        self._mean_run: float | None = None  # moving average of threaded jobs' run times
+        self._mean_run: float | None = None  # moving average of its jobs' lengths
         self.on_done: Callable[[], None] = lambda: None
 
     @property
@@ -197,16 +197,19 @@ class AgentPool:
         started = time.monotonic()
         try:
             pending = self._run(item)
-            if pending is None:  # ran to its end in this thread
-                took = time.monotonic() - started
-                mean = self._mean_run
-                self._mean_run = took if mean is None else 0.8 * mean + 0.2 * took
+            # Its length: to its end here, or until its future resolves (an async job, or an
+            # outcome still committing).
+            when_done(pending, lambda: self._note_length(time.monotonic() - started))
         except BaseException as error:  # a job must never kill the pool silently
             events_log.critical("unexpected error in agent %s: %r", self.name, error, exc_info=True)
         finally:
             if isinstance(pending, concurrent.futures.Future):
                 pending.add_done_callback(self._check)
             when_done(pending, self._finished)
+
+    def _note_length(self, took: float) -> None:
+        mean = self._mean_run
+        self._mean_run = took if mean is None else 0.8 * mean + 0.2 * took
 
     def _check(self, pending: concurrent.futures.Future[Any]) -> None:
         error = None if pending.cancelled() else pending.exception()

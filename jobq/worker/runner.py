@@ -113,6 +113,7 @@ class Runner:
         self.agent_name = agent_name
         self.stopping = stopping or threading.Event()
         self.aio = aio  # the dispatcher's event loop; None: awaitables run in the caller
+        self._driving = threading.local()  # .active while `_drive` runs steps in this thread
         # Jobs decoded at claim time (to route async ones), kept for their run: (id, attempt).
         self._decoded: dict[tuple[int, int], Job] = {}
 
@@ -164,12 +165,17 @@ class Runner:
         return self._drive(self._steps(record, label))
 
     def _drive(self, steps: Steps) -> concurrent.futures.Future[None] | None:
-        """Run `steps` here up to its first awaitable, then hand it to the event loop."""
+        """Run `steps` here up to its first awaitable, then hand it to the event loop. Steps
+        that end here may return the future of their outcome still committing (see
+        `_store_later`)."""
         context = contextvars.copy_context()  # the job's own: jobq.local, stats' records
+        self._driving.active = True
         try:
             awaitable = context.run(next, steps)
-        except StopIteration:
-            return None
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        finally:
+            self._driving.active = False
         if self.aio is None:
             run_to_end(steps, awaitable, context)
             return None
@@ -177,7 +183,9 @@ class Runner:
 
     def _steps(self, record: JobRecord, label: str) -> Steps:
         try:
-            yield from self._perform(record, label)
+            pending = yield from self._perform(record, label)
+            if pending is not None:
+                return pending  # type: ignore[no-any-return]
         except ReassignedError as error:
             worker_stats.note_reassigned()
             events_log.error(
@@ -272,6 +280,10 @@ class Runner:
                 with contextlib.suppress(ValueError):
                     local.reset_context(token)
 
+            if attempt.conn is None and self._may_store_later(job):
+                return self._store_later(  # type: ignore[return-value]
+                    record, label, outcome, policy, deadline, is_callback
+                )
             # Store the outcome, with the job's own writes if it made any.
             try:
                 self.store.store_result(
@@ -311,6 +323,75 @@ class Runner:
                 yield from self._teardown(job, setup_info, label)
             self._log_outcome(record, label, outcome)
             return
+
+    def _may_store_later(self, job: Job) -> bool:
+        """A job without writes of its own, whose class adds no setup or teardown (which run
+        around the commit), and whose steps run in this thread's `_drive` (not resumed on the
+        event loop) can let its thread go on while its outcome commits."""
+        cls = type(job)
+        return (
+            self.aio is not None  # a dispatcher's runner (inline test mode finishes each job)
+            and getattr(self._driving, "active", False)
+            and cls.setup is Job.setup
+            and cls.teardown is Job.teardown
+        )
+
+    def _store_later(
+        self,
+        record: JobRecord,
+        label: str,
+        outcome: Outcome,
+        policy: RetryPolicy,
+        deadline: dt.datetime | None,
+        is_callback: bool,
+    ) -> concurrent.futures.Future[None]:
+        """Hand the outcome to the store's group commit and return at once: the thread takes
+        its next job while the completion commits. The job stays held (and counted against
+        its agent's size) until the returned future resolves, after the commit. A failed
+        commit goes to the retry policy's `commit_error` as in the thread: retried (the job
+        is put back to run again, now or later), or its failure becomes the outcome."""
+        context = contextvars.copy_context()  # stats' record of this job
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def settle(stored: concurrent.futures.Future[None]) -> None:
+            try:
+                error = stored.exception()
+                if error is None:
+                    self._log_outcome(record, label, outcome)
+                    return
+                if not isinstance(error, ReassignedError):
+                    failure = Failure.from_exception(error)
+                    decision = self._decide(
+                        policy.commit_error, failure, error, deadline, is_callback
+                    )
+                    if decision is True:
+                        decision = dt.timedelta(0)
+                    if isinstance(decision, dt.datetime | dt.timedelta):
+                        self._reschedule(record, label, decision, policy)
+                    else:
+                        self._log_obscured(record, label, outcome)
+                        self._finish(record, label, self._failed(failure, policy.data), None)
+                    return
+                raise error
+            except ReassignedError as lost:
+                worker_stats.note_reassigned()
+                events_log.error(
+                    "%s was reassigned; likely cause: this worker could not ping in time (long "
+                    "commits, a paused process or clock skew). Nothing was written. (%s)",
+                    label,
+                    lost,
+                )
+            except Exception as unexpected:  # the job is left to be handed on as interrupted
+                events_log.critical(
+                    "%s: its outcome could not be stored: %r", label, unexpected, exc_info=True
+                )
+            finally:
+                done.set_result(None)
+
+        self.store.store_result_later(
+            record.id, record.attempt, self.uuid, outcome, self.now()
+        ).add_done_callback(lambda stored: context.run(settle, stored))
+        return done
 
     def _decide(
         self,

@@ -5,6 +5,7 @@ jobq.local.connection())."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import logging
 import sqlite3
@@ -128,7 +129,7 @@ def test_custom_policy_from_put(queue: jobq.Queue, worker: jobq.Dispatcher, toke
 def _failing_store_result(
     monkeypatch: pytest.MonkeyPatch, db: jobq.Database, error: Exception, times: int
 ) -> list[int]:
-    """Make the worker's next `times` store_result calls raise `error` (a failing commit)."""
+    """Make the worker's next `times` commits of an outcome fail with `error`."""
     original = db.store.store_result
     raised: list[int] = []
 
@@ -138,7 +139,17 @@ def _failing_store_result(
             raise error
         return original(job_id, *args, **kwargs)
 
+    def store_result_later(job_id: int, *args: Any) -> concurrent.futures.Future[None]:
+        if len(raised) < times:  # a completion committed in the background fails alike
+            raised.append(job_id)
+            failed: concurrent.futures.Future[None] = concurrent.futures.Future()
+            failed.set_exception(error)
+            return failed
+        return original_later(job_id, *args)
+
+    original_later = db.store.store_result_later
     monkeypatch.setattr(db.store, "store_result", store_result)
+    monkeypatch.setattr(db.store, "store_result_later", store_result_later)
     return raised
 
 
@@ -728,3 +739,40 @@ def test_a_large_agent_gets_a_connection_for_every_transactional_job(
         results = [job.wait(timeout=60) for job in jobs]
     assert sorted(results) == sorted(f"row {i}" for i in range(16))
     assert sorted(app_rows(db_url)) == sorted(results)
+
+
+def test_a_job_stays_held_until_its_outcome_commits(
+    db: jobq.Database, queue: jobq.Queue, monkeypatch: pytest.MonkeyPatch, token: str
+) -> None:
+    """A plain job's thread goes on while its outcome commits; until the commit, the job is
+    still this worker's: its sweeps (every ping) do not hand it on, and it runs once."""
+    original = db.store.store_result_later
+    release = threading.Event()
+    handed: list[int] = []
+
+    def slow_commit(job_id: int, *args: Any) -> concurrent.futures.Future[None]:
+        handed.append(job_id)
+        stored: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def commit_later() -> None:
+            release.wait(20)
+            inner = original(job_id, *args)
+            error = inner.exception(20)
+            if error is None:
+                stored.set_result(None)
+            else:
+                stored.set_exception(error)
+
+        threading.Thread(target=commit_later, daemon=True).start()
+        return stored
+
+    monkeypatch.setattr(db.store, "store_result_later", slow_commit)
+    job = queue.put(jobq.Job(logged_step, token, "ran", 7))
+    with _start(db, ping_interval=0.05, death_interval=1.0) as dispatcher:
+        wait_until(lambda: handed == [job.id], what="the outcome handed to the store")
+        _polls_pass(dispatcher, 10)  # ten pings, each sweeping this dispatcher's own jobs
+        assert job.refresh().status == "active"
+        release.set()
+        assert job.wait(timeout=WAIT) == 7
+    assert job.attempt == 1
+    assert calls(token) == ["ran"]
