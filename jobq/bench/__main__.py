@@ -20,6 +20,7 @@ from jobq.bench.workloads import (
     BenchError,
     Settings,
     System,
+    format_value,
     jobq_system,
     run_systems,
 )
@@ -96,14 +97,6 @@ def _pg_version(url: str) -> str:
     return str(row[0]) if row else "?"
 
 
-def _fmt(value: float) -> str:
-    if value >= 100:
-        return f"{value:,.0f}"
-    if value >= 10:
-        return f"{value:.1f}"
-    return f"{value:.2f}"
-
-
 def _ratio(jobq: dict[str, Any] | None, peer: dict[str, Any] | None) -> float | None:
     if not jobq or not peer or not peer["median"]:
         return None
@@ -149,7 +142,11 @@ def _table(
                 cells.append(label.format(agent=agent_size))
                 if metric in metrics:
                     s = metrics[metric]
-                    cells += [_fmt(s["median"]), f"{_fmt(s['min'])}{DASH}{_fmt(s['max'])}", unit]
+                    cells += [
+                        format_value(s["median"]),
+                        f"{format_value(s['min'])}{DASH}{format_value(s['max'])}",
+                        unit,
+                    ]
                 else:
                     cells += ["n/a", "", unit]
                 if with_peers:

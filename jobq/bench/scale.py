@@ -46,6 +46,7 @@ from jobq.bench.workloads import (
     Settings,
     bench_drain,
     bench_latency,
+    format_value,
     fresh_database,
     raw_connection,
     summarize,
@@ -307,14 +308,6 @@ def _collect(into: dict[str, list[float]], result: Result) -> None:
 
 
 # -- the report ------------------------------------------------------------------------------
-def _fmt(value: float) -> str:
-    if value >= 100:
-        return f"{value:,.0f}"
-    if value >= 10:
-        return f"{value:.1f}"
-    return f"{value:.2f}"
-
-
 def scale_table(
     results: list[ScaleResult], machine: dict[str, Any], runs: int, agent_size: int
 ) -> Table:
@@ -346,8 +339,8 @@ def scale_table(
             table.add_row(
                 result.engine if first else "",
                 label.format(agent=agent_size),
-                _fmt(result.empty[metric]["median"]),
-                _fmt(result.filled[metric]["median"]),
+                format_value(result.empty[metric]["median"]),
+                format_value(result.filled[metric]["median"]),
                 unit,
                 f"{ratio:.2f}" if ratio is not None else "",
                 "" if within is None else ("yes" if within else "[red]no[/red]"),

@@ -317,6 +317,15 @@ def bench_sleep(url: str, settings: Settings) -> Result:
     return {"sleep": rate}
 
 
+def format_value(value: float) -> str:
+    """A measurement for the tables: thousands separated, two or three significant digits."""
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
 def percentile(values: list[float], fraction: float) -> float:
     """Nearest-rank percentile."""
     ordered = sorted(values)

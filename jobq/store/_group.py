@@ -56,13 +56,7 @@ class GroupCommit(Generic[Item, Result]):
                 self._flushing = True
                 batch, self._queued = self._queued, []
         if lead:
-            try:
-                self._write(batch)
-            finally:
-                with self._cond:
-                    self._flushing = False
-                    self._cond.notify_all()
-                _resolve(batch)
+            self._flush_batch(batch)
         if isinstance(write.result, BaseException):
             raise write.result
         return write.result  # type: ignore[no-any-return]
@@ -90,13 +84,7 @@ class GroupCommit(Generic[Item, Result]):
                     return
                 self._flushing = True
                 batch, self._queued = self._queued, []
-            try:
-                self._write(batch)
-            finally:
-                with self._cond:
-                    self._flushing = False
-                    self._cond.notify_all()
-                _resolve(batch)
+            self._flush_batch(batch)
 
     def close(self, timeout: float = 10.0) -> None:
         """Flush what was submitted (waiting up to `timeout` seconds) and stop the thread; a
@@ -111,6 +99,16 @@ class GroupCommit(Generic[Item, Result]):
             self._closed = False
             if self._flusher is flusher and (flusher is None or not flusher.is_alive()):
                 self._flusher = None
+
+    def _flush_batch(self, batch: list[_Write[Item]]) -> None:
+        """Flush a batch taken by this thread (with `_flushing` set), then let the next go."""
+        try:
+            self._write(batch)
+        finally:
+            with self._cond:
+                self._flushing = False
+                self._cond.notify_all()
+            _resolve(batch)
 
     def _write(self, batch: list[_Write[Item]]) -> None:
         try:

@@ -37,16 +37,32 @@ class OutcomesMixin:
         conn: Any = None,
     ) -> None:
         params = self._result_params(job_id, attempt, dispatcher, outcome, now)
-        with self._transaction(conn) as ex:
+        if conn is None:
+            self._store_alone(params, now)
+            return
+        with self._transaction(conn) as ex:  # with the job's own writes, in its transaction
             self._store_result(ex, params, now)
 
     def store_result_later(
         self, job_id: int, attempt: int, dispatcher: str, outcome: Outcome, now: dt.datetime
     ) -> concurrent.futures.Future[None]:
-        """Engines without a group commit store it now."""
+        return self._store_alone_later(
+            self._result_params(job_id, attempt, dispatcher, outcome, now), now
+        )
+
+    def _store_alone(self, params: dict[str, Any], now: dt.datetime) -> None:
+        """A result without the job's own writes, committed before returning. Engines with
+        a group commit share the commit with other threads' completions."""
+        with self._transaction() as ex:
+            self._store_result(ex, params, now)
+
+    def _store_alone_later(
+        self, params: dict[str, Any], now: dt.datetime
+    ) -> concurrent.futures.Future[None]:
+        """`_store_alone` without waiting; engines without a group commit store it now."""
         future: concurrent.futures.Future[None] = concurrent.futures.Future()
         try:
-            self.store_result(job_id, attempt, dispatcher, outcome, now)
+            self._store_alone(params, now)
         except Exception as error:
             future.set_exception(error)
         else:

@@ -32,7 +32,7 @@ from jobq.errors import ConfigError, ConflictError, StoreUnavailable, is_conflic
 from jobq.store._external import driver_connection
 from jobq.store._group import GroupCommit
 from jobq.store._sql import Executor, SqlStore, load_queries
-from jobq.store.base import NewJob, Outcome
+from jobq.store.base import NewJob
 
 
 def _wrap(error: Exception) -> Exception:
@@ -204,35 +204,22 @@ class PostgresStore(SqlStore):
         assert row is not None
         return [int(row["id"])]
 
-    def store_result(
-        self,
-        job_id: int,
-        attempt: int,
-        dispatcher: str,
-        outcome: Outcome,
-        now: dt.datetime,
-        *,
-        conn: Any = None,
-    ) -> None:
-        if conn is not None:  # with the job's own writes, in its transaction
-            super().store_result(job_id, attempt, dispatcher, outcome, now, conn=conn)
-            return
+    def _store_alone(self, params: dict[str, Any], now: dt.datetime) -> None:
         # Most jobs have nothing to do after their result: the threads of this process
-        # complete those together, in one autocommit statement (a group commit).
-        params = self._result_params(job_id, attempt, dispatcher, outcome, now)
+        # complete those together, in one autocommit statement (a group commit); the others
+        # (and a lost claim) then take the transactional path.
         if not self._completions.run(params):
             with self._transaction() as ex:
                 self._store_result(ex, params, now)
 
-    def store_result_later(
-        self, job_id: int, attempt: int, dispatcher: str, outcome: Outcome, now: dt.datetime
+    def _store_alone_later(
+        self, params: dict[str, Any], now: dt.datetime
     ) -> concurrent.futures.Future[None]:
-        params = self._result_params(job_id, attempt, dispatcher, outcome, now)
         stored: concurrent.futures.Future[None] = concurrent.futures.Future()
 
         def after_flush(plain: concurrent.futures.Future[bool]) -> None:
             try:
-                if not plain.result():  # not a plain job (or a lost claim): the full path
+                if not plain.result():
                     with self._transaction() as ex:
                         self._store_result(ex, params, now)
             except Exception as error:

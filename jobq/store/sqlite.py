@@ -17,14 +17,14 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from jobq.errors import ConfigError, ConflictError, StoreUnavailable, is_conflict
 from jobq.store._external import driver_connection
 from jobq.store._group import GroupCommit, in_savepoints
 from jobq.store._sql import Executor, SqlStore, load_queries
-from jobq.store.base import NewJob, Outcome
+from jobq.store.base import NewJob
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICRO = dt.timedelta(microseconds=1)
@@ -37,6 +37,18 @@ def _wrap(error: sqlite3.Error) -> Exception:
     if isinstance(error, sqlite3.OperationalError) and "unable to open" in str(error):
         return StoreUnavailable(f"cannot open SQLite database: {error}")
     return error
+
+
+def _wrapping(work: Callable[[Executor], Any]) -> Callable[[Executor], Any]:
+    """`work` for the group commit, raising jobq's errors instead of sqlite3's."""
+
+    def wrapped(ex: Executor) -> Any:
+        try:
+            return work(ex)
+        except sqlite3.Error as error:
+            raise _wrap(error) from error
+
+    return wrapped
 
 
 class SqliteAttemptConnection:
@@ -172,45 +184,18 @@ class SqliteStore(SqlStore):
             raise _wrap(error) from error
 
     def _grouped(self, work: Any) -> Any:
-        def wrapped(ex: Executor) -> Any:
-            try:
-                return work(ex)
-            except sqlite3.Error as error:
-                raise _wrap(error) from error
-
-        return self._group.run(wrapped)
+        return self._group.run(_wrapping(work))
 
     def _in_statement(self, work: Any) -> Any:
         return self._grouped(work)
 
-    def store_result(
-        self,
-        job_id: int,
-        attempt: int,
-        dispatcher: str,
-        outcome: Outcome,
-        now: dt.datetime,
-        *,
-        conn: Any = None,
-    ) -> None:
-        if conn is not None:  # with the job's own writes, in its transaction
-            super().store_result(job_id, attempt, dispatcher, outcome, now, conn=conn)
-            return
-        params = self._result_params(job_id, attempt, dispatcher, outcome, now)
+    def _store_alone(self, params: dict[str, Any], now: dt.datetime) -> None:
         self._grouped(lambda ex: self._store_result(ex, params, now))
 
-    def store_result_later(
-        self, job_id: int, attempt: int, dispatcher: str, outcome: Outcome, now: dt.datetime
+    def _store_alone_later(
+        self, params: dict[str, Any], now: dt.datetime
     ) -> concurrent.futures.Future[None]:
-        params = self._result_params(job_id, attempt, dispatcher, outcome, now)
-
-        def work(ex: Executor) -> None:
-            try:
-                self._store_result(ex, params, now)
-            except sqlite3.Error as error:
-                raise _wrap(error) from error
-
-        return self._group.submit(work)
+        return self._group.submit(_wrapping(lambda ex: self._store_result(ex, params, now)))
 
     def enqueue(self, jobs: Sequence[NewJob], now: dt.datetime, *, conn: Any = None) -> list[int]:
         if conn is not None or len(jobs) != 1:

@@ -7,6 +7,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 from worker_helpers import PG_URL, subprocess_env
@@ -23,20 +24,24 @@ LABELS = (
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.timeout(150)
-def test_quick_bench_reports_every_workload(engine: str) -> None:
+def run_bench(*args: str) -> tuple[dict[str, Any], str, str]:
+    """`python -m jobq.bench ARGS --json`: (the JSON report, the table printed before it, the
+    progress lines on stderr)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "jobq.bench", "--quick", "--engine", engine, "--json",
-         "--pg-url", PG_URL],
+        [sys.executable, "-m", "jobq.bench", *args, "--json", "--pg-url", PG_URL],
         capture_output=True,
         text=True,
         timeout=120,
         env=subprocess_env(),
-    )  # fmt: skip
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.strip().splitlines()
-    report = json.loads(lines[-1])
-    table = "\n".join(lines[:-1])
+    return json.loads(lines[-1]), "\n".join(lines[:-1]), proc.stderr
+
+
+@pytest.mark.timeout(150)
+def test_quick_bench_reports_every_workload(engine: str) -> None:
+    report, table, _ = run_bench("--quick", "--engine", engine)
 
     assert report["config"]["jobs"] == 500
     assert report["config"]["sleep_jobs"] == 100
@@ -98,19 +103,10 @@ def test_quick_bench_with_peers(engine: str) -> None:
 @pytest.mark.timeout(150)
 def test_scale_bench_compares_empty_and_filled_tables(engine: str) -> None:
     rows = 2000
-    proc = subprocess.run(
-        [sys.executable, "-m", "jobq.bench", "--scale", "--scale-rows", str(rows),
-         "--engine", engine, "--json", "--pg-url", PG_URL, "--runs", "1", "--jobs", "200",
-         "--latency-jobs", "10"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=subprocess_env(),
+    report, table, progress = run_bench(
+        "--scale", "--scale-rows", str(rows), "--engine", engine, "--runs", "1",
+        "--jobs", "200", "--latency-jobs", "10",
     )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    lines = proc.stdout.strip().splitlines()
-    report = json.loads(lines[-1])
-    table = "\n".join(lines[:-1])
 
     assert report["config"]["scale_rows"] == rows
     assert report["config"]["jobs"] == 200
@@ -130,7 +126,7 @@ def test_scale_bench_compares_empty_and_filled_tables(engine: str) -> None:
     for label in ("drain (1 worker)", "latency p50", "latency p99"):
         assert label in table, table
     assert engine in table and "filled in" in table
-    assert f"filling {rows:,} pending and {rows:,} completed rows" in proc.stderr
+    assert f"filling {rows:,} pending and {rows:,} completed rows" in progress
 
 
 def test_scale_bench_refuses_peers() -> None:
