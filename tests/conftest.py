@@ -13,6 +13,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -85,3 +86,12 @@ def worker(db: jobq.Database) -> Iterator[jobq.Dispatcher]:
     dispatcher = db.worker(poll_interval=0.1).start()
     yield dispatcher
     dispatcher.stop(grace=10)
+
+
+@pytest.fixture
+def clock_db(db_url: str, clock: Any) -> Iterator[jobq.Database]:
+    """A fresh database (as `db`) whose clock is the test module's `clock` fixture (a
+    `jobq.testing.MovableClock`, set to that module's own starting time)."""
+    database = jobq.connect(db_url, clock=clock)
+    yield database
+    database.close()

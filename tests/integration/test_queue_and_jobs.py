@@ -34,21 +34,13 @@ def clock() -> MovableClock:
 
 
 @pytest.fixture
-def cdb(db_url: str, clock: MovableClock) -> Iterator[jobq.Database]:
-    """A database whose clock the test sets."""
-    database = jobq.connect(db_url, clock=clock)
-    yield database
-    database.close()
+def cqueue(clock_db: jobq.Database) -> jobq.Queue:
+    return clock_db.queue()
 
 
 @pytest.fixture
-def cqueue(cdb: jobq.Database) -> jobq.Queue:
-    return cdb.queue()
-
-
-@pytest.fixture
-def cworker(cdb: jobq.Database) -> Iterator[jobq.Dispatcher]:
-    dispatcher = cdb.worker(poll_interval=0.05).start()
+def cworker(clock_db: jobq.Database) -> Iterator[jobq.Dispatcher]:
+    dispatcher = clock_db.worker(poll_interval=0.05).start()
     yield dispatcher
     dispatcher.stop(grace=10)
 
@@ -101,7 +93,7 @@ def app_rows(db: jobq.Database) -> list[str]:
 
 
 def test_1_put_makes_a_pending_job_at_the_head_of_an_empty_queue(
-    cdb: jobq.Database, cqueue: jobq.Queue
+    clock_db: jobq.Database, cqueue: jobq.Queue
 ) -> None:
     assert len(cqueue) == 0 and not cqueue
     job = cqueue.put(jobfuncs.current_job_id)
@@ -110,7 +102,7 @@ def test_1_put_makes_a_pending_job_at_the_head_of_an_empty_queue(
     assert job.begin_after == T0 and job.begin_by is None
     assert len(cqueue) == 1 and cqueue
     assert cqueue[0].id == job.id and cqueue[-1].id == job.id
-    loaded = cdb.get_job(job.id)
+    loaded = clock_db.get_job(job.id)
     assert loaded.status == "pending" and loaded.begin_after == T0
     assert loaded.callable is jobfuncs.current_job_id
     with pytest.raises(IndexError):
@@ -152,16 +144,16 @@ def test_3_remove_a_job_then_removing_it_again_is_lookup_error(queue: jobq.Queue
 
 
 def test_4_a_scheduled_job_is_claimed_only_once_due(
-    cdb: jobq.Database, cqueue: jobq.Queue, clock: MovableClock
+    clock_db: jobq.Database, cqueue: jobq.Queue, clock: MovableClock
 ) -> None:
     clock.set(at(15, 44))
     job = cqueue.put(jobfuncs.current_job_id, begin_after=at(16, 0))
     assert job.begin_after == at(16, 0) and job.status == "pending"
-    assert claim(cdb) == []
+    assert claim(clock_db) == []
     clock.set(at(15, 59, 59))
-    assert claim(cdb) == []
+    assert claim(clock_db) == []
     clock.set(at(16, 0))
-    assert claim(cdb) == [job.id]
+    assert claim(clock_db) == [job.id]
     assert job.refresh().status == "assigned"
 
 
@@ -177,7 +169,7 @@ def test_4_a_worker_runs_a_scheduled_job_when_the_clock_reaches_it(
 
 
 def test_5_scheduled_jobs_are_ordered_by_time(
-    cdb: jobq.Database, cqueue: jobq.Queue, clock: MovableClock
+    clock_db: jobq.Database, cqueue: jobq.Queue, clock: MovableClock
 ) -> None:
     clock.set(at(15, 44))
     j1602 = cqueue.put(jobfuncs.current_job_id, begin_after=at(16, 2))
@@ -186,12 +178,12 @@ def test_5_scheduled_jobs_are_ordered_by_time(
     assert ids(cqueue) == [j1600.id, j1601.id, j1602.id]
     assert [j.begin_after for j in cqueue] == [at(16, 0), at(16, 1), at(16, 2)]
     clock.set(at(16, 5))
-    assert claim(cdb) == [j1600.id]
-    assert claim(cdb, limit=5) == [j1601.id, j1602.id]
+    assert claim(clock_db) == [j1600.id]
+    assert claim(clock_db, limit=5) == [j1601.id, j1602.id]
 
 
 def test_5_the_catalogue_order_of_due_and_held_jobs(
-    cdb: jobq.Database, cqueue: jobq.Queue, clock: MovableClock
+    clock_db: jobq.Database, cqueue: jobq.Queue, clock: MovableClock
 ) -> None:
     job4 = cqueue.put(jobfuncs.current_job_id, begin_after=at(16, 1))
     job3 = cqueue.put(jobfuncs.current_job_id, begin_after=at(16, 2))
@@ -201,18 +193,18 @@ def test_5_the_catalogue_order_of_due_and_held_jobs(
     expected = [job6.id, job7.id, job4.id, job3.id, job8.id]
     assert ids(cqueue) == expected
     clock.set(at(17, 0))
-    assert claim(cdb, limit=10) == expected
+    assert claim(clock_db, limit=10) == expected
 
 
 def test_6_a_pre_dated_job_goes_to_the_tail_like_an_undated_one(
-    cdb: jobq.Database, cqueue: jobq.Queue
+    clock_db: jobq.Database, cqueue: jobq.Queue
 ) -> None:
     a = cqueue.put(jobfuncs.current_job_id)
     b = cqueue.put(jobfuncs.current_job_id, begin_after=at(15, 0))
     assert b.begin_after == at(15, 0)
     assert ids(cqueue) == [a.id, b.id]
-    assert claim(cdb) == [a.id]
-    assert claim(cdb) == [b.id]
+    assert claim(clock_db) == [a.id]
+    assert claim(clock_db) == [b.id]
 
 
 def test_7_begin_after_is_normalized_to_utc(cqueue: jobq.Queue) -> None:
@@ -308,16 +300,16 @@ def test_put_refuses_lambdas_and_local_functions(queue: jobq.Queue) -> None:
 # -- claiming (14-16) ---------------------------------------------------------------------------
 
 
-def test_14_a_claim_filter_skips_earlier_jobs(cdb: jobq.Database, cqueue: jobq.Queue) -> None:
+def test_14_a_claim_filter_skips_earlier_jobs(clock_db: jobq.Database, cqueue: jobq.Queue) -> None:
     first = cqueue.put(jobq.Job(jobfuncs.add, 1, 2))
     wanted = cqueue.put(jobq.Job(operator.or_, 1, 2))
     last = cqueue.put(jobq.Job(jobfuncs.add, 3, 4))
 
     def only_or(record: JobRecord) -> bool:
-        return cdb._job_from_record(record).callable is operator.or_
+        return clock_db._job_from_record(record).callable is operator.or_
 
-    assert claim(cdb, accept=only_or) == [wanted.id]
-    assert claim(cdb, accept=only_or) == []
+    assert claim(clock_db, accept=only_or) == [wanted.id]
+    assert claim(clock_db, accept=only_or) == []
     assert ids(cqueue) == [first.id, last.id]
 
 
@@ -359,14 +351,14 @@ def test_15_a_job_with_a_passed_deadline_put_late_fails_at_once(
     assert raised.value.failure.type_name == "jobq.errors.TimeoutError"
 
 
-def test_16_a_put_back_job_is_first(cdb: jobq.Database, cqueue: jobq.Queue) -> None:
+def test_16_a_put_back_job_is_first(clock_db: jobq.Database, cqueue: jobq.Queue) -> None:
     jobs = [cqueue.put(jobq.Job(jobfuncs.add, i, i)) for i in range(3)]
     pulled = cqueue.pull(2)
     cqueue.put_back(pulled)
     assert pulled.status == "pending"
     assert cqueue[0].id == pulled.id
     assert ids(cqueue) == [jobs[2].id, jobs[0].id, jobs[1].id]
-    assert claim(cdb) == [pulled.id]
+    assert claim(clock_db) == [pulled.id]
     with pytest.raises(jobq.BadStatusError):
         cqueue.put_back(jobs[0])  # pending, not new
     with pytest.raises(jobq.BadStatusError):

@@ -4,7 +4,6 @@ moves jobs through their statuses at chosen times (no worker threads, no sleeps)
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -86,17 +85,10 @@ def clock() -> MovableClock:
 
 
 @pytest.fixture
-def mdb(db_url: str, clock: MovableClock) -> Iterator[jobq.Database]:
-    database = jobq.connect(db_url, clock=clock)
-    yield database
-    database.close()
+def driver(clock_db: jobq.Database, clock: MovableClock) -> Driver:
+    return Driver(clock_db, clock)
 
 
 @pytest.fixture
-def driver(mdb: jobq.Database, clock: MovableClock) -> Driver:
-    return Driver(mdb, clock)
-
-
-@pytest.fixture
-def monitor(mdb: jobq.Database) -> Monitor:
-    return Monitor(mdb, this_uuid=UUID)
+def monitor(clock_db: jobq.Database) -> Monitor:
+    return Monitor(clock_db, this_uuid=UUID)

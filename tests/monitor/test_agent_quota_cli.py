@@ -25,7 +25,7 @@ def agents(db: jobq.Database, uuid: str = UUID) -> dict[str, tuple[int, str | No
     return {f"{a.queue}/{a.name}": (a.size, a.filter) for a in db.agents(uuid)}
 
 
-def test_agent_commands(db_url: str, mdb: jobq.Database, driver: Driver) -> None:
+def test_agent_commands(db_url: str, clock_db: jobq.Database, driver: Driver) -> None:
     driver.dispatcher()
     driver.dispatcher(OTHER)
     db = ["--db", db_url]
@@ -35,7 +35,7 @@ def test_agent_commands(db_url: str, mdb: jobq.Database, driver: Driver) -> None
         "agent-add", "reports", "pdf", "--dispatcher", UUID, "--filter", "jobfuncs:only_double", *db
     )
     assert code == 0, out
-    assert agents(mdb) == {
+    assert agents(clock_db) == {
         "/big": (1, None),
         "/main": (3, None),
         "reports/pdf": (3, "jobfuncs:only_double"),
@@ -51,33 +51,33 @@ def test_agent_commands(db_url: str, mdb: jobq.Database, driver: Driver) -> None
     assert code == 2 and "no dispatcher no-such-uuid" in out
     code, out = run("agent-add", "", "x", *db)
     assert code == 2 and "--dispatcher" in out
-    assert len(agents(mdb)) == 3
+    assert len(agents(clock_db)) == 3
 
     code, out = run("agent-filter", "", "big", "jobfuncs:not_double", "--dispatcher", UUID, *db)
     assert code == 0 and "on 1 dispatcher(s)" in out
-    assert agents(mdb)["/big"] == (1, "jobfuncs:not_double")
+    assert agents(clock_db)["/big"] == (1, "jobfuncs:not_double")
     code, out = run("agent-filter", "", "big", "bad path", *db)
     assert code == 2 and "import path" in out
-    assert agents(mdb)["/big"] == (1, "jobfuncs:not_double")
+    assert agents(clock_db)["/big"] == (1, "jobfuncs:not_double")
     code, out = run("agent-filter", "", "big", "none", *db)
-    assert code == 0 and agents(mdb)["/big"] == (1, None)
+    assert code == 0 and agents(clock_db)["/big"] == (1, None)
     code, out = run("agent-filter", "", "nope", "none", *db)
     assert code == 2 and "no agent 'nope'" in out
 
     code, out = run("agent-size", "", "main", "5", *db)  # every dispatcher with that agent
     assert code == 0 and "on 2 dispatcher(s)" in out
-    assert agents(mdb)["/main"] == agents(mdb, OTHER)["/main"] == (5, None)
+    assert agents(clock_db)["/main"] == agents(clock_db, OTHER)["/main"] == (5, None)
 
     code, out = run("agent-remove", "", "main", "--dispatcher", OTHER, *db)
     assert code == 0 and "removed from 1 dispatcher(s)" in out
-    assert agents(mdb, OTHER) == {}
+    assert agents(clock_db, OTHER) == {}
     code, out = run("agent-remove", "", "main", "--dispatcher", OTHER, *db)
     assert code == 2 and "no agent 'main'" in out
     code, out = run("agent-remove", "reports", "pdf", *db)
-    assert code == 0 and set(agents(mdb)) == {"/big", "/main"}
+    assert code == 0 and set(agents(clock_db)) == {"/big", "/main"}
 
 
-def test_quota_commands(db_url: str, mdb: jobq.Database, driver: Driver) -> None:
+def test_quota_commands(db_url: str, clock_db: jobq.Database, driver: Driver) -> None:
     db = ["--db", db_url]
     code, out = run("quota-create", "", "db", *db)
     assert code == 0 and "size 1" in out
@@ -85,10 +85,10 @@ def test_quota_commands(db_url: str, mdb: jobq.Database, driver: Driver) -> None
     assert code == 2 and "quota already exists" in out
     code, out = run("quota-create", "", "zero", "0", *db)
     assert code == 2 and "0" in out
-    assert mdb.queue().quotas.sizes() == {"db": 1}
+    assert clock_db.queue().quotas.sizes() == {"db": 1}
 
     driver.dispatcher()
-    queue = mdb.queue()
+    queue = clock_db.queue()
     jobs = [queue.put(jobq.Job(jobfuncs.add, i, 1), quota_names=["db"]) for i in range(2)]
     driver.claim_only(jobs[0])
     code, out = run("quotas", "--json", *db)

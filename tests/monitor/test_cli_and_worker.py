@@ -21,9 +21,9 @@ def run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_monitor_commands(db_url: str, mdb: jobq.Database, driver: Driver) -> None:
+def test_monitor_commands(db_url: str, clock_db: jobq.Database, driver: Driver) -> None:
     driver.dispatcher()
-    queue = mdb.queue()
+    queue = clock_db.queue()
     pending = [queue.put(jobq.Job(jobfuncs.add, i, 1)) for i in range(3)]
     failed = queue.put(jobq.Job(jobfuncs.fail))
     driver.run(failed, 1, 1, error=RuntimeError("boom"))
@@ -65,10 +65,10 @@ def test_monitor_commands(db_url: str, mdb: jobq.Database, driver: Driver) -> No
     code, out = run("retry", str(failed.id), *db)
     assert code == 0 and "retried as job" in out
     assert run("fail", str(pending[1].id), *db)[0] == 0
-    assert run("pause", "", *db)[0] == 0 and mdb.store.paused_queues() == {""}
-    assert run("resume", "", *db)[0] == 0 and mdb.store.paused_queues() == set()
+    assert run("pause", "", *db)[0] == 0 and clock_db.store.paused_queues() == {""}
+    assert run("resume", "", *db)[0] == 0 and clock_db.store.paused_queues() == set()
     assert run("agent-size", "", "main", "5", *db)[0] == 0
-    assert mdb.store.agents(UUID)[0].size == 5
+    assert clock_db.store.agents(UUID)[0].size == 5
     assert run("prune", "--older-than", "0S", *db)[0] == 0
 
 

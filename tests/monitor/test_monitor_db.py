@@ -29,8 +29,8 @@ def q(monitor: Monitor, *args: str) -> JobQuery:
     return monitor.select(args).query
 
 
-def test_pending_counts_order_and_callable_globs(mdb: jobq.Database, monitor: Monitor) -> None:
-    queue = mdb.queue()
+def test_pending_counts_order_and_callable_globs(clock_db: jobq.Database, monitor: Monitor) -> None:
+    queue = clock_db.queue()
     jobs = [
         queue.put(jobq.Job(jobfuncs.add, 1, 2)),
         queue.put(jobq.Job(jobfuncs.add, 3, 4)),
@@ -53,10 +53,10 @@ def test_pending_counts_order_and_callable_globs(mdb: jobq.Database, monitor: Mo
 
 
 def test_states_and_failed_versus_succeeded(
-    mdb: jobq.Database, monitor: Monitor, driver: Driver
+    clock_db: jobq.Database, monitor: Monitor, driver: Driver
 ) -> None:
     driver.dispatcher()
-    queue = mdb.queue()
+    queue = clock_db.queue()
     failed = queue.put(jobq.Job(jobfuncs.fail))
     ok = queue.put(jobq.Job(jobfuncs.add, 1, 1))
     active = queue.put(jobq.Job(jobfuncs.double, 3))
@@ -82,9 +82,11 @@ def test_states_and_failed_versus_succeeded(
         monitor.select(["succeeded", "failed"])
 
 
-def test_jobstats_has_real_minimums(mdb: jobq.Database, monitor: Monitor, driver: Driver) -> None:
+def test_jobstats_has_real_minimums(
+    clock_db: jobq.Database, monitor: Monitor, driver: Driver
+) -> None:
     driver.dispatcher()
-    queue = mdb.queue()
+    queue = clock_db.queue()
     quick = queue.put(jobq.Job(jobfuncs.add, 1, 1))
     slow = queue.put(jobq.Job(jobfuncs.add, 2, 2))
     driver.run(quick, wait=1, active=2, value=2)
@@ -97,10 +99,10 @@ def test_jobstats_has_real_minimums(mdb: jobq.Database, monitor: Monitor, driver
 
 
 def test_time_filters_split_jobs(
-    mdb: jobq.Database, monitor: Monitor, driver: Driver, clock: MovableClock
+    clock_db: jobq.Database, monitor: Monitor, driver: Driver, clock: MovableClock
 ) -> None:
     driver.dispatcher()
-    queue = mdb.queue()
+    queue = clock_db.queue()
     old, new = queue.put(jobq.Job(jobfuncs.add, 1, 1)), queue.put(jobq.Job(jobfuncs.add, 2, 2))
     driver.claim_only(old)
     driver.start(old)
@@ -125,11 +127,11 @@ def test_time_filters_split_jobs(
 
 
 def test_agent_and_uuid_filters_judge_pending_jobs_by_the_agents_filters(
-    mdb: jobq.Database, monitor: Monitor, driver: Driver
+    clock_db: jobq.Database, monitor: Monitor, driver: Driver
 ) -> None:
     driver.dispatcher()
     driver.dispatcher(OTHER, agents=(("", "filtered", 1, "jobfuncs:only_double"),))
-    queue = mdb.queue()
+    queue = clock_db.queue()
     queue.put(jobq.Job(jobfuncs.add, 1, 2))
     assert monitor.count(q(monitor, "pending")) == 1
     assert monitor.count(q(monitor, "pending", "agent:filtered")) == 0
@@ -146,14 +148,14 @@ def test_agent_and_uuid_filters_judge_pending_jobs_by_the_agents_filters(
 
 
 def test_status_lists_queues_dispatchers_and_merges_pending_by_begin_after(
-    mdb: jobq.Database, monitor: Monitor, driver: Driver, clock: MovableClock
+    clock_db: jobq.Database, monitor: Monitor, driver: Driver, clock: MovableClock
 ) -> None:
     driver.dispatcher(agents=(("", "main", 3, None), ("alt", "main", 2, None)))
-    first = mdb.queue("alt").put(jobq.Job(jobfuncs.add, 1, 1))
+    first = clock_db.queue("alt").put(jobq.Job(jobfuncs.add, 1, 1))
     clock.advance(1)
-    second = mdb.queue().put(jobq.Job(jobfuncs.add, 2, 2))
+    second = clock_db.queue().put(jobq.Job(jobfuncs.add, 2, 2))
     clock.advance(1)
-    third = mdb.queue("alt").put(jobq.Job(jobfuncs.add, 3, 3))
+    third = clock_db.queue("alt").put(jobq.Job(jobfuncs.add, 3, 3))
     assert ids(monitor.list(q(monitor, "pending"))) == [first.id, second.id, third.id]
     status = monitor.status(queue="alt")
     assert list(status) == ["alt"]
@@ -166,12 +168,12 @@ def test_status_lists_queues_dispatchers_and_merges_pending_by_begin_after(
 
 
 def test_job_summary_traceback_and_tree(
-    mdb: jobq.Database, monitor: Monitor, driver: Driver
+    clock_db: jobq.Database, monitor: Monitor, driver: Driver
 ) -> None:
     driver.dispatcher()
-    job = mdb.queue().put(jobq.Job(jobfuncs.fail, "kaput"))
+    job = clock_db.queue().put(jobq.Job(jobfuncs.fail, "kaput"))
     callback = job.add_callback(jobfuncs.failure_type)
-    mdb.store.set_annotation(job.id, "progress", {"done": 1, "total": 4})  # type: ignore[arg-type]
+    clock_db.store.set_annotation(job.id, "progress", {"done": 1, "total": 4})  # type: ignore[arg-type]
     driver.run(job, 2, 3, error=RuntimeError("kaput"))
     summary = monitor.job(job.id)  # type: ignore[arg-type]
     assert summary["status"] == "callbacks" and summary["failed"] is True
@@ -192,9 +194,9 @@ def test_job_summary_traceback_and_tree(
         monitor.job(999999)
 
 
-def test_operator_actions(mdb: jobq.Database, monitor: Monitor, driver: Driver) -> None:
+def test_operator_actions(clock_db: jobq.Database, monitor: Monitor, driver: Driver) -> None:
     driver.dispatcher()
-    queue = mdb.queue()
+    queue = clock_db.queue()
     pulled = queue.put(jobq.Job(jobfuncs.add, 1, 1))
     assert monitor.cancel(pulled.id).status == "new"  # type: ignore[arg-type]
     with pytest.raises(jobq.BadStatusError, match="can only cancel a pending job"):
@@ -207,18 +209,18 @@ def test_operator_actions(mdb: jobq.Database, monitor: Monitor, driver: Driver) 
     copy = monitor.retry(doomed.id)  # type: ignore[arg-type]
     assert copy.status == "pending" and copy.call_repr == "jobfuncs.add(2, 2)"
     assert copy.annotations == {"retry_of": doomed.id}
-    assert mdb.store.get(doomed.id).annotations == {"retried_as": copy.id}  # type: ignore
+    assert clock_db.store.get(doomed.id).annotations == {"retried_as": copy.id}  # type: ignore
     monitor.pause("")
-    assert mdb.store.paused_queues() == {""}
+    assert clock_db.store.paused_queues() == {""}
     assert monitor.status()[""]["paused"] is True
     monitor.resume("")
-    assert mdb.store.paused_queues() == set()
+    assert clock_db.store.paused_queues() == set()
     assert monitor.agent_size("", "main", 7) == 1
-    assert mdb.store.agents(UUID)[0].size == 7
+    assert clock_db.store.agents(UUID)[0].size == 7
     with pytest.raises(ValueError, match="no agent 'nope'"):
         monitor.agent_size("", "nope", 1)
     monitor.quota_size("", "db", 2)
-    assert mdb.store.quotas() == [("", "db", 2)]
+    assert clock_db.store.quotas() == [("", "db", 2)]
 
 
 def test_a_paused_queue_is_not_claimed_from(db: jobq.Database) -> None:
@@ -237,12 +239,12 @@ def test_a_paused_queue_is_not_claimed_from(db: jobq.Database) -> None:
 
 
 def test_retention_prunes_old_completed_jobs_in_batches(
-    mdb: jobq.Database, driver: Driver, clock: MovableClock
+    clock_db: jobq.Database, driver: Driver, clock: MovableClock
 ) -> None:
     from jobq.worker.retention import Retention
 
     driver.dispatcher()
-    queue = mdb.queue()
+    queue = clock_db.queue()
     old = [queue.put(jobq.Job(jobfuncs.add, i, i)) for i in range(5)]
     parent = queue.put(jobq.Job(jobfuncs.identity, 1))
     for job in old:
@@ -252,39 +254,39 @@ def test_retention_prunes_old_completed_jobs_in_batches(
     clock.advance(8 * 86400)
     recent = queue.put(jobq.Job(jobfuncs.add, 9, 9))
     driver.run(recent, 0, 1, value=18)
-    mdb.store.deactivate_dispatcher(UUID, clock.now())
+    clock_db.store.deactivate_dispatcher(UUID, clock.now())
     retention = Retention(batch=2)
-    result = retention.tick(mdb.store, clock.now())
+    result = retention.tick(clock_db.store, clock.now())
     assert result is not None and result.jobs == 5 and result.dispatchers == 0
     for job in old:
         with pytest.raises(jobq.JobNotFound):
             job.refresh()
     assert parent.refresh().status == "completed"  # its late callback still needs its result
     assert late.refresh().status == "pending" and recent.refresh().status == "completed"
-    assert retention.tick(mdb.store, clock.advance(30)) is None  # not yet: every 60 s
+    assert retention.tick(clock_db.store, clock.advance(30)) is None  # not yet: every 60 s
     clock.advance(8 * 86400)
-    result = retention.tick(mdb.store, clock.now())
+    result = retention.tick(clock_db.store, clock.now())
     assert result is not None and result.dispatchers == 1
-    assert mdb.store.get_dispatcher(UUID) is None and mdb.store.agents(UUID) == []
-    assert Retention(keep=None).tick(mdb.store, clock.now()) is None
+    assert clock_db.store.get_dispatcher(UUID) is None and clock_db.store.agents(UUID) == []
+    assert Retention(keep=None).tick(clock_db.store, clock.now()) is None
 
 
 def test_throughput_totals_and_metrics(
-    mdb: jobq.Database, monitor: Monitor, driver: Driver, clock: MovableClock
+    clock_db: jobq.Database, monitor: Monitor, driver: Driver, clock: MovableClock
 ) -> None:
     driver.dispatcher()
-    queue = mdb.queue("reports")
+    queue = clock_db.queue("reports")
     a, b, c = (queue.put(jobq.Job(jobfuncs.add, i, 1)) for i in range(3))
     driver.run(a, 1, 2, value=1)
     clock.advance(60)
     driver.run(b, 1, 4, value=2)
     driver.run(c, 1, 1, error=ValueError("no"))
-    buckets = mdb.store.throughput(T0, dt.timedelta(minutes=1), 3)
+    buckets = clock_db.store.throughput(T0, dt.timedelta(minutes=1), 3)
     assert [(x.succeeded, x.failed) for x in buckets] == [(1, 0), (1, 1), (0, 0)]
-    totals = {t.failed: t for t in mdb.store.job_totals(T0)}
+    totals = {t.failed: t for t in clock_db.store.job_totals(T0)}
     assert totals[False].count == 2 and totals[False].active_sum == pytest.approx(6.0)
     assert totals[False].active_max == pytest.approx(4.0) and totals[True].count == 1
-    mdb.store.ping(UUID, clock.now())
+    clock_db.store.ping(UUID, clock.now())
     text = database_metrics(monitor)
     assert 'jobq_jobs{queue="reports",status="succeeded"} 2' in text
     assert 'jobq_jobs{queue="reports",status="failed"} 1' in text
@@ -293,12 +295,12 @@ def test_throughput_totals_and_metrics(
     assert "# TYPE jobq_jobs gauge" in text
 
 
-def test_list_jobs_query_fields_all_work(mdb: jobq.Database, monitor: Monitor) -> None:
+def test_list_jobs_query_fields_all_work(clock_db: jobq.Database, monitor: Monitor) -> None:
     """Every JobQuery time field is accepted by both engines' SQL (NULL or set)."""
-    job = mdb.queue().put(jobq.Job(jobfuncs.add, 1, 1))
+    job = clock_db.queue().put(jobq.Job(jobfuncs.add, 1, 1))
     base = JobQuery(states=("pending",))
-    now = mdb.clock.now()
+    now = clock_db.clock.now()
     for name in [f.name for f in dataclasses.fields(JobQuery) if f.name.endswith("_since")]:
         since = dataclasses.replace(base, **{name: now - dt.timedelta(hours=1)})
         expected = [job.id] if name == "requested_since" else []
-        assert ids(mdb.store.list_jobs(since, now)) == expected, name
+        assert ids(clock_db.store.list_jobs(since, now)) == expected, name

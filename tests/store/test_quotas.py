@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import jobfuncs
@@ -31,15 +30,8 @@ def clock() -> MovableClock:
 
 
 @pytest.fixture
-def qdb(db_url: str, clock: MovableClock) -> Iterator[jobq.Database]:
-    database = jobq.connect(db_url, clock=clock)
-    yield database
-    database.close()
-
-
-@pytest.fixture
-def q(qdb: jobq.Database) -> jobq.Queue:
-    return qdb.queue()
+def q(clock_db: jobq.Database) -> jobq.Queue:
+    return clock_db.queue()
 
 
 def put(q: jobq.Queue, *names: str, **options: Any) -> int:
@@ -145,181 +137,183 @@ def test_quotas_mapping(q: jobq.Queue) -> None:
 
 
 # -- catalogue 13.11-13.13 ---------------------------------------------------------------------
-def test_size_one_quota_runs_its_jobs_one_at_a_time(qdb: jobq.Database, q: jobq.Queue) -> None:
+def test_size_one_quota_runs_its_jobs_one_at_a_time(clock_db: jobq.Database, q: jobq.Queue) -> None:
     """Catalogue 13.11, and a job without the quota behind them is still considered."""
     q.quotas.create("cat")
     a, b, free = put(q, "cat"), put(q, "cat"), put(q)
-    assert claim(qdb, 1) == [a]
-    assert claim(qdb) == [free]  # b is skipped, the jobs after it are not
-    assert claim(qdb) == []
+    assert claim(clock_db, 1) == [a]
+    assert claim(clock_db) == [free]  # b is skipped, the jobs after it are not
+    assert claim(clock_db) == []
     quota = q.quotas["cat"]
     assert holders(q, "cat") == [a] and len(quota) == 1 and quota.filled
-    assert qdb.get_job(a) in quota and qdb.get_job(b) not in quota
-    start(qdb, a)
-    assert claim(qdb, dispatcher=B) == []  # running still holds the slot
-    finish(qdb, a)
-    assert claim(qdb, dispatcher=B) == [b]
+    assert clock_db.get_job(a) in quota and clock_db.get_job(b) not in quota
+    start(clock_db, a)
+    assert claim(clock_db, dispatcher=B) == []  # running still holds the slot
+    finish(clock_db, a)
+    assert claim(clock_db, dispatcher=B) == [b]
 
 
 def test_shrinking_a_full_quota_leaves_running_jobs_alone(
-    qdb: jobq.Database, q: jobq.Queue
+    clock_db: jobq.Database, q: jobq.Queue
 ) -> None:
     """Catalogue 13.12."""
     q.quotas.create("cat", size=2)
     j1, j2, j3 = put(q, "cat"), put(q, "cat"), put(q, "cat")
-    assert claim(qdb, 1) == [j1]
-    assert claim(qdb, 1) == [j2]
-    assert claim(qdb) == []
+    assert claim(clock_db, 1) == [j1]
+    assert claim(clock_db, 1) == [j2]
+    assert claim(clock_db) == []
     q.quotas["cat"].size = 1
     assert q.quotas["cat"].filled and len(q.quotas["cat"]) == 2
-    start(qdb, j1)
-    start(qdb, j2)  # already claimed jobs run on
-    finish(qdb, j1)
-    assert claim(qdb) == []  # one holder left: still full at size 1
-    finish(qdb, j2)
-    assert claim(qdb) == [j3]
-    finish(qdb, j3)
+    start(clock_db, j1)
+    start(clock_db, j2)  # already claimed jobs run on
+    finish(clock_db, j1)
+    assert claim(clock_db) == []  # one holder left: still full at size 1
+    finish(clock_db, j2)
+    assert claim(clock_db) == [j3]
+    finish(clock_db, j3)
     assert len(q.quotas["cat"]) == 0 and not q.quotas["cat"].filled
 
 
-def test_growing_a_quota_lets_waiting_jobs_go(qdb: jobq.Database, q: jobq.Queue) -> None:
+def test_growing_a_quota_lets_waiting_jobs_go(clock_db: jobq.Database, q: jobq.Queue) -> None:
     q.quotas.create("cat")
     a, b, c = put(q, "cat"), put(q, "cat"), put(q, "cat")
-    assert claim(qdb) == [a]
+    assert claim(clock_db) == [a]
     q.quotas.resize("cat", 3)
-    assert claim(qdb) == [b, c]
+    assert claim(clock_db) == [b, c]
 
 
-def test_removed_quota_name_is_ignored(qdb: jobq.Database, q: jobq.Queue) -> None:
+def test_removed_quota_name_is_ignored(clock_db: jobq.Database, q: jobq.Queue) -> None:
     """Catalogue 13.13: removing a quota while pending jobs name it is allowed."""
     q.quotas.create("cat")
     q.quotas.create("dog")
     a, b, c = put(q, "cat"), put(q, "cat"), put(q, "dog", "cat")
-    assert claim(qdb) == [a]
+    assert claim(clock_db) == [a]
     q.quotas.remove("cat")
-    assert claim(qdb) == [b, c]  # "cat" is ignored; c still takes the "dog" slot
+    assert claim(clock_db) == [b, c]  # "cat" is ignored; c still takes the "dog" slot
     d = put(q, "dog")
-    assert claim(qdb) == []
-    finish(qdb, c)
-    assert claim(qdb) == [d]
+    assert claim(clock_db) == []
+    finish(clock_db, c)
+    assert claim(clock_db) == [d]
 
 
 def test_a_job_naming_several_quotas_needs_a_slot_in_each(
-    qdb: jobq.Database, q: jobq.Queue
+    clock_db: jobq.Database, q: jobq.Queue
 ) -> None:
     q.quotas.create("a", size=2)
     q.quotas.create("b", size=1)
     j1, j2, j3, j4, j5 = put(q, "a", "b"), put(q, "a"), put(q, "b"), put(q, "a"), put(q)
-    assert claim(qdb) == [j1, j2, j5]  # j3: b is full; j4: a filled up within this claim
-    finish(qdb, j1)
-    assert claim(qdb) == [j3, j4]
+    assert claim(clock_db) == [j1, j2, j5]  # j3: b is full; j4: a filled up within this claim
+    finish(clock_db, j1)
+    assert claim(clock_db) == [j3, j4]
 
 
-def test_a_filter_agent_respects_quotas(qdb: jobq.Database, q: jobq.Queue) -> None:
+def test_a_filter_agent_respects_quotas(clock_db: jobq.Database, q: jobq.Queue) -> None:
     q.quotas.create("cat")
     a, b, c = put(q, "cat"), put(q, "cat"), put(q)
-    assert claim(qdb, accept=lambda r: r.id != a) == [b, c]
-    assert claim(qdb, accept=lambda r: True) == []
+    assert claim(clock_db, accept=lambda r: r.id != a) == [b, c]
+    assert claim(clock_db, accept=lambda r: True) == []
 
 
-def test_jobs_behind_many_blocked_ones_are_claimed(qdb: jobq.Database, q: jobq.Queue) -> None:
+def test_jobs_behind_many_blocked_ones_are_claimed(clock_db: jobq.Database, q: jobq.Queue) -> None:
     """More blocked jobs than a claim looks at in one go: the jobs behind them still go."""
     q.quotas.create("cat")
     blocked = q.put_many([jobq.Job(jobfuncs.add, i, 0) for i in range(150)], quota_names=["cat"])
     free = put(q)
-    assert claim(qdb, 3) == [blocked[0].id, free]
+    assert claim(clock_db, 3) == [blocked[0].id, free]
 
 
 def test_claims_respect_time_and_order_with_quotas(
-    qdb: jobq.Database, q: jobq.Queue, clock: MovableClock
+    clock_db: jobq.Database, q: jobq.Queue, clock: MovableClock
 ) -> None:
     q.quotas.create("cat", size=5)
     later = put(q, "cat", begin_after=T0 + dt.timedelta(minutes=10))
     now = put(q, "cat")
-    assert claim(qdb) == [now]
+    assert claim(clock_db) == [now]
     clock.advance(minutes=10)
-    assert claim(qdb) == [later]
+    assert claim(clock_db) == [later]
 
 
 # -- rescheduled and put-back jobs ---------------------------------------------------------------
-def test_a_job_put_back_now_keeps_its_slot(qdb: jobq.Database, q: jobq.Queue) -> None:
+def test_a_job_put_back_now_keeps_its_slot(clock_db: jobq.Database, q: jobq.Queue) -> None:
     """Interrupted and retried "now" (front of the queue): it may be claimed again although
     its quota is full, because it counts itself; the others stay blocked."""
     q.quotas.create("cat")
     a, b = put(q, "cat"), put(q, "cat")
-    assert claim(qdb) == [a]
-    r = start(qdb, a)
-    qdb.store.reschedule(a, r.attempt, A, None, {}, qdb.clock.now())
-    assert record(qdb, a).status == "pending" and holders(q, "cat") == [a]
-    assert claim(qdb, dispatcher=B) == [a]
-    assert claim(qdb, dispatcher=B) == []
+    assert claim(clock_db) == [a]
+    r = start(clock_db, a)
+    clock_db.store.reschedule(a, r.attempt, A, None, {}, clock_db.clock.now())
+    assert record(clock_db, a).status == "pending" and holders(q, "cat") == [a]
+    assert claim(clock_db, dispatcher=B) == [a]
+    assert claim(clock_db, dispatcher=B) == []
     # the sweep's path: the worker holding it is gone, its retry policy says "now"
-    start(qdb, a)
-    hand_on(qdb, [record(qdb, a)], "test: its worker is gone")
-    assert record(qdb, a).status == "pending" and holders(q, "cat") == [a]
-    assert claim(qdb) == [a]
+    start(clock_db, a)
+    hand_on(clock_db, [record(clock_db, a)], "test: its worker is gone")
+    assert record(clock_db, a).status == "pending" and holders(q, "cat") == [a]
+    assert claim(clock_db) == [a]
     # a claimed job released before it started keeps its slot too
-    assert qdb.store.release(a, record(qdb, a).attempt, A)
+    assert clock_db.store.release(a, record(clock_db, a).attempt, A)
     assert holders(q, "cat") == [a]
-    assert claim(qdb, dispatcher=B) == [a]
-    finish(qdb, a)
-    assert claim(qdb) == [b]
+    assert claim(clock_db, dispatcher=B) == [a]
+    finish(clock_db, a)
+    assert claim(clock_db) == [b]
 
 
 def test_a_job_rescheduled_later_frees_its_slot(
-    qdb: jobq.Database, q: jobq.Queue, clock: MovableClock
+    clock_db: jobq.Database, q: jobq.Queue, clock: MovableClock
 ) -> None:
     q.quotas.create("cat")
     a, b = put(q, "cat"), put(q, "cat")
-    assert claim(qdb) == [a]
-    r = start(qdb, a)
-    qdb.store.reschedule(a, r.attempt, A, T0 + dt.timedelta(hours=1), {}, qdb.clock.now())
+    assert claim(clock_db) == [a]
+    r = start(clock_db, a)
+    clock_db.store.reschedule(a, r.attempt, A, T0 + dt.timedelta(hours=1), {}, clock_db.clock.now())
     assert holders(q, "cat") == []
-    assert claim(qdb) == [b]
+    assert claim(clock_db) == [b]
     clock.advance(hours=1)
-    assert claim(qdb) == []  # a is due again, but b holds the slot now
-    finish(qdb, b)
-    assert claim(qdb) == [a]
+    assert claim(clock_db) == []  # a is due again, but b holds the slot now
+    finish(clock_db, b)
+    assert claim(clock_db) == [a]
 
 
-def test_a_pulled_job_gives_its_kept_slot_up(qdb: jobq.Database, q: jobq.Queue) -> None:
+def test_a_pulled_job_gives_its_kept_slot_up(clock_db: jobq.Database, q: jobq.Queue) -> None:
     q.quotas.create("cat")
     a, b = put(q, "cat"), put(q, "cat")
-    assert claim(qdb) == [a]
-    assert qdb.store.release(a, record(qdb, a).attempt, A)
+    assert claim(clock_db) == [a]
+    assert clock_db.store.release(a, record(clock_db, a).attempt, A)
     assert holders(q, "cat") == [a]
     pulled = q.pull()
     assert pulled.id == a and holders(q, "cat") == []
-    assert claim(qdb) == [b]
+    assert claim(clock_db) == [b]
     q.put_back(pulled)  # at the front, but without a slot: it waits like the others
-    assert claim(qdb) == []
-    finish(qdb, b)
-    assert claim(qdb) == [a]
+    assert claim(clock_db) == []
+    finish(clock_db, b)
+    assert claim(clock_db) == [a]
 
 
 def test_a_job_past_its_deadline_is_claimed_without_consulting_quotas(
-    qdb: jobq.Database, q: jobq.Queue, clock: MovableClock
+    clock_db: jobq.Database, q: jobq.Queue, clock: MovableClock
 ) -> None:
     """It is failed unstarted by the worker, so it takes no slot."""
     q.quotas.create("cat")
     a = put(q, "cat")
     late = put(q, "cat", begin_by=dt.timedelta(minutes=1))
     b = put(q, "cat")
-    assert claim(qdb) == [a]
+    assert claim(clock_db) == [a]
     clock.advance(minutes=2)
-    assert claim(qdb) == [late]
-    finish(qdb, a)
-    assert claim(qdb) == [b]
+    assert claim(clock_db) == [late]
+    finish(clock_db, a)
+    assert claim(clock_db) == [b]
 
 
-def test_put_again_after_pull_may_change_quota_names(qdb: jobq.Database, q: jobq.Queue) -> None:
+def test_put_again_after_pull_may_change_quota_names(
+    clock_db: jobq.Database, q: jobq.Queue
+) -> None:
     q.quotas.create("cat")
     a = put(q, "cat")
     job = q.pull()
     q.put(job)
-    assert record(qdb, a).quota_names == ("cat",)
+    assert record(clock_db, a).quota_names == ("cat",)
     q.put(q.pull(), quota_names=())
-    assert record(qdb, a).quota_names == ()
+    assert record(clock_db, a).quota_names == ()
 
 
 # -- concurrency -------------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 import kit_jobs
 import pytest
@@ -63,19 +62,14 @@ def clock() -> MovableClock:
     return MovableClock(T0)
 
 
-@pytest.fixture
-def cdb(db_url: str, clock: MovableClock) -> Iterator[jobq.Database]:
-    database = jobq.connect(db_url, clock=clock)
-    yield database
-    database.close()
-
-
 def test_a_scheduled_job_runs_when_the_clock_reaches_it(
-    cdb: jobq.Database, clock: MovableClock
+    clock_db: jobq.Database, clock: MovableClock
 ) -> None:
     # A poll interval far longer than the test: only the clock's wake-up can start the job.
-    with start_worker(cdb, poll_interval=60) as worker:
-        job = cdb.queue().put(jobq.Job(kit_jobs.add, 2, 3), begin_after=T0 + dt.timedelta(hours=1))
+    with start_worker(clock_db, poll_interval=60) as worker:
+        job = clock_db.queue().put(
+            jobq.Job(kit_jobs.add, 2, 3), begin_after=T0 + dt.timedelta(hours=1)
+        )
         assert worker.drain(timeout=10) == []
         assert job.refresh().status == "pending"
         clock.advance(hours=1)
@@ -84,14 +78,14 @@ def test_a_scheduled_job_runs_when_the_clock_reaches_it(
 
 
 def test_a_begin_by_deadline_passes_without_sleeping(
-    cdb: jobq.Database, clock: MovableClock
+    clock_db: jobq.Database, clock: MovableClock
 ) -> None:
-    job = cdb.queue().put(
+    job = clock_db.queue().put(
         jobq.Job(kit_jobs.add, 1, 1),
         begin_after=T0 + dt.timedelta(minutes=10),
         begin_by=dt.timedelta(minutes=5),
     )
-    with start_worker(cdb, poll_interval=60) as worker:
+    with start_worker(clock_db, poll_interval=60) as worker:
         clock.advance(minutes=16)  # due, and already past begin_after + begin_by
         worker.drain(timeout=10)
     job.refresh()
@@ -101,9 +95,9 @@ def test_a_begin_by_deadline_passes_without_sleeping(
 
 
 def test_a_test_database_clock_leaves_other_databases_alone(
-    cdb: jobq.Database, db_url: str
+    clock_db: jobq.Database, db_url: str
 ) -> None:
     with jobq.connect(db_url) as real:
         assert abs(real.clock.now() - dt.datetime.now(UTC)) < dt.timedelta(minutes=1)
-    assert cdb.clock.now() == T0
-    assert cdb.queue().put(jobq.Job(kit_jobs.add, 1, 1)).created == T0
+    assert clock_db.clock.now() == T0
+    assert clock_db.queue().put(jobq.Job(kit_jobs.add, 1, 1)).created == T0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator
 
 import kit_fixtures
 import kit_jobs
@@ -88,16 +87,11 @@ def clock() -> MovableClock:
     return MovableClock(dt.datetime(2024, 6, 1, tzinfo=dt.UTC))
 
 
-@pytest.fixture
-def cdb(db_url: str, clock: MovableClock) -> Iterator[jobq.Database]:
-    database = jobq.connect(db_url, clock=clock)
-    yield database
-    database.close()
-
-
-def test_scheduled_jobs_run_when_the_clock_moves(cdb: jobq.Database, clock: MovableClock) -> None:
-    with inline(cdb):
-        job = cdb.queue().put(
+def test_scheduled_jobs_run_when_the_clock_moves(
+    clock_db: jobq.Database, clock: MovableClock
+) -> None:
+    with inline(clock_db):
+        job = clock_db.queue().put(
             jobq.Job(kit_jobs.add, 3, 4), begin_after=clock.now() + dt.timedelta(minutes=30)
         )
         assert job.status == "pending"
@@ -106,7 +100,7 @@ def test_scheduled_jobs_run_when_the_clock_moves(cdb: jobq.Database, clock: Mova
         clock.advance(minutes=1)
         assert job.refresh().result == 7
     clock.advance(minutes=1)  # inline mode is off: the clock no longer runs anything
-    job2 = cdb.queue().put(jobq.Job(kit_jobs.add, 1, 1))
+    job2 = clock_db.queue().put(jobq.Job(kit_jobs.add, 1, 1))
     assert job2.status == "pending"
 
 
