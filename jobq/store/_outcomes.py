@@ -50,24 +50,17 @@ class OutcomesMixin:
             self._result_params(job_id, attempt, dispatcher, outcome, now), now
         )
 
+    # -- supplied by each engine (its group commit) ---------------------------------------------
     def _store_alone(self, params: dict[str, Any], now: dt.datetime) -> None:
-        """A result without the job's own writes, committed before returning. Engines with
-        a group commit share the commit with other threads' completions."""
-        with self._transaction() as ex:
-            self._store_result(ex, params, now)
+        """A result without the job's own writes, committed (with other threads'
+        completions) before returning."""
+        raise NotImplementedError
 
     def _store_alone_later(
         self, params: dict[str, Any], now: dt.datetime
     ) -> concurrent.futures.Future[None]:
-        """`_store_alone` without waiting; engines without a group commit store it now."""
-        future: concurrent.futures.Future[None] = concurrent.futures.Future()
-        try:
-            self._store_alone(params, now)
-        except Exception as error:
-            future.set_exception(error)
-        else:
-            future.set_result(None)
-        return future
+        """`_store_alone` without waiting: the future resolves once it is committed."""
+        raise NotImplementedError
 
     def _result_params(
         self, job_id: int, attempt: int, dispatcher: str, outcome: Outcome, now: dt.datetime
