@@ -80,6 +80,12 @@ def load_filter(path: str) -> Callable[[Any], bool]:
     return found  # type: ignore[no-any-return]
 
 
+class Settling(concurrent.futures.Future[None]):
+    """The future a runner returns for a job whose run has ended while its outcome still
+    commits: the job is held (and counted in `AgentPool.running`) until it resolves, but it
+    takes no thread, so its agent may claim another job in its place (`AgentPool.settling`)."""
+
+
 def when_done(pending: Any, finish: Callable[[], None]) -> None:
     """Call `finish()` once a job handed over is done: now if `pending` is None (it ran to its
     end), else when `pending` (a concurrent future: an async job going on on the event loop)
@@ -124,6 +130,7 @@ class AgentPool:
         self._waiting = 0  # threads waiting for an item
         self._started = 0
         self.running = 0  # jobs handed to this pool and not yet finished
+        self.settling = 0  # of those, jobs whose run ended and whose outcome is committing
         self._mean_run: float | None = None  # moving average of its jobs' lengths
         self.on_done: Callable[[], None] = lambda: None
 
@@ -138,6 +145,12 @@ class AgentPool:
         """How many jobs beyond `size` the dispatcher may hand over (see CLAIM_AHEAD_BELOW)."""
         mean = self._mean_run
         return self._size if mean is not None and mean < CLAIM_AHEAD_BELOW else 0
+
+    @property
+    def free(self) -> int:
+        """How many jobs the dispatcher may hand over now: `size` (plus `claim_ahead`) less
+        those running, where up to `size` jobs whose outcome is committing count as done."""
+        return self._size + self.claim_ahead - self.running + min(self.settling, self._size)
 
     def resize(self, size: int) -> None:
         with self._lock:
@@ -203,6 +216,11 @@ class AgentPool:
         except BaseException as error:  # a job must never kill the pool silently
             events_log.critical("unexpected error in agent %s: %r", self.name, error, exc_info=True)
         finally:
+            if isinstance(pending, Settling):
+                with self._lock:
+                    self.settling += 1
+                pending.add_done_callback(self._settled)
+                self.on_done()  # its thread is free: the dispatcher may claim again
             if isinstance(pending, concurrent.futures.Future):
                 pending.add_done_callback(self._check)
             when_done(pending, self._finished)
@@ -210,6 +228,10 @@ class AgentPool:
     def _note_length(self, took: float) -> None:
         mean = self._mean_run
         self._mean_run = took if mean is None else 0.8 * mean + 0.2 * took
+
+    def _settled(self, _: concurrent.futures.Future[Any]) -> None:
+        with self._lock:
+            self.settling -= 1
 
     def _check(self, pending: concurrent.futures.Future[Any]) -> None:
         error = None if pending.cancelled() else pending.exception()

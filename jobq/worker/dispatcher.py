@@ -434,8 +434,8 @@ class Dispatcher:
             pool = self._pools.get((agent.queue, agent.name))
             if pool is None:
                 continue
-            ahead = pool.claim_ahead if agent.filter is None else 0
-            free = agent.size + ahead - pool.running
+            # Agents with a filter take only what fits their free threads (see claim_ahead).
+            free = pool.free if agent.filter is None else agent.size - pool.running
             if free <= 0:
                 continue
             accept = None if agent.filter is None else self._accept(agent.filter)

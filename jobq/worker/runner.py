@@ -40,6 +40,7 @@ from jobq.model.retry import Decision, RetryCommonForever, RetryCommonFourTimes,
 from jobq.queue import Queue
 from jobq.store.base import AttemptConnection, JobRecord, Outcome
 from jobq.worker import stats as worker_stats
+from jobq.worker.agent import Settling
 from jobq.worker.aio import AsyncRuntime, Steps, is_async_job, resolved, run_to_end
 
 if TYPE_CHECKING:
@@ -351,7 +352,7 @@ class Runner:
         commit goes to the retry policy's `commit_error` as in the thread: retried (the job
         is put back to run again, now or later), or its failure becomes the outcome."""
         context = contextvars.copy_context()  # stats' record of this job
-        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+        done = Settling()
 
         def settle(stored: concurrent.futures.Future[None]) -> None:
             try:

@@ -776,3 +776,46 @@ def test_a_job_stays_held_until_its_outcome_commits(
         assert job.wait(timeout=WAIT) == 7
     assert job.attempt == 1
     assert calls(token) == ["ran"]
+
+
+def test_a_thread_whose_job_commits_takes_the_next_job(
+    db: jobq.Database, queue: jobq.Queue, monkeypatch: pytest.MonkeyPatch, token: str
+) -> None:
+    """An agent of size 1 whose only job's outcome is still committing runs the next job: the
+    job no longer holds its thread. Both commit, each once."""
+    original = db.store.store_result_later
+    release = threading.Event()
+    first_id: list[int] = []
+
+    def first_commit_waits(job_id: int, *args: Any) -> concurrent.futures.Future[None]:
+        if first_id and job_id != first_id[0]:
+            return original(job_id, *args)
+        stored: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def commit_later() -> None:
+            release.wait(20)
+            error = original(job_id, *args).exception(20)
+            if error is None:
+                stored.set_result(None)
+            else:
+                stored.set_exception(error)
+
+        threading.Thread(target=commit_later, daemon=True).start()
+        return stored
+
+    monkeypatch.setattr(db.store, "store_result_later", first_commit_waits)
+    first = jobq.Job(logged_step, token, "first", 1)
+    second = jobq.Job(logged_step, token, "second", 2)
+    first_id.append(queue.put(first).id)  # type: ignore[arg-type]
+    agents = [jobq.AgentSpec("main", 1)]
+    with _start(db, agents=agents):
+        wait_until(lambda: calls(token) == ["first"], what="the first job's run")
+        queue.put(second)
+        try:
+            assert second.wait(timeout=WAIT) == 2
+            assert first.refresh().status == "active"  # its outcome still commits
+        finally:
+            release.set()
+        assert first.wait(timeout=WAIT) == 1
+    assert calls(token) == ["first", "second"]
+    assert (first.attempt, second.attempt) == (1, 1)
