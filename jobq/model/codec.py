@@ -122,6 +122,17 @@ def encode_call(
 
 def callable_name(func: Any) -> str:
     """`module.qualname` of a callable, or of a bound method as `Class.method`."""
+    if type(func) is types.FunctionType:
+        return _function_name(func)  # the usual case, answered once per function
+    return _name(func)
+
+
+@functools.lru_cache(maxsize=4096)
+def _function_name(func: types.FunctionType) -> str:
+    return _name(func)
+
+
+def _name(func: Any) -> str:
     target = func.__func__ if inspect.ismethod(func) else func
     module = getattr(target, "__module__", None) or type(target).__module__
     name = getattr(target, "__qualname__", None) or type(target).__qualname__
@@ -133,6 +144,8 @@ def call_repr(func: Any, args: Sequence[Any], kwargs: Mapping[str, Any], limit: 
     name = callable_name(func)
     if inspect.ismethod(func):
         name = f"{describe(func.__self__)} :{func.__name__}"
+    if not args and not kwargs:
+        return f"{name}()" if len(name) <= limit - 2 else name[: limit - 3] + "..."
     rendered = [describe(a) for a in args] + [f"{k}={describe(v)}" for k, v in kwargs.items()]
     text = f"{name}({', '.join(rendered)})"
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -92,34 +92,38 @@ class Job:
             raise EncodingError(f"Job needs a callable, got {func!r}")
         self._call: tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]] | None = (
             func,
-            tuple(args),
+            args if type(args) is tuple else tuple(args),
             dict(kwargs),
         )
-        self._payload: bytes | None = None
-        self._decode: Callable[[bytes], Any] | None = None
-        self.id: int | None = None
-        self.queue_name: str | None = None
-        self.status: Status = Status.NEW
-        self.begin_after: dt.datetime | None = None
-        self.begin_by: dt.timedelta | None = None
-        self.created: dt.datetime | None = None
-        self.active_start: dt.datetime | None = None
-        self.active_end: dt.datetime | None = None
-        self.completed_at: dt.datetime | None = None
+        # The other attributes start at the class's defaults below (a bulk put makes
+        # thousands of jobs); only the mutable ones need a value of each job's own.
         self.annotations: dict[str, Any] = {}
-        self.failed: bool = False
-        self.failure: Failure | None = None
-        self.call_repr: str = ""
-        self.parent_id: int | None = None
-        self.waiting_on: int | None = None
-        self.attempt: int = 0
-        self.dispatcher_uuid: str | None = None
-        self.agent_name: str | None = None
         self.retry_data: dict[str, Any] = {}
-        self.retry_policy: str | None = None
-        self.failure_log_level: int | None = None
-        self._result: Any = _UNSET
-        self._backend: JobBackend | None = None
+
+    # Defaults of a new job's attributes (immutable values, shared until set).
+    _payload: bytes | None = None
+    _decode: Callable[[bytes], Any] | None = None
+    id: int | None = None
+    queue_name: str | None = None
+    status: Status = Status.NEW
+    begin_after: dt.datetime | None = None
+    begin_by: dt.timedelta | None = None
+    created: dt.datetime | None = None
+    active_start: dt.datetime | None = None
+    active_end: dt.datetime | None = None
+    completed_at: dt.datetime | None = None
+    failed: bool = False
+    failure: Failure | None = None
+    call_repr: str = ""
+    parent_id: int | None = None
+    waiting_on: int | None = None
+    attempt: int = 0
+    dispatcher_uuid: str | None = None
+    agent_name: str | None = None
+    retry_policy: str | None = None
+    failure_log_level: int | None = None
+    _result: Any = _UNSET
+    _backend: JobBackend | None = None
 
     # -- hooks for subclasses --------------------------------------------------------------
     def setup(self) -> Any:
