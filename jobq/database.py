@@ -6,14 +6,13 @@ out queues, loads jobs by id, and serves stored `Job` handles (refresh, result, 
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import importlib
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, overload
 from urllib.parse import parse_qsl, urlsplit
 
 from jobq._clock import Clock, SystemClock
@@ -349,19 +348,22 @@ class Database(CompositionOps):
     ) -> list[Job]:
         now = self.clock.now()
         fresh = [j for j in jobs if not j.stored]
-        rows = [
-            self._new_row(
-                queue.name,
-                job,
-                begin_after or job.begin_after or now,
-                begin_by if begin_by is not None else job.begin_by,
-                retry_policy,
-                failure_log_level,
-            )
-            for job in fresh
-        ]
-        if quota_names:  # checked by Queue.put_many against the queue's quotas
-            rows = [dataclasses.replace(row, quota_names=quota_names) for row in rows]
+
+        def encode() -> Iterator[NewJob]:
+            for job in fresh:
+                row = self._new_row(
+                    queue.name,
+                    job,
+                    begin_after or job.begin_after or now,
+                    begin_by if begin_by is not None else job.begin_by,
+                    retry_policy,
+                    failure_log_level,
+                )
+                if quota_names:  # checked by Queue.put_many against the queue's quotas
+                    row.quota_names = quota_names
+                yield row
+
+        rows = _EncodedRows(len(fresh), encode())
         stored = [j for j in jobs if j.stored and not any(j is f for f in fresh)]
         if stored and conn is None:
             # Requeueing may find a job already taken: insert and requeue in one transaction,
@@ -516,3 +518,31 @@ def _unset() -> Any:
     from jobq.model.job import _UNSET
 
     return _UNSET
+
+
+class _EncodedRows(Sequence[NewJob]):
+    """The rows of a put, each encoded when first read: a store that sends a big batch in
+    parts (PostgreSQL) encodes each part while the server inserts the one before."""
+
+    def __init__(self, count: int, encode: Iterator[NewJob]) -> None:
+        self._count = count
+        self._encode = encode
+        self._rows: list[NewJob] = []
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> NewJob: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[NewJob]: ...
+    def __getitem__(self, index: int | slice) -> NewJob | list[NewJob]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._count))]
+        if index < 0:
+            index += self._count
+        if not 0 <= index < self._count:
+            raise IndexError(index)
+        while len(self._rows) <= index:
+            self._rows.append(next(self._encode))
+        return self._rows[index]

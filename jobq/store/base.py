@@ -256,9 +256,12 @@ class Store(MonitorStore, Protocol):
     def close(self) -> None: ...
 
     # enqueueing and the queue
-    def enqueue(
-        self, jobs: Sequence[NewJob], now: dt.datetime, *, conn: Any = None
-    ) -> list[int]: ...
+    def enqueue(self, jobs: Sequence[NewJob], now: dt.datetime, *, conn: Any = None) -> list[int]:
+        """Insert `jobs` as pending, all or none, and return their ids in order. `jobs` may
+        encode each row as it is first read (an error raised then rolls the batch back), so
+        a store reads it once, in order, inside its transaction."""
+        ...
+
     def requeue(
         self,
         job_id: int,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import datetime as dt
+import itertools
 import json
 import threading
 import time
@@ -25,7 +26,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from jobq.errors import ConfigError, ConflictError, StoreUnavailable, is_conflict, is_disconnect
@@ -42,6 +43,10 @@ def _wrap(error: Exception) -> Exception:
         return StoreUnavailable(f"PostgreSQL is unavailable: {error}")
     return error
 
+
+# Rows per statement of a bulk put: parts are pipelined, so that encoding one part overlaps
+# the server's insert of the one before (measured: 500 and 1,000 rows best, 250 and 2,000 slower).
+INSERT_PART = 500
 
 _LINK_DEFAULTS = {
     "application_name": "jobq",  # how operators find jobq's sessions in pg_stat_activity
@@ -258,28 +263,41 @@ class PostgresStore(SqlStore):
     ) -> list[int]:
         if len(jobs) < 2:
             return super()._insert_many(ex, jobs, status, now)
-        # One statement for the whole batch, its rows in one JSON parameter: psycopg adapts
-        # a string far faster than one parameter per column and row.
+        # One statement per part of INSERT_PART rows, each part's rows in one JSON parameter
+        # (psycopg adapts one string far faster than a parameter per column and row). The
+        # parts are pipelined: the server inserts one part while the next is encoded (here,
+        # and by the caller's lazy `jobs`), instead of each side waiting for the other.
+        conn = ex.cursor.connection
+        statement = self.queries["insert_jobs"]
         iso: dict[dt.datetime, str] = {}  # most jobs of a batch share their begin_after
-        rows = [
-            {
-                "queue": job.queue,
-                "begin_after": iso.get(job.begin_after)
-                or iso.setdefault(job.begin_after, job.begin_after.isoformat()),
-                "begin_by": job.begin_by,
-                "job_class": job.job_class,
-                "call": job.call.hex(),
-                "call_repr": job.call_repr,
-                "retry_policy": job.retry_policy,
-                "failure_log_level": job.failure_log_level,
-                "quota_names": json.dumps(list(job.quota_names)) if job.quota_names else "[]",
-                "put_by": job.put_by,
-                "parent_id": job.parent_id,
-            }
-            for job in jobs
-        ]
-        found = ex.all("insert_jobs", rows=json.dumps(rows), status=status, now=now)
-        ids = sorted(int(r["id"]) for r in found)
+        remaining = iter(jobs)
+        sent: list[psycopg.Cursor[tuple[Any, ...]]] = []
+        with conn.pipeline():
+            while part := list(itertools.islice(remaining, INSERT_PART)):
+                rows = [
+                    {
+                        "queue": job.queue,
+                        "begin_after": iso.get(job.begin_after)
+                        or iso.setdefault(job.begin_after, job.begin_after.isoformat()),
+                        "begin_by": job.begin_by,
+                        "job_class": job.job_class,
+                        "call": job.call.hex(),
+                        "call_repr": job.call_repr,
+                        "retry_policy": job.retry_policy,
+                        "failure_log_level": job.failure_log_level,
+                        "quota_names": json.dumps(list(job.quota_names))
+                        if job.quota_names
+                        else "[]",
+                        "put_by": job.put_by,
+                        "parent_id": job.parent_id,
+                    }
+                    for job in part
+                ]
+                cursor = conn.cursor(row_factory=tuple_row)
+                cursor.execute(statement, {"rows": json.dumps(rows), "status": status, "now": now})
+                sent.append(cursor)
+        # Each part's ids ascend in its rows' order (see insert_jobs), parts in sending order.
+        ids = [i for cursor in sent for i in sorted(row[0] for row in cursor.fetchall())]
         if len(ids) != len(jobs):
             raise RuntimeError(f"a batch insert of {len(jobs)} jobs returned {len(ids)} ids")
         return ids

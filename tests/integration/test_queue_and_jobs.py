@@ -286,6 +286,21 @@ def test_put_many_stores_all_jobs_in_order(queue: jobq.Queue) -> None:
         queue.put_many([jobs[0], jobs[0]])
 
 
+def test_a_big_put_many_with_one_bad_job_stores_nothing(queue: jobq.Queue) -> None:
+    """Jobs are encoded while the batch is sent (PostgreSQL pipelines its parts): a job that
+    cannot be stored, far into a big batch, still fails the whole put with a clear error and
+    leaves nothing behind, and the queue goes on working."""
+    before = queue.put(jobq.Job(jobfuncs.add, 0, 0))
+    jobs = [jobq.Job(jobfuncs.add, i, i) for i in range(2500)]
+    jobs[1800] = jobq.Job(lambda: None)
+    with pytest.raises(jobq.EncodingError, match="lambda"):
+        queue.put_many(jobs)
+    assert ids(queue) == [before.id]
+    assert not any(job.stored for job in jobs)
+    after = queue.put_many([jobq.Job(jobfuncs.add, i, 1) for i in range(3)])
+    assert ids(queue) == [before.id] + [job.id for job in after]
+
+
 def test_put_refuses_lambdas_and_local_functions(queue: jobq.Queue) -> None:
     def local() -> None:
         pass

@@ -22,6 +22,7 @@ from jobq.model.codec import call_repr, encode_call
 from jobq.model.failure import failure_dict
 from jobq.store._sql import load_queries
 from jobq.store.base import JobRecord, NewJob, Outcome, Store
+from jobq.store.postgres import INSERT_PART
 
 UTC = dt.UTC
 T0 = dt.datetime(2024, 1, 1, 16, 0, tzinfo=UTC)
@@ -62,8 +63,8 @@ def get(store: Store, job_id: int) -> JobRecord:
     return record
 
 
-def order(store: Store, queue: str = "") -> list[int]:
-    return [r.id for r in store.pending(queue, 0, 1000)]
+def order(store: Store, queue: str = "", limit: int = 1000) -> list[int]:
+    return [r.id for r in store.pending(queue, 0, limit)]
 
 
 def value(db: jobq.Database, result: Any) -> Outcome:
@@ -704,6 +705,7 @@ def test_both_engines_define_the_same_queries() -> None:
 def test_every_query_is_used_by_the_store_code() -> None:
     source = "\n".join(p.read_text() for p in STORE_DIR.glob("*.py"))
     used = set(re.findall(r"""(?:run|one|all|many|_execute)\(\s*["'](\w+)["']""", source))
+    used |= set(re.findall(r"""queries\[["'](\w+)["']\]""", source))  # sent by hand
     names = set(load_queries("sqlite")) | set(load_queries("postgres"))
     assert names - used == set(), "queries defined but never used"
     assert used - names == set(), "queries used but not defined"
@@ -828,6 +830,20 @@ def test_a_batch_insert_returns_each_job_its_own_id(db: jobq.Database) -> None:
     for i, job_id in enumerate(ids):
         assert get(db.store, job_id).call_repr == jobs[i].call_repr
     assert order(db.store) == [first, *ids]
+
+
+def test_a_batch_insert_in_several_parts_returns_each_job_its_own_id(db: jobq.Database) -> None:
+    """PostgreSQL sends a big batch as pipelined parts of INSERT_PART rows: the ids still
+    come back in the jobs' order, and queue order follows them."""
+    count = 2 * INSERT_PART + 7
+    first = put(db, 0, 0)
+    jobs = [new_job(db, i, 1) for i in range(count)]
+    ids = db.store.enqueue(jobs, T0)
+    assert len(set(ids)) == count and min(ids) > first
+    assert ids == sorted(ids)
+    for i in (0, INSERT_PART - 1, INSERT_PART, 2 * INSERT_PART, count - 1):
+        assert get(db.store, ids[i]).call_repr == jobs[i].call_repr
+    assert order(db.store, limit=count + 1) == [first, *ids]
 
 
 def test_a_lost_connection_fails_only_the_completions_it_carried(db: jobq.Database) -> None:
