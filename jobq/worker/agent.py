@@ -25,11 +25,14 @@ events_log = logging.getLogger("jobq.events")
 
 DEFAULT_AGENT = "main"
 DEFAULT_SIZE = 3
-# An agent whose recent jobs ran shorter than this on average claims up to `size`
-# more jobs than it has free threads, queued here, so that a thread ending a job starts the
-# next at once instead of waiting for a claim. Longer jobs are never claimed ahead: a job
-# claimed ahead counts as started (and is held by this worker) while it waits.
+# An agent whose recent jobs ran shorter than this on average claims more jobs than it has
+# free threads, queued here, so that a thread ending a job starts the next at once instead of
+# waiting for a claim: about this many seconds of its work (`size` jobs for jobs just under
+# it, up to CLAIM_AHEAD_MOST times `size` for shorter ones), so that a job claimed ahead waits
+# about that long at most. Longer jobs are never claimed ahead: a job claimed ahead counts as
+# started (and is held by this worker) while it waits.
 CLAIM_AHEAD_BELOW = 0.05  # seconds
+CLAIM_AHEAD_MOST = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +147,14 @@ class AgentPool:
     def claim_ahead(self) -> int:
         """How many jobs beyond `size` the dispatcher may hand over (see CLAIM_AHEAD_BELOW)."""
         mean = self._mean_run
-        return self._size if mean is not None and mean < CLAIM_AHEAD_BELOW else 0
+        if mean is None or mean >= CLAIM_AHEAD_BELOW:
+            return 0
+        most = CLAIM_AHEAD_MOST * self._size
+        return (
+            most
+            if mean * CLAIM_AHEAD_MOST <= CLAIM_AHEAD_BELOW
+            else int(self._size * CLAIM_AHEAD_BELOW / mean)
+        )
 
     @property
     def free(self) -> int:

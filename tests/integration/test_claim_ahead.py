@@ -1,6 +1,7 @@
-"""Claiming ahead: an agent whose jobs are short claims up to `size` more jobs than it has
-free threads, so a thread ending a job starts the next at once; an agent whose jobs are long
-never does (a job claimed ahead counts as started while it waits)."""
+"""Claiming ahead: an agent whose jobs are short claims more jobs than it has free threads
+(about CLAIM_AHEAD_BELOW seconds of its work, at most CLAIM_AHEAD_MOST times its size), so a
+thread ending a job starts the next at once; an agent whose jobs are long never does (a job
+claimed ahead counts as started while it waits)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from worker_helpers import wait_until
 
 import jobq
-from jobq.worker.agent import CLAIM_AHEAD_BELOW, AgentSpec
+from jobq.worker.agent import CLAIM_AHEAD_BELOW, CLAIM_AHEAD_MOST, AgentSpec
 
 
 @pytest.fixture
@@ -42,6 +43,40 @@ def test_short_jobs_are_claimed_ahead_and_run_in_order(db: jobq.Database, token:
         assert blocking.wait(timeout=20) == "first"
         assert ahead.wait(timeout=20) is None
         assert jobfuncs.calls(token) == ["second"]
+        assert jobfuncs.MAX_RUNNING[token] == 1
+    finally:
+        dispatcher.stop(grace=10)
+
+
+def test_shorter_jobs_are_claimed_further_ahead_up_to_a_bound(
+    db: jobq.Database, token: str
+) -> None:
+    queue = db.queue()
+    dispatcher = one_at_a_time(db)
+    try:
+        warm = [queue.put(jobq.Job(jobfuncs.add, i, 1)) for i in range(5)]  # short jobs
+        assert [job.wait(timeout=20) for job in warm] == [1, 2, 3, 4, 5]
+        blocking = queue.put(jobq.Job(jobfuncs.gated, token, "first"))
+        wait_until(lambda: jobfuncs.RUNNING.get(token, 0) == 1, timeout=20)
+        pool = dispatcher._pools[("", "main")]
+        ahead = pool.claim_ahead  # no job ends while the blocking one runs: it stays put
+        assert 1 < ahead <= CLAIM_AHEAD_MOST  # size 1: more than one job, and bounded
+        more = CLAIM_AHEAD_MOST + 2
+        waiting = queue.put_many([jobq.Job(jobfuncs.logged_step, token, i) for i in range(more)])
+
+        def statuses() -> list[str]:
+            return [db.store.get(job.id).status for job in waiting]  # type: ignore[union-attr, arg-type]
+
+        wait_until(lambda: statuses().count("active") == ahead, timeout=20)
+        for _ in range(5):  # several polls of the dispatcher: it takes no more
+            seen = dispatcher.polls
+            wait_until(lambda seen=seen: dispatcher.polls > seen + 1, timeout=20)
+            assert statuses() == ["active"] * ahead + ["pending"] * (more - ahead)
+        assert jobfuncs.calls(token) == []
+        jobfuncs.open_gate(token)
+        assert blocking.wait(timeout=20) == "first"
+        assert [job.wait(timeout=20) for job in waiting] == [None] * more
+        assert jobfuncs.calls(token) == list(range(more))
         assert jobfuncs.MAX_RUNNING[token] == 1
     finally:
         dispatcher.stop(grace=10)
