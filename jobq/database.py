@@ -363,8 +363,9 @@ class Database(CompositionOps):
                     row.quota_names = quota_names
                 yield row
 
-        rows = _EncodedRows(len(fresh), encode())
-        stored = [j for j in jobs if j.stored and not any(j is f for f in fresh)]
+        # A single row is encoded at once; a batch lazily (see _EncodedRows).
+        rows = list(encode()) if len(fresh) < 2 else _EncodedRows(len(fresh), encode())
+        stored = [j for j in jobs if j.stored]
         if stored and conn is None:
             # Requeueing may find a job already taken: insert and requeue in one transaction,
             # so that put_many stores all of its jobs or none.
@@ -394,8 +395,7 @@ class Database(CompositionOps):
         if conn is None:
             for job in stored:
                 job.refresh()
-            for q in {j.queue_name for j in jobs}:
-                events_log.debug("put %d job(s) in queue %r", len(jobs), q)
+            events_log.debug("put %d job(s) in queue %r", len(jobs), queue.name)
         if self._after_put is not None:
             self._after_put(queue.name, jobs, conn is None)
         return jobs
@@ -531,6 +531,10 @@ class _EncodedRows(Sequence[NewJob]):
 
     def __len__(self) -> int:
         return self._count
+
+    def __iter__(self) -> Iterator[NewJob]:  # Sequence's own would end on an IndexError
+        for index in range(self._count):
+            yield self[index]
 
     @overload
     def __getitem__(self, index: int) -> NewJob: ...
