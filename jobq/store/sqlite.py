@@ -202,34 +202,38 @@ class SqliteStore(SqlStore):
             return super().enqueue(jobs, now, conn=conn)
         return self._grouped(lambda ex: [self._insert(ex, jobs[0], "pending", now)])  # type: ignore[no-any-return]
 
+    def _insert(self, ex: Executor, job: NewJob, status: str, now: dt.datetime) -> int:
+        values = self._row_values(job, status, self.ts(now))
+        ex.cursor.execute(self.queries["insert_job_row"], values)
+        return int(ex.cursor.lastrowid)
+
+    def _row_values(self, job: NewJob, status: str, at: int) -> tuple[Any, ...]:
+        """insert_job_row's parameters, in its order, for a job put at `at` (stored time)."""
+        begin_after = self.ts(job.begin_after)
+        return (
+            job.queue,
+            status,
+            max(begin_after, at),  # sort_at
+            begin_after,
+            job.begin_by,
+            job.job_class,
+            job.call,
+            job.call_repr,
+            job.retry_policy,
+            job.failure_log_level,
+            json.dumps(list(job.quota_names)) if job.quota_names else "[]",
+            job.put_by,
+            job.parent_id,
+            at,
+        )
+
     def _insert_many(
         self, ex: Executor, jobs: Sequence[NewJob], status: str, now: dt.datetime
     ) -> list[int]:
         if len(jobs) < 2:
             return super()._insert_many(ex, jobs, status, now)
         at = self.ts(now)
-        ex.many(
-            "insert_job_row",
-            [
-                (
-                    job.queue,
-                    status,
-                    max(self.ts(job.begin_after), at),  # sort_at
-                    self.ts(job.begin_after),
-                    job.begin_by,
-                    job.job_class,
-                    job.call,
-                    job.call_repr,
-                    job.retry_policy,
-                    job.failure_log_level,
-                    json.dumps(list(job.quota_names)) if job.quota_names else "[]",
-                    job.put_by,
-                    job.parent_id,
-                    at,
-                )
-                for job in jobs
-            ],
-        )
+        ex.many("insert_job_row", [self._row_values(job, status, at) for job in jobs])
         row = ex.one("last_insert_id")
         assert row is not None
         last = int(row["id"])

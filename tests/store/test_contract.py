@@ -689,11 +689,13 @@ def test_both_engines_define_the_same_queries() -> None:
     postgres_only = {
         "notify",
         "migrate_lock",
+        "insert_job",
         "insert_and_notify",
         "insert_jobs",
         "store_results_plain",
     }
-    # SQLite's batch insert reads its consecutive ids back instead of RETURNING them
+    # SQLite inserts every job with insert_job_row's positional parameters, and reads the
+    # ids back (lastrowid, or a batch's consecutive ids) instead of RETURNING them
     sqlite_only = {"insert_job_row", "last_insert_id", "count_ids_between"}
     assert set(postgres) - set(sqlite) <= postgres_only
     assert set(sqlite) - sqlite_only == set(postgres) - postgres_only
