@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import sqlite3
 import time
@@ -84,3 +85,29 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or predicate}")
         time.sleep(0.02)
+
+
+def failing_store_result(monkeypatch: Any, db: Any, error: Exception, times: int) -> list[int]:
+    """Make the worker's next `times` commits of an outcome fail with `error` (its own
+    transaction, or the group commit a plain job's outcome goes to); the ids it failed."""
+    original = db.store.store_result
+    raised: list[int] = []
+
+    def store_result(job_id: int, *args: Any, **kwargs: Any) -> Any:
+        if len(raised) < times:
+            raised.append(job_id)
+            raise error
+        return original(job_id, *args, **kwargs)
+
+    def store_result_later(job_id: int, *args: Any) -> concurrent.futures.Future[None]:
+        if len(raised) < times:  # a completion committed in the background fails alike
+            raised.append(job_id)
+            failed: concurrent.futures.Future[None] = concurrent.futures.Future()
+            failed.set_exception(error)
+            return failed
+        return original_later(job_id, *args)
+
+    original_later = db.store.store_result_later
+    monkeypatch.setattr(db.store, "store_result", store_result)
+    monkeypatch.setattr(db.store, "store_result_later", store_result_later)
+    return raised

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 events_log = logging.getLogger("jobq.events")
 
 # A job's steps: yields the awaitables it needs resolved, is sent their results (or thrown
-# their exceptions), and returns when the job's outcome is stored.
+# their exceptions), and returns when the job's outcome is stored, or a future of that store
+# still committing.
 Steps = Generator[Awaitable[Any], Any, None]
 # How an awaitable ended: (raised, value or exception).
 Settled = tuple[bool, Any]
@@ -57,12 +58,13 @@ def resolved(value: Any) -> Generator[Awaitable[Any], Any, Any]:
 
 
 def advance(steps: Steps, settled: Settled) -> tuple[bool, Any]:
-    """Resume `steps` with how its last awaitable ended; (finished, next awaitable)."""
+    """Resume `steps` with how its last awaitable ended: (False, its next awaitable), or
+    (True, what it returned) once it has finished."""
     raised, value = settled
     try:
         awaitable = steps.throw(value) if raised else steps.send(value)
-    except StopIteration:
-        return True, None
+    except StopIteration as stop:
+        return True, stop.value
     return False, awaitable
 
 
@@ -209,7 +211,11 @@ class AsyncRuntime:
                     executor, context.run, advance, steps, _settled(task)
                 )
                 if finished:
-                    future.set_result(None)
+                    # Steps may end with their outcome still committing: the job ends then.
+                    if isinstance(awaitable, concurrent.futures.Future):
+                        awaitable.add_done_callback(lambda _: future.set_result(None))
+                    else:
+                        future.set_result(None)
                     return
         except BaseException as error:
             if not future.done():

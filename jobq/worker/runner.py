@@ -114,7 +114,6 @@ class Runner:
         self.agent_name = agent_name
         self.stopping = stopping or threading.Event()
         self.aio = aio  # the dispatcher's event loop; None: awaitables run in the caller
-        self._driving = threading.local()  # .active while `_drive` runs steps in this thread
         # Jobs decoded at claim time (to route async ones), kept for their run: (id, attempt).
         self._decoded: dict[tuple[int, int], Job] = {}
 
@@ -170,13 +169,10 @@ class Runner:
         that end here may return the future of their outcome still committing (see
         `_store_later`)."""
         context = contextvars.copy_context()  # the job's own: jobq.local, stats' records
-        self._driving.active = True
         try:
             awaitable = context.run(next, steps)
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
-        finally:
-            self._driving.active = False
         if self.aio is None:
             run_to_end(steps, awaitable, context)
             return None
@@ -327,12 +323,11 @@ class Runner:
 
     def _may_store_later(self, job: Job) -> bool:
         """A job without writes of its own, whose class adds no setup or teardown (which run
-        around the commit), and whose steps run in this thread's `_drive` (not resumed on the
-        event loop) can let its thread go on while its outcome commits."""
+        around the commit), can let its thread (or, for an async job, the event loop) go on
+        while its outcome commits."""
         cls = type(job)
         return (
             self.aio is not None  # a dispatcher's runner (inline test mode finishes each job)
-            and getattr(self._driving, "active", False)
             and cls.setup is Job.setup
             and cls.teardown is Job.teardown
         )
@@ -352,6 +347,7 @@ class Runner:
         commit goes to the retry policy's `commit_error` as in the thread: retried (the job
         is put back to run again, now or later), or its failure becomes the outcome."""
         context = contextvars.copy_context()  # stats' record of this job
+        thread = threading.current_thread().name
         done = Settling()
 
         def settle(stored: concurrent.futures.Future[None]) -> None:
@@ -359,6 +355,7 @@ class Runner:
                 error = stored.exception()
                 if error is None:
                     self._log_outcome(record, label, outcome)
+                    trace_log.info("completed in thread %s: %s", thread, label)
                     return
                 if not isinstance(error, ReassignedError):
                     failure = Failure.from_exception(error)

@@ -15,7 +15,7 @@ import asyncfuncs
 import jobfuncs
 import pytest
 from jobfuncs import RescheduleInAnHour, RetryValueErrorsTwice, calls
-from worker_helpers import app_rows, create_app_table, wait_until
+from worker_helpers import app_rows, create_app_table, failing_store_result, wait_until
 
 import jobq
 from jobq.testing import inline
@@ -136,16 +136,7 @@ def test_custom_policy_retries_and_reschedules_async_jobs(
 def test_commit_conflict_reruns_the_async_callable(
     db: jobq.Database, queue: jobq.Queue, token: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = db.store.store_result
-    raised: list[int] = []
-
-    def store_result(job_id: int, *args: Any, **kwargs: Any) -> Any:
-        if not raised:
-            raised.append(job_id)
-            raise jobq.ConflictError("simulated commit conflict")
-        return original(job_id, *args, **kwargs)
-
-    monkeypatch.setattr(db.store, "store_result", store_result)
+    raised = failing_store_result(monkeypatch, db, jobq.ConflictError("simulated conflict"), 1)
     job = queue.put(jobq.Job(asyncfuncs.async_step, token, "call", "ok"))
     with _start(db):
         assert job.wait(timeout=WAIT) == "ok"

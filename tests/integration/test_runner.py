@@ -39,6 +39,7 @@ from worker_helpers import (
     app_rows,
     create_app_table,
     execute,
+    failing_store_result,
     raw_connect,
     sqlalchemy_url,
     wait_until,
@@ -126,40 +127,13 @@ def test_custom_policy_from_put(queue: jobq.Queue, worker: jobq.Dispatcher, toke
     assert job.retry_data["value_error"] == 2
 
 
-def _failing_store_result(
-    monkeypatch: pytest.MonkeyPatch, db: jobq.Database, error: Exception, times: int
-) -> list[int]:
-    """Make the worker's next `times` commits of an outcome fail with `error`."""
-    original = db.store.store_result
-    raised: list[int] = []
-
-    def store_result(job_id: int, *args: Any, **kwargs: Any) -> Any:
-        if len(raised) < times:
-            raised.append(job_id)
-            raise error
-        return original(job_id, *args, **kwargs)
-
-    def store_result_later(job_id: int, *args: Any) -> concurrent.futures.Future[None]:
-        if len(raised) < times:  # a completion committed in the background fails alike
-            raised.append(job_id)
-            failed: concurrent.futures.Future[None] = concurrent.futures.Future()
-            failed.set_exception(error)
-            return failed
-        return original_later(job_id, *args)
-
-    original_later = db.store.store_result_later
-    monkeypatch.setattr(db.store, "store_result", store_result)
-    monkeypatch.setattr(db.store, "store_result_later", store_result_later)
-    return raised
-
-
 def test_commit_conflict_reruns_the_callable(
     db: jobq.Database,
     queue: jobq.Queue,
     monkeypatch: pytest.MonkeyPatch,
     token: str,
 ) -> None:
-    raised = _failing_store_result(monkeypatch, db, jobq.ConflictError("commit conflict"), 2)
+    raised = failing_store_result(monkeypatch, db, jobq.ConflictError("commit conflict"), 2)
     job = queue.put(jobq.Job(logged_step, token, "call", 42))
     with _start(db):
         assert job.wait(timeout=WAIT) == 42
@@ -175,7 +149,7 @@ def test_commit_failure_after_success_becomes_the_result(
     caplog: pytest.LogCaptureFixture,
     token: str,
 ) -> None:
-    raised = _failing_store_result(monkeypatch, db, ValueError("commit refused"), 1)
+    raised = failing_store_result(monkeypatch, db, ValueError("commit refused"), 1)
     job = queue.put(jobq.Job(logged_step, token, "call", 42))
     with (
         caplog.at_level(logging.INFO, logger="jobq.events"),
@@ -680,7 +654,7 @@ def test_job_writes_roll_back_when_the_commit_fails(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     create_app_table(db_url)
-    _failing_store_result(monkeypatch, db, RuntimeError("commit refused"), 1)
+    failing_store_result(monkeypatch, db, RuntimeError("commit refused"), 1)
     job = queue.put(jobq.Job(insert_row, "lost with the commit"))
     with _start(db), pytest.raises(jobq.JobFailed) as info:
         job.wait(timeout=WAIT)
