@@ -251,7 +251,11 @@ class PostgresStore(SqlStore):
             conn = self._flush_conn = psycopg.connect(self.conninfo, autocommit=True)
         try:
             with conn.cursor(row_factory=dict_row) as cursor:
-                done = Executor(self, cursor).all("store_results_plain", rows=json.dumps(rows))
+                done = Executor(self, cursor).all(
+                    "store_results_plain",
+                    rows=json.dumps(rows),
+                    dispatchers=sorted({p["dispatcher"] for p in batch}),
+                )
             completed = {row["id"] for row in done}
         except psycopg.Error as error:
             conn.close()

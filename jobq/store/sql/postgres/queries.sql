@@ -267,7 +267,9 @@ RETURNING status, queue, parent_id, quota_names, has_waiters;
 -- ids returned are the jobs completed (the rows come as one JSON parameter, `result` in
 -- hex, as in insert_jobs). Any other job, and a lost claim, match nothing here
 -- and take store_result in a transaction. The flags are read on the rows this UPDATE locks,
--- so a callback or waiter added just before is always seen.
+-- so a callback or waiter added just before is always seen. %(dispatchers)s (the batch's
+-- dispatchers) bounds the scan to their active jobs: otherwise the planner reads every
+-- active job of every worker (2,020 rows of 50 workers: 2.9 ms, against 0.34 ms).
 UPDATE jobq_jobs AS j
 SET status = 'completed', completed_at = r.now, result = decode(r.result, 'hex'),
     result_repr = r.result_repr, failed = r.failed, failure = r.failure,
@@ -275,8 +277,9 @@ SET status = 'completed', completed_at = r.now, result = decode(r.result, 'hex')
 FROM json_to_recordset(%(rows)s::json) AS r(id bigint, attempt integer, dispatcher text,
     result text, result_repr text, failed boolean, failure text, retry_data text,
     now timestamptz)
-WHERE j.id = r.id AND j.attempt = r.attempt AND j.dispatcher_uuid = r.dispatcher
-    AND j.status = 'active' AND NOT j.has_callbacks AND NOT j.has_waiters
+WHERE j.dispatcher_uuid = ANY (%(dispatchers)s) AND j.status = 'active'
+    AND j.id = r.id AND j.attempt = r.attempt AND j.dispatcher_uuid = r.dispatcher
+    AND NOT j.has_callbacks AND NOT j.has_waiters
     AND j.parent_id IS NULL AND j.quota_names = '[]'
 RETURNING j.id;
 
