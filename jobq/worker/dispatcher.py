@@ -393,8 +393,11 @@ class Dispatcher:
 
     def _holding(self, run: Callable[[JobRecord], Any]) -> Callable[[JobRecord], Any]:
         """Wrap a runner: a job is "held" by this process from its claim until its run ends
-        (for an async job, until the future its runner returns resolves); a job claimed but
-        not started when the dispatcher stops is left to `_shutdown`."""
+        (for an async job, or an outcome still committing, until the future its runner
+        returns resolves). A job handed to its agent is run even if the dispatcher stops
+        before a thread takes it: claimed and started in one statement, it shows as active,
+        and `_shutdown` would count it interrupted although it never ran (its policy could
+        then fail it). Only jobs claimed ahead wait for a thread, about 50 ms of work."""
 
         def run_held(record: JobRecord) -> Any:
             def release() -> None:
@@ -405,8 +408,7 @@ class Dispatcher:
 
             pending = None
             try:
-                if not self._stopping.is_set():
-                    pending = run(record)
+                pending = run(record)
             finally:
                 when_done(pending, release)
             return pending

@@ -130,7 +130,7 @@ def test_sigterm_stops_gracefully(
     wait_until(lambda: running.refresh().status == jobq.Status.ACTIVE, what="the job to start")
     assert _stop(worker) == 0, worker.output()
     # The running job was allowed to finish; the dispatcher is deactivated.
-    assert running.refresh().status == jobq.Status.COMPLETED
+    assert running.refresh().status == jobq.Status.COMPLETED, worker.output()
     assert running.result == "finished"
     assert _dispatcher_rows(db_url, worker.uuid) == [(None,)]
     # Jobs put after the stop stay pending: nobody serves the queue any more.

@@ -5,6 +5,7 @@ claimed ahead counts as started while it waits)."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 
@@ -100,3 +101,35 @@ def test_long_jobs_are_not_claimed_ahead(db: jobq.Database, token: str) -> None:
         assert waiting.wait(timeout=20) is None
     finally:
         dispatcher.stop(grace=10)
+
+
+def test_jobs_claimed_ahead_still_run_when_the_worker_stops(db: jobq.Database, token: str) -> None:
+    """A graceful stop runs the jobs its agent already claimed (they show as active): none
+    is handed on as interrupted without ever having run, which its policy might fail."""
+    queue = db.queue()
+    dispatcher = one_at_a_time(db)
+    stopped = threading.Thread(target=dispatcher.stop, kwargs={"grace": 20})
+    try:
+        warm = [queue.put(jobq.Job(jobfuncs.add, i, 1)) for i in range(5)]  # short jobs
+        assert [job.wait(timeout=20) for job in warm] == [1, 2, 3, 4, 5]
+        blocking = queue.put(jobq.Job(jobfuncs.gated, token, "first"))
+        wait_until(lambda: jobfuncs.RUNNING.get(token, 0) == 1, timeout=20)
+        ahead = queue.put_many([jobq.Job(jobfuncs.logged_step, token, i, i) for i in range(2)])
+        wait_until(
+            lambda: all(db.store.get(job.id).status == "active" for job in ahead),  # type: ignore[union-attr, arg-type]
+            timeout=20,
+        )
+        stopped.start()
+        wait_until(lambda: not dispatcher.activated, timeout=20)  # stopping: claims no more
+        jobfuncs.open_gate(token)
+        stopped.join(30)
+        assert not stopped.is_alive()
+        assert blocking.wait(timeout=20) == "first"
+        assert [job.wait(timeout=20) for job in ahead] == [0, 1]
+        assert [job.attempt for job in ahead] == [1, 1]
+        assert all("interruptions" not in job.retry_data for job in ahead)
+        assert jobfuncs.calls(token) == [0, 1]
+    finally:
+        jobfuncs.open_gate(token)
+        if not stopped.is_alive() and stopped.ident is None:
+            dispatcher.stop(grace=10)
