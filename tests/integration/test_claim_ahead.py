@@ -28,14 +28,21 @@ def one_at_a_time(db: jobq.Database) -> jobq.Dispatcher:
     return db.worker(agents=[AgentSpec("main", 1)], poll_interval=0.05).start()
 
 
+def busy_after_short_jobs(queue: jobq.Queue, token: str) -> jobq.Job:
+    """Run five short jobs (the agent then claims ahead), then a job that holds the agent's
+    only thread until its gate opens; returns that job, once running."""
+    warm = [queue.put(jobq.Job(jobfuncs.add, i, 1)) for i in range(5)]
+    assert [job.wait(timeout=20) for job in warm] == [1, 2, 3, 4, 5]
+    blocking = queue.put(jobq.Job(jobfuncs.gated, token, "first"))
+    wait_until(lambda: jobfuncs.RUNNING.get(token, 0) == 1, timeout=20)
+    return blocking
+
+
 def test_short_jobs_are_claimed_ahead_and_run_in_order(db: jobq.Database, token: str) -> None:
     queue = db.queue()
     dispatcher = one_at_a_time(db)
     try:
-        warm = [queue.put(jobq.Job(jobfuncs.add, i, 1)) for i in range(5)]  # short jobs
-        assert [job.wait(timeout=20) for job in warm] == [1, 2, 3, 4, 5]
-        blocking = queue.put(jobq.Job(jobfuncs.gated, token, "first"))
-        wait_until(lambda: jobfuncs.RUNNING.get(token, 0) == 1, timeout=20)
+        blocking = busy_after_short_jobs(queue, token)
         ahead = queue.put(jobq.Job(jobfuncs.logged_step, token, "second"))
         # Taken by this worker while its only thread is still busy, not yet run.
         wait_until(lambda: db.store.get(ahead.id).status == "active", timeout=20)  # type: ignore[union-attr]
@@ -55,10 +62,7 @@ def test_shorter_jobs_are_claimed_further_ahead_up_to_a_bound(
     queue = db.queue()
     dispatcher = one_at_a_time(db)
     try:
-        warm = [queue.put(jobq.Job(jobfuncs.add, i, 1)) for i in range(5)]  # short jobs
-        assert [job.wait(timeout=20) for job in warm] == [1, 2, 3, 4, 5]
-        blocking = queue.put(jobq.Job(jobfuncs.gated, token, "first"))
-        wait_until(lambda: jobfuncs.RUNNING.get(token, 0) == 1, timeout=20)
+        blocking = busy_after_short_jobs(queue, token)
         pool = dispatcher._pools[("", "main")]
         ahead = pool.claim_ahead  # no job ends while the blocking one runs: it stays put
         assert 1 < ahead <= CLAIM_AHEAD_MOST  # size 1: more than one job, and bounded
@@ -110,10 +114,7 @@ def test_jobs_claimed_ahead_still_run_when_the_worker_stops(db: jobq.Database, t
     dispatcher = one_at_a_time(db)
     stopped = threading.Thread(target=dispatcher.stop, kwargs={"grace": 20})
     try:
-        warm = [queue.put(jobq.Job(jobfuncs.add, i, 1)) for i in range(5)]  # short jobs
-        assert [job.wait(timeout=20) for job in warm] == [1, 2, 3, 4, 5]
-        blocking = queue.put(jobq.Job(jobfuncs.gated, token, "first"))
-        wait_until(lambda: jobfuncs.RUNNING.get(token, 0) == 1, timeout=20)
+        blocking = busy_after_short_jobs(queue, token)
         ahead = queue.put_many([jobq.Job(jobfuncs.logged_step, token, i, i) for i in range(2)])
         wait_until(
             lambda: all(db.store.get(job.id).status == "active" for job in ahead),  # type: ignore[union-attr, arg-type]

@@ -715,23 +715,26 @@ def test_a_large_agent_gets_a_connection_for_every_transactional_job(
     assert sorted(app_rows(db_url)) == sorted(results)
 
 
-def test_a_job_stays_held_until_its_outcome_commits(
-    db: jobq.Database, queue: jobq.Queue, monkeypatch: pytest.MonkeyPatch, token: str
-) -> None:
-    """A plain job's thread goes on while its outcome commits; until the commit, the job is
-    still this worker's: its sweeps (every ping) do not hand it on, and it runs once."""
+def _hold_commits(
+    monkeypatch: pytest.MonkeyPatch,
+    db: jobq.Database,
+    release: threading.Event,
+    only: int | None = None,
+) -> list[int]:
+    """Hold back the group commits of plain jobs' outcomes (of job `only`, or all) until
+    `release` is set; returns the ids handed to the store so far."""
     original = db.store.store_result_later
-    release = threading.Event()
     handed: list[int] = []
 
-    def slow_commit(job_id: int, *args: Any) -> concurrent.futures.Future[None]:
+    def held_commit(job_id: int, *args: Any) -> concurrent.futures.Future[None]:
+        if only is not None and job_id != only:
+            return original(job_id, *args)
         handed.append(job_id)
         stored: concurrent.futures.Future[None] = concurrent.futures.Future()
 
         def commit_later() -> None:
             release.wait(20)
-            inner = original(job_id, *args)
-            error = inner.exception(20)
+            error = original(job_id, *args).exception(20)
             if error is None:
                 stored.set_result(None)
             else:
@@ -740,7 +743,17 @@ def test_a_job_stays_held_until_its_outcome_commits(
         threading.Thread(target=commit_later, daemon=True).start()
         return stored
 
-    monkeypatch.setattr(db.store, "store_result_later", slow_commit)
+    monkeypatch.setattr(db.store, "store_result_later", held_commit)
+    return handed
+
+
+def test_a_job_stays_held_until_its_outcome_commits(
+    db: jobq.Database, queue: jobq.Queue, monkeypatch: pytest.MonkeyPatch, token: str
+) -> None:
+    """A plain job's thread goes on while its outcome commits; until the commit, the job is
+    still this worker's: its sweeps (every ping) do not hand it on, and it runs once."""
+    release = threading.Event()
+    handed = _hold_commits(monkeypatch, db, release)
     job = queue.put(jobq.Job(logged_step, token, "ran", 7))
     with _start(db, ping_interval=0.05, death_interval=1.0) as dispatcher:
         wait_until(lambda: handed == [job.id], what="the outcome handed to the store")
@@ -757,30 +770,10 @@ def test_a_thread_whose_job_commits_takes_the_next_job(
 ) -> None:
     """An agent of size 1 whose only job's outcome is still committing runs the next job: the
     job no longer holds its thread. Both commit, each once."""
-    original = db.store.store_result_later
     release = threading.Event()
-    first_id: list[int] = []
-
-    def first_commit_waits(job_id: int, *args: Any) -> concurrent.futures.Future[None]:
-        if first_id and job_id != first_id[0]:
-            return original(job_id, *args)
-        stored: concurrent.futures.Future[None] = concurrent.futures.Future()
-
-        def commit_later() -> None:
-            release.wait(20)
-            error = original(job_id, *args).exception(20)
-            if error is None:
-                stored.set_result(None)
-            else:
-                stored.set_exception(error)
-
-        threading.Thread(target=commit_later, daemon=True).start()
-        return stored
-
-    monkeypatch.setattr(db.store, "store_result_later", first_commit_waits)
     first = jobq.Job(logged_step, token, "first", 1)
     second = jobq.Job(logged_step, token, "second", 2)
-    first_id.append(queue.put(first).id)  # type: ignore[arg-type]
+    _hold_commits(monkeypatch, db, release, only=queue.put(first).id)
     agents = [jobq.AgentSpec("main", 1)]
     with _start(db, agents=agents):
         wait_until(lambda: calls(token) == ["first"], what="the first job's run")
