@@ -23,13 +23,13 @@ Result = TypeVar("Result")
 
 
 class _Write(Generic[Item]):
-    __slots__ = ("done", "future", "item", "result")
+    __slots__ = ("done", "item", "result", "then")
 
-    def __init__(self, item: Item, future: concurrent.futures.Future[Any] | None = None) -> None:
+    def __init__(self, item: Item, then: Callable[[Any], None] | None = None) -> None:
         self.item = item
         self.result: Any = None  # a value, or the exception to raise in the caller
         self.done = False
-        self.future = future  # resolved once done, for a write submitted without waiting
+        self.then = then  # called once done, for a write submitted without waiting
 
 
 class GroupCommit(Generic[Item, Result]):
@@ -65,15 +65,28 @@ class GroupCommit(Generic[Item, Result]):
         """Queue `item` and return at once: the future resolves once it is committed (or
         fails with its exception)."""
         future: concurrent.futures.Future[Result] = concurrent.futures.Future()
+
+        def resolve(result: Result | BaseException) -> None:
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+        self.submit_then(item, resolve)
+        return future
+
+    def submit_then(self, item: Item, then: Callable[[Result | BaseException], None]) -> None:
+        """Queue `item` and return at once; `then(result)` is called once it is committed,
+        with its result or its exception (cheaper than a future when the caller only chains
+        another step)."""
         with self._cond:
-            self._queued.append(_Write(item, future))
+            self._queued.append(_Write(item, then))
             if self._flusher is None or not self._flusher.is_alive():
                 self._flusher = threading.Thread(
                     target=self._flush_submitted, name="jobq-group-commit", daemon=True
                 )
                 self._flusher.start()
             self._cond.notify_all()
-        return future
 
     def _flush_submitted(self) -> None:
         while True:
@@ -120,14 +133,11 @@ class GroupCommit(Generic[Item, Result]):
 
 
 def _resolve(batch: list[_Write[Any]]) -> None:
-    """Resolve the futures of submitted writes: after the flush has ended, since their
-    callbacks may write through the group again."""
+    """Tell submitted writes how they ended: after the flush has ended, since what they call
+    may write through the group again."""
     for write in batch:
-        if write.future is not None:
-            if isinstance(write.result, BaseException):
-                write.future.set_exception(write.result)
-            else:
-                write.future.set_result(write.result)
+        if write.then is not None:
+            write.then(write.result)
 
 
 def in_savepoints(

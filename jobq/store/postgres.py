@@ -222,9 +222,11 @@ class PostgresStore(SqlStore):
     ) -> concurrent.futures.Future[None]:
         stored: concurrent.futures.Future[None] = concurrent.futures.Future()
 
-        def after_flush(plain: concurrent.futures.Future[bool]) -> None:
+        def after_flush(plain: bool | BaseException) -> None:
             try:
-                if not plain.result():
+                if isinstance(plain, BaseException):
+                    raise plain
+                if not plain:
                     with self._transaction() as ex:
                         self._store_result(ex, params, now)
             except Exception as error:
@@ -232,7 +234,7 @@ class PostgresStore(SqlStore):
             else:
                 stored.set_result(None)
 
-        self._completions.submit(params).add_done_callback(after_flush)
+        self._completions.submit_then(params, after_flush)
         return stored
 
     def _complete_plain(self, batch: list[dict[str, Any]]) -> list[bool | BaseException]:

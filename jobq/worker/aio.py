@@ -17,9 +17,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import functools
 import inspect
 import logging
 import threading
+import types
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
@@ -40,13 +42,26 @@ DEFAULT_THREADS = 8  # threads for the blocking steps of async jobs (store calls
 
 def is_async_job(job: Job) -> bool:
     """True if the job's callable is a coroutine function (or an object whose `__call__` is),
-    or its Job class has an `async def` setup or teardown."""
+    or its Job class has an `async def` setup or teardown. Asked of every claimed job, by the
+    dispatcher's thread: the answers for plain functions and classes are cached."""
     func = job.callable
-    if inspect.iscoroutinefunction(func):
+    if type(func) is types.FunctionType:
+        if _is_async_function(func):
+            return True
+    elif inspect.iscoroutinefunction(func) or (
+        not inspect.isroutine(func) and inspect.iscoroutinefunction(type(func).__call__)
+    ):
         return True
-    if not inspect.isroutine(func) and inspect.iscoroutinefunction(type(func).__call__):
-        return True
-    cls = type(job)
+    return _has_async_hooks(type(job))
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_async_function(func: types.FunctionType) -> bool:
+    return inspect.iscoroutinefunction(func)
+
+
+@functools.lru_cache(maxsize=1024)
+def _has_async_hooks(cls: type[Job]) -> bool:
     return inspect.iscoroutinefunction(cls.setup) or inspect.iscoroutinefunction(cls.teardown)
 
 
