@@ -602,6 +602,28 @@ def test_put_joins_a_sqlalchemy_session(db: jobq.Database, db_url: str) -> None:
     assert [j.id for j in queue] == [committed.id]
 
 
+def test_a_big_put_many_joins_the_callers_transaction(db: jobq.Database, db_url: str) -> None:
+    """A bulk put in the application's transaction (sent in pipelined parts on PostgreSQL)
+    exists only if that transaction commits, all of it, with the application's own write."""
+    create_app_table(db_url)
+    queue = db.queue()
+    count = 1200  # more than one part of a PostgreSQL bulk insert
+    conn = raw_connect(db_url)
+    try:
+        conn.execute("INSERT INTO app_rows (value) VALUES ('rolled back')")
+        queue.put_many([jobq.Job(add, i, 0) for i in range(count)], conn=conn)
+        conn.rollback()
+        conn.execute("INSERT INTO app_rows (value) VALUES ('kept')")
+        kept = queue.put_many([jobq.Job(add, i, 1) for i in range(count)], conn=conn)
+        conn.commit()
+    finally:
+        conn.close()
+    assert app_rows(db_url) == ["kept"]
+    # Only the committed batch is queued (SQLite may give the rolled-back ids out again).
+    assert [j.id for j in queue] == [job.id for job in kept]
+    assert [j.args for j in queue][:: count // 4] == [(i, 1) for i in range(0, count, count // 4)]
+
+
 def test_job_put_in_a_transaction_runs_after_commit(
     db: jobq.Database, db_url: str, worker: jobq.Dispatcher
 ) -> None:
