@@ -23,7 +23,7 @@ from jobq.store.base import (
     NewJob,
 )
 
-SCHEMA_VERSION = 3  # the highest numbered file in sql/<engine>/migrations/
+SCHEMA_VERSION = 4  # the highest numbered file in sql/<engine>/migrations/
 
 
 def load_queries(engine: str) -> dict[str, str]:

@@ -4,7 +4,8 @@ costs a claim nothing (`jobq bench --scale` measures it with a million such rows
 Each claim query is planned by the engine itself and the plan must bound its scan of the
 pending index by `sort_at`; without that, a claim with fewer due jobs than its limit reads
 every scheduled entry (27 ms with 1M rows on PostgreSQL, 62 ms on SQLite, holding the write
-lock). Likewise, PostgreSQL's batch completion reads only its own dispatchers' active jobs."""
+lock). Likewise, PostgreSQL's batch completion reads only its own dispatchers' active jobs,
+and the reads of held jobs (each ping's sweep, quota counts) use a partial index."""
 
 from __future__ import annotations
 
@@ -81,3 +82,31 @@ def test_a_plain_completion_reads_only_its_own_dispatchers_active_jobs(db: jobq.
     assert reads, plan
     for i in reads:
         assert i + 1 < len(lines) and "Index Cond" in lines[i + 1], plan
+
+
+SWEEPS = ["dispatcher_jobs", "orphan_jobs", "quota_holders", "quota_slots_held"]
+
+
+@pytest.mark.parametrize("query", SWEEPS)
+def test_reads_of_held_jobs_use_an_index_not_the_whole_table(db: jobq.Database, query: str) -> None:
+    """Every ping sweeps a worker's own jobs and orphaned ones, and every quota claim counts
+    the slots held: each must read a partial index of held jobs, never every row (SQLite
+    scanned the whole table for the sweep until the queries named the index's own terms:
+    150 ms a ping with a million completed rows)."""
+    text = load_queries(db.store.engine)[query]
+    values = params(db) | {"uuid": "d"}
+    with db.store._transaction() as ex:  # type: ignore[attr-defined]
+        if db.store.engine == "sqlite":
+            ex.cursor.execute("EXPLAIN QUERY PLAN " + text, values)
+            plan = "\n".join(str(row[3]) for row in ex.cursor.fetchall())
+            whole = re.findall(r"SCAN (?:jobq_jobs|j)\b(?! USING)", plan)
+            used = re.findall(r"USING INDEX jobq_jobs_(?:dispatcher|quota_holders)", plan)
+        else:
+            ex.cursor.execute("SET LOCAL enable_seqscan = off")  # plan as for a big table
+            ex.cursor.execute("EXPLAIN " + text, values)
+            plan = "\n".join(row["QUERY PLAN"] for row in ex.cursor.fetchall())
+            whole = re.findall(r"Seq Scan on jobq_jobs", plan)
+            used = re.findall(
+                r"(?:Index|Bitmap Index) Scan .*jobq_jobs_(?:dispatcher|quota_holders)", plan
+            )
+    assert used and not whole, f"{query} reads more than the jobs held:\n{plan}"

@@ -172,7 +172,7 @@ SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_rep
     agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
     assigned_at, active_start, active_end, completed_at, holds_quota
 FROM jobq_jobs
-WHERE queue = %(queue)s AND quota_names <> '[]' AND (status IN ('assigned', 'active') OR (status = 'pending' AND holds_quota))
+WHERE queue = %(queue)s AND quota_names <> '[]' AND (status = 'assigned' OR status = 'active' OR (status = 'pending' AND holds_quota))
 ORDER BY id;
 
 -- name: quota_slots_held
@@ -180,7 +180,7 @@ ORDER BY id;
 -- jobs past their deadline: their worker fails them unstarted.
 SELECT n.name, count(DISTINCT j.id) AS held
 FROM jobq_jobs AS j CROSS JOIN LATERAL jsonb_array_elements_text(j.quota_names::jsonb) AS n(name)
-WHERE j.queue = %(queue)s AND j.quota_names <> '[]' AND (j.status IN ('assigned', 'active') OR (j.status = 'pending' AND j.holds_quota))
+WHERE j.queue = %(queue)s AND j.quota_names <> '[]' AND (j.status = 'assigned' OR j.status = 'active' OR (j.status = 'pending' AND j.holds_quota))
     AND NOT (j.status = 'assigned' AND j.begin_by IS NOT NULL
         AND j.begin_after + make_interval(secs => j.begin_by) < %(now)s)
 GROUP BY n.name;
@@ -397,7 +397,8 @@ SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_rep
     agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
     assigned_at, active_start, active_end, completed_at
 FROM jobq_jobs
-WHERE status IN ('assigned', 'active') AND waiting_on IS NULL AND dispatcher_uuid IS NOT NULL
+WHERE (status = 'assigned' OR status = 'active') AND waiting_on IS NULL
+    AND dispatcher_uuid IS NOT NULL
     AND NOT EXISTS (SELECT 1 FROM jobq_dispatchers d
                     WHERE d.uuid = jobq_jobs.dispatcher_uuid AND d.activated IS NOT NULL)
 ORDER BY lane, sort_at, id LIMIT %(limit)s;
@@ -408,7 +409,8 @@ SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_rep
     agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
     assigned_at, active_start, active_end, completed_at
 FROM jobq_jobs
-WHERE dispatcher_uuid = %(uuid)s AND status IN ('assigned', 'active') AND waiting_on IS NULL
+WHERE dispatcher_uuid = %(uuid)s AND (status = 'assigned' OR status = 'active')
+    AND waiting_on IS NULL
 ORDER BY lane, sort_at, id;
 
 -- name: release_job

@@ -1,4 +1,4 @@
--- jobq schema, version 2 (migrations/ upgrade older databases), PostgreSQL.
+-- jobq schema, version 4 (migrations/ upgrade older databases), PostgreSQL.
 CREATE TABLE IF NOT EXISTS jobq_schema (version INTEGER NOT NULL);
 
 CREATE TABLE IF NOT EXISTS jobq_jobs (
@@ -39,13 +39,14 @@ CREATE TABLE IF NOT EXISTS jobq_jobs (
 CREATE INDEX IF NOT EXISTS jobq_jobs_pending ON jobq_jobs (queue, lane, sort_at, id)
     WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS jobq_jobs_dispatcher ON jobq_jobs (dispatcher_uuid)
-    WHERE status IN ('assigned', 'active', 'callbacks');
+    WHERE status = 'assigned' OR status = 'active' OR status = 'callbacks';
 CREATE INDEX IF NOT EXISTS jobq_jobs_parent ON jobq_jobs (parent_id) WHERE parent_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobq_jobs_waiting ON jobq_jobs (waiting_on) WHERE waiting_on IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobq_jobs_completed ON jobq_jobs (completed_at) WHERE status = 'completed';
 -- The jobs holding quota slots of a queue: claimed, running, or pending with a kept slot.
 CREATE INDEX IF NOT EXISTS jobq_jobs_quota_holders ON jobq_jobs (queue)
-    WHERE quota_names <> '[]' AND (status IN ('assigned', 'active') OR (status = 'pending' AND holds_quota));
+    WHERE quota_names <> '[]'
+        AND (status = 'assigned' OR status = 'active' OR (status = 'pending' AND holds_quota));
 
 CREATE TABLE IF NOT EXISTS jobq_queues (
     name TEXT PRIMARY KEY,

@@ -100,7 +100,8 @@ ORDER BY dispatcher_uuid, queue, name;
 -- name: monitor_agent_load
 -- Jobs each agent holds now (uses the dispatcher index).
 SELECT dispatcher_uuid, queue, agent_name, status, count(*) AS n FROM jobq_jobs
-WHERE status IN ('assigned', 'active', 'callbacks') AND dispatcher_uuid IS NOT NULL
+WHERE (status = 'assigned' OR status = 'active' OR status = 'callbacks')
+    AND dispatcher_uuid IS NOT NULL
 GROUP BY dispatcher_uuid, queue, agent_name, status;
 
 -- name: monitor_queues
@@ -170,7 +171,7 @@ DELETE FROM jobq_jobs WHERE id IN (
 SELECT d.uuid FROM jobq_dispatchers AS d
 WHERE d.activated IS NULL AND coalesce(d.deactivated, d.last_ping, d.started) < :before
     AND NOT EXISTS (SELECT 1 FROM jobq_jobs AS j WHERE j.dispatcher_uuid = d.uuid
-        AND j.status IN ('assigned', 'active', 'callbacks'))
+        AND (j.status = 'assigned' OR j.status = 'active' OR j.status = 'callbacks'))
 LIMIT :limit;
 
 -- name: monitor_delete_dispatcher

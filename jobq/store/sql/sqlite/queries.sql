@@ -142,7 +142,7 @@ SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_rep
     agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
     assigned_at, active_start, active_end, completed_at, holds_quota
 FROM jobq_jobs
-WHERE queue = :queue AND quota_names <> '[]' AND (status IN ('assigned', 'active') OR (status = 'pending' AND holds_quota = 1))
+WHERE queue = :queue AND quota_names <> '[]' AND (status = 'assigned' OR status = 'active' OR (status = 'pending' AND holds_quota = 1))
 ORDER BY id;
 
 -- name: quota_slots_held
@@ -150,7 +150,7 @@ ORDER BY id;
 -- jobs past their deadline: their worker fails them unstarted.
 SELECT n.value AS name, count(DISTINCT j.id) AS held
 FROM jobq_jobs AS j, json_each(j.quota_names) AS n
-WHERE j.queue = :queue AND j.quota_names <> '[]' AND (j.status IN ('assigned', 'active') OR (j.status = 'pending' AND j.holds_quota = 1))
+WHERE j.queue = :queue AND j.quota_names <> '[]' AND (j.status = 'assigned' OR j.status = 'active' OR (j.status = 'pending' AND j.holds_quota = 1))
     AND NOT (j.status = 'assigned' AND j.begin_by IS NOT NULL
         AND j.begin_after + CAST(j.begin_by * 1000000 AS INTEGER) < :now)
 GROUP BY n.value;
@@ -329,7 +329,8 @@ SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_rep
     agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
     assigned_at, active_start, active_end, completed_at
 FROM jobq_jobs
-WHERE status IN ('assigned', 'active') AND waiting_on IS NULL AND dispatcher_uuid IS NOT NULL
+WHERE (status = 'assigned' OR status = 'active') AND waiting_on IS NULL
+    AND dispatcher_uuid IS NOT NULL
     AND NOT EXISTS (SELECT 1 FROM jobq_dispatchers d
                     WHERE d.uuid = jobq_jobs.dispatcher_uuid AND d.activated IS NOT NULL)
 ORDER BY lane, sort_at, id LIMIT :limit;
@@ -340,7 +341,8 @@ SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_rep
     agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
     assigned_at, active_start, active_end, completed_at
 FROM jobq_jobs
-WHERE dispatcher_uuid = :uuid AND status IN ('assigned', 'active') AND waiting_on IS NULL
+WHERE dispatcher_uuid = :uuid AND (status = 'assigned' OR status = 'active')
+    AND waiting_on IS NULL
 ORDER BY lane, sort_at, id;
 
 -- name: release_job
