@@ -254,7 +254,31 @@ class Database(CompositionOps):
         failure_log_level: int | None,
         parent_id: int | None = None,
     ) -> NewJob:
-        func, args, kwargs = job.callable, job.args, job.kwargs
+        return self._encode_row(
+            queue,
+            job,
+            begin_after,
+            begin_by,
+            None if retry_policy is None else policy_path(retry_policy),
+            failure_log_level,
+            current_dispatcher_uuid(),
+            parent_id,
+        )
+
+    def _encode_row(
+        self,
+        queue: str,
+        job: Job,
+        begin_after: dt.datetime,
+        begin_by: dt.timedelta | None,
+        policy: str | None,
+        failure_log_level: int | None,
+        put_by: str | None,
+        parent_id: int | None = None,
+    ) -> NewJob:
+        """The row of a new job, given what a batch works out once for all of its jobs: the
+        retry policy's import path and the putting dispatcher."""
+        func, args, kwargs = job._get_call()
         job_class = None
         if type(job) is not Job:
             cls = type(job)
@@ -270,9 +294,9 @@ class Database(CompositionOps):
             begin_after=begin_after,
             begin_by=None if begin_by is None else begin_by.total_seconds(),
             job_class=job_class,
-            retry_policy=None if retry_policy is None else policy_path(retry_policy),
+            retry_policy=policy,
             failure_log_level=failure_log_level,
-            put_by=current_dispatcher_uuid(),
+            put_by=put_by,
             parent_id=parent_id,
         )
 
@@ -349,15 +373,19 @@ class Database(CompositionOps):
         now = self.clock.now()
         fresh = [j for j in jobs if not j.stored]
 
+        policy = None if retry_policy is None else policy_path(retry_policy)
+        put_by = current_dispatcher_uuid()
+
         def encode() -> Iterator[NewJob]:
             for job in fresh:
-                row = self._new_row(
+                row = self._encode_row(
                     queue.name,
                     job,
                     begin_after or job.begin_after or now,
                     begin_by if begin_by is not None else job.begin_by,
-                    retry_policy,
+                    policy,
                     failure_log_level,
+                    put_by,
                 )
                 if quota_names:  # checked by Queue.put_many against the queue's quotas
                     row.quota_names = quota_names
@@ -386,11 +414,12 @@ class Database(CompositionOps):
             job.queue_name = queue.name
             job.status = Status.PENDING
             job.begin_after = row.begin_after
-            job.begin_by = None if row.begin_by is None else dt.timedelta(seconds=row.begin_by)
+            if begin_by is not None:
+                job.begin_by = begin_by
             job.created = now
             job.call_repr = row.call_repr
             job.failure_log_level = failure_log_level
-            job.retry_policy = row.retry_policy
+            job.retry_policy = policy
             job._backend = self
         if conn is None:
             for job in stored:
@@ -533,8 +562,16 @@ class _EncodedRows(Sequence[NewJob]):
         return self._count
 
     def __iter__(self) -> Iterator[NewJob]:  # Sequence's own would end on an IndexError
+        if len(self._rows) == self._count:
+            return iter(self._rows)  # all encoded: the usual second reading
+        return self._encoding()
+
+    def _encoding(self) -> Iterator[NewJob]:
+        rows, encode = self._rows, self._encode
         for index in range(self._count):
-            yield self[index]
+            if index == len(rows):
+                rows.append(next(encode))
+            yield rows[index]
 
     @overload
     def __getitem__(self, index: int) -> NewJob: ...

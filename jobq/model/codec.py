@@ -105,7 +105,12 @@ def encode_call(
     """Encode a call; an unpicklable part is an EncodingError that names it."""
     check_callable(func)
     try:
-        return codec.dumps((func, tuple(args), dict(kwargs)))
+        call = (
+            func,
+            args if type(args) is tuple else tuple(args),
+            kwargs if type(kwargs) is dict else dict(kwargs),
+        )
+        return codec.dumps(call)
     except Exception as error:
         parts: list[tuple[str, Any]] = [("callable", func)]
         parts += [(f"argument {i}", a) for i, a in enumerate(args)]

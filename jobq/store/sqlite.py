@@ -203,13 +203,14 @@ class SqliteStore(SqlStore):
         return self._grouped(lambda ex: [self._insert(ex, jobs[0], "pending", now)])  # type: ignore[no-any-return]
 
     def _insert(self, ex: Executor, job: NewJob, status: str, now: dt.datetime) -> int:
-        values = self._row_values(job, status, self.ts(now))
+        values = self._row_values(job, status, now, self.ts(now))
         ex.cursor.execute(self.queries["insert_job_row"], values)
         return int(ex.cursor.lastrowid)
 
-    def _row_values(self, job: NewJob, status: str, at: int) -> tuple[Any, ...]:
-        """insert_job_row's parameters, in its order, for a job put at `at` (stored time)."""
-        begin_after = self.ts(job.begin_after)
+    def _row_values(self, job: NewJob, status: str, now: dt.datetime, at: int) -> tuple[Any, ...]:
+        """insert_job_row's parameters, in its order, for a job put at `now` (`at` stored)."""
+        # Most jobs begin when put: their begin_after is `now` itself, already converted.
+        begin_after = at if job.begin_after is now else self.ts(job.begin_after)
         return (
             job.queue,
             status,
@@ -233,7 +234,7 @@ class SqliteStore(SqlStore):
         if len(jobs) < 2:
             return super()._insert_many(ex, jobs, status, now)
         at = self.ts(now)
-        ex.many("insert_job_row", [self._row_values(job, status, at) for job in jobs])
+        ex.many("insert_job_row", [self._row_values(job, status, now, at) for job in jobs])
         row = ex.one("last_insert_id")
         assert row is not None
         last = int(row["id"])

@@ -312,6 +312,20 @@ def test_put_refuses_lambdas_and_local_functions(queue: jobq.Queue) -> None:
     assert len(queue) == 0
 
 
+def test_a_bad_retry_policy_is_refused_at_the_put_and_nothing_is_stored(
+    queue: jobq.Queue,
+) -> None:
+    """The policy is checked once for a whole put, before any row is written."""
+    with pytest.raises(TypeError, match="RetryPolicy subclass"):
+        queue.put(jobq.Job(jobfuncs.add, 1, 2), retry_policy=int)  # type: ignore[arg-type]
+    jobs = [jobq.Job(jobfuncs.add, i, i) for i in range(3)]
+    with pytest.raises(TypeError, match="RetryPolicy subclass"):
+        queue.put_many(jobs, retry_policy="jobq.NeverRetry")  # type: ignore[arg-type]
+    assert len(queue) == 0 and not any(job.stored for job in jobs)
+    stored = queue.put_many(jobs, retry_policy=jobq.NeverRetry)
+    assert [job.retry_policy for job in stored] == ["jobq.model.retry:NeverRetry"] * 3
+
+
 # -- claiming (14-16) ---------------------------------------------------------------------------
 
 
