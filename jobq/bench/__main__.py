@@ -13,7 +13,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from jobq.bench.scale import DEFAULT_SCALE_ROWS, run_scale, scale_report, scale_table
+from jobq.bench.scale import (
+    DEFAULT_SCALE_ROWS,
+    SCALE_LATENCY_JOBS,
+    run_scale,
+    scale_report,
+    scale_table,
+)
 from jobq.bench.workloads import (
     DEFAULT_PG_URL,
     METRICS,
@@ -46,7 +52,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--jobs", type=int, default=None, help="Jobs per workload (10000).")
     parser.add_argument("--runs", type=int, default=None, help="Runs of each workload (3).")
     parser.add_argument(
-        "--latency-jobs", type=int, default=None, help="Jobs of the latency workload (200)."
+        "--latency-jobs",
+        type=int,
+        default=None,
+        help="Jobs of the latency workload (200; with --scale 750, to span the worker's pings).",
     )
     parser.add_argument(
         "--sleep-jobs", type=int, default=None, help="Jobs of the 10 ms sleep workload (1000)."
@@ -164,7 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     jobs = args.jobs or (500 if args.quick else 10000)
     runs = args.runs or (1 if args.quick else 3)
-    latency_jobs = args.latency_jobs or (30 if args.quick else 200)
+    latency_jobs = args.latency_jobs or (
+        30 if args.quick else SCALE_LATENCY_JOBS if args.scale else 200
+    )
     sleep_jobs = args.sleep_jobs or (100 if args.quick else 1000)
     if min(jobs, runs, latency_jobs, sleep_jobs, args.agent_size) <= 0:
         print(

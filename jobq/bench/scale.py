@@ -6,6 +6,9 @@ plain bench) and on a database pre-filled with `--scale-rows` N pending jobs and
 jobs. The pending rows are in the workloads' queue but scheduled 30 days ahead, so they stay
 pending and every claim must skip them through its index; the completed rows finished within
 the last 24 hours, so retention (7 days by default) prunes none of them during the run.
+The latency workload puts SCALE_LATENCY_JOBS (750) jobs 20 ms apart by default, 15 s: it spans
+the worker's pings (every 5 s), and so the sweep each ping does, which must not grow with the
+table either (on SQLite it scanned the whole table until schema 4: p99 474 ms filled).
 
 The fill writes jobq's tables with the benchmark's own SQL (as the probe reads them): one
 pending job (`begin_after` = now + 30 days) is put through the API and one completed job is
@@ -53,6 +56,7 @@ from jobq.bench.workloads import (
 )
 
 DEFAULT_SCALE_ROWS = 1_000_000
+SCALE_LATENCY_JOBS = 750  # 15 s of jobs 20 ms apart: three pings of the worker
 TOLERANCE = 0.20  # filled may be at most this much worse than empty
 PENDING_AHEAD = dt.timedelta(days=30)  # the pending rows' begin_after, from now
 PENDING_SPACING = dt.timedelta(milliseconds=1)  # between consecutive pending rows
