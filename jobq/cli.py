@@ -14,7 +14,6 @@ import jobq
 from jobq.errors import ConfigError
 from jobq.monitor.commands import add_commands
 from jobq.monitor.filters import parse_interval
-from jobq.monitor.worker_server import WorkerMonitorServer
 from jobq.worker.agent import AgentSpec
 
 DB_HELP = "Database URL: sqlite:///path.db or postgresql://... (default ./jobq.db; env JOBQ_DB)."
@@ -145,7 +144,11 @@ def worker(
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     click.echo(f"jobq worker {dispatcher.uuid} on {db!r}, queues {dispatcher.queues}", err=True)
-    monitor = None if monitor_port is None else WorkerMonitorServer(dispatcher, monitor_port)
+    monitor = None
+    if monitor_port is not None:
+        from jobq.monitor.worker_server import WorkerMonitorServer  # http.server: only if asked
+
+        monitor = WorkerMonitorServer(dispatcher, monitor_port)
     if monitor is not None:
         monitor.start()
     try:

@@ -17,17 +17,19 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from jobq.errors import JobqError
 from jobq.monitor.filters import parse_interval
 from jobq.monitor.render import to_json, to_jsonable
 from jobq.monitor.service import DETAILS, Monitor
 from jobq.store.base import JobRecord
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
 DB_HELP = "Database URL: sqlite:///path.db or postgresql://... (default ./jobq.db; env JOBQ_DB)."
 FILTER_HELP = (
@@ -50,7 +52,18 @@ _STYLE = {
 
 
 def console() -> Console:
+    # rich is imported when a command prints, not when the CLI loads: a worker (`jobq worker`)
+    # never prints a table, and rich weighs about 2.7 MiB of its memory.
+    from rich.console import Console
+
     return Console(width=None if sys.stdout.isatty() else 200, highlight=False)
+
+
+def new_table(*args: Any, **kwargs: Any) -> Table:
+    """A rich Table (imported on first use, as in `console`)."""
+    from rich.table import Table
+
+    return Table(*args, **kwargs)
 
 
 def human(value: Any) -> str:
@@ -131,7 +144,7 @@ def this_option(f: Callable[..., Any]) -> Callable[..., Any]:
 def jobs_table(records: Sequence[JobRecord], now: dt.datetime, title: str | None = None) -> Table:
     from jobq.monitor.service import active_of, wait_of
 
-    table = Table(title=title, header_style="bold")
+    table = new_table(title=title, header_style="bold")
     for column in ("id", "status", "queue", "agent", "call", "begin after", "wait", "active"):
         table.add_column(column, justify="right" if column in ("id", "wait", "active") else "left")
     for r in records:
@@ -149,7 +162,7 @@ def jobs_table(records: Sequence[JobRecord], now: dt.datetime, title: str | None
 
 
 def summary_table(summary: dict[str, Any]) -> Table:
-    table = Table(show_header=False, box=None, pad_edge=False)
+    table = new_table(show_header=False, box=None, pad_edge=False)
     table.add_column("key", style="bold")
     table.add_column("value", overflow="fold")
     for key, value in summary.items():
@@ -165,7 +178,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
 
 
 def dispatchers_table(infos: Sequence[dict[str, Any]]) -> Table:
-    table = Table(header_style="bold")
+    table = new_table(header_style="bold")
     for column in ("uuid", "state", "host", "pid", "last ping", "since ping", "agents"):
         table.add_column(column)
     for d in infos:
@@ -209,7 +222,7 @@ def status(
         emit_json(info)
         return
     out = console()
-    table = Table(title="queues", header_style="bold")
+    table = new_table(title="queues", header_style="bold")
     for column in ("queue", "paused", "pending", "due", "assigned", "active", "callbacks"):
         table.add_column(column, justify="left" if column == "queue" else "right")
     table.add_column("succeeded", justify="right")
@@ -230,7 +243,7 @@ def status(
             str(capacity),
         )
     out.print(table)
-    dtable = Table(title="dispatchers", header_style="bold")
+    dtable = new_table(title="dispatchers", header_style="bold")
     for column in ("queue", "dispatcher", "state", "last ping", "since ping", "agents"):
         dtable.add_column(column)
     for name, q in info.items():
@@ -340,7 +353,7 @@ def jobstats(url: str | None, args: tuple[str, ...], this_uuid: str | None, as_j
     if as_json:
         emit_json(stats)
         return
-    table = Table(show_header=False, box=None)
+    table = new_table(show_header=False, box=None)
     table.add_column("key", style="bold")
     table.add_column("value", justify="right")
     for key, value in stats.items():
@@ -642,7 +655,7 @@ def quotas(url: str | None, queue: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    table = Table(title="quotas")
+    table = new_table(title="quotas")
     for column in ("queue", "name", "size", "held"):
         table.add_column(column)
     for row in rows:
@@ -691,7 +704,7 @@ def worker_status(url: str, timeout: float, as_json: bool) -> None:
         f"since last poll {json.dumps(st['time since last poll'])}",
         markup=False,
     )
-    table = Table(title="jobs (newest first)", header_style="bold")
+    table = new_table(title="jobs (newest first)", header_style="bold")
     for column in ("id", "call", "agent", "thread", "started", "completed", "outcome"):
         table.add_column(column)
     for j in data["jobs"]:

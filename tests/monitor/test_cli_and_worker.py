@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import urllib.request
 
 import jobfuncs
@@ -131,3 +133,14 @@ def test_requeue_hands_on_the_jobs_of_a_stuck_dispatcher(db_url: str, db: jobq.D
 
     code, output = run("requeue", "--db", db_url, "no-such-dispatcher")
     assert code != 0 and "no dispatcher" in output
+
+
+def test_a_worker_loads_no_table_or_http_library_it_does_not_use() -> None:
+    """`jobq worker` prints no tables and serves HTTP only with --monitor-port: rich and
+    http.server (about 3 MiB of every worker process) load when a command needs them."""
+    code = (
+        "import sys, jobq.cli\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'rich' or m == 'http.server'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
