@@ -91,13 +91,13 @@ class MonitorMixin:
     ) -> list[JobRecord]:
         if not query.states:
             return []
+        params = dict(offset=max(0, offset), limit=max(0, limit), **self._filter_params(query))
         with self._read() as ex:
-            rows = ex.all(
-                "monitor_jobs",
-                offset=max(0, offset),
-                limit=max(0, limit),
-                **self._filter_params(query),
-            )
+            if tuple(query.states) == ("completed",):
+                # Completed jobs only: along the completed index, stopping at the limit.
+                rows = ex.all("monitor_completed_jobs", **params)
+            else:
+                rows = ex.all("monitor_jobs", **params)
         return [self._record(r) for r in rows]
 
     def count_jobs(self, query: JobQuery) -> int:

@@ -304,3 +304,38 @@ def test_list_jobs_query_fields_all_work(clock_db: jobq.Database, monitor: Monit
         since = dataclasses.replace(base, **{name: now - dt.timedelta(hours=1)})
         expected = [job.id] if name == "requested_since" else []
         assert ids(clock_db.store.list_jobs(since, now)) == expected, name
+
+
+def test_completed_jobs_are_listed_in_the_general_order_through_their_own_index(
+    clock_db: jobq.Database, monitor: Monitor, driver: Driver, clock: MovableClock
+) -> None:
+    """A listing of completed jobs only reads the completed index (monitor_completed_jobs);
+    it must give what the general listing gives for those rows: newest first, ties on the
+    completion time broken by id, with the other filters and paging."""
+    driver.dispatcher()
+    jobs = []
+    for i in range(8):
+        queue = clock_db.queue("other" if i % 3 == 0 else "")
+        job = queue.put(jobq.Job(jobfuncs.add, i, 1))
+        driver.claim_only(job)
+        driver.start(job)
+        if i % 2 == 0:
+            clock.advance(1)  # pairs of jobs complete at the same time
+        driver.finish(job, error=RuntimeError("boom") if i % 4 == 1 else None, value=i + 1)
+        jobs.append(job)
+    clock_db.queue().put(jobq.Job(jobfuncs.add, 0, 0))  # pending: only in the general listing
+    store = clock_db.store
+    now = clock.now()
+    for fields in [{}, {"failed": True}, {"failed": False}, {"queues": ("other",)}]:
+        general = [
+            r.id
+            for r in store.list_jobs(JobQuery(states=("pending", "completed"), **fields), now)
+            if r.status == "completed"
+        ]
+        own = ids(store.list_jobs(JobQuery(states=("completed",), **fields), now))
+        assert own == general, fields
+    every = ids(store.list_jobs(JobQuery(states=("completed",)), now))
+    assert sorted(every) == sorted(j.id for j in jobs)
+    assert every[:2] == [jobs[7].id, jobs[6].id]  # same completion time: higher id first
+    paged = ids(store.list_jobs(JobQuery(states=("completed",)), now, offset=3, limit=2))
+    assert paged == every[3:5]

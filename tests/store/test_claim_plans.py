@@ -110,3 +110,27 @@ def test_reads_of_held_jobs_use_an_index_not_the_whole_table(db: jobq.Database, 
                 r"(?:Index|Bitmap Index) Scan .*jobq_jobs_(?:dispatcher|quota_holders)", plan
             )
     assert used and not whole, f"{query} reads more than the jobs held:\n{plan}"
+
+
+def test_a_listing_of_completed_jobs_reads_the_completed_index_backwards(
+    db: jobq.Database,
+) -> None:
+    """`jobq jobs completed` and `lastcompleted` stop after their limit along the completed
+    index instead of sorting every completed row (1.3 s with 2M rows on SQLite, 1.1 s on
+    PostgreSQL; 14 and 25 ms through the index)."""
+    from jobq.store.base import JobQuery
+
+    store: Any = db.store
+    text = load_queries(store.engine)["monitor_completed_jobs"]
+    values = store._filter_params(JobQuery(states=("completed",))) | {"limit": 20, "offset": 0}
+    with store._transaction() as ex:
+        if store.engine == "sqlite":
+            ex.cursor.execute("EXPLAIN QUERY PLAN " + text, values)
+            plan = "\n".join(str(row[3]) for row in ex.cursor.fetchall())
+            assert "USING INDEX jobq_jobs_completed" in plan, plan
+            assert "TEMP B-TREE" not in plan, plan  # no sort of the rows read
+        else:
+            ex.cursor.execute("SET LOCAL enable_seqscan = off")  # plan as for a big table
+            ex.cursor.execute("EXPLAIN " + text, values)
+            plan = "\n".join(row["QUERY PLAN"] for row in ex.cursor.fetchall())
+            assert re.search(r"Index Scan Backward using jobq_jobs_completed", plan), plan

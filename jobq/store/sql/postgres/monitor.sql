@@ -59,6 +59,14 @@ CASE status WHEN 'pending' THEN 0 WHEN 'completed' THEN 2 ELSE 1 END,
 SELECT /*_job_columns*/ FROM jobq_jobs WHERE /*_job_filter*/
 ORDER BY /*_job_order*/ LIMIT %(limit)s OFFSET %(offset)s;
 
+-- name: monitor_completed_jobs
+-- monitor_jobs when only completed jobs are asked for (`jobq jobs completed`, lastcompleted):
+-- the same order for such rows, newest first, read backwards along the completed index
+-- (`status = 'completed'` as its own term, so that the planner may use it), stopping at the
+-- limit instead of sorting every completed row (1.3 s with 2M rows on SQLite).
+SELECT /*_job_columns*/ FROM jobq_jobs WHERE status = 'completed' AND /*_job_filter*/
+ORDER BY completed_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s;
+
 -- name: monitor_count
 SELECT count(*) AS n FROM jobq_jobs WHERE /*_job_filter*/;
 
