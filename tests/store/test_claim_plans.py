@@ -5,7 +5,8 @@ Each claim query is planned by the engine itself and the plan must bound its sca
 pending index by `sort_at`; without that, a claim with fewer due jobs than its limit reads
 every scheduled entry (27 ms with 1M rows on PostgreSQL, 62 ms on SQLite, holding the write
 lock). Likewise, PostgreSQL's batch completion reads only its own dispatchers' active jobs,
-and the reads of held jobs (each ping's sweep, quota counts) use a partial index."""
+and the reads of held jobs (each ping's sweep, quota counts) use a partial index. Last, no
+query outside monitoring reads the whole jobs table, on either engine."""
 
 from __future__ import annotations
 
@@ -134,3 +135,75 @@ def test_a_listing_of_completed_jobs_reads_the_completed_index_backwards(
             ex.cursor.execute("EXPLAIN " + text, values)
             plan = "\n".join(row["QUERY PLAN"] for row in ex.cursor.fetchall())
             assert re.search(r"Index Scan Backward using jobq_jobs_completed", plan), plan
+
+
+def _typical_params(store: Any) -> dict[str, Any]:
+    """A value of the usual type for every parameter of the store's own queries."""
+    now = dt.datetime.now(dt.UTC)
+    return {
+        "active_only": True,
+        "agent": "main",
+        "annotations": "{}",
+        "attempt": 1,
+        "begin_after": store.ts(now),
+        "begin_by": 1.5,
+        "call": b"\x00",
+        "call_repr": "f()",
+        "dispatcher": "d",
+        "dispatchers": ["d"],
+        "failed": False,
+        "failure": None,
+        "failure_log_level": 40,
+        "first": 1,
+        "full": store.ids([]),
+        "id": 1,
+        "ids": store.ids([1, 2]),
+        "inner": 2,
+        "job_class": None,
+        "lane": 1,
+        "last": 2,
+        "limit": 8,
+        "now": store.ts(now),
+        "offset": 0,
+        "parent_id": 1,
+        "put_by": None,
+        "queue": "",
+        "quota_names": "[]",
+        "result": b"\x00",
+        "result_repr": "None",
+        "retry_data": "{}",
+        "retry_policy": None,
+        "rows": "[]",
+        "sort_at": store.ts(now),
+        "start": True,
+        "status": "pending",
+        "uuid": "d",
+    }
+
+
+def test_no_query_of_the_worker_or_the_api_reads_the_whole_jobs_table(db: jobq.Database) -> None:
+    """Every query the store sends outside monitoring is planned by the engine itself, as for
+    a big table, and none may read every row of the jobs table: their cost must not grow with
+    it (the sweep of every ping once did, on SQLite). Monitoring reads (`monitor_*`) filter
+    and count by any field an operator names and are left out."""
+    store: Any = db.store
+    values = _typical_params(store)
+    checked = []
+    for name, text in sorted(load_queries(store.engine).items()):
+        if name.startswith(("_", "monitor_")) or "jobq_jobs" not in text:
+            continue
+        with store._transaction() as ex:
+            if store.engine == "sqlite":
+                if name == "insert_job_row":  # positional parameters; an insert reads nothing
+                    continue
+                ex.cursor.execute("EXPLAIN QUERY PLAN " + text, values)
+                plan = "\n".join(str(row[3]) for row in ex.cursor.fetchall())
+                whole = re.findall(r"\bSCAN (?:jobq_jobs|j)\b(?! USING)", plan)
+            else:
+                ex.cursor.execute("SET LOCAL enable_seqscan = off")  # plan as for a big table
+                ex.cursor.execute("EXPLAIN " + text, values)
+                plan = "\n".join(row["QUERY PLAN"] for row in ex.cursor.fetchall())
+                whole = re.findall(r"Seq Scan on jobq_jobs", plan)
+        assert not whole, f"{name} reads the whole jobs table:\n{plan}"
+        checked.append(name)
+    assert {"claim", "store_result", "dispatcher_jobs", "orphan_jobs"} <= set(checked)
