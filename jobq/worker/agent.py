@@ -220,28 +220,37 @@ class AgentPool:
         started = time.monotonic()
         try:
             pending = self._run(item)
-            # Its length: to its end here, or until its future resolves (an async job, or an
-            # outcome still committing).
-            when_done(pending, lambda: self._note_length(time.monotonic() - started))
         except BaseException as error:  # a job must never kill the pool silently
             events_log.critical("unexpected error in agent %s: %r", self.name, error, exc_info=True)
-        finally:
-            if isinstance(pending, Settling):
+            self._finished()
+            return
+        if not isinstance(pending, concurrent.futures.Future):
+            self._note_length(time.monotonic() - started)
+            self._finished()
+            return
+        # An async job, or an outcome still committing: its length, its errors and its place
+        # in `running` end when the future resolves (one callback for all, as there is one per
+        # job). A settling job's thread is free already: the dispatcher may claim again.
+        settling = isinstance(pending, Settling)
+        if settling:
+            with self._lock:
+                self.settling += 1
+
+        def done(future: concurrent.futures.Future[Any]) -> None:
+            self._note_length(time.monotonic() - started)
+            if settling:
                 with self._lock:
-                    self.settling += 1
-                pending.add_done_callback(self._settled)
-                self.on_done()  # its thread is free: the dispatcher may claim again
-            if isinstance(pending, concurrent.futures.Future):
-                pending.add_done_callback(self._check)
-            when_done(pending, self._finished)
+                    self.settling -= 1
+            self._check(future)
+            self._finished()
+
+        pending.add_done_callback(done)
+        if settling:
+            self.on_done()
 
     def _note_length(self, took: float) -> None:
         mean = self._mean_run
         self._mean_run = took if mean is None else 0.8 * mean + 0.2 * took
-
-    def _settled(self, _: concurrent.futures.Future[Any]) -> None:
-        with self._lock:
-            self.settling -= 1
 
     def _check(self, pending: concurrent.futures.Future[Any]) -> None:
         error = None if pending.cancelled() else pending.exception()
