@@ -96,6 +96,9 @@ class MonitorMixin:
             if tuple(query.states) == ("completed",):
                 # Completed jobs only: along the completed index, stopping at the limit.
                 rows = ex.all("monitor_completed_jobs", **params)
+            elif set(query.states) <= set(_HELD):
+                # Held jobs only: the dispatcher index holds them all, and they are few.
+                rows = ex.all("monitor_held_jobs", **params)
             else:
                 rows = ex.all("monitor_jobs", **params)
         return [self._record(r) for r in rows]

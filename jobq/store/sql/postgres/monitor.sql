@@ -67,6 +67,15 @@ ORDER BY /*_job_order*/ LIMIT %(limit)s OFFSET %(offset)s;
 SELECT /*_job_columns*/ FROM jobq_jobs WHERE status = 'completed' AND /*_job_filter*/
 ORDER BY completed_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s;
 
+-- name: monitor_held_jobs
+-- monitor_jobs when only jobs held by workers are asked for (assigned, active, callbacks: `jobq
+-- jobs active`): read from the dispatcher index (its predicate as its own term), the same
+-- order for such rows, oldest start first, instead of every row (0.21 s with 2M rows on
+-- SQLite).
+SELECT /*_job_columns*/ FROM jobq_jobs
+WHERE (status = 'assigned' OR status = 'active' OR status = 'callbacks') AND /*_job_filter*/
+ORDER BY coalesce(active_start, assigned_at, created), id LIMIT %(limit)s OFFSET %(offset)s;
+
 -- name: monitor_count
 SELECT count(*) AS n FROM jobq_jobs WHERE /*_job_filter*/;
 
