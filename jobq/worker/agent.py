@@ -92,8 +92,8 @@ class Settling(concurrent.futures.Future[None]):
 def when_done(pending: Any, finish: Callable[[], None]) -> None:
     """Call `finish()` once a job handed over is done: now if `pending` is None (it ran to its
     end), else when `pending` (a concurrent future: an async job going on on the event loop)
-    resolves. Every layer around a runner (this pool, the dispatcher's `_holding`, the stats
-    records) releases what it holds this way."""
+    resolves. The layers around a runner (the dispatcher's `_holding`, the stats records)
+    release what they hold this way; the pool itself does it in `_execute`, in one callback."""
     if isinstance(pending, concurrent.futures.Future):
         pending.add_done_callback(lambda _: finish())
     else:
