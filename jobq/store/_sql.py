@@ -103,10 +103,6 @@ class Executor:
         row = self.cursor.fetchone()
         return None if row is None else dict(row)
 
-    def many(self, query: str, rows: Sequence[Any]) -> None:
-        """Run `query` once per parameter set, batched by the driver (no rows returned)."""
-        self.cursor.executemany(self.store.queries[query], rows)
-
     def run(self, query: str, /, **params: Any) -> int:
         self._execute(query, params)
         return int(self.cursor.rowcount)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import datetime as dt
+import itertools
 import json
 import sqlite3
 import threading
@@ -29,6 +30,10 @@ from jobq.store.base import NewJob
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICRO = dt.timedelta(microseconds=1)
 _SYNC_MODES = {"off", "normal", "full", "extra"}
+# Rows per INSERT of a batch: one statement of many VALUES rows costs SQLite a third less per
+# row than as many one-row statements (it opens the table's indexes and updates the id
+# sequence once per statement). 500 rows are 7,000 parameters, far under SQLite's limit.
+INSERT_PART = 500
 
 
 def _wrap(error: sqlite3.Error) -> Exception:
@@ -121,6 +126,7 @@ class SqliteStore(SqlStore):
         self._lock = threading.Lock()
         self._writer = threading.Lock()  # one write transaction at a time in this process
         self._conns: list[sqlite3.Connection] = []
+        self._insert_rows: dict[int, str] = {}  # _insert_rows_sql's texts, by row count
         # Claims, completions and single puts of this process's threads share commits (syncs).
         self._group: GroupCommit[Any, Any] = GroupCommit(in_savepoints(self._transaction))
 
@@ -234,7 +240,13 @@ class SqliteStore(SqlStore):
         if len(jobs) < 2:
             return super()._insert_many(ex, jobs, status, now)
         at = self.ts(now)
-        ex.many("insert_job_row", [self._row_values(job, status, now, at) for job in jobs])
+        cursor = ex.cursor
+        remaining = iter(jobs)
+        while part := list(itertools.islice(remaining, INSERT_PART)):
+            values: list[Any] = []
+            for job in part:
+                values += self._row_values(job, status, now, at)
+            cursor.execute(self._insert_rows_sql(len(part)), values)
         row = ex.one("last_insert_id")
         assert row is not None
         last = int(row["id"])
@@ -244,6 +256,16 @@ class SqliteStore(SqlStore):
         if check is None or int(check["n"]) != len(jobs):
             raise RuntimeError(f"jobs {first}..{last} of a batch insert are not consecutive")
         return list(range(first, last + 1))
+
+    def _insert_rows_sql(self, count: int) -> str:
+        """insert_job_row for `count` rows: its VALUES tuple repeated, in one statement."""
+        text = self._insert_rows.get(count)
+        if text is None:
+            head, _, row = self.queries["insert_job_row"].rstrip().rstrip(";").partition("VALUES")
+            text = f"{head}VALUES {', '.join([row.strip()] * count)}"
+            if len(self._insert_rows) < 64:  # the full part's text, and a few remainders
+                self._insert_rows[count] = text
+        return text
 
     def ts(self, value: dt.datetime | None) -> Any:
         return None if value is None else (value - _EPOCH) // _MICRO

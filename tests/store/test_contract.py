@@ -20,9 +20,10 @@ import pytest
 import jobq
 from jobq.model.codec import call_repr, encode_call
 from jobq.model.failure import failure_dict
+from jobq.store import postgres as postgres_store
+from jobq.store import sqlite as sqlite_store
 from jobq.store._sql import load_queries
 from jobq.store.base import JobRecord, NewJob, Outcome, Store
-from jobq.store.postgres import INSERT_PART
 
 UTC = dt.UTC
 T0 = dt.datetime(2024, 1, 1, 16, 0, tzinfo=UTC)
@@ -835,17 +836,46 @@ def test_a_batch_insert_returns_each_job_its_own_id(db: jobq.Database) -> None:
 
 
 def test_a_batch_insert_in_several_parts_returns_each_job_its_own_id(db: jobq.Database) -> None:
-    """PostgreSQL sends a big batch as pipelined parts of INSERT_PART rows: the ids still
-    come back in the jobs' order, and queue order follows them."""
-    count = 2 * INSERT_PART + 7
+    """Both engines send a big batch in parts of INSERT_PART rows (PostgreSQL pipelined,
+    SQLite as statements of many VALUES rows): the ids still come back in the jobs' order,
+    each row is its own job's, and queue order follows the ids."""
+    engine = postgres_store if db.store.engine == "postgres" else sqlite_store
+    part = engine.INSERT_PART
+    count = 2 * part + 7
     first = put(db, 0, 0)
     jobs = [new_job(db, i, 1) for i in range(count)]
     ids = db.store.enqueue(jobs, T0)
     assert len(set(ids)) == count and min(ids) > first
     assert ids == sorted(ids)
-    for i in (0, INSERT_PART - 1, INSERT_PART, 2 * INSERT_PART, count - 1):
+    for i in (0, part - 1, part, 2 * part, count - 1):
         assert get(db.store, ids[i]).call_repr == jobs[i].call_repr
     assert order(db.store, limit=count + 1) == [first, *ids]
+
+
+def test_each_row_of_a_batch_keeps_its_own_fields(db: jobq.Database) -> None:
+    """A batch's rows differ in every field a put can set; across a part boundary, each
+    stored row has its own job's values (none shifted to a neighbour)."""
+    engine = postgres_store if db.store.engine == "postgres" else sqlite_store
+    count = engine.INSERT_PART + 3
+    jobs = []
+    for i in range(count):
+        job = new_job(db, i, i, begin_after=T0 + dt.timedelta(seconds=i % 7))
+        job.begin_by = None if i % 2 else float(i)
+        job.job_class = None if i % 3 else f"jobfuncs:Kind{i}"
+        job.retry_policy = None if i % 4 else "jobq.model.retry:NeverRetry"
+        job.failure_log_level = None if i % 5 else 10 + i
+        job.quota_names = () if i % 6 else (f"q{i}",)
+        job.put_by = None if i % 2 == 0 else f"putter-{i}"
+        jobs.append(job)
+    ids = db.store.enqueue(jobs, T0)
+    for job, job_id in zip(jobs, ids, strict=True):
+        record = get(db.store, job_id)
+        stored = (record.call_repr, record.begin_after, record.begin_by, record.job_class)
+        stored += (record.retry_policy, record.failure_log_level, record.quota_names)
+        stored += (record.put_by,)
+        expected = (job.call_repr, job.begin_after, job.begin_by, job.job_class)
+        expected += (job.retry_policy, job.failure_log_level, job.quota_names, job.put_by)
+        assert stored == expected
 
 
 def test_a_lost_connection_fails_only_the_completions_it_carried(db: jobq.Database) -> None:

@@ -8,10 +8,11 @@ SELECT version FROM jobq_schema;
 INSERT INTO jobq_schema (version) VALUES (:version);
 
 -- name: insert_job_row
--- Every insert of a job, one or a batch (executemany), with positional parameters in this
--- order (binding fifteen named ones costs SQLite an eighth more per insert). The new id is
--- the cursor's lastrowid (RETURNING costs a sixth more); a batch's ids are consecutive
--- (AUTOINCREMENT, inside one write transaction), read back with last_insert_rowid.
+-- Every insert of a job, with positional parameters in this order (binding fifteen named ones
+-- costs SQLite an eighth more per insert). A batch repeats the VALUES tuple, up to
+-- INSERT_PART rows per statement (sqlite.py). The new id is the cursor's lastrowid (RETURNING
+-- costs a sixth more); a batch's ids are consecutive (AUTOINCREMENT, inside one write
+-- transaction), read back with last_insert_rowid.
 INSERT INTO jobq_jobs (queue, status, lane, sort_at, begin_after, begin_by, job_class, call,
     call_repr, retry_policy, failure_log_level, quota_names, put_by, parent_id, created)
 VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
