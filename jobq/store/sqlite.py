@@ -127,6 +127,7 @@ class SqliteStore(SqlStore):
         self._writer = threading.Lock()  # one write transaction at a time in this process
         self._conns: list[sqlite3.Connection] = []
         self._insert_rows: dict[int, str] = {}  # _insert_rows_sql's texts, by row count
+        self._row_parameters = self.queries["insert_job_row"].count("?")
         # Claims, completions and single puts of this process's threads share commits (syncs).
         self._group: GroupCommit[Any, Any] = GroupCommit(in_savepoints(self._transaction))
 
@@ -241,8 +242,11 @@ class SqliteStore(SqlStore):
             return super()._insert_many(ex, jobs, status, now)
         at = self.ts(now)
         cursor = ex.cursor
+        # A build of SQLite may allow fewer parameters per statement than INSERT_PART rows need.
+        allowed = cursor.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        rows_per_part = max(1, min(INSERT_PART, allowed // self._row_parameters))
         remaining = iter(jobs)
-        while part := list(itertools.islice(remaining, INSERT_PART)):
+        while part := list(itertools.islice(remaining, rows_per_part)):
             values: list[Any] = []
             for job in part:
                 values += self._row_values(job, status, now, at)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -850,6 +851,22 @@ def test_a_batch_insert_in_several_parts_returns_each_job_its_own_id(db: jobq.Da
     for i in (0, part - 1, part, 2 * part, count - 1):
         assert get(db.store, ids[i]).call_repr == jobs[i].call_repr
     assert order(db.store, limit=count + 1) == [first, *ids]
+
+
+def test_a_batch_insert_fits_a_sqlite_build_with_few_parameters(db: jobq.Database) -> None:
+    """SQLite inserts a batch as statements of many rows: a build that allows fewer bound
+    parameters per statement than INSERT_PART rows need gets smaller parts, not an error."""
+    if db.store.engine != "sqlite":
+        pytest.skip("PostgreSQL sends a part's rows as one JSON parameter")
+    conn = db.store._conn()  # type: ignore[attr-defined]
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 100)  # 7 rows of 14 parameters
+    try:
+        jobs = [new_job(db, i, 2) for i in range(50)]
+        ids = db.store.enqueue(jobs, T0)
+    finally:
+        conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 32766)
+    assert len(ids) == 50 and ids == sorted(ids)
+    assert [get(db.store, i).call_repr for i in ids] == [job.call_repr for job in jobs]
 
 
 def test_each_row_of_a_batch_keeps_its_own_fields(db: jobq.Database) -> None:
