@@ -73,7 +73,8 @@ class OutcomesMixin:
             result_repr=outcome.result_repr,
             failed=outcome.failed,
             failure=None if outcome.failure is None else json.dumps(outcome.failure),
-            retry_data=json.dumps(outcome.retry_data),
+            # Most jobs end on their first attempt, with no retry data (json.dumps: 1 µs).
+            retry_data=json.dumps(outcome.retry_data) if outcome.retry_data else "{}",
             now=self.ts(now),
         )
 
