@@ -36,24 +36,37 @@ def params(db: jobq.Database) -> dict[str, Any]:
     }
 
 
+# A read of every row of the jobs table in a plan, on each engine ("j" is its alias).
+WHOLE_TABLE = {
+    "sqlite": r"\bSCAN (?:jobq_jobs|j)\b(?! USING)",
+    "postgres": r"Seq Scan on jobq_jobs",
+}
+
+
+def explain(store: Any, text: str, values: dict[str, Any]) -> list[str]:
+    """The engine's own plan of `text`, one line per step; PostgreSQL plans as for a big
+    table (sequential scans off), SQLite answers EXPLAIN QUERY PLAN."""
+    with store._transaction() as ex:
+        if store.engine == "sqlite":
+            ex.cursor.execute("EXPLAIN QUERY PLAN " + text, values)
+            return [str(row[3]) for row in ex.cursor.fetchall()]
+        ex.cursor.execute("SET LOCAL enable_seqscan = off")
+        ex.cursor.execute("EXPLAIN " + text, values)
+        return [row["QUERY PLAN"] for row in ex.cursor.fetchall()]
+
+
 @pytest.mark.parametrize("query", CLAIMS)
 def test_each_claim_reads_the_pending_index_only_up_to_now(db: jobq.Database, query: str) -> None:
-    text = load_queries(db.store.engine)[query]
-    with db.store._transaction() as ex:  # type: ignore[attr-defined]
-        if db.store.engine == "sqlite":
-            ex.cursor.execute("EXPLAIN QUERY PLAN " + text, params(db))
-            plan = "\n".join(str(row[3]) for row in ex.cursor.fetchall())
-            scans = re.findall(r"jobq_jobs USING .*", plan)
-        else:
-            ex.cursor.execute("SET LOCAL enable_seqscan = off")  # plan as for a big table
-            ex.cursor.execute("EXPLAIN " + text, params(db))
-            lines = [row["QUERY PLAN"] for row in ex.cursor.fetchall()]
-            plan = "\n".join(lines)
-            scans = [
-                lines[i + 1]
-                for i, line in enumerate(lines)
-                if "jobq_jobs_pending" in line and i + 1 < len(lines)
-            ]
+    lines = explain(db.store, load_queries(db.store.engine)[query], params(db))
+    plan = "\n".join(lines)
+    if db.store.engine == "sqlite":
+        scans = re.findall(r"jobq_jobs USING .*", plan)
+    else:
+        scans = [
+            lines[i + 1]
+            for i, line in enumerate(lines)
+            if "jobq_jobs_pending" in line and i + 1 < len(lines)
+        ]
     pending = [scan for scan in scans if "PRIMARY KEY" not in scan and "pkey" not in scan]
     assert pending, plan
     for scan in pending:
@@ -74,10 +87,7 @@ def test_a_plain_completion_reads_only_its_own_dispatchers_active_jobs(db: jobq.
     text = load_queries("postgres")["store_results_plain"]
     rows = '[{"id": 1, "attempt": 1, "dispatcher": "d", "result": null, "result_repr": "None",'
     rows += ' "failed": false, "failure": null, "retry_data": "{}", "now": "2026-01-01T00:00Z"}]'
-    with db.store._transaction() as ex:  # type: ignore[attr-defined]
-        ex.cursor.execute("SET LOCAL enable_seqscan = off")  # plan as for a big table
-        ex.cursor.execute("EXPLAIN " + text, {"rows": rows, "dispatchers": ["d"]})
-        lines = [row["QUERY PLAN"] for row in ex.cursor.fetchall()]
+    lines = explain(db.store, text, {"rows": rows, "dispatchers": ["d"]})
     plan = "\n".join(lines)
     reads = [i for i, line in enumerate(lines) if re.search(r"Scan .*on jobq_jobs\b", line)]
     assert reads, plan
@@ -94,22 +104,16 @@ def test_reads_of_held_jobs_use_an_index_not_the_whole_table(db: jobq.Database, 
     the slots held: each must read a partial index of held jobs, never every row (SQLite
     scanned the whole table for the sweep until the queries named the index's own terms:
     150 ms a ping with a million completed rows)."""
-    text = load_queries(db.store.engine)[query]
+    engine = db.store.engine
     values = params(db) | {"uuid": "d"}
-    with db.store._transaction() as ex:  # type: ignore[attr-defined]
-        if db.store.engine == "sqlite":
-            ex.cursor.execute("EXPLAIN QUERY PLAN " + text, values)
-            plan = "\n".join(str(row[3]) for row in ex.cursor.fetchall())
-            whole = re.findall(r"SCAN (?:jobq_jobs|j)\b(?! USING)", plan)
-            used = re.findall(r"USING INDEX jobq_jobs_(?:dispatcher|quota_holders)", plan)
-        else:
-            ex.cursor.execute("SET LOCAL enable_seqscan = off")  # plan as for a big table
-            ex.cursor.execute("EXPLAIN " + text, values)
-            plan = "\n".join(row["QUERY PLAN"] for row in ex.cursor.fetchall())
-            whole = re.findall(r"Seq Scan on jobq_jobs", plan)
-            used = re.findall(
-                r"(?:Index|Bitmap Index) Scan .*jobq_jobs_(?:dispatcher|quota_holders)", plan
-            )
+    plan = "\n".join(explain(db.store, load_queries(engine)[query], values))
+    whole = re.findall(WHOLE_TABLE[engine], plan)
+    used = re.findall(
+        r"USING INDEX jobq_jobs_(?:dispatcher|quota_holders)"
+        if engine == "sqlite"
+        else r"(?:Index|Bitmap Index) Scan .*jobq_jobs_(?:dispatcher|quota_holders)",
+        plan,
+    )
     assert used and not whole, f"{query} reads more than the jobs held:\n{plan}"
 
 
@@ -124,17 +128,12 @@ def test_a_listing_of_completed_jobs_reads_the_completed_index_backwards(
     store: Any = db.store
     text = load_queries(store.engine)["monitor_completed_jobs"]
     values = store._filter_params(JobQuery(states=("completed",))) | {"limit": 20, "offset": 0}
-    with store._transaction() as ex:
-        if store.engine == "sqlite":
-            ex.cursor.execute("EXPLAIN QUERY PLAN " + text, values)
-            plan = "\n".join(str(row[3]) for row in ex.cursor.fetchall())
-            assert "USING INDEX jobq_jobs_completed" in plan, plan
-            assert "TEMP B-TREE" not in plan, plan  # no sort of the rows read
-        else:
-            ex.cursor.execute("SET LOCAL enable_seqscan = off")  # plan as for a big table
-            ex.cursor.execute("EXPLAIN " + text, values)
-            plan = "\n".join(row["QUERY PLAN"] for row in ex.cursor.fetchall())
-            assert re.search(r"Index Scan Backward using jobq_jobs_completed", plan), plan
+    plan = "\n".join(explain(store, text, values))
+    if store.engine == "sqlite":
+        assert "USING INDEX jobq_jobs_completed" in plan, plan
+        assert "TEMP B-TREE" not in plan, plan  # no sort of the rows read
+    else:
+        assert re.search(r"Index Scan Backward using jobq_jobs_completed", plan), plan
 
 
 def _typical_params(store: Any) -> dict[str, Any]:
@@ -192,18 +191,10 @@ def test_no_query_of_the_worker_or_the_api_reads_the_whole_jobs_table(db: jobq.D
     for name, text in sorted(load_queries(store.engine).items()):
         if name.startswith(("_", "monitor_")) or "jobq_jobs" not in text:
             continue
-        with store._transaction() as ex:
-            if store.engine == "sqlite":
-                if name == "insert_job_row":  # positional parameters; an insert reads nothing
-                    continue
-                ex.cursor.execute("EXPLAIN QUERY PLAN " + text, values)
-                plan = "\n".join(str(row[3]) for row in ex.cursor.fetchall())
-                whole = re.findall(r"\bSCAN (?:jobq_jobs|j)\b(?! USING)", plan)
-            else:
-                ex.cursor.execute("SET LOCAL enable_seqscan = off")  # plan as for a big table
-                ex.cursor.execute("EXPLAIN " + text, values)
-                plan = "\n".join(row["QUERY PLAN"] for row in ex.cursor.fetchall())
-                whole = re.findall(r"Seq Scan on jobq_jobs", plan)
+        if name == "insert_job_row":  # SQLite's, positional parameters: an insert reads nothing
+            continue
+        plan = "\n".join(explain(store, text, values))
+        whole = re.findall(WHOLE_TABLE[store.engine], plan)
         assert not whole, f"{name} reads the whole jobs table:\n{plan}"
         checked.append(name)
     assert {"claim", "store_result", "dispatcher_jobs", "orphan_jobs"} <= set(checked)
@@ -217,13 +208,8 @@ def test_a_listing_of_held_jobs_reads_the_dispatcher_index(db: jobq.Database) ->
     store: Any = db.store
     text = load_queries(store.engine)["monitor_held_jobs"]
     values = store._filter_params(JobQuery(states=("active",))) | {"limit": 20, "offset": 0}
-    with store._transaction() as ex:
-        if store.engine == "sqlite":
-            ex.cursor.execute("EXPLAIN QUERY PLAN " + text, values)
-            plan = "\n".join(str(row[3]) for row in ex.cursor.fetchall())
-            assert "USING INDEX jobq_jobs_dispatcher" in plan, plan
-        else:
-            ex.cursor.execute("SET LOCAL enable_seqscan = off")  # plan as for a big table
-            ex.cursor.execute("EXPLAIN " + text, values)
-            plan = "\n".join(row["QUERY PLAN"] for row in ex.cursor.fetchall())
-            assert re.search(r"(?:Index|Bitmap Index) Scan .*jobq_jobs_dispatcher", plan), plan
+    plan = "\n".join(explain(store, text, values))
+    if store.engine == "sqlite":
+        assert "USING INDEX jobq_jobs_dispatcher" in plan, plan
+    else:
+        assert re.search(r"(?:Index|Bitmap Index) Scan .*jobq_jobs_dispatcher", plan), plan
