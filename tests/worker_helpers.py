@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import os
 import sqlite3
 import time
@@ -99,13 +98,13 @@ def failing_store_result(monkeypatch: Any, db: Any, error: Exception, times: int
             raise error
         return original(job_id, *args, **kwargs)
 
-    def store_result_later(job_id: int, *args: Any) -> concurrent.futures.Future[None]:
+    def store_result_later(job_id: int, *args: Any) -> None:
         if len(raised) < times:  # a completion committed in the background fails alike
             raised.append(job_id)
-            failed: concurrent.futures.Future[None] = concurrent.futures.Future()
-            failed.set_exception(error)
-            return failed
-        return original_later(job_id, *args)
+            then = args[-1]
+            then(error)
+            return
+        original_later(job_id, *args)
 
     original_later = db.store.store_result_later
     monkeypatch.setattr(db.store, "store_result", store_result)

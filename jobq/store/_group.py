@@ -4,13 +4,13 @@ Eight threads each completing a job would each wait for a commit of their own: o
 file sync behind one writer lock, on PostgreSQL a round trip and a WAL flush. Here the first
 thread to arrive writes whatever the others queued meanwhile, in one go (`flush`), and each
 caller returns only once its own write is committed, as with a transaction of its own.
-A caller that need not wait (`submit`) gets a future instead; a thread of the group's own
-then flushes what is queued while nobody else does.
+A caller that need not wait (`submit_then`) gives a function to call once its write is
+committed instead; a thread of the group's own then flushes what is queued while nobody else
+does.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import threading
 from collections.abc import Callable
@@ -61,24 +61,9 @@ class GroupCommit(Generic[Item, Result]):
             raise write.result
         return write.result  # type: ignore[no-any-return]
 
-    def submit(self, item: Item) -> concurrent.futures.Future[Result]:
-        """Queue `item` and return at once: the future resolves once it is committed (or
-        fails with its exception)."""
-        future: concurrent.futures.Future[Result] = concurrent.futures.Future()
-
-        def resolve(result: Result | BaseException) -> None:
-            if isinstance(result, BaseException):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
-
-        self.submit_then(item, resolve)
-        return future
-
     def submit_then(self, item: Item, then: Callable[[Result | BaseException], None]) -> None:
         """Queue `item` and return at once; `then(result)` is called once it is committed,
-        with its result or its exception (cheaper than a future when the caller only chains
-        another step)."""
+        with its result or its exception."""
         with self._cond:
             self._queued.append(_Write(item, then))
             if self._flusher is None or not self._flusher.is_alive():

@@ -8,10 +8,10 @@ returned jobs; unstarted jobs failed; callbacks added.
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import datetime as dt
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from jobq.errors import JobNotFound, ReassignedError
@@ -44,10 +44,16 @@ class OutcomesMixin:
             self._store_result(ex, params, now)
 
     def store_result_later(
-        self, job_id: int, attempt: int, dispatcher: str, outcome: Outcome, now: dt.datetime
-    ) -> concurrent.futures.Future[None]:
-        return self._store_alone_later(
-            self._result_params(job_id, attempt, dispatcher, outcome, now), now
+        self,
+        job_id: int,
+        attempt: int,
+        dispatcher: str,
+        outcome: Outcome,
+        now: dt.datetime,
+        then: Callable[[BaseException | None], None],
+    ) -> None:
+        self._store_alone_later(
+            self._result_params(job_id, attempt, dispatcher, outcome, now), now, then
         )
 
     # -- supplied by each engine (its group commit) ---------------------------------------------
@@ -57,9 +63,13 @@ class OutcomesMixin:
         raise NotImplementedError
 
     def _store_alone_later(
-        self, params: dict[str, Any], now: dt.datetime
-    ) -> concurrent.futures.Future[None]:
-        """`_store_alone` without waiting: the future resolves once it is committed."""
+        self,
+        params: dict[str, Any],
+        now: dt.datetime,
+        then: Callable[[BaseException | None], None],
+    ) -> None:
+        """`_store_alone` without waiting: `then(None)` once it is committed, or
+        `then(error)`."""
         raise NotImplementedError
 
     def _result_params(

@@ -13,7 +13,6 @@ Writes for a job attempt are fenced on (job id, attempt, dispatcher): if the cla
 
 from __future__ import annotations
 
-import concurrent.futures
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -310,11 +309,18 @@ class Store(MonitorStore, Protocol):
         conn: Any = None,
     ) -> None: ...
     def store_result_later(
-        self, job_id: int, attempt: int, dispatcher: str, outcome: Outcome, now: dt.datetime
-    ) -> concurrent.futures.Future[None]:
+        self,
+        job_id: int,
+        attempt: int,
+        dispatcher: str,
+        outcome: Outcome,
+        now: dt.datetime,
+        then: Callable[[BaseException | None], None],
+    ) -> None:
         """`store_result` without the job's own writes, committed with other threads'
-        completions: the future resolves once it is committed, or fails (ReassignedError if
-        the claim was lost, nothing written). The caller need not wait for it."""
+        completions; returns at once. `then(None)` is called once it is committed, or
+        `then(error)` if it failed (ReassignedError if the claim was lost, nothing written),
+        from whichever thread ended the commit."""
         ...
 
     def reschedule(

@@ -13,14 +13,13 @@ schema (created on first connect).
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import datetime as dt
 import itertools
 import json
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -218,10 +217,11 @@ class PostgresStore(SqlStore):
                 self._store_result(ex, params, now)
 
     def _store_alone_later(
-        self, params: dict[str, Any], now: dt.datetime
-    ) -> concurrent.futures.Future[None]:
-        stored: concurrent.futures.Future[None] = concurrent.futures.Future()
-
+        self,
+        params: dict[str, Any],
+        now: dt.datetime,
+        then: Callable[[BaseException | None], None],
+    ) -> None:
         def after_flush(plain: bool | BaseException) -> None:
             try:
                 if isinstance(plain, BaseException):
@@ -230,12 +230,11 @@ class PostgresStore(SqlStore):
                     with self._transaction() as ex:
                         self._store_result(ex, params, now)
             except Exception as error:
-                stored.set_exception(error)
+                then(error)
             else:
-                stored.set_result(None)
+                then(None)
 
         self._completions.submit_then(params, after_flush)
-        return stored
 
     def _complete_plain(self, batch: list[dict[str, Any]]) -> list[bool | BaseException]:
         """The `GroupCommit` flush of `store_result`: True for each job completed."""

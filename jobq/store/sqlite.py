@@ -10,7 +10,6 @@ a check that costs microseconds. Times are stored as integer microseconds (UTC).
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import datetime as dt
 import itertools
@@ -200,9 +199,17 @@ class SqliteStore(SqlStore):
         self._grouped(lambda ex: self._store_result(ex, params, now))
 
     def _store_alone_later(
-        self, params: dict[str, Any], now: dt.datetime
-    ) -> concurrent.futures.Future[None]:
-        return self._group.submit(_wrapping(lambda ex: self._store_result(ex, params, now)))
+        self,
+        params: dict[str, Any],
+        now: dt.datetime,
+        then: Callable[[BaseException | None], None],
+    ) -> None:
+        def after_flush(result: Any) -> None:
+            then(result if isinstance(result, BaseException) else None)
+
+        self._group.submit_then(
+            _wrapping(lambda ex: self._store_result(ex, params, now)), after_flush
+        )
 
     def enqueue(self, jobs: Sequence[NewJob], now: dt.datetime, *, conn: Any = None) -> list[int]:
         if conn is not None or len(jobs) != 1:

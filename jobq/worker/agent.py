@@ -83,18 +83,49 @@ def load_filter(path: str) -> Callable[[Any], bool]:
     return found  # type: ignore[no-any-return]
 
 
-class Settling(concurrent.futures.Future[None]):
-    """The future a runner returns for a job whose run has ended while its outcome still
-    commits: the job is held (and counted in `AgentPool.running`) until it resolves, but it
-    takes no thread, so its agent may claim another job in its place (`AgentPool.settling`)."""
+class Settling:
+    """What a runner returns for a job whose run has ended while its outcome still commits:
+    the job is held (and counted in `AgentPool.running`) until `settled()` is called, after
+    the commit, but it takes no thread, so its agent may claim another job in its place
+    (`AgentPool.settling`). Not a `concurrent.futures.Future`: every plain job gets one, and
+    a lock and a list cost a fraction of a future's condition variable."""
+
+    __slots__ = ("_callbacks", "_lock", "_settled")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._callbacks: list[Callable[[], None]] = []
+        self._settled = False
+
+    def add_done_callback(self, finish: Callable[[], None]) -> None:
+        """Call `finish()` once settled: now if it is already."""
+        with self._lock:
+            if not self._settled:
+                self._callbacks.append(finish)
+                return
+        finish()
+
+    def settled(self) -> None:
+        """The outcome is committed (or given up on): call what waits, each once."""
+        with self._lock:
+            self._settled = True
+            callbacks, self._callbacks = self._callbacks, []
+        for finish in callbacks:
+            try:
+                finish()
+            except Exception as error:  # one layer's bookkeeping must not skip the others'
+                events_log.critical("error releasing a settled job: %r", error, exc_info=True)
 
 
 def when_done(pending: Any, finish: Callable[[], None]) -> None:
     """Call `finish()` once a job handed over is done: now if `pending` is None (it ran to its
-    end), else when `pending` (a concurrent future: an async job going on on the event loop)
-    resolves. The layers around a runner (the dispatcher's `_holding`, the stats records)
-    release what they hold this way; the pool itself does it in `_execute`, in one callback."""
-    if isinstance(pending, concurrent.futures.Future):
+    end), else when `pending` resolves: a `Settling` (its outcome commits), or a concurrent
+    future (an async job going on on the event loop). The layers around a runner (the
+    dispatcher's `_holding`, the stats records) release what they hold this way; the pool
+    itself does it in `_execute`, in one callback."""
+    if isinstance(pending, Settling):
+        pending.add_done_callback(finish)
+    elif isinstance(pending, concurrent.futures.Future):
         pending.add_done_callback(lambda _: finish())
     else:
         finish()
@@ -224,29 +255,34 @@ class AgentPool:
             events_log.critical("unexpected error in agent %s: %r", self.name, error, exc_info=True)
             self._finished()
             return
+        if isinstance(pending, Settling):
+            # Its outcome still commits: its thread is free already (the dispatcher may claim
+            # again), while its place in `running` ends once the commit does.
+            with self._lock:
+                self.settling += 1
+
+            def settled() -> None:
+                self._note_length(time.monotonic() - started)
+                with self._lock:
+                    self.settling -= 1
+                self._finished()
+
+            pending.add_done_callback(settled)
+            self.on_done()
+            return
         if not isinstance(pending, concurrent.futures.Future):
             self._note_length(time.monotonic() - started)
             self._finished()
             return
-        # An async job, or an outcome still committing: its length, its errors and its place
-        # in `running` end when the future resolves (one callback for all, as there is one per
-        # job). A settling job's thread is free already: the dispatcher may claim again.
-        settling = isinstance(pending, Settling)
-        if settling:
-            with self._lock:
-                self.settling += 1
 
+        # An async job: its length, its errors and its place in `running` end when the future
+        # resolves (one callback for all, as there is one per job).
         def done(future: concurrent.futures.Future[Any]) -> None:
             self._note_length(time.monotonic() - started)
-            if settling:
-                with self._lock:
-                    self.settling -= 1
             self._check(future)
             self._finished()
 
         pending.add_done_callback(done)
-        if settling:
-            self.on_done()
 
     def _note_length(self, took: float) -> None:
         mean = self._mean_run

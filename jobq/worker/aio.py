@@ -25,6 +25,8 @@ import types
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
+from jobq.worker.agent import when_done
+
 if TYPE_CHECKING:
     from jobq.model.job import Job
 
@@ -227,10 +229,7 @@ class AsyncRuntime:
                 )
                 if finished:
                     # Steps may end with their outcome still committing: the job ends then.
-                    if isinstance(awaitable, concurrent.futures.Future):
-                        awaitable.add_done_callback(lambda _: future.set_result(None))
-                    else:
-                        future.set_result(None)
+                    when_done(awaitable, lambda: future.set_result(None))
                     return
         except BaseException as error:
             if not future.done():

@@ -350,6 +350,12 @@ class Dispatcher:
             )
             self._lost = True
 
+    def _wake_up(self) -> None:
+        """Wake the poll loop (a job of this process ended): `Event.set` takes a condition
+        even when the flag is set already, and most ends find it set."""
+        if not self._wake.is_set():
+            self._wake.set()
+
     def _watch(self, waiter: Any) -> None:
         try:
             while not self._stopping.is_set():
@@ -381,7 +387,7 @@ class Dispatcher:
                 pool = AgentPool(
                     agent.name, agent.queue, run, runtime=self._aio, is_async=runner.wants_loop
                 )
-                pool.on_done = self._wake.set
+                pool.on_done = self._wake_up
                 self._pools[key] = pool
             pool.resize(agent.size)
             if agent.filter not in self._filters and agent.filter is not None:

@@ -138,9 +138,10 @@ class Runner:
         return is_async
 
     # -- entry point -------------------------------------------------------------------------
-    def run(self, record: JobRecord) -> concurrent.futures.Future[None] | None:
-        """Perform the job. Returns None once it is done, or, if it awaits, a future that ends
-        when it is done (the job then goes on on the dispatcher's event loop)."""
+    def run(self, record: JobRecord) -> concurrent.futures.Future[None] | Settling | None:
+        """Perform the job. Returns None once it is done; if it awaits, a future that ends
+        when it is done (the job then goes on on the dispatcher's event loop); if its outcome
+        still commits, a `Settling` settled after the commit."""
         label = f"job {record.id} ({record.call_repr})"
         thread = threading.current_thread().name
         if record.status == "active":
@@ -164,9 +165,9 @@ class Runner:
         trace_log.info("starting in thread %s: %s", thread, label)
         return self._drive(self._steps(record, label))
 
-    def _drive(self, steps: Steps) -> concurrent.futures.Future[None] | None:
+    def _drive(self, steps: Steps) -> concurrent.futures.Future[None] | Settling | None:
         """Run `steps` here up to its first awaitable, then hand it to the event loop. Steps
-        that end here may return the future of their outcome still committing (see
+        that end here may return the `Settling` of their outcome still committing (see
         `_store_later`)."""
         context = contextvars.copy_context()  # the job's own: jobq.local, stats' records
         try:
@@ -340,19 +341,18 @@ class Runner:
         policy: RetryPolicy,
         deadline: dt.datetime | None,
         is_callback: bool,
-    ) -> concurrent.futures.Future[None]:
+    ) -> Settling:
         """Hand the outcome to the store's group commit and return at once: the thread takes
         its next job while the completion commits. The job stays held (and counted against
-        its agent's size) until the returned future resolves, after the commit. A failed
+        its agent's size) until the returned `Settling` is settled, after the commit. A failed
         commit goes to the retry policy's `commit_error` as in the thread: retried (the job
         is put back to run again, now or later), or its failure becomes the outcome."""
         context = contextvars.copy_context()  # stats' record of this job
         thread = threading.current_thread().name
         done = Settling()
 
-        def settle(stored: concurrent.futures.Future[None]) -> None:
+        def settle(error: BaseException | None) -> None:
             try:
-                error = stored.exception()
                 if error is None:
                     self._log_outcome(record, label, outcome)
                     trace_log.info("completed in thread %s: %s", thread, label)
@@ -384,11 +384,16 @@ class Runner:
                     "%s: its outcome could not be stored: %r", label, unexpected, exc_info=True
                 )
             finally:
-                done.set_result(None)
+                done.settled()
 
         self.store.store_result_later(
-            record.id, record.attempt, self.uuid, outcome, self.now()
-        ).add_done_callback(lambda stored: context.run(settle, stored))
+            record.id,
+            record.attempt,
+            self.uuid,
+            outcome,
+            self.now(),
+            lambda error: context.run(settle, error),
+        )
         return done
 
     def _decide(
