@@ -9,6 +9,8 @@ workers claiming at the same time never wait long.
 from __future__ import annotations
 
 import datetime as dt
+import heapq
+import itertools
 from typing import TYPE_CHECKING, Any
 
 from jobq.store.base import (
@@ -27,6 +29,9 @@ if TYPE_CHECKING:
     from jobq.store._sql import Executor
 
 _HELD = ("assigned", "active", "callbacks")
+# A listing of pending jobs reads each queue's pending index and merges the queues' rows; with
+# more queues than this holding pending jobs, one read of every pending row costs less.
+MERGED_QUEUES_MOST = 100
 
 
 def glob_to_like(pattern: str) -> str:
@@ -99,9 +104,28 @@ class MonitorMixin:
             elif set(query.states) <= set(_HELD):
                 # Held jobs only: the dispatcher index holds them all, and they are few.
                 rows = ex.all("monitor_held_jobs", **params)
+            elif tuple(query.states) == ("pending",):
+                rows = self._pending_rows(ex, params)
             else:
                 rows = ex.all("monitor_jobs", **params)
         return [self._record(r) for r in rows]
+
+    def _pending_rows(self, ex: Executor, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Pending jobs in queue order (put back first, then by when they became due), across
+        queues: each queue's first `offset + limit` rows along its pending index, merged. The
+        order is the general listing's, without sorting every pending row."""
+        first = params["offset"] + params["limit"]
+        if first == 0:
+            return []
+        queues = [r["queue"] for r in ex.all("monitor_pending_queues", **params)]
+        if len(queues) > MERGED_QUEUES_MOST:
+            return ex.all("monitor_jobs", **params)
+        per_queue = [
+            ex.all("monitor_pending_jobs", pending_queue=queue, first=first, **params)
+            for queue in queues
+        ]
+        merged = heapq.merge(*per_queue, key=lambda r: (r["lane"], r["sort_at"], r["id"]))
+        return list(itertools.islice(merged, params["offset"], first))
 
     def count_jobs(self, query: JobQuery) -> int:
         if not query.states:

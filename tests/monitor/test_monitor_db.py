@@ -355,6 +355,57 @@ def test_completed_jobs_are_listed_in_the_general_order_through_their_own_index(
     assert paged == every[3:5]
 
 
+def test_pending_jobs_are_listed_in_the_general_order_queue_by_queue(
+    clock_db: jobq.Database,
+    monitor: Monitor,
+    driver: Driver,
+    clock: MovableClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A listing of pending jobs only reads each queue's pending index in order and merges the
+    queues (monitor_pending_jobs); it must give what the general listing gives for those rows:
+    put-back jobs first, then by when they became due, ties by id, across queues, with the
+    other filters and paging; with many queues it reads every pending row instead."""
+    driver.dispatcher()
+    names = ["", "other", "reports"]
+    pending = []
+    for i in range(12):
+        queue = clock_db.queue(names[i % 3])
+        # Some pre-dated (due before jobs put earlier), some scheduled later, some put together.
+        begin_after = clock.now() + dt.timedelta(seconds=(-30, 0, 45, 5)[i % 4])
+        pending.append(queue.put(jobq.Job(jobfuncs.add, i, 1), begin_after=begin_after))
+        if i % 3 == 0:
+            clock.advance(1)
+    held = clock_db.queue("other").put(jobq.Job(jobfuncs.add, 0, 0))
+    driver.claim_only(held)  # held: only in the general listing
+    done = clock_db.queue("reports").put(jobq.Job(jobfuncs.add, 0, 0))
+    driver.run(done, 1, 1, value=0)  # completed: likewise
+    cancelled = pending.pop(4)
+    monitor.cancel(cancelled.id)  # type: ignore[arg-type]
+    clock.advance(1)
+    assert clock_db.store.put_back("reports", cancelled.id, clock.now())  # type: ignore[arg-type]
+    store = clock_db.store
+    now = clock.now()
+    listed = ids(store.list_jobs(JobQuery(states=("pending",)), now))
+    assert listed[0] == cancelled.id  # put back: the front of every queue's order
+    assert sorted(listed) == sorted(j.id for j in [*pending, cancelled])
+    filters: list[dict[str, Any]] = [
+        {},
+        {"queues": ("other", "reports")},
+        {"queue": "rep*"},
+        {"callable": "add"},
+        {"requested_since": T0},
+    ]
+    for fields in filters:
+        assert_listed_as_in_general(store, ("pending",), fields, now)
+    for offset, limit in [(0, 1), (2, 5), (10, 5), (0, 0)]:
+        paged = ids(store.list_jobs(JobQuery(states=("pending",)), now, offset=offset, limit=limit))
+        assert paged == listed[offset : offset + limit]
+    monkeypatch.setattr("jobq.store._monitor.MERGED_QUEUES_MOST", 1)  # three queues: fall back
+    assert ids(store.list_jobs(JobQuery(states=("pending",)), now)) == listed
+    assert_listed_as_in_general(store, ("pending",), {"queue": "rep*"}, now)
+
+
 def test_held_jobs_are_listed_in_the_general_order_through_the_dispatcher_index(
     clock_db: jobq.Database, monitor: Monitor, driver: Driver, clock: MovableClock
 ) -> None:

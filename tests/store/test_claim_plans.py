@@ -213,3 +213,30 @@ def test_a_listing_of_held_jobs_reads_the_dispatcher_index(db: jobq.Database) ->
         assert "USING INDEX jobq_jobs_dispatcher" in plan, plan
     else:
         assert re.search(r"(?:Index|Bitmap Index) Scan .*jobq_jobs_dispatcher", plan), plan
+
+
+def test_a_listing_of_pending_jobs_reads_each_queue_along_the_pending_index(
+    db: jobq.Database,
+) -> None:
+    """`jobq jobs pending` and `nextpending` find the queues with pending jobs by one probe
+    each, then read each queue's pending index in order up to the limit, instead of sorting
+    every pending row (0.5 s with 1M pending rows)."""
+    from jobq.store.base import JobQuery
+
+    store: Any = db.store
+    queries = load_queries(store.engine)
+    values = store._filter_params(JobQuery(states=("pending",))) | {
+        "pending_queue": "",
+        "first": 20,
+    }
+    queues_plan = "\n".join(explain(store, queries["monitor_pending_queues"], values))
+    assert not re.findall(WHOLE_TABLE[store.engine], queues_plan), queues_plan
+    plan = "\n".join(explain(store, queries["monitor_pending_jobs"], values))
+    if store.engine == "sqlite":
+        assert "USING INDEX jobq_jobs_pending" in plan, plan
+        assert "TEMP B-TREE" not in plan, plan  # no sort of the rows read
+        assert "USING INDEX jobq_jobs_pending" in queues_plan, queues_plan
+    else:
+        assert re.search(r"Index Scan using jobq_jobs_pending", plan), plan
+        assert "Sort" not in plan, plan
+        assert re.search(r"Index Only Scan using jobq_jobs_pending", queues_plan), queues_plan

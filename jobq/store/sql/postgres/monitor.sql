@@ -67,6 +67,28 @@ ORDER BY /*_job_order*/ LIMIT %(limit)s OFFSET %(offset)s;
 SELECT /*_job_columns*/ FROM jobq_jobs WHERE status = 'completed' AND /*_job_filter*/
 ORDER BY completed_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s;
 
+-- name: monitor_pending_queues
+-- The queues that have pending jobs, narrowed by the queue filters: one probe of the pending
+-- index per queue (a loose index scan), not a read of every pending row.
+WITH RECURSIVE pending(queue) AS (
+    SELECT min(queue) FROM jobq_jobs WHERE status = 'pending'
+    UNION ALL
+    SELECT (SELECT min(queue) FROM jobq_jobs WHERE status = 'pending' AND queue > pending.queue)
+    FROM pending WHERE pending.queue IS NOT NULL)
+SELECT queue FROM pending
+WHERE queue IS NOT NULL
+    AND (%(queue)s::text IS NULL OR queue ILIKE %(queue)s::text ESCAPE '\')
+    AND (%(queues)s::text[] IS NULL OR queue = ANY(%(queues)s::text[]));
+
+-- name: monitor_pending_jobs
+-- monitor_jobs when only pending jobs are asked for (`jobq jobs pending`, nextpending), in
+-- one queue of monitor_pending_queues: its pending index read in queue order (the general
+-- order for such rows), stopping after %(first)s rows; the store merges the queues' rows by
+-- the sort_at read here. Without it, a listing sorted every pending row (0.5 s with 1M).
+SELECT /*_job_columns*/, sort_at FROM jobq_jobs
+WHERE queue = %(pending_queue)s AND status = 'pending' AND /*_job_filter*/
+ORDER BY lane, sort_at, id LIMIT %(first)s;
+
 -- name: monitor_held_jobs
 -- monitor_jobs when only jobs held by workers are asked for (assigned, active, callbacks: `jobq
 -- jobs active`): read from the dispatcher index (its predicate as its own term), the same
