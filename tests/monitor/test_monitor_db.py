@@ -168,6 +168,61 @@ def test_status_lists_queues_dispatchers_and_merges_pending_by_begin_after(
     assert [d["state"] for d in monitor.dispatchers()] == ["dead"]
 
 
+def test_queue_stats_count_each_state_of_each_queue(
+    clock_db: jobq.Database, monitor: Monitor, driver: Driver, clock: MovableClock
+) -> None:
+    """`jobq status` and the metrics count every queue's jobs by state (pending and due,
+    assigned, active, callbacks, succeeded, failed), whichever index or scan each engine
+    counts them with; jobs pulled from their queue are not counted."""
+    driver.dispatcher()
+    jobs: list[jobq.Job] = []
+    for i in range(18):
+        queue = clock_db.queue(("", "alt", "third")[i % 3])
+        later = clock.now() + dt.timedelta(hours=1) if i % 4 == 3 else None
+        jobs.append(queue.put(jobq.Job(jobfuncs.add, i, 1), begin_after=later))
+    for i, job in enumerate(jobs):
+        if i % 4 == 3:
+            continue  # scheduled: pending, not due
+        step = i % 6
+        if step == 1:
+            driver.claim_only(job)  # assigned
+        elif step == 2:
+            driver.claim_only(job)
+            driver.start(job)  # active
+        elif step == 4:
+            driver.run(job, 0, 1, value=i)  # succeeded
+        elif step == 5:
+            job.add_callback(jobfuncs.describe_result)
+            driver.run(job, 0, 1, error=RuntimeError("no"))  # callbacks: its callback waits
+    monitor.cancel(jobs[0].id)  # type: ignore[arg-type]  # pulled: "new"
+    failed = clock_db.queue("alt").put(jobq.Job(jobfuncs.add, 0, 0))
+    driver.run(failed, 0, 1, error=RuntimeError("boom"))  # failed
+    now = clock.now()
+    expected: dict[str, dict[str, int]] = {}
+    every = clock_db.store.list_jobs(JobQuery(states=ALL_STATES), now, limit=1000)
+    assert jobs[0].id not in ids(every) and len(every) == len(jobs) + 2  # two callbacks wait
+    for record in every:
+        state = record.status
+        if state == "completed":
+            state = "failed" if record.failed else "succeeded"
+        counts = expected.setdefault(record.queue, {})
+        counts[state] = counts.get(state, 0) + 1
+        if state == "pending" and record.begin_after <= now:
+            counts["due"] = counts.get("due", 0) + 1
+    got = {
+        stats.name: {
+            name: value
+            for name in ("pending", "due", "assigned", "active", "callbacks", "succeeded", "failed")
+            if (value := getattr(stats, name))
+        }
+        for stats in clock_db.store.queue_stats(now)
+    }
+    assert got == expected
+    assert {"pending", "due", "assigned", "active", "callbacks", "succeeded", "failed"} <= {
+        state for counts in got.values() for state in counts
+    }
+
+
 def test_job_summary_traceback_and_tree(
     clock_db: jobq.Database, monitor: Monitor, driver: Driver
 ) -> None:

@@ -147,7 +147,19 @@ GROUP BY dispatcher_uuid, queue, agent_name, status;
 SELECT name, paused FROM jobq_queues ORDER BY name;
 
 -- name: monitor_queue_counts
-SELECT queue, status, failed, count(*) AS n FROM jobq_jobs GROUP BY queue, status, failed;
+-- Counts by queue and state for `jobq status` and the metrics: pending, held and completed
+-- rows each read through their own partial index (pending rows even without the table), and
+-- grouped apart. One GROUP BY of the whole table sorted every row by queue, status and failed:
+-- 1.07 s against 0.45 s with 1M pending and 1M completed rows. Jobs pulled from their queue
+-- ("new") are not counted.
+SELECT queue, 'pending' AS status, 0 AS failed, count(*) AS n FROM jobq_jobs
+WHERE status = 'pending' GROUP BY queue
+UNION ALL
+SELECT queue, status, 0, count(*) FROM jobq_jobs
+WHERE status = 'assigned' OR status = 'active' OR status = 'callbacks' GROUP BY queue, status
+UNION ALL
+SELECT queue, 'completed', failed, count(*) FROM jobq_jobs
+WHERE status = 'completed' GROUP BY queue, failed;
 
 -- name: monitor_due_counts
 SELECT queue, count(*) AS n FROM jobq_jobs WHERE status = 'pending' AND sort_at <= :now
