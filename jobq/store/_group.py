@@ -12,11 +12,14 @@ does.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from jobq.store._sql import Executor
+
+events_log = logging.getLogger("jobq.events")
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -119,10 +122,14 @@ class GroupCommit(Generic[Item, Result]):
 
 def _resolve(batch: list[_Write[Any]]) -> None:
     """Tell submitted writes how they ended: after the flush has ended, since what they call
-    may write through the group again."""
+    may write through the group again. One that fails is logged, and the others are still told
+    (a write left untold would keep its job held by its worker)."""
     for write in batch:
         if write.then is not None:
-            write.then(write.result)
+            try:
+                write.then(write.result)
+            except Exception as error:
+                events_log.critical("error after a group commit: %r", error, exc_info=True)
 
 
 def in_savepoints(

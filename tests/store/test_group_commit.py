@@ -103,3 +103,36 @@ def test_a_failed_flush_fails_every_write_of_its_batch() -> None:
     with pytest.raises(RuntimeError, match="the commit failed"):
         group.run(13)
     assert group.run(5) == 10  # the next batch is unaffected
+
+
+def test_every_submitted_write_is_told_even_if_one_callback_fails(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A write submitted without waiting is told how it ended; one callback raising does not
+    keep the others of its batch from being told (each keeps a job held until told)."""
+    gate = threading.Event()
+
+    def flush(batch: list[int]) -> list[int]:
+        gate.wait(10)  # the three writes queue up and share one flush
+        return [item * 2 for item in batch]
+
+    group: GroupCommit[int, int] = GroupCommit(flush)
+    told: list[int] = []
+    everyone_told = threading.Event()
+
+    def tell(result: int | BaseException) -> None:
+        assert isinstance(result, int)
+        told.append(result)
+        if result == 2:
+            raise RuntimeError("a bookkeeping bug")
+        if len(told) == 3:
+            everyone_told.set()
+
+    with caplog.at_level("CRITICAL", logger="jobq.events"):
+        for item in (1, 2, 3):
+            group.submit_then(item, tell)
+        gate.set()
+        assert everyone_told.wait(10)
+        group.close()
+    assert sorted(told) == [2, 4, 6]
+    assert "a bookkeeping bug" in caplog.text
