@@ -18,6 +18,7 @@ import pytest
 
 import jobq
 from jobq.store._sql import load_queries
+from jobq.store.base import JobQuery
 
 CLAIMS = ["claim", "claim_candidates", "claim_quota_candidates"]
 
@@ -53,6 +54,12 @@ def explain(store: Any, text: str, values: dict[str, Any]) -> list[str]:
         ex.cursor.execute("SET LOCAL enable_seqscan = off")
         ex.cursor.execute("EXPLAIN " + text, values)
         return [row["QUERY PLAN"] for row in ex.cursor.fetchall()]
+
+
+def listing_plan(store: Any, query: str, state: str, **values: Any) -> str:
+    """The plan of monitoring query `query` for a listing of jobs in `state`, unfiltered."""
+    params = store._filter_params(JobQuery(states=(state,))) | values
+    return "\n".join(explain(store, load_queries(store.engine)[query], params))
 
 
 @pytest.mark.parametrize("query", CLAIMS)
@@ -123,12 +130,8 @@ def test_a_listing_of_completed_jobs_reads_the_completed_index_backwards(
     """`jobq jobs completed` and `lastcompleted` stop after their limit along the completed
     index instead of sorting every completed row (1.3 s with 2M rows on SQLite, 1.1 s on
     PostgreSQL; 14 and 25 ms through the index)."""
-    from jobq.store.base import JobQuery
-
     store: Any = db.store
-    text = load_queries(store.engine)["monitor_completed_jobs"]
-    values = store._filter_params(JobQuery(states=("completed",))) | {"limit": 20, "offset": 0}
-    plan = "\n".join(explain(store, text, values))
+    plan = listing_plan(store, "monitor_completed_jobs", "completed", limit=20, offset=0)
     if store.engine == "sqlite":
         assert "USING INDEX jobq_jobs_completed" in plan, plan
         assert "TEMP B-TREE" not in plan, plan  # no sort of the rows read
@@ -203,12 +206,8 @@ def test_no_query_of_the_worker_or_the_api_reads_the_whole_jobs_table(db: jobq.D
 def test_a_listing_of_held_jobs_reads_the_dispatcher_index(db: jobq.Database) -> None:
     """`jobq jobs active` reads the jobs held by workers from their index, not every row
     (0.21 s with 2M rows on SQLite; 3 ms through the index)."""
-    from jobq.store.base import JobQuery
-
     store: Any = db.store
-    text = load_queries(store.engine)["monitor_held_jobs"]
-    values = store._filter_params(JobQuery(states=("active",))) | {"limit": 20, "offset": 0}
-    plan = "\n".join(explain(store, text, values))
+    plan = listing_plan(store, "monitor_held_jobs", "active", limit=20, offset=0)
     if store.engine == "sqlite":
         assert "USING INDEX jobq_jobs_dispatcher" in plan, plan
     else:
@@ -221,17 +220,10 @@ def test_a_listing_of_pending_jobs_reads_each_queue_along_the_pending_index(
     """`jobq jobs pending` and `nextpending` find the queues with pending jobs by one probe
     each, then read each queue's pending index in order up to the limit, instead of sorting
     every pending row (0.5 s with 1M pending rows)."""
-    from jobq.store.base import JobQuery
-
     store: Any = db.store
-    queries = load_queries(store.engine)
-    values = store._filter_params(JobQuery(states=("pending",))) | {
-        "pending_queue": "",
-        "first": 20,
-    }
-    queues_plan = "\n".join(explain(store, queries["monitor_pending_queues"], values))
+    queues_plan = listing_plan(store, "monitor_pending_queues", "pending")
     assert not re.findall(WHOLE_TABLE[store.engine], queues_plan), queues_plan
-    plan = "\n".join(explain(store, queries["monitor_pending_jobs"], values))
+    plan = listing_plan(store, "monitor_pending_jobs", "pending", pending_queue="", first=20)
     if store.engine == "sqlite":
         assert "USING INDEX jobq_jobs_pending" in plan, plan
         assert "TEMP B-TREE" not in plan, plan  # no sort of the rows read
