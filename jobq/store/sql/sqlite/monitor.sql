@@ -148,8 +148,8 @@ SELECT name, paused FROM jobq_queues ORDER BY name;
 
 -- name: monitor_queue_counts
 -- Counts by queue and state for `jobq status` and the metrics: pending, held and completed
--- rows each read through their own partial index (pending rows even without the table), and
--- grouped apart. One GROUP BY of the whole table sorted every row by queue, status and failed:
+-- rows each read through their own partial index, and grouped apart (the pending index is in
+-- queue order: no sort). One GROUP BY of the whole table sorted every row by queue, status and failed:
 -- 1.07 s against 0.45 s with 1M pending and 1M completed rows. Jobs pulled from their queue
 -- ("new") are not counted.
 SELECT queue, 'pending' AS status, 0 AS failed, count(*) AS n FROM jobq_jobs
