@@ -30,7 +30,8 @@ from jobq.errors import (
     TimeoutError,
     WaitTimeout,
 )
-from jobq.model.compose import Composite, parallel, serial
+from jobq.jobs.compose import parallel, serial
+from jobq.model.compose import Composite
 from jobq.model.failure import Failure
 from jobq.model.job import Job, Status
 from jobq.model.retry import NeverRetry, RetryCommonForever, RetryCommonFourTimes, RetryPolicy

@@ -8,38 +8,21 @@ raise `ValueError('not initialized')`, as the original did. Live annotations
 
 from __future__ import annotations
 
-import contextvars
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from jobq.jobs import context
+from jobq.jobs.context import JobContext
+from jobq.model.compose import PART_OF_KEY
+from jobq.model.job import check_annotation
+from jobq.queue import Queue
 
 if TYPE_CHECKING:
     from jobq.model.job import Job
-    from jobq.queue import Queue
-
-
-@dataclass(slots=True)
-class JobContext:
-    """The running job and what it may use; set by the worker's runner."""
-
-    job: Job
-    queue: Queue
-    dispatcher_uuid: str | None
-    agent_name: str | None
-    connection: Callable[[], Any]
-    # Whether the job has opened its attempt connection yet (what joins it, on SQLite, must
-    # not open a second writer that would wait for the lock this one holds).
-    connection_open: Callable[[], bool] = lambda: False
-
-
-_current: contextvars.ContextVar[JobContext | None] = contextvars.ContextVar(
-    "jobq_job", default=None
-)
 
 
 def _context() -> JobContext:
-    ctx = _current.get()
+    ctx = context.current()
     if ctx is None:
         raise ValueError("not initialized: jobq.local is only available inside a running job")
     return ctx
@@ -51,8 +34,13 @@ def job() -> Job:
 
 
 def queue() -> Queue:
-    """The queue of the job being run; put follow-up jobs here."""
-    return _context().queue
+    """The queue of the job being run; put follow-up jobs here. Its puts join the attempt's
+    transaction (opening it if needed), so a follow-up job exists only if the job's own
+    writes and result commit: a job that is interrupted and run again never leaves a
+    duplicate follow-up behind. (On SQLite that transaction holds the write lock until the
+    job ends: put follow-ups late.)"""
+    ctx = _context()
+    return Queue(ctx.owner, ctx.queue_name, join=ctx.connection)
 
 
 def dispatcher_uuid() -> str | None:
@@ -81,11 +69,9 @@ def set_live_annotation(name: str, value: Any) -> None:
     transaction (not the job's): other processes see it at once (`job.refresh()`,
     `job.annotations`). On SQLite, do not call it while the job holds `connection()`'s
     transaction: the write would wait for that transaction's lock."""
-    from jobq.model.job import check_annotation
-
     current = job()
     check_annotation(name, value)
-    current._require_backend()._set_annotation(current, name, value)
+    current._require_backend().set_annotation(current, name, value)
     current.annotations = {**current.annotations, name: value}
 
 
@@ -100,7 +86,7 @@ def get_live_annotation(
     backend = current._require_backend()
     deadline = time.monotonic() + max(0.0, timeout)
     while True:
-        annotations = backend._read_annotations(current)
+        annotations = backend.read_annotations(current)
         if name in annotations:
             return annotations[name]
         remaining = deadline - time.monotonic()
@@ -123,8 +109,6 @@ def stop_requested() -> bool:
 def composite() -> Job:
     """The composite (`jobq.parallel` / `jobq.serial`) the running job is a part of, or
     whose part it is a callback of; add parts with its `add_part(...)`. ValueError if none."""
-    from jobq.model.compose import PART_OF_KEY
-
     current = job()
     backend = current._require_backend()
     candidate: Job | None = current
@@ -133,28 +117,8 @@ def composite() -> Job:
             break
         composite_id = candidate.annotations.get(PART_OF_KEY)
         if composite_id is not None:
-            return backend.get_job(int(composite_id))  # type: ignore[attr-defined,no-any-return]
+            return backend.get_job(int(composite_id))
         if candidate.parent_id is None:
             break
-        candidate = backend.get_job(candidate.parent_id)  # type: ignore[attr-defined]
+        candidate = backend.get_job(candidate.parent_id)
     raise ValueError(f"{current!r} is not a part of a composite job (jobq.parallel/serial)")
-
-
-def set_context(ctx: JobContext | None) -> contextvars.Token[JobContext | None]:
-    """Set the running job (the worker's runner and inline callers use this)."""
-    return _current.set(ctx)
-
-
-def reset_context(token: contextvars.Token[JobContext | None]) -> None:
-    _current.reset(token)
-
-
-def current_context() -> JobContext | None:
-    """The running job's context, or None outside a job (no error)."""
-    return _current.get()
-
-
-def current_dispatcher_uuid() -> str | None:
-    """The running job's dispatcher UUID, or None outside a job (no error)."""
-    ctx = _current.get()
-    return None if ctx is None else ctx.dispatcher_uuid

@@ -28,9 +28,12 @@ _PAGE = 500
 class Queue:
     """A named queue of one `Database`; get one with `db.queue(name)`."""
 
-    def __init__(self, db: Database, name: str) -> None:
+    def __init__(self, db: Database, name: str, *, join: Callable[[], Any] | None = None) -> None:
         self.db = db
         self.name = name
+        # Inside a job (`jobq.local.queue()`): the attempt's connection, which puts given no
+        # `conn` join.
+        self._join = join
 
     def __repr__(self) -> str:
         return f"<jobq.Queue {self.name!r}>"
@@ -102,8 +105,10 @@ class Queue:
             if id(job) in seen:
                 raise ValueError(f"{job!r} appears twice in one put_many")
             seen.add(id(job))
-        return self.db._put(
-            self,
+        if conn is None and self._join is not None:
+            conn = self._join()
+        return self.db.rows.put(
+            self.name,
             jobs,
             begin_after=begin_after,
             begin_by=begin_by,
@@ -139,7 +144,7 @@ class Queue:
         record = self.db.store.pull(self.name, index)
         if record is None:
             raise IndexError(f"queue {self.name!r} has no pending job at index {index}")
-        return self.db._job_from_record(record)
+        return self.db.rows.job(record)
 
     def remove(self, job: Job) -> None:
         """Remove this pending job from the queue; LookupError if it is not pending here."""
@@ -170,7 +175,7 @@ class Queue:
         while True:
             records = self.db.store.pending(self.name, offset, _PAGE)
             for record in records:
-                yield self.db._job_from_record(record)
+                yield self.db.rows.job(record)
             if len(records) < _PAGE:
                 return
             offset += _PAGE
@@ -181,7 +186,7 @@ class Queue:
         records = self.db.store.pending(self.name, index, 1) if index >= 0 else []
         if not records:
             raise IndexError(f"queue {self.name!r} has no pending job at index {index}")
-        return self.db._job_from_record(records[0])
+        return self.db.rows.job(records[0])
 
 
 def _check_begin_by(begin_by: object) -> None:
@@ -220,7 +225,7 @@ class Quota:
 
     def _holders(self) -> Sequence[Job]:
         db = self.queue.db
-        return [db._job_from_record(r) for r in db.store.quota_holders(self.queue.name, self.name)]
+        return [db.rows.job(r) for r in db.store.quota_holders(self.queue.name, self.name)]
 
     def __len__(self) -> int:
         return len(self.queue.db.store.quota_holders(self.queue.name, self.name))

@@ -11,6 +11,7 @@ import functools
 import hashlib
 import hmac
 import inspect
+import io
 import pickle
 import types
 from collections.abc import Callable, Mapping, Sequence
@@ -18,6 +19,13 @@ from typing import Any
 
 from jobq.errors import EncodingError, SignatureError
 from jobq.model.failure import describe
+
+# Callables that moved, as rows written before the move name them: (module, name) -> now.
+_MOVED = {
+    ("jobq.model.compose", name): ("jobq.jobs.compose", name)
+    for name in ("run_parallel", "run_serial", "part_done", "run_postprocess")
+}
+_MOVED_FROM = b"jobq.model.compose"
 
 _SIGNED = b"\x01"
 _PLAIN = b"\x00"
@@ -66,7 +74,17 @@ class Codec:
             data = body
         else:
             raise SignatureError("payload has an unknown format marker; refusing to unpickle it")
+        if _MOVED_FROM in data:
+            return _MovedNames(io.BytesIO(data)).load()
         return pickle.loads(data)
+
+
+class _MovedNames(pickle.Unpickler):
+    """Unpickles a payload that may name a callable at the place it had before it moved."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        module, name = _MOVED.get((module, name), (module, name))
+        return super().find_class(module, name)
 
 
 def check_callable(func: Any) -> None:

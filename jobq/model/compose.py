@@ -1,9 +1,12 @@
-"""`parallel` and `serial`: one job made of parts, whose result is a postprocess's result.
+"""The composite job of `jobq.parallel` / `jobq.serial`: its handle and its state.
+
+A composite is one job made of parts, whose result is a postprocess's result.
 
     job = queue.put(jobq.parallel(Job(sample, 10**6), Job(sample, 10**6), postprocess=combine))
     job.wait()          # combine(part_job_1, part_job_2): it reads each part's .result
 
-How it runs (the worker-side operations are `jobq.worker.compose`):
+How it runs (the constructors, the operations on stored jobs and the callables workers run
+are `jobq.jobs.compose`; this module is the pure part):
 
 - When the composite job runs, it stores each part as a "new" row (out of any queue) and the
   postprocess as another, records their ids in its own annotation `"jobq.composite"` (in its
@@ -29,12 +32,10 @@ been put.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from jobq import local
-from jobq.errors import BadStatusError
 from jobq.model.job import Job
 
 STATE_KEY = "jobq.composite"
@@ -45,25 +46,13 @@ PART_OF_KEY = "jobq.part_of"
 _DONE = ("callbacks", "completed")
 
 
-class CompositeBackend(Protocol):
-    """What composition needs from the database layer (implemented by `jobq.Database`)."""
-
-    def get_job(self, job_id: int) -> Job: ...
-    def _compose_start(
-        self, composite: Composite, parts: Sequence[Job], postprocess: Job
-    ) -> Job: ...
-    def _compose_step(self, composite_id: int) -> None: ...
-    def _compose_add_part(self, composite: Composite, part: Job) -> Job: ...
-    def _compose_parts(self, composite_id: int) -> list[Job]: ...
-
-
 class Composite(Job):
     """A job made by `jobq.parallel` or `jobq.serial`: put it like any job."""
 
     @property
     def kind(self) -> str:
         """ "parallel" or "serial"."""
-        return "serial" if self.callable is run_serial else "parallel"
+        return "serial" if getattr(self.callable, "__name__", "") == "run_serial" else "parallel"
 
     def add_part(self, item: Job | Callable[..., Any]) -> Job:
         """Add a part at the end (`serial`: it runs after the others).
@@ -78,8 +67,7 @@ class Composite(Job):
         if not self.stored:
             self.args = (*self.args, part)
             return part
-        backend: CompositeBackend = self._require_backend()  # type: ignore[assignment]
-        return backend._compose_add_part(self, part)
+        return self._require_backend().composition.add_part(self, part)
 
     @property
     def parts(self) -> list[Job]:
@@ -88,7 +76,7 @@ class Composite(Job):
         state = CompositeState.from_annotations(self.annotations) if self.stored else None
         if state is None or state.postprocess is None:
             return [p for p in self.args if isinstance(p, Job)]
-        backend: CompositeBackend = self._require_backend()  # type: ignore[assignment]
+        backend = self._require_backend()
         return [backend.get_job(i) for i in state.parts]
 
 
@@ -98,32 +86,6 @@ def as_part(item: Job | Callable[..., Any]) -> Job:
     if job.stored:
         raise ValueError(f"{job!r} is already stored; a part must be a new Job")
     return job
-
-
-def _composite(
-    entry: Callable[..., Any], items: Sequence[Job | Callable[..., Any]], postprocess: Any
-) -> Composite:
-    parts = [as_part(item) for item in items]
-    post = Job(results) if postprocess is None else as_part(postprocess)
-    return Composite(entry, *parts, postprocess=post)
-
-
-def parallel(
-    *items: Job | Callable[..., Any], postprocess: Job | Callable[..., Any] | None = None
-) -> Composite:
-    """One job that runs every part at once (on any workers), then
-    `postprocess(*part_jobs)`; its result is the postprocess's result. A failing part does
-    not stop the others: the postprocess sees its `.result` as a `Failure`. The default
-    postprocess returns the tuple of the parts' results."""
-    return _composite(run_parallel, items, postprocess)
-
-
-def serial(
-    *items: Job | Callable[..., Any], postprocess: Job | Callable[..., Any] | None = None
-) -> Composite:
-    """Like `parallel`, but each part is put only once the one before has a result (value
-    or Failure), and the postprocess only after the last."""
-    return _composite(run_serial, items, postprocess)
 
 
 # -- the composite's state ---------------------------------------------------------------------
@@ -182,40 +144,6 @@ class CompositeState:
             put = [p for p in self.parts if statuses.get(p) == "new"]
         finished = not put and all(self.part_done(p, statuses) for p in self.parts)
         return put, finished and statuses.get(self.postprocess) == "new"
-
-
-# -- what workers run (importable by them: the callables of the stored jobs) ---------------------
-def _backend() -> CompositeBackend:
-    return local.job()._require_backend()  # type: ignore[return-value]
-
-
-def _start(parts: tuple[Any, ...], postprocess: Job | None) -> Job:
-    me = local.job()
-    if not isinstance(me, Composite):
-        raise BadStatusError(f"{me!r} is not a composite job (use jobq.parallel / jobq.serial)")
-    return _backend()._compose_start(me, list(parts), postprocess or Job(results))
-
-
-def run_parallel(*parts: Job, postprocess: Job | None = None) -> Job:
-    """The body of a `parallel` job: schedule (or resume) the parts; wait on the
-    postprocess."""
-    return _start(parts, postprocess)
-
-
-def run_serial(*parts: Job, postprocess: Job | None = None) -> Job:
-    """The body of a `serial` job (see `run_parallel`)."""
-    return _start(parts, postprocess)
-
-
-def part_done(composite_id: int, result: Any) -> None:
-    """Callback of each part (and of the callbacks it had when put): put what became due."""
-    _backend()._compose_step(composite_id)
-
-
-def run_postprocess(composite_id: int, postprocess: Job) -> Any:
-    """The postprocess job: call the user's postprocess with the part jobs."""
-    jobs = _backend()._compose_parts(composite_id)
-    return postprocess.callable(*postprocess.args, *jobs, **postprocess.kwargs)
 
 
 def results(*jobs: Job) -> tuple[Any, ...]:

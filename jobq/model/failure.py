@@ -114,3 +114,14 @@ def failure_dict(failure: Failure) -> dict[str, Any]:
         "type_names": list(failure.type_names),
         "verbose": failure.verbose,
     }
+
+
+def failure_from_dict(stored: dict[str, Any]) -> Failure:
+    """The Failure a stored dict (of `failure_dict`) describes; missing keys read as empty."""
+    return Failure(
+        type_name=stored.get("type_name", "?"),
+        message=stored.get("message", ""),
+        traceback=stored.get("traceback", ""),
+        type_names=tuple(stored.get("type_names", ())),
+        verbose=stored.get("verbose", ""),
+    )

@@ -13,12 +13,12 @@ import datetime as dt
 import enum
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from jobq.errors import BadStatusError, CancelledError, EncodingError, JobFailed, WaitTimeout
 from jobq.model.codec import call_repr
-from jobq.model.failure import Failure
+from jobq.model.failure import Failure, failure_from_dict
 
 if TYPE_CHECKING:
     from jobq.model.retry import RetryPolicy
@@ -35,13 +35,26 @@ class Status(enum.StrEnum):
     COMPLETED = "completed"
 
 
-class JobBackend(Protocol):
-    """What a stored job needs from the database layer (implemented by `jobq.Database`)."""
+class CompositeBackend(Protocol):
+    """The operations of `jobq.parallel` / `jobq.serial` on stored jobs (implemented by
+    `jobq.jobs.compose.Composition`)."""
 
-    def _refresh_job(self, job: Job) -> None: ...
-    def _load_result(self, job: Job) -> Any: ...
-    def _fail_job(self, job: Job, exc: BaseException | None) -> None: ...
-    def _add_callback(
+    def start(self, composite: Job, parts: Sequence[Job], postprocess: Job) -> Job: ...
+    def step(self, composite_id: int) -> None: ...
+    def add_part(self, composite: Job, part: Job) -> Job: ...
+    def parts(self, composite_id: int) -> list[Job]: ...
+
+
+class JobBackend(Protocol):
+    """What a stored job handle needs from below (implemented by `jobq.jobs.rows.JobRows`)."""
+
+    @property
+    def composition(self) -> CompositeBackend: ...
+    def get_job(self, job_id: int) -> Job: ...
+    def refresh_job(self, job: Job) -> None: ...
+    def load_result(self, job: Job) -> Any: ...
+    def fail_job(self, job: Job, exc: BaseException | None) -> None: ...
+    def add_callback(
         self,
         job: Job,
         callback: Job,
@@ -49,9 +62,36 @@ class JobBackend(Protocol):
         failure_log_level: int | None,
         retry_policy: type[RetryPolicy] | None,
     ) -> Job: ...
-    def _wait_for_change(self, job: Job, timeout: float) -> None: ...
-    def _set_annotation(self, job: Job, name: str, value: Any) -> None: ...
-    def _read_annotations(self, job: Job) -> dict[str, Any]: ...
+    def wait_for_change(self, job: Job, timeout: float) -> None: ...
+    def set_annotation(self, job: Job, name: str, value: Any) -> None: ...
+    def read_annotations(self, job: Job) -> dict[str, Any]: ...
+
+
+class StoredRow(Protocol):
+    """The columns of a job's row that its handle shows (`jobq.store.base.JobRecord` has
+    them all)."""
+
+    id: int
+    queue: str
+    status: str
+    begin_after: dt.datetime
+    begin_by: float | None
+    created: dt.datetime
+    active_start: dt.datetime | None
+    active_end: dt.datetime | None
+    completed_at: dt.datetime | None
+    annotations: dict[str, Any]
+    failed: bool
+    failure: dict[str, Any] | None
+    call_repr: str
+    parent_id: int | None
+    waiting_on: int | None
+    attempt: int
+    dispatcher_uuid: str | None
+    agent_name: str | None
+    retry_data: dict[str, Any]
+    retry_policy: str | None
+    failure_log_level: int | None
 
 
 _UNSET: Any = object()
@@ -125,6 +165,34 @@ class Job:
     _result: Any = _UNSET
     _backend: JobBackend | None = None
 
+    # -- the row behind a stored handle ------------------------------------------------------
+    def _take_row(self, row: StoredRow, backend: JobBackend) -> None:
+        """Show `row` (as read now) through this handle, served by `backend` from now on; a
+        result already loaded is forgotten."""
+        self.id = row.id
+        self.queue_name = row.queue
+        self.status = Status(row.status)
+        self.begin_after = row.begin_after
+        self.begin_by = None if row.begin_by is None else dt.timedelta(seconds=row.begin_by)
+        self.created = row.created
+        self.active_start = row.active_start
+        self.active_end = row.active_end
+        self.completed_at = row.completed_at
+        self.annotations = row.annotations
+        self.failed = row.failed
+        self.failure = None if row.failure is None else failure_from_dict(row.failure)
+        self.call_repr = row.call_repr
+        self.parent_id = row.parent_id
+        self.waiting_on = row.waiting_on
+        self.attempt = row.attempt
+        self.dispatcher_uuid = row.dispatcher_uuid
+        self.agent_name = row.agent_name
+        self.retry_data = row.retry_data
+        self.retry_policy = row.retry_policy
+        self.failure_log_level = row.failure_log_level
+        self._result = _UNSET
+        self._backend = backend
+
     # -- hooks for subclasses --------------------------------------------------------------
     def setup(self) -> Any:
         """Run in the worker before each call; its return value goes to `teardown`."""
@@ -188,7 +256,7 @@ class Job:
         if self.failed:
             return self.failure
         if self._result is _UNSET:
-            self._result = self._require_backend()._load_result(self)
+            self._result = self._require_backend().load_result(self)
         return self._result
 
     def _require_backend(self) -> JobBackend:
@@ -198,7 +266,7 @@ class Job:
 
     def refresh(self) -> Job:
         """Reload status, result and times from the database; returns self."""
-        self._require_backend()._refresh_job(self)
+        self._require_backend().refresh_job(self)
         return self
 
     def wait(self, timeout: float | None = None, *, poll: float = 0.05) -> Any:
@@ -216,7 +284,7 @@ class Job:
                 raise WaitTimeout(
                     f"job {self.id} did not complete within {timeout} s (status {self.status})"
                 )
-            backend._wait_for_change(self, poll if remaining is None else min(poll, remaining))
+            backend.wait_for_change(self, poll if remaining is None else min(poll, remaining))
             self.refresh()
         if self.failed:
             raise JobFailed(self.failure)
@@ -226,7 +294,7 @@ class Job:
     def fail(self, exc: BaseException | None = None) -> None:
         """Complete a job that has not started with a Failure (default `jobq.TimeoutError`);
         its callbacks get it. A job that is active or completed is a BadStatusError."""
-        self._require_backend()._fail_job(self, exc)
+        self._require_backend().fail_job(self, exc)
 
     def add_callback(
         self,
@@ -241,7 +309,7 @@ class Job:
         already completed it runs at once.
         """
         cb = callback if isinstance(callback, Job) else Job(callback)
-        return self._require_backend()._add_callback(
+        return self._require_backend().add_callback(
             self, cb, failure_log_level=failure_log_level, retry_policy=retry_policy
         )
 
@@ -274,7 +342,7 @@ class Job:
         """Store annotation `name` = `value` (JSON) on this job now, from any process, in its
         own short transaction; `annotations` of other handles shows it after `refresh()`."""
         check_annotation(name, value)
-        self._require_backend()._set_annotation(self, name, value)
+        self._require_backend().set_annotation(self, name, value)
         self.annotations = {**self.annotations, name: value}
 
     @property
@@ -296,7 +364,7 @@ class Job:
         `request_stop()`)."""
         backend = self._require_backend()
         try:
-            backend._fail_job(self, CancelledError(f"job {self.id} was cancelled"))
+            backend.fail_job(self, CancelledError(f"job {self.id} was cancelled"))
         except BadStatusError:
             raise BadStatusError(
                 f"can only cancel a job that has not started; job {self.id} is {self.status}"

@@ -210,7 +210,7 @@ class Monitor:
 
     def _accepts(self, predicate: Callable[[Any], bool], record: JobRecord) -> bool:
         try:
-            return bool(predicate(self.db._job_from_record(record)))
+            return bool(predicate(self.db.rows.job(record)))
         except Exception:
             return False
 
@@ -419,7 +419,7 @@ class Monitor:
                 f"jobs would then be retried elsewhere and it could not complete them)"
             )
         self.store.deactivate_dispatcher(uuid, now)
-        moved = hand_on(self.db, self.store.dispatcher_jobs(uuid), "requeued by an operator")
+        moved = hand_on(self.db.rows, self.store.dispatcher_jobs(uuid), "requeued by an operator")
         events_log.warning(
             "dispatcher %s deactivated by an operator; %d job(s) handed on", uuid, moved
         )

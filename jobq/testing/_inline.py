@@ -55,7 +55,7 @@ class InlineRunner:
         self.queues: list[str] = list(dict.fromkeys(queues))
         self.max_jobs = max_jobs
         self.uuid = str(uuid_module.UUID(uuid)) if uuid else str(uuid_module.uuid4())
-        self._runner = Runner(db, self.uuid, INLINE_AGENT)
+        self._runner = Runner(db.rows, self.uuid, INLINE_AGENT, owner=db)
         self._lock = threading.RLock()
         self._running_in: int | None = None  # thread running jobs now (re-entrant puts)
 
@@ -124,18 +124,18 @@ def inline(
 ) -> Iterator[InlineRunner]:
     """Turn on inline mode for `db` in this block (see the module docstring); yields the
     `InlineRunner`, whose `run_due()` runs what became due since."""
-    if db._after_put is not None:
+    if db.rows.after_put is not None:
         raise RuntimeError(f"{db!r} already has inline mode (or another put hook) on")
     runner = InlineRunner(db, queues=queues, max_jobs=max_jobs)
     unsubscribe: Callable[[], None] | None = None
     on_change = getattr(db.clock, "on_change", None)
     if callable(on_change):
         unsubscribe = on_change(runner._clock_moved)
-    db._after_put = runner._after_put
+    db.rows.after_put = runner._after_put
     try:
         yield runner
     finally:
-        db._after_put = None
+        db.rows.after_put = None
         if unsubscribe is not None:
             unsubscribe()
 

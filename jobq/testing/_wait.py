@@ -151,7 +151,7 @@ def wait_for_deactivation(
 ) -> DispatcherRecord:
     """Wait until the dispatcher's database record says it is deactivated (stopped, or found
     dead); returns that record."""
-    store = dispatcher.db.store
+    store = dispatcher.store
 
     def check() -> tuple[bool, DispatcherRecord | None]:
         record = store.get_dispatcher(dispatcher.uuid)

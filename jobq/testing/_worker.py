@@ -52,7 +52,7 @@ class InProcessWorker:
 
     def __init__(self, dispatcher: Dispatcher, *, grace: float = 5.0) -> None:
         self.dispatcher = dispatcher
-        self.db: Database = dispatcher.db
+        self.db: Database = dispatcher.owner
         self.grace = grace
         self._lock = threading.Lock()
         self._claimed: dict[int, JobRecord] = {}  # every job this worker claimed, by id
@@ -135,7 +135,7 @@ class InProcessWorker:
                 and record_now.dispatcher_uuid == self.dispatcher.uuid
                 and record_now.attempt == record.attempt
             ):
-                running.append(self.db._job_from_record(record_now))
+                running.append(self.db.rows.job(record_now))
         return running
 
     # -- draining ----------------------------------------------------------------------------
@@ -191,7 +191,7 @@ class InProcessWorker:
         for job_id in ids:
             record = self.db.store.get(job_id)
             if record is not None and Status(record.status) in _BUSY:
-                busy.append(self.db._job_from_record(record))
+                busy.append(self.db.rows.job(record))
             else:
                 with self._lock:
                     self._busy.discard(job_id)
@@ -222,7 +222,8 @@ def start_worker(
     from jobq.worker.dispatcher import Dispatcher
 
     dispatcher = Dispatcher(
-        db,
+        db.rows,
+        owner=db,
         queues=list(queues),
         agents=agents,
         uuid=uuid,

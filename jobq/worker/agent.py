@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
-import importlib
 import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pkgutil import resolve_name
 from typing import TYPE_CHECKING, Any
 
 from jobq.errors import ConfigError
+from jobq.worker.settling import Settling
 
 if TYPE_CHECKING:
     from jobq.worker.aio import AsyncRuntime
@@ -72,66 +73,16 @@ class AgentSpec:
 
 def load_filter(path: str) -> Callable[[Any], bool]:
     """Import a filter predicate from `module:qualname`."""
-    module_name, sep, name = path.partition(":")
+    _, sep, name = path.partition(":")
     if not sep or not name:
         raise ConfigError(f"filter {path!r} must be an import path like 'package.module:function'")
     try:
-        found: Any = importlib.import_module(module_name)
-        for part in name.split("."):
-            found = getattr(found, part)
-    except (ImportError, AttributeError) as error:
+        found: Any = resolve_name(path)
+    except (ImportError, AttributeError, ValueError) as error:
         raise ConfigError(f"cannot import filter {path!r}: {error}") from error
     if not callable(found):
         raise ConfigError(f"filter {path!r} is not callable")
     return found  # type: ignore[no-any-return]
-
-
-class Settling:
-    """What a runner returns for a job whose run has ended while its outcome still commits:
-    the job is held (and counted in `AgentPool.running`) until `settled()` is called, after
-    the commit, but it takes no thread, so its agent may claim another job in its place
-    (`AgentPool.settling`). Not a `concurrent.futures.Future`: every plain job gets one, and
-    a lock and a list cost a fraction of a future's condition variable."""
-
-    __slots__ = ("_callbacks", "_lock", "_settled")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._callbacks: list[Callable[[], None]] = []
-        self._settled = False
-
-    def add_done_callback(self, finish: Callable[[], None]) -> None:
-        """Call `finish()` once settled: now if it is already."""
-        with self._lock:
-            if not self._settled:
-                self._callbacks.append(finish)
-                return
-        finish()
-
-    def settled(self) -> None:
-        """The outcome is committed (or given up on): call what waits, each once."""
-        with self._lock:
-            self._settled = True
-            callbacks, self._callbacks = self._callbacks, []
-        for finish in callbacks:
-            try:
-                finish()
-            except Exception as error:  # one layer's bookkeeping must not skip the others'
-                events_log.critical("error releasing a settled job: %r", error, exc_info=True)
-
-
-def when_done(pending: Any, finish: Callable[[], None]) -> None:
-    """Call `finish()` once a job handed over is done: now if `pending` is None (it ran to its
-    end), else when `pending` resolves: a `Settling` (its outcome commits), or a concurrent
-    future (an async job going on on the event loop). The layers around a runner (the
-    dispatcher's `_holding`, the stats records) release what they hold this way; the pool
-    itself does it in `_execute`, in one callback."""
-    if isinstance(pending, Settling):
-        pending.add_done_callback(finish)
-    elif isinstance(pending, concurrent.futures.Future):
-        pending.add_done_callback(lambda _: finish())
-    else:
-        finish()
 
 
 class AgentPool:

@@ -25,7 +25,7 @@ import types
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
-from jobq.worker.agent import when_done
+from jobq.worker.settling import when_done
 
 if TYPE_CHECKING:
     from jobq.model.job import Job

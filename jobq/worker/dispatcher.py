@@ -19,9 +19,10 @@ import time
 import uuid as uuid_module
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jobq.errors import ConfigError, ConflictError, StoreUnavailable
+from jobq.jobs.rows import JobRows
 from jobq.store.base import AgentRecord, JobRecord
 from jobq.worker.agent import (
     DEFAULT_AGENT,
@@ -29,16 +30,13 @@ from jobq.worker.agent import (
     AgentPool,
     AgentSpec,
     load_filter,
-    when_done,
 )
 from jobq.worker.aio import AsyncRuntime
 from jobq.worker.recovery import hand_on
 from jobq.worker.retention import Retention
 from jobq.worker.runner import Runner
+from jobq.worker.settling import when_done
 from jobq.worker.stats import WorkerStats
-
-if TYPE_CHECKING:
-    from jobq.database import Database
 
 events_log = logging.getLogger("jobq.events")
 trace_log = logging.getLogger("jobq.trace")
@@ -64,8 +62,9 @@ class Dispatcher:
 
     def __init__(
         self,
-        db: Database,
+        rows: JobRows,
         *,
+        owner: Any = None,
         queues: Sequence[str] = ("",),
         agents: Sequence[AgentSpec] | None = None,
         uuid: str | None = None,
@@ -80,7 +79,10 @@ class Dispatcher:
             raise ConfigError(
                 "poll_interval and ping_interval must be > 0 and death_interval > ping_interval"
             )
-        self.db = db
+        self.rows = rows
+        self.store = rows.store
+        self.clock = rows.clock
+        self.owner = owner  # the API's Database, handed to jobs as jobq.local.queue().db
         self.queues = list(dict.fromkeys(queues))
         self.agent_specs = (
             list(agents) if agents is not None else [AgentSpec(DEFAULT_AGENT, DEFAULT_SIZE)]
@@ -185,7 +187,7 @@ class Dispatcher:
         self._listeners.append(listener)
 
     def _fire(self, kind: str) -> None:
-        event = DispatcherEvent(kind, self.uuid, self.db.clock.now())
+        event = DispatcherEvent(kind, self.uuid, self.clock.now())
         for listener in list(self._listeners):
             try:
                 listener(event)
@@ -195,7 +197,7 @@ class Dispatcher:
     # -- the loop ------------------------------------------------------------------------------
     def run(self) -> None:
         """Register and activate, then poll until `stop()` (or SIGTERM via the CLI)."""
-        store = self.db.store
+        store = self.store
         self._finished_cleanly = True
         self._install_agents()
         if not self._activate():
@@ -214,7 +216,7 @@ class Dispatcher:
         try:
             while not self._stopping.is_set():
                 self._wake.clear()
-                now = self.db.clock.now()
+                now = self.clock.now()
                 try:
                     if last_ping is None or (now - last_ping).total_seconds() >= self.ping_interval:
                         self._heartbeat(now)
@@ -235,7 +237,7 @@ class Dispatcher:
                 self._check_ping_age()
                 self.polls += 1
                 self.stats.polled(agents, self._pools)
-                self.retention.tick(store, self.db.clock.now())
+                self.retention.tick(store, self.clock.now())
                 self._wake.wait(min(self.poll_interval, self.ping_interval))
         finally:
             self._shutdown(waiter)
@@ -245,13 +247,13 @@ class Dispatcher:
         it. Returns False if stopped first."""
         while not self._stopping.is_set():
             try:
-                activated, previous = self.db.store.activate_dispatcher(
+                activated, previous = self.store.activate_dispatcher(
                     self.uuid,
                     socket.gethostname(),
                     os.getpid(),
                     self.ping_interval,
                     self.death_interval,
-                    self.db.clock.now(),
+                    self.clock.now(),
                 )
             except (StoreUnavailable, ConflictError) as error:
                 events_log.warning("cannot activate dispatcher %s yet (%s)", self.uuid, error)
@@ -274,7 +276,7 @@ class Dispatcher:
                     self.uuid,
                     previous.pid,
                 )
-                self.db.store.deactivate_dispatcher(self.uuid, self.db.clock.now())
+                self.store.deactivate_dispatcher(self.uuid, self.clock.now())
                 continue
             events_log.error(
                 "UUID %s already activated (host %s, pid %s, last ping %s): another process? "
@@ -291,7 +293,7 @@ class Dispatcher:
 
     def _heartbeat(self, now: dt.datetime) -> None:
         """Ping; reactivate if presumed dead; pick up interval changes; sweep."""
-        store = self.db.store
+        store = self.store
         if not store.ping(self.uuid, now):
             events_log.critical(
                 "Dispatcher %s not activated prior to ping: a sibling presumed it dead (suspect "
@@ -323,18 +325,18 @@ class Dispatcher:
         self._sweep(now)
 
     def _sweep(self, now: dt.datetime) -> None:
-        store = self.db.store
+        store = self.store
         for dead in store.deactivate_dead(now):
             events_log.warning("dispatcher %s is dead (no ping in time): deactivated", dead)
         orphans = store.orphans()
         if orphans:
-            moved = hand_on(self.db, orphans, "its dispatcher is gone")
+            moved = hand_on(self.rows, orphans, "its dispatcher is gone")
             events_log.info("handed on %d job(s) of dispatchers that are gone", moved)
         with self._held_lock:
             held = set(self._held)
         mine = [r for r in store.dispatcher_jobs(self.uuid) if r.id not in held]
         if mine:
-            hand_on(self.db, mine, "no thread of this dispatcher runs it (restarted?)")
+            hand_on(self.rows, mine, "no thread of this dispatcher runs it (restarted?)")
 
     def _check_ping_age(self) -> None:
         if self._ping_ok_at is None or self._lost:
@@ -365,16 +367,16 @@ class Dispatcher:
             waiter.close()
 
     def _install_agents(self) -> None:
-        store = self.db.store
+        store = self.store
         store.clear_agents(self.uuid)
         for queue in self.queues:
-            self.db.queue(queue)
+            store.ensure_queue(queue, self.clock.now())
             for spec in self.agent_specs:
                 store.set_agent(self.uuid, queue, spec.name, spec.size, spec.filter)
 
     def _sync_pools(self, agents: list[AgentRecord]) -> None:
         wanted = {(a.queue, a.name): a for a in agents}
-        self.db.store.reserve_connections(sum(a.size for a in agents) * 2 + 4)
+        self.store.reserve_connections(sum(a.size for a in agents) * 2 + 4)
         for key, pool in list(self._pools.items()):
             if key not in wanted:
                 pool.stop()
@@ -382,7 +384,14 @@ class Dispatcher:
         for key, agent in wanted.items():
             pool = self._pools.get(key)
             if pool is None:
-                runner = Runner(self.db, self.uuid, agent.name, self._stopping, aio=self._aio)
+                runner = Runner(
+                    self.rows,
+                    self.uuid,
+                    agent.name,
+                    self._stopping,
+                    aio=self._aio,
+                    owner=self.owner,
+                )
                 run = self._holding(self.stats.wrap(runner.run, *key))  # jobq.worker.stats
                 pool = AgentPool(
                     agent.name, agent.queue, run, runtime=self._aio, is_async=runner.wants_loop
@@ -428,7 +437,7 @@ class Dispatcher:
             if predicate is None:
                 return False
             try:
-                return bool(predicate(self.db._job_from_record(record)))
+                return bool(predicate(self.rows.job(record)))
             except Exception as error:
                 events_log.error("filter %s failed on job %s: %r", path, record.id, error)
                 return False
@@ -449,8 +458,8 @@ class Dispatcher:
             accept = None if agent.filter is None else self._accept(agent.filter)
             # A fresh reading, taken after `free`: a job that a runner of this pool put back
             # (front of the queue, due "now") before freeing its slot is due for this claim.
-            now = self.db.clock.now()
-            records = self.db.store.claim(
+            now = self.clock.now()
+            records = self.store.claim(
                 agent.queue, self.uuid, agent.name, free, now, accept, active_only=True, start=True
             )
             with self._held_lock:
@@ -484,10 +493,10 @@ class Dispatcher:
         if self._aio.cancel(timeout=5.0):
             self._finished_cleanly = False
         try:
-            left = self.db.store.dispatcher_jobs(self.uuid)
+            left = self.store.dispatcher_jobs(self.uuid)
             if left:
-                hand_on(self.db, left, "its worker stopped")
-            self.db.store.deactivate_dispatcher(self.uuid, self.db.clock.now())
+                hand_on(self.rows, left, "its worker stopped")
+            self.store.deactivate_dispatcher(self.uuid, self.clock.now())
             self._fire("deactivated")
         except Exception as error:
             events_log.error("could not deactivate dispatcher %s cleanly: %r", self.uuid, error)

@@ -12,39 +12,36 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from jobq.errors import AbortedError, ReassignedError
+from jobq.jobs.rows import JobRows
 from jobq.model.failure import Failure, failure_dict
 from jobq.model.retry import RetryCommonForever
 from jobq.store.base import JobRecord, Outcome
 from jobq.worker.runner import load_policy_class
 
-if TYPE_CHECKING:
-    from jobq.database import Database
-
 events_log = logging.getLogger("jobq.events")
 trace_log = logging.getLogger("jobq.trace")
 
 
-def hand_on(db: Database, records: Iterable[JobRecord], reason: str) -> int:
+def hand_on(rows: JobRows, records: Iterable[JobRecord], reason: str) -> int:
     """Hand on each job of `records` (assigned or active); returns how many this call moved."""
     moved = 0
     for record in records:
         try:
             if record.status == "assigned":
-                if db.store.release(record.id, record.attempt, record.dispatcher_uuid or ""):
+                if rows.store.release(record.id, record.attempt, record.dispatcher_uuid or ""):
                     trace_log.info("job %s (%s) put back: %s", record.id, record.call_repr, reason)
                     moved += 1
             elif record.status == "active":
-                interrupt(db, record, reason)
+                interrupt(rows, record, reason)
                 moved += 1
         except ReassignedError:
             continue  # another dispatcher handed it on first
     return moved
 
 
-def interrupt(db: Database, record: JobRecord, reason: str) -> None:
+def interrupt(rows: JobRows, record: JobRecord, reason: str) -> None:
     """Ask the job's retry policy what to do with an interrupted active job, and do it."""
     label = f"job {record.id} ({record.call_repr})"
     is_callback = record.parent_id is not None
@@ -62,7 +59,7 @@ def interrupt(db: Database, record: JobRecord, reason: str) -> None:
         decision = False
     if int(policy.data.get("interruptions", 0)) == before:
         policy.data["interruptions"] = before + 1  # counted apart from errors, whatever the policy
-    now = db.clock.now()
+    now = rows.clock.now()
     deadline = (
         None
         if record.begin_by is None
@@ -75,13 +72,13 @@ def interrupt(db: Database, record: JobRecord, reason: str) -> None:
         decision = True
     uuid = record.dispatcher_uuid or ""
     if decision is True:
-        db.store.reschedule(record.id, record.attempt, uuid, None, policy.data, now)
+        rows.store.reschedule(record.id, record.attempt, uuid, None, policy.data, now)
         events_log.info("%s interrupted (%s): retrying now", label, reason)
     elif isinstance(decision, dt.datetime | dt.timedelta):
         at = now + decision if isinstance(decision, dt.timedelta) else decision
         if at.tzinfo is None:
             at = at.replace(tzinfo=dt.UTC)
-        db.store.reschedule(record.id, record.attempt, uuid, at, policy.data, now)
+        rows.store.reschedule(record.id, record.attempt, uuid, at, policy.data, now)
         events_log.info("%s interrupted (%s): retrying at %s", label, reason, at.isoformat())
     else:
         failure = Failure.from_exception(
@@ -90,6 +87,6 @@ def interrupt(db: Database, record: JobRecord, reason: str) -> None:
         outcome = Outcome(
             None, str(failure), failed=True, failure=failure_dict(failure), retry_data=policy.data
         )
-        db.store.store_result(record.id, record.attempt, uuid, outcome, now)
+        rows.store.store_result(record.id, record.attempt, uuid, outcome, now)
         level = record.failure_log_level or (logging.CRITICAL if is_callback else logging.ERROR)
         events_log.log(level, "%s interrupted (%s): aborted", label, reason)

@@ -19,13 +19,12 @@ import concurrent.futures
 import contextlib
 import contextvars
 import datetime as dt
-import importlib
 import logging
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pkgutil import resolve_name
+from typing import Any
 
-from jobq import local
 from jobq.errors import (
     AbortedError,
     ConflictError,
@@ -34,17 +33,15 @@ from jobq.errors import (
     StoreUnavailable,
 )
 from jobq.errors import TimeoutError as JobTimeout
+from jobq.jobs import context
+from jobq.jobs.rows import JobRows
 from jobq.model.failure import Failure, describe, failure_dict
 from jobq.model.job import Job
 from jobq.model.retry import Decision, RetryCommonForever, RetryCommonFourTimes, RetryPolicy
-from jobq.queue import Queue
-from jobq.store.base import AttemptConnection, JobRecord, Outcome
+from jobq.store.base import AttemptConnection, JobRecord, Outcome, Store
 from jobq.worker import stats as worker_stats
-from jobq.worker.agent import Settling
 from jobq.worker.aio import AsyncRuntime, Steps, is_async_job, resolved, run_to_end
-
-if TYPE_CHECKING:
-    from jobq.database import Database
+from jobq.worker.settling import Settling
 
 events_log = logging.getLogger("jobq.events")
 trace_log = logging.getLogger("jobq.trace")
@@ -53,14 +50,11 @@ _MAX_TEXT = 10000
 
 
 def load_policy_class(path: str | None, is_callback: bool) -> type[RetryPolicy]:
-    """The policy class stored for a job, or the default for jobs / callbacks."""
+    """The policy class stored for a job (`module:qualname`), or the default for jobs /
+    callbacks."""
     if not path:
         return RetryCommonForever if is_callback else RetryCommonFourTimes
-    module, _, name = path.partition(":")
-    found: Any = importlib.import_module(module)
-    for part in name.split("."):
-        found = getattr(found, part)
-    return found  # type: ignore[no-any-return]
+    return resolve_name(path)  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -69,9 +63,9 @@ class _Attempt:
 
     conn: AttemptConnection | None = None
 
-    def connection(self, db: Database) -> Any:
+    def connection(self, store: Store) -> Any:
         if self.conn is None:
-            self.conn = db.store.attempt_connection()
+            self.conn = store.attempt_connection()
         return self.conn.raw
 
     def rollback(self) -> None:
@@ -80,36 +74,22 @@ class _Attempt:
             self.conn = None
 
 
-class _AttemptQueue(Queue):
-    """`jobq.local.queue()`: its puts join the attempt's transaction (opening it if needed),
-    so a follow-up job exists only if the job's own writes and result commit: a job that is
-    interrupted and run again never leaves a duplicate follow-up behind. (On SQLite the
-    attempt's transaction holds the write lock until the job ends: put follow-ups late.)"""
-
-    def __init__(self, db: Database, name: str, attempt: _Attempt) -> None:
-        super().__init__(db, name)
-        self._attempt = attempt
-
-    def put_many(self, items: Any, **options: Any) -> list[Job]:
-        if options.get("conn") is None:
-            options["conn"] = self._attempt.connection(self.db)
-        return super().put_many(items, **options)
-
-
 class Runner:
     """Runs claimed jobs for one dispatcher and agent."""
 
     def __init__(
         self,
-        db: Database,
+        rows: JobRows,
         dispatcher_uuid: str,
         agent_name: str,
         stopping: threading.Event | None = None,
         *,
         aio: AsyncRuntime | None = None,
+        owner: Any = None,
     ) -> None:
-        self.db = db
-        self.store = db.store
+        self.rows = rows
+        self.store = rows.store
+        self.owner = owner  # the API's Database, for jobq.local.queue().db
         self.uuid = dispatcher_uuid
         self.agent_name = agent_name
         self.stopping = stopping or threading.Event()
@@ -121,14 +101,14 @@ class Runner:
         self.stopping.wait(seconds)
 
     def now(self) -> dt.datetime:
-        return self.db.clock.now()
+        return self.rows.clock.now()
 
     def wants_loop(self, record: JobRecord) -> bool:
         """True for an `async def` job: its steps then start on the event loop's threads
         rather than in an agent thread (a job that cannot be decoded goes to a thread, whose
         runner stores the decoding failure)."""
         try:
-            job = self.db._job_from_record(record)
+            job = self.rows.job(record)
             is_async = is_async_job(job)  # decodes the call: keep it for the run
         except Exception:
             return False
@@ -220,7 +200,7 @@ class Runner:
         try:
             job = self._decoded.pop((record.id, record.attempt), None)
             if job is None:
-                job = self.db._job_from_record(record)
+                job = self.rows.job(record)
             func, args, kwargs = job.callable, job.args, job.kwargs
             if is_callback:
                 assert record.parent_id is not None
@@ -234,15 +214,16 @@ class Runner:
         policy = policy_cls(record.retry_data, job_label=label, sleep=self._sleep)
         while True:
             attempt = _Attempt()
-            ctx = local.JobContext(
+            ctx = context.JobContext(
                 job=job,
-                queue=_AttemptQueue(self.db, record.queue, attempt),
+                queue_name=record.queue,
+                owner=self.owner,
                 dispatcher_uuid=self.uuid,
                 agent_name=self.agent_name,
-                connection=lambda a=attempt: a.connection(self.db),  # type: ignore[misc]
+                connection=lambda a=attempt: a.connection(self.store),  # type: ignore[misc]
                 connection_open=lambda a=attempt: a.conn is not None,  # type: ignore[misc]
             )
-            token = local.set_context(ctx)
+            token = context.enter(ctx)
             setup_info: Any = None
             value: Any = None
             torn_down = False  # teardown runs once per call: after the abort or the commit
@@ -276,7 +257,7 @@ class Runner:
                 # ValueError only when a suspended generator is closed from another context
                 # (collected after its dispatcher stopped): nothing is left to reset then.
                 with contextlib.suppress(ValueError):
-                    local.reset_context(token)
+                    context.leave(token)
 
             if attempt.conn is None and self._may_store_later(job):
                 return self._store_later(  # type: ignore[return-value]
@@ -440,10 +421,10 @@ class Runner:
     ) -> None:
         # One transaction: the job's own writes, the inner job (if this job made it) and the
         # wait. A crash before it commits leaves nothing, so a re-run cannot duplicate them.
-        conn = attempt.connection(self.db)
+        conn = attempt.connection(self.store)
         try:
             if not inner.stored:
-                inner = Queue(self.db, record.queue).put(inner, conn=conn)
+                self.rows.put(record.queue, [inner], conn=conn)
             assert inner.id is not None
             self.store.wait_on(
                 record.id, record.attempt, self.uuid, inner.id, policy.data, self.now(), conn=conn
@@ -490,10 +471,7 @@ class Runner:
         parent = self.store.get(parent_id)
         if parent is None:
             raise AbortedError(f"callback's parent job {parent_id} no longer exists")
-        if parent.failed:
-            return self.db._job_from_record(parent).failure
-        payload = self.store.get_result(parent_id)
-        return None if payload is None else self.db.codec.loads(payload)
+        return self.rows.load(parent)
 
     def _outcome(self, value: Any, retry_data: dict[str, Any]) -> Outcome:
         if isinstance(value, Failure):
@@ -501,7 +479,7 @@ class Runner:
                 None, str(value), failed=True, failure=failure_dict(value), retry_data=retry_data
             )
         try:
-            payload = self.db.codec.dumps(value)
+            payload = self.rows.codec.dumps(value)
         except Exception as error:
             failure = Failure.from_exception(
                 EncodingError(f"result {describe(value)} cannot be stored: {error}")

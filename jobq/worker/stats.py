@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from jobq.worker.agent import when_done
+from jobq.worker.settling import when_done
 
 if TYPE_CHECKING:
     from jobq.store.base import AgentRecord, JobRecord
@@ -94,7 +94,7 @@ class WorkerStats:
         self._totals = dict.fromkeys(("polls", "started", "succeeded", "failed", "reassigned"), 0)
 
     def _now(self) -> dt.datetime:
-        return self._dispatcher.db.clock.now()
+        return self._dispatcher.clock.now()
 
     # -- hooks (one line each in the dispatcher and the runner) ----------------------------------
     def activated(self) -> None:

@@ -132,7 +132,7 @@ def test_cancelling_a_composite_part_counts_as_its_failure(db: jobq.Database) ->
     q = db.queue()
     job = q.put(jobq.parallel(Job(cj.value, 1), Job(cj.value, 2), postprocess=cj.describe))
     # Schedule the parts as the composite's first run does (its re-run resumes from them).
-    db._compose_start(job.refresh(), list(job.args), Job(cj.describe))  # type: ignore[arg-type]
+    db.composition.start(job.refresh(), list(job.args), Job(cj.describe))
     parts = job.refresh().parts
     assert [p.status for p in parts] == ["pending", "pending"]
     parts[1].cancel()

@@ -274,7 +274,7 @@ def test_an_async_job_whose_claim_was_lost_writes_nothing(
         wait_until(lambda: job.refresh().status == "active", what="job active")
         # A sibling presumes this dispatcher dead and hands the job on; it is then pulled.
         db.store.deactivate_dispatcher(dispatcher.uuid, db.clock.now())
-        assert hand_on(db, db.store.orphans(), "presumed dead") == 1
+        assert hand_on(db.rows, db.store.orphans(), "presumed dead") == 1
         queue.pull()
         jobfuncs.open_gate(token)  # the coroutine goes on and tries to store its result
         wait_until(lambda: "was reassigned" in caplog.text, what="the fenced write")

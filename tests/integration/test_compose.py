@@ -162,9 +162,9 @@ def test_a_rerun_composite_resumes_instead_of_creating_again(db: jobq.Database) 
     part runs: the second run finds the parts and the postprocess it created."""
     q = db.queue()
     job = q.put(jobq.parallel(Job(cj.value, 20), Job(cj.value, 22), postprocess=cj.sum_results))
-    first = db._compose_start(job.refresh(), list(job.args), Job(cj.sum_results))  # type: ignore[arg-type]
+    first = db.composition.start(job.refresh(), list(job.args), Job(cj.sum_results))
     state1 = state_of(job)
-    second = db._compose_start(job, list(job.args), Job(cj.sum_results))  # type: ignore[arg-type]
+    second = db.composition.start(job, list(job.args), Job(cj.sum_results))
     state2 = state_of(job)
     assert first.id == second.id == state2.postprocess
     assert state1.parts == state2.parts and len(state2.parts) == 2

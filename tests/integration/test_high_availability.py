@@ -73,7 +73,7 @@ def test_put_back_jobs_keep_their_order_at_the_front(db: jobq.Database, queue: j
     claim_for(db, dead, first, second)
     later = queue.put(jobq.Job(jobfuncs.add, 3, 3))
     db.store.deactivate_dead(db.clock.now())
-    assert hand_on(db, db.store.orphans(), "test") == 2
+    assert hand_on(db.rows, db.store.orphans(), "test") == 2
     assert [j.id for j in queue] == [first.id, second.id, later.id]
 
 
@@ -101,7 +101,7 @@ def test_the_default_policy_aborts_on_the_tenth_interruption(
         claim_for(db, dead, job)
         start_for(db, dead, job)
         db.store.deactivate_dead(db.clock.now())
-        assert hand_on(db, db.store.orphans(), "test") == 1
+        assert hand_on(db.rows, db.store.orphans(), "test") == 1
         job.refresh()
         if n < 10:
             assert job.status == "pending" and job.retry_data["interruptions"] == n
@@ -117,7 +117,7 @@ def test_a_policy_may_reschedule_an_interrupted_job(db: jobq.Database, queue: jo
     start_for(db, dead, job)
     before = db.clock.now()
     db.store.deactivate_dead(before)
-    hand_on(db, db.store.orphans(), "test")
+    hand_on(db.rows, db.store.orphans(), "test")
     job.refresh()
     assert job.status == "pending"
     assert job.begin_after is not None and job.begin_after >= before + dt.timedelta(minutes=59)
@@ -139,7 +139,7 @@ def test_exactly_one_sweeper_acts_on_a_dead_dispatcher(
     def sweep() -> None:
         barrier.wait()
         won.append(db.store.deactivate_dead(now))
-        moved.append(hand_on(db, db.store.orphans(), "race"))
+        moved.append(hand_on(db.rows, db.store.orphans(), "race"))
 
     threads = [threading.Thread(target=sweep) for _ in range(3)]
     for thread in threads:
@@ -201,7 +201,7 @@ def test_a_dispatcher_presumed_dead_reactivates_and_never_completes_a_job_taken_
         wait_until(lambda: job.refresh().status == "active", timeout=WAIT, what="job active")
         # A sibling presumes the victim dead (as after a long pause) and hands its job on.
         db.store.deactivate_dispatcher(victim.uuid, db.clock.now())
-        assert hand_on(db, db.store.orphans(), "presumed dead") == 1
+        assert hand_on(db.rows, db.store.orphans(), "presumed dead") == 1
         jobfuncs.open_gate(token)  # both runs may now finish; only one may commit
         with fast_worker(db, uuid=str(uuid_module.uuid4())):
             assert job.wait(timeout=WAIT) == "once"

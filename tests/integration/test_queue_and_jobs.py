@@ -335,7 +335,7 @@ def test_14_a_claim_filter_skips_earlier_jobs(clock_db: jobq.Database, cqueue: j
     last = cqueue.put(jobq.Job(jobfuncs.add, 3, 4))
 
     def only_or(record: JobRecord) -> bool:
-        return clock_db._job_from_record(record).callable is operator.or_
+        return clock_db.rows.job(record).callable is operator.or_
 
     assert claim(clock_db, accept=only_or) == [wanted.id]
     assert claim(clock_db, accept=only_or) == []
@@ -702,7 +702,8 @@ def test_57_a_job_failed_after_its_claim_is_not_run_and_the_next_job_completes(
     (record,) = db.store.claim("", UUID, "main", 1, db.clock.now())
     job.fail()
     assert job.status == "completed" and job.failed
-    Runner(db, UUID, "main").run(record)  # the agent now tries to run what it claimed
+    # the agent now tries to run what it claimed
+    Runner(db.rows, UUID, "main", owner=db).run(record)
     assert any("already completed?" in r.getMessage() for r in caplog.records)
     assert job.refresh().status == "completed" and job.failure is not None
     assert job.failure.check(jobq.TimeoutError)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from jobq.worker.agent import Settling, when_done
+from jobq.worker.settling import Settling, when_done
 
 
 def test_callbacks_run_once_when_settled_whether_added_before_or_after() -> None:

@@ -1,0 +1,375 @@
+"""`JobRows`: turns `Job`s into rows and rows into `Job` handles.
+
+It encodes a job's call (signed by the codec), puts jobs in a queue (or in a caller's open
+transaction), rebuilds a handle from a row, and serves every stored handle: refresh, result,
+failing before start, callbacks and annotations. `jobq.Database`, `Queue` and the worker all
+put and load jobs through it, so a job's row is written and read in this one place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pkgutil import resolve_name
+from typing import TYPE_CHECKING, Any, overload
+
+from jobq.errors import BadStatusError, EncodingError, JobNotFound
+from jobq.errors import TimeoutError as JobTimeout
+from jobq.jobs.context import current_dispatcher_uuid
+from jobq.model.codec import Codec, call_repr, encode_call
+from jobq.model.failure import Failure, failure_dict
+from jobq.model.job import CompositeBackend, Job, Status
+from jobq.model.retry import RetryPolicy, policy_path
+from jobq.store.base import JobRecord, NewJob, Outcome, Store
+
+if TYPE_CHECKING:
+    from jobq._clock import Clock
+
+events_log = logging.getLogger("jobq.events")
+
+AfterPut = Callable[[str, list[Job], bool], None]
+"""Called as (queue name, jobs, committed) after each put and each callback added."""
+
+
+class JobRows:
+    """The jobs of one database as `Job` handles, over its store, codec and clock."""
+
+    def __init__(self, store: Store, codec: Codec, clock: Clock) -> None:
+        self.store = store
+        self.codec = codec
+        self.clock = clock
+        # jobq.testing's inline mode runs what each put made due; None (the default) costs
+        # nothing.
+        self.after_put: AfterPut | None = None
+        self._composition: CompositeBackend | None = None
+
+    @property
+    def composition(self) -> CompositeBackend:
+        """The composite operations of these jobs (`jobq.jobs.compose.Composition`)."""
+        if self._composition is None:
+            raise RuntimeError("JobRows has no composition: build it with jobq.connect()")
+        return self._composition
+
+    @composition.setter
+    def composition(self, composition: CompositeBackend) -> None:
+        self._composition = composition
+
+    # -- rows to handles -------------------------------------------------------------------------
+    def job(self, record: JobRecord) -> Job:
+        """A handle on the job of `record`; its call is decoded on first use."""
+        cls: type[Job] = Job
+        if record.job_class:
+            try:
+                found = resolve_name(record.job_class)
+                if isinstance(found, type) and issubclass(found, Job):
+                    cls = found
+            except (ImportError, AttributeError, ValueError):
+                events_log.warning(
+                    "job %s: cannot import its class %s", record.id, record.job_class
+                )
+        job = cls.__new__(cls)
+        Job.__init__(job, _placeholder)
+        job._call = None
+        job._payload = record.call
+        job._decode = self.codec.loads
+        job._take_row(record, self)
+        return job
+
+    def get_job(self, job_id: int) -> Job:
+        """The job with this id; JobNotFound if there is none."""
+        record = self.store.get(int(job_id))
+        if record is None:
+            raise JobNotFound(f"no job with id {job_id}")
+        return self.job(record)
+
+    def load(self, record: JobRecord) -> Any:
+        """The decoded result of a completed job's row (its Failure if it failed)."""
+        if record.failed:
+            return self.job(record).failure
+        payload = self.store.get_result(record.id)
+        return None if payload is None else self.codec.loads(payload)
+
+    # -- handles to rows -------------------------------------------------------------------------
+    def encode(
+        self,
+        queue: str,
+        job: Job,
+        begin_after: dt.datetime,
+        begin_by: dt.timedelta | None,
+        policy: str | None,
+        failure_log_level: int | None,
+        put_by: str | None,
+        parent_id: int | None = None,
+    ) -> NewJob:
+        """The row of a new job, given what a batch works out once for all of its jobs: the
+        retry policy's import path and the putting dispatcher."""
+        func, args, kwargs = job._get_call()
+        job_class = None
+        if type(job) is not Job:
+            cls = type(job)
+            if "<locals>" in cls.__qualname__:
+                raise EncodingError(
+                    f"Job subclass {cls.__qualname__} must be defined at module level"
+                )
+            job_class = f"{cls.__module__}:{cls.__qualname__}"
+        return NewJob(
+            queue=queue,
+            call=encode_call(self.codec, func, args, kwargs),
+            call_repr=call_repr(func, args, kwargs),
+            begin_after=begin_after,
+            begin_by=None if begin_by is None else begin_by.total_seconds(),
+            job_class=job_class,
+            retry_policy=policy,
+            failure_log_level=failure_log_level,
+            put_by=put_by,
+            parent_id=parent_id,
+        )
+
+    def encode_new(
+        self,
+        queue: str,
+        job: Job,
+        begin_after: dt.datetime,
+        *,
+        retry_policy: type[RetryPolicy] | None = None,
+        failure_log_level: int | None = None,
+        parent_id: int | None = None,
+    ) -> NewJob:
+        """The row of one new job put from here (inside a job: by its dispatcher)."""
+        return self.encode(
+            queue,
+            job,
+            begin_after,
+            None,
+            None if retry_policy is None else policy_path(retry_policy),
+            failure_log_level,
+            current_dispatcher_uuid(),
+            parent_id,
+        )
+
+    def put(
+        self,
+        queue: str,
+        jobs: list[Job],
+        *,
+        begin_after: dt.datetime | None = None,
+        begin_by: dt.timedelta | None = None,
+        retry_policy: type[RetryPolicy] | None = None,
+        failure_log_level: int | None = None,
+        conn: Any = None,
+        quota_names: tuple[str, ...] | None = None,
+    ) -> list[Job]:
+        """Store `jobs` (checked by `Queue.put_many`) as pending jobs of `queue`, all or none:
+        new ones are inserted, pulled ("new") ones put again. With `conn`, inside that open
+        transaction."""
+        now = self.clock.now()
+        fresh = [j for j in jobs if not j.stored]
+
+        policy = None if retry_policy is None else policy_path(retry_policy)
+        put_by = current_dispatcher_uuid()
+
+        def encode() -> Iterator[NewJob]:
+            for job in fresh:
+                row = self.encode(
+                    queue,
+                    job,
+                    begin_after or job.begin_after or now,
+                    begin_by if begin_by is not None else job.begin_by,
+                    policy,
+                    failure_log_level,
+                    put_by,
+                )
+                if quota_names:  # checked by Queue.put_many against the queue's quotas
+                    row.quota_names = quota_names
+                yield row
+
+        # A single row is encoded at once; a batch lazily (see _EncodedRows).
+        rows = list(encode()) if len(fresh) < 2 else _EncodedRows(len(fresh), encode())
+        stored = [j for j in jobs if j.stored]
+        if stored and conn is None:
+            # Requeueing may find a job already taken: insert and requeue in one transaction,
+            # so that put_many stores all of its jobs or none.
+            own = self.store.attempt_connection()
+            try:
+                ids = self._write_put(
+                    queue, rows, stored, begin_after, begin_by, now, own.raw, quota_names, put_by
+                )
+                own.commit()
+            finally:
+                own.close()
+        else:
+            ids = self._write_put(
+                queue, rows, stored, begin_after, begin_by, now, conn, quota_names, put_by
+            )
+        for job, row, job_id in zip(fresh, rows, ids, strict=True):
+            job.id = job_id
+            job.queue_name = queue
+            job.status = Status.PENDING
+            job.begin_after = row.begin_after
+            if begin_by is not None:
+                job.begin_by = begin_by
+            job.created = now
+            job.call_repr = row.call_repr
+            job.failure_log_level = failure_log_level
+            job.retry_policy = policy
+            job._backend = self
+        if conn is None:
+            for job in stored:
+                job.refresh()
+            events_log.debug("put %d job(s) in queue %r", len(jobs), queue)
+        if self.after_put is not None:
+            self.after_put(queue, jobs, conn is None)
+        return jobs
+
+    def _write_put(
+        self,
+        queue: str,
+        rows: Sequence[NewJob],
+        stored: list[Job],
+        begin_after: dt.datetime | None,
+        begin_by: dt.timedelta | None,
+        now: dt.datetime,
+        conn: Any,
+        quota_names: tuple[str, ...] | None,
+        put_by: str | None,
+    ) -> list[int]:
+        ids = self.store.enqueue(rows, now, conn=conn) if rows else []
+        for job in stored:
+            assert job.id is not None
+            when = begin_after or job.begin_after or now
+            by = begin_by if begin_by is not None else job.begin_by
+            ok = self.store.requeue(
+                job.id,
+                queue,
+                when,
+                None if by is None else by.total_seconds(),
+                put_by,
+                now,
+                conn=conn,
+                quota_names=quota_names,
+            )
+            if not ok:
+                raise ValueError(
+                    f"cannot add already-assigned job {job.id}: it is no longer new "
+                    f"(pull it from its queue first, or put a new Job)"
+                )
+        return ids
+
+    # -- what a stored handle calls (model.job.JobBackend) --------------------------------------
+    def refresh_job(self, job: Job) -> None:
+        assert job.id is not None
+        record = self.store.get(job.id)
+        if record is None:
+            raise JobNotFound(f"job {job.id} no longer exists (pruned?)")
+        job._take_row(record, self)
+
+    def load_result(self, job: Job) -> Any:
+        assert job.id is not None
+        payload = self.store.get_result(job.id)
+        return None if payload is None else self.codec.loads(payload)
+
+    def fail_job(self, job: Job, exc: BaseException | None) -> None:
+        assert job.id is not None
+        error = exc if exc is not None else JobTimeout(f"job {job.id} was failed before it started")
+        failure = Failure.from_exception(error)
+        outcome = Outcome(
+            result=None, result_repr=str(failure), failed=True, failure=failure_dict(failure)
+        )
+        if not self.store.fail_unstarted(job.id, outcome, self.clock.now()):
+            job.refresh()
+            raise BadStatusError(
+                f"can only call fail on a job with new, pending, or assigned status; "
+                f"job {job.id} is {job.status}"
+            )
+        level = job.failure_log_level or logging.ERROR
+        events_log.log(level, "job %s failed before it started: %s", job.id, failure)
+        job.refresh()
+
+    def add_callback(
+        self,
+        job: Job,
+        callback: Job,
+        *,
+        failure_log_level: int | None,
+        retry_policy: type[RetryPolicy] | None,
+    ) -> Job:
+        assert job.id is not None
+        if callback.stored:
+            raise ValueError(f"{callback!r} is already stored; a callback must be a new Job")
+        now = self.clock.now()
+        row = self.encode_new(
+            job.queue_name or "",
+            callback,
+            now,
+            retry_policy=retry_policy,
+            failure_log_level=logging.CRITICAL if failure_log_level is None else failure_log_level,
+            parent_id=job.id,
+        )
+        callback.id = self.store.add_callback(job.id, row, now)
+        callback._backend = self
+        callback.refresh()
+        if self.after_put is not None:
+            self.after_put(callback.queue_name or "", [callback], True)
+        return callback
+
+    def wait_for_change(self, job: Job, timeout: float) -> None:
+        time.sleep(max(0.0, timeout))
+
+    def set_annotation(self, job: Job, name: str, value: Any) -> None:
+        """Write one annotation in its own short transaction (JSON already checked)."""
+        assert job.id is not None
+        self.store.set_annotation(job.id, name, value)
+
+    def read_annotations(self, job: Job) -> dict[str, Any]:
+        """The job's annotations as stored now (the handle's snapshot is left alone)."""
+        assert job.id is not None
+        record = self.store.get(job.id)
+        if record is None:
+            raise JobNotFound(f"job {job.id} no longer exists (pruned?)")
+        return record.annotations
+
+
+def _placeholder() -> None:
+    """Stands in for a loaded job's callable until the row's payload is decoded."""
+
+
+class _EncodedRows(Sequence[NewJob]):
+    """The rows of a put, each encoded when first read: a store that sends a big batch in
+    parts (PostgreSQL) encodes each part while the server inserts the one before."""
+
+    def __init__(self, count: int, encode: Iterator[NewJob]) -> None:
+        self._count = count
+        self._encode = encode
+        self._rows: list[NewJob] = []
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[NewJob]:  # Sequence's own would end on an IndexError
+        if len(self._rows) == self._count:
+            return iter(self._rows)  # all encoded: the usual second reading
+        return self._encoding()
+
+    def _encoding(self) -> Iterator[NewJob]:
+        rows, encode = self._rows, self._encode
+        for index in range(self._count):
+            if index == len(rows):
+                rows.append(next(encode))
+            yield rows[index]
+
+    @overload
+    def __getitem__(self, index: int) -> NewJob: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[NewJob]: ...
+    def __getitem__(self, index: int | slice) -> NewJob | list[NewJob]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._count))]
+        if index < 0:
+            index += self._count
+        if not 0 <= index < self._count:
+            raise IndexError(index)
+        while len(self._rows) <= index:
+            self._rows.append(next(self._encode))
+        return self._rows[index]
