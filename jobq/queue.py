@@ -18,6 +18,7 @@ from jobq._clock import ensure_aware
 from jobq.errors import BadStatusError
 from jobq.model.job import Job, Status
 from jobq.model.retry import RetryPolicy
+from jobq.types import AppConnection
 
 if TYPE_CHECKING:
     from jobq.database import Database
@@ -48,7 +49,7 @@ class Queue:
         retry_policy: type[RetryPolicy] | None = None,
         failure_log_level: int | None = None,
         quota_names: Iterable[str] | None = None,
-        conn: Any = None,
+        conn: AppConnection | None = None,
     ) -> Job:
         """Store `item` (a callable or a `Job`) as a pending job and return the job.
 
@@ -78,7 +79,7 @@ class Queue:
         retry_policy: type[RetryPolicy] | None = None,
         failure_log_level: int | None = None,
         quota_names: Iterable[str] | None = None,
-        conn: Any = None,
+        conn: AppConnection | None = None,
     ) -> list[Job]:
         """Store several jobs in one transaction (all or none), with the same options."""
         names = None if quota_names is None else self._check_quota_names(quota_names)

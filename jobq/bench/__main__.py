@@ -220,9 +220,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.peers:
             from jobq.bench.peers import peer_systems  # peers are imported only under --peers
 
-            systems[engine] += peer_systems(
-                engine, lambda msg, e=engine: err.print(f"[yellow]{e}: {msg}[/yellow]")
-            )
+            def warn(msg: str, engine: str = engine) -> None:
+                err.print(f"[yellow]{engine}: {msg}[/yellow]")
+
+            systems[engine] += peer_systems(engine, warn)
     # results[engine][system][metric] = summary
     results: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
     try:

@@ -212,13 +212,13 @@ class Harness:
         starts: dict[int, list[tuple[int, float, int]]] = defaultdict(list)
         for log in self.folder.glob("starts-*.log"):
             for line in log.read_text().splitlines():
-                pid, job_id, attempt, at = line.split()
-                starts[int(job_id)].append((int(attempt), float(at), int(pid)))
+                pid_text, job_text, attempt_text, at_text = line.split()
+                starts[int(job_text)].append((int(attempt_text), float(at_text), int(pid_text)))
         for job_id, seen in starts.items():
             end = completed_at.get(job_id)
             if end is not None and any(at > end + 0.001 for _, at, _ in seen):
                 self.report.problems.append(f"job {job_id} started after it completed")
-        killed = dict((pid, at) for at, pid in self.kills)
+        killed: dict[int, float] = {pid: at for at, pid in self.kills}
         worst = 0.0
         for seen in starts.values():
             seen.sort(key=lambda s: s[1])

@@ -104,7 +104,7 @@ def _check(func: Any) -> None:
     if not callable(func):
         raise EncodingError(f"{describe(func)} is not callable; put a function or jobq.Job")
     target = func.__func__ if inspect.ismethod(func) else func
-    name = getattr(target, "__qualname__", None) or getattr(target, "__name__", "")
+    name = str(getattr(target, "__qualname__", None) or getattr(target, "__name__", ""))
     if getattr(target, "__name__", "") == "<lambda>":
         raise EncodingError(
             f"cannot store lambda {describe(func)}: a worker must import the callable by its "

@@ -214,9 +214,14 @@ class Job:
             raise BadStatusError(
                 f"cannot change the call of stored job {self.id}; only a new job can be changed"
             )
-        call = list(self._get_call())
-        call[index] = value
-        self._call = (call[0], tuple(call[1]), dict(call[2]))
+        func, args, kwargs = self._get_call()
+        if index == 0:
+            func = value
+        elif index == 1:
+            args = tuple(value)
+        else:
+            kwargs = dict(value)
+        self._call = (func, args, kwargs)
 
     @property
     def callable(self) -> Callable[..., Any]:
@@ -298,7 +303,7 @@ class Job:
 
     def add_callback(
         self,
-        callback: Callable[..., Any],
+        callback: Job | Callable[..., Any],
         *,
         failure_log_level: int | None = None,
         retry_policy: type[RetryPolicy] | None = None,
@@ -308,7 +313,7 @@ class Job:
         The callback is a stored job, run by any worker; it is returned. On a job that has
         already completed it runs at once.
         """
-        cb = callback if isinstance(callback, Job) else Job(callback)
+        cb = _as_job(callback)
         return self._require_backend().add_callback(
             self, cb, failure_log_level=failure_log_level, retry_policy=retry_policy
         )
@@ -391,7 +396,7 @@ class Job:
         return f"<{type(self).__name__} {ident} {self.status} {call}>"
 
 
-def _as_job(func: Callable[..., Any]) -> Job:
+def _as_job(func: Job | Callable[..., Any]) -> Job:
     return func if isinstance(func, Job) else Job(func)
 
 

@@ -11,7 +11,7 @@ __all__ = ["print_logs", "stop_printing_logs"]
 _FORMAT = "%(levelname)s %(name)s: %(message)s"
 
 
-class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
+class _Handler(logging.StreamHandler):
     """Writes to `stream`, or to whatever `sys.stderr` is at each record (pytest swaps it per
     test to capture output)."""
 

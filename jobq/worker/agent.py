@@ -82,7 +82,7 @@ def load_filter(path: str) -> Callable[[Any], bool]:
         raise ConfigError(f"cannot import filter {path!r}: {error}") from error
     if not callable(found):
         raise ConfigError(f"filter {path!r} is not callable")
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 class AgentPool:

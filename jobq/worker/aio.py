@@ -54,7 +54,8 @@ def is_async_job(job: Job) -> bool:
         not inspect.isroutine(func) and inspect.iscoroutinefunction(type(func).__call__)
     ):
         return True
-    return _has_async_hooks(type(job))
+    # A class is hashable; mypy reads type[Job] against Job's instance __hash__.
+    return _has_async_hooks(type(job))  # type: ignore[arg-type]
 
 
 @functools.lru_cache(maxsize=4096)
