@@ -33,8 +33,7 @@ DEFAULT_SIZE = 3
 # claimed ahead waits about that long at most. Longer jobs are never claimed ahead: a job
 # claimed ahead counts as started (and is held by this worker) while it waits. The bigger the
 # claims of very short jobs, the less each pays of a claim's round trip, which the
-# dispatcher's thread waits for: 4 x `size` bounded a PostgreSQL drain of no-op jobs at
-# about 8,500 jobs/s; 16 x `size`, about 11,000.
+# dispatcher's thread waits for (docs/benchmarks.md, fourth round, has the figures).
 CLAIM_AHEAD_BELOW = 0.05  # seconds
 CLAIM_AHEAD_MOST = 16
 
