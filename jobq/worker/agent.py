@@ -38,6 +38,17 @@ CLAIM_AHEAD_BELOW = 0.05  # seconds
 CLAIM_AHEAD_MOST = 16
 
 
+def jobs_to_claim_ahead(size: int, mean_run: float | None) -> int:
+    """How many jobs beyond `size` an agent whose recent jobs ran `mean_run` seconds on
+    average may hold: about CLAIM_AHEAD_BELOW seconds of its work, at most CLAIM_AHEAD_MOST
+    times `size`, none for longer jobs or before any has run."""
+    if mean_run is None or mean_run >= CLAIM_AHEAD_BELOW:
+        return 0
+    if mean_run * CLAIM_AHEAD_MOST <= CLAIM_AHEAD_BELOW:
+        return CLAIM_AHEAD_MOST * size
+    return int(size * CLAIM_AHEAD_BELOW / mean_run)
+
+
 @dataclass(frozen=True, slots=True)
 class AgentSpec:
     """An agent to install: `AgentSpec("main", 3)`, or with a filter's import path
@@ -130,15 +141,7 @@ class AgentPool:
     @property
     def claim_ahead(self) -> int:
         """How many jobs beyond `size` the dispatcher may hand over (see CLAIM_AHEAD_BELOW)."""
-        mean = self._mean_run
-        if mean is None or mean >= CLAIM_AHEAD_BELOW:
-            return 0
-        most = CLAIM_AHEAD_MOST * self._size
-        return (
-            most
-            if mean * CLAIM_AHEAD_MOST <= CLAIM_AHEAD_BELOW
-            else int(self._size * CLAIM_AHEAD_BELOW / mean)
-        )
+        return jobs_to_claim_ahead(self._size, self._mean_run)
 
     @property
     def free(self) -> int:
