@@ -23,9 +23,9 @@ import click
 
 from jobq.errors import JobqError
 from jobq.monitor.filters import parse_interval
-from jobq.monitor.render import to_json, to_jsonable
+from jobq.monitor.render import duration_text, to_json, to_jsonable
 from jobq.monitor.service import DETAILS, Monitor
-from jobq.store.base import JobRecord
+from jobq.monitor.views import DispatcherView, JobRow, JobSummary, TimedJob, TreeNode
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -71,16 +71,7 @@ def human(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, dt.timedelta):
-        seconds = value.total_seconds()
-        sign = "-" if seconds < 0 else ""
-        seconds = abs(seconds)
-        if seconds < 60:
-            return f"{sign}{seconds:.2f}s"
-        minutes, secs = divmod(int(seconds), 60)
-        hours, minutes = divmod(minutes, 60)
-        days, hours = divmod(hours, 24)
-        parts = [(days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")]
-        return sign + " ".join(f"{n}{u}" for n, u in parts if n)
+        return duration_text(value)
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
     if isinstance(value, bool):
@@ -92,12 +83,11 @@ def human(value: Any) -> str:
     return str(value)
 
 
-def styled_status(record: JobRecord | dict[str, Any]) -> str:
-    status = record.status if isinstance(record, JobRecord) else record["status"]
-    failed = record.failed if isinstance(record, JobRecord) else record.get("failed")
-    if status == "completed" and failed:
+def styled_status(view: JobRow | JobSummary | TreeNode) -> str:
+    """The status in its colour (rich markup); a failed completed job shows as failed."""
+    if view.status == "completed" and view.failed:
         return "[bold red]failed[/]"
-    return f"[{_STYLE.get(status, 'white')}]{status}[/]"
+    return f"[{_STYLE.get(view.status, 'white')}]{view.status}[/]"
 
 
 @contextmanager
@@ -141,34 +131,32 @@ def this_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 # -- tables ------------------------------------------------------------------------------------
-def jobs_table(records: Sequence[JobRecord], now: dt.datetime, title: str | None = None) -> Table:
-    from jobq.monitor.service import active_of, wait_of
-
+def jobs_table(rows: Sequence[JobRow], title: str | None = None) -> Table:
     table = new_table(title=title, header_style="bold")
     for column in ("id", "status", "queue", "agent", "call", "begin after", "wait", "active"):
         table.add_column(column, justify="right" if column in ("id", "wait", "active") else "left")
-    for r in records:
+    for r in rows:
         table.add_row(
             str(r.id),
             styled_status(r),
             repr(r.queue),
-            r.agent_name or "-",
-            r.call_repr,
+            r.agent or "-",
+            r.call,
             human(r.begin_after),
-            human(wait_of(r, now)),
-            human(active_of(r, now)),
+            human(r.wait),
+            human(r.active),
         )
     return table
 
 
-def summary_table(summary: dict[str, Any]) -> Table:
+def summary_table(summary: JobSummary) -> Table:
     table = new_table(show_header=False, box=None, pad_edge=False)
     table.add_column("key", style="bold")
     table.add_column("value", overflow="fold")
     for key, value in summary.items():
         if key == "status":
             table.add_row(key, styled_status(summary))
-        elif key == "result" and summary.get("failed"):
+        elif key == "result" and summary.failed:
             table.add_row(key, f"[red]{value}[/]")
         elif key == "progress" and value is not None:
             table.add_row(key, f"{value * 100:.0f}%")
@@ -177,23 +165,22 @@ def summary_table(summary: dict[str, Any]) -> Table:
     return table
 
 
-def dispatchers_table(infos: Sequence[dict[str, Any]]) -> Table:
+def dispatchers_table(views: Sequence[DispatcherView]) -> Table:
     table = new_table(header_style="bold")
     for column in ("uuid", "state", "host", "pid", "last ping", "since ping", "agents"):
         table.add_column(column)
-    for d in infos:
+    for d in views:
         agents = "; ".join(
-            f"{a['queue']!r}/{a['name']} {a['len']}/{a['size']}"
-            + (f" filter {a['filter']}" if a["filter"] else "")
-            for a in d["agents"]
+            f"{a.queue!r}/{a.name} {a.held}/{a.size}" + (f" filter {a.filter}" if a.filter else "")
+            for a in d.agents
         )
         table.add_row(
-            d["uuid"],
-            f"[{_STYLE[d['state']]}]{d['state']}[/]",
-            d["host"],
-            str(d["pid"]),
-            human(d["last ping"]),
-            human(d["since ping"]),
+            d.uuid,
+            f"[{_STYLE[d.state]}]{d.state}[/]",
+            d.host,
+            str(d.pid),
+            human(d.last_ping),
+            human(d.since_ping),
             agents or "-",
         )
     return table
@@ -228,36 +215,35 @@ def status(
     table.add_column("succeeded", justify="right")
     table.add_column("failed", justify="right")
     table.add_column("capacity", justify="right")
-    for name, q in info.items():
-        capacity = sum(a["size"] for d in q["dispatchers"].values() for a in d["agents"].values())
+    for q in info.queues:
         table.add_row(
-            repr(name),
-            "[bold yellow]paused[/]" if q["paused"] else "no",
-            str(q["len"]),
-            str(q["due"]),
-            str(q["assigned"]),
-            str(q["active"]),
-            str(q["callbacks"]),
-            str(q["succeeded"]),
-            f"[red]{q['failed']}[/]" if q["failed"] else "0",
-            str(capacity),
+            repr(q.name),
+            "[bold yellow]paused[/]" if q.paused else "no",
+            str(q.pending),
+            str(q.due),
+            str(q.assigned),
+            str(q.active),
+            str(q.callbacks),
+            str(q.succeeded),
+            f"[red]{q.failed}[/]" if q.failed else "0",
+            str(q.capacity),
         )
     out.print(table)
     dtable = new_table(title="dispatchers", header_style="bold")
     for column in ("queue", "dispatcher", "state", "last ping", "since ping", "agents"):
         dtable.add_column(column)
-    for name, q in info.items():
-        for uuid_, d in q["dispatchers"].items():
+    for q in info.queues:
+        for d in q.dispatchers:
             agents = "; ".join(
-                f"{n} {a['len']}/{a['size']}" + (f" filter {a['filter']}" if a["filter"] else "")
-                for n, a in d["agents"].items()
+                f"{a.name} {a.held}/{a.size}" + (f" filter {a.filter}" if a.filter else "")
+                for a in d.agents
             )
             dtable.add_row(
-                repr(name),
-                uuid_,
-                f"[{_STYLE[d['state']]}]{d['state']}[/]",
-                human(d["last ping"]),
-                human(d["since ping"]),
+                repr(q.name),
+                d.uuid,
+                f"[{_STYLE[d.state]}]{d.state}[/]",
+                human(d.last_ping),
+                human(d.since_ping),
                 agents,
             )
     out.print(dtable)
@@ -307,26 +293,26 @@ def jobs(
             except ValueError:
                 raise ValueError(f"count: must be an integer, not {opts['count']!r}") from None
         records = monitor.list(query, offset=offset, limit=limit)
+        rows = monitor.rows(records)
         summaries = [monitor.summary(r) for r in records] if display == "details" else []
-        now = monitor.now()
     if as_json:
         if display == "repr":
-            emit_json([r.call_repr for r in records])
+            emit_json([r.call for r in rows])
         elif display == "details":
             emit_json(summaries)
         else:
-            emit_json([r.id for r in records])
+            emit_json([r.id for r in rows])
         return
     out = console()
     if display == "repr":
-        for r in records:
-            out.print(f"{r.id}  {r.call_repr}", markup=False)
+        for r in rows:
+            out.print(f"{r.id}  {r.call}", markup=False)
     elif display == "details":
         for summary in summaries:
             out.print(summary_table(summary))
             out.print()
     else:
-        out.print(jobs_table(records, now))
+        out.print(jobs_table(rows))
 
 
 @click.command(epilog=FILTER_HELP)
@@ -357,8 +343,8 @@ def jobstats(url: str | None, args: tuple[str, ...], this_uuid: str | None, as_j
     table.add_column("key", style="bold")
     table.add_column("value", justify="right")
     for key, value in stats.items():
-        if isinstance(value, list):
-            table.add_row(key, f"{human(value[0])}  (job {value[1]})")
+        if isinstance(value, TimedJob):
+            table.add_row(key, f"{human(value.duration)}  (job {value.job_id})")
         else:
             table.add_row(key, human(value))
     console().print(table)
@@ -375,18 +361,18 @@ def job(url: str | None, job_id: int, tree: bool, as_json: bool) -> None:
         summary = monitor.job(job_id)
         callbacks = monitor.tree(job_id) if tree else None
     if as_json:
-        emit_json({**summary, "tree": callbacks} if tree else summary)
+        emit_json({**summary.to_json(), "tree": callbacks} if tree else summary)
         return
     out = console()
     out.print(summary_table(summary))
     if callbacks is not None:
         from rich.tree import Tree
 
-        def grow(node: Any, item: dict[str, Any]) -> None:
-            for child in item["callbacks"]:
-                grow(node.add(f"{child['id']} {styled_status(child)} {child['call']}"), child)
+        def grow(node: Tree, item: TreeNode) -> None:
+            for child in item.callbacks:
+                grow(node.add(f"{child.id} {styled_status(child)} {child.call}"), child)
 
-        root = Tree(f"{callbacks['id']} {styled_status(callbacks)} {callbacks['call']}")
+        root = Tree(f"{callbacks.id} {styled_status(callbacks)} {callbacks.call}")
         grow(root, callbacks)
         out.print(root)
 
@@ -537,21 +523,6 @@ def quota_size(url: str | None, queue: str, name: str, size: int) -> None:
 
 
 # -- agents and quotas changed while workers run (used at their next poll) ---------------------
-def _agent_owners(monitor: Monitor, queue: str, name: str, uuid: str | None) -> list[str]:
-    """The dispatchers having agent NAME of QUEUE (only UUID's, if given); UsageError if none."""
-    owners = sorted(
-        {
-            a.dispatcher_uuid
-            for a in monitor.store.agent_loads()
-            if (a.queue, a.name) == (queue, name) and uuid in (None, a.dispatcher_uuid)
-        }
-    )
-    if not owners:
-        where = f" on dispatcher {uuid}" if uuid else ""
-        raise click.UsageError(f"no agent {name!r} of queue {queue!r}{where}")
-    return owners
-
-
 @click.command("agent-add")
 @db_option
 @click.argument("queue")
@@ -564,12 +535,7 @@ def agent_add(
 ) -> None:
     """Add agent NAME to QUEUE on a running worker (it claims from its next poll)."""
     with opened(url) as monitor:
-        if any((a.queue, a.name) == (queue, name) for a in monitor.db.agents(uuid)):
-            raise click.UsageError(
-                f"dispatcher {uuid} already has agent {name!r} of queue {queue!r}; "
-                f"change it with agent-size or agent-filter"
-            )
-        monitor.db.set_agent(uuid, queue, name, size=size, filter=filter_path)
+        monitor.agent_add(uuid, queue, name, size=size, filter=filter_path)
     shown = f", filter {filter_path}" if filter_path else ""
     click.echo(f"agent {name!r} of queue {queue!r} added to {uuid}: size {size}{shown}")
 
@@ -582,10 +548,8 @@ def agent_add(
 def agent_remove(url: str | None, queue: str, name: str, uuid: str | None) -> None:
     """Remove agent NAME of QUEUE (on every dispatcher, or one); its running jobs finish."""
     with opened(url) as monitor:
-        owners = _agent_owners(monitor, queue, name, uuid)
-        for owner in owners:
-            monitor.db.remove_agent(owner, queue, name)
-    click.echo(f"agent {name!r} of queue {queue!r} removed from {len(owners)} dispatcher(s)")
+        n = monitor.agent_remove(queue, name, uuid)
+    click.echo(f"agent {name!r} of queue {queue!r} removed from {n} dispatcher(s)")
 
 
 @click.command("agent-filter")
@@ -601,12 +565,8 @@ def agent_filter(
     every job), on every dispatcher or one."""
     new = None if filter_path.lower() == "none" else filter_path
     with opened(url) as monitor:
-        owners = _agent_owners(monitor, queue, name, uuid)
-        for owner in owners:
-            monitor.db.set_agent(owner, queue, name, filter=new)
-    click.echo(
-        f"agent {name!r} of queue {queue!r}: filter {new or 'none'} on {len(owners)} dispatcher(s)"
-    )
+        n = monitor.agent_filter(queue, name, new, uuid)
+    click.echo(f"agent {name!r} of queue {queue!r}: filter {new or 'none'} on {n} dispatcher(s)")
 
 
 @click.command("quota-create")
@@ -617,7 +577,7 @@ def agent_filter(
 def quota_create(url: str | None, queue: str, name: str, size: int) -> None:
     """Create quota NAME of QUEUE: at most SIZE (default 1) of its jobs at once."""
     with opened(url) as monitor:
-        monitor.db.queue(queue).quotas.create(name, size)
+        monitor.quota_create(queue, name, size)
     click.echo(f"quota {name!r} of queue {queue!r} created: size {size}")
 
 
@@ -629,7 +589,7 @@ def quota_remove(url: str | None, queue: str, name: str) -> None:
     """Remove quota NAME of QUEUE (jobs naming it are no longer limited by it)."""
     with opened(url) as monitor:
         try:
-            monitor.db.queue(queue).quotas.remove(name)
+            monitor.quota_remove(queue, name)
         except KeyError as error:
             raise click.UsageError(error.args[0]) from error
     click.echo(f"quota {name!r} of queue {queue!r} removed")
@@ -642,24 +602,15 @@ def quota_remove(url: str | None, queue: str, name: str) -> None:
 def quotas(url: str | None, queue: str | None, as_json: bool) -> None:
     """The quotas: queue, name, size, and how many jobs hold a slot now."""
     with opened(url) as monitor:
-        rows = [
-            {
-                "queue": q,
-                "name": name,
-                "size": size,
-                "held": len(monitor.store.quota_holders(q, name)),
-            }
-            for q, name, size in monitor.store.quotas()
-            if queue is None or q == queue
-        ]
+        views = monitor.quotas(queue)
     if as_json:
-        emit_json(rows)
+        emit_json(views)
         return
     table = new_table(title="quotas")
     for column in ("queue", "name", "size", "held"):
         table.add_column(column)
-    for row in rows:
-        table.add_row(*(human(row[c]) if row[c] != "" else '""' for c in row))
+    for view in views:
+        table.add_row(*(human(v) if v != "" else '""' for _, v in view.items()))
     console().print(table)
 
 
@@ -673,7 +624,7 @@ def prune(url: str | None, older_than: str) -> None:
     except ValueError as error:
         raise click.BadParameter(str(error)) from error
     with opened(url) as monitor:
-        result = monitor.store.prune(monitor.now() - keep, max_batches=1_000_000)
+        result = monitor.prune(keep)
     click.echo(f"pruned {result.jobs} job(s) and {result.dispatchers} dispatcher record(s)")
 
 

@@ -90,28 +90,26 @@ def create_app(
         r = root(request)
         status = monitor.status()
         rows = []
-        for name, q in status.items():
-            capacity = sum(
-                a["size"] for d in q["dispatchers"].values() for a in d["agents"].values()
-            )
-            running = q["assigned"] + q["active"]
+        for q in status.queues:
+            capacity = q.capacity
+            running = q.assigned + q.active
             load = f"{running}/{capacity}" + (
                 f" ({100 * running / capacity:.0f}%)" if capacity else ""
             )
             actions = ""
             if acting:
-                action = "resume" if q["paused"] else "pause"
-                actions = P.action_form(r, action, {"queue": name}, action)
+                action = "resume" if q.paused else "pause"
+                actions = P.action_form(r, action, {"queue": q.name}, action)
             rows.append(
                 [
-                    P.esc(repr(name)),
-                    '<span class="paused">paused</span>' if q["paused"] else "no",
-                    str(q["len"]),
-                    str(q["due"]),
-                    str(q["active"]),
-                    str(q["callbacks"]),
-                    str(q["succeeded"]),
-                    f'<span class="failed">{q["failed"]}</span>' if q["failed"] else "0",
+                    P.esc(repr(q.name)),
+                    '<span class="paused">paused</span>' if q.paused else "no",
+                    str(q.pending),
+                    str(q.due),
+                    str(q.active),
+                    str(q.callbacks),
+                    str(q.succeeded),
+                    f'<span class="failed">{q.failed}</span>' if q.failed else "0",
                     load,
                     actions,
                 ]
@@ -123,30 +121,25 @@ def create_app(
         rows = []
         for d in monitor.dispatchers():
             agents = "<br>".join(
-                P.esc(f"{a['queue']!r}/{a['name']}: {a['len']}/{a['size']}")
-                + (f" filter <code>{P.esc(a['filter'])}</code>" if a["filter"] else "")
-                for a in d["agents"]
+                P.esc(f"{a.queue!r}/{a.name}: {a.held}/{a.size}")
+                + (f" filter <code>{P.esc(a.filter)}</code>" if a.filter else "")
+                for a in d.agents
             )
             rows.append(
                 [
-                    P.esc(d["uuid"]),
-                    f'<span class="{d["state"]}">{d["state"]}</span>',
-                    P.esc(f"{d['host']} (pid {d['pid']})"),
-                    P.show(d["last ping"]),
-                    P.show(d["since ping"]),
+                    P.esc(d.uuid),
+                    f'<span class="{d.state}">{d.state}</span>',
+                    P.esc(f"{d.host} (pid {d.pid})"),
+                    P.show(d.last_ping),
+                    P.show(d.since_ping),
                     agents or "-",
                 ]
             )
         return P.table(("uuid", "state", "host", "last ping", "since ping", "agents"), rows)
 
     def home(request: Request) -> Response:
-        now = monitor.now()
         width = chart_width
-        buckets = db.store.throughput(
-            now - width * (chart_buckets - 1) - dt.timedelta(seconds=now.second % 60),
-            width,
-            chart_buckets,
-        )
+        buckets = monitor.throughput(width, chart_buckets)
         acting = can_act and (logged_in(request) or authorize is not None)
         body = (
             "<h2>Queues</h2>"
@@ -185,7 +178,7 @@ def create_app(
         body = (
             _filter_form(r, text)
             + f"<p>{shown} of <b id='total'>{total}</b> job(s) · {' · '.join(nav)}</p>"
-            + P.table(P.JOB_HEADERS, P.jobs_rows(r, records, monitor.now()), numeric=(0,))
+            + P.table(P.JOB_HEADERS, P.jobs_rows(r, monitor.rows(records)), numeric=(0,))
         )
         return page(request, f"Jobs: {text}", body)
 
@@ -205,7 +198,7 @@ def create_app(
         rows = []
         for key, value in summary.items():
             if key == "status":
-                cell = P.status_cell(value, summary["failed"])
+                cell = P.status_cell(value, summary.failed)
             elif key == "progress":
                 cell = P.progress_bar(value)
             elif key == "result":
@@ -217,11 +210,11 @@ def create_app(
             rows.append([P.esc(key), cell])
         actions = []
         if acting:
-            if summary["status"] == "pending":
+            if summary.status == "pending":
                 actions.append(P.action_form(r, "cancel", {"job_id": job_id}, "cancel (pull)"))
-            if summary["status"] in ("new", "pending", "assigned"):
+            if summary.status in ("new", "pending", "assigned"):
                 actions.append(P.action_form(r, "fail", {"job_id": job_id}, "fail"))
-            if summary["status"] == "completed" and summary["failed"]:
+            if summary.status == "completed" and summary.failed:
                 actions.append(P.action_form(r, "retry", {"job_id": job_id}, "retry"))
         body = (
             P.table(("", ""), rows)
@@ -235,7 +228,7 @@ def create_app(
             )
             body += f'<h2>Traceback ({P.esc(detail)})</h2><p>{links}</p><pre id="traceback">'
             body += f"{P.esc(trace)}</pre>"
-        refresh = None if summary["status"] == "completed" else 2
+        refresh = None if summary.status == "completed" else 2
         return page(request, f"Job {job_id}", body, refresh=refresh)
 
     def metrics(request: Request) -> Response:

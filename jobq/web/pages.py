@@ -13,8 +13,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
-from jobq.monitor.render import to_jsonable
-from jobq.store.base import JobRecord, ThroughputBucket
+from jobq.monitor.render import duration_text, to_jsonable
+from jobq.monitor.views import JobRow, TreeNode
+from jobq.store.base import ThroughputBucket
 
 CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
@@ -46,12 +47,7 @@ def show(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, dt.timedelta):
-        seconds = value.total_seconds()
-        if abs(seconds) < 60:
-            return f"{seconds:.2f}s"
-        minutes, secs = divmod(int(seconds), 60)
-        hours, minutes = divmod(minutes, 60)
-        return f"{hours}h {minutes}m {secs}s" if hours else f"{minutes}m {secs}s"
+        return duration_text(value)
     if isinstance(value, dt.datetime):
         return esc(value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S") + "Z")
     if isinstance(value, bool):
@@ -155,33 +151,31 @@ def chart(buckets: Sequence[ThroughputBucket], title: str) -> str:
     return f"<h2>{esc(title)}</h2>" + "".join(parts)
 
 
-def jobs_rows(root: str, records: Sequence[JobRecord], now: dt.datetime) -> list[list[str]]:
-    from jobq.monitor.service import active_of, wait_of
-
+def jobs_rows(root: str, rows: Sequence[JobRow]) -> list[list[str]]:
     return [
         [
             f'<a href="{esc(root)}/jobs/{r.id}">{r.id}</a>',
             status_cell(r.status, r.failed),
             esc(repr(r.queue)),
-            esc(r.agent_name or "-"),
-            esc(r.call_repr),
+            esc(r.agent or "-"),
+            esc(r.call),
             show(r.begin_after),
-            show(wait_of(r, now)),
-            show(active_of(r, now)),
+            show(r.wait),
+            show(r.active),
         ]
-        for r in records
+        for r in rows
     ]
 
 
 JOB_HEADERS = ("id", "status", "queue", "agent", "call", "begin after", "wait", "active")
 
 
-def tree_html(root: str, node: dict[str, Any]) -> str:
-    children = "".join(f"<li>{tree_html(root, c)}</li>" for c in node["callbacks"])
-    waits = f" (waits on {node['waiting on']})" if node.get("waiting on") else ""
+def tree_html(root: str, node: TreeNode) -> str:
+    children = "".join(f"<li>{tree_html(root, c)}</li>" for c in node.callbacks)
+    waits = f" (waits on {node.waiting_on})" if node.waiting_on else ""
     own = (
-        f'<a href="{esc(root)}/jobs/{node["id"]}">{node["id"]}</a> '
-        f"{status_cell(node['status'], node['failed'])} {esc(node['call'])}{waits}"
+        f'<a href="{esc(root)}/jobs/{node.id}">{node.id}</a> '
+        f"{status_cell(node.status, node.failed)} {esc(node.call)}{waits}"
     )
     return own + (f'<ul class="tree">{children}</ul>' if children else "")
 
