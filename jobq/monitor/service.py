@@ -14,6 +14,7 @@ again). The failed job stays as it was, for the record; the two are linked by th
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import datetime as dt
 import fnmatch
@@ -99,7 +100,8 @@ def dispatcher_state(record: DispatcherRecord, now: dt.datetime) -> str:
 
 
 class Monitor:
-    """Monitoring reads and operator actions over one `Database`."""
+    """Monitoring reads and operator actions over one `Database`. (Its method `list` shadows
+    the builtin in this class body: annotations below it say `builtins.list`.)"""
 
     def __init__(self, db: Database, *, this_uuid: str | None = None) -> None:
         self.db = db
@@ -271,7 +273,7 @@ class Monitor:
         others = self.store.list_jobs(rest, now, offset=0, limit=offset + limit)
         return (pending + others)[offset : offset + limit]
 
-    def rows(self, records: Sequence[JobRecord]) -> list[JobRow]:
+    def rows(self, records: Sequence[JobRecord]) -> builtins.list[JobRow]:
         """The listing lines of `records`, their wait and active time as of now."""
         now = self.now()
         return [
@@ -538,7 +540,7 @@ class Monitor:
             raise ValueError(f"no agent {name!r} of queue {queue!r}{where}")
         return changed
 
-    def agent_owners(self, queue: str, name: str, uuid: str | None = None) -> list[str]:
+    def agent_owners(self, queue: str, name: str, uuid: str | None = None) -> builtins.list[str]:
         """The dispatchers having agent `name` of `queue` (only `uuid`, if given); ValueError
         if none has."""
         owners = sorted(
@@ -582,7 +584,7 @@ class Monitor:
             self.db.set_agent(owner, queue, name, filter=filter)
         return len(owners)
 
-    def quotas(self, queue: str | None = None) -> list[QuotaView]:
+    def quotas(self, queue: str | None = None) -> builtins.list[QuotaView]:
         """The quotas (of `queue`, or all) with how many jobs hold a slot now."""
         return [
             QuotaView(q, name, size, len(self.store.quota_holders(q, name)))
