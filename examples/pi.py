@@ -89,7 +89,7 @@ def wait_for_workers(db: jobq.Database, count: int, timeout: float = 60.0) -> No
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        ready = [d for d in Monitor(db).dispatchers() if d["state"] == "alive" and d["agents"]]
+        ready = [d for d in Monitor(db).dispatchers() if d.state == "alive" and d.agents]
         if len(ready) >= count:
             return
         time.sleep(0.1)

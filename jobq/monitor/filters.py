@@ -16,6 +16,7 @@ import re
 import uuid as uuid_module
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from jobq.store.base import JobQuery
 
@@ -153,7 +154,8 @@ def parse_selection(
         if name in named:
             if not named[name]:
                 raise ValueError(f"{name}: needs a glob, for example {name}:send*")
-            query = replace(query, **{name: named[name]})
+            glob: dict[str, Any] = {name: named[name]}  # the JobQuery field of that name
+            query = replace(query, **glob)
     if "uuid" in named:
         value = named["uuid"].strip()
         if value.upper() == "THIS":
@@ -171,6 +173,7 @@ def parse_selection(
     for name, prefix in TIME_FILTERS.items():
         if name in named:
             since, before = parse_time_filter(name, named[name], now)
-            query = replace(query, **{f"{prefix}_since": since, f"{prefix}_before": before})
+            bounds: dict[str, Any] = {f"{prefix}_since": since, f"{prefix}_before": before}
+            query = replace(query, **bounds)
     opts = {k: v for k, v in named.items() if k in options}
     return Selection(query, opts, frozenset(named))

@@ -60,6 +60,8 @@ _STATUSES = ("pending", "assigned", "active", "callbacks", "succeeded", "failed"
 
 
 def database_metrics(monitor: Monitor, *, window: dt.timedelta = dt.timedelta(hours=1)) -> str:
+    from jobq.monitor.service import dispatcher_state  # not for a worker's own metrics
+
     store = monitor.store
     now = monitor.now()
     out = Exposition()
@@ -120,7 +122,7 @@ def database_metrics(monitor: Monitor, *, window: dt.timedelta = dt.timedelta(ho
     agents = store.agent_loads()
     out.declare("jobq_dispatcher_up", "gauge", "1 if the dispatcher is activated and alive.")
     for d in store.list_dispatchers():
-        state = monitor._state(d, now)
+        state = dispatcher_state(d, now)
         if state == "deactivated":
             continue
         out.add("jobq_dispatcher_up", "gauge", "", state == "alive", uuid=d.uuid, host=d.host)

@@ -1,7 +1,9 @@
 """JSON rendering as the original's monitor did (catalogue 8.2): sorted keys, indent 4;
 a timedelta is `{days, hours, minutes, seconds}` without its zero parts (`{"seconds": 0.0}`
 when all are zero); a datetime is ISO 8601 UTC with a `Z`; a UUID is its string; a job is
-its id; records (dataclasses) become objects.
+its id; the monitor's view records (`View`) map themselves with `to_json()`; other records
+(dataclasses) become objects. `duration_text` is the one human text of a duration that the
+CLI's tables and the web pages show.
 """
 
 from __future__ import annotations
@@ -13,6 +15,30 @@ import uuid
 from typing import Any
 
 from jobq.store.base import JobRecord
+
+
+class View:
+    """Base of the monitor's view records (`jobq.monitor.views`): each maps itself to the
+    catalogue's JSON with `to_json()`."""
+
+    __slots__ = ()
+
+    def to_json(self) -> Any:
+        raise NotImplementedError
+
+
+def duration_text(value: dt.timedelta) -> str:
+    """A duration for people: `1.25s` under a minute, else its non-zero parts (`2h 5s`)."""
+    seconds = value.total_seconds()
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    if seconds < 60:
+        return f"{sign}{seconds:.2f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    parts = [(days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")]
+    return sign + " ".join(f"{n}{u}" for n, u in parts if n)
 
 
 def timedelta_json(value: dt.timedelta) -> dict[str, float]:
@@ -50,6 +76,8 @@ def to_jsonable(value: Any) -> Any:
         return str(value)
     if isinstance(value, JobRecord):
         return value.id
+    if isinstance(value, View):
+        return value.to_json()
     if isinstance(value, bytes):
         return None
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

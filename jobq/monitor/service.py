@@ -1,7 +1,8 @@
 """`Monitor`: the database-wide monitor tools (the original's `asyncdb`) and operator actions.
 
-Every read goes through the store's monitoring read models; the results are plain dicts and
-records ready for `render.to_json`, the CLI's tables and the web dashboard. Pending jobs
+Every read goes through the store's monitoring read models; the results are the typed view
+records of `jobq.monitor.views`, which the CLI's tables, its `--json` output and the web
+dashboard all render. Commands and pages reach the store only through these methods. Pending jobs
 selected by `agent:` or `uuid:` are the ones those agents' filters would accept (the filters
 are Python predicates, judged here on up to `PENDING_SCAN` pending jobs).
 
@@ -13,6 +14,7 @@ again). The failed job stays as it was, for the record; the two are linked by th
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import datetime as dt
 import fnmatch
@@ -21,14 +23,36 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from jobq.errors import AbortedError, BadStatusError, JobNotFound
-from jobq.model.failure import Failure
+from jobq.model.failure import Failure, failure_from_dict
 from jobq.monitor.filters import Selection, parse_selection
-from jobq.store.base import AgentLoad, DispatcherRecord, JobQuery, JobRecord, NewJob, is_dead
+from jobq.monitor.views import (
+    AgentView,
+    DispatcherView,
+    JobRow,
+    JobStats,
+    JobSummary,
+    QueueView,
+    QuotaView,
+    StatusView,
+    TimedJob,
+    TreeNode,
+)
+from jobq.store.base import (
+    AgentLoad,
+    DispatcherRecord,
+    JobQuery,
+    JobRecord,
+    NewJob,
+    PruneResult,
+    ThroughputBucket,
+    is_dead,
+)
 from jobq.worker.agent import load_filter
 from jobq.worker.recovery import hand_on
 
 if TYPE_CHECKING:
     from jobq.database import Database
+    from jobq.model.job import Job
 
 events_log = logging.getLogger("jobq.events")
 
@@ -68,8 +92,16 @@ def progress_of(record: JobRecord) -> float | None:
     return None
 
 
+def dispatcher_state(record: DispatcherRecord, now: dt.datetime) -> str:
+    """ "alive", "dead" (silent past its death interval) or "deactivated"."""
+    if record.activated is None:
+        return "deactivated"
+    return "dead" if is_dead(record, now) else "alive"
+
+
 class Monitor:
-    """Monitoring reads and operator actions over one `Database`."""
+    """Monitoring reads and operator actions over one `Database`. (Its method `list` shadows
+    the builtin in this class body: annotations below it say `builtins.list`.)"""
 
     def __init__(self, db: Database, *, this_uuid: str | None = None) -> None:
         self.db = db
@@ -79,59 +111,62 @@ class Monitor:
     def now(self) -> dt.datetime:
         return self.db.clock.now()
 
+    # -- the Database internals this uses (one line each, for when they change) ------------------
+    def _job(self, record: JobRecord) -> Job:
+        """The `Job` of a record, as an agent's filter is given it."""
+        return self.db.rows.job(record)
+
+    def _hand_on(self, records: Sequence[JobRecord], reason: str) -> int:
+        """Hand on held jobs as the worker's recovery does; returns how many moved."""
+        return hand_on(self.db.rows, records, reason)
+
     # -- parsing ---------------------------------------------------------------------------------
     def select(self, args: Sequence[str], **kwargs: Any) -> Selection:
         return parse_selection(args, self.now(), this_uuid=self.this_uuid, **kwargs)
 
     # -- dispatchers and queues ------------------------------------------------------------------
-    def dispatcher_info(
+    def dispatcher_view(
         self, record: DispatcherRecord, agents: Sequence[AgentLoad], now: dt.datetime
-    ) -> dict[str, Any]:
-        since = None if record.last_ping is None else now - record.last_ping
-        return {
-            "uuid": record.uuid,
-            "host": record.host,
-            "pid": record.pid,
-            "started": record.started,
-            "activated": record.activated,
-            "deactivated": record.deactivated,
-            "last ping": record.last_ping,
-            "since ping": since,
-            "dead": record.activated is not None and is_dead(record, now),
-            "state": self._state(record, now),
-            "ping interval": dt.timedelta(seconds=record.ping_interval),
-            "ping death interval": dt.timedelta(seconds=record.death_interval),
-            "agents": [
-                {
-                    "queue": a.queue,
-                    "name": a.name,
-                    "size": a.size,
-                    "len": a.assigned + a.active + a.callbacks,
-                    "active": a.active,
-                    "filter": a.filter,
-                }
+    ) -> DispatcherView:
+        """A dispatcher record with those of `agents` that are its own."""
+        return DispatcherView(
+            uuid=record.uuid,
+            host=record.host,
+            pid=record.pid,
+            started=record.started,
+            activated=record.activated,
+            deactivated=record.deactivated,
+            last_ping=record.last_ping,
+            since_ping=None if record.last_ping is None else now - record.last_ping,
+            dead=record.activated is not None and is_dead(record, now),
+            state=dispatcher_state(record, now),
+            ping_interval=dt.timedelta(seconds=record.ping_interval),
+            death_interval=dt.timedelta(seconds=record.death_interval),
+            agents=tuple(
+                AgentView(
+                    queue=a.queue,
+                    name=a.name,
+                    size=a.size,
+                    held=a.assigned + a.active + a.callbacks,
+                    active=a.active,
+                    filter=a.filter,
+                )
                 for a in agents
                 if a.dispatcher_uuid == record.uuid
-            ],
-        }
+            ),
+        )
 
-    @staticmethod
-    def _state(record: DispatcherRecord, now: dt.datetime) -> str:
-        if record.activated is None:
-            return "deactivated"
-        return "dead" if is_dead(record, now) else "alive"
-
-    def dispatchers(self) -> list[dict[str, Any]]:
+    def dispatchers(self) -> list[DispatcherView]:
         """Every dispatcher record (alive, dead, deactivated) with its agents and their load."""
         now = self.now()
         agents = self.store.agent_loads()
-        return [self.dispatcher_info(d, agents, now) for d in self.store.list_dispatchers()]
+        return [self.dispatcher_view(d, agents, now) for d in self.store.list_dispatchers()]
 
     def status(
         self, queue: str | None = None, agent: str | None = None, uuid: str | None = None
-    ) -> dict[str, Any]:
-        """{queue: {len, due, paused, counts..., dispatchers: {uuid: {...agents}}}} for the
-        queues matching `queue` (a glob), listing activated dispatchers only."""
+    ) -> StatusView:
+        """The queues matching `queue` (a glob) with their counts, and under each the
+        activated dispatchers (all, or `uuid`) having agents (matching `agent`) for it."""
         if uuid is not None and uuid.upper() == "THIS":
             if self.this_uuid is None:
                 raise ValueError("uuid:THIS needs JOBQ_UUID (or --uuid) set to a worker's UUID")
@@ -143,40 +178,44 @@ class Monitor:
             for d in self.store.list_dispatchers()
             if d.activated is not None and (uuid is None or d.uuid == uuid)
         }
-        out: dict[str, Any] = {}
+        queues = []
         for q in self.store.queue_stats(now):
             if not _glob(queue, q.name):
                 continue
-            dispatchers: dict[str, Any] = {}
+            dispatchers = []
             for d in records.values():
                 mine = [a for a in agents if a.dispatcher_uuid == d.uuid and a.queue == q.name]
-                if not mine:
-                    continue
-                info = self.dispatcher_info(d, mine, now)
-                info["agents"] = {
-                    a["name"]: {k: v for k, v in a.items() if k not in ("name", "queue")}
-                    for a in info["agents"]
-                }
-                del info["uuid"]
-                dispatchers[d.uuid] = info
-            out[q.name] = {
-                "len": q.pending,
-                "due": q.due,
-                "paused": q.paused,
-                "assigned": q.assigned,
-                "active": q.active,
-                "callbacks": q.callbacks,
-                "succeeded": q.succeeded,
-                "failed": q.failed,
-                "dispatchers": dispatchers,
-            }
-        return out
+                if mine:
+                    dispatchers.append(self.dispatcher_view(d, mine, now))
+            queues.append(
+                QueueView(
+                    name=q.name,
+                    paused=q.paused,
+                    pending=q.pending,
+                    due=q.due,
+                    assigned=q.assigned,
+                    active=q.active,
+                    callbacks=q.callbacks,
+                    succeeded=q.succeeded,
+                    failed=q.failed,
+                    dispatchers=tuple(dispatchers),
+                )
+            )
+        return StatusView(tuple(queues))
+
+    def throughput(self, width: dt.timedelta, count: int) -> list[ThroughputBucket]:
+        """Jobs completed per `width`, in the `count` buckets that end with the current one."""
+        now = self.now()
+        since = now - width * (count - 1) - dt.timedelta(seconds=now.second % 60)
+        return self.store.throughput(since, width, count)
 
     # -- jobs ------------------------------------------------------------------------------------
     def _agents_for(self, query: JobQuery) -> list[tuple[str, Callable[[Any], bool] | None]]:
         """(queue, predicate) of the live agents matching the agent/uuid filters."""
         now = self.now()
-        live = {d.uuid for d in self.store.list_dispatchers() if self._state(d, now) == "alive"}
+        live = {
+            d.uuid for d in self.store.list_dispatchers() if dispatcher_state(d, now) == "alive"
+        }
         found = []
         for a in self.store.agent_loads():
             if a.dispatcher_uuid not in live or not _glob(query.agent, a.name):
@@ -210,7 +249,7 @@ class Monitor:
 
     def _accepts(self, predicate: Callable[[Any], bool], record: JobRecord) -> bool:
         try:
-            return bool(predicate(self.db.rows.job(record)))
+            return bool(predicate(self._job(record)))
         except Exception:
             return False
 
@@ -234,14 +273,32 @@ class Monitor:
         others = self.store.list_jobs(rest, now, offset=0, limit=offset + limit)
         return (pending + others)[offset : offset + limit]
 
+    def rows(self, records: Sequence[JobRecord]) -> builtins.list[JobRow]:
+        """The listing lines of `records`, their wait and active time as of now."""
+        now = self.now()
+        return [
+            JobRow(
+                id=r.id,
+                status=r.status,
+                failed=r.failed,
+                queue=r.queue,
+                agent=r.agent_name,
+                call=r.call_repr,
+                begin_after=r.begin_after,
+                wait=wait_of(r, now),
+                active=active_of(r, now),
+            )
+            for r in records
+        ]
+
     def count(self, query: JobQuery) -> int:
         by_agent, rest = self._split(query)
         if not by_agent:
             return self.store.count_jobs(query)
         return len(self._pending_by_agent(query, self.now())) + self.store.count_jobs(rest)
 
-    def jobstats(self, query: JobQuery) -> dict[str, Any]:
-        """Counts per state and the longest/shortest wait and active time, as [duration, id]."""
+    def jobstats(self, query: JobQuery) -> JobStats:
+        """Counts per state and the longest/shortest wait and active time, with their jobs."""
         now = self.now()
         by_agent, rest = self._split(query)
         stats = self.store.job_stats(rest, now)
@@ -263,20 +320,20 @@ class Monitor:
         waits = [(wait_of(r, now), r.id) for r in candidates]
         actives = [(d, r.id) for r in candidates if (d := active_of(r, now)) is not None]
 
-        def pick(items: list[tuple[dt.timedelta, int]], longest: bool) -> list[Any] | None:
+        def pick(items: list[tuple[dt.timedelta, int]], longest: bool) -> TimedJob | None:
             if not items:
                 return None
             key = (lambda x: (x[0], -x[1])) if longest else (lambda x: (x[0], x[1]))
             best = max(items, key=key) if longest else min(items, key=key)
-            return [best[0], best[1]]
+            return TimedJob(best[0], best[1])
 
-        return {
-            **counts,
-            "longest wait": pick(waits, True),
-            "shortest wait": pick(waits, False),
-            "longest active": pick(actives, True),
-            "shortest active": pick(actives, False),
-        }
+        return JobStats(
+            counts=counts,
+            longest_wait=pick(waits, True),
+            shortest_wait=pick(waits, False),
+            longest_active=pick(actives, True),
+            shortest_active=pick(actives, False),
+        )
 
     def record(self, job_id: int) -> JobRecord:
         record = self.store.get(int(job_id))
@@ -287,72 +344,64 @@ class Monitor:
     def failure(self, record: JobRecord) -> Failure | None:
         if not record.failed or record.failure is None:
             return None
-        f = record.failure
-        return Failure(
-            type_name=f.get("type_name", "?"),
-            message=f.get("message", ""),
-            traceback=f.get("traceback", ""),
-            type_names=tuple(f.get("type_names", ())),
-            verbose=f.get("verbose", ""),
-        )
+        return failure_from_dict(record.failure)
 
-    def summary(self, record: JobRecord) -> dict[str, Any]:
+    def summary(self, record: JobRecord) -> JobSummary:
         """The catalogue's job summary: identity, call, times, wait/active, outcome."""
         now = self.now()
         failure = self.failure(record)
         done = record.status in ("callbacks", "completed")
         if failure is not None:
-            result: Any = failure.brief_traceback()
+            result: str | None = failure.brief_traceback()
         else:
             result = record.result_repr if done else None
-        return {
-            "id": record.id,
-            "repr": record.call_repr,
-            "call": record.call_repr,
-            "status": record.status,
-            "queue": record.queue,
-            "agent": record.agent_name,
-            "dispatcher": record.dispatcher_uuid,
-            "attempt": record.attempt,
-            "parent": record.parent_id,
-            "waiting on": record.waiting_on,
-            "callbacks": [c.id for c in self.store.job_children(record.id)],
-            "quota names": list(record.quota_names),
-            "annotations": record.annotations,
-            "progress": progress_of(record),
-            "retry data": record.retry_data,
-            "retry policy": record.retry_policy,
-            "created": record.created,
-            "begin after": record.begin_after,
-            "begin by": None if record.begin_by is None else dt.timedelta(seconds=record.begin_by),
-            "assigned": record.assigned_at,
-            "active start": record.active_start,
-            "active end": record.active_end,
-            "initial callbacks end": record.completed_at,
-            "wait": wait_of(record, now),
-            "active": active_of(record, now),
-            "failed": record.failed,
-            "result": result,
-        }
+        return JobSummary(
+            id=record.id,
+            call=record.call_repr,
+            status=record.status,
+            queue=record.queue,
+            agent=record.agent_name,
+            dispatcher=record.dispatcher_uuid,
+            attempt=record.attempt,
+            parent=record.parent_id,
+            waiting_on=record.waiting_on,
+            callbacks=tuple(c.id for c in self.store.job_children(record.id)),
+            quota_names=tuple(record.quota_names),
+            annotations=record.annotations,
+            progress=progress_of(record),
+            retry_data=record.retry_data,
+            retry_policy=record.retry_policy,
+            created=record.created,
+            begin_after=record.begin_after,
+            begin_by=None if record.begin_by is None else dt.timedelta(seconds=record.begin_by),
+            assigned=record.assigned_at,
+            active_start=record.active_start,
+            active_end=record.active_end,
+            callbacks_end=record.completed_at,
+            wait=wait_of(record, now),
+            active=active_of(record, now),
+            failed=record.failed,
+            result=result,
+        )
 
-    def job(self, job_id: int) -> dict[str, Any]:
+    def job(self, job_id: int) -> JobSummary:
         return self.summary(self.record(job_id))
 
-    def tree(self, job_id: int, depth: int = 5) -> dict[str, Any]:
-        """The job and its callbacks, recursively: {id, call, status, failed, callbacks}."""
+    def tree(self, job_id: int, depth: int = 5) -> TreeNode:
+        """The job and its callbacks, recursively (`depth` levels of callbacks)."""
         record = self.record(job_id)
         return self._tree(record, depth)
 
-    def _tree(self, record: JobRecord, depth: int) -> dict[str, Any]:
+    def _tree(self, record: JobRecord, depth: int) -> TreeNode:
         children = self.store.job_children(record.id) if depth > 0 else []
-        return {
-            "id": record.id,
-            "call": record.call_repr,
-            "status": record.status,
-            "failed": record.failed,
-            "waiting on": record.waiting_on,
-            "callbacks": [self._tree(c, depth - 1) for c in children],
-        }
+        return TreeNode(
+            id=record.id,
+            call=record.call_repr,
+            status=record.status,
+            failed=record.failed,
+            waiting_on=record.waiting_on,
+            callbacks=tuple(self._tree(c, depth - 1) for c in children),
+        )
 
     def traceback(self, job_id: int, detail: str = "default") -> str | None:
         """The failure's traceback (brief, default, or verbose with frame locals), or None
@@ -368,7 +417,7 @@ class Monitor:
             return f"{failure.traceback.rstrip()}\n\nFrames with locals:\n{failure.verbose}"
         return failure.traceback or str(failure)
 
-    def nextpending(self, args: Sequence[str] = ()) -> dict[str, Any] | None:
+    def nextpending(self, args: Sequence[str] = ()) -> JobSummary | None:
         sel = self.select(
             args,
             require_states=False,
@@ -380,7 +429,7 @@ class Monitor:
         found = self.list(sel.query, limit=1)
         return self.summary(found[0]) if found else None
 
-    def lastcompleted(self, args: Sequence[str] = ()) -> dict[str, Any] | None:
+    def lastcompleted(self, args: Sequence[str] = ()) -> JobSummary | None:
         sel = self.select(args, require_states=False, default_states=("completed",))
         if sel.query.states != ("completed",):
             raise ValueError("lastcompleted takes filters only (or succeeded / failed)")
@@ -419,7 +468,7 @@ class Monitor:
                 f"jobs would then be retried elsewhere and it could not complete them)"
             )
         self.store.deactivate_dispatcher(uuid, now)
-        moved = hand_on(self.db.rows, self.store.dispatcher_jobs(uuid), "requeued by an operator")
+        moved = self._hand_on(self.store.dispatcher_jobs(uuid), "requeued by an operator")
         events_log.warning(
             "dispatcher %s deactivated by an operator; %d job(s) handed on", uuid, moved
         )
@@ -469,6 +518,12 @@ class Monitor:
         self.store.set_queue_paused(queue, False, self.now())
         events_log.info("queue %r resumed by an operator", queue)
 
+    def prune(self, older_than: dt.timedelta) -> PruneResult:
+        """Delete now the completed jobs (and stopped dispatcher records) older than
+        `older_than`, in as many batches as it takes."""
+        return self.store.prune(self.now() - older_than, max_batches=1_000_000)
+
+    # -- agents and quotas, changed while workers run (used at their next read) ------------------
     def agent_size(self, queue: str, name: str, size: int, uuid: str | None = None) -> int:
         """Set the size of agent `name` of `queue` (on one dispatcher, or all); the workers
         pick it up at their next read of their agents (about a second)."""
@@ -478,5 +533,66 @@ class Monitor:
             raise ValueError(f"no agent {name!r} of queue {queue!r}{where}")
         return changed
 
+    def agent_owners(self, queue: str, name: str, uuid: str | None = None) -> builtins.list[str]:
+        """The dispatchers having agent `name` of `queue` (only `uuid`, if given); ValueError
+        if none has."""
+        owners = sorted(
+            {
+                a.dispatcher_uuid
+                for a in self.store.agent_loads()
+                if (a.queue, a.name) == (queue, name) and uuid in (None, a.dispatcher_uuid)
+            }
+        )
+        if not owners:
+            where = f" on dispatcher {uuid}" if uuid else ""
+            raise ValueError(f"no agent {name!r} of queue {queue!r}{where}")
+        return owners
+
+    def agent_add(
+        self, uuid: str, queue: str, name: str, *, size: int, filter: str | None = None
+    ) -> None:
+        """Add agent `name` of `queue` to dispatcher `uuid`; ValueError if it has one."""
+        if any((a.queue, a.name) == (queue, name) for a in self.db.agents(uuid)):
+            raise ValueError(
+                f"dispatcher {uuid} already has agent {name!r} of queue {queue!r}; "
+                f"change it with agent-size or agent-filter"
+            )
+        self.db.set_agent(uuid, queue, name, size=size, filter=filter)
+
+    def agent_remove(self, queue: str, name: str, uuid: str | None = None) -> int:
+        """Remove agent `name` of `queue` (from `uuid`, or every dispatcher having it); its
+        running jobs finish. Returns from how many dispatchers."""
+        owners = self.agent_owners(queue, name, uuid)
+        for owner in owners:
+            self.db.remove_agent(owner, queue, name)
+        return len(owners)
+
+    def agent_filter(
+        self, queue: str, name: str, filter: str | None, uuid: str | None = None
+    ) -> int:
+        """Set the filter of agent `name` of `queue` (None: every job), on `uuid` or every
+        dispatcher having it. Returns on how many dispatchers."""
+        owners = self.agent_owners(queue, name, uuid)
+        for owner in owners:
+            self.db.set_agent(owner, queue, name, filter=filter)
+        return len(owners)
+
+    def quotas(self, queue: str | None = None) -> builtins.list[QuotaView]:
+        """The quotas (of `queue`, or all) with how many jobs hold a slot now."""
+        return [
+            QuotaView(q, name, size, len(self.store.quota_holders(q, name)))
+            for q, name, size in self.store.quotas()
+            if queue is None or q == queue
+        ]
+
     def quota_size(self, queue: str, name: str, size: int) -> None:
+        """Set (or create) quota `name` of `queue` to `size`."""
         self.store.set_quota(queue, name, size)
+
+    def quota_create(self, queue: str, name: str, size: int) -> None:
+        """Create quota `name` of `queue`; ValueError if it exists."""
+        self.db.queue(queue).quotas.create(name, size)
+
+    def quota_remove(self, queue: str, name: str) -> None:
+        """Remove quota `name` of `queue`; KeyError if there is none."""
+        self.db.queue(queue).quotas.remove(name)

@@ -14,6 +14,7 @@ import pytest
 import jobq
 from jobq.monitor import Monitor
 from jobq.monitor.metrics import database_metrics
+from jobq.monitor.views import TimedJob
 from jobq.store.base import JobQuery
 from jobq.testing import MovableClock
 
@@ -68,7 +69,9 @@ def test_states_and_failed_versus_succeeded(
     driver.claim_only(active)
     driver.start(active)
     driver.run(with_callback, 1, 1, value=4)  # its callback is now pending: status callbacks
-    counts = monitor.jobstats(q(monitor, "pending", "assigned", "active", "callbacks", "completed"))
+    counts = monitor.jobstats(
+        q(monitor, "pending", "assigned", "active", "callbacks", "completed")
+    ).counts
     assert {k: counts[k] for k in ("active", "callbacks", "succeeded", "failed", "pending")} == {
         "active": 1,
         "callbacks": 1,
@@ -93,10 +96,12 @@ def test_jobstats_has_real_minimums(
     driver.run(quick, wait=1, active=2, value=2)
     driver.run(slow, wait=10, active=30, value=4)
     stats = monitor.jobstats(q(monitor, "completed"))
-    assert stats["longest active"] == [dt.timedelta(seconds=30), slow.id]
-    assert stats["shortest active"] == [dt.timedelta(seconds=2), quick.id]
-    assert stats["longest wait"][1] == slow.id and stats["shortest wait"][1] == quick.id
-    assert stats["shortest wait"][0] < stats["longest wait"][0]
+    assert stats.longest_active == TimedJob(dt.timedelta(seconds=30), slow.id)
+    assert stats.shortest_active == TimedJob(dt.timedelta(seconds=2), quick.id)
+    longest_wait, shortest_wait = stats.longest_wait, stats.shortest_wait
+    assert longest_wait is not None and shortest_wait is not None
+    assert longest_wait.job_id == slow.id and shortest_wait.job_id == quick.id
+    assert shortest_wait.duration < longest_wait.duration
 
 
 def test_time_filters_split_jobs(
@@ -119,8 +124,8 @@ def test_time_filters_split_jobs(
     clock.advance(10)
     driver.finish(new, 4)
     clock.advance(1)
-    assert monitor.lastcompleted(["end:before5S"])["id"] == old.id  # type: ignore[index]
-    assert monitor.lastcompleted()["id"] == new.id  # type: ignore[index]
+    assert monitor.lastcompleted(["end:before5S"]).id == old.id  # type: ignore[union-attr]
+    assert monitor.lastcompleted().id == new.id  # type: ignore[union-attr]
     assert monitor.count(q(monitor, "completed", "callbacks_completed:since5S")) == 1
     assert monitor.count(q(monitor, "pending", "start:since1H")) == 0  # start drops pending
     with pytest.raises(ValueError, match="unsupported filters: start"):
@@ -145,7 +150,10 @@ def test_agent_and_uuid_filters_judge_pending_jobs_by_the_agents_filters(
     driver.claim_only(doubled, uuid=OTHER, agent="filtered")
     assert monitor.count(q(monitor, "assigned", "agent:filt*")) == 1
     assert monitor.count(q(monitor, "assigned", "uuid:THIS")) == 0
-    assert monitor.jobstats(q(monitor, "pending", "assigned", "agent:filtered"))["assigned"] == 1
+    assert (
+        monitor.jobstats(q(monitor, "pending", "assigned", "agent:filtered")).counts["assigned"]
+        == 1
+    )
 
 
 def test_status_lists_queues_dispatchers_and_merges_pending_by_begin_after(
@@ -159,13 +167,13 @@ def test_status_lists_queues_dispatchers_and_merges_pending_by_begin_after(
     third = clock_db.queue("alt").put(jobq.Job(jobfuncs.add, 3, 3))
     assert ids(monitor.list(q(monitor, "pending"))) == [first.id, second.id, third.id]
     status = monitor.status(queue="alt")
-    assert list(status) == ["alt"]
-    assert status["alt"]["len"] == 2
-    info = status["alt"]["dispatchers"][UUID]
-    assert info["agents"]["main"]["size"] == 2 and info["dead"] is False
+    assert [q.name for q in status.queues] == ["alt"]
+    assert status.queue("alt").pending == 2
+    info = status.queue("alt").dispatcher(UUID)
+    assert {a.name: a.size for a in info.agents}["main"] == 2 and info.dead is False
     clock.advance(60)  # no ping for longer than the death interval
-    assert monitor.status()["alt"]["dispatchers"][UUID]["dead"] is True
-    assert [d["state"] for d in monitor.dispatchers()] == ["dead"]
+    assert monitor.status().queue("alt").dispatcher(UUID).dead is True
+    assert [d.state for d in monitor.dispatchers()] == ["dead"]
 
 
 def test_queue_stats_count_each_state_of_each_queue(
@@ -232,11 +240,12 @@ def test_job_summary_traceback_and_tree(
     clock_db.store.set_annotation(job.id, "progress", {"done": 1, "total": 4})  # type: ignore[arg-type]
     driver.run(job, 2, 3, error=RuntimeError("kaput"))
     summary = monitor.job(job.id)  # type: ignore[arg-type]
-    assert summary["status"] == "callbacks" and summary["failed"] is True
-    assert summary["callbacks"] == [callback.id]
-    assert summary["active"] == dt.timedelta(seconds=3) and summary["wait"] == dt.timedelta(0, 2)
-    assert summary["progress"] == 0.25
-    assert summary["result"].startswith("Traceback") and "RuntimeError: kaput" in summary["result"]
+    assert summary.status == "callbacks" and summary.failed is True
+    assert summary.callbacks == (callback.id,)
+    assert summary.active == dt.timedelta(seconds=3) and summary.wait == dt.timedelta(0, 2)
+    assert summary.progress == 0.25
+    assert summary.result is not None
+    assert summary.result.startswith("Traceback") and "RuntimeError: kaput" in summary.result
     brief = monitor.traceback(job.id, "brief")  # type: ignore[arg-type]
     assert brief is not None and brief.splitlines()[-1] == "RuntimeError: kaput"
     verbose = monitor.traceback(job.id, "verbose")  # type: ignore[arg-type]
@@ -245,7 +254,7 @@ def test_job_summary_traceback_and_tree(
         monitor.traceback(job.id, "loud")  # type: ignore[arg-type]
     assert monitor.traceback(callback.id) is None  # type: ignore[arg-type]
     tree = monitor.tree(job.id)  # type: ignore[arg-type]
-    assert [c["id"] for c in tree["callbacks"]] == [callback.id]
+    assert [c.id for c in tree.callbacks] == [callback.id]
     with pytest.raises(jobq.JobNotFound):
         monitor.job(999999)
 
@@ -268,7 +277,7 @@ def test_operator_actions(clock_db: jobq.Database, monitor: Monitor, driver: Dri
     assert clock_db.store.get(doomed.id).annotations == {"retried_as": copy.id}  # type: ignore
     monitor.pause("")
     assert clock_db.store.paused_queues() == {""}
-    assert monitor.status()[""]["paused"] is True
+    assert monitor.status().queue("").paused is True
     monitor.resume("")
     assert clock_db.store.paused_queues() == set()
     assert monitor.agent_size("", "main", 7) == 1

@@ -1,4 +1,8 @@
-"""The `jobq` command: run workers, the demo, the benchmark, and schema upgrades."""
+"""`jobq worker`: run a worker (dispatcher), or N of them under a supervisor (`--processes`).
+
+A worker process loads only what it runs: no rich, no web framework, and the HTTP server of
+its monitor port only with `--monitor-port`.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +15,10 @@ from typing import Any
 import click
 
 import jobq
+from jobq.cli.common import DB_HELP
 from jobq.errors import ConfigError
-from jobq.monitor.commands import add_commands
 from jobq.monitor.filters import parse_interval
 from jobq.worker.agent import AgentSpec
-
-DB_HELP = "Database URL: sqlite:///path.db or postgresql://... (default ./jobq.db; env JOBQ_DB)."
 
 
 def _configure_logging(level: str) -> None:
@@ -26,13 +28,7 @@ def _configure_logging(level: str) -> None:
     )
 
 
-@click.group()
-@click.version_option(package_name="jobq")
-def main() -> None:
-    """jobq: durable Python jobs on SQLite or PostgreSQL."""
-
-
-@main.command()
+@click.command()
 @click.option("--db", "url", envvar="JOBQ_DB", default=None, help=DB_HELP)
 @click.option("--queue", "queues", multiple=True, help="Queue to serve (repeatable; default '').")
 @click.option(
@@ -159,42 +155,4 @@ def worker(
         db.close()
 
 
-@main.command()
-@click.option(
-    "--db", "url", envvar="JOBQ_DB", default=None, help="Default: a fresh ./jobq-demo.db."
-)
-@click.option("--jobs", default=12, show_default=True, help="How many report jobs to put.")
-def demo(url: str | None, jobs: int) -> None:
-    """Put jobs, run a worker process, and show what happens."""
-    from jobq.demo import run_demo
-
-    sys.exit(run_demo(url, jobs))
-
-
-@main.command(
-    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
-    add_help_option=False,
-)
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def bench(args: tuple[str, ...]) -> None:
-    """Run the benchmark (same options as `python -m jobq.bench --help`)."""
-    from jobq.bench.__main__ import main as bench_main
-
-    sys.exit(bench_main(list(args)))
-
-
-@main.group()
-def db() -> None:
-    """Database schema commands."""
-
-
-@db.command()
-@click.option("--db", "url", envvar="JOBQ_DB", default=None, help=DB_HELP)
-def upgrade(url: str | None) -> None:
-    """Create or upgrade jobq's tables."""
-    database = jobq.connect(url)
-    database.close()
-    click.echo("schema is up to date")
-
-
-add_commands(main)  # jobq.monitor.commands: monitor and operator commands, dashboard
+COMMANDS = [worker]

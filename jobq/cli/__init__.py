@@ -1,0 +1,28 @@
+"""The `jobq` command (`jobq = "jobq.cli:main"`, and `python -m jobq`), by topic:
+
+- `worker`: run workers, alone or under a supervisor;
+- `monitor`: the read commands (status, jobs, job, dispatchers, quotas, worker-status...);
+- `admin`: the operator actions (cancel, retry, pause, agent-*, quota-*, prune) and `db`;
+- `dashboard`: serve the web dashboard;
+- `demo`: the demo and the benchmark;
+- `common` and `tables`: the shared options and error handling, and the rich rendering.
+
+Loading the CLI imports neither rich nor the web stack: a `jobq worker` process stays lean.
+"""
+
+from __future__ import annotations
+
+import click
+
+from jobq.cli import admin, dashboard, demo, monitor, worker
+
+
+@click.group()
+@click.version_option(package_name="jobq")
+def main() -> None:
+    """jobq: durable Python jobs on SQLite or PostgreSQL."""
+
+
+for _topic in (worker, demo, admin, monitor, dashboard):
+    for _command in _topic.COMMANDS:
+        main.add_command(_command)

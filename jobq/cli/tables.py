@@ -1,0 +1,218 @@
+"""Rich tables and JSON output shared by the `jobq` commands.
+
+rich is imported when a command prints, not when the CLI loads: a worker (`jobq worker`) never
+prints a table, so its process does not load rich. JSON output is the catalogue's (sorted keys,
+indent 4), from the view records' own mapping (`jobq.monitor.render.to_json`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from jobq.monitor.render import duration_text, to_json, to_jsonable
+from jobq.monitor.views import (
+    DispatcherView,
+    JobRow,
+    JobStats,
+    JobSummary,
+    QuotaView,
+    StatusView,
+    TimedJob,
+    TreeNode,
+)
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+_STYLE = {
+    "pending": "cyan",
+    "assigned": "blue",
+    "active": "yellow",
+    "callbacks": "magenta",
+    "completed": "green",
+    "failed": "bold red",
+    "alive": "green",
+    "dead": "bold red",
+    "deactivated": "dim",
+}
+
+
+def console() -> Console:
+    """A rich Console: as wide as the terminal, or 200 columns when piped."""
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 200, highlight=False)
+
+
+def new_table(*args: Any, **kwargs: Any) -> Table:
+    """A rich Table (imported on first use, as in `console`)."""
+    from rich.table import Table
+
+    return Table(*args, **kwargs)
+
+
+def emit_json(value: Any) -> None:
+    """Print `value` (view records included) as the catalogue's JSON."""
+    click.echo(to_json(value))
+
+
+def human(value: Any) -> str:
+    """Short human text for table cells."""
+    if value is None:
+        return "-"
+    if isinstance(value, dt.timedelta):
+        return duration_text(value)
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(human(v) for v in value) or "-"
+    if isinstance(value, dict):
+        return json.dumps(to_jsonable(value), sort_keys=True) if value else "-"
+    return str(value)
+
+
+def styled_status(view: JobRow | JobSummary | TreeNode) -> str:
+    """The status in its colour (rich markup); a failed completed job shows as failed."""
+    if view.status == "completed" and view.failed:
+        return "[bold red]failed[/]"
+    return f"[{_STYLE.get(view.status, 'white')}]{view.status}[/]"
+
+
+def _state(state: str) -> str:
+    return f"[{_STYLE[state]}]{state}[/]"
+
+
+def queues_table(status: StatusView) -> Table:
+    """`jobq status`: one row per queue with its counts and the capacity serving it."""
+    table = new_table(title="queues", header_style="bold")
+    for column in ("queue", "paused", "pending", "due", "assigned", "active", "callbacks"):
+        table.add_column(column, justify="left" if column == "queue" else "right")
+    table.add_column("succeeded", justify="right")
+    table.add_column("failed", justify="right")
+    table.add_column("capacity", justify="right")
+    for q in status.queues:
+        table.add_row(
+            repr(q.name),
+            "[bold yellow]paused[/]" if q.paused else "no",
+            str(q.pending),
+            str(q.due),
+            str(q.assigned),
+            str(q.active),
+            str(q.callbacks),
+            str(q.succeeded),
+            f"[red]{q.failed}[/]" if q.failed else "0",
+            str(q.capacity),
+        )
+    return table
+
+
+def queue_dispatchers_table(status: StatusView) -> Table:
+    """`jobq status`: the dispatchers serving each queue, with their agents' load there."""
+    table = new_table(title="dispatchers", header_style="bold")
+    for column in ("queue", "dispatcher", "state", "last ping", "since ping", "agents"):
+        table.add_column(column)
+    for q in status.queues:
+        for d in q.dispatchers:
+            agents = "; ".join(
+                f"{a.name} {a.held}/{a.size}" + (f" filter {a.filter}" if a.filter else "")
+                for a in d.agents
+            )
+            table.add_row(
+                repr(q.name),
+                d.uuid,
+                _state(d.state),
+                human(d.last_ping),
+                human(d.since_ping),
+                agents,
+            )
+    return table
+
+
+def dispatchers_table(views: Sequence[DispatcherView]) -> Table:
+    """`jobq dispatchers`: every dispatcher record with its agents in every queue."""
+    table = new_table(header_style="bold")
+    for column in ("uuid", "state", "host", "pid", "last ping", "since ping", "agents"):
+        table.add_column(column)
+    for d in views:
+        agents = "; ".join(
+            f"{a.queue!r}/{a.name} {a.held}/{a.size}" + (f" filter {a.filter}" if a.filter else "")
+            for a in d.agents
+        )
+        table.add_row(
+            d.uuid,
+            _state(d.state),
+            d.host,
+            str(d.pid),
+            human(d.last_ping),
+            human(d.since_ping),
+            agents or "-",
+        )
+    return table
+
+
+def jobs_table(rows: Sequence[JobRow], title: str | None = None) -> Table:
+    """`jobq jobs`: one row per job with its wait and active time."""
+    table = new_table(title=title, header_style="bold")
+    for column in ("id", "status", "queue", "agent", "call", "begin after", "wait", "active"):
+        table.add_column(column, justify="right" if column in ("id", "wait", "active") else "left")
+    for r in rows:
+        table.add_row(
+            str(r.id),
+            styled_status(r),
+            repr(r.queue),
+            r.agent or "-",
+            r.call,
+            human(r.begin_after),
+            human(r.wait),
+            human(r.active),
+        )
+    return table
+
+
+def summary_table(summary: JobSummary) -> Table:
+    """A job's summary as key / value lines, in the catalogue's order."""
+    table = new_table(show_header=False, box=None, pad_edge=False)
+    table.add_column("key", style="bold")
+    table.add_column("value", overflow="fold")
+    for key, value in summary.items():
+        if key == "status":
+            table.add_row(key, styled_status(summary))
+        elif key == "result" and summary.failed:
+            table.add_row(key, f"[red]{value}[/]")
+        elif key == "progress" and value is not None:
+            table.add_row(key, f"{value * 100:.0f}%")
+        else:
+            table.add_row(key, human(value))
+    return table
+
+
+def jobstats_table(stats: JobStats) -> Table:
+    """`jobq jobstats`: the counts, then each extreme as its duration and job."""
+    table = new_table(show_header=False, box=None)
+    table.add_column("key", style="bold")
+    table.add_column("value", justify="right")
+    for key, value in stats.items():
+        if isinstance(value, TimedJob):
+            table.add_row(key, f"{human(value.duration)}  (job {value.job_id})")
+        else:
+            table.add_row(key, human(value))
+    return table
+
+
+def quotas_table(views: Sequence[QuotaView]) -> Table:
+    """`jobq quotas`: queue, name, size and slots held (the default queue shown as "")."""
+    table = new_table(title="quotas")
+    for column in ("queue", "name", "size", "held"):
+        table.add_column(column)
+    for view in views:
+        table.add_row(*(human(v) if v != "" else '""' for _, v in view.items()))
+    return table
