@@ -166,28 +166,12 @@ class JobRows:
         transaction."""
         now = self.clock.now()
         fresh = [j for j in jobs if not j.stored]
-
+        stored = [j for j in jobs if j.stored]
         policy = None if retry_policy is None else policy_path(retry_policy)
         put_by = current_dispatcher_uuid()
-
-        def encode() -> Iterator[NewJob]:
-            for job in fresh:
-                row = self.encode(
-                    queue,
-                    job,
-                    begin_after or job.begin_after or now,
-                    begin_by if begin_by is not None else job.begin_by,
-                    policy,
-                    failure_log_level,
-                    put_by,
-                )
-                if quota_names:  # checked by Queue.put_many against the queue's quotas
-                    row.quota_names = quota_names
-                yield row
-
-        # A single row is encoded at once; a batch lazily (see _EncodedRows).
-        rows = list(encode()) if len(fresh) < 2 else _EncodedRows(len(fresh), encode())
-        stored = [j for j in jobs if j.stored]
+        rows = self._encoded(
+            queue, fresh, now, begin_after, begin_by, policy, failure_log_level, put_by, quota_names
+        )
         if stored and conn is None:
             # Requeueing may find a job already taken: insert and requeue in one transaction,
             # so that put_many stores all of its jobs or none.
@@ -204,17 +188,7 @@ class JobRows:
                 queue, rows, stored, begin_after, begin_by, now, conn, quota_names, put_by
             )
         for job, row, job_id in zip(fresh, rows, ids, strict=True):
-            job.id = job_id
-            job.queue_name = queue
-            job.status = Status.PENDING
-            job.begin_after = row.begin_after
-            if begin_by is not None:
-                job.begin_by = begin_by
-            job.created = now
-            job.call_repr = row.call_repr
-            job.failure_log_level = failure_log_level
-            job.retry_policy = policy
-            job._backend = self
+            self._show_put(job, job_id, row, queue, now, begin_by, policy, failure_log_level)
         if conn is None:
             for job in stored:
                 job.refresh()
@@ -222,6 +196,62 @@ class JobRows:
         if self.after_put is not None:
             self.after_put(queue, jobs, conn is None)
         return jobs
+
+    def _encoded(
+        self,
+        queue: str,
+        fresh: list[Job],
+        now: dt.datetime,
+        begin_after: dt.datetime | None,
+        begin_by: dt.timedelta | None,
+        policy: str | None,
+        failure_log_level: int | None,
+        put_by: str | None,
+        quota_names: tuple[str, ...] | None,
+    ) -> Sequence[NewJob]:
+        """The rows of the new jobs of a put: a single row encoded at once, a batch lazily
+        (see _EncodedRows)."""
+
+        def encode() -> Iterator[NewJob]:
+            for job in fresh:
+                row = self.encode(
+                    queue,
+                    job,
+                    begin_after or job.begin_after or now,
+                    begin_by if begin_by is not None else job.begin_by,
+                    policy,
+                    failure_log_level,
+                    put_by,
+                )
+                if quota_names:  # checked by Queue.put_many against the queue's quotas
+                    row.quota_names = quota_names
+                yield row
+
+        return list(encode()) if len(fresh) < 2 else _EncodedRows(len(fresh), encode())
+
+    def _show_put(
+        self,
+        job: Job,
+        job_id: int,
+        row: NewJob,
+        queue: str,
+        now: dt.datetime,
+        begin_by: dt.timedelta | None,
+        policy: str | None,
+        failure_log_level: int | None,
+    ) -> None:
+        """Make a new job's handle show the row just put, without reading it back."""
+        job.id = job_id
+        job.queue_name = queue
+        job.status = Status.PENDING
+        job.begin_after = row.begin_after
+        if begin_by is not None:
+            job.begin_by = begin_by
+        job.created = now
+        job.call_repr = row.call_repr
+        job.failure_log_level = failure_log_level
+        job.retry_policy = policy
+        job._backend = self
 
     def _write_put(
         self,
