@@ -8,13 +8,18 @@ export JOBQ_TEST_PG_URL
 
 .PHONY: demo test lint bench clean
 
-$(VENV)/.installed: pyproject.toml
+# The demo needs jobq alone (SQLite); the tests, lint and bench need the extras and dev tools.
+$(VENV)/.installed-jobq: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.installed-jobq
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed-jobq
 	$(PY) -m jobq demo
 
 test: $(VENV)/.installed

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from urllib.parse import parse_qsl, urlsplit
 
 from jobq._clock import Clock, SystemClock
-from jobq.errors import ConfigError
+from jobq.errors import ConfigError, MissingExtra
 from jobq.jobs.compose import Composition
 from jobq.jobs.rows import JobRows
 from jobq.model.codec import Codec
@@ -66,8 +66,12 @@ def open_store(url: str | None) -> Store:
             raise ConfigError(f"unknown SQLite URL option(s) {sorted(unknown)} in {url!r}")
         return SqliteStore(path, synchronous=options.get("synchronous", "full"))
     if scheme in ("postgresql", "postgres"):
-        from jobq.store.postgres import PostgresStore
-
+        try:
+            from jobq.store.postgres import PostgresStore
+        except ImportError as error:
+            if error.name and error.name.split(".")[0] in ("psycopg", "psycopg_pool"):
+                raise MissingExtra("PostgreSQL (a postgresql:// URL)", "postgres", error) from error
+            raise
         return PostgresStore(url)
     raise ConfigError(
         f"unsupported database URL {url!r}: use sqlite:///path/to/file.db or postgresql://..."

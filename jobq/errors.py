@@ -2,6 +2,7 @@
 
     JobqError
     +-- ConfigError (also ValueError)        bad URL, bad option, unknown engine
+    |   +-- MissingExtra                      a feature whose optional dependencies are absent
     +-- BadStatusError                        an operation the job's status forbids
     +-- JobNotFound (also LookupError)        no job with that id
     +-- EncodingError (also TypeError)        a callable or argument that cannot be stored
@@ -33,6 +34,18 @@ class JobqError(Exception):
 
 class ConfigError(JobqError, ValueError):
     """A configuration value (URL, option, environment variable) is invalid."""
+
+
+class MissingExtra(ConfigError):
+    """A feature needs an optional dependency that is not installed: the message names the
+    extra to install (`pip install 'jobq[postgres]'`)."""
+
+    def __init__(self, feature: str, extra: str, error: ImportError) -> None:
+        super().__init__(
+            f"{feature} needs the {error.name or 'missing'} package, which is not installed: "
+            f"pip install 'jobq[{extra}]'"
+        )
+        self.extra = extra
 
 
 class BadStatusError(JobqError):
