@@ -1,13 +1,45 @@
 """`jobq dashboard`: serve the web dashboard (`jobq.web`) with uvicorn until interrupted.
 
-uvicorn and the web app are imported only when the command runs.
+With a token every page, the API and every action need it (`jobq.web.auth`). Without one the
+dashboard shows job data to whoever can reach it, so it binds only to loopback unless
+`--insecure` is given. uvicorn and the web app are imported only when the command runs.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import ipaddress
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
 import click
 
 from jobq.cli.common import db_option, this_option
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
+
+
+def _masked(url: str | None) -> str:
+    """A database URL to print: its password (in the address or `?password=`) as `***`."""
+    if url is None:
+        return "./jobq.db"
+    parts = urlsplit(url)
+    if parts.password is None and "password=" not in parts.query:
+        return url
+    if parts.password is not None:
+        user, host = parts.username or "", parts.netloc.rpartition("@")[2]
+        parts = parts._replace(netloc=f"{user}:***@{host}")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(key == "password" for key, _ in query):
+        masked = [(k, "***" if k == "password" else v) for k, v in query]
+        parts = parts._replace(query=urlencode(masked, safe="*"))
+    return urlunsplit(parts)
 
 
 @click.command()
@@ -18,13 +50,64 @@ from jobq.cli.common import db_option, this_option
     "--token",
     envvar="JOBQ_DASHBOARD_TOKEN",
     default=None,
-    help="Token required for actions (env JOBQ_DASHBOARD_TOKEN); without one, actions are off.",
+    help="Token every page, API call and action needs (env JOBQ_DASHBOARD_TOKEN); without "
+    "one, reading is open and actions are off.",
+)
+@click.option(
+    "--session-secret",
+    envvar="JOBQ_DASHBOARD_SESSION_SECRET",
+    default=None,
+    help="Key (16+ chars) that signs login sessions, the same for every dashboard process "
+    "behind one address (env JOBQ_DASHBOARD_SESSION_SECRET); default: random per process.",
+)
+@click.option(
+    "--session-hours",
+    type=click.FloatRange(min=0, min_open=True),
+    default=12.0,
+    show_default=True,
+    help="A login session expires this many hours after logging in.",
+)
+@click.option(
+    "--allow-origin",
+    "allowed_origins",
+    multiple=True,
+    help="An origin (https://ops.example.com) POSTs may come from besides the Host asked for "
+    "(a proxy that rewrites Host); repeatable.",
+)
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="Serve a non-loopback address without a token (anyone who reaches it reads job data).",
 )
 @this_option
 def dashboard(
-    url: str | None, host: str, port: int, token: str | None, this_uuid: str | None
+    url: str | None,
+    host: str,
+    port: int,
+    token: str | None,
+    session_secret: str | None,
+    session_hours: float,
+    allowed_origins: tuple[str, ...],
+    insecure: bool,
+    this_uuid: str | None,
 ) -> None:
     """Serve the web dashboard (and /metrics) until interrupted."""
+    token = token or None
+    if not token and not _is_loopback(host):
+        if not insecure:
+            raise click.UsageError(
+                f"refusing to serve the dashboard on {host} without a token: every page shows "
+                "job arguments, results and tracebacks. Give --token (or JOBQ_DASHBOARD_TOKEN), "
+                "bind 127.0.0.1, or pass --insecure to serve it unauthenticated anyway."
+            )
+        click.echo(
+            f"WARNING: --insecure: the dashboard on {host} has no token; anyone who can reach "
+            "it reads every job's arguments, results and tracebacks (actions are off)",
+            err=True,
+        )
+    if session_secret is not None and len(session_secret.encode()) < 16:
+        raise click.UsageError("--session-secret must be at least 16 characters long")
+
     import uvicorn
 
     import jobq
@@ -32,10 +115,19 @@ def dashboard(
 
     db = jobq.connect(url)
     try:
-        app = create_app(db, token=token, this_uuid=this_uuid)
-        if host not in ("127.0.0.1", "localhost", "::1") and not token:
-            click.echo("warning: dashboard reachable from the network, actions disabled", err=True)
-        click.echo(f"jobq dashboard on http://{host}:{port}/ ({db!r})", err=True)
+        app = create_app(
+            db,
+            token=token,
+            this_uuid=this_uuid,
+            session_secret=session_secret,
+            session_max_age=dt.timedelta(hours=session_hours),
+            allowed_origins=allowed_origins,
+        )
+        access = "token required" if token else "no token: reading open, actions off"
+        click.echo(
+            f"jobq dashboard on http://{host}:{port}/ ({db.engine} {_masked(url)}; {access})",
+            err=True,
+        )
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         db.close()

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-import hmac
+import inspect
 import shlex
+from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -43,7 +44,14 @@ def _render(
     msg: str = "",
     **context: Any,
 ) -> Response:
-    context.update(root=_root(request), title=title, refresh=refresh, msg=msg)
+    context.update(
+        root=_root(request),
+        title=title,
+        refresh=refresh,
+        msg=msg,
+        csrf=auth.csrf_token(request),
+        logged_in=auth.logged_in(request),
+    )
     return templates.TemplateResponse(request, template, context, status_code=status_code)
 
 
@@ -67,8 +75,7 @@ def home(request: Request) -> Response:
         dispatchers=monitor.dispatchers(),
         chart=chart(buckets, f"Completed jobs per {int(width.total_seconds())} s"),
         acting=auth.acting(request),
-        can_act=settings.can_act,
-        logged_in=auth.logged_in(request),
+        can_act=settings.required,
     )
 
 
@@ -174,43 +181,88 @@ def api_job(request: Request) -> Response:
 
 # -- auth and actions ----------------------------------------------------------------------------
 async def _form(request: Request) -> dict[str, str]:
-    body = (await request.body()).decode()
+    body = (await request.body()).decode(errors="replace")
     return {k: v[-1] for k, v in parse_qs(body, keep_blank_values=True).items()}
 
 
-async def login(request: Request) -> Response:
-    """Check the token and set the login cookie (HttpOnly, SameSite=Strict)."""
-    root, settings = _root(request), auth.settings_of(request)
-    fields = await _form(request)
-    token = settings.token
-    if token is None or not hmac.compare_digest(fields.get("token", ""), token):
-        return _message(request, "Log in", "wrong token", 403)
-    response = RedirectResponse(f"{root}/?{urlencode({'msg': 'logged in'})}", status_code=303)
-    response.set_cookie(
-        auth.COOKIE,
-        settings.cookie_value or "",
-        httponly=True,
-        samesite="strict",
-        path=root or "/",
+def _refuse(request: Request, text: str, status_code: int = 403) -> Response:
+    """A refusal: a page for a browser, JSON otherwise."""
+    if "text/html" in request.headers.get("accept", ""):
+        return _message(request, "Refused", text, status_code)
+    return JSONResponse({"error": text}, status_code=status_code)
+
+
+def _safe_next(request: Request, target: str) -> str:
+    """Where to go after logging in: a path of this dashboard (never another site)."""
+    root = _root(request)
+    ours = target.startswith(root + "/") and not target.startswith("//")
+    if ours and "\\" not in target and not urlsplit(target).netloc:
+        return target
+    return f"{root}/"
+
+
+def _login_form(request: Request, target: str, error: str = "", status_code: int = 200) -> Response:
+    return _render(
+        request,
+        "login.html",
+        "Log in",
+        status_code=status_code,
+        msg=request.query_params.get("msg", ""),
+        error=error,
+        next=_safe_next(request, target),
+        has_token=auth.settings_of(request).token is not None,
     )
+
+
+def login_page(request: Request) -> Response:
+    """GET /login: the login form (`next`: where to go afterwards)."""
+    return _login_form(request, request.query_params.get("next", ""))
+
+
+async def login(request: Request) -> Response:
+    """POST /login: check the token (constant time), start a signed session, go to `next`.
+    A wrong token shows the form again (401)."""
+    fields = await _form(request)
+    refusal = auth.check_post(request, fields, need_csrf=False)
+    if refusal is not None:
+        return _refuse(request, refusal)
+    target = fields.get("next", "")
+    if auth.settings_of(request).token is None:
+        return _login_form(request, target, "this dashboard has no token to log in with", 400)
+    if not auth.token_matches(request, fields.get("token", "")):
+        return _login_form(request, target, "wrong token", 401)
+    sessions = auth.settings_of(request).sessions
+    response = RedirectResponse(_safe_next(request, target), status_code=303)
+    auth.set_cookie(request, response, auth.SESSION_COOKIE, sessions.issue(), sessions.max_age)
     return response
 
 
 async def logout(request: Request) -> Response:
-    root = _root(request)
-    response = RedirectResponse(f"{root}/", status_code=303)
-    response.delete_cookie(auth.COOKIE, path=root or "/")
+    """POST /logout: end the session (its id is refused from now on) and clear the cookie."""
+    fields = await _form(request)
+    who = auth.identity(request)
+    if who is not None and who.kind == "session":
+        refusal = auth.check_post(request, fields)
+        if refusal is not None:
+            return _refuse(request, refusal)
+        auth.settings_of(request).sessions.revoke(who.sid)
+    location = f"{_root(request)}/login?{urlencode({'msg': 'logged out'})}"
+    response = RedirectResponse(location, status_code=303)
+    auth.delete_cookie(request, response, auth.SESSION_COOKIE)
     return response
 
 
 async def action(request: Request) -> Response:
     """POST /actions/<name>: perform it if allowed; redirect a browser, answer JSON otherwise."""
     name = request.path_params["action"]
-    if not auth.allowed(request):
-        return JSONResponse({"error": "actions need the dashboard token"}, status_code=403)
+    if not auth.acting(request):
+        return _refuse(request, "actions need the dashboard token")
+    fields = await _form(request)
+    refusal = auth.check_post(request, fields)
+    if refusal is not None:
+        return _refuse(request, refusal)
     if name not in ACTIONS:
         return JSONResponse({"error": f"unknown action {name!r}"}, status_code=404)
-    fields = await _form(request)
     monitor, root = _monitor(request), _root(request)
     try:
         location = await run_in_threadpool(_perform, monitor, root, name, fields)
@@ -248,14 +300,54 @@ def _perform(monitor: Monitor, root: str, name: str, fields: dict[str, str]) -> 
     return f"{root}/?{urlencode({'msg': f'agent {agent!r} size {size}'})}"
 
 
+def healthz(request: Request) -> Response:
+    """Open to all: the process answers (no job data, no database read)."""
+    return Response("ok\n", media_type="text/plain")
+
+
+Endpoint = Callable[[Request], Response | Awaitable[Response]]
+
+
+def _guarded(kind: str, endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+    """`endpoint` behind the read check: with auth configured, a page without it goes to the
+    login form (keeping where it was going), an API answer is 401 JSON."""
+    is_async = inspect.iscoroutinefunction(endpoint)
+
+    async def guarded(request: Request) -> Response:
+        if not auth.may_read(request):
+            if kind == "api":
+                return JSONResponse(
+                    {"error": "authentication required (Authorization: Bearer <token>)"},
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+            if auth.settings_of(request).token is None:
+                return _message(request, "Not authorized", "not authorized", 401)
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(
+                f"{_root(request)}/login?{urlencode({'next': target})}", status_code=303
+            )
+        if is_async:
+            response = await endpoint(request)  # type: ignore[misc]
+        else:
+            response = await run_in_threadpool(endpoint, request)
+        assert isinstance(response, Response)
+        return auth.finish(request, response)
+
+    guarded.__name__ = guarded.__qualname__ = getattr(endpoint, "__name__", "guarded")
+    return guarded
+
+
 ROUTES = [
-    Route("/", home),
-    Route("/dispatchers", dispatchers),
-    Route("/jobs", jobs),
-    Route("/jobs/{job_id:int}", job),
-    Route("/metrics", metrics),
-    Route("/api/status", api_status),
-    Route("/api/jobs/{job_id:int}", api_job),
+    Route("/", _guarded("page", home)),
+    Route("/dispatchers", _guarded("page", dispatchers)),
+    Route("/jobs", _guarded("page", jobs)),
+    Route("/jobs/{job_id:int}", _guarded("page", job)),
+    Route("/metrics", _guarded("api", metrics)),
+    Route("/api/status", _guarded("api", api_status)),
+    Route("/api/jobs/{job_id:int}", _guarded("api", api_job)),
+    Route("/healthz", healthz),
+    Route("/login", login_page, methods=["GET"]),
     Route("/login", login, methods=["POST"]),
     Route("/logout", logout, methods=["POST"]),
     Route("/actions/{action}", action, methods=["POST"]),

@@ -1,6 +1,7 @@
 """End to end in a real headless Chromium (Debian's `chromium` package; no browser download):
-the dashboard served by uvicorn, jobs run by a real worker, an operator logging in, finding a
-failed job with the filter form, reading its traceback and retrying it.
+the dashboard served by uvicorn, jobs run by a real worker, an operator sent to the login form,
+logging in (a wrong token first), finding a failed job with the filter form, reading its
+traceback, retrying it (the form's CSRF token) and logging out.
 
 Skipped only where /usr/bin/chromium is missing and JOBQ_REQUIRE_BROWSER is unset (CI sets
 it after `apt-get install -y chromium`).
@@ -77,13 +78,22 @@ def test_operator_finds_and_retries_a_failed_job(
             try:
                 page = browser.new_page()
                 page.set_default_timeout(15000)
+                # every page needs the token: the job page sends us to the login form
+                page.goto(f"{served}/jobs/{bad.id}")
+                assert page.locator("h1").inner_text() == "Log in"
+                assert page.url.startswith(f"{served}/login?next=")
+                page.fill("input[name=token]", "wrong")
+                page.click("button:has-text('log in')")
+                page.wait_for_selector("#error")
+                assert page.locator("#error").inner_text() == "wrong token"
+                page.fill("input[name=token]", TOKEN)
+                page.click("button:has-text('log in')")
+                page.wait_for_selector("#traceback")  # back where we were going
+                assert page.url == f"{served}/jobs/{bad.id}"
                 page.goto(served + "/")
                 assert page.locator("h1").inner_text() == "Queues"
                 assert page.locator("svg#throughput rect.bad").count() > 0
                 assert "alive" in page.locator("table").nth(1).inner_text()
-                page.fill("input[name=token]", TOKEN)
-                page.click("text=log in")
-                page.wait_for_selector("text=logged in")
                 page.screenshot(path=str(tmp_path / "home.png"))
                 page.click("header >> text=failed")
                 page.wait_for_selector("input[name=q]")
@@ -105,5 +115,10 @@ def test_operator_finds_and_retries_a_failed_job(
                 page.goto(f"{served}/jobs/{copy_id}")
                 assert "browser boom" in page.locator("#traceback").inner_text()
                 page.screenshot(path=str(tmp_path / "job.png"), full_page=True)
+                # log out: the pages need the token again
+                page.click("header >> button:has-text('log out')")
+                page.wait_for_selector("text=logged out")
+                page.goto(f"{served}/jobs/{copy_id}")
+                assert page.locator("h1").inner_text() == "Log in"
             finally:
                 browser.close()

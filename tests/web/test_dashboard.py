@@ -1,7 +1,8 @@
-"""The web dashboard through Starlette's TestClient, on both engines."""
+"""The web dashboard through Starlette's TestClient, on both engines (auth itself: test_auth)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import jobfuncs
@@ -23,6 +24,19 @@ UUID = "33333333-3333-4333-8333-333333333333"
 def client(db: jobq.Database) -> Iterator[TestClient]:
     with TestClient(create_app(db, token=TOKEN)) as test_client:
         yield test_client
+
+
+def log_in(client: TestClient, token: str = TOKEN) -> str:
+    """Log in with the form; returns the CSRF token the pages then carry."""
+    response = client.post("/login", data={"token": token}, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    return csrf_of(client.get("/").text)
+
+
+def csrf_of(page: str) -> str:
+    match = re.search(r'<meta name="jobq-csrf" content="([0-9a-f]+)">', page)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
 
 
 def fail_job(db: jobq.Database, job: jobq.Job) -> None:
@@ -52,6 +66,7 @@ def test_pages(db: jobq.Database, client: TestClient) -> None:
     callback = failed.add_callback(jobfuncs.failure_type)
     db.store.set_annotation(pending.id, "progress", 0.5)  # type: ignore[arg-type]
     fail_job(db, failed)
+    log_in(client)
     home = client.get("/")
     assert home.status_code == 200
     assert "<h2>Queues</h2>" in home.text and UUID in home.text and 'id="throughput"' in home.text
@@ -78,25 +93,26 @@ def test_actions_need_the_token(db: jobq.Database, client: TestClient) -> None:
     assert client.post("/actions/cancel", data={"job_id": job.id}).status_code == 403
     wrong = {"Authorization": "Bearer nope"}
     assert client.post("/actions/pause", data={"queue": ""}, headers=wrong).status_code == 403
-    assert client.post("/login", data={"token": "nope"}).status_code == 403
-    assert client.post("/login", data={"token": TOKEN}, follow_redirects=False).status_code == 303
-    # now logged in (cookie): actions work, and the pages offer them
+    wrong_login = client.post("/login", data={"token": "nope"})
+    assert wrong_login.status_code == 401 and "wrong token" in wrong_login.text
+    csrf = log_in(client)
+    # now logged in (session cookie): actions work with the page's CSRF token, and are offered
     assert "pause</button>" in client.get("/").text
-    response = client.post("/actions/pause", data={"queue": ""})
+    response = client.post("/actions/pause", data={"queue": "", "csrf": csrf})
     assert response.status_code == 200 and db.store.paused_queues() == {""}
-    client.post("/actions/resume", data={"queue": ""})
+    client.post("/actions/resume", data={"queue": "", "csrf": csrf})
     assert db.store.paused_queues() == set()
     response = client.post(
         "/actions/cancel",
-        data={"job_id": job.id},
+        data={"job_id": job.id, "csrf": csrf},
         headers={"accept": "text/html"},
         follow_redirects=False,
     )
     assert response.status_code == 303 and job.refresh().status == "new"
-    conflict = client.post("/actions/cancel", data={"job_id": job.id})
+    conflict = client.post("/actions/cancel", data={"job_id": job.id, "csrf": csrf})
     assert conflict.status_code == 409 and "can only cancel" in conflict.json()["error"]
-    client.post("/logout")
-    assert client.post("/actions/pause", data={"queue": ""}).status_code == 403
+    client.post("/logout", data={"csrf": csrf})
+    assert client.post("/actions/pause", data={"queue": "", "csrf": csrf}).status_code == 403
 
 
 def test_bearer_token_without_login_and_retry(db: jobq.Database) -> None:
@@ -116,7 +132,12 @@ def test_no_token_means_no_actions_and_a_hook_can_allow(db: jobq.Database) -> No
     app = create_app(db, authorize=lambda request: request.headers.get("x-user") == "ops")
     with TestClient(app) as client:
         assert client.post("/actions/pause", data={"queue": ""}).status_code == 403
-        ok = client.post("/actions/pause", data={"queue": ""}, headers={"x-user": "ops"})
+        # the hook's yes also needs the CSRF token of its pages (bound to a jobq_csrf cookie)
+        ops = {"x-user": "ops"}
+        no_csrf = client.post("/actions/pause", data={"queue": ""}, headers=ops)
+        assert no_csrf.status_code == 403 and db.store.paused_queues() == set()
+        csrf = csrf_of(client.get("/", headers=ops).text)
+        ok = client.post("/actions/pause", data={"queue": "", "csrf": csrf}, headers=ops)
         assert ok.status_code == 200 and db.store.paused_queues() == {""}
 
 
