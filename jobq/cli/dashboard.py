@@ -108,12 +108,23 @@ def dashboard(
     if session_secret is not None and len(session_secret.encode()) < 16:
         raise click.UsageError("--session-secret must be at least 16 characters long")
 
-    import uvicorn
-
     import jobq
-    from jobq.web import create_app
 
-    db = jobq.connect(url)
+    try:
+        import uvicorn
+
+        from jobq.web import create_app
+    except ImportError as error:
+        if error.name and error.name.split(".")[0] in ("starlette", "uvicorn", "jinja2"):
+            raise click.ClickException(
+                str(jobq.MissingExtra("jobq dashboard", "dashboard", error))
+            ) from error
+        raise
+
+    try:
+        db = jobq.connect(url)
+    except (jobq.JobqError, ValueError) as error:
+        raise click.ClickException(str(error)) from error
     try:
         app = create_app(
             db,

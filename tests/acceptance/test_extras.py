@@ -80,3 +80,16 @@ def test_postgres_without_its_extra_names_the_extra(tmp_path: Path) -> None:
     assert cli.returncode != 0
     assert "jobq[postgres]" in cli.stdout + cli.stderr
     assert "Traceback" not in cli.stdout + cli.stderr
+
+
+def test_the_dashboard_without_its_extra_names_the_extra(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'plain.db'}"
+    done = subprocess.run(
+        [sys.executable, str(_launcher(tmp_path)), "dashboard", "--db", url, "--port", "0"],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "pip install 'jobq[dashboard]'" in done.stderr and "Traceback" not in done.stderr
