@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from urllib.parse import parse_qsl, urlsplit
 
 from jobq._clock import Clock, SystemClock
+from jobq._urls import masked_url
 from jobq.errors import ConfigError, MissingExtra
 from jobq.jobs.compose import Composition
 from jobq.jobs.rows import JobRows
@@ -138,7 +139,7 @@ class Database:
         self.store.close()
 
     def __repr__(self) -> str:
-        return f"<jobq.Database {self.engine} {self.url or DEFAULT_SQLITE_PATH}>"
+        return f"<jobq.Database {self.engine} {masked_url(self.url or DEFAULT_SQLITE_PATH)}>"
 
     # -- public ------------------------------------------------------------------------------
     def queue(self, name: str = "") -> Queue:

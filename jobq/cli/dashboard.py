@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import click
 
+from jobq._urls import masked_url
 from jobq.cli.common import db_option, this_option
 
 
@@ -23,23 +23,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False  # a name: it may resolve to anything
-
-
-def _masked(url: str | None) -> str:
-    """A database URL to print: its password (in the address or `?password=`) as `***`."""
-    if url is None:
-        return "./jobq.db"
-    parts = urlsplit(url)
-    if parts.password is None and "password=" not in parts.query:
-        return url
-    if parts.password is not None:
-        user, host = parts.username or "", parts.netloc.rpartition("@")[2]
-        parts = parts._replace(netloc=f"{user}:***@{host}")
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    if any(key == "password" for key, _ in query):
-        masked = [(k, "***" if k == "password" else v) for k, v in query]
-        parts = parts._replace(query=urlencode(masked, safe="*"))
-    return urlunsplit(parts)
 
 
 @click.command()
@@ -136,7 +119,7 @@ def dashboard(
         )
         access = "token required" if token else "no token: reading open, actions off"
         click.echo(
-            f"jobq dashboard on http://{host}:{port}/ ({db.engine} {_masked(url)}; {access})",
+            f"jobq dashboard on http://{host}:{port}/ ({db.engine} {masked_url(url)}; {access})",
             err=True,
         )
         uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -34,7 +34,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [  # from the top
     ("jobs", ("jobq.jobs",)),
     ("store", ("jobq.store",)),
     ("model", ("jobq.model",)),
-    ("base", ("jobq.errors", "jobq._clock", "jobq.types")),
+    ("base", ("jobq.errors", "jobq._clock", "jobq._urls", "jobq.types")),
 ]
 
 
