@@ -23,7 +23,7 @@ from jobq.model.codec import call_repr, encode_call
 from jobq.model.failure import failure_dict
 from jobq.store import postgres as postgres_store
 from jobq.store import sqlite as sqlite_store
-from jobq.store._sql import load_queries
+from jobq.store._schema import load_queries
 from jobq.store.base import JobRecord, NewJob, Outcome, Store
 
 UTC = dt.UTC
@@ -858,7 +858,7 @@ def test_a_batch_insert_fits_a_sqlite_build_with_few_parameters(db: jobq.Databas
     parameters per statement than INSERT_PART rows need gets smaller parts, not an error."""
     if db.store.engine != "sqlite":
         pytest.skip("PostgreSQL sends a part's rows as one JSON parameter")
-    conn = db.store._conn()  # type: ignore[attr-defined]
+    conn = db.store.driver.connection()  # type: ignore[attr-defined]
     conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 100)  # 7 rows of 14 parameters
     try:
         jobs = [new_job(db, i, 2) for i in range(50)]
@@ -903,7 +903,7 @@ def test_a_lost_connection_fails_only_the_completions_it_carried(db: jobq.Databa
         pytest.skip("SQLite completions share the caller's thread connection")
     first, second = put(db, 1, 0), put(db, 2, 0)
     complete(db, first, "one")
-    flush_conn = db.store._flush_conn  # type: ignore[attr-defined]
+    flush_conn = db.store.driver._flush_conn  # type: ignore[attr-defined]
     assert flush_conn is not None
     with db.store._transaction() as ex:  # type: ignore[attr-defined]
         ex.cursor.execute("SELECT pg_terminate_backend(%s)", (flush_conn.info.backend_pid,))
