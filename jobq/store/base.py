@@ -347,6 +347,13 @@ class Store(MonitorStore, Protocol):
     def add_callback(
         self, parent_id: int, callback: NewJob, now: dt.datetime, *, conn: Any = None
     ) -> int: ...
+    def retry_failed(self, job_id: int, now: dt.datetime) -> int | None:
+        """In one transaction: put a copy of a completed, failed job as a new job due `now`
+        (in its queue, or as a new callback of its parent, as `add_callback` does), annotate
+        the old job `retried_as` and the copy `retry_of`, and return the copy's id; None, and
+        nothing written, if the job is not completed and failed."""
+        ...
+
     def set_annotation(self, job_id: int, name: str, value: Any, *, conn: Any = None) -> None: ...
 
     # composition: parked jobs and a composite's state (kept in its annotations)
