@@ -224,10 +224,10 @@ class SqliteDriver:
 
     # -- writes --------------------------------------------------------------------------------
     def put_one(self, job: NewJob, now: dt.datetime) -> int:
-        return self.grouped(lambda ex: self.insert_job(ex, job, "pending", now))
+        return self.group.run(_wrapping(lambda ex: self.insert_job(ex, job, "pending", now)))  # type: ignore[no-any-return]
 
     def commit_result(self, params: dict[str, Any], now: dt.datetime, write: ResultWrite) -> None:
-        self.grouped(lambda ex: write(self, ex, params, now))
+        self.group.run(_wrapping(lambda ex: write(self, ex, params, now)))
 
     def commit_result_later(
         self,
