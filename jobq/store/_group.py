@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from jobq.store._sql import Executor
+from jobq.store.driver import Executor
 
 events_log = logging.getLogger("jobq.events")
 

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 @dataclass(slots=True)
 class NewJob:
     """A job to insert (not frozen: a bulk put builds thousands, and a frozen dataclass's
-    constructor costs three times as much)."""
+    constructor costs several times as much; docs/benchmarks.md)."""
 
     queue: str
     call: bytes
@@ -41,7 +41,7 @@ class NewJob:
 class JobRecord:
     """One row of the jobs table, without the (possibly large) result payload. Read it as a
     value; it is not frozen because a worker builds one for every job it claims, and a frozen
-    dataclass of these 28 fields takes 3.4 µs to build against 0.8 µs."""
+    dataclass of these 28 fields costs several times as much to build (docs/benchmarks.md)."""
 
     id: int
     queue: str
@@ -115,7 +115,7 @@ def is_dead(record: DispatcherRecord, now: dt.datetime) -> bool:
     return max(times) + dt.timedelta(seconds=record.death_interval) < now
 
 
-# -- monitoring: read models, operator actions and retention (jobq.store._monitor) ------------
+# -- monitoring: read models, operator actions and retention (jobq.store._monitor) -------------
 @dataclass(frozen=True, slots=True)
 class JobQuery:
     """Which jobs a monitoring read selects (the catalogue's states and filters, section 8.3).
@@ -347,6 +347,13 @@ class Store(MonitorStore, Protocol):
     def add_callback(
         self, parent_id: int, callback: NewJob, now: dt.datetime, *, conn: Any = None
     ) -> int: ...
+    def retry_failed(self, job_id: int, now: dt.datetime) -> int | None:
+        """In one transaction: put a copy of a completed, failed job as a new job due `now`
+        (in its queue, or as a new callback of its parent, as `add_callback` does), annotate
+        the old job `retried_as` and the copy `retry_of`, and return the copy's id; None, and
+        nothing written, if the job is not completed and failed."""
+        ...
+
     def set_annotation(self, job_id: int, name: str, value: Any, *, conn: Any = None) -> None: ...
 
     # composition: parked jobs and a composite's state (kept in its annotations)

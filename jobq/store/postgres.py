@@ -1,5 +1,7 @@
 """PostgreSQL engine: many worker processes on many machines.
 
+`PostgresDriver` implements `store.driver.Driver`; `PostgresStore` is `SqlStore` over it.
+
 A psycopg 3 connection pool; claims pick rows `FOR UPDATE SKIP LOCKED` in a CTE and update
 them in the same statement, so concurrent claimers never wait on or double-take a row.
 Claims on a queue with quotas first take an advisory lock on the queue (until commit), then
@@ -8,7 +10,12 @@ Writes that depend on another row (callbacks completing a parent, a job adopting
 job's result) lock that row first, always the inner job before the outer, so they cannot
 deadlock. New work sends `NOTIFY jobq, '<queue>'` inside the transaction: idle workers
 `LISTEN` and wake when it commits. `?schema=name` in the URL keeps jobq's tables in that
-schema (created on first connect).
+schema (created on first connect). Times are passed as aware datetimes, id lists as arrays.
+
+Where it differs from SQLite for speed: connections are in autocommit, so a single-statement
+write (a put with its NOTIFY, a claim) is one round trip; results that need nothing after
+them are completed together, many per statement (`_complete_plain`, a group commit); a bulk
+put is sent in pipelined parts.
 """
 
 from __future__ import annotations
@@ -31,8 +38,10 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from jobq.errors import ConfigError, ConflictError, StoreUnavailable, is_conflict, is_disconnect
 from jobq.store._external import driver_connection
 from jobq.store._group import GroupCommit
-from jobq.store._sql import Executor, SqlStore, load_queries
+from jobq.store._schema import load_queries
+from jobq.store._sql import SqlStore
 from jobq.store.base import NewJob
+from jobq.store.driver import Executor, ResultWrite, T
 
 
 def _wrap(error: Exception) -> Exception:
@@ -44,7 +53,8 @@ def _wrap(error: Exception) -> Exception:
 
 
 # Rows per statement of a bulk put: parts are pipelined, so that encoding one part overlaps
-# the server's insert of the one before (measured: 500 and 1,000 rows best, 250 and 2,000 slower).
+# the server's insert of the one before; smaller parts cost more round trips, larger ones
+# overlap less (docs/benchmarks.md).
 INSERT_PART = 500
 
 _LINK_DEFAULTS = {
@@ -134,109 +144,139 @@ class ListenWaiter:
             self._conn = None
 
 
-class PostgresStore(SqlStore):
-    """The Store protocol on a PostgreSQL database."""
+class PostgresDriver:
+    """The `Driver` of a PostgreSQL database: a pool of autocommit connections."""
 
     engine = "postgres"
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.conninfo, self.schema, pool_size = split_url(url)
-        super().__init__()
-        self._flush_conn: psycopg.Connection[Any] | None = None
-        self._completions: GroupCommit[dict[str, Any], bool] = GroupCommit(self._complete_plain)
         self.queries = load_queries("postgres")
-        self._pool: ConnectionPool[Any] = ConnectionPool(
+        self._flush_conn: psycopg.Connection[Any] | None = None
+        self.completions: GroupCommit[dict[str, Any], bool] = GroupCommit(self._complete_plain)
+        self.pool: ConnectionPool[Any] = ConnectionPool(
             self.conninfo,
             min_size=1,
             max_size=max(2, pool_size),
             # Autocommit: a single-statement write (a put, a claim, a plain completion) is one
             # round trip; psycopg would otherwise send BEGIN and COMMIT as two more.
-            # Multi-statement writes open a transaction explicitly (`_transaction`).
+            # Multi-statement writes open a transaction explicitly (`transaction`).
             kwargs={"row_factory": dict_row, "autocommit": True},
             open=False,
             timeout=30,
             name="jobq",
         )
         try:
-            self._pool.open(wait=True, timeout=10)
+            self.pool.open(wait=True, timeout=10)
         except PoolTimeout as error:
-            self._pool.close()
+            self.pool.close()
             raise StoreUnavailable(f"cannot connect to PostgreSQL at {url}: {error}") from error
 
-    def migrate(self) -> None:
-        if self.schema:
-            with self._transaction() as ex:
-                ex.cursor.execute(
-                    sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
-                )
-        super().migrate()
-
-    def _migrate_lock(self, ex: Executor) -> None:
-        ex.run("migrate_lock")
-
-    def _transaction(self, conn: Any = None) -> contextlib.AbstractContextManager[Executor]:
+    # -- connections and transactions ----------------------------------------------------------
+    def transaction(self, conn: object = None) -> contextlib.AbstractContextManager[Executor]:
         if conn is not None:
             return self._joined(conn)
         return self._pooled(transaction=True)
 
-    def _read(self) -> contextlib.AbstractContextManager[Executor]:
-        return self._statement()  # autocommit: each read sees the latest commits, as before
+    def read(self) -> contextlib.AbstractContextManager[Executor]:
+        return self.statement()  # autocommit: each read sees the latest commits
 
-    def _statement(self) -> contextlib.AbstractContextManager[Executor]:
+    def statement(self) -> contextlib.AbstractContextManager[Executor]:
         return self._pooled(transaction=False)
 
+    def grouped(self, work: Callable[[Executor], T]) -> T:
+        """`work` as one autocommit statement: its own commit, in the same round trip."""
+        with self.statement() as ex:
+            return work(ex)
+
     @contextlib.contextmanager
-    def _joined(self, conn: Any) -> Iterator[Executor]:
+    def _joined(self, conn: object) -> Iterator[Executor]:
         """In the caller's own connection and transaction (it commits)."""
         raw = driver_connection(conn, psycopg.Connection, "PostgreSQL (psycopg 3)")
         with raw.cursor(row_factory=dict_row) as cursor:
-            yield Executor(self, cursor)
+            yield Executor(self.queries, cursor)
 
     @contextlib.contextmanager
     def _pooled(self, *, transaction: bool) -> Iterator[Executor]:
         """A cursor on a connection of the pool, in a transaction or (autocommit) not, with
         psycopg's errors raised as jobq's. getconn/putconn in one generator rather than
         `pool.connection()`, whose `with conn` ends in a commit call (a wait on the connection
-        even in autocommit, where there is nothing to commit), and one more context manager:
-        a single put took 303k instructions, and takes 282k."""
+        even in autocommit, where there is nothing to commit), and one more context manager
+        (docs/benchmarks.md has the instructions saved)."""
         try:
-            db = self._pool.getconn()
+            db = self.pool.getconn()
         except (psycopg.Error, PoolTimeout) as error:
             raise _wrap(error) from error
         try:
             if transaction:
                 with db.transaction(), db.cursor() as cursor:
-                    yield Executor(self, cursor)
+                    yield Executor(self.queries, cursor)
             else:
                 with db.cursor() as cursor:
-                    yield Executor(self, cursor)
+                    yield Executor(self.queries, cursor)
         except psycopg.Error as error:
             raise _wrap(error) from error
         finally:
-            self._pool.putconn(db)  # one left broken or in a transaction is reset or dropped
+            self.pool.putconn(db)  # one left broken or in a transaction is reset or dropped
 
-    def enqueue(self, jobs: Sequence[NewJob], now: dt.datetime, *, conn: Any = None) -> list[int]:
-        if conn is not None or len(jobs) != 1:
-            return super().enqueue(jobs, now, conn=conn)
-        # A single put: the insert and its NOTIFY are one statement, committed on its own.
-        with self._statement() as ex:
-            row = ex.one("insert_and_notify", **self._insert_params(jobs[0], "pending", now))
+    def notify(self, ex: Executor, queue: str) -> None:
+        ex.run("notify", queue=queue)
+
+    # -- conversions ---------------------------------------------------------------------------
+    def to_db_time(self, value: dt.datetime) -> dt.datetime:
+        return value  # psycopg adapts aware datetimes to timestamptz
+
+    def from_db_time(self, value: dt.datetime) -> dt.datetime:
+        return value.astimezone(dt.UTC)
+
+    def to_db_list(self, values: Sequence[int | str]) -> list[int | str]:
+        return list(values)
+
+    # -- writes --------------------------------------------------------------------------------
+    def _insert_params(self, job: NewJob, status: str, now: dt.datetime) -> dict[str, Any]:
+        return dict(
+            queue=job.queue,
+            status=status,
+            sort_at=max(job.begin_after, now),
+            begin_after=job.begin_after,
+            begin_by=job.begin_by,
+            job_class=job.job_class,
+            call=job.call,
+            call_repr=job.call_repr,
+            retry_policy=job.retry_policy,
+            failure_log_level=job.failure_log_level,
+            quota_names=json.dumps(list(job.quota_names)) if job.quota_names else "[]",
+            put_by=job.put_by,
+            parent_id=job.parent_id,
+            now=now,
+        )
+
+    def insert_job(self, ex: Executor, job: NewJob, status: str, now: dt.datetime) -> int:
+        row = ex.one("insert_job", **self._insert_params(job, status, now))
         assert row is not None
-        return [int(row["id"])]
+        return int(row["id"])
 
-    def _store_alone(self, params: dict[str, Any], now: dt.datetime) -> None:
+    def put_one(self, job: NewJob, now: dt.datetime) -> int:
+        # The insert and its NOTIFY are one statement, committed on its own.
+        with self.statement() as ex:
+            row = ex.one("insert_and_notify", **self._insert_params(job, "pending", now))
+        assert row is not None
+        return int(row["id"])
+
+    def commit_result(self, params: dict[str, Any], now: dt.datetime, write: ResultWrite) -> None:
         # Most jobs have nothing to do after their result: the threads of this process
         # complete those together, in one autocommit statement (a group commit); the others
         # (and a lost claim) then take the transactional path.
-        if not self._completions.run(params):
-            with self._transaction() as ex:
-                self._store_result(ex, params, now)
+        if not self.completions.run(params):
+            with self.transaction() as ex:
+                write(self, ex, params, now)
 
-    def _store_alone_later(
+    def commit_result_later(
         self,
         params: dict[str, Any],
         now: dt.datetime,
+        write: ResultWrite,
         then: Callable[[BaseException | None], None],
     ) -> None:
         def after_flush(plain: bool | BaseException) -> None:
@@ -244,17 +284,18 @@ class PostgresStore(SqlStore):
                 if isinstance(plain, BaseException):
                     raise plain
                 if not plain:
-                    with self._transaction() as ex:
-                        self._store_result(ex, params, now)
+                    with self.transaction() as ex:
+                        write(self, ex, params, now)
             except Exception as error:
                 then(error)
             else:
                 then(None)
 
-        self._completions.submit_then(params, after_flush)
+        self.completions.submit_then(params, after_flush)
 
     def _complete_plain(self, batch: list[dict[str, Any]]) -> list[bool | BaseException]:
-        """The `GroupCommit` flush of `store_result`: True for each job completed."""
+        """The `GroupCommit` flush of results: complete, in one statement, the jobs of the
+        batch that need nothing after their result; True for each job completed."""
         rows = [
             {
                 **p,
@@ -269,7 +310,7 @@ class PostgresStore(SqlStore):
             conn = self._flush_conn = psycopg.connect(self.conninfo, autocommit=True)
         try:
             with conn.cursor(row_factory=dict_row) as cursor:
-                done = Executor(self, cursor).all(
+                done = Executor(self.queries, cursor).all(
                     "store_results_plain",
                     rows=json.dumps(rows),
                     dispatchers=sorted({p["dispatcher"] for p in batch}),
@@ -280,11 +321,11 @@ class PostgresStore(SqlStore):
             raise _wrap(error) from error
         return [p["id"] in completed for p in batch]
 
-    def _insert_many(
+    def insert_jobs(
         self, ex: Executor, jobs: Sequence[NewJob], status: str, now: dt.datetime
     ) -> list[int]:
         if len(jobs) < 2:
-            return super()._insert_many(ex, jobs, status, now)
+            return [self.insert_job(ex, job, status, now) for job in jobs]
         # One statement per part of INSERT_PART rows, each part's rows in one JSON parameter
         # (psycopg adapts one string far faster than a parameter per column and row). The
         # parts are pipelined: the server inserts one part while the next is encoded (here,
@@ -324,27 +365,44 @@ class PostgresStore(SqlStore):
             raise RuntimeError(f"a batch insert of {len(jobs)} jobs returned {len(ids)} ids")
         return ids
 
+    # -- the engine's own ----------------------------------------------------------------------
+    def create_namespace(self) -> None:
+        """The URL's `?schema=`, if it names one."""
+        if self.schema:
+            with self.transaction() as ex:
+                ex.cursor.execute(
+                    sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
+                )
+
+    def migrate_lock(self, ex: Executor) -> None:
+        ex.run("migrate_lock")
+
     def reserve_connections(self, count: int) -> None:
         # Each agent thread may hold a connection for its job's transaction while the
         # dispatcher claims with another: grow the pool rather than starve them.
-        if count > self._pool.max_size:
-            self._pool.resize(self._pool.min_size, count)
-
-    def dt(self, value: Any) -> dt.datetime | None:
-        return None if value is None else value.astimezone(dt.UTC)
-
-    def _notify(self, ex: Executor, queue: str) -> None:
-        ex.run("notify", queue=queue)
+        if count > self.pool.max_size:
+            self.pool.resize(self.pool.min_size, count)
 
     def waiter(self) -> ListenWaiter:
         return ListenWaiter(self.conninfo)
 
     def attempt_connection(self) -> PostgresAttemptConnection:
-        return PostgresAttemptConnection(self._pool)
+        return PostgresAttemptConnection(self.pool)
 
     def close(self) -> None:
-        self._completions.close()  # completions submitted and not yet committed
+        self.completions.close()  # completions submitted and not yet committed
         if self._flush_conn is not None:
             with contextlib.suppress(psycopg.Error):
                 self._flush_conn.close()
-        self._pool.close()
+        self.pool.close()
+
+
+class PostgresStore(SqlStore):
+    """The Store protocol on a PostgreSQL database (`SqlStore` over a `PostgresDriver`)."""
+
+    driver: PostgresDriver
+
+    def __init__(self, url: str) -> None:
+        super().__init__(PostgresDriver(url))
+        self.url = url
+        self.schema = self.driver.schema

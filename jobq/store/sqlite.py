@@ -1,11 +1,18 @@
 """SQLite engine: the embedded default, shared by processes on one machine.
 
+`SqliteDriver` implements `store.driver.Driver`; `SqliteStore` is `SqlStore` over it.
+
 WAL mode; one connection per thread; every write is `BEGIN IMMEDIATE`, so writers take the
 database lock up front and wait (busy timeout) instead of failing half-way. Claims are one
 `UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING` (SQLite >= 3.35); on a queue with
 quotas, a few statements in the same write transaction (which serializes them). There is no NOTIFY:
 idle workers watch `PRAGMA data_version`, which changes whenever another connection commits,
-a check that costs microseconds. Times are stored as integer microseconds (UTC).
+a check that costs microseconds. Times are stored as integer microseconds (UTC), id lists
+are passed as JSON text (read with `json_each`).
+
+Where it differs from PostgreSQL for speed: claims, single puts and results of this
+process's threads share one write transaction and one file sync (`_group.GroupCommit`, each
+write in a savepoint), and a bulk put inserts many VALUES rows per statement.
 """
 
 from __future__ import annotations
@@ -23,15 +30,18 @@ from typing import Any
 from jobq.errors import ConfigError, ConflictError, StoreUnavailable, is_conflict
 from jobq.store._external import driver_connection
 from jobq.store._group import GroupCommit, in_savepoints
-from jobq.store._sql import Executor, SqlStore, load_queries
+from jobq.store._schema import load_queries
+from jobq.store._sql import SqlStore
 from jobq.store.base import NewJob
+from jobq.store.driver import Executor, ResultWrite, T
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICRO = dt.timedelta(microseconds=1)
 _SYNC_MODES = {"off", "normal", "full", "extra"}
-# Rows per INSERT of a batch: one statement of many VALUES rows costs SQLite a third less per
-# row than as many one-row statements (it opens the table's indexes and updates the id
-# sequence once per statement). 500 rows are 7,000 parameters, far under SQLite's limit.
+# Rows per INSERT of a batch: one statement of many VALUES rows costs SQLite less per row
+# than as many one-row statements (it opens the table's indexes and updates the id sequence
+# once per statement; docs/benchmarks.md). 500 rows are 7,000 parameters, far under
+# SQLite's limit.
 INSERT_PART = 500
 
 
@@ -43,10 +53,10 @@ def _wrap(error: sqlite3.Error) -> Exception:
     return error
 
 
-def _wrapping(work: Callable[[Executor], Any]) -> Callable[[Executor], Any]:
+def _wrapping(work: Callable[[Executor], T]) -> Callable[[Executor], T]:
     """`work` for the group commit, raising jobq's errors instead of sqlite3's."""
 
-    def wrapped(ex: Executor) -> Any:
+    def wrapped(ex: Executor) -> T:
         try:
             return work(ex)
         except sqlite3.Error as error:
@@ -58,8 +68,8 @@ def _wrapping(work: Callable[[Executor], Any]) -> Callable[[Executor], Any]:
 class SqliteAttemptConnection:
     """A job attempt's own connection, in a write transaction begun on first use."""
 
-    def __init__(self, store: SqliteStore) -> None:
-        self._conn = store._open()
+    def __init__(self, driver: SqliteDriver) -> None:
+        self._conn = driver.open()
         self._conn.execute("BEGIN IMMEDIATE")
 
     @property
@@ -81,8 +91,8 @@ class SqliteAttemptConnection:
 class DataVersionWaiter:
     """Wakes when another connection commits to the database file."""
 
-    def __init__(self, store: SqliteStore, interval: float = 0.002) -> None:
-        self._conn = store._open()
+    def __init__(self, driver: SqliteDriver, interval: float = 0.002) -> None:
+        self._conn = driver.open()
         self._interval = interval
         self._version = self._read()
 
@@ -105,8 +115,8 @@ class DataVersionWaiter:
         self._conn.close()
 
 
-class SqliteStore(SqlStore):
-    """The Store protocol on a SQLite file."""
+class SqliteDriver:
+    """The `Driver` of a SQLite file: a connection per thread, and one writer at a time."""
 
     engine = "sqlite"
 
@@ -119,7 +129,6 @@ class SqliteStore(SqlStore):
         self.path = path
         self.synchronous = synchronous.lower()
         self.busy_timeout = busy_timeout
-        super().__init__()
         self.queries = load_queries("sqlite")
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -128,9 +137,13 @@ class SqliteStore(SqlStore):
         self._insert_rows: dict[int, str] = {}  # _insert_rows_sql's texts, by row count
         self._row_parameters = self.queries["insert_job_row"].count("?")
         # Claims, completions and single puts of this process's threads share commits (syncs).
-        self._group: GroupCommit[Any, Any] = GroupCommit(in_savepoints(self._transaction))
+        self.group: GroupCommit[Callable[[Executor], Any], Any] = GroupCommit(
+            in_savepoints(self.transaction)
+        )
 
-    def _open(self) -> sqlite3.Connection:
+    # -- connections and transactions ----------------------------------------------------------
+    def open(self) -> sqlite3.Connection:
+        """A new connection to the file, in WAL mode and autocommit (jobq says BEGIN)."""
         try:
             conn = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout
@@ -142,24 +155,25 @@ class SqliteStore(SqlStore):
             raise _wrap(error) from error
         return conn
 
-    def _conn(self) -> sqlite3.Connection:
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection (opened on first use)."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._open()
+            conn = self.open()
             self._local.conn = conn
             with self._lock:
                 self._conns.append(conn)
         return conn
 
     @contextlib.contextmanager
-    def _transaction(self, conn: Any = None) -> Iterator[Executor]:
+    def transaction(self, conn: object | None = None) -> Iterator[Executor]:
         if conn is not None:
             raw = driver_connection(conn, sqlite3.Connection, "sqlite3")
             cursor = raw.cursor()
             cursor.row_factory = sqlite3.Row
-            yield Executor(self, cursor)
+            yield Executor(self.queries, cursor)
             return
-        db = self._conn()
+        db = self.connection()
         # Threads of this process queue here, and the next one starts the moment the lock is
         # free, instead of polling in SQLite's busy handler (which sleeps in growing steps).
         with self._writer:
@@ -168,7 +182,7 @@ class SqliteStore(SqlStore):
             except sqlite3.Error as error:
                 raise _wrap(error) from error
             try:
-                yield Executor(self, db.cursor())
+                yield Executor(self.queries, db.cursor())
             except sqlite3.Error as error:
                 db.execute("ROLLBACK")
                 raise _wrap(error) from error
@@ -183,48 +197,59 @@ class SqliteStore(SqlStore):
                 raise _wrap(error) from error
 
     @contextlib.contextmanager
-    def _read(self) -> Iterator[Executor]:
+    def read(self) -> Iterator[Executor]:
         try:
-            yield Executor(self, self._conn().cursor())
+            yield Executor(self.queries, self.connection().cursor())
         except sqlite3.Error as error:
             raise _wrap(error) from error
 
-    def _grouped(self, work: Any) -> Any:
-        return self._group.run(_wrapping(work))
+    def statement(self) -> contextlib.AbstractContextManager[Executor]:
+        return self.transaction()  # SQLite has no cheaper way to commit a single write
 
-    def _in_statement(self, work: Any) -> Any:
-        return self._grouped(work)
+    def grouped(self, work: Callable[[Executor], T]) -> T:
+        return self.group.run(_wrapping(work))  # type: ignore[no-any-return]
 
-    def _store_alone(self, params: dict[str, Any], now: dt.datetime) -> None:
-        self._grouped(lambda ex: self._store_result(ex, params, now))
+    def notify(self, ex: Executor, queue: str) -> None:
+        """No NOTIFY: waiting workers see the commit in `PRAGMA data_version`."""
 
-    def _store_alone_later(
+    # -- conversions ---------------------------------------------------------------------------
+    def to_db_time(self, value: dt.datetime) -> int:
+        return (value - _EPOCH) // _MICRO
+
+    def from_db_time(self, value: int) -> dt.datetime:
+        return _EPOCH + dt.timedelta(microseconds=value)
+
+    def to_db_list(self, values: Sequence[int | str]) -> str:
+        return json.dumps(list(values))
+
+    # -- writes --------------------------------------------------------------------------------
+    def put_one(self, job: NewJob, now: dt.datetime) -> int:
+        return self.group.run(_wrapping(lambda ex: self.insert_job(ex, job, "pending", now)))  # type: ignore[no-any-return]
+
+    def commit_result(self, params: dict[str, Any], now: dt.datetime, write: ResultWrite) -> None:
+        self.group.run(_wrapping(lambda ex: write(self, ex, params, now)))
+
+    def commit_result_later(
         self,
         params: dict[str, Any],
         now: dt.datetime,
+        write: ResultWrite,
         then: Callable[[BaseException | None], None],
     ) -> None:
         def after_flush(result: Any) -> None:
             then(result if isinstance(result, BaseException) else None)
 
-        self._group.submit_then(
-            _wrapping(lambda ex: self._store_result(ex, params, now)), after_flush
-        )
+        self.group.submit_then(_wrapping(lambda ex: write(self, ex, params, now)), after_flush)
 
-    def enqueue(self, jobs: Sequence[NewJob], now: dt.datetime, *, conn: Any = None) -> list[int]:
-        if conn is not None or len(jobs) != 1:
-            return super().enqueue(jobs, now, conn=conn)
-        return self._grouped(lambda ex: [self._insert(ex, jobs[0], "pending", now)])  # type: ignore[no-any-return]
-
-    def _insert(self, ex: Executor, job: NewJob, status: str, now: dt.datetime) -> int:
-        values = self._row_values(job, status, now, self.ts(now))
+    def insert_job(self, ex: Executor, job: NewJob, status: str, now: dt.datetime) -> int:
+        values = self._row_values(job, status, now, self.to_db_time(now))
         ex.cursor.execute(self.queries["insert_job_row"], values)
         return int(ex.cursor.lastrowid)
 
     def _row_values(self, job: NewJob, status: str, now: dt.datetime, at: int) -> tuple[Any, ...]:
         """insert_job_row's parameters, in its order, for a job put at `now` (`at` stored)."""
         # Most jobs begin when put: their begin_after is `now` itself, already converted.
-        begin_after = at if job.begin_after is now else self.ts(job.begin_after)
+        begin_after = at if job.begin_after is now else self.to_db_time(job.begin_after)
         return (
             job.queue,
             status,
@@ -242,12 +267,12 @@ class SqliteStore(SqlStore):
             at,
         )
 
-    def _insert_many(
+    def insert_jobs(
         self, ex: Executor, jobs: Sequence[NewJob], status: str, now: dt.datetime
     ) -> list[int]:
         if len(jobs) < 2:
-            return super()._insert_many(ex, jobs, status, now)
-        at = self.ts(now)
+            return [self.insert_job(ex, job, status, now) for job in jobs]
+        at = self.to_db_time(now)
         cursor = ex.cursor
         # A build of SQLite may allow fewer parameters per statement than INSERT_PART rows need.
         allowed = cursor.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
@@ -278,14 +303,15 @@ class SqliteStore(SqlStore):
                 self._insert_rows[count] = text
         return text
 
-    def ts(self, value: dt.datetime | None) -> Any:
-        return None if value is None else (value - _EPOCH) // _MICRO
+    # -- the engine's own ----------------------------------------------------------------------
+    def create_namespace(self) -> None:
+        """Nothing: the file is the database."""
 
-    def dt(self, value: Any) -> dt.datetime | None:
-        return None if value is None else _EPOCH + dt.timedelta(microseconds=value)
+    def migrate_lock(self, ex: Executor) -> None:
+        """Nothing: BEGIN IMMEDIATE already serializes the migrating connections."""
 
-    def ids(self, values: Sequence[int]) -> Any:
-        return json.dumps(list(values))
+    def reserve_connections(self, count: int) -> None:
+        """Nothing: a connection per thread, opened on first use, no pool."""
 
     def waiter(self) -> DataVersionWaiter:
         return DataVersionWaiter(self)
@@ -294,10 +320,20 @@ class SqliteStore(SqlStore):
         return SqliteAttemptConnection(self)
 
     def close(self) -> None:
-        self._group.close()  # completions submitted and not yet committed
+        self.group.close()  # completions submitted and not yet committed
         with self._lock:
             conns, self._conns = self._conns, []
         for conn in conns:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
         self._local = threading.local()
+
+
+class SqliteStore(SqlStore):
+    """The Store protocol on a SQLite file (`SqlStore` over a `SqliteDriver`)."""
+
+    driver: SqliteDriver
+
+    def __init__(self, path: str, *, synchronous: str = "full", busy_timeout: float = 60.0) -> None:
+        super().__init__(SqliteDriver(path, synchronous=synchronous, busy_timeout=busy_timeout))
+        self.path = path

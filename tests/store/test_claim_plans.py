@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 import jobq
-from jobq.store._sql import load_queries
+from jobq.store._monitor import filter_params
+from jobq.store._schema import load_queries
 from jobq.store.base import JobQuery
 
 CLAIMS = ["claim", "claim_candidates", "claim_quota_candidates"]
@@ -29,11 +30,11 @@ def params(db: jobq.Database) -> dict[str, Any]:
         "queue": "",
         "dispatcher": "d",
         "agent": "main",
-        "now": store.ts(dt.datetime.now(dt.UTC)),  # type: ignore[attr-defined]
+        "now": store.driver.to_db_time(dt.datetime.now(dt.UTC)),  # type: ignore[attr-defined]
         "start": True,
         "limit": 8,
         "active_only": True,
-        "full": store.ids([]),  # type: ignore[attr-defined]
+        "full": store.driver.to_db_list([]),  # type: ignore[attr-defined]
     }
 
 
@@ -58,7 +59,7 @@ def explain(store: Any, text: str, values: dict[str, Any]) -> list[str]:
 
 def listing_plan(store: Any, query: str, state: str, **values: Any) -> str:
     """The plan of monitoring query `query` for a listing of jobs in `state`, unfiltered."""
-    params = store._filter_params(JobQuery(states=(state,))) | values
+    params = filter_params(store.driver, JobQuery(states=(state,))) | values
     return "\n".join(explain(store, load_queries(store.engine)[query], params))
 
 
@@ -147,7 +148,7 @@ def _typical_params(store: Any) -> dict[str, Any]:
         "agent": "main",
         "annotations": "{}",
         "attempt": 1,
-        "begin_after": store.ts(now),
+        "begin_after": store.driver.to_db_time(now),
         "begin_by": 1.5,
         "call": b"\x00",
         "call_repr": "f()",
@@ -157,15 +158,15 @@ def _typical_params(store: Any) -> dict[str, Any]:
         "failure": None,
         "failure_log_level": 40,
         "first": 1,
-        "full": store.ids([]),
+        "full": store.driver.to_db_list([]),
         "id": 1,
-        "ids": store.ids([1, 2]),
+        "ids": store.driver.to_db_list([1, 2]),
         "inner": 2,
         "job_class": None,
         "lane": 1,
         "last": 2,
         "limit": 8,
-        "now": store.ts(now),
+        "now": store.driver.to_db_time(now),
         "offset": 0,
         "parent_id": 1,
         "put_by": None,
@@ -176,7 +177,7 @@ def _typical_params(store: Any) -> dict[str, Any]:
         "retry_data": "{}",
         "retry_policy": None,
         "rows": "[]",
-        "sort_at": store.ts(now),
+        "sort_at": store.driver.to_db_time(now),
         "start": True,
         "status": "pending",
         "uuid": "d",

@@ -23,8 +23,8 @@ from jobq.model.codec import call_repr, encode_call
 from jobq.model.failure import failure_dict
 from jobq.store import postgres as postgres_store
 from jobq.store import sqlite as sqlite_store
-from jobq.store._sql import load_queries
-from jobq.store.base import JobRecord, NewJob, Outcome, Store
+from jobq.store._schema import load_queries
+from jobq.store.base import JobQuery, JobRecord, NewJob, Outcome, Store
 
 UTC = dt.UTC
 T0 = dt.datetime(2024, 1, 1, 16, 0, tzinfo=UTC)
@@ -680,6 +680,83 @@ def test_set_annotation_merges_json_values(db: jobq.Database) -> None:
         db.store.set_annotation(999_999, "x", 1)
 
 
+# -- retrying a failed job ------------------------------------------------------------------
+
+
+ALL_STATES = ("new", "pending", "assigned", "active", "callbacks", "completed")
+
+
+def _failed_job(db: jobq.Database, job: NewJob) -> int:
+    (job_id,) = db.store.enqueue([job], T0)
+    (record,) = db.store.claim(job.queue, A, "main", 1, T0, start=True)
+    assert record.id == job_id
+    db.store.store_result(job_id, record.attempt, A, failed(RuntimeError("bad")), at(1))
+    return job_id
+
+
+def test_retry_failed_puts_a_copy_linked_both_ways(db: jobq.Database) -> None:
+    job = new_job(db, 1, 2, queue="retries", begin_by=60.0)
+    job.job_class = "jobfuncs:Kind"
+    job.retry_policy = "jobq.model.retry:NeverRetry"
+    job.failure_log_level = 40
+    job.quota_names = ("q1",)
+    job.put_by = "putter"
+    old_id = _failed_job(db, job)
+    db.store.set_annotation(old_id, "note", "kept")
+    new_id = db.store.retry_failed(old_id, at(5))
+    assert new_id is not None and new_id > old_id
+    old, new = get(db.store, old_id), get(db.store, new_id)
+    assert old.annotations == {"note": "kept", "retried_as": new_id}
+    assert old.status == "completed" and old.failed
+    assert new.annotations == {"retry_of": old_id}
+    assert new.status == "pending" and new.attempt == 0 and not new.failed
+    copied = ("queue", "call", "call_repr", "job_class", "retry_policy", "failure_log_level")
+    for name in (*copied, "quota_names"):
+        assert getattr(new, name) == getattr(old, name), name
+    assert new.begin_after == at(5) and new.begin_by is None and new.put_by is None
+    assert new.parent_id is None
+    assert order(db.store, "retries") == [new_id]
+
+
+@pytest.mark.parametrize("state", ["succeeded", "pending", "active", "unknown"])
+def test_retry_failed_of_a_job_that_did_not_fail_is_none_and_changes_nothing(
+    db: jobq.Database, state: str
+) -> None:
+    job_id = put(db, 1, 0)
+    if state == "succeeded":
+        complete(db, job_id, 5)
+    elif state == "active":
+        run_to_active(db.store, job_id)
+    elif state == "unknown":
+        job_id = 999_999
+    before = db.store.get(job_id)
+    count = db.store.count_jobs(JobQuery(states=ALL_STATES))
+    assert db.store.retry_failed(job_id, at(5)) is None
+    assert db.store.get(job_id) == before
+    assert db.store.count_jobs(JobQuery(states=ALL_STATES)) == count
+
+
+def test_retry_failed_of_a_callback_adds_a_new_callback_of_its_parent(
+    db: jobq.Database,
+) -> None:
+    parent = put(db, 1, 0)
+    first_cb = add_callback(db, parent, func=jobfuncs.describe_result)
+    complete(db, parent, 3)  # releases the callback
+    record = run_to_active(db.store, first_cb)
+    db.store.store_result(first_cb, record.attempt, A, failed(RuntimeError("bad")), at(1))
+    assert get(db.store, parent).status == "completed"
+    new_id = db.store.retry_failed(first_cb, at(5))
+    assert new_id is not None
+    new = get(db.store, new_id)
+    assert new.parent_id == parent and new.queue == ""
+    assert new.status == "pending"  # the parent's result is stored: released at once
+    assert new.call_repr == get(db.store, first_cb).call_repr
+    assert new.annotations == {"retry_of": first_cb}
+    assert get(db.store, first_cb).annotations == {"retried_as": new_id}
+    assert new_id in {r.id for r in db.store.job_children(parent)}
+    assert order(db.store) == [new_id]
+
+
 # -- the query files ----------------------------------------------------------------------------
 
 STORE_DIR = Path(jobq.__file__).parent / "store"
@@ -858,7 +935,7 @@ def test_a_batch_insert_fits_a_sqlite_build_with_few_parameters(db: jobq.Databas
     parameters per statement than INSERT_PART rows need gets smaller parts, not an error."""
     if db.store.engine != "sqlite":
         pytest.skip("PostgreSQL sends a part's rows as one JSON parameter")
-    conn = db.store._conn()  # type: ignore[attr-defined]
+    conn = db.store.driver.connection()  # type: ignore[attr-defined]
     conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 100)  # 7 rows of 14 parameters
     try:
         jobs = [new_job(db, i, 2) for i in range(50)]
@@ -903,7 +980,7 @@ def test_a_lost_connection_fails_only_the_completions_it_carried(db: jobq.Databa
         pytest.skip("SQLite completions share the caller's thread connection")
     first, second = put(db, 1, 0), put(db, 2, 0)
     complete(db, first, "one")
-    flush_conn = db.store._flush_conn  # type: ignore[attr-defined]
+    flush_conn = db.store.driver._flush_conn  # type: ignore[attr-defined]
     assert flush_conn is not None
     with db.store._transaction() as ex:  # type: ignore[attr-defined]
         ex.cursor.execute("SELECT pg_terminate_backend(%s)", (flush_conn.info.backend_pid,))

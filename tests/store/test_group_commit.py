@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from jobq.store._group import GroupCommit, in_savepoints
-from jobq.store._sql import Executor
+from jobq.store.driver import Executor
 from jobq.store.sqlite import SqliteStore
 
 
@@ -22,7 +22,7 @@ def store(tmp_path: Path) -> SqliteStore:
 
 
 def queue_names(store: SqliteStore) -> set[str]:
-    with store._read() as ex:
+    with store.driver.read() as ex:
         ex.raw("SELECT name FROM jobq_queues")
         return {row["name"] for row in ex.cursor.fetchall()}
 
@@ -40,7 +40,7 @@ def test_a_failing_write_is_undone_and_the_others_commit(store: SqliteStore) -> 
 
         barrier.wait()
         try:
-            outcomes[i] = store._group.run(work)
+            outcomes[i] = store.driver.group.run(work)
         except ValueError as error:
             outcomes[i] = error
 
@@ -57,7 +57,7 @@ def test_a_failing_write_is_undone_and_the_others_commit(store: SqliteStore) -> 
 
 def test_writes_queued_behind_a_commit_share_the_next_one(store: SqliteStore) -> None:
     """While one thread commits, the others queue; the next commit takes all of them."""
-    flush = in_savepoints(store._transaction)
+    flush = in_savepoints(store.driver.transaction)
     batches: list[int] = []
 
     def counting_flush(batch: list[Callable[[Executor], Any]]) -> list[Any]:

@@ -1,0 +1,170 @@
+"""Jobs in their queues: putting (`enqueue`, `requeue`, `park`), reading a job, the pending
+jobs of a queue in order, taking one out (`pull`, `remove`) or back to the front
+(`put_back`), and a job's annotations (a composite's state).
+
+Functions of `SqlStore`'s operations, each over the engine's `Driver`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from jobq.errors import JobNotFound
+from jobq.store._rows import job_record, job_records
+from jobq.store.base import JobRecord, NewJob
+from jobq.store.driver import Driver, Executor
+
+
+def ensure_queue(driver: Driver, queue: str, now: dt.datetime) -> None:
+    with driver.transaction() as ex:
+        ex.run("ensure_queue", queue=queue, now=driver.to_db_time(now))
+
+
+def enqueue(
+    driver: Driver, jobs: Sequence[NewJob], now: dt.datetime, conn: object | None
+) -> list[int]:
+    """Insert `jobs` as pending, all or none; their ids in order."""
+    if conn is None and len(jobs) == 1:
+        return [driver.put_one(jobs[0], now)]  # the engine's fastest commit of a single put
+    with driver.transaction(conn) as ex:
+        ids = driver.insert_jobs(ex, jobs, "pending", now)
+        for queue in {job.queue for job in jobs}:
+            driver.notify(ex, queue)
+    return ids
+
+
+def park(
+    driver: Driver, jobs: Sequence[NewJob], now: dt.datetime, conn: object | None
+) -> list[int]:
+    """Store jobs as "new": out of any queue until `requeue` puts them (composition)."""
+    with driver.transaction(conn) as ex:
+        return driver.insert_jobs(ex, jobs, "new", now)
+
+
+def requeue(
+    driver: Driver,
+    job_id: int,
+    queue: str,
+    begin_after: dt.datetime,
+    begin_by: float | None,
+    put_by: str | None,
+    now: dt.datetime,
+    conn: object | None,
+    quota_names: Sequence[str] | None,
+) -> bool:
+    with driver.transaction(conn) as ex:
+        n = ex.run(
+            "requeue",
+            id=job_id,
+            queue=queue,
+            sort_at=driver.to_db_time(max(begin_after, now)),
+            begin_after=driver.to_db_time(begin_after),
+            begin_by=begin_by,
+            put_by=put_by,
+            quota_names=None if quota_names is None else json.dumps(list(quota_names)),
+        )
+        if n:
+            driver.notify(ex, queue)
+        return n == 1
+
+
+def get(driver: Driver, job_id: int) -> JobRecord | None:
+    with driver.read() as ex:
+        row = ex.one("get_job", id=job_id)
+    return None if row is None else job_record(driver, row)
+
+
+def get_result(driver: Driver, job_id: int) -> bytes | None:
+    with driver.read() as ex:
+        row = ex.one("get_result", id=job_id)
+    if row is None:
+        raise JobNotFound(f"no job with id {job_id}")
+    return None if row["result"] is None else bytes(row["result"])
+
+
+def statuses(driver: Driver, job_ids: Sequence[int], conn: object | None) -> dict[int, str]:
+    """The status of each job that exists, read without locking (in `conn`'s transaction,
+    so its own uncommitted writes count)."""
+    found: dict[int, str] = {}
+    with driver.transaction(conn) as ex:
+        for job_id in job_ids:
+            row = ex.one("get_job", id=job_id)
+            if row is not None:
+                found[job_id] = row["status"]
+    return found
+
+
+def pending(driver: Driver, queue: str, offset: int, limit: int) -> list[JobRecord]:
+    with driver.read() as ex:
+        rows = ex.all("pending_jobs", queue=queue, offset=offset, limit=limit)
+    return job_records(driver, rows)
+
+
+def count_pending(driver: Driver, queue: str) -> int:
+    with driver.read() as ex:
+        row = ex.one("count_pending", queue=queue)
+    return int(row["n"]) if row else 0
+
+
+def pull(driver: Driver, queue: str, index: int) -> JobRecord | None:
+    """Take the pending job at `index` of the queue's order (negative: from the end) out of
+    the queue."""
+    for _ in range(5):  # a concurrent claim may take the job between the two statements
+        with driver.transaction() as ex:
+            if index >= 0:
+                rows = ex.all("pending_jobs", queue=queue, offset=index, limit=1)
+            else:
+                rows = ex.all("pending_jobs_reversed", queue=queue, offset=-index - 1)
+            if not rows:
+                return None
+            job_id = rows[0]["id"]
+            if ex.run("unqueue", id=job_id, queue=queue):
+                row = ex.one("get_job", id=job_id)
+                assert row is not None
+                return job_record(driver, row)
+    return None
+
+
+def remove(driver: Driver, queue: str, job_id: int) -> bool:
+    with driver.transaction() as ex:
+        return ex.run("unqueue", id=job_id, queue=queue) == 1
+
+
+def put_back(driver: Driver, queue: str, job_id: int, now: dt.datetime) -> bool:
+    """Put a pending job at the front of its queue."""
+    with driver.transaction() as ex:
+        n = ex.run("put_back", id=job_id, queue=queue, now=driver.to_db_time(now))
+        if n:
+            driver.notify(ex, queue)
+        return n == 1
+
+
+# -- annotations -------------------------------------------------------------------------------
+def annotate(ex: Executor, job_id: int, name: str, encoded: str) -> None:
+    """Set annotation `name` of `job_id` to the JSON text `encoded`, under the job's lock."""
+    if ex.one("lock_job", id=job_id) is None:
+        raise JobNotFound(f"no job with id {job_id}")
+    current = ex.one("get_annotations", id=job_id)
+    assert current is not None
+    annotations = json.loads(current["annotations"])
+    annotations[name] = json.loads(encoded)
+    ex.run("set_annotation", id=job_id, annotations=json.dumps(annotations))
+
+
+def set_annotation(driver: Driver, job_id: int, name: str, value: Any, conn: object | None) -> None:
+    encoded = json.dumps(value)  # fail before touching the row
+    with driver.transaction(conn) as ex:
+        annotate(ex, job_id, name, encoded)
+
+
+def lock_annotations(driver: Driver, job_id: int, conn: object | None) -> dict[str, Any]:
+    """Lock the job's row (until `conn`'s transaction ends) and return its annotations."""
+    with driver.transaction(conn) as ex:
+        if ex.one("lock_job", id=job_id) is None:
+            raise JobNotFound(f"no job with id {job_id}")
+        row = ex.one("get_annotations", id=job_id)
+        assert row is not None
+        return dict(json.loads(row["annotations"]))

@@ -1,0 +1,67 @@
+"""Rows of the engines' queries as the records of `store.base` (and stored JSON as values).
+
+Every operation reading jobs or dispatchers builds its records here, with the driver's time
+conversion; a claim builds one per job, so these do no more than the fields need.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jobq.store.base import DispatcherRecord, JobRecord
+from jobq.store.driver import Driver, Row
+
+_DISPATCHER_TIMES = ("started", "last_ping", "activated", "deactivated")
+
+
+def json_dict(text: str) -> dict[str, Any]:
+    """A stored JSON object; most are empty, and a claim reads several per job."""
+    return {} if text == "{}" else json.loads(text)  # type: ignore[no-any-return]
+
+
+def job_record(driver: Driver, row: Row) -> JobRecord:
+    """A row with the columns of `get_job` as a record."""
+    d = driver.from_db_time
+    return JobRecord(
+        id=row["id"],
+        queue=row["queue"],
+        status=row["status"],
+        lane=row["lane"],
+        begin_after=d(row["begin_after"]),
+        begin_by=row["begin_by"],
+        job_class=row["job_class"],
+        call=bytes(row["call"]),
+        call_repr=row["call_repr"],
+        retry_policy=row["retry_policy"],
+        retry_data=json_dict(row["retry_data"]),
+        failure_log_level=row["failure_log_level"],
+        quota_names=() if row["quota_names"] == "[]" else tuple(json.loads(row["quota_names"])),
+        annotations=json_dict(row["annotations"]),
+        attempt=row["attempt"],
+        dispatcher_uuid=row["dispatcher_uuid"],
+        agent_name=row["agent_name"],
+        put_by=row["put_by"],
+        parent_id=row["parent_id"],
+        waiting_on=row["waiting_on"],
+        result_repr=row["result_repr"],
+        failed=bool(row["failed"]),
+        failure=None if row["failure"] is None else json.loads(row["failure"]),
+        created=d(row["created"]),
+        assigned_at=None if (t := row["assigned_at"]) is None else d(t),
+        active_start=None if (t := row["active_start"]) is None else d(t),
+        active_end=None if (t := row["active_end"]) is None else d(t),
+        completed_at=None if (t := row["completed_at"]) is None else d(t),
+    )
+
+
+def job_records(driver: Driver, rows: list[Row]) -> list[JobRecord]:
+    return [job_record(driver, r) for r in rows]
+
+
+def dispatcher_record(driver: Driver, row: Row) -> DispatcherRecord:
+    """A row of `jobq_dispatchers` as a record (its times converted in place)."""
+    for key in _DISPATCHER_TIMES:
+        if row[key] is not None:
+            row[key] = driver.from_db_time(row[key])
+    return DispatcherRecord(**row)
