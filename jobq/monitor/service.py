@@ -42,7 +42,6 @@ from jobq.store.base import (
     DispatcherRecord,
     JobQuery,
     JobRecord,
-    NewJob,
     PruneResult,
     ThroughputBucket,
     is_dead,
@@ -488,24 +487,9 @@ class Monitor:
                 f"can only retry a failed, completed job; job {job_id} is {record.status}"
                 + (" and succeeded" if record.status == "completed" else "")
             )
-        now = self.now()
-        row = NewJob(
-            queue=record.queue,
-            call=record.call,
-            call_repr=record.call_repr,
-            begin_after=now,
-            job_class=record.job_class,
-            retry_policy=record.retry_policy,
-            failure_log_level=record.failure_log_level,
-            quota_names=record.quota_names,
-        )
-        if record.parent_id is not None:
-            new_id = self.store.add_callback(record.parent_id, row, now)
-        else:
-            self.db.queue(record.queue)
-            new_id = self.store.enqueue([row], now)[0]
-        self.store.set_annotation(record.id, "retried_as", new_id)
-        self.store.set_annotation(new_id, "retry_of", record.id)
+        new_id = self.store.retry_failed(record.id, self.now())
+        if new_id is None:  # completed meanwhile? it was failed and completed when read
+            raise BadStatusError(f"job {job_id} changed meanwhile; it cannot be retried now")
         events_log.info("job %s retried by an operator as job %s", job_id, new_id)
         return self.record(new_id)
 

@@ -62,7 +62,7 @@ class GroupCommit(Generic[Item, Result]):
             self._flush_batch(batch)
         if isinstance(write.result, BaseException):
             raise write.result
-        return write.result  # type: ignore[no-any-return]
+        return write.result
 
     def submit_then(self, item: Item, then: Callable[[Result | BaseException], None]) -> None:
         """Queue `item` and return at once; `then(result)` is called once it is committed,

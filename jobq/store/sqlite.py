@@ -207,7 +207,7 @@ class SqliteDriver:
         return self.transaction()  # SQLite has no cheaper way to commit a single write
 
     def grouped(self, work: Callable[[Executor], T]) -> T:
-        return self.group.run(_wrapping(work))  # type: ignore[no-any-return]
+        return self.group.run(_wrapping(work))
 
     def notify(self, ex: Executor, queue: str) -> None:
         """No NOTIFY: waiting workers see the commit in `PRAGMA data_version`."""
@@ -224,7 +224,7 @@ class SqliteDriver:
 
     # -- writes --------------------------------------------------------------------------------
     def put_one(self, job: NewJob, now: dt.datetime) -> int:
-        return self.group.run(_wrapping(lambda ex: self.insert_job(ex, job, "pending", now)))  # type: ignore[no-any-return]
+        return self.group.run(_wrapping(lambda ex: self.insert_job(ex, job, "pending", now)))
 
     def commit_result(self, params: dict[str, Any], now: dt.datetime, write: ResultWrite) -> None:
         self.group.run(_wrapping(lambda ex: write(self, ex, params, now)))
