@@ -100,6 +100,7 @@ class Dispatcher:
         self._aio = AsyncRuntime(f"jobq-aio-{self.uuid[:8]}")
         self._thread: threading.Thread | None = None
         self._startup_error: BaseException | None = None
+        self._watch: _Watch | None = None  # while it runs, this process holds the UUID
         self.polls = 0
         self.stats = WorkerStats(self)  # jobq.worker.stats: `jobq worker-status`
         # Called (on the dispatcher thread) with each claimed job before it is handed to its
@@ -234,10 +235,6 @@ class Dispatcher:
         self._install_agents()
         if not self._activate():
             return
-        waiter = self.store.waiter()
-        threading.Thread(
-            target=self._watch, args=(waiter,), name="jobq-waiter", daemon=True
-        ).start()
         try:
             self._begin()
             while not self._stopping.is_set():
@@ -284,8 +281,8 @@ class Dispatcher:
                 self._stopping.wait(min(5.0, self.poll_interval))
                 continue
             if activated:
-                with _ACTIVE_HERE_LOCK:
-                    _ACTIVE_HERE.add(self.uuid)
+                self._watch = _Watch(self.uuid, self.store.waiter(), self._stopping, self._wake)
+                self._watch.start()
                 if previous is None:
                     self._fire("registered")
                 events_log.info("activated dispatcher %s (queues %s)", self.uuid, self.queues)
@@ -325,14 +322,6 @@ class Dispatcher:
         even when the flag is set already, and most ends find it set."""
         if not self._wake.is_set():
             self._wake.set()
-
-    def _watch(self, waiter: Waiter) -> None:
-        try:
-            while not self._stopping.is_set():
-                if waiter.wait(0.5):
-                    self._wake.set()
-        finally:
-            waiter.close()
 
     def _install_agents(self) -> None:
         store = self.store
@@ -437,8 +426,8 @@ class Dispatcher:
         """Graceful stop: running jobs get `grace` seconds; then the rest are handed on at once
         (claimed ones put back, running ones interrupted through their retry policy) rather
         than waiting for a sibling to find this dispatcher dead."""
-        with _ACTIVE_HERE_LOCK:
-            _ACTIVE_HERE.discard(self.uuid)
+        if self._watch is not None:
+            self._watch.holding = False
         deadline = time.monotonic() + self.grace
         for pool in self._pools.values():
             if not pool.join(max(0.0, deadline - time.monotonic())):
@@ -468,19 +457,49 @@ class Dispatcher:
         self.stats.stopped()
 
 
-# UUIDs of dispatchers active in this process: a record with this process's pid is alive only
-# if its UUID is here (an earlier process cannot share a pid with a live one).
-_ACTIVE_HERE: set[str] = set()
-_ACTIVE_HERE_LOCK = threading.Lock()
+class _Watch(threading.Thread):
+    """Wakes its dispatcher when the database says there may be work (PostgreSQL NOTIFY,
+    SQLite data_version). Started on activation, it also stands for the dispatcher's hold on
+    its UUID in this process while `holding` is set (see `_process_gone`)."""
+
+    def __init__(
+        self, uuid: str, waiter: Waiter, stopping: threading.Event, wake: threading.Event
+    ) -> None:
+        super().__init__(name="jobq-waiter", daemon=True)
+        self.uuid = uuid
+        self.holding = True  # cleared when the dispatcher begins to shut down
+        self._waiter = waiter
+        self._stopping = stopping
+        self._wake = wake
+
+    def run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                if self._waiter.wait(0.5):
+                    self._wake.set()
+        finally:
+            self._waiter.close()
 
 
 def _process_gone(uuid: str, host: str, pid: int) -> bool:
-    """True if the record's process ran on this machine and no longer exists."""
+    """True if the record's process ran on this machine and no longer exists.
+
+    Another pid is asked of the operating system's process table. This process's own pid
+    means the record is either held by a dispatcher running here or left by an earlier
+    process that had the same pid (a restarted container's pid 1, say), since no live
+    process shares it: so the interpreter's table of live threads answers, a dispatcher
+    holding its UUID exactly while its `_Watch` thread runs with `holding` set. Asking what
+    runs, instead of keeping a module-level set of the UUIDs active here, leaves no state to
+    register or forget: Dispatcher objects of one process see each other through it whether
+    they share a database object or not, and one that ended can never be mistaken for live.
+    """
     if host != socket.gethostname():
         return False
     if pid == os.getpid():
-        with _ACTIVE_HERE_LOCK:
-            return uuid not in _ACTIVE_HERE
+        return not any(
+            isinstance(thread, _Watch) and thread.uuid == uuid and thread.holding
+            for thread in threading.enumerate()
+        )
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
