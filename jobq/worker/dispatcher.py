@@ -23,20 +23,18 @@ from typing import Any
 
 from jobq.errors import ConfigError, ConflictError, StoreUnavailable
 from jobq.jobs.rows import JobRows
-from jobq.store.base import AgentRecord, JobRecord
-from jobq.worker.agent import (
-    DEFAULT_AGENT,
-    DEFAULT_SIZE,
-    AgentPool,
-    AgentSpec,
-    load_filter,
-)
+from jobq.store.base import AgentRecord, JobRecord, Waiter
+from jobq.worker.agent import DEFAULT_AGENT, DEFAULT_SIZE, AgentPool, AgentSpec
+from jobq.worker.agent_sync import AgentSync
 from jobq.worker.aio import AsyncRuntime
+from jobq.worker.heartbeat import Heartbeat
+from jobq.worker.loops import Backoff, Loop, run_due
 from jobq.worker.recovery import hand_on
 from jobq.worker.retention import Retention
 from jobq.worker.runner import Runner
 from jobq.worker.settling import when_done
 from jobq.worker.stats import WorkerStats
+from jobq.worker.sweep import Sweep
 
 events_log = logging.getLogger("jobq.events")
 trace_log = logging.getLogger("jobq.trace")
@@ -55,9 +53,12 @@ class DispatcherEvent:
 class Dispatcher:
     """Claims and runs jobs of some queues for this process.
 
-    Every ping (`ping_interval`) it also sweeps: dispatchers whose ping is older than their
-    `death_interval` are deactivated and their jobs handed on (see `recovery.py`), as are jobs
-    of this dispatcher that none of its threads runs (a restarted worker's predecessor's).
+    Its periodic work is a set of loops (loops.py), ticked on its thread before each claim:
+    the heartbeat (heartbeat.py) pings every `ping_interval`; the sweep (sweep.py) follows each
+    ping: dispatchers whose ping is older than their `death_interval` are deactivated and their
+    jobs handed on (see `recovery.py`), as are jobs of this dispatcher that none of its threads
+    runs (a restarted worker's predecessor's); agent sync (agent_sync.py) reads agents and
+    pauses every second; retention (retention.py) prunes after the claim, every minute.
     """
 
     def __init__(
@@ -91,21 +92,17 @@ class Dispatcher:
             uuid_module.UUID(uuid or os.environ.get("JOBQ_UUID") or str(uuid_module.uuid4()))
         )
         self.poll_interval = poll_interval
-        self.ping_interval = ping_interval
-        self.death_interval = death_interval
         self.grace = grace
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._activated = threading.Event()
-        self._pools: dict[tuple[str, str], AgentPool] = {}
         # `async def` jobs: one event loop for all agents, started on the first one.
         self._aio = AsyncRuntime(f"jobq-aio-{self.uuid[:8]}")
-        self._filters: dict[str, Callable[[Any], bool] | None] = {}
         self._thread: threading.Thread | None = None
         self._startup_error: BaseException | None = None
+        self._watch: _Watch | None = None  # while it runs, this process holds the UUID
         self.polls = 0
         self.stats = WorkerStats(self)  # jobq.worker.stats: `jobq worker-status`
-        self.retention = Retention()  # completed jobs kept 7 days, pruned every 60 s
         # Called (on the dispatcher thread) with each claimed job before it is handed to its
         # agent; jobq.testing uses it to know which jobs a test worker took.
         self.on_claim: Callable[[JobRecord], None] | None = None
@@ -115,11 +112,48 @@ class Dispatcher:
         # dispatcher (presumed dead) may be claimed again while its old run still ends.
         self._held: collections.Counter[int] = collections.Counter()
         self._held_lock = threading.Lock()
-        self._ping_ok_at: float | None = None
-        self._lost = False  # could not ping for longer than the death interval
+        self._backoff = Backoff(self._stopping, lambda: self.poll_interval)
+        self._heartbeat = Heartbeat(
+            self.store,
+            self.uuid,
+            ping_interval=ping_interval,
+            death_interval=death_interval,
+            backoff=self._backoff,
+            fire=self._fire,
+        )
+        self._sweep = Sweep(
+            rows, self.uuid, after=self._heartbeat, held=self._held_ids, backoff=self._backoff
+        )
+        self._agent_sync = AgentSync(
+            self.store, self.uuid, self.queues, new_pool=self._new_pool, backoff=self._backoff
+        )
+        self._loops: tuple[Loop, ...] = (self._heartbeat, self._sweep, self._agent_sync)
+        self.retention = Retention(self.store)  # completed jobs kept 7 days, pruned every 60 s
 
     def __repr__(self) -> str:
         return f"<jobq.Dispatcher {self.uuid} queues={self.queues}>"
+
+    # The heartbeat owns the intervals (the database may change them); they read as before.
+    @property
+    def ping_interval(self) -> float:
+        return self._heartbeat.ping_interval
+
+    @ping_interval.setter
+    def ping_interval(self, value: float) -> None:
+        self._heartbeat.ping_interval = value
+
+    @property
+    def death_interval(self) -> float:
+        return self._heartbeat.death_interval
+
+    @death_interval.setter
+    def death_interval(self, value: float) -> None:
+        self._heartbeat.death_interval = value
+
+    @property
+    def _pools(self) -> dict[tuple[str, str], AgentPool]:
+        """Each agent's pool, by (queue, agent name), as agent sync keeps them."""
+        return self._agent_sync.pools
 
     # -- life cycle ----------------------------------------------------------------------------
     @property
@@ -197,50 +231,37 @@ class Dispatcher:
     # -- the loop ------------------------------------------------------------------------------
     def run(self) -> None:
         """Register and activate, then poll until `stop()` (or SIGTERM via the CLI)."""
-        store = self.store
         self._finished_cleanly = True
         self._install_agents()
         if not self._activate():
             return
-        waiter = store.waiter()
-        watcher = threading.Thread(
-            target=self._watch, args=(waiter,), name="jobq-waiter", daemon=True
-        )
-        watcher.start()
+        try:
+            self._begin()
+            while not self._stopping.is_set():
+                self._round()
+        finally:
+            self._shutdown()
+
+    def _begin(self) -> None:
+        """Activated: the loops start their timers (the first round pings and reads the
+        agents before it claims), and `start()` may return."""
+        for loop in (*self._loops, self.retention):
+            loop.start()
         self._activated.set()
         self.stats.activated()
-        self._ping_ok_at = time.monotonic()
-        last_ping: dt.datetime | None = None
-        agents: list[AgentRecord] = []
-        agents_read_at = None
-        try:
-            while not self._stopping.is_set():
-                self._wake.clear()
-                now = self.clock.now()
-                try:
-                    if last_ping is None or (now - last_ping).total_seconds() >= self.ping_interval:
-                        self._heartbeat(now)
-                        last_ping = now
-                    if agents_read_at is None or (now - agents_read_at).total_seconds() >= 1.0:
-                        agents = [a for a in store.agents(self.uuid) if a.queue in self.queues]
-                        paused = store.paused_queues()  # paused queues: nothing is claimed
-                        agents_read_at = now
-                        self._sync_pools(agents)
-                    if not self._lost:
-                        self._poll([a for a in agents if a.queue not in paused], now)
-                except (StoreUnavailable, ConflictError) as error:
-                    events_log.warning("poll failed (%s); retrying", error)
-                    self._stopping.wait(min(5.0, self.poll_interval))
-                except Exception as error:
-                    events_log.critical("unexpected error while polling: %r", error, exc_info=True)
-                    self._stopping.wait(self.poll_interval)
-                self._check_ping_age()
-                self.polls += 1
-                self.stats.polled(agents, self._pools)
-                self.retention.tick(store, self.clock.now())
-                self._wake.wait(min(self.poll_interval, self.ping_interval))
-        finally:
-            self._shutdown(waiter)
+
+    def _round(self) -> None:
+        """One poll: the due loops, a claim unless one of them failed or the dispatcher is
+        lost, then retention, and a wait for work (the waiter, a job of this process ending,
+        or `poll_interval`)."""
+        self._wake.clear()
+        if run_due(self._loops, self.clock.now()) and not self._heartbeat.lost:
+            self._claim()
+        self._heartbeat.check_silence()
+        self.polls += 1
+        self.stats.polled(self._agent_sync.agents, self._pools)
+        run_due((self.retention,), self.clock.now())
+        self._wake.wait(min(self.poll_interval, self.ping_interval))
 
     def _activate(self) -> bool:
         """Activate this UUID's record, retrying each poll while another live process holds
@@ -260,8 +281,8 @@ class Dispatcher:
                 self._stopping.wait(min(5.0, self.poll_interval))
                 continue
             if activated:
-                with _ACTIVE_HERE_LOCK:
-                    _ACTIVE_HERE.add(self.uuid)
+                self._watch = _Watch(self.uuid, self.store.waiter(), self._stopping, self._wake)
+                self._watch.start()
                 if previous is None:
                     self._fire("registered")
                 events_log.info("activated dispatcher %s (queues %s)", self.uuid, self.queues)
@@ -291,80 +312,16 @@ class Dispatcher:
             self._stopping.wait(self.poll_interval)
         return False
 
-    def _heartbeat(self, now: dt.datetime) -> None:
-        """Ping; reactivate if presumed dead; pick up interval changes; sweep."""
-        store = self.store
-        if not store.ping(self.uuid, now):
-            events_log.critical(
-                "Dispatcher %s not activated prior to ping: a sibling presumed it dead (suspect "
-                "a death interval too short for the ping interval, long commits, a paused "
-                "process or clock skew). Reactivating; jobs taken from it meanwhile will not be "
-                "completed by it.",
-                self.uuid,
-            )
-            store.reactivate_dispatcher(self.uuid, now)
-            self._fire("reactivated")
-        self._ping_ok_at = time.monotonic()
-        if self._lost:
-            events_log.warning("dispatcher %s reaches the database again; claiming", self.uuid)
-            self._lost = False
-        record = store.get_dispatcher(self.uuid)
-        if record is not None and (
-            record.ping_interval != self.ping_interval
-            or record.death_interval != self.death_interval
-        ):
-            events_log.info(
-                "dispatcher %s: ping interval %.1f s, death interval %.1f s (changed in the "
-                "database)",
-                self.uuid,
-                record.ping_interval,
-                record.death_interval,
-            )
-            self.ping_interval = record.ping_interval
-            self.death_interval = record.death_interval
-        self._sweep(now)
-
-    def _sweep(self, now: dt.datetime) -> None:
-        store = self.store
-        for dead in store.deactivate_dead(now):
-            events_log.warning("dispatcher %s is dead (no ping in time): deactivated", dead)
-        orphans = store.orphans()
-        if orphans:
-            moved = hand_on(self.rows, orphans, "its dispatcher is gone")
-            events_log.info("handed on %d job(s) of dispatchers that are gone", moved)
+    def _held_ids(self) -> set[int]:
+        """Ids of the jobs this process's runs hold now (the sweep leaves them alone)."""
         with self._held_lock:
-            held = set(self._held)
-        mine = [r for r in store.dispatcher_jobs(self.uuid) if r.id not in held]
-        if mine:
-            hand_on(self.rows, mine, "no thread of this dispatcher runs it (restarted?)")
-
-    def _check_ping_age(self) -> None:
-        if self._ping_ok_at is None or self._lost:
-            return
-        silent = time.monotonic() - self._ping_ok_at
-        if silent > self.death_interval:
-            events_log.critical(
-                "dispatcher %s could not ping for %.0f s (death interval %.0f s): it stops "
-                "claiming; a sibling may hand its jobs on, which it will then not complete",
-                self.uuid,
-                silent,
-                self.death_interval,
-            )
-            self._lost = True
+            return set(self._held)
 
     def _wake_up(self) -> None:
         """Wake the poll loop (a job of this process ended): `Event.set` takes a condition
         even when the flag is set already, and most ends find it set."""
         if not self._wake.is_set():
             self._wake.set()
-
-    def _watch(self, waiter: Any) -> None:
-        try:
-            while not self._stopping.is_set():
-                if waiter.wait(0.5):
-                    self._wake.set()
-        finally:
-            waiter.close()
 
     def _install_agents(self) -> None:
         store = self.store
@@ -374,37 +331,24 @@ class Dispatcher:
             for spec in self.agent_specs:
                 store.set_agent(self.uuid, queue, spec.name, spec.size, spec.filter)
 
-    def _sync_pools(self, agents: list[AgentRecord]) -> None:
-        wanted = {(a.queue, a.name): a for a in agents}
-        self.store.reserve_connections(sum(a.size for a in agents) * 2 + 4)
-        for key, pool in list(self._pools.items()):
-            if key not in wanted:
-                pool.stop()
-                del self._pools[key]
-        for key, agent in wanted.items():
-            pool = self._pools.get(key)
-            if pool is None:
-                runner = Runner(
-                    self.rows,
-                    self.uuid,
-                    agent.name,
-                    self._stopping,
-                    aio=self._aio,
-                    owner=self.owner,
-                )
-                run = self._holding(self.stats.wrap(runner.run, *key))  # jobq.worker.stats
-                pool = AgentPool(
-                    agent.name, agent.queue, run, runtime=self._aio, is_async=runner.wants_loop
-                )
-                pool.on_done = self._wake_up
-                self._pools[key] = pool
-            pool.resize(agent.size)
-            if agent.filter not in self._filters and agent.filter is not None:
-                try:
-                    self._filters[agent.filter] = load_filter(agent.filter)
-                except ConfigError as error:
-                    events_log.error("agent %s: %s; it claims nothing", agent.name, error)
-                    self._filters[agent.filter] = None
+    def _new_pool(self, agent: AgentRecord) -> AgentPool:
+        """A pool for an agent that agent sync found: its runner's runs are counted by the
+        stats, held until they end, and wake the poll loop when they do."""
+        runner = Runner(
+            self.rows,
+            self.uuid,
+            agent.name,
+            self._stopping,
+            aio=self._aio,
+            owner=self.owner,
+        )
+        # jobq.worker.stats
+        run = self._holding(self.stats.wrap(runner.run, agent.queue, agent.name))
+        pool = AgentPool(
+            agent.name, agent.queue, run, runtime=self._aio, is_async=runner.wants_loop
+        )
+        pool.on_done = self._wake_up
+        return pool
 
     def _holding(self, run: Callable[[JobRecord], Any]) -> Callable[[JobRecord], Any]:
         """Wrap a runner: a job is "held" by this process from its claim until its run ends
@@ -431,7 +375,7 @@ class Dispatcher:
         return run_held
 
     def _accept(self, path: str) -> Callable[[JobRecord], bool] | None:
-        predicate = self._filters.get(path)
+        predicate = self._agent_sync.filters.get(path)
 
         def accept(record: JobRecord) -> bool:
             if predicate is None:
@@ -444,7 +388,15 @@ class Dispatcher:
 
         return accept
 
-    def _poll(self, agents: list[AgentRecord], now: Any) -> None:
+    def _claim(self) -> None:
+        """Claim for each agent with room, and hand the jobs to its pool; a failure is
+        handled like a loop's (loops.Backoff)."""
+        try:
+            self._claim_for(self._agent_sync.claimable())
+        except Exception as error:
+            self._backoff.failed("poll", error)
+
+    def _claim_for(self, agents: list[AgentRecord]) -> None:
         if self._stopping.is_set():
             return
         for agent in agents:
@@ -470,12 +422,12 @@ class Dispatcher:
                     self.on_claim(record)
                 pool.submit(record)
 
-    def _shutdown(self, waiter: Any) -> None:
+    def _shutdown(self) -> None:
         """Graceful stop: running jobs get `grace` seconds; then the rest are handed on at once
         (claimed ones put back, running ones interrupted through their retry policy) rather
         than waiting for a sibling to find this dispatcher dead."""
-        with _ACTIVE_HERE_LOCK:
-            _ACTIVE_HERE.discard(self.uuid)
+        if self._watch is not None:
+            self._watch.holding = False
         deadline = time.monotonic() + self.grace
         for pool in self._pools.values():
             if not pool.join(max(0.0, deadline - time.monotonic())):
@@ -505,19 +457,49 @@ class Dispatcher:
         self.stats.stopped()
 
 
-# UUIDs of dispatchers active in this process: a record with this process's pid is alive only
-# if its UUID is here (an earlier process cannot share a pid with a live one).
-_ACTIVE_HERE: set[str] = set()
-_ACTIVE_HERE_LOCK = threading.Lock()
+class _Watch(threading.Thread):
+    """Wakes its dispatcher when the database says there may be work (PostgreSQL NOTIFY,
+    SQLite data_version). Started on activation, it also stands for the dispatcher's hold on
+    its UUID in this process while `holding` is set (see `_process_gone`)."""
+
+    def __init__(
+        self, uuid: str, waiter: Waiter, stopping: threading.Event, wake: threading.Event
+    ) -> None:
+        super().__init__(name="jobq-waiter", daemon=True)
+        self.uuid = uuid
+        self.holding = True  # cleared when the dispatcher begins to shut down
+        self._waiter = waiter
+        self._stopping = stopping
+        self._wake = wake
+
+    def run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                if self._waiter.wait(0.5):
+                    self._wake.set()
+        finally:
+            self._waiter.close()
 
 
 def _process_gone(uuid: str, host: str, pid: int) -> bool:
-    """True if the record's process ran on this machine and no longer exists."""
+    """True if the record's process ran on this machine and no longer exists.
+
+    Another pid is asked of the operating system's process table. This process's own pid
+    means the record is either held by a dispatcher running here or left by an earlier
+    process that had the same pid (a restarted container's pid 1, say), since no live
+    process shares it: so the interpreter's table of live threads answers, a dispatcher
+    holding its UUID exactly while its `_Watch` thread runs with `holding` set. Asking what
+    runs, instead of keeping a module-level set of the UUIDs active here, leaves no state to
+    register or forget: Dispatcher objects of one process see each other through it whether
+    they share a database object or not, and one that ended can never be mistaken for live.
+    """
     if host != socket.gethostname():
         return False
     if pid == os.getpid():
-        with _ACTIVE_HERE_LOCK:
-            return uuid not in _ACTIVE_HERE
+        return not any(
+            isinstance(thread, _Watch) and thread.uuid == uuid and thread.holding
+            for thread in threading.enumerate()
+        )
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -320,20 +320,20 @@ def test_retention_prunes_old_completed_jobs_in_batches(
     recent = queue.put(jobq.Job(jobfuncs.add, 9, 9))
     driver.run(recent, 0, 1, value=18)
     clock_db.store.deactivate_dispatcher(UUID, clock.now())
-    retention = Retention(batch=2)
-    result = retention.tick(clock_db.store, clock.now())
+    retention = Retention(clock_db.store, batch=2)
+    result = retention.tick(clock.now())
     assert result is not None and result.jobs == 5 and result.dispatchers == 0
     for job in old:
         with pytest.raises(jobq.JobNotFound):
             job.refresh()
     assert parent.refresh().status == "completed"  # its late callback still needs its result
     assert late.refresh().status == "pending" and recent.refresh().status == "completed"
-    assert retention.tick(clock_db.store, clock.advance(30)) is None  # not yet: every 60 s
+    assert retention.tick(clock.advance(30)) is None  # not yet: every 60 s
     clock.advance(8 * 86400)
-    result = retention.tick(clock_db.store, clock.now())
+    result = retention.tick(clock.now())
     assert result is not None and result.dispatchers == 1
     assert clock_db.store.get_dispatcher(UUID) is None and clock_db.store.agents(UUID) == []
-    assert Retention(keep=None).tick(clock_db.store, clock.now()) is None
+    assert Retention(clock_db.store, keep=None).tick(clock.now()) is None
 
 
 def test_throughput_totals_and_metrics(

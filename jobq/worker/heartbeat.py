@@ -1,0 +1,112 @@
+"""The heartbeat: what a dispatcher does every ping, and what it concludes when it cannot.
+
+Every `ping_interval` it pings its record; if a sibling presumed it dead meanwhile (the ping
+finds the record deactivated), it reactivates the record; then it picks up interval changes
+made in the database (`Database.set_dispatcher_intervals`). The sweep (sweep.py) follows each
+ping that went through. Between pings it watches its own silence: a dispatcher that could not
+ping for longer than its death interval is `lost`, and claims nothing until a ping goes through
+again, since a sibling may be handing its jobs on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from jobq.worker.loops import Backoff, Every
+
+if TYPE_CHECKING:
+    from jobq.store.base import Store
+
+events_log = logging.getLogger("jobq.events")
+
+
+class Heartbeat:
+    """Pings every `ping_interval` seconds; owns the dispatcher's ping and death intervals,
+    which the database may change."""
+
+    name = "heartbeat"
+
+    def __init__(
+        self,
+        store: Store,
+        uuid: str,
+        *,
+        ping_interval: float,
+        death_interval: float,
+        backoff: Backoff,
+        fire: Callable[[str], None],
+    ) -> None:
+        self._store = store
+        self._uuid = uuid
+        self.ping_interval = ping_interval
+        self.death_interval = death_interval
+        self._backoff = backoff
+        self._fire = fire  # the dispatcher's events: "reactivated"
+        self._timer = Every(lambda: self.ping_interval)
+        self.beats = 0  # ticks that went through, since the dispatcher was made (for the sweep)
+        self._ping_ok_at: float | None = None  # time.monotonic() of the last ping that went through
+        self.lost = False  # could not ping for longer than the death interval
+
+    def start(self) -> None:
+        """A new run: ping at once, and count the silence from now (the activation)."""
+        self._timer.reset()
+        self._ping_ok_at = time.monotonic()
+
+    def due(self, now: dt.datetime) -> bool:
+        return self._timer.due(now)
+
+    def tick(self, now: dt.datetime) -> None:
+        """Ping; reactivate if presumed dead; pick up interval changes."""
+        store = self._store
+        if not store.ping(self._uuid, now):
+            events_log.critical(
+                "Dispatcher %s not activated prior to ping: a sibling presumed it dead (suspect "
+                "a death interval too short for the ping interval, long commits, a paused "
+                "process or clock skew). Reactivating; jobs taken from it meanwhile will not be "
+                "completed by it.",
+                self._uuid,
+            )
+            store.reactivate_dispatcher(self._uuid, now)
+            self._fire("reactivated")
+        self._ping_ok_at = time.monotonic()
+        if self.lost:
+            events_log.warning("dispatcher %s reaches the database again; claiming", self._uuid)
+            self.lost = False
+        record = store.get_dispatcher(self._uuid)
+        if record is not None and (
+            record.ping_interval != self.ping_interval
+            or record.death_interval != self.death_interval
+        ):
+            events_log.info(
+                "dispatcher %s: ping interval %.1f s, death interval %.1f s (changed in the "
+                "database)",
+                self._uuid,
+                record.ping_interval,
+                record.death_interval,
+            )
+            self.ping_interval = record.ping_interval
+            self.death_interval = record.death_interval
+        self._timer.last = now
+        self.beats += 1
+
+    def failed(self, error: Exception) -> None:
+        self._backoff.failed(self.name, error)
+
+    def check_silence(self) -> None:
+        """Called every round: past the death interval without a ping, the dispatcher is lost."""
+        if self._ping_ok_at is None or self.lost:
+            return
+        silent = time.monotonic() - self._ping_ok_at
+        if silent > self.death_interval:
+            events_log.critical(
+                "dispatcher %s could not ping for %.0f s (death interval %.0f s): it stops "
+                "claiming; a sibling may hand its jobs on, which it will then not complete",
+                self._uuid,
+                silent,
+                self.death_interval,
+            )
+            self.lost = True
