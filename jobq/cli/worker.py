@@ -16,6 +16,7 @@ import click
 
 import jobq
 from jobq.cli.common import DB_HELP
+from jobq.cli.imports import use_import_paths, warn_unimportable
 from jobq.errors import ConfigError
 from jobq.monitor.filters import parse_interval
 from jobq.worker.agent import AgentSpec
@@ -56,6 +57,15 @@ def _configure_logging(level: str) -> None:
 )
 @click.option("--log-level", default="INFO", show_default=True)
 @click.option(
+    "--path",
+    "paths",
+    multiple=True,
+    envvar="JOBQ_PATH",
+    type=click.Path(exists=True, file_okay=False, resolve_path=True),
+    help="A folder to import job code from, after the current directory (repeatable; env "
+    "JOBQ_PATH, folders separated by os.pathsep).",
+)
+@click.option(
     "--monitor-port",
     type=int,
     default=None,
@@ -89,9 +99,14 @@ def worker(
     monitor_port: int | None,
     retention: str,
     processes: int,
+    paths: tuple[str, ...],
 ) -> None:
-    """Run a worker (dispatcher) until SIGTERM or SIGINT."""
+    """Run a worker (dispatcher) until SIGTERM or SIGINT.
+
+    Job code is imported as `python -c` would from the folder the worker starts in: the
+    current directory comes first on sys.path, then each --path DIR (or JOBQ_PATH)."""
     _configure_logging(log_level)
+    use_import_paths(paths)
     if processes > 1:
         from jobq.worker.supervisor import supervise
 
@@ -105,6 +120,7 @@ def worker(
             options += ["--ping-interval", str(ping_interval)]
             options += ["--death-interval", str(death_interval), "--log-level", log_level]
             options += ["--retention", retention]
+            options += [a for p in paths for a in ("--path", p)]  # children start in this cwd
             if monitor_port is not None:
                 options += ["--monitor-port", str(monitor_port + slot)]
             return options
@@ -140,6 +156,12 @@ def worker(
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     click.echo(f"jobq worker {dispatcher.uuid} on {db!r}, queues {dispatcher.queues}", err=True)
+    try:
+        warn_unimportable(db.store, dispatcher.queues, db.clock.now())
+    except Exception as error:  # advisory only: e.g. the database is not reachable yet
+        logging.getLogger("jobq.events").warning(
+            "cannot check the pending jobs' imports: %r", error
+        )
     monitor = None
     if monitor_port is not None:
         from jobq.monitor.worker_server import WorkerMonitorServer  # http.server: only if asked
