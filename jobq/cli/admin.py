@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 import jobq
-from jobq.cli.common import DB_HELP, db_option, opened
+from jobq.cli.common import db_option, opened
 from jobq.monitor.filters import parse_interval
 
 
@@ -191,7 +191,7 @@ def db() -> None:
 
 
 @db.command()
-@click.option("--db", "url", envvar="JOBQ_DB", default=None, help=DB_HELP)
+@db_option
 def upgrade(url: str | None) -> None:
     """Create or upgrade jobq's tables."""
     database = jobq.connect(url)

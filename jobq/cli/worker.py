@@ -7,6 +7,7 @@ its monitor port only with `--monitor-port`.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import uuid as uuid_module
@@ -15,11 +16,13 @@ from typing import Any
 import click
 
 import jobq
-from jobq.cli.common import DB_HELP
+from jobq.cli.common import db_option
 from jobq.cli.imports import use_import_paths, warn_unimportable
 from jobq.errors import ConfigError
 from jobq.monitor.filters import parse_interval
 from jobq.worker.agent import AgentSpec
+
+events_log = logging.getLogger("jobq.events")
 
 
 def _configure_logging(level: str) -> None:
@@ -30,7 +33,7 @@ def _configure_logging(level: str) -> None:
 
 
 @click.command()
-@click.option("--db", "url", envvar="JOBQ_DB", default=None, help=DB_HELP)
+@db_option
 @click.option("--queue", "queues", multiple=True, help="Queue to serve (repeatable; default '').")
 @click.option(
     "--agent",
@@ -55,7 +58,12 @@ def _configure_logging(level: str) -> None:
     show_default=True,
     help="A dispatcher silent this long is presumed dead and its jobs are handed on.",
 )
-@click.option("--log-level", default="INFO", show_default=True)
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], case_sensitive=False),
+    default="INFO",
+    show_default=True,
+)
 @click.option(
     "--path",
     "paths",
@@ -150,12 +158,17 @@ def worker(
         raise click.BadParameter(str(error)) from error
 
     def request_stop(signum: int, frame: Any) -> None:
-        logging.getLogger("jobq.events").info("signal %d: stopping", signum)
+        events_log.info("signal %d: stopping", signum)
         dispatcher.request_stop()
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    click.echo(f"jobq worker {dispatcher.uuid} on {db!r}, queues {dispatcher.queues}", err=True)
+    # One log record (the dispatcher logs its UUID and queues when it activates): an echo
+    # here besides said the start twice, and not in the log's format.
+    first = sys.path[: 1 + len(paths)]
+    events_log.info(
+        "worker (pid %d) on %r, importing job code from %s first", os.getpid(), db, first
+    )
     try:
         warn_unimportable(db.store, dispatcher.queues, db.clock.now())
     except Exception as error:  # advisory only: e.g. the database is not reachable yet
