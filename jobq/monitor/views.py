@@ -300,3 +300,22 @@ class QuotaView(View):
 
     def to_json(self) -> Any:
         return dict(self.items())
+
+
+@dataclass(frozen=True, slots=True)
+class BulkResult(View):
+    """What a bulk action (`cancel --all-pending`, `retry --all-failed`) selected, did and
+    skipped (job ids); `new`: the ids of the retried copies."""
+
+    selected: tuple[int, ...]
+    done: tuple[int, ...] = ()
+    skipped: tuple[int, ...] = ()
+    new: tuple[int, ...] = ()
+
+    def to_json(self) -> Any:
+        return {
+            "selected": list(self.selected),
+            "done": list(self.done),
+            "skipped": list(self.skipped),
+            "new": list(self.new),
+        }

@@ -3,6 +3,7 @@ where `--db` goes, and that each event it reports is said once."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -98,3 +99,58 @@ def test_a_deliberate_cancel_is_logged_at_info(db: jobq.Database, db_url: str) -
     job_id = done.stdout.strip()
     assert f"INFO job {job_id} cancelled" in done.stderr.splitlines(), done.stderr
     assert "ERROR" not in done.stderr
+
+
+def test_cancel_does_what_job_cancel_does_and_pull_pulls(db: jobq.Database, db_url: str) -> None:
+    queue = db.queue()
+    job = queue.put(jobq.Job(jobfuncs.add, 1, 2))
+    callback = job.add_callback(jobq.Job(jobfuncs.failure_type))
+    done = jobq_cli("cancel", str(job.id), "--db", db_url)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"job {job.id} cancelled (completed with CancelledError)\n"
+    job.refresh()
+    assert job.status == "callbacks" and job.failed  # completed once its callback ran
+    assert job.failure.type_name == "jobq.errors.CancelledError"
+    assert callback.refresh().status == "pending"  # its callback gets the failure
+    again = jobq_cli("cancel", str(job.id), "--db", db_url)
+    assert again.returncode == 1 and "can only cancel a job that has not started" in again.stderr
+    assert "jobq pull" in jobq_cli("cancel", "--help").stdout  # the old meaning's new name
+    other = queue.put(jobq.Job(jobfuncs.add, 2, 2))
+    pulled = jobq_cli("pull", str(other.id), "--db", db_url)
+    assert pulled.stdout == f"job {other.id} pulled from its queue (now new)\n"
+    assert other.refresh().status == "new"
+    bad = jobq_cli("cancel", "nope", "--db", db_url)
+    assert bad.returncode == 2 and "JOB_ID must be a job id" in bad.stderr
+
+
+def test_bulk_cancel_and_retry_with_filters(db: jobq.Database, db_url: str) -> None:
+    reports = [db.queue("reports").put(jobq.Job(jobfuncs.add, i, 0)) for i in range(3)]
+    other = db.queue("other").put(jobq.Job(jobfuncs.add, 9, 9))
+    args = ("cancel", "--all-pending", "queue:rep*", "--db", db_url)
+    dry = jobq_cli(*args, "--dry-run")
+    assert dry.returncode == 0 and dry.stdout.startswith("would cancel 3 job(s)")
+    assert {j.refresh().status for j in reports} == {"pending"}  # nothing changed
+    refused = jobq_cli(*args)  # no --yes, no terminal: the prompt aborts
+    assert refused.returncode == 1 and {j.refresh().status for j in reports} == {"pending"}
+    done = jobq_cli(*args, "--yes")
+    assert done.returncode == 0 and done.stdout == "cancelled 3 job(s)\n", done.stderr
+    assert {j.refresh().status for j in reports} == {"completed"}
+    assert other.refresh().status == "pending"
+    bad = jobq_cli("cancel", "--all-pending", "failed", "--db", db_url)
+    assert bad.returncode == 2 and "filters only" in bad.stderr
+
+    failures = [db.queue("reports").put(jobq.Job(jobfuncs.fail, str(i))) for i in range(2)]
+    for job in failures:
+        job.fail(RuntimeError("boom"))
+    args = ("retry", "--all-failed", "queue:reports", "--db", db_url)
+    dry = jobq_cli(*args, "--dry-run", "--json")
+    assert json.loads(dry.stdout)["selected"] == sorted(
+        (j.id for j in failures), reverse=True
+    )  # the cancelled ones are skipped
+    done = jobq_cli(*args, "-y", "--json")
+    result = json.loads(done.stdout)
+    assert sorted(result["done"]) == sorted(j.id for j in failures) and len(result["new"]) == 2
+    assert sorted(result["skipped"]) == sorted(j.id for j in reports)
+    again = jobq_cli(*args, "-y")
+    assert again.stdout == "no job to retry\n"  # each failure is retried once
+    assert jobq_cli("count", "pending", "queue:reports", "--db", db_url).stdout == "2\n"
