@@ -75,6 +75,15 @@ def wait_of(record: JobRecord, now: dt.datetime) -> dt.timedelta:
     return end - record.begin_after
 
 
+def error_of(record: JobRecord) -> str | None:
+    """A failed job's failure as `Type: message` (the type's own name), else None."""
+    if not record.failed or not record.failure:
+        return None
+    kind = str(record.failure.get("type_name") or "?").rsplit(".", 1)[-1]
+    message = str(record.failure.get("message") or "")
+    return f"{kind}: {message}" if message else kind
+
+
 def active_of(record: JobRecord, now: dt.datetime) -> dt.timedelta | None:
     if record.active_start is None:
         return None
@@ -290,6 +299,7 @@ class Monitor:
                 begin_after=r.begin_after,
                 wait=wait_of(r, now),
                 active=active_of(r, now),
+                error=error_of(r),
             )
             for r in records
         ]

@@ -3,6 +3,7 @@ where `--db` goes, and that each event it reports is said once."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import signal
 import subprocess
@@ -154,3 +155,109 @@ def test_bulk_cancel_and_retry_with_filters(db: jobq.Database, db_url: str) -> N
     again = jobq_cli(*args, "-y")
     assert again.stdout == "no job to retry\n"  # each failure is retried once
     assert jobq_cli("count", "pending", "queue:reports", "--db", db_url).stdout == "2\n"
+
+
+def _keys(value: object) -> set[str]:
+    """Every mapping key in a JSON value, but not those of mappings keyed by names."""
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in _keys(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in _keys(v)}
+    return set()
+
+
+def test_human_listings_show_the_default_queue_a_schedule_and_errors(
+    db: jobq.Database, db_url: str
+) -> None:
+    later = db.queue().put(
+        jobq.Job(jobfuncs.add, 1, 1), begin_after=db.clock.now() + dt.timedelta(minutes=5)
+    )
+    failed = db.queue().put(jobq.Job(jobfuncs.add, 2, 2))
+    failed.fail(RuntimeError("disk full on /var " + "x" * 100))
+    out = jobq_cli("jobs", "pending", "failed", "--db", db_url).stdout
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") > 3}
+    assert "(default)" in rows[str(later.id)] and "''" not in out
+    assert "in 4m" in rows[str(later.id)] and "-4m" not in out  # not a negative wait
+    assert "error" in out.splitlines()[1]
+    assert "RuntimeError: disk full on /var xxx" in rows[str(failed.id)]
+    assert "x" * 100 not in out  # truncated
+    summary = jobq_cli("job", str(later.id), "--db", db_url).stdout
+    assert "(default)" in summary and "in 4m" in summary
+    assert "(default)" in jobq_cli("status", "--db", db_url).stdout
+    assert (
+        json.loads(jobq_cli("job", str(later.id), "--json", "--db", db_url).stdout)["queue"] == ""
+    )
+    helped = jobq_cli("jobs", "--help").stdout
+    assert "ids (default)" not in helped and "A table (default" in helped
+
+
+def test_json_keys_have_no_spaces(db: jobq.Database, db_url: str) -> None:
+    ident = str(uuid.uuid4())
+    now = db.clock.now()
+    db.store.activate_dispatcher(ident, "host", 1, 5.0, 30.0, now)
+    db.store.set_agent(ident, "", "main", 2, None)
+    db.queue().quotas.create("db", 1)
+    parent = db.queue().put(jobq.Job(jobfuncs.add, 1, 1))
+    parent.add_callback(jobq.Job(jobfuncs.zero))
+    failed = db.queue().put(jobq.Job(jobfuncs.add, 2, 2))
+    failed.fail(RuntimeError("boom"))
+    seen: set[str] = set()
+    for args in (
+        ("status",),
+        ("dispatchers",),
+        ("jobs", "pending", "display:details"),
+        ("jobstats", "pending", "completed"),
+        ("job", str(parent.id), "--tree"),
+        ("job", str(failed.id)),
+        ("nextpending",),
+        ("lastcompleted",),
+        ("quotas",),
+    ):
+        done = jobq_cli(*args, "--json", "--db", db_url)
+        assert done.returncode == 0, (args, done.stderr)
+        value = json.loads(done.stdout)
+        if args[0] == "status":
+            value = value[""]["dispatchers"]  # keyed by queue name, then uuid
+        keys = _keys(value)
+        assert not [k for k in keys if " " in k and k != ident], (args, keys)
+        seen |= keys
+    assert {"last_ping", "since_ping", "waiting_on", "begin_after", "longest_wait"} <= seen
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_worker_status_is_readable(db: jobq.Database, db_url: str, tmp_path: Path) -> None:
+    port = _free_port()
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jobq", "worker", "--db", db_url, "--monitor-port", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=subprocess_env(),
+        )
+    try:
+        job = db.queue().put(jobq.Job(jobfuncs.add, 1, 2))
+        assert job.wait(timeout=WAIT) == 3
+
+        def answered() -> subprocess.CompletedProcess[str] | None:
+            done = jobq_cli("worker-status", f"127.0.0.1:{port}")
+            return done if done.returncode == 0 and "RUNNING" in done.stdout else None
+
+        done = wait_until(answered, timeout=WAIT, what="the worker's monitor port")
+        text = done.stdout
+        assert "{" not in text and '"' not in text, text  # no JSON inside the tables
+        assert "poll interval" in text and "1.00s" in text and "jobfuncs.add(1, 2)" in text
+        assert "(default)" in text and "succeeded" in text
+        data = json.loads(jobq_cli("worker-status", f"127.0.0.1:{port}", "--json").stdout)
+        assert "poll_interval" in data["status"] and "active_jobs" in data
+        assert not [k for k in _keys(data) if " " in k]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(WAIT)
