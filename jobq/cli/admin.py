@@ -1,4 +1,4 @@
-"""The `jobq` operator actions: cancel, pull, requeue, fail, retry (cancel and retry also in
+"""The `jobq` operator actions: put, cancel, pull, requeue, fail, retry (cancel and retry also in
 bulk, with filters), pause, resume, the agent-* and quota-* commands (used by running workers
 at their next read of their agents), prune, and the `db` schema commands. Each acts through
 `Monitor` and prints one line saying what it did.
@@ -6,10 +6,15 @@ at their next read of their agents), prune, and the `db` schema commands. Each a
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+from typing import Any
+
 import click
 
 import jobq
 from jobq.cli.common import FILTER_HELP, db_option, json_option, opened, this_option
+from jobq.cli.imports import use_import_paths
 from jobq.cli.tables import emit_json
 from jobq.monitor.filters import parse_interval
 from jobq.monitor.views import BulkResult
@@ -100,6 +105,94 @@ def pull(url: str | None, job_id: int) -> None:
     with opened(url) as monitor:
         monitor.pull(job_id)
     click.echo(f"job {job_id} pulled from its queue (now new)")
+
+
+def _value(text: str) -> Any:
+    """An argument as JSON when it is valid JSON (`3`, `true`, `[1, 2]`, `"x"`), else the text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _when(text: str | None, now: dt.datetime) -> dt.datetime | None:
+    """--begin-after: `+INTERVAL` from now (`+5m`, `+1h30m`) or an ISO datetime (UTC if it
+    names no offset)."""
+    if text is None:
+        return None
+    if text.startswith("+"):
+        try:
+            return now + parse_interval(text[1:])
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--begin-after") from None
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is neither +INTERVAL (e.g. +5m) nor an ISO datetime "
+            f"(e.g. 2030-01-31T08:00:00Z)",
+            param_hint="--begin-after",
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+@click.command(context_settings={"ignore_unknown_options": False})
+@db_option
+@click.argument("path", metavar="MODULE:FUNCTION")
+@click.argument("args", nargs=-1, metavar="[ARGS]...")
+@click.option("--kw", "kws", multiple=True, metavar="NAME=VALUE", help="A keyword argument.")
+@click.option("--queue", default="", help="The queue (default: the default queue).")
+@click.option("--begin-after", default=None, help="+INTERVAL (+5m, +1h) or an ISO datetime.")
+@click.option(
+    "--path",
+    "paths",
+    multiple=True,
+    envvar="JOBQ_PATH",
+    type=click.Path(exists=True, file_okay=False, resolve_path=True),
+    help="A folder to import MODULE from, after the current directory (as jobq worker).",
+)
+@json_option
+def put(
+    url: str | None,
+    path: str,
+    args: tuple[str, ...],
+    kws: tuple[str, ...],
+    queue: str,
+    begin_after: str | None,
+    paths: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Put a job calling MODULE:FUNCTION(ARGS..., NAME=VALUE...) and print its id. Each
+    argument is JSON when it is valid JSON (3, true, null, [1, 2], '"3"'), else a string;
+    use -- before arguments that start with a dash."""
+    kwargs: dict[str, Any] = {}
+    for item in kws:
+        name, equals, value = item.partition("=")
+        if not equals or not name.isidentifier():
+            raise click.BadParameter(
+                f"{item!r}: use NAME=VALUE with NAME a Python identifier", param_hint="--kw"
+            )
+        kwargs[name] = _value(value)
+    use_import_paths(paths)
+    with opened(url) as monitor:
+        record = monitor.put(
+            path,
+            [_value(a) for a in args],
+            kwargs,
+            queue=queue,
+            begin_after=_when(begin_after, monitor.now()),
+        )
+    if as_json:
+        emit_json(
+            {
+                "id": record.id,
+                "queue": record.queue,
+                "call": record.call_repr,
+                "begin_after": record.begin_after,
+            }
+        )
+    else:
+        click.echo(str(record.id))
 
 
 @click.command()
@@ -316,6 +409,7 @@ def upgrade(url: str | None) -> None:
 
 
 COMMANDS = [
+    put,
     cancel,
     pull,
     requeue,

@@ -20,9 +20,9 @@ import datetime as dt
 import fnmatch
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from jobq.errors import AbortedError, BadStatusError, CancelledError, JobNotFound
+from jobq.errors import AbortedError, BadStatusError, CancelledError, EncodingError, JobNotFound
 from jobq.model.failure import Failure, failure_from_dict
 from jobq.monitor.filters import Selection, parse_selection
 from jobq.monitor.views import (
@@ -82,6 +82,33 @@ def error_of(record: JobRecord) -> str | None:
     kind = str(record.failure.get("type_name") or "?").rsplit(".", 1)[-1]
     message = str(record.failure.get("message") or "")
     return f"{kind}: {message}" if message else kind
+
+
+def resolve_callable(path: str) -> Callable[..., Any]:
+    """The callable at `package.module:function` (a dotted attribute path after the colon is
+    allowed); ValueError saying what is wrong otherwise."""
+    import importlib
+
+    module_name, colon, attribute = path.partition(":")
+    if not colon or not module_name or not attribute:
+        raise ValueError(
+            f"bad import path {path!r}: use package.module:function (e.g. reports:monthly)"
+        )
+    try:
+        target: Any = importlib.import_module(module_name)
+    except Exception as error:
+        raise ValueError(
+            f"cannot import module {module_name!r} ({type(error).__name__}: {error}); run "
+            f"from the application's folder or give --path DIR"
+        ) from None
+    for part in attribute.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise ValueError(f"module {module_name!r} has no {attribute!r}") from None
+    if not callable(target):
+        raise ValueError(f"{path} is {type(target).__name__}, not a function")
+    return cast(Callable[..., Any], target)
 
 
 def active_of(record: JobRecord, now: dt.datetime) -> dt.timedelta | None:
@@ -529,6 +556,31 @@ class Monitor:
             new.append(self.retry(record.id).id)
             done.append(record.id)
         return dataclasses.replace(result, done=tuple(done), new=tuple(new))
+
+    def put(
+        self,
+        path: str,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        queue: str = "",
+        begin_after: dt.datetime | None = None,
+    ) -> JobRecord:
+        """Put a job calling the function at import path `path` (`package.module:function`)
+        with `args` and `kwargs`; ValueError if the path is malformed or does not name an
+        importable callable (nothing is stored then)."""
+        from jobq.model.job import Job
+
+        func = resolve_callable(path)
+        try:
+            job = self.db.queue(queue).put(
+                Job(func, *args, **(kwargs or {})), begin_after=begin_after
+            )
+        except EncodingError as error:
+            raise ValueError(str(error)) from None
+        assert job.id is not None
+        events_log.info("job %s (%s) put in queue %r by an operator", job.id, path, queue)
+        return self.record(job.id)
 
     def requeue_dispatcher(self, uuid: str, *, force: bool = False) -> int:
         """Hand on now the jobs held by dispatcher `uuid` (claimed ones back to the front of

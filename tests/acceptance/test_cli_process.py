@@ -261,3 +261,33 @@ def test_worker_status_is_readable(db: jobq.Database, db_url: str, tmp_path: Pat
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(WAIT)
+
+
+def test_put_a_job_by_import_path(db: jobq.Database, db_url: str, tmp_path: Path) -> None:
+    done = jobq_cli(
+        "put", "jobfuncs:echo", "3", "[1, 2]", "text", "--kw", "flag=true", "--db", db_url
+    )
+    assert done.returncode == 0, done.stderr
+    job = db.get_job(int(done.stdout))
+    assert job.queue_name == "" and job.args == (3, [1, 2], "text") and job.kwargs == {"flag": True}
+    done = jobq_cli(
+        "put", "jobfuncs:add", "1", "2", "--queue", "reports", "--begin-after", "+5m",
+        "--json", "--db", db_url,
+    )  # fmt: skip
+    shown = json.loads(done.stdout)
+    later = db.get_job(shown["id"])
+    assert later.queue_name == "reports" and shown["queue"] == "reports"
+    assert later.begin_after > db.clock.now() + dt.timedelta(minutes=4)
+    assert shown["call"] == "jobfuncs.add(1, 2)"
+    before = jobq_cli("count", "pending", "--db", db_url).stdout
+    for args, message in (
+        (("jobfuncs.add", "1"), "use package.module:function"),
+        (("no_such_module:f",), "cannot import module 'no_such_module'"),
+        (("jobfuncs:no_such",), "module 'jobfuncs' has no 'no_such'"),
+        (("jobfuncs:add", "--begin-after", "soon"), "neither +INTERVAL"),
+        (("jobfuncs:add", "--kw", "1x=2"), "NAME a Python identifier"),
+    ):
+        bad = jobq_cli("put", *args, "--db", db_url)
+        assert bad.returncode == 2 and message in bad.stderr, (args, bad.stderr)
+        assert "Traceback" not in bad.stderr
+    assert jobq_cli("count", "pending", "--db", db_url).stdout == before  # nothing stored
