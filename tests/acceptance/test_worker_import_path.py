@@ -133,6 +133,17 @@ def test_supervised_worker_processes_import_from_the_same_folders(
         )
     try:
         assert [j.wait(timeout=WAIT) for j in jobs] == ["report for 2030-01"] * 4, log.read_text()
+
+        def both_activated() -> bool:  # a child stopped while still starting exits -15
+            try:
+                rows = execute(
+                    db_url, "SELECT uuid FROM jobq_dispatchers WHERE activated IS NOT NULL"
+                )
+            except Exception:
+                return False
+            return len(rows) == 2
+
+        wait_until(both_activated, timeout=WAIT, what="both worker processes to activate")
     finally:
         _stop(proc, log)
 
