@@ -15,12 +15,16 @@ from __future__ import annotations
 import click
 
 from jobq.cli import admin, dashboard, demo, monitor, worker
+from jobq.cli.common import DB_HELP
 
 
 @click.group()
 @click.version_option(package_name="jobq")
-def main() -> None:
+@click.option("--db", "url", default=None, help=DB_HELP + " Also accepted after the command.")
+@click.pass_context
+def main(ctx: click.Context, url: str | None) -> None:
     """jobq: durable Python jobs on SQLite or PostgreSQL."""
+    ctx.obj = {"db": url}
 
 
 for _topic in (worker, demo, admin, monitor, dashboard):

@@ -1,25 +1,198 @@
-"""The `jobq` operator actions: cancel, requeue, fail, retry, pause, resume, the agent-* and
-quota-* commands (used by running workers at their next read of their agents), prune, and the
-`db` schema commands. Each acts through `Monitor` and prints one line saying what it did.
+"""The `jobq` operator actions: put, cancel, pull, requeue, fail, retry (cancel and retry also in
+bulk, with filters), pause, resume, the agent-* and quota-* commands (used by running workers
+at their next read of their agents), prune, and the `db` schema commands. Each acts through
+`Monitor` and prints one line saying what it did.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+from typing import Any
+
 import click
 
 import jobq
-from jobq.cli.common import DB_HELP, db_option, opened
+from jobq.cli.common import FILTER_HELP, db_option, json_option, opened, this_option
+from jobq.cli.imports import use_import_paths
+from jobq.cli.tables import emit_json
 from jobq.monitor.filters import parse_interval
+from jobq.monitor.views import BulkResult
+
+
+def _one_id(args: tuple[str, ...], flag: str) -> int:
+    """The single JOB_ID of an action given without its bulk flag."""
+    if len(args) != 1:
+        raise click.UsageError(
+            f"give one JOB_ID, or {flag} followed by filters (e.g. {flag} queue:reports)"
+        )
+    try:
+        return int(args[0])
+    except ValueError:
+        raise click.UsageError(
+            f"JOB_ID must be a job id (an integer), not {args[0]!r}; for many jobs use {flag}"
+        ) from None
+
+
+def _bulk(what: str, result: BulkResult, dry_run: bool, yes: bool, as_json: bool) -> bool:
+    """Say what a bulk action selected; True if it should go on (not a dry run, and
+    confirmed by --yes or at the prompt)."""
+    ids = ", ".join(map(str, result.selected[:20])) + (" ..." if len(result.selected) > 20 else "")
+    if dry_run or not result.selected:
+        if as_json:
+            emit_json(result)
+        else:
+            shown = f": {ids}" if result.selected else ""
+            click.echo(
+                f"would {what} {len(result.selected)} job(s){shown} (dry run)"
+                if dry_run
+                else f"no job to {what}"
+            )
+        return False
+    if not yes:
+        click.confirm(f"{what} {len(result.selected)} job(s) ({ids})?", abort=True, err=True)
+    return True
+
+
+@click.command(epilog="FILTERS (with --all-pending): " + FILTER_HELP.split("then filters: ")[1])
+@db_option
+@click.argument("args", nargs=-1, metavar="JOB_ID | --all-pending [FILTERS...]")
+@click.option("--all-pending", is_flag=True, help="Cancel every pending job the filters select.")
+@click.option("--dry-run", is_flag=True, help="Only say which jobs --all-pending would cancel.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before a bulk cancel.")
+@this_option
+@json_option
+def cancel(
+    url: str | None,
+    args: tuple[str, ...],
+    all_pending: bool,
+    dry_run: bool,
+    yes: bool,
+    this_uuid: str | None,
+    as_json: bool,
+) -> None:
+    """Cancel a job that has not started, as job.cancel() does: it leaves its queue and
+    completes with a CancelledError failure, which its callbacks get.
+
+    (`jobq cancel` used to pull a job back to "new"; that is now `jobq pull JOB_ID`.)"""
+    if not all_pending:
+        if dry_run:
+            raise click.UsageError("--dry-run goes with --all-pending")
+        job_id = _one_id(args, "--all-pending")
+        with opened(url) as monitor:
+            monitor.cancel_job(job_id)
+        click.echo(f"job {job_id} cancelled (completed with CancelledError)")
+        return
+    with opened(url, this_uuid) as monitor:
+        query = monitor.select_for(args, "pending")
+        preview = monitor.cancel_many(query, dry_run=True)
+        if not _bulk("cancel", preview, dry_run, yes, as_json):
+            return
+        result = monitor.cancel_many(query)
+    if as_json:
+        emit_json(result)
+        return
+    skipped = f"; {len(result.skipped)} skipped (started meanwhile)" if result.skipped else ""
+    click.echo(f"cancelled {len(result.done)} job(s){skipped}")
 
 
 @click.command()
 @db_option
 @click.argument("job_id", type=int)
-def cancel(url: str | None, job_id: int) -> None:
-    """Pull a pending job out of its queue (it becomes "new")."""
+def pull(url: str | None, job_id: int) -> None:
+    """Pull a pending job out of its queue: it becomes "new" (not completed; no callback
+    runs), to be put again from code. (What `jobq cancel` did before.)"""
     with opened(url) as monitor:
-        monitor.cancel(job_id)
-    click.echo(f"job {job_id} pulled from its queue")
+        monitor.pull(job_id)
+    click.echo(f"job {job_id} pulled from its queue (now new)")
+
+
+def _value(text: str) -> Any:
+    """An argument as JSON when it is valid JSON (`3`, `true`, `[1, 2]`, `"x"`), else the text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _when(text: str | None, now: dt.datetime) -> dt.datetime | None:
+    """--begin-after: `+INTERVAL` from now (`+5m`, `+1h30m`) or an ISO datetime (UTC if it
+    names no offset)."""
+    if text is None:
+        return None
+    if text.startswith("+"):
+        try:
+            return now + parse_interval(text[1:])
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--begin-after") from None
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is neither +INTERVAL (e.g. +5m) nor an ISO datetime "
+            f"(e.g. 2030-01-31T08:00:00Z)",
+            param_hint="--begin-after",
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+@click.command(context_settings={"ignore_unknown_options": False})
+@db_option
+@click.argument("path", metavar="MODULE:FUNCTION")
+@click.argument("args", nargs=-1, metavar="[ARGS]...")
+@click.option("--kw", "kws", multiple=True, metavar="NAME=VALUE", help="A keyword argument.")
+@click.option("--queue", default="", help="The queue (default: the default queue).")
+@click.option("--begin-after", default=None, help="+INTERVAL (+5m, +1h) or an ISO datetime.")
+@click.option(
+    "--path",
+    "paths",
+    multiple=True,
+    envvar="JOBQ_PATH",
+    type=click.Path(exists=True, file_okay=False, resolve_path=True),
+    help="A folder to import MODULE from, after the current directory (as jobq worker).",
+)
+@json_option
+def put(
+    url: str | None,
+    path: str,
+    args: tuple[str, ...],
+    kws: tuple[str, ...],
+    queue: str,
+    begin_after: str | None,
+    paths: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Put a job calling MODULE:FUNCTION(ARGS..., NAME=VALUE...) and print its id. Each
+    argument is JSON when it is valid JSON (3, true, null, [1, 2], '"3"'), else a string;
+    use -- before arguments that start with a dash."""
+    kwargs: dict[str, Any] = {}
+    for item in kws:
+        name, equals, value = item.partition("=")
+        if not equals or not name.isidentifier():
+            raise click.BadParameter(
+                f"{item!r}: use NAME=VALUE with NAME a Python identifier", param_hint="--kw"
+            )
+        kwargs[name] = _value(value)
+    use_import_paths(paths)
+    with opened(url) as monitor:
+        record = monitor.put(
+            path,
+            [_value(a) for a in args],
+            kwargs,
+            queue=queue,
+            begin_after=_when(begin_after, monitor.now()),
+        )
+    if as_json:
+        emit_json(
+            {
+                "id": record.id,
+                "queue": record.queue,
+                "call": record.call_repr,
+                "begin_after": record.begin_after,
+            }
+        )
+    else:
+        click.echo(str(record.id))
 
 
 @click.command()
@@ -44,14 +217,50 @@ def fail(url: str | None, job_id: int, reason: str) -> None:
     click.echo(f"job {job_id} failed: {reason}")
 
 
-@click.command()
+@click.command(epilog="FILTERS (with --all-failed): " + FILTER_HELP.split("then filters: ")[1])
 @db_option
-@click.argument("job_id", type=int)
-def retry(url: str | None, job_id: int) -> None:
+@click.argument("args", nargs=-1, metavar="JOB_ID | --all-failed [FILTERS...]")
+@click.option(
+    "--all-failed",
+    is_flag=True,
+    help="Retry every failed job the filters select (not those retried already, nor those "
+    "cancelled on purpose).",
+)
+@click.option("--dry-run", is_flag=True, help="Only say which jobs --all-failed would retry.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before a bulk retry.")
+@this_option
+@json_option
+def retry(
+    url: str | None,
+    args: tuple[str, ...],
+    all_failed: bool,
+    dry_run: bool,
+    yes: bool,
+    this_uuid: str | None,
+    as_json: bool,
+) -> None:
     """Put a copy of a failed job as a new job (the failed one stays, linked)."""
-    with opened(url) as monitor:
-        new = monitor.retry(job_id)
-    click.echo(f"job {job_id} retried as job {new.id}")
+    if not all_failed:
+        if dry_run:
+            raise click.UsageError("--dry-run goes with --all-failed")
+        job_id = _one_id(args, "--all-failed")
+        with opened(url) as monitor:
+            new = monitor.retry(job_id)
+        click.echo(f"job {job_id} retried as job {new.id}")
+        return
+    with opened(url, this_uuid) as monitor:
+        query = monitor.select_for(args, "failed")
+        preview = monitor.retry_many(query, dry_run=True)
+        if not _bulk("retry", preview, dry_run, yes, as_json):
+            return
+        result = monitor.retry_many(query)
+    if as_json:
+        emit_json(result)
+        return
+    skipped = (
+        f"; skipped {len(result.skipped)} retried before or cancelled" if result.skipped else ""
+    )
+    click.echo(f"retried {len(result.done)} job(s){skipped}")
 
 
 @click.command()
@@ -191,7 +400,7 @@ def db() -> None:
 
 
 @db.command()
-@click.option("--db", "url", envvar="JOBQ_DB", default=None, help=DB_HELP)
+@db_option
 def upgrade(url: str | None) -> None:
     """Create or upgrade jobq's tables."""
     database = jobq.connect(url)
@@ -200,7 +409,9 @@ def upgrade(url: str | None) -> None:
 
 
 COMMANDS = [
+    put,
     cancel,
+    pull,
     requeue,
     fail,
     retry,

@@ -1,14 +1,20 @@
 """What the `jobq` commands share: the --db, --json and --uuid options, the filter help, and
 `opened`, which opens the database as a `Monitor` and turns its errors into click's (a bad
-state, filter or argument exits with status 2 and says what was wrong)."""
+state, filter or argument exits with status 2 and says what was wrong).
+
+`--db` is accepted before the subcommand (`jobq --db URL status`) and after it (`jobq status
+--db URL`); the subcommand's value wins, then the group's, then `JOBQ_DB`.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from jobq.errors import JobqError
 from jobq.monitor.service import Monitor
@@ -23,12 +29,25 @@ FILTER_HELP = (
 )
 
 
+def quiet_event_log() -> None:
+    """A one-shot command prints what it did; without this, Python's last-resort handler would
+    print the same event again from the `jobq.events` log (an operator's fail, requeue...).
+    Only when nothing configured logging: an application's own handlers keep their records."""
+    events = logging.getLogger("jobq.events")
+    if not logging.getLogger().handlers and not any(
+        isinstance(h, logging.NullHandler) for h in events.handlers
+    ):
+        events.addHandler(logging.NullHandler())
+        events.propagate = False
+
+
 @contextmanager
 def opened(url: str | None, this_uuid: str | None = None) -> Iterator[Monitor]:
     """A `Monitor` over the database at `url`, closed afterwards; ValueError and LookupError
     become usage errors (exit 2), other jobq errors click errors (exit 1)."""
     import jobq
 
+    quiet_event_log()
     try:
         db = jobq.connect(url)
     except (JobqError, ValueError) as error:
@@ -43,8 +62,20 @@ def opened(url: str | None, this_uuid: str | None = None) -> Iterator[Monitor]:
         db.close()
 
 
+def _db_value(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """The subcommand's own --db, else the group's (`jobq --db URL CMD`), else JOBQ_DB."""
+    source = ctx.get_parameter_source(param.name or "url")
+    if source is ParameterSource.COMMANDLINE:
+        return value
+    root = ctx.find_root().obj
+    group = root.get("db") if isinstance(root, dict) else None
+    return group if group is not None else value
+
+
 def db_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--db", "url", envvar="JOBQ_DB", default=None, help=DB_HELP)(f)
+    return click.option(
+        "--db", "url", envvar="JOBQ_DB", default=None, help=DB_HELP, callback=_db_value
+    )(f)
 
 
 def json_option(f: Callable[..., Any]) -> Callable[..., Any]:

@@ -22,13 +22,14 @@ from jobq.cli.tables import (
     emit_json,
     jobs_table,
     jobstats_table,
-    new_table,
     queue_dispatchers_table,
     queues_table,
     quotas_table,
     styled_status,
     summary_table,
+    worker_status_view,
 )
+from jobq.monitor.render import worker_snapshot_json
 from jobq.monitor.service import DETAILS, Monitor
 from jobq.monitor.views import TreeNode
 
@@ -75,7 +76,8 @@ def _selection_args(
     "--display",
     type=click.Choice(["default", "repr", "details"]),
     default=None,
-    help="ids (default), call reprs, or summaries (also display:...).",
+    help="A table (default; with --json the ids), call reprs (repr), or each job's summary "
+    "(details); also display:... .",
 )
 @this_option
 @json_option
@@ -267,42 +269,11 @@ def worker_status(url: str, timeout: float, as_json: bool) -> None:
             data = json.loads(response.read().decode())
     except (urllib.error.URLError, OSError, ValueError) as error:
         raise click.ClickException(f"cannot read {url}: {error}") from error
+    data = worker_snapshot_json(data)  # snake_case keys, from any worker version
     if as_json:
-        click.echo(json.dumps(data, sort_keys=True, indent=4))
+        emit_json(data)
         return
-    out = console()
-    st = data["status"]
-    colour = {"RUNNING": "green", "STARTING": "cyan", "STUCK": "bold red"}.get(st["status"], "dim")
-    out.print(f"[bold]{st['uuid']}[/]  [{colour}]{st['status']}[/]  queues {data['queues']}")
-    out.print(
-        f"uptime {json.dumps(st['uptime'])}  poll interval {json.dumps(st['poll interval'])}  "
-        f"since last poll {json.dumps(st['time since last poll'])}",
-        markup=False,
-    )
-    table = new_table(title="jobs (newest first)", header_style="bold")
-    for column in ("id", "call", "agent", "thread", "started", "completed", "outcome"):
-        table.add_column(column)
-    for j in data["jobs"]:
-        outcome = (
-            "reassigned"
-            if j["reassigned"]
-            else "running"
-            if j["completed"] is None
-            else "[red]failed[/]"
-            if j["failed"]
-            else "[green]ok[/]"
-        )
-        table.add_row(
-            str(j["id"]),
-            j["call"],
-            j["agent"],
-            j["thread"],
-            j["started"],
-            j["completed"] or "-",
-            outcome,
-        )
-    out.print(table)
-    out.print(f"totals: {json.dumps(data['totals'], sort_keys=True)}", markup=False)
+    console().print(worker_status_view(data))
 
 
 COMMANDS = [

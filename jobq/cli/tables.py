@@ -28,7 +28,7 @@ from jobq.monitor.views import (
 )
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    from rich.console import Console, Group
     from rich.table import Table
 
 _STYLE = {
@@ -63,6 +63,13 @@ def emit_json(value: Any) -> None:
     click.echo(to_json(value))
 
 
+def escape(text: str) -> str:
+    """`text` shown as is inside rich markup (a message may hold `[...]`)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
 def human(value: Any) -> str:
     """Short human text for table cells."""
     if value is None:
@@ -78,6 +85,26 @@ def human(value: Any) -> str:
     if isinstance(value, dict):
         return json.dumps(to_jsonable(value), sort_keys=True) if value else "-"
     return str(value)
+
+
+def queue_name(name: str) -> str:
+    """A queue's name for people: the default queue ("") shows as `(default)`."""
+    return "(default)" if name == "" else name
+
+
+def wait_text(wait: dt.timedelta | None) -> str:
+    """A job's wait; a job scheduled later (negative wait) shows when: `in 5m`."""
+    if wait is not None and wait < dt.timedelta(0):
+        return f"in {duration_text(-wait)}"
+    return human(wait)
+
+
+def error_text(error: str | None, limit: int = 60) -> str:
+    """A failure's `Type: message` for a table cell, on one line and truncated."""
+    if not error:
+        return "-"
+    line = " ".join(error.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def styled_status(view: JobRow | JobSummary | TreeNode) -> str:
@@ -101,7 +128,7 @@ def queues_table(status: StatusView) -> Table:
     table.add_column("capacity", justify="right")
     for q in status.queues:
         table.add_row(
-            repr(q.name),
+            queue_name(q.name),
             "[bold yellow]paused[/]" if q.paused else "no",
             str(q.pending),
             str(q.due),
@@ -127,7 +154,7 @@ def queue_dispatchers_table(status: StatusView) -> Table:
                 for a in d.agents
             )
             table.add_row(
-                repr(q.name),
+                queue_name(q.name),
                 d.uuid,
                 _state(d.state),
                 human(d.last_ping),
@@ -144,7 +171,8 @@ def dispatchers_table(views: Sequence[DispatcherView]) -> Table:
         table.add_column(column)
     for d in views:
         agents = "; ".join(
-            f"{a.queue!r}/{a.name} {a.held}/{a.size}" + (f" filter {a.filter}" if a.filter else "")
+            f"{queue_name(a.queue)}/{a.name} {a.held}/{a.size}"
+            + (f" filter {a.filter}" if a.filter else "")
             for a in d.agents
         )
         table.add_row(
@@ -160,21 +188,29 @@ def dispatchers_table(views: Sequence[DispatcherView]) -> Table:
 
 
 def jobs_table(rows: Sequence[JobRow], title: str | None = None) -> Table:
-    """`jobq jobs`: one row per job with its wait and active time."""
+    """`jobq jobs`: one row per job with its wait (`in 5m` if scheduled later) and active
+    time, and an error column (`Type: message`) when a listed job failed."""
     table = new_table(title=title, header_style="bold")
-    for column in ("id", "status", "queue", "agent", "call", "begin after", "wait", "active"):
+    columns = ["id", "status", "queue", "agent", "call", "begin after", "wait", "active"]
+    with_error = any(r.failed for r in rows)
+    if with_error:
+        columns.append("error")
+    for column in columns:
         table.add_column(column, justify="right" if column in ("id", "wait", "active") else "left")
     for r in rows:
-        table.add_row(
+        cells = [
             str(r.id),
             styled_status(r),
-            repr(r.queue),
+            queue_name(r.queue),
             r.agent or "-",
             r.call,
             human(r.begin_after),
-            human(r.wait),
+            wait_text(r.wait),
             human(r.active),
-        )
+        ]
+        if with_error:
+            cells.append(f"[red]{escape(error_text(r.error))}[/]" if r.failed else "-")
+        table.add_row(*cells)
     return table
 
 
@@ -190,6 +226,10 @@ def summary_table(summary: JobSummary) -> Table:
             table.add_row(key, f"[red]{value}[/]")
         elif key == "progress" and value is not None:
             table.add_row(key, f"{value * 100:.0f}%")
+        elif key == "queue":
+            table.add_row(key, queue_name(value))
+        elif key == "wait":
+            table.add_row(key, wait_text(value))
         else:
             table.add_row(key, human(value))
     return table
@@ -209,10 +249,82 @@ def jobstats_table(stats: JobStats) -> Table:
 
 
 def quotas_table(views: Sequence[QuotaView]) -> Table:
-    """`jobq quotas`: queue, name, size and slots held (the default queue shown as "")."""
+    """`jobq quotas`: queue, name, size and slots held (the default queue as `(default)`)."""
     table = new_table(title="quotas")
     for column in ("queue", "name", "size", "held"):
         table.add_column(column)
     for view in views:
-        table.add_row(*(human(v) if v != "" else '""' for _, v in view.items()))
+        table.add_row(queue_name(view.queue), view.name, str(view.size), str(view.held))
     return table
+
+
+def _duration_of(value: Any) -> str:
+    """A duration as the worker's JSON gives it ({days, hours, minutes, seconds}) for people."""
+    if not isinstance(value, dict):
+        return "-"
+    parts = {k: float(value.get(k) or 0) for k in ("days", "hours", "minutes", "seconds")}
+    return duration_text(dt.timedelta(**parts))
+
+
+def _moment(value: Any) -> str:
+    """An ISO datetime of the worker's JSON, to the millisecond."""
+    if not isinstance(value, str):
+        return "-"
+    return value[:23] + "Z" if len(value) > 23 else value
+
+
+def worker_status_view(data: dict[str, Any]) -> Group:
+    """`jobq worker-status`: the worker's state line, its jobs, and its totals and statistics
+    as key / value tables (not JSON in cells)."""
+    from rich.console import Group
+
+    st = data.get("status") or {}
+    colour = {"RUNNING": "green", "STARTING": "cyan", "STUCK": "bold red"}.get(
+        str(st.get("status")), "dim"
+    )
+    queues = ", ".join(queue_name(q) for q in data.get("queues") or ()) or "-"
+    head = new_table(show_header=False, box=None, pad_edge=False, title_justify="left")
+    head.add_column("key", style="bold")
+    head.add_column("value")
+    head.add_row("worker", f"{st.get('uuid', '-')}  [{colour}]{st.get('status', '?')}[/]")
+    head.add_row("queues", queues)
+    head.add_row("uptime", _duration_of(st.get("uptime")))
+    head.add_row("poll interval", _duration_of(st.get("poll_interval")))
+    head.add_row("since last poll", _duration_of(st.get("time_since_last_poll")))
+    jobs = new_table(title="jobs (newest first)", header_style="bold")
+    for column in ("id", "call", "queue", "agent", "thread", "started", "completed", "outcome"):
+        jobs.add_column(column, justify="right" if column == "id" else "left")
+    for j in data.get("jobs") or ():
+        outcome = (
+            "reassigned"
+            if j.get("reassigned")
+            else "running"
+            if j.get("completed") is None
+            else "[red]failed[/]"
+            if j.get("failed")
+            else "[green]ok[/]"
+        )
+        jobs.add_row(
+            str(j.get("id")),
+            str(j.get("call")),
+            queue_name(j.get("queue", "")),
+            str(j.get("agent")),
+            str(j.get("thread")),
+            _moment(j.get("started")),
+            _moment(j.get("completed")),
+            outcome,
+        )
+    totals = new_table(title="totals", show_header=False, box=None, title_justify="left")
+    totals.add_column("key", style="bold")
+    totals.add_column("value", justify="right")
+    for key, value in sorted((data.get("totals") or {}).items()):
+        totals.add_row(key.replace("_", " "), str(value))
+    stats = new_table(title="statistics", show_header=False, box=None, title_justify="left")
+    stats.add_column("key", style="bold")
+    stats.add_column("value")
+    for key, value in (data.get("statistics") or {}).items():
+        shown = _moment(value) if key.startswith("statistics_") else human(value)
+        if key.startswith(("shortest", "longest")) and value is not None:
+            shown = f"job {value}"
+        stats.add_row(key.replace("_", " "), shown)
+    return Group(head, jobs, totals, stats)

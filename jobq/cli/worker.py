@@ -7,6 +7,7 @@ its monitor port only with `--monitor-port`.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import uuid as uuid_module
@@ -15,10 +16,13 @@ from typing import Any
 import click
 
 import jobq
-from jobq.cli.common import DB_HELP
+from jobq.cli.common import db_option
+from jobq.cli.imports import use_import_paths, warn_unimportable
 from jobq.errors import ConfigError
 from jobq.monitor.filters import parse_interval
 from jobq.worker.agent import AgentSpec
+
+events_log = logging.getLogger("jobq.events")
 
 
 def _configure_logging(level: str) -> None:
@@ -29,7 +33,7 @@ def _configure_logging(level: str) -> None:
 
 
 @click.command()
-@click.option("--db", "url", envvar="JOBQ_DB", default=None, help=DB_HELP)
+@db_option
 @click.option("--queue", "queues", multiple=True, help="Queue to serve (repeatable; default '').")
 @click.option(
     "--agent",
@@ -54,7 +58,21 @@ def _configure_logging(level: str) -> None:
     show_default=True,
     help="A dispatcher silent this long is presumed dead and its jobs are handed on.",
 )
-@click.option("--log-level", default="INFO", show_default=True)
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], case_sensitive=False),
+    default="INFO",
+    show_default=True,
+)
+@click.option(
+    "--path",
+    "paths",
+    multiple=True,
+    envvar="JOBQ_PATH",
+    type=click.Path(exists=True, file_okay=False, resolve_path=True),
+    help="A folder to import job code from, after the current directory (repeatable; env "
+    "JOBQ_PATH, folders separated by os.pathsep).",
+)
 @click.option(
     "--monitor-port",
     type=int,
@@ -89,9 +107,14 @@ def worker(
     monitor_port: int | None,
     retention: str,
     processes: int,
+    paths: tuple[str, ...],
 ) -> None:
-    """Run a worker (dispatcher) until SIGTERM or SIGINT."""
+    """Run a worker (dispatcher) until SIGTERM or SIGINT.
+
+    Job code is imported as `python -c` would from the folder the worker starts in: the
+    current directory comes first on sys.path, then each --path DIR (or JOBQ_PATH)."""
     _configure_logging(log_level)
+    use_import_paths(paths)
     if processes > 1:
         from jobq.worker.supervisor import supervise
 
@@ -105,6 +128,7 @@ def worker(
             options += ["--ping-interval", str(ping_interval)]
             options += ["--death-interval", str(death_interval), "--log-level", log_level]
             options += ["--retention", retention]
+            options += [a for p in paths for a in ("--path", p)]  # children start in this cwd
             if monitor_port is not None:
                 options += ["--monitor-port", str(monitor_port + slot)]
             return options
@@ -134,12 +158,23 @@ def worker(
         raise click.BadParameter(str(error)) from error
 
     def request_stop(signum: int, frame: Any) -> None:
-        logging.getLogger("jobq.events").info("signal %d: stopping", signum)
+        events_log.info("signal %d: stopping", signum)
         dispatcher.request_stop()
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    click.echo(f"jobq worker {dispatcher.uuid} on {db!r}, queues {dispatcher.queues}", err=True)
+    # One log record (the dispatcher logs its UUID and queues when it activates): an echo
+    # here besides said the start twice, and not in the log's format.
+    first = sys.path[: 1 + len(paths)]
+    events_log.info(
+        "worker (pid %d) on %r, importing job code from %s first", os.getpid(), db, first
+    )
+    try:
+        warn_unimportable(db.store, dispatcher.queues, db.clock.now())
+    except Exception as error:  # advisory only: e.g. the database is not reachable yet
+        logging.getLogger("jobq.events").warning(
+            "cannot check the pending jobs' imports: %r", error
+        )
     monitor = None
     if monitor_port is not None:
         from jobq.monitor.worker_server import WorkerMonitorServer  # http.server: only if asked

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pkgutil import resolve_name
 from typing import TYPE_CHECKING, Any, overload
 
-from jobq.errors import BadStatusError, EncodingError, JobNotFound
+from jobq.errors import BadStatusError, CancelledError, EncodingError, JobNotFound
 from jobq.errors import TimeoutError as JobTimeout
 from jobq.jobs.context import current_dispatcher_uuid
 from jobq.model.codec import Codec, call_repr, encode_call
@@ -313,8 +313,11 @@ class JobRows:
                 f"can only call fail on a job with new, pending, or assigned status; "
                 f"job {job.id} is {job.status}"
             )
-        level = job.failure_log_level or logging.ERROR
-        events_log.log(level, "job %s failed before it started: %s", job.id, failure)
+        if isinstance(error, CancelledError):  # deliberate: not an error of the job
+            events_log.info("job %s cancelled", job.id)
+        else:
+            level = job.failure_log_level or logging.ERROR
+            events_log.log(level, "job %s failed before it started: %s", job.id, failure)
         job.refresh()
 
     def add_callback(

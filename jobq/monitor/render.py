@@ -27,6 +27,38 @@ class View:
         raise NotImplementedError
 
 
+def json_key(label: str) -> str:
+    """A display label as a JSON key: "last ping" -> "last_ping"."""
+    return label.replace(" ", "_")
+
+
+def snake_keys(value: Any, depth: int | None = None) -> Any:
+    """`value` with the spaces of its mappings' keys made underscores, `depth` levels deep
+    (None: all). For fixed field names only: not for mappings keyed by names (queues)."""
+    if depth == 0:
+        return value
+    below = None if depth is None else depth - 1
+    if isinstance(value, dict):
+        return {json_key(str(k)): snake_keys(v, below) for k, v in value.items()}
+    if isinstance(value, list):
+        return [snake_keys(v, below) for v in value]
+    return value
+
+
+def worker_snapshot_json(snapshot: Any) -> Any:
+    """A worker's status snapshot (`WorkerStats.snapshot()`, or its JSON as read back) with
+    snake_case keys (`active_jobs`, `poll_interval`...), its queue and agent names kept."""
+    data = snake_keys(to_jsonable(snapshot), 1)
+    for key in ("status", "statistics", "totals"):
+        if isinstance(data.get(key), dict):
+            data[key] = snake_keys(data[key], 1)
+    for poll in data.get("polls") or ():
+        for agents in (poll.get("results") or {}).values():
+            for name, load in agents.items():
+                agents[name] = snake_keys(load, 1)
+    return data
+
+
 def duration_text(value: dt.timedelta) -> str:
     """A duration for people: `1.25s` under a minute, else its non-zero parts (`2h 5s`)."""
     seconds = value.total_seconds()

@@ -20,13 +20,14 @@ import datetime as dt
 import fnmatch
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from jobq.errors import AbortedError, BadStatusError, JobNotFound
+from jobq.errors import AbortedError, BadStatusError, CancelledError, EncodingError, JobNotFound
 from jobq.model.failure import Failure, failure_from_dict
 from jobq.monitor.filters import Selection, parse_selection
 from jobq.monitor.views import (
     AgentView,
+    BulkResult,
     DispatcherView,
     JobRow,
     JobStats,
@@ -56,6 +57,8 @@ if TYPE_CHECKING:
 events_log = logging.getLogger("jobq.events")
 
 PENDING_SCAN = 10000
+BULK_MAX = 100_000  # jobs one bulk action considers
+_CANCELLED = f"{CancelledError.__module__}.{CancelledError.__qualname__}"
 DETAILS = ("brief", "default", "verbose")
 
 
@@ -69,6 +72,42 @@ def wait_of(record: JobRecord, now: dt.datetime) -> dt.timedelta:
     """From begin_after to the start (or the end of a job failed unstarted, or now)."""
     end = record.active_start or record.active_end or now
     return end - record.begin_after
+
+
+def error_of(record: JobRecord) -> str | None:
+    """A failed job's failure as `Type: message` (the type's own name), else None."""
+    if not record.failed or not record.failure:
+        return None
+    kind = str(record.failure.get("type_name") or "?").rsplit(".", 1)[-1]
+    message = str(record.failure.get("message") or "")
+    return f"{kind}: {message}" if message else kind
+
+
+def resolve_callable(path: str) -> Callable[..., Any]:
+    """The callable at `package.module:function` (a dotted attribute path after the colon is
+    allowed); ValueError saying what is wrong otherwise."""
+    import importlib
+
+    module_name, colon, attribute = path.partition(":")
+    if not colon or not module_name or not attribute:
+        raise ValueError(
+            f"bad import path {path!r}: use package.module:function (e.g. reports:monthly)"
+        )
+    try:
+        target: Any = importlib.import_module(module_name)
+    except Exception as error:
+        raise ValueError(
+            f"cannot import module {module_name!r} ({type(error).__name__}: {error}); run "
+            f"from the application's folder or give --path DIR"
+        ) from None
+    for part in attribute.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise ValueError(f"module {module_name!r} has no {attribute!r}") from None
+    if not callable(target):
+        raise ValueError(f"{path} is {type(target).__name__}, not a function")
+    return cast(Callable[..., Any], target)
 
 
 def active_of(record: JobRecord, now: dt.datetime) -> dt.timedelta | None:
@@ -286,6 +325,7 @@ class Monitor:
                 begin_after=r.begin_after,
                 wait=wait_of(r, now),
                 active=active_of(r, now),
+                error=error_of(r),
             )
             for r in records
         ]
@@ -436,11 +476,26 @@ class Monitor:
         return self.summary(found[0]) if found else None
 
     # -- operator actions ------------------------------------------------------------------------
-    def cancel(self, job_id: int) -> JobRecord:
+    def cancel_job(self, job_id: int) -> JobRecord:
+        """Cancel a job that has not started (new, pending or assigned) as `job.cancel()`
+        does: it leaves its queue and completes with a `jobq.CancelledError` failure, which its
+        callbacks receive. A running or completed job is a BadStatusError."""
+        self.db.get_job(job_id).cancel()
+        return self.record(job_id)
+
+    def pull(self, job_id: int) -> JobRecord:
         """Pull a pending job out of its queue (it becomes "new": `put` it again later)."""
+        return self._pull(job_id, "pull")
+
+    def cancel(self, job_id: int) -> JobRecord:
+        """The old name of `pull` (kept for the dashboard's "cancel (pull)" action): it does
+        NOT cancel the job; `cancel_job` does what `job.cancel()` does."""
+        return self._pull(job_id, "cancel")
+
+    def _pull(self, job_id: int, verb: str) -> JobRecord:
         record = self.record(job_id)
         if record.status != "pending":
-            raise BadStatusError(f"can only cancel a pending job; job {job_id} is {record.status}")
+            raise BadStatusError(f"can only {verb} a pending job; job {job_id} is {record.status}")
         if record.parent_id is not None:
             raise BadStatusError(
                 f"job {job_id} is a callback of job {record.parent_id}; pulling it would leave "
@@ -450,6 +505,81 @@ class Monitor:
             raise BadStatusError(f"job {job_id} was claimed meanwhile; it is no longer pending")
         events_log.info("job %s pulled from queue %r by an operator", job_id, record.queue)
         return self.record(job_id)
+
+    # -- bulk actions ----------------------------------------------------------------------------
+    def select_for(self, args: Sequence[str], state: str) -> JobQuery:
+        """The query of a bulk action on the `state` ("pending" or "failed") jobs matching
+        the filters `args` (no states: the action says which)."""
+        sel = self.select(args, require_states=False, default_states=(state,))
+        wanted, failed = (("completed",), True) if state == "failed" else ((state,), None)
+        if sel.query.states != wanted or sel.query.failed != failed:
+            raise ValueError(f"give filters only (no states): this acts on {state} jobs")
+        return sel.query
+
+    def cancel_many(self, query: JobQuery, *, dry_run: bool = False) -> BulkResult:
+        """Cancel (as `cancel_job`) every pending job `query` selects; `dry_run`: only say
+        which. A job claimed meanwhile is skipped."""
+        records = self.list(query, limit=BULK_MAX)
+        result = BulkResult(selected=tuple(r.id for r in records))
+        if dry_run:
+            return result
+        done, skipped = [], []
+        for record in records:
+            try:
+                self.cancel_job(record.id)
+                done.append(record.id)
+            except (BadStatusError, JobNotFound):
+                skipped.append(record.id)
+        events_log.info("%d job(s) cancelled by an operator", len(done))
+        return dataclasses.replace(result, done=tuple(done), skipped=tuple(skipped))
+
+    def retry_many(self, query: JobQuery, *, dry_run: bool = False) -> BulkResult:
+        """Retry (as `retry`) every failed job `query` selects, except those retried already
+        (annotation `retried_as`) and those cancelled on purpose (`CancelledError`), which
+        are `skipped`; `dry_run`: only say which. `new`: the copies' ids."""
+        records = self.list(query, limit=BULK_MAX)
+
+        def wanted(record: JobRecord) -> bool:
+            cancelled = (record.failure or {}).get("type_name") == _CANCELLED
+            return "retried_as" not in record.annotations and not cancelled
+
+        fresh = [r for r in records if wanted(r)]
+        result = BulkResult(
+            selected=tuple(r.id for r in fresh),
+            skipped=tuple(r.id for r in records if not wanted(r)),
+        )
+        if dry_run:
+            return result
+        done, new = [], []
+        for record in fresh:
+            new.append(self.retry(record.id).id)
+            done.append(record.id)
+        return dataclasses.replace(result, done=tuple(done), new=tuple(new))
+
+    def put(
+        self,
+        path: str,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        queue: str = "",
+        begin_after: dt.datetime | None = None,
+    ) -> JobRecord:
+        """Put a job calling the function at import path `path` (`package.module:function`)
+        with `args` and `kwargs`; ValueError if the path is malformed or does not name an
+        importable callable (nothing is stored then)."""
+        from jobq.model.job import Job
+
+        func = resolve_callable(path)
+        try:
+            job = self.db.queue(queue).put(
+                Job(func, *args, **(kwargs or {})), begin_after=begin_after
+            )
+        except EncodingError as error:
+            raise ValueError(str(error)) from None
+        assert job.id is not None
+        events_log.info("job %s (%s) put in queue %r by an operator", job.id, path, queue)
+        return self.record(job.id)
 
     def requeue_dispatcher(self, uuid: str, *, force: bool = False) -> int:
         """Hand on now the jobs held by dispatcher `uuid` (claimed ones back to the front of

@@ -1,8 +1,9 @@
 """The monitor's view records: what `Monitor` answers, rendered alike by the CLI and the web.
 
 Each record is a frozen, slotted dataclass with typed fields; `to_json()` maps it to the
-catalogue's JSON (its display keys, e.g. "last ping", "waiting on") in one explicit place, so
-the `--json` output and `/api/...` answers do not depend on the field names.
+catalogue's JSON in one explicit place, so the `--json` output and `/api/...` answers do not
+depend on the field names. JSON keys are snake_case (`last_ping`, `waiting_on`); the tables
+show the same items with spaces (`items()`: "last ping", "waiting on").
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from jobq.monitor.render import View, to_jsonable
+from jobq.monitor.render import View, json_key, to_jsonable
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +61,12 @@ class DispatcherView(View):
             "started": self.started,
             "activated": self.activated,
             "deactivated": self.deactivated,
-            "last ping": self.last_ping,
-            "since ping": self.since_ping,
+            "last_ping": self.last_ping,
+            "since_ping": self.since_ping,
             "dead": self.dead,
             "state": self.state,
-            "ping interval": self.ping_interval,
-            "ping death interval": self.death_interval,
+            "ping_interval": self.ping_interval,
+            "ping_death_interval": self.death_interval,
         }
 
     def to_json(self) -> Any:
@@ -170,7 +171,7 @@ class JobStats(View):
         ]
 
     def to_json(self) -> Any:
-        return to_jsonable(dict(self.items()))
+        return to_jsonable({json_key(k): v for k, v in self.items()})
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,8 +185,9 @@ class JobRow(View):
     agent: str | None
     call: str
     begin_after: dt.datetime
-    wait: dt.timedelta
+    wait: dt.timedelta  # negative for a job scheduled later
     active: dt.timedelta | None
+    error: str | None = None  # a failed job's `Type: message`
 
     def to_json(self) -> Any:
         return self.id
@@ -256,7 +258,7 @@ class JobSummary(View):
         ]
 
     def to_json(self) -> Any:
-        return to_jsonable(dict(self.items()))
+        return to_jsonable({json_key(k): v for k, v in self.items()})
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +278,7 @@ class TreeNode(View):
             "call": self.call,
             "status": self.status,
             "failed": self.failed,
-            "waiting on": self.waiting_on,
+            "waiting_on": self.waiting_on,
             "callbacks": [c.to_json() for c in self.callbacks],
         }
 
@@ -300,3 +302,22 @@ class QuotaView(View):
 
     def to_json(self) -> Any:
         return dict(self.items())
+
+
+@dataclass(frozen=True, slots=True)
+class BulkResult(View):
+    """What a bulk action (`cancel --all-pending`, `retry --all-failed`) selected, did and
+    skipped (job ids); `new`: the ids of the retried copies."""
+
+    selected: tuple[int, ...]
+    done: tuple[int, ...] = ()
+    skipped: tuple[int, ...] = ()
+    new: tuple[int, ...] = ()
+
+    def to_json(self) -> Any:
+        return {
+            "selected": list(self.selected),
+            "done": list(self.done),
+            "skipped": list(self.skipped),
+            "new": list(self.new),
+        }

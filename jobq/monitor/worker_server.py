@@ -2,7 +2,7 @@
 daemon thread, bound to 127.0.0.1 by default.
 
 - `GET /status` (and `/`): the worker's status, running jobs, recent polls, job records and
-  statistics as JSON (`jobq worker-status URL` reads it);
+  statistics as JSON, with snake_case keys (`jobq worker-status URL` reads it);
 - `GET /metrics`: the worker's Prometheus metrics.
 """
 
@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 from jobq.monitor.metrics import CONTENT_TYPE, worker_metrics
-from jobq.monitor.render import to_json
+from jobq.monitor.render import to_json, worker_snapshot_json
 
 if TYPE_CHECKING:
     from jobq.worker.dispatcher import Dispatcher
@@ -29,7 +29,8 @@ class WorkerMonitorServer:
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0].rstrip("/")
                 if path in ("", "/status"):
-                    self._send(200, "application/json", to_json(stats.snapshot()))
+                    body = to_json(worker_snapshot_json(stats.snapshot()))
+                    self._send(200, "application/json", body)
                 elif path == "/metrics":
                     self._send(200, CONTENT_TYPE, worker_metrics(stats))
                 else:

@@ -60,9 +60,9 @@ def test_monitor_commands(db_url: str, clock_db: jobq.Database, driver: Driver) 
     assert [d["uuid"] for d in json.loads(out)] == [UUID]
     assert run("job", "999999", *db)[0] == 2
     # actions
-    assert run("cancel", str(pending[0].id), *db) == (
+    assert run("pull", str(pending[0].id), *db) == (
         0,
-        f"job {pending[0].id} pulled from its queue\n",
+        f"job {pending[0].id} pulled from its queue (now new)\n",
     )
     code, out = run("retry", str(failed.id), *db)
     assert code == 0 and "retried as job" in out

@@ -202,7 +202,7 @@ def test_queue_stats_count_each_state_of_each_queue(
         elif step == 5:
             job.add_callback(jobfuncs.describe_result)
             driver.run(job, 0, 1, error=RuntimeError("no"))  # callbacks: its callback waits
-    monitor.cancel(jobs[0].id)  # type: ignore[arg-type]  # pulled: "new"
+    monitor.pull(jobs[0].id)  # type: ignore[arg-type]  # pulled: "new"
     failed = clock_db.queue("alt").put(jobq.Job(jobfuncs.add, 0, 0))
     driver.run(failed, 0, 1, error=RuntimeError("boom"))  # failed
     now = clock.now()
@@ -263,9 +263,9 @@ def test_operator_actions(clock_db: jobq.Database, monitor: Monitor, driver: Dri
     driver.dispatcher()
     queue = clock_db.queue()
     pulled = queue.put(jobq.Job(jobfuncs.add, 1, 1))
-    assert monitor.cancel(pulled.id).status == "new"  # type: ignore[arg-type]
-    with pytest.raises(jobq.BadStatusError, match="can only cancel a pending job"):
-        monitor.cancel(pulled.id)  # type: ignore[arg-type]
+    assert monitor.pull(pulled.id).status == "new"  # type: ignore[arg-type]
+    with pytest.raises(jobq.BadStatusError, match="can only pull a pending job"):
+        monitor.pull(pulled.id)  # type: ignore[arg-type]
     doomed = queue.put(jobq.Job(jobfuncs.add, 2, 2))
     failed = monitor.fail(doomed.id, "not today")  # type: ignore[arg-type]
     assert failed.failed and failed.failure["message"] == "not today"  # type: ignore[index]
@@ -445,7 +445,7 @@ def test_pending_jobs_are_listed_in_the_general_order_queue_by_queue(
     done = clock_db.queue("reports").put(jobq.Job(jobfuncs.add, 0, 0))
     driver.run(done, 1, 1, value=0)  # completed: likewise
     cancelled = pending.pop(4)
-    monitor.cancel(cancelled.id)  # type: ignore[arg-type]
+    monitor.pull(cancelled.id)  # type: ignore[arg-type]
     clock.advance(1)
     assert clock_db.store.put_back("reports", cancelled.id, clock.now())  # type: ignore[arg-type]
     store = clock_db.store
