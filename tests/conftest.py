@@ -9,7 +9,6 @@ fail instead.
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,13 +16,9 @@ from typing import Any
 
 import psycopg
 import pytest
+from worker_helpers import PG_URL, subprocess_env  # noqa: F401 - shared with test modules
 
 import jobq
-
-TESTS = Path(__file__).parent
-sys.path.insert(0, str(TESTS))  # job functions in tests/jobfuncs.py must be importable
-
-from worker_helpers import PG_URL, subprocess_env  # noqa: E402,F401 - shared with test modules
 
 REQUIRE_PG = os.environ.get("JOBQ_REQUIRE_POSTGRES") == "1"
 

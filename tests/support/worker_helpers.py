@@ -11,13 +11,16 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 
-TESTS = os.path.dirname(os.path.abspath(__file__))
+SUPPORT = os.path.dirname(os.path.abspath(__file__))
+"""tests/support: the job functions and helpers tests and their worker processes import."""
 PG_URL = os.environ.get("JOBQ_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def subprocess_env() -> dict[str, str]:
-    """Environment for worker subprocesses: they import jobq and tests/jobfuncs.py."""
-    paths = [TESTS, os.path.dirname(TESTS), os.environ.get("PYTHONPATH", "")]
+    """Environment for worker subprocesses: they import jobq and the job functions of
+    tests/support (the repository's root for `docs/examples`)."""
+    root = os.path.dirname(os.path.dirname(SUPPORT))
+    paths = [SUPPORT, root, os.environ.get("PYTHONPATH", "")]
     return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
 
 
