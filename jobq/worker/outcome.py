@@ -27,11 +27,13 @@ class JobNotes(Protocol):
     def note_reassigned(self) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Fenced:
     """The attempt an outcome is written for: every store call is conditional on the
     record's (id, attempt) and `dispatcher`. `label` names the job in logs, `notes` is its
-    statistics record (if any), and `interrupted` the reason when recovery hands it on."""
+    statistics record (if any), and `interrupted` the reason when recovery hands it on.
+    One per job run, so not frozen (a frozen dataclass's `__init__` costs a few times more);
+    nothing changes it."""
 
     record: JobRecord
     dispatcher: str

@@ -85,15 +85,13 @@ def load_policy_class(path: str | None, is_callback: bool) -> type[RetryPolicy]:
 @dataclass(slots=True)
 class _Call:
     """A decoded job, ready to call: its callable and arguments (a callback's end with its
-    parent's result), its retry policy, and what `decide` needs to know of it."""
+    parent's result) and its retry policy."""
 
     job: Job
     func: Callable[..., Any]
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
     policy: RetryPolicy
-    deadline: dt.datetime | None
-    is_callback: bool
 
 
 @dataclass(slots=True)
@@ -294,8 +292,7 @@ class Runner:
             self._finish(job, self._failed(failure, {}))
             return None
         policy = policy_cls(record.retry_data, job_label=job.label, sleep=self._sleep)
-        deadline = deadline_of(record.begin_after, record.begin_by)
-        return _Call(decoded, func, args, kwargs, policy, deadline, is_callback)
+        return _Call(decoded, func, args, kwargs, policy)
 
     def _call(self, job: Fenced, call: _Call, attempt: _Attempt) -> _Part:
         """Set up and call the job in its context (`jobq.local`). Returns the outcome to
@@ -314,7 +311,7 @@ class Runner:
                 attempt.rollback()
                 yield from self._teardown(job, call, attempt)
                 failure = Failure.from_exception(error)
-                return self._decide(job, call, ask(call.policy.job_error, failure, error), failure)
+                return self._decide(job, ask(call.policy.job_error, failure, error), failure)
             if isinstance(value, Job):
                 self._wait_for_inner(job, call, attempt, value)
                 yield from self._teardown(job, call, attempt)
@@ -369,7 +366,7 @@ class Runner:
         Returns True to run the job again in this claim (`in_claim`; otherwise a retry puts
         it back in its queue). Given up, the commit's failure is stored in its place."""
         failure = Failure.from_exception(error)
-        decided = self._decide(job, call, ask(call.policy.commit_error, failure, error), failure)
+        decided = self._decide(job, ask(call.policy.commit_error, failure, error), failure)
         if isinstance(decided, RetryNow) and in_claim:
             self._check_owner(job)
             return True
@@ -380,11 +377,16 @@ class Runner:
             apply(self.store, job, decided, call.policy.data, self.now())
         return False
 
-    def _decide(
-        self, job: Fenced, call: _Call, answer: Decision | PolicyFailed, failure: Failure
-    ) -> Decided:
+    def _decide(self, job: Fenced, answer: Decision | PolicyFailed, failure: Failure) -> Decided:
+        """What `answer` (to the job's failure) means now, and the log line of any rule that
+        changed it."""
+        record = job.record
         decided = decide(
-            answer, failure, now=self.now(), deadline=call.deadline, is_callback=call.is_callback
+            answer,
+            failure,
+            now=self.now(),
+            deadline=deadline_of(record.begin_after, record.begin_by),
+            is_callback=record.parent_id is not None,
         )
         explain(job, decided)
         return decided
