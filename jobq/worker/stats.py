@@ -2,10 +2,10 @@
 
 `WorkerStats` keeps two ring buffers: the last `polls_kept` polls (what each agent held) and
 the last `jobs_kept` job records (thread, times, outcome). The dispatcher feeds it with
-one-line calls (`activated`, `polled`, `stopped`, and `wrap` around each agent's runner); the
-runner reports outcomes through `note_outcome` / `note_reassigned`, which write into the
-record of the job being run (a context variable set by `wrap`, so that an async job's steps,
-run on other threads, still find it). Nothing here touches the database.
+one-line calls (`activated`, `polled`, `stopped`, and `wrap` around each agent's runner).
+`wrap` hands the runner each job's record (a `JobInfo`); the runner carries it to whichever
+thread ends the job (an async job's steps, a group commit) and reports the outcome into it
+with `note_outcome` / `note_reassigned`. Nothing here touches the database.
 
 Status: STOPPED (not activated, or stopped), STARTING (activated, no poll yet and none
 overdue), STUCK (the next poll is overdue by more than `max(interval, 1 s)`: the original
