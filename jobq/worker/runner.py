@@ -1,9 +1,10 @@
 """Performs one claimed job: the original's `job()` choreography, as small named steps.
 
-start (fenced) -> deadline check -> decode -> [setup -> call -> teardown on failure] with the
-retry policy's job_error -> store the outcome (fenced, with the job's own writes when it used
-`jobq.local.connection()`) with the policy's commit_error -> teardown -> log. Each outcome is
-exactly one store call: store_result, reschedule or wait_on.
+start (fenced, by the deadline) -> decode -> [set up -> call -> decide] -> store or apply
+(fenced, with the job's own writes when it used `jobq.local.connection()`) -> tear down ->
+log. A failure goes to the retry policy's job_error, a failed commit to its commit_error;
+`decide` (`jobq.model.outcome`) turns either answer into one value and `apply`
+(`jobq.worker.outcome`) makes its one store call: store_result, reschedule or wait_on.
 
 The steps after the start are a generator (`_steps`) that yields wherever the call, `setup` or
 `teardown` gives an awaitable (an `async def` job). A threaded job never yields and runs to the
@@ -21,6 +22,7 @@ import contextvars
 import datetime as dt
 import logging
 import threading
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from pkgutil import resolve_name
 from typing import Any
@@ -37,16 +39,39 @@ from jobq.jobs import context
 from jobq.jobs.rows import JobRows
 from jobq.model.failure import Failure, describe, failure_dict
 from jobq.model.job import Job
+from jobq.model.outcome import (
+    Decided,
+    Fail,
+    PolicyFailed,
+    RetryAt,
+    RetryNow,
+    ask,
+    deadline_of,
+    decide,
+)
 from jobq.model.retry import Decision, RetryCommonForever, RetryCommonFourTimes, RetryPolicy
 from jobq.store.base import AttemptConnection, JobRecord, Outcome, Store
-from jobq.worker import stats as worker_stats
 from jobq.worker.aio import AsyncRuntime, Steps, is_async_job, resolved, run_to_end
+from jobq.worker.outcome import (
+    Fenced,
+    JobNotes,
+    StoreResult,
+    WaitOn,
+    apply,
+    explain,
+    log_obscured,
+    log_outcome,
+    write,
+)
 from jobq.worker.settling import Settling
 
 events_log = logging.getLogger("jobq.events")
 trace_log = logging.getLogger("jobq.trace")
 
 _MAX_TEXT = 10000
+
+# The steps of `_perform` and its parts: yield awaitables, return what the next step needs.
+_Part = Generator[Awaitable[Any], Any, Any]
 
 
 def load_policy_class(path: str | None, is_callback: bool) -> type[RetryPolicy]:
@@ -57,11 +82,27 @@ def load_policy_class(path: str | None, is_callback: bool) -> type[RetryPolicy]:
     return resolve_name(path)  # type: ignore[no-any-return]
 
 
-@dataclass
+@dataclass(slots=True)
+class _Call:
+    """A decoded job, ready to call: its callable and arguments (a callback's end with its
+    parent's result) and its retry policy."""
+
+    job: Job
+    func: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    policy: RetryPolicy
+
+
+@dataclass(slots=True)
 class _Attempt:
-    """One run of the callable inside a claim (a claim may run it again on retry-now)."""
+    """One run of the callable inside a claim (a claim may run it again on retry-now): the
+    connection the job opened, if any, and what its setup returned for its teardown, which
+    runs once per run (after the abort, or after the commit)."""
 
     conn: AttemptConnection | None = None
+    setup_info: Any = None
+    torn_down: bool = False
 
     def connection(self, store: Store) -> Any:
         if self.conn is None:
@@ -118,38 +159,45 @@ class Runner:
         return is_async
 
     # -- entry point -------------------------------------------------------------------------
-    def run(self, record: JobRecord) -> concurrent.futures.Future[None] | Settling | None:
-        """Perform the job. Returns None once it is done; if it awaits, a future that ends
-        when it is done (the job then goes on on the dispatcher's event loop); if its outcome
-        still commits, a `Settling` settled after the commit."""
-        label = f"job {record.id} ({record.call_repr})"
-        thread = threading.current_thread().name
-        if record.status == "active":
-            # Claimed and started in one statement (the dispatcher's claims): the claim was the
-            # fenced start, before the job's deadline.
-            trace_log.info("starting in thread %s: %s", thread, label)
-            return self._drive(self._steps(record, label))
-        deadline = _deadline(record)
+    def run(
+        self, record: JobRecord, notes: JobNotes | None = None
+    ) -> concurrent.futures.Future[None] | Settling | None:
+        """Perform the job, noting its outcome in `notes` (its statistics record, if any).
+        Returns None once it is done; if it awaits, a future that ends when it is done (the
+        job then goes on on the dispatcher's event loop); if its outcome still commits, a
+        `Settling` settled after the commit."""
+        job = Fenced(record, self.uuid, f"job {record.id} ({record.call_repr})", notes)
+        # A job claimed and started in one statement (the dispatcher's claims) is active: the
+        # claim was its fenced start, before its deadline.
+        if record.status != "active" and not self._start(job):
+            return None
+        trace_log.info("starting in thread %s: %s", threading.current_thread().name, job.label)
+        return self._drive(self._steps(job))
+
+    def _start(self, job: Fenced) -> bool:
+        """The fenced start of a job claimed ahead. False if it is not to run: it missed its
+        deadline (it fails without running, and without an active_start), or it was taken
+        from this worker."""
+        record = job.record
+        deadline = deadline_of(record.begin_after, record.begin_by)
         if deadline is not None and self.now() > deadline:
-            # Never started: it fails without running (and without an active_start).
-            error = JobTimeout(f"{label} did not start by its deadline {deadline.isoformat()}")
+            error = JobTimeout(f"{job.label} did not start by its deadline {deadline.isoformat()}")
             outcome = self._failed(Failure.from_exception(error), record.retry_data)
             if self.store.fail_unstarted(record.id, outcome, self.now()):
-                self._log_outcome(record, label, outcome)
+                log_outcome(job, outcome)
             else:
-                self._lost_before_start(record, label)
-            return None
+                self._lost_before_start(job)
+            return False
         if not self.store.start(record.id, record.attempt, self.uuid, self.now()):
-            self._lost_before_start(record, label)
-            return None
-        trace_log.info("starting in thread %s: %s", thread, label)
-        return self._drive(self._steps(record, label))
+            self._lost_before_start(job)
+            return False
+        return True
 
     def _drive(self, steps: Steps) -> concurrent.futures.Future[None] | Settling | None:
         """Run `steps` here up to its first awaitable, then hand it to the event loop. Steps
         that end here may return the `Settling` of their outcome still committing (see
         `_store_later`)."""
-        context = contextvars.copy_context()  # the job's own: jobq.local, stats' records
+        context = contextvars.copy_context()  # the job's own, for jobq.local
         try:
             awaitable = context.run(next, steps)
         except StopIteration as stop:
@@ -159,149 +207,189 @@ class Runner:
             return None
         return self.aio.resume(steps, awaitable, context)
 
-    def _steps(self, record: JobRecord, label: str) -> Steps:
+    def _steps(self, job: Fenced) -> Steps:
         try:
-            pending = yield from self._perform(record, label)
+            pending = yield from self._perform(job)
             if pending is not None:
-                return pending  # type: ignore[no-any-return]
+                return pending  # type: ignore[return-value]
         except ReassignedError as error:
-            worker_stats.note_reassigned()
-            events_log.error(
-                "%s was reassigned; likely cause: this worker could not ping in time (long "
-                "commits, a paused process or clock skew). Nothing was written. (%s)",
-                label,
-                error,
-            )
+            self._reassigned(job, error)
             return
         except asyncio.CancelledError:
             events_log.warning(
                 "%s was cancelled: its worker stopped before it finished; nothing was written, "
                 "and it is handed on through its retry policy",
-                label,
+                job.label,
             )
             return
-        trace_log.info("completed in thread %s: %s", threading.current_thread().name, label)
+        trace_log.info("completed in thread %s: %s", threading.current_thread().name, job.label)
 
-    def _lost_before_start(self, record: JobRecord, label: str) -> None:
-        current = self.store.get(record.id)
+    def _lost_before_start(self, job: Fenced) -> None:
+        current = self.store.get(job.record.id)
         if current is not None and current.status in ("callbacks", "completed"):
-            events_log.error("%s: job already completed? (status %s)", label, current.status)
+            events_log.error("%s: job already completed? (status %s)", job.label, current.status)
         else:
             events_log.error(
                 "%s was reassigned before it started (status %s); nothing was written",
-                label,
+                job.label,
                 None if current is None else current.status,
             )
 
+    def _reassigned(self, job: Fenced, error: ReassignedError) -> None:
+        if job.notes is not None:
+            job.notes.note_reassigned()
+        events_log.error(
+            "%s was reassigned; likely cause: this worker could not ping in time (long "
+            "commits, a paused process or clock skew). Nothing was written. (%s)",
+            job.label,
+            error,
+        )
+
     # -- the steps -----------------------------------------------------------------------------
-    def _perform(self, record: JobRecord, label: str) -> Steps:
-        is_callback = record.parent_id is not None
-        deadline = _deadline(record)
-        try:
-            job = self._decoded.pop((record.id, record.attempt), None)
-            if job is None:
-                job = self.rows.job(record)
-            func, args, kwargs = job.callable, job.args, job.kwargs
-            if is_callback:
-                assert record.parent_id is not None
-                args = (*args, self._parent_result(record.parent_id))
-            policy_cls = load_policy_class(record.retry_policy, is_callback)
-        except Exception as error:  # tampered payload, missing module, bad policy path
-            failure = Failure.from_exception(error)
-            events_log.error("%s cannot be decoded: %s", label, failure)
-            self._finish(record, label, self._failed(failure, {}), None)
-            return
-        policy = policy_cls(record.retry_data, job_label=label, sleep=self._sleep)
+    def _perform(self, job: Fenced) -> Generator[Awaitable[Any], Any, Settling | None]:
+        """decode -> [set up -> call -> decide] -> store or apply -> tear down -> log, from the
+        set-up again while the policy retries in this claim. Returns the `Settling` of an
+        outcome handed to the group commit."""
+        call = self._decode(job)
+        if call is None:
+            return None
         while True:
             attempt = _Attempt()
-            ctx = context.JobContext(
-                job=job,
-                queue_name=record.queue,
-                owner=self.owner,
-                dispatcher_uuid=self.uuid,
-                agent_name=self.agent_name,
-                connection=lambda a=attempt: a.connection(self.store),  # type: ignore[misc]
-                connection_open=lambda a=attempt: a.conn is not None,  # type: ignore[misc]
+            ended = yield from self._call(job, call, attempt)
+            if ended is None:  # it waits on an inner job: stored, torn down and logged
+                return None
+            if isinstance(ended, RetryNow):
+                self._check_owner(job)
+                continue
+            if isinstance(ended, RetryAt):
+                apply(self.store, job, ended, call.policy.data, self.now())
+                return None
+            outcome = (
+                self._failed(ended.failure, call.policy.data) if isinstance(ended, Fail) else ended
             )
-            token = context.enter(ctx)
-            setup_info: Any = None
-            value: Any = None
-            torn_down = False  # teardown runs once per call: after the abort or the commit
+            if attempt.conn is None and self._may_store_later(call.job):
+                return self._store_later(job, call, outcome)
+            again = yield from self._store(job, call, attempt, outcome)
+            if not again:
+                return None
+
+    def _decode(self, job: Fenced) -> _Call | None:
+        """The job's call and retry policy; None if they cannot be loaded (a tampered
+        payload, a missing module, a bad policy path), once that failure is stored."""
+        record = job.record
+        is_callback = record.parent_id is not None
+        try:
+            decoded = self._decoded.pop((record.id, record.attempt), None)
+            if decoded is None:
+                decoded = self.rows.job(record)
+            func, args, kwargs = decoded.callable, decoded.args, decoded.kwargs
+            if record.parent_id is not None:
+                args = (*args, self._parent_result(record.parent_id))
+            policy_cls = load_policy_class(record.retry_policy, is_callback)
+        except Exception as error:
+            failure = Failure.from_exception(error)
+            events_log.error("%s cannot be decoded: %s", job.label, failure)
+            self._finish(job, self._failed(failure, {}))
+            return None
+        policy = policy_cls(record.retry_data, job_label=job.label, sleep=self._sleep)
+        return _Call(decoded, func, args, kwargs, policy)
+
+    def _call(self, job: Fenced, call: _Call, attempt: _Attempt) -> _Part:
+        """Set up and call the job in its context (`jobq.local`). Returns the outcome to
+        store; or, if it raised (rolled back and torn down), what its policy's job_error
+        decided; or None for a returned Job, once it is waited on."""
+        token = context.enter(self._context(job, call, attempt))
+        try:
             try:
-                setup_info = yield from resolved(job.setup())
-                value = yield from resolved(func(*args, **kwargs))
+                attempt.setup_info = yield from resolved(call.job.setup())
+                value = yield from resolved(call.func(*call.args, **call.kwargs))
             except (SystemExit, KeyboardInterrupt, ReassignedError, asyncio.CancelledError):
                 attempt.rollback()
-                yield from self._teardown(job, setup_info, label)
+                yield from self._teardown(job, call, attempt)
                 raise
             except Exception as error:
                 attempt.rollback()
-                yield from self._teardown(job, setup_info, label)
-                torn_down = True
+                yield from self._teardown(job, call, attempt)
                 failure = Failure.from_exception(error)
-                decision = self._decide(policy.job_error, failure, error, deadline, is_callback)
-                if decision is True:
-                    self._check_owner(record)
-                    continue
-                if isinstance(decision, dt.datetime | dt.timedelta):
-                    self._reschedule(record, label, decision, policy)
-                    return
-                outcome = self._failed(failure, policy.data)
-            else:
-                if isinstance(value, Job):
-                    self._wait_for_inner(record, label, value, policy, attempt)
-                    yield from self._teardown(job, setup_info, label)
-                    return
-                outcome = self._outcome(value, policy.data)
-            finally:
-                # ValueError only when a suspended generator is closed from another context
-                # (collected after its dispatcher stopped): nothing is left to reset then.
-                with contextlib.suppress(ValueError):
-                    context.leave(token)
+                return self._decide(job, ask(call.policy.job_error, failure, error), failure)
+            if isinstance(value, Job):
+                self._wait_for_inner(job, call, attempt, value)
+                yield from self._teardown(job, call, attempt)
+                return None
+            return self._outcome(value, call.policy.data)
+        finally:
+            # ValueError only when a suspended generator is closed from another context
+            # (collected after its dispatcher stopped): nothing is left to reset then.
+            with contextlib.suppress(ValueError):
+                context.leave(token)
 
-            if attempt.conn is None and self._may_store_later(job):
-                return self._store_later(  # type: ignore[return-value]
-                    record, label, outcome, policy, deadline, is_callback
-                )
-            # Store the outcome, with the job's own writes if it made any.
-            try:
-                self.store.store_result(
-                    record.id,
-                    record.attempt,
-                    self.uuid,
-                    outcome,
-                    self.now(),
-                    conn=None if attempt.conn is None else attempt.conn.raw,
-                )
-                if attempt.conn is not None:
-                    attempt.conn.commit()
-                    attempt.rollback()
-            except ReassignedError:
-                attempt.rollback()
-                if not torn_down:
-                    yield from self._teardown(job, setup_info, label)
-                raise
-            except Exception as error:
-                attempt.rollback()
-                if not torn_down:
-                    yield from self._teardown(job, setup_info, label)
-                commit_failure = Failure.from_exception(error)
-                decision = self._decide(
-                    policy.commit_error, commit_failure, error, deadline, is_callback
-                )
-                if decision is True:
-                    self._check_owner(record)
-                    continue
-                if isinstance(decision, dt.datetime | dt.timedelta):
-                    self._reschedule(record, label, decision, policy)
-                    return
-                self._log_obscured(record, label, outcome)
-                self._finish(record, label, self._failed(commit_failure, policy.data), None)
-                return
-            if not torn_down:
-                yield from self._teardown(job, setup_info, label)
-            self._log_outcome(record, label, outcome)
-            return
+    def _context(self, job: Fenced, call: _Call, attempt: _Attempt) -> context.JobContext:
+        return context.JobContext(
+            job=call.job,
+            queue_name=job.record.queue,
+            owner=self.owner,
+            dispatcher_uuid=self.uuid,
+            agent_name=self.agent_name,
+            connection=lambda: attempt.connection(self.store),
+            connection_open=lambda: attempt.conn is not None,
+        )
+
+    def _store(self, job: Fenced, call: _Call, attempt: _Attempt, outcome: Outcome) -> _Part:
+        """Store the outcome with the job's own writes, if it made any, then tear down and
+        log. Returns True if the commit failed and the policy retries in this claim."""
+        try:
+            write(
+                self.store,
+                job,
+                StoreResult(outcome),
+                outcome.retry_data,
+                self.now(),
+                conn=attempt.conn,
+            )
+            attempt.rollback()  # committed: closes it
+        except ReassignedError:
+            attempt.rollback()
+            yield from self._teardown(job, call, attempt)
+            raise
+        except Exception as error:
+            attempt.rollback()
+            yield from self._teardown(job, call, attempt)
+            return self._commit_failed(job, call, outcome, error, in_claim=True)
+        yield from self._teardown(job, call, attempt)
+        log_outcome(job, outcome)
+        return False
+
+    def _commit_failed(
+        self, job: Fenced, call: _Call, outcome: Outcome, error: BaseException, *, in_claim: bool
+    ) -> bool:
+        """Storing `outcome` raised `error`: apply what the policy's commit_error decides.
+        Returns True to run the job again in this claim (`in_claim`; otherwise a retry puts
+        it back in its queue). Given up, the commit's failure is stored in its place."""
+        failure = Failure.from_exception(error)
+        decided = self._decide(job, ask(call.policy.commit_error, failure, error), failure)
+        if isinstance(decided, RetryNow) and in_claim:
+            self._check_owner(job)
+            return True
+        if isinstance(decided, Fail):
+            log_obscured(job, outcome)
+            self._finish(job, self._failed(decided.failure, call.policy.data))
+        else:
+            apply(self.store, job, decided, call.policy.data, self.now())
+        return False
+
+    def _decide(self, job: Fenced, answer: Decision | PolicyFailed, failure: Failure) -> Decided:
+        """What `answer` (to the job's failure) means now, and the log line of any rule that
+        changed it."""
+        record = job.record
+        decided = decide(
+            answer,
+            failure,
+            now=self.now(),
+            deadline=deadline_of(record.begin_after, record.begin_by),
+            is_callback=record.parent_id is not None,
+        )
+        explain(job, decided)
+        return decided
 
     def _may_store_later(self, job: Job) -> bool:
         """A job without writes of its own, whose class adds no setup or teardown (which run
@@ -314,137 +402,66 @@ class Runner:
             and cls.teardown is Job.teardown
         )
 
-    def _store_later(
-        self,
-        record: JobRecord,
-        label: str,
-        outcome: Outcome,
-        policy: RetryPolicy,
-        deadline: dt.datetime | None,
-        is_callback: bool,
-    ) -> Settling:
+    def _store_later(self, job: Fenced, call: _Call, outcome: Outcome) -> Settling:
         """Hand the outcome to the store's group commit and return at once: the thread takes
         its next job while the completion commits. The job stays held (and counted against
         its agent's size) until the returned `Settling` is settled, after the commit. A failed
         commit goes to the retry policy's `commit_error` as in the thread: retried (the job
         is put back to run again, now or later), or its failure becomes the outcome."""
-        context = contextvars.copy_context()  # stats' record of this job
         thread = threading.current_thread().name
         done = Settling()
 
         def settle(error: BaseException | None) -> None:
             try:
                 if error is None:
-                    self._log_outcome(record, label, outcome)
-                    trace_log.info("completed in thread %s: %s", thread, label)
-                    return
-                if not isinstance(error, ReassignedError):
-                    failure = Failure.from_exception(error)
-                    decision = self._decide(
-                        policy.commit_error, failure, error, deadline, is_callback
-                    )
-                    if decision is True:
-                        decision = dt.timedelta(0)
-                    if isinstance(decision, dt.datetime | dt.timedelta):
-                        self._reschedule(record, label, decision, policy)
-                    else:
-                        self._log_obscured(record, label, outcome)
-                        self._finish(record, label, self._failed(failure, policy.data), None)
-                    return
-                raise error
+                    log_outcome(job, outcome)
+                    trace_log.info("completed in thread %s: %s", thread, job.label)
+                elif isinstance(error, ReassignedError):
+                    self._reassigned(job, error)
+                else:
+                    self._commit_failed(job, call, outcome, error, in_claim=False)
             except ReassignedError as lost:
-                worker_stats.note_reassigned()
-                events_log.error(
-                    "%s was reassigned; likely cause: this worker could not ping in time (long "
-                    "commits, a paused process or clock skew). Nothing was written. (%s)",
-                    label,
-                    lost,
-                )
+                self._reassigned(job, lost)
             except Exception as unexpected:  # the job is left to be handed on as interrupted
                 events_log.critical(
-                    "%s: its outcome could not be stored: %r", label, unexpected, exc_info=True
+                    "%s: its outcome could not be stored: %r", job.label, unexpected, exc_info=True
                 )
             finally:
                 done.settled()
 
+        record = job.record
         self.store.store_result_later(
-            record.id,
-            record.attempt,
-            self.uuid,
-            outcome,
-            self.now(),
-            lambda error: context.run(settle, error),
+            record.id, record.attempt, self.uuid, outcome, self.now(), settle
         )
         return done
 
-    def _decide(
-        self,
-        hook: Any,
-        failure: Failure,
-        error: BaseException,
-        deadline: dt.datetime | None,
-        is_callback: bool,
-    ) -> Decision:
-        try:
-            decision: Decision = hook(failure, error)
-        except Exception as policy_error:
-            events_log.critical("retry policy failed (%r); not retrying", policy_error)
-            return False
-        if decision and deadline is not None and self.now() > deadline:
-            trace_log.warning("not retrying: the job's begin_by deadline has passed")
-            return False
-        if is_callback and isinstance(decision, dt.datetime | dt.timedelta):
-            events_log.error("cannot reschedule a callback, only retry; retrying now")
-            return True
-        return decision
-
-    def _check_owner(self, record: JobRecord) -> None:
+    def _check_owner(self, job: Fenced) -> None:
+        record = job.record
         if not self.store.owns(record.id, record.attempt, self.uuid):
             raise ReassignedError(f"job {record.id} attempt {record.attempt} was reassigned")
 
-    def _reschedule(
-        self,
-        record: JobRecord,
-        label: str,
-        when: dt.datetime | dt.timedelta,
-        policy: RetryPolicy,
-    ) -> None:
-        now = self.now()
-        at = now + when if isinstance(when, dt.timedelta) else when
-        if at.tzinfo is None:
-            at = at.replace(tzinfo=dt.UTC)  # the original treats a naive reschedule time as UTC
-        self.store.reschedule(record.id, record.attempt, self.uuid, at, policy.data, now)
-        trace_log.info("%s rescheduled for %s", label, at.isoformat())
-
-    def _wait_for_inner(
-        self, record: JobRecord, label: str, inner: Job, policy: RetryPolicy, attempt: _Attempt
-    ) -> None:
+    def _wait_for_inner(self, job: Fenced, call: _Call, attempt: _Attempt, inner: Job) -> None:
         # One transaction: the job's own writes, the inner job (if this job made it) and the
         # wait. A crash before it commits leaves nothing, so a re-run cannot duplicate them.
         conn = attempt.connection(self.store)
         try:
             if not inner.stored:
-                self.rows.put(record.queue, [inner], conn=conn)
+                self.rows.put(job.record.queue, [inner], conn=conn)
             assert inner.id is not None
-            self.store.wait_on(
-                record.id, record.attempt, self.uuid, inner.id, policy.data, self.now(), conn=conn
+            apply(
+                self.store, job, WaitOn(inner.id), call.policy.data, self.now(), conn=attempt.conn
             )
-            assert attempt.conn is not None
-            attempt.conn.commit()
         finally:
             attempt.rollback()
-        trace_log.info("%s waits for the result of job %s", label, inner.id)
 
-    def _finish(self, record: JobRecord, label: str, outcome: Outcome, conn: Any) -> None:
+    def _finish(self, job: Fenced, outcome: Outcome) -> None:
         """Store an outcome that must be stored: retried with backoff until it is (or the job
         is reassigned), as "a failure to commit a failure must commit"."""
         delay = 0.0
         unexpected = 0
         while True:
             try:
-                self.store.store_result(
-                    record.id, record.attempt, self.uuid, outcome, self.now(), conn=conn
-                )
+                write(self.store, job, StoreResult(outcome), outcome.retry_data, self.now())
                 break
             except ReassignedError:
                 raise
@@ -457,16 +474,16 @@ class Runner:
                         events_log.critical(
                             "%s: giving up storing its outcome (%r); the job stays active "
                             "until this dispatcher or a sibling hands it on",
-                            label,
+                            job.label,
                             error,
                         )
                         raise
-                events_log.error("%s: storing its outcome failed (%r); retrying", label, error)
+                events_log.error("%s: storing its outcome failed (%r); retrying", job.label, error)
                 delay = min(60.0, delay + 1.0)
                 self._sleep(delay)
-        self._log_outcome(record, label, outcome)
+        log_outcome(job, outcome)
 
-    # -- outcomes and logs -----------------------------------------------------------------------
+    # -- outcomes --------------------------------------------------------------------------------
     def _parent_result(self, parent_id: int) -> Any:
         parent = self.store.get(parent_id)
         if parent is None:
@@ -496,54 +513,16 @@ class Runner:
             retry_data=retry_data,
         )
 
-    def _log_outcome(self, record: JobRecord, label: str, outcome: Outcome) -> None:
-        worker_stats.note_outcome(outcome.failed, outcome.result_repr)
-        if outcome.failed:
-            default = logging.CRITICAL if record.parent_id is not None else logging.ERROR
-            level = record.failure_log_level or default
-            failure = outcome.failure or {}
-            events_log.log(
-                level,
-                "%s failed with %s: %s\n%s\nLocals:\n%s",
-                label,
-                failure.get("type_name"),
-                failure.get("message"),
-                failure.get("traceback", ""),
-                failure.get("verbose", ""),
-                extra={"job_id": record.id, "queue": record.queue},
-            )
-        else:
-            trace_log.info("%s succeeded with result: %s", label, outcome.result_repr)
-
-    def _log_obscured(self, record: JobRecord, label: str, outcome: Outcome) -> None:
-        if outcome.failed:
-            level = record.failure_log_level or logging.ERROR
-            events_log.log(
-                level,
-                "Commit failed for %s. Prior to this, job failed with traceback:\n%s",
-                label,
-                (outcome.failure or {}).get("traceback", ""),
-            )
-        else:
-            events_log.info(
-                "Commit failed for %s. Prior to this, job succeeded with result: %s",
-                label,
-                outcome.result_repr,
-            )
-
-    def _teardown(self, job: Job, setup_info: Any, label: str) -> Steps:
+    def _teardown(self, job: Fenced, call: _Call, attempt: _Attempt) -> _Part:
+        """The job's teardown, once per run of its call; its failure is logged, not raised."""
+        if attempt.torn_down:
+            return
+        attempt.torn_down = True
         try:
-            teardown: Any = job.teardown  # may be an `async def`
-            yield from resolved(teardown(setup_info))
+            teardown: Any = call.job.teardown  # may be an `async def`
+            yield from resolved(teardown(attempt.setup_info))
         except Exception as error:
-            events_log.critical("%s: teardown failed: %r", label, error)
-
-
-def _deadline(record: JobRecord) -> dt.datetime | None:
-    """`begin_after + begin_by`, after which the job may neither start nor be retried."""
-    if record.begin_by is None:
-        return None
-    return record.begin_after + dt.timedelta(seconds=record.begin_by)
+            events_log.critical("%s: teardown failed: %r", job.label, error)
 
 
 def _truncate(text: str) -> str:

@@ -2,10 +2,10 @@
 
 `WorkerStats` keeps two ring buffers: the last `polls_kept` polls (what each agent held) and
 the last `jobs_kept` job records (thread, times, outcome). The dispatcher feeds it with
-one-line calls (`activated`, `polled`, `stopped`, and `wrap` around each agent's runner); the
-runner reports outcomes through `note_outcome` / `note_reassigned`, which write into the
-record of the job being run (a context variable set by `wrap`, so that an async job's steps,
-run on other threads, still find it). Nothing here touches the database.
+one-line calls (`activated`, `polled`, `stopped`, and `wrap` around each agent's runner).
+`wrap` hands the runner each job's record (a `JobInfo`); the runner carries it to whichever
+thread ends the job (an async job's steps, a group commit) and reports the outcome into it
+with `note_outcome` / `note_reassigned`. Nothing here touches the database.
 
 Status: STOPPED (not activated, or stopped), STARTING (activated, no poll yet and none
 overdue), STUCK (the next poll is overdue by more than `max(interval, 1 s)`: the original
@@ -15,12 +15,11 @@ used no tolerance, which made a busy loop flicker), RUNNING otherwise.
 from __future__ import annotations
 
 import collections
-import contextvars
 import datetime as dt
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from jobq.worker.settling import when_done
 
@@ -30,9 +29,6 @@ if TYPE_CHECKING:
     from jobq.worker.dispatcher import Dispatcher
 
 _MAX_TEXT = 10000
-_current: contextvars.ContextVar[JobInfo | None] = contextvars.ContextVar(
-    "jobq_stats_job", default=None
-)
 
 
 @dataclass
@@ -52,28 +48,28 @@ class JobInfo:
     result: str | None = None
     reassigned: bool = False
 
+    def note_outcome(self, failed: bool, result: str | None) -> None:
+        """Called by the runner when it logs the job's outcome."""
+        self.failed = failed
+        text = result or ""
+        self.result = text if len(text) <= _MAX_TEXT else text[:_MAX_TEXT] + "[...TRUNCATED...]"
+
+    def note_reassigned(self) -> None:
+        """Called by the runner when the job was taken from this worker."""
+        self.reassigned = True
+
+
+class RecordedRun(Protocol):
+    """A runner's `run`, given the record its outcome is noted in."""
+
+    def __call__(self, record: JobRecord, notes: JobInfo, /) -> Any: ...
+
 
 @dataclass
 class Poll:
     key: int
     utc_timestamp: dt.datetime
     results: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
-
-
-def note_outcome(failed: bool, result: str | None) -> None:
-    """Called by the runner when it logs an outcome: fills in the current job's record."""
-    info = _current.get()
-    if info is not None:
-        info.failed = failed
-        text = result or ""
-        info.result = text if len(text) <= _MAX_TEXT else text[:_MAX_TEXT] + "[...TRUNCATED...]"
-
-
-def note_reassigned() -> None:
-    """Called by the runner when the job it runs was taken from this worker."""
-    info = _current.get()
-    if info is not None:
-        info.reassigned = True
 
 
 class WorkerStats:
@@ -127,11 +123,10 @@ class WorkerStats:
                 }
             self._polls.append(poll)
 
-    def wrap(
-        self, run: Callable[[JobRecord], Any], queue: str, agent: str
-    ) -> Callable[[JobRecord], Any]:
+    def wrap(self, run: RecordedRun, queue: str, agent: str) -> Callable[[JobRecord], Any]:
         """An agent's runner that records each job it runs (until its end, for an async job
-        whose runner returns a future)."""
+        whose runner returns a future, or an outcome still committing): `run` is given the
+        job's record to note the outcome in."""
 
         def run_recorded(record: JobRecord) -> Any:
             info = JobInfo(
@@ -151,7 +146,6 @@ class WorkerStats:
                 while len(self._jobs) > self._jobs_kept:
                     self._jobs.popitem(last=False)
                 self._totals["started"] += 1
-            token = _current.set(info)
 
             def completed() -> None:
                 with self._lock:
@@ -164,9 +158,8 @@ class WorkerStats:
 
             pending = None
             try:
-                pending = run(record)
+                pending = run(record, info)
             finally:
-                _current.reset(token)
                 when_done(pending, completed)
             return pending
 
