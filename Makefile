@@ -28,6 +28,7 @@ test: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check jobq tests docs/examples examples
 	$(VENV)/bin/ruff format --check jobq tests docs/examples examples
+	$(VENV)/bin/mypy
 
 bench: $(VENV)/.installed
 	$(PY) -m jobq.bench

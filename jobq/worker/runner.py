@@ -79,7 +79,7 @@ def load_policy_class(path: str | None, is_callback: bool) -> type[RetryPolicy]:
     callbacks."""
     if not path:
         return RetryCommonForever if is_callback else RetryCommonFourTimes
-    return resolve_name(path)  # type: ignore[no-any-return]
+    return resolve_name(path)
 
 
 @dataclass(slots=True)
@@ -201,7 +201,7 @@ class Runner:
         try:
             awaitable = context.run(next, steps)
         except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+            return stop.value
         if self.aio is None:
             run_to_end(steps, awaitable, context)
             return None
