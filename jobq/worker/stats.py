@@ -24,9 +24,23 @@ from typing import TYPE_CHECKING, Any, Protocol
 from jobq.worker.settling import when_done
 
 if TYPE_CHECKING:
+    from jobq._clock import Clock
     from jobq.store.base import AgentRecord, JobRecord
     from jobq.worker.agent import AgentPool
-    from jobq.worker.dispatcher import Dispatcher
+
+
+class Observed(Protocol):
+    """What the statistics read of the dispatcher they describe."""
+
+    @property
+    def uuid(self) -> str: ...
+    @property
+    def queues(self) -> list[str]: ...
+    @property
+    def poll_interval(self) -> float: ...
+    @property
+    def clock(self) -> Clock: ...
+
 
 _MAX_TEXT = 10000
 
@@ -76,7 +90,7 @@ class WorkerStats:
     """Ring buffers of polls and jobs for one dispatcher, and its status."""
 
     def __init__(
-        self, dispatcher: Dispatcher, *, polls_kept: int = 400, jobs_kept: int = 200
+        self, dispatcher: Observed, *, polls_kept: int = 400, jobs_kept: int = 200
     ) -> None:
         self._dispatcher = dispatcher
         self._lock = threading.Lock()
