@@ -18,11 +18,13 @@ from jobq.errors import ConfigError, MissingExtra
 from jobq.jobs.compose import Composition
 from jobq.jobs.rows import JobRows
 from jobq.model.codec import Codec
+from jobq.model.failure import DEFAULT_REDACT, redact_pattern
 from jobq.model.job import Job
 from jobq.queue import Queue
 from jobq.store.base import AgentRecord, Store
 from jobq.worker.agent import DEFAULT_SIZE, AgentSpec
 from jobq.worker.dispatcher import Dispatcher
+from jobq.worker.runner import TracebackLocals
 
 DEFAULT_SQLITE_PATH = "jobq.db"
 
@@ -165,13 +167,21 @@ class Database:
         ping_interval: float = 5.0,
         death_interval: float = 30.0,
         grace: float = 30.0,
+        traceback_locals: bool = False,
+        redact_locals: str = DEFAULT_REDACT,
     ) -> Dispatcher:
         """A dispatcher for this process; `start()` it to run jobs in background threads.
 
         It pings every `ping_interval` seconds; one silent for `death_interval` is presumed
         dead by its siblings, which hand its jobs on. On stop, running jobs get `grace`
-        seconds before they are handed on.
+        seconds before they are handed on. With `traceback_locals`, a job's failure records
+        its frames' locals (logged, stored and shown), except those whose names match the
+        regular expression `redact_locals`; off by default, since locals hold secrets.
         """
+        try:
+            locals_setting = TracebackLocals(traceback_locals, redact_pattern(redact_locals))
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
         return Dispatcher(
             self.rows,
             owner=self,
@@ -182,6 +192,7 @@ class Database:
             ping_interval=ping_interval,
             death_interval=death_interval,
             grace=grace,
+            traceback_locals=locals_setting,
         )
 
     def set_dispatcher_intervals(

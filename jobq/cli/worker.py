@@ -19,6 +19,7 @@ import jobq
 from jobq.cli.common import db_option
 from jobq.cli.imports import use_import_paths, warn_unimportable
 from jobq.errors import ConfigError
+from jobq.model.failure import DEFAULT_REDACT
 from jobq.monitor.filters import parse_interval
 from jobq.worker.agent import AgentSpec
 
@@ -86,6 +87,22 @@ def _configure_logging(level: str) -> None:
     help="Keep completed jobs this long ([nD][nH][nM][nS]) before pruning; 'off' keeps all.",
 )
 @click.option(
+    "--traceback-locals/--no-traceback-locals",
+    envvar="JOBQ_TRACEBACK_LOCALS",
+    default=False,
+    show_default=True,
+    help="Record each frame's locals in a failed job's traceback (logged, stored and shown on "
+    "the dashboard; env JOBQ_TRACEBACK_LOCALS=1). Off by default: locals hold secrets.",
+)
+@click.option(
+    "--redact-locals",
+    envvar="JOBQ_REDACT_LOCALS",
+    default=DEFAULT_REDACT,
+    show_default=True,
+    help="With --traceback-locals: a regular expression (case-insensitive) of local names "
+    "recorded as <redacted>.",
+)
+@click.option(
     "--processes",
     type=click.IntRange(min=1),
     default=1,
@@ -108,6 +125,8 @@ def worker(
     retention: str,
     processes: int,
     paths: tuple[str, ...],
+    traceback_locals: bool,
+    redact_locals: str,
 ) -> None:
     """Run a worker (dispatcher) until SIGTERM or SIGINT.
 
@@ -127,7 +146,8 @@ def worker(
             options += ["--poll-interval", str(poll_interval), "--grace", str(grace)]
             options += ["--ping-interval", str(ping_interval)]
             options += ["--death-interval", str(death_interval), "--log-level", log_level]
-            options += ["--retention", retention]
+            options += ["--retention", retention, "--redact-locals", redact_locals]
+            options += ["--traceback-locals"] if traceback_locals else []
             options += [a for p in paths for a in ("--path", p)]  # children start in this cwd
             if monitor_port is not None:
                 options += ["--monitor-port", str(monitor_port + slot)]
@@ -152,6 +172,8 @@ def worker(
             ping_interval=ping_interval,
             death_interval=death_interval,
             grace=grace,
+            traceback_locals=traceback_locals,
+            redact_locals=redact_locals,
         )
         dispatcher.retention.keep = None if retention == "off" else parse_interval(retention)
     except (ConfigError, ValueError) as error:

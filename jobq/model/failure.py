@@ -1,16 +1,25 @@
 """`Failure`: a sanitized record of an exception, stored as a failed job's result.
 
 It holds no live frames, only text (the original's sanitized Twisted Failure), so it can be
-pickled, stored, shown by monitoring tools and compared across processes.
+pickled, stored, shown by monitoring tools and compared across processes. Frame locals (the
+original's verbose traceback) are recorded only when asked for: they are where a job's
+passwords and tokens live, and a failure is logged, stored and shown on the dashboard.
 """
 
 from __future__ import annotations
 
+import re
 import traceback as _tb
 from dataclasses import dataclass, field
 from typing import Any
 
 _MAX_REPR = 300
+
+#: Locals whose names match this (case-insensitive, anywhere in the name) are recorded as
+#: `<redacted>` when frame locals are on: `password`, `api_key`, `secret_token`, `auth`...
+DEFAULT_REDACT = r"pass|secret|token|key|auth|cred|cookie|session|private|signature"
+REDACTED = "<redacted>"
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
 
 
 def _qualified(cls: type) -> str:
@@ -22,8 +31,21 @@ def _is_runner_frame(frame: Any) -> bool:
     return str(frame.f_globals.get("__name__", "")).startswith("jobq.worker")
 
 
-def _verbose_traceback(exc: BaseException) -> str:
-    """The traceback with each frame's locals as reprs (the original's verbose traceback)."""
+def redact_pattern(pattern: str | re.Pattern[str]) -> re.Pattern[str]:
+    """`pattern` compiled case-insensitively, or a ValueError saying what is wrong with it."""
+    if isinstance(pattern, re.Pattern):
+        return pattern
+    try:
+        return re.compile(pattern, re.IGNORECASE)
+    except re.error as error:
+        raise ValueError(
+            f"the pattern of locals to redact, {pattern!r}, is not a regular expression: {error}"
+        ) from None
+
+
+def _verbose_traceback(exc: BaseException, redact: re.Pattern[str]) -> str:
+    """The traceback with each frame's locals as reprs (the original's verbose traceback):
+    locals whose names match `redact` show as `<redacted>`, and a URL's password as `***`."""
     lines: list[str] = []
     for frame, lineno in _tb.walk_tb(exc.__traceback__):
         if _is_runner_frame(frame):
@@ -31,8 +53,11 @@ def _verbose_traceback(exc: BaseException) -> str:
         code = frame.f_code
         lines.append(f'  File "{code.co_filename}", line {lineno}, in {code.co_name}')
         for name, value in frame.f_locals.items():
+            if redact.search(name):
+                lines.append(f"    {name} = {REDACTED}")
+                continue
             try:
-                text = repr(value)
+                text = _URL_PASSWORD.sub(r"\1***@", repr(value))
             except Exception as repr_error:  # a broken __repr__ must not hide the failure
                 text = f"<unrepresentable: {repr_error!r}>"
             if len(text) > _MAX_REPR:
@@ -55,8 +80,16 @@ class Failure:
     verbose: str = ""
 
     @classmethod
-    def from_exception(cls, exc: BaseException) -> Failure:
-        """Capture `exc` (with its traceback, if it was raised) as a Failure."""
+    def from_exception(
+        cls,
+        exc: BaseException,
+        *,
+        with_locals: bool = False,
+        redact: str | re.Pattern[str] = DEFAULT_REDACT,
+    ) -> Failure:
+        """Capture `exc` (with its traceback, if it was raised) as a Failure. With
+        `with_locals`, each frame's locals are kept too (as `verbose`), those whose names
+        match `redact` replaced by `<redacted>`; off by default, as locals hold secrets."""
         names = tuple(_qualified(k) for k in type(exc).__mro__ if k not in (object, BaseException))
         tb = exc.__traceback__
         while tb is not None and _is_runner_frame(tb.tb_frame):
@@ -67,7 +100,7 @@ class Failure:
             message=str(exc),
             traceback=text,
             type_names=names,
-            verbose=_verbose_traceback(exc),
+            verbose=_verbose_traceback(exc, redact_pattern(redact)) if with_locals else "",
         )
 
     def check(self, *types: type[BaseException] | str) -> bool:

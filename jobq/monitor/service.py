@@ -453,6 +453,11 @@ class Monitor:
         if detail == "brief":
             return failure.brief_traceback()
         if detail == "verbose":
+            if not failure.verbose:
+                return (
+                    f"{failure.traceback.rstrip()}\n\n(Frame locals were not recorded: a "
+                    "worker records them when started with --traceback-locals.)"
+                )
             return f"{failure.traceback.rstrip()}\n\nFrames with locals:\n{failure.verbose}"
         return failure.traceback or str(failure)
 

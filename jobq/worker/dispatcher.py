@@ -31,7 +31,7 @@ from jobq.worker.heartbeat import Heartbeat
 from jobq.worker.loops import Backoff, Loop, run_due
 from jobq.worker.recovery import hand_on
 from jobq.worker.retention import Retention
-from jobq.worker.runner import Runner
+from jobq.worker.runner import Runner, TracebackLocals
 from jobq.worker.settling import when_done
 from jobq.worker.stats import WorkerStats
 from jobq.worker.sweep import Sweep
@@ -73,6 +73,7 @@ class Dispatcher:
         ping_interval: float = 5.0,
         death_interval: float = 30.0,
         grace: float = 30.0,
+        traceback_locals: TracebackLocals | None = None,
     ) -> None:
         if isinstance(queues, str):
             raise ConfigError("queues must be a list of queue names, not a single string")
@@ -93,6 +94,7 @@ class Dispatcher:
         )
         self.poll_interval = poll_interval
         self.grace = grace
+        self.traceback_locals = traceback_locals or TracebackLocals()
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._activated = threading.Event()
@@ -341,6 +343,7 @@ class Dispatcher:
             self._stopping,
             aio=self._aio,
             owner=self.owner,
+            traceback_locals=self.traceback_locals,
         )
         # jobq.worker.stats
         run = self._holding(self.stats.wrap(runner.run, agent.queue, agent.name))

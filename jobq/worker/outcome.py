@@ -147,14 +147,15 @@ def log_outcome(job: Fenced, outcome: Outcome) -> None:
         job.notes.note_outcome(outcome.failed, outcome.result_repr)
     if outcome.failed:
         failure = outcome.failure or {}
+        frames = failure.get("verbose", "")  # frame locals, only if the worker records them
         events_log.log(
             failure_log_level(record.failure_log_level, record.parent_id is not None),
-            "%s failed with %s: %s\n%s\nLocals:\n%s",
+            "%s failed with %s: %s\n%s%s",
             job.label,
             failure.get("type_name"),
             failure.get("message"),
             failure.get("traceback", ""),
-            failure.get("verbose", ""),
+            f"\nLocals:\n{frames}" if frames else "",
             extra={"job_id": record.id, "queue": record.queue},
         )
     else:

@@ -21,9 +21,10 @@ import contextlib
 import contextvars
 import datetime as dt
 import logging
+import re
 import threading
 from collections.abc import Awaitable, Callable, Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pkgutil import resolve_name
 from typing import Any
 
@@ -37,7 +38,7 @@ from jobq.errors import (
 from jobq.errors import TimeoutError as JobTimeout
 from jobq.jobs import context
 from jobq.jobs.rows import JobRows
-from jobq.model.failure import Failure, describe, failure_dict
+from jobq.model.failure import DEFAULT_REDACT, Failure, describe, failure_dict, redact_pattern
 from jobq.model.job import Job
 from jobq.model.outcome import (
     Decided,
@@ -72,6 +73,18 @@ _MAX_TEXT = 10000
 
 # The steps of `_perform` and its parts: yield awaitables, return what the next step needs.
 _Part = Generator[Awaitable[Any], Any, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class TracebackLocals:
+    """Whether a job's failure records its frames' locals (off by default: locals are where
+    passwords and tokens live), and which locals' names are redacted when it does."""
+
+    enabled: bool = False
+    redact: re.Pattern[str] = field(default_factory=lambda: redact_pattern(DEFAULT_REDACT))
+
+    def capture(self, error: BaseException) -> Failure:
+        return Failure.from_exception(error, with_locals=self.enabled, redact=self.redact)
 
 
 def load_policy_class(path: str | None, is_callback: bool) -> type[RetryPolicy]:
@@ -127,6 +140,7 @@ class Runner:
         *,
         aio: AsyncRuntime | None = None,
         owner: Any = None,
+        traceback_locals: TracebackLocals | None = None,
     ) -> None:
         self.rows = rows
         self.store = rows.store
@@ -135,6 +149,7 @@ class Runner:
         self.agent_name = agent_name
         self.stopping = stopping or threading.Event()
         self.aio = aio  # the dispatcher's event loop; None: awaitables run in the caller
+        self.traceback_locals = traceback_locals or TracebackLocals()
         # Jobs decoded at claim time (to route async ones), kept for their run: (id, attempt).
         self._decoded: dict[tuple[int, int], Job] = {}
 
@@ -310,7 +325,7 @@ class Runner:
             except Exception as error:
                 attempt.rollback()
                 yield from self._teardown(job, call, attempt)
-                failure = Failure.from_exception(error)
+                failure = self.traceback_locals.capture(error)
                 return self._decide(job, ask(call.policy.job_error, failure, error), failure)
             if isinstance(value, Job):
                 self._wait_for_inner(job, call, attempt, value)

@@ -327,7 +327,7 @@ def test_failure_and_success_logging_levels(
         parent = queue.put(jobq.Job(add, 1, 1))
         callback = parent.add_callback(jobq.Job(fail, "callback boom"))
         succeeding = queue.put(jobq.Job(add, 20, 22))
-        with _start(db) as dispatcher:
+        with _start(db, traceback_locals=True) as dispatcher:
             for job in (failing, warned, callback):
                 with pytest.raises(jobq.JobFailed):
                     job.wait(timeout=WAIT)
@@ -346,7 +346,7 @@ def test_failure_and_success_logging_levels(
         r for r in caplog.records if r.name == "jobq.events" and "job boom" in r.getMessage()
     )
     assert "Traceback" in failed_record.getMessage()
-    assert "message = 'job boom'" in failed_record.getMessage()  # verbose: frame locals
+    assert "message = 'job boom'" in failed_record.getMessage()  # frame locals: asked for
     assert getattr(failed_record, "job_id", None) == failing.id
     successes = _events(caplog, "jobq.trace", logging.INFO)
     assert any(f"job {succeeding.id} " in m and "succeeded with result: 42" in m for m in successes)

@@ -249,7 +249,8 @@ def test_job_summary_traceback_and_tree(
     brief = monitor.traceback(job.id, "brief")  # type: ignore[arg-type]
     assert brief is not None and brief.splitlines()[-1] == "RuntimeError: kaput"
     verbose = monitor.traceback(job.id, "verbose")  # type: ignore[arg-type]
-    assert verbose is not None and "Frames with locals" in verbose
+    assert verbose is not None and "raise error\nRuntimeError: kaput" in verbose
+    assert "not recorded" in verbose and "--traceback-locals" in verbose  # off by default
     with pytest.raises(ValueError, match="detail must be one of brief, default, verbose"):
         monitor.traceback(job.id, "loud")  # type: ignore[arg-type]
     assert monitor.traceback(callback.id) is None  # type: ignore[arg-type]

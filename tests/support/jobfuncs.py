@@ -357,3 +357,10 @@ def insert_when_file_exists(path: str, value: str) -> str:
 
 def add_one_one() -> int:
     return 2
+
+
+def fail_holding_a_secret(label: str) -> None:
+    """Fails with a secret and an ordinary local in its frame: what a traceback must not leak."""
+    secret_token = "hunter2"  # noqa: F841 - in the frame's locals only
+    order_number = 4711  # noqa: F841 - shown when the worker records locals
+    raise RuntimeError(f"{label} failed")
