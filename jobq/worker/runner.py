@@ -186,7 +186,7 @@ class Runner:
         # claim was its fenced start, before its deadline.
         if record.status != "active" and not self._start(job):
             return None
-        trace_log.info("starting in thread %s: %s", threading.current_thread().name, job.label)
+        trace_log.debug("starting in thread %s: %s", threading.current_thread().name, job.label)
         return self._drive(self._steps(job))
 
     def _start(self, job: Fenced) -> bool:
@@ -237,7 +237,7 @@ class Runner:
                 job.label,
             )
             return
-        trace_log.info("completed in thread %s: %s", threading.current_thread().name, job.label)
+        trace_log.debug("completed in thread %s: %s", threading.current_thread().name, job.label)
 
     def _lost_before_start(self, job: Fenced) -> None:
         current = self.store.get(job.record.id)
@@ -430,7 +430,7 @@ class Runner:
             try:
                 if error is None:
                     log_outcome(job, outcome)
-                    trace_log.info("completed in thread %s: %s", thread, job.label)
+                    trace_log.debug("completed in thread %s: %s", thread, job.label)
                 elif isinstance(error, ReassignedError):
                     self._reassigned(job, error)
                 else:

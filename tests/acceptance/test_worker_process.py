@@ -94,6 +94,20 @@ def test_worker_process_runs_jobs(db: jobq.Database, spawn: Callable[..., Worker
     assert _stop(worker) == 0, worker.output()
 
 
+def test_at_the_default_level_a_job_logs_one_line_for_its_outcome(
+    db: jobq.Database, spawn: Callable[..., WorkerProcess]
+) -> None:
+    worker = spawn()  # the default --log-level (INFO), as a deployed worker has it
+    jobs = [db.queue().put(jobq.Job(add, i, 1)) for i in range(10)]
+    assert [job.wait(timeout=WAIT) for job in jobs] == [i + 1 for i in range(10)]
+    assert _stop(worker) == 0, worker.output()
+    lines = worker.output().splitlines()
+    for job in jobs:
+        about_it = [line for line in lines if f"job {job.id} (jobfuncs.add(" in line]
+        assert len(about_it) == 1, about_it
+        assert " INFO " in about_it[0] and f"succeeded with result: {job.result}" in about_it[0]
+
+
 def test_worker_process_serves_named_queues_with_agents(
     db: jobq.Database, spawn: Callable[..., WorkerProcess]
 ) -> None:
