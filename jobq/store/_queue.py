@@ -19,6 +19,10 @@ from jobq.store.driver import Driver, Executor
 
 
 def ensure_queue(driver: Driver, queue: str, now: dt.datetime) -> None:
+    """Record `queue` if it is new; a known one is only read (no write lock to wait for)."""
+    with driver.read() as ex:
+        if ex.one("queue_exists", queue=queue) is not None:
+            return
     with driver.transaction() as ex:
         ex.run("ensure_queue", queue=queue, now=driver.to_db_time(now))
 

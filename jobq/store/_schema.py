@@ -61,10 +61,23 @@ def load_migrations(engine: str) -> list[tuple[int, list[str]]]:
     return found
 
 
+def _current_version(driver: Driver) -> int | None:
+    """The schema version a read finds, or None if there is no jobq schema (yet) to read."""
+    try:
+        with driver.read() as ex:
+            row = ex.one("schema_version")
+    except Exception:  # no jobq_schema table (a fresh database): the migration creates it
+        return None
+    return None if row is None else int(row["version"])
+
+
 def migrate(driver: Driver) -> None:
     """Create the schema (a fresh database: `schema.sql`, at SCHEMA_VERSION), or bring an
     older one up to date by applying the numbered migrations above its version, in order,
-    in one transaction."""
+    in one transaction. A database already at SCHEMA_VERSION is only read: opening one
+    never waits behind another connection's write (SQLite's lock)."""
+    if _current_version(driver) == SCHEMA_VERSION:
+        return
     driver.create_namespace()
     with driver.transaction() as ex:
         driver.migrate_lock(ex)

@@ -15,6 +15,9 @@ VALUES (%(queue)s, %(status)s, 1, %(sort_at)s, %(begin_after)s, %(begin_by)s, %(
     %(call_repr)s, %(retry_policy)s, %(failure_log_level)s, %(quota_names)s, %(put_by)s, %(parent_id)s, %(now)s)
 RETURNING id;
 
+-- name: queue_exists
+SELECT 1 AS found FROM jobq_queues WHERE name = %(queue)s;
+
 -- name: ensure_queue
 INSERT INTO jobq_queues (name, created) VALUES (%(queue)s, %(now)s) ON CONFLICT (name) DO NOTHING;
 

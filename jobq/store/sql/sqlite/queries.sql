@@ -23,6 +23,9 @@ SELECT last_insert_rowid() AS id;
 -- name: count_ids_between
 SELECT count(*) AS n FROM jobq_jobs WHERE id BETWEEN :first AND :last;
 
+-- name: queue_exists
+SELECT 1 AS found FROM jobq_queues WHERE name = :queue;
+
 -- name: ensure_queue
 INSERT INTO jobq_queues (name, created) VALUES (:queue, :now) ON CONFLICT (name) DO NOTHING;
 
