@@ -96,6 +96,11 @@ def connect(
     store = open_store(url)
     if secret is None:
         secret = os.environ.get("JOBQ_SECRET") or None
+    elif not isinstance(secret, str | bytes):
+        raise ConfigError(
+            f"secret must be a str or bytes (the key that signs stored payloads), not "
+            f"{type(secret).__name__}"
+        )
     db = Database(store, secret=secret, clock=clock, url=url)
     if migrate:
         try:

@@ -56,6 +56,10 @@ class JobNotFound(JobqError, LookupError):
     """No job with this id exists (it may have been pruned)."""
 
 
+class QueueNotFound(JobqError, LookupError):
+    """No queue of this name exists: no job was ever put in it and it was never created."""
+
+
 class EncodingError(JobqError, TypeError):
     """A callable, argument or result cannot be stored: it must be importable or picklable."""
 

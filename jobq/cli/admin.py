@@ -13,7 +13,15 @@ from typing import Any
 import click
 
 import jobq
-from jobq.cli.common import FILTER_HELP, db_option, json_option, opened, this_option
+from jobq.cli.common import (
+    COUNT,
+    FILTER_HELP,
+    JOB_ID,
+    db_option,
+    json_option,
+    opened,
+    this_option,
+)
 from jobq.cli.imports import use_import_paths
 from jobq.cli.tables import emit_json
 from jobq.monitor.filters import parse_interval
@@ -98,7 +106,7 @@ def cancel(
 
 @click.command()
 @db_option
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=JOB_ID)
 def pull(url: str | None, job_id: int) -> None:
     """Pull a pending job out of its queue: it becomes "new" (not completed; no callback
     runs), to be put again from code. (What `jobq cancel` did before.)"""
@@ -208,7 +216,7 @@ def requeue(url: str | None, uuid: str, force: bool) -> None:
 
 @click.command()
 @db_option
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=JOB_ID)
 @click.option("--reason", default="failed by an operator", show_default=True)
 def fail(url: str | None, job_id: int, reason: str) -> None:
     """Fail a job that has not started (its callbacks get the failure)."""
@@ -266,10 +274,13 @@ def retry(
 @click.command()
 @db_option
 @click.argument("queue")
-def pause(url: str | None, queue: str) -> None:
+@click.option(
+    "--create", is_flag=True, help="Create QUEUE if it has no jobs yet (paused from the start)."
+)
+def pause(url: str | None, queue: str, create: bool) -> None:
     """Stop workers claiming from QUEUE (running jobs go on)."""
     with opened(url) as monitor:
-        monitor.pause(queue)
+        monitor.pause(queue, create=create)
     click.echo(f"queue {queue!r} paused")
 
 
@@ -287,7 +298,7 @@ def resume(url: str | None, queue: str) -> None:
 @db_option
 @click.argument("queue")
 @click.argument("name")
-@click.argument("size", type=click.IntRange(min=0))
+@click.argument("size", type=COUNT)
 @click.option("--dispatcher", "uuid", default=None, help="Only this dispatcher's agent.")
 def agent_size(url: str | None, queue: str, name: str, size: int, uuid: str | None) -> None:
     """Set agent NAME of QUEUE to SIZE threads (on every dispatcher, or one)."""
@@ -301,7 +312,7 @@ def agent_size(url: str | None, queue: str, name: str, size: int, uuid: str | No
 @click.argument("queue")
 @click.argument("name")
 @click.option("--dispatcher", "uuid", required=True, help="The dispatcher (worker) UUID.")
-@click.option("--size", type=click.IntRange(min=0), default=3, show_default=True)
+@click.option("--size", type=COUNT, default=3, show_default=True)
 @click.option("--filter", "filter_path", default=None, help="A filter: package.module:function.")
 def agent_add(
     url: str | None, queue: str, name: str, uuid: str, size: int, filter_path: str | None
@@ -346,7 +357,7 @@ def agent_filter(
 @db_option
 @click.argument("queue")
 @click.argument("name")
-@click.argument("size", type=click.IntRange(min=1))
+@click.argument("size", type=click.IntRange(min=1, max=COUNT.max))
 def quota_size(url: str | None, queue: str, name: str, size: int) -> None:
     """Set (or create) quota NAME of QUEUE to SIZE."""
     with opened(url) as monitor:
@@ -358,7 +369,7 @@ def quota_size(url: str | None, queue: str, name: str, size: int) -> None:
 @db_option
 @click.argument("queue")
 @click.argument("name")
-@click.argument("size", type=click.IntRange(min=1), default=1)
+@click.argument("size", type=click.IntRange(min=1, max=COUNT.max), default=1)
 def quota_create(url: str | None, queue: str, name: str, size: int) -> None:
     """Create quota NAME of QUEUE: at most SIZE (default 1) of its jobs at once."""
     with opened(url) as monitor:

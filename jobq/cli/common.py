@@ -19,6 +19,11 @@ from click.core import ParameterSource
 from jobq.errors import JobqError
 from jobq.monitor.service import Monitor
 
+JOB_ID = click.IntRange(min=1, max=2**63 - 1)
+"""A job id as the databases store it (64-bit)."""
+COUNT = click.IntRange(min=0, max=2**31 - 1)
+"""A size, page length or offset: out-of-range numbers are usage errors, not tracebacks."""
+
 DB_HELP = "Database URL: sqlite:///path.db or postgresql://... (default ./jobq.db; env JOBQ_DB)."
 
 FILTER_HELP = (

@@ -15,7 +15,15 @@ from typing import Any
 
 import click
 
-from jobq.cli.common import FILTER_HELP, db_option, json_option, opened, this_option
+from jobq.cli.common import (
+    COUNT,
+    FILTER_HELP,
+    JOB_ID,
+    db_option,
+    json_option,
+    opened,
+    this_option,
+)
 from jobq.cli.tables import (
     console,
     dispatchers_table,
@@ -70,8 +78,10 @@ def _selection_args(
 @click.command(epilog=FILTER_HELP)
 @db_option
 @click.argument("args", nargs=-1, required=True)
-@click.option("--limit", default=50, show_default=True, help="Page size (also count:N).")
-@click.option("--offset", default=0, show_default=True, help="Jobs to skip (paging).")
+@click.option(
+    "--limit", type=COUNT, default=50, show_default=True, help="Page size (also count:N)."
+)
+@click.option("--offset", type=COUNT, default=0, show_default=True, help="Jobs to skip (paging).")
 @click.option(
     "--display",
     type=click.Choice(["default", "repr", "details"]),
@@ -156,7 +166,7 @@ def jobstats(url: str | None, args: tuple[str, ...], this_uuid: str | None, as_j
 
 @click.command()
 @db_option
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=JOB_ID)
 @click.option("--tree", is_flag=True, help="Also show the callbacks tree.")
 @json_option
 def job(url: str | None, job_id: int, tree: bool, as_json: bool) -> None:
@@ -183,7 +193,7 @@ def job(url: str | None, job_id: int, tree: bool, as_json: bool) -> None:
 
 @click.command()
 @db_option
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=JOB_ID)
 @click.option("--detail", type=click.Choice(DETAILS), default="default", show_default=True)
 @json_option
 def traceback(url: str | None, job_id: int, detail: str, as_json: bool) -> None:

@@ -37,6 +37,9 @@ _INTERVAL = re.compile(
 )
 
 
+_LONGEST_INTERVAL = dt.timedelta(days=36525)
+
+
 def parse_interval(text: str) -> dt.timedelta:
     """`[nD][nH][nM][nS]` (case-insensitive) as a timedelta: `5M`, `1H30M`, `20S`, `2D`."""
     match = _INTERVAL.match(text.strip())
@@ -45,7 +48,15 @@ def parse_interval(text: str) -> dt.timedelta:
             f"bad interval {text!r}: use [nD][nH][nM][nS], for example 5M, 1H30M, 20S or 2D"
         )
     parts = {k: float(v) if v else 0.0 for k, v in match.groupdict().items()}
-    return dt.timedelta(days=parts["d"], hours=parts["h"], minutes=parts["m"], seconds=parts["s"])
+    try:
+        interval = dt.timedelta(
+            days=parts["d"], hours=parts["h"], minutes=parts["m"], seconds=parts["s"]
+        )
+    except OverflowError:
+        interval = _LONGEST_INTERVAL * 2
+    if interval > _LONGEST_INTERVAL:
+        raise ValueError(f"bad interval {text!r}: at most {_LONGEST_INTERVAL.days}D (100 years)")
+    return interval
 
 
 def parse_time_filter(

@@ -22,7 +22,14 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from jobq.errors import AbortedError, BadStatusError, CancelledError, EncodingError, JobNotFound
+from jobq.errors import (
+    AbortedError,
+    BadStatusError,
+    CancelledError,
+    EncodingError,
+    JobNotFound,
+    QueueNotFound,
+)
 from jobq.model.failure import Failure, failure_from_dict
 from jobq.monitor.filters import Selection, parse_selection
 from jobq.monitor.views import (
@@ -628,14 +635,25 @@ class Monitor:
         events_log.info("job %s retried by an operator as job %s", job_id, new_id)
         return self.record(new_id)
 
-    def pause(self, queue: str) -> None:
-        """Workers stop claiming from `queue` (running jobs go on) until `resume`."""
-        self.store.set_queue_paused(queue, True, self.now())
+    def pause(self, queue: str, *, create: bool = False) -> None:
+        """Workers stop claiming from `queue` (running jobs go on) until `resume`. A queue
+        that does not exist yet is refused (a typo would pause nothing), unless `create`."""
+        if create:
+            self.store.ensure_queue(queue, self.now())
+        self._set_paused(queue, True)
         events_log.info("queue %r paused by an operator", queue)
 
     def resume(self, queue: str) -> None:
-        self.store.set_queue_paused(queue, False, self.now())
+        self._set_paused(queue, False)
         events_log.info("queue %r resumed by an operator", queue)
+
+    def _set_paused(self, queue: str, paused: bool) -> None:
+        if not self.store.set_queue_paused(queue, paused):
+            known = ", ".join(repr(q.name) for q in self.status().queues) or "none"
+            raise QueueNotFound(
+                f"no queue named {queue!r} (known queues: {known}); to pause a queue before "
+                f"its first job, pass create=True (jobq pause --create)"
+            )
 
     def prune(self, older_than: dt.timedelta) -> PruneResult:
         """Delete now the completed jobs (and stopped dispatcher records) older than

@@ -269,9 +269,10 @@ def job_totals(driver: Driver, since: dt.datetime) -> list[JobTotals]:
 
 
 # -- operator actions --------------------------------------------------------------------------
-def set_queue_paused(driver: Driver, queue: str, paused: bool, now: dt.datetime) -> None:
+def set_queue_paused(driver: Driver, queue: str, paused: bool) -> bool:
+    """Pause or resume `queue`; False if there is no such queue (nothing is created)."""
     with driver.transaction() as ex:
-        ex.run("monitor_set_paused", queue=queue, paused=paused, now=driver.to_db_time(now))
+        return ex.run("monitor_set_paused", queue=queue, paused=paused) > 0
 
 
 def paused_queues(driver: Driver) -> set[str]:

@@ -31,7 +31,7 @@ from jobq.store.base import (
     ThroughputBucket,
     Waiter,
 )
-from jobq.store.driver import Driver, Executor
+from jobq.store.driver import MAX_ID, Driver, Executor
 
 # The schema's names are re-exported: tests/migrations imports them from here.
 __all__ = ["SCHEMA_VERSION", "SqlStore", "load_migrations", "load_schema"]
@@ -86,6 +86,8 @@ class SqlStore:
         )
 
     def get(self, job_id: int) -> JobRecord | None:
+        if not 0 < job_id <= MAX_ID:  # no such id can be stored: none to find
+            return None
         return _queue.get(self.driver, job_id)
 
     def get_result(self, job_id: int) -> bytes | None:
@@ -318,8 +320,8 @@ class SqlStore:
     def job_totals(self, since: dt.datetime) -> list[JobTotals]:
         return _monitor.job_totals(self.driver, since)
 
-    def set_queue_paused(self, queue: str, paused: bool, now: dt.datetime) -> None:
-        _monitor.set_queue_paused(self.driver, queue, paused, now)
+    def set_queue_paused(self, queue: str, paused: bool) -> bool:
+        return _monitor.set_queue_paused(self.driver, queue, paused)
 
     def paused_queues(self) -> set[str]:
         return _monitor.paused_queues(self.driver)

@@ -31,23 +31,36 @@ class Executor:
         self.cursor = cursor
 
     def all(self, query: str, /, **params: Any) -> list[Row]:
-        self.cursor.execute(self.queries[query], params)
+        self._execute(query, params)
         return [dict(r) for r in self.cursor.fetchall()]
 
     def one(self, query: str, /, **params: Any) -> Row | None:
-        self.cursor.execute(self.queries[query], params)
+        self._execute(query, params)
         row = self.cursor.fetchone()
         return None if row is None else dict(row)
 
     def run(self, query: str, /, **params: Any) -> int:
         """Run a write; the number of rows it changed."""
-        self.cursor.execute(self.queries[query], params)
+        self._execute(query, params)
         return int(self.cursor.rowcount)
+
+    def _execute(self, query: str, params: dict[str, Any]) -> None:
+        try:
+            self.cursor.execute(self.queries[query], params)
+        except OverflowError:  # sqlite3's: a Python int past 64 bits
+            huge = {k: v for k, v in params.items() if isinstance(v, int) and abs(v) >= 2**63}
+            raise ValueError(
+                f"number out of range: {huge or params} (ids, sizes and counts are at most "
+                f"{MAX_ID})"
+            ) from None
 
     def raw(self, sql: str) -> None:
         """Run SQL text that is not a named query (schema statements, savepoints)."""
         self.cursor.execute(sql)
 
+
+MAX_ID = 2**63 - 1
+"""The largest id either engine stores (a signed 64-bit integer)."""
 
 # `write(driver, ex, params, now)`: a result's general path (`_outcomes.write_result`), which
 # a driver runs in a transaction of its own for what it does not complete in its faster way.

@@ -35,6 +35,7 @@ from psycopg import sql
 from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from jobq._urls import masked_url
 from jobq.errors import ConfigError, ConflictError, StoreUnavailable, is_conflict, is_disconnect
 from jobq.store._external import driver_connection
 from jobq.store._group import GroupCommit
@@ -167,11 +168,22 @@ class PostgresDriver:
             timeout=30,
             name="jobq",
         )
+        # One direct connection first: a refused connection or a bad role says so at once, in
+        # the server's words, where the pool would retry for its timeout and say only that.
+        try:
+            psycopg.connect(self.conninfo, connect_timeout=10).close()
+        except psycopg.Error as error:
+            reason = str(error).strip() or type(error).__name__
+            raise StoreUnavailable(
+                f"cannot connect to PostgreSQL at {masked_url(url)}: {reason}"
+            ) from None
         try:
             self.pool.open(wait=True, timeout=10)
         except PoolTimeout as error:
             self.pool.close()
-            raise StoreUnavailable(f"cannot connect to PostgreSQL at {url}: {error}") from error
+            raise StoreUnavailable(
+                f"cannot connect to PostgreSQL at {masked_url(url)}: {error}"
+            ) from error
 
     # -- connections and transactions ----------------------------------------------------------
     def transaction(self, conn: object = None) -> contextlib.AbstractContextManager[Executor]:

@@ -21,6 +21,7 @@ from jobq.monitor.service import Monitor
 from jobq.web import auth
 from jobq.web.pages import chart, templates
 
+MAX_OFFSET = 2**31 - 1  # past any listing; larger numbers only overflow the database's ints
 ACTIONS = ("cancel", "fail", "retry", "pause", "resume", "agent-size")
 
 
@@ -96,7 +97,7 @@ def jobs(request: Request) -> Response:
     monitor, root = _monitor(request), _root(request)
     text = request.query_params.get("q", "pending").strip() or "pending"
     try:
-        offset = max(0, int(request.query_params.get("offset", "0")))
+        offset = min(MAX_OFFSET, max(0, int(request.query_params.get("offset", "0"))))
         limit = min(500, max(1, int(request.query_params.get("limit", "50"))))
         query = monitor.select(shlex.split(text)).query
     except ValueError as error:

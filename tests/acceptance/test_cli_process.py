@@ -291,3 +291,28 @@ def test_put_a_job_by_import_path(db: jobq.Database, db_url: str, tmp_path: Path
         assert bad.returncode == 2 and message in bad.stderr, (args, bad.stderr)
         assert "Traceback" not in bad.stderr
     assert jobq_cli("count", "pending", "--db", db_url).stdout == before  # nothing stored
+
+
+def test_out_of_range_numbers_and_unknown_queues_are_usage_errors(
+    db: jobq.Database, db_url: str
+) -> None:
+    db.queue().put(jobq.Job(jobfuncs.add, 1, 2))
+    huge = str(10**20)
+    for args in (
+        ("job", huge),
+        ("cancel", huge),
+        ("retry", huge),
+        ("jobs", "pending", "--limit", huge),
+        ("agent-size", "", "main", huge),
+        ("prune", "--older-than", f"{huge}D"),
+        ("jobs", "completed", f"end:since{huge}D"),
+        ("pause", "no-such-queue"),
+        ("resume", "no-such-queue"),
+    ):
+        done = jobq_cli(*args, "--db", db_url)
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert "Traceback" not in done.stderr and "Error:" in done.stderr, (args, done.stderr)
+    assert "no queue named 'no-such-queue'" in done.stderr
+    assert jobq_cli("status", "--db", db_url).stdout.count("no-such-queue") == 0  # not created
+    created = jobq_cli("pause", "--create", "later", "--db", db_url)
+    assert created.returncode == 0 and db.store.paused_queues() == {"later"}

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 from urllib.parse import urlsplit, urlunsplit
+
+import pytest
 
 import jobq
 
@@ -19,3 +22,19 @@ def test_repr_of_a_database_masks_its_password(db_url: str) -> None:
         assert shown.startswith(f"<jobq.Database {db.engine} ")
         if db.engine == "postgres":
             assert "postgres:***@" in shown
+
+
+def test_a_secret_that_is_not_text_or_bytes_is_refused_at_connect(db_url: str) -> None:
+    with pytest.raises(jobq.ConfigError, match=r"secret must be a str or bytes.*not int"):
+        jobq.connect(db_url, secret=123)  # type: ignore[arg-type]
+
+
+def test_a_postgresql_connect_failure_says_why_at_once_and_masks_the_password() -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(jobq.StoreUnavailable) as raised:
+        jobq.connect(f"postgresql://app:hunter2@127.0.0.1:{port}/app")
+    message = str(raised.value)
+    assert "Connection refused" in message  # the cause, not "pool initialization incomplete"
+    assert "hunter2" not in message and "app:***@" in message

@@ -289,9 +289,20 @@ def test_operator_actions(clock_db: jobq.Database, monitor: Monitor, driver: Dri
     assert clock_db.store.quotas() == [("", "db", 2)]
 
 
+def test_pausing_an_unknown_queue_is_refused_and_creates_nothing(db: jobq.Database) -> None:
+    monitor = Monitor(db)
+    db.queue("reports")
+    with pytest.raises(jobq.QueueNotFound, match=r"no queue named 'repotrs'.*'reports'"):
+        monitor.pause("repotrs")
+    with pytest.raises(jobq.QueueNotFound, match="no queue named 'repotrs'"):
+        monitor.resume("repotrs")
+    assert "repotrs" not in [q.name for q in monitor.status().queues]
+    assert db.store.paused_queues() == set()
+
+
 def test_a_paused_queue_is_not_claimed_from(db: jobq.Database) -> None:
     monitor = Monitor(db)
-    monitor.pause("")
+    monitor.pause("", create=True)  # before its first job
     job = db.queue().put(jobq.Job(jobfuncs.add, 1, 2))
     with db.worker(poll_interval=0.05) as worker:
         polls = worker.polls

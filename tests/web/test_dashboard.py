@@ -126,6 +126,7 @@ def test_bearer_token_without_login_and_retry(db: jobq.Database) -> None:
 
 
 def test_no_token_means_no_actions_and_a_hook_can_allow(db: jobq.Database) -> None:
+    db.queue()  # the default queue exists, as the home page that pauses it lists it
     with TestClient(create_app(db)) as client:
         assert "Actions are disabled" in client.get("/").text
         assert client.post("/actions/pause", data={"queue": ""}).status_code == 403
@@ -148,3 +149,16 @@ def test_mounted_under_a_prefix(db: jobq.Database) -> None:
         page = client.get("/ops/jobq/jobs", params={"q": "pending"})
         assert page.status_code == 200 and f'href="/ops/jobq/jobs/{job.id}"' in page.text
         assert client.get(f"/ops/jobq/jobs/{job.id}").status_code == 200
+
+
+def test_out_of_range_numbers_are_answered_not_500(db: jobq.Database, client: TestClient) -> None:
+    db.queue().put(jobq.Job(jobfuncs.add, 1, 2))
+    log_in(client)
+    huge = 10**20
+    assert client.get(f"/jobs/{huge}").status_code == 404
+    response = client.get(f"/api/jobs/{huge}")
+    assert response.status_code == 404 and "no job with id" in response.json()["error"]
+    listing = client.get(f"/jobs?q=pending&offset={huge}&limit={huge}")
+    assert listing.status_code == 200
+    bad = client.get(f"/jobs?q=completed+end:since{huge}D")
+    assert bad.status_code == 400 and "at most 36525D" in bad.text

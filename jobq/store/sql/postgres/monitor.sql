@@ -182,9 +182,7 @@ FROM jobq_jobs WHERE status = 'completed' AND completed_at >= %(since)s::timesta
 GROUP BY queue, failed;
 
 -- name: monitor_set_paused
-INSERT INTO jobq_queues (name, paused, created)
-VALUES (%(queue)s, %(paused)s::boolean, %(now)s::timestamptz)
-ON CONFLICT (name) DO UPDATE SET paused = excluded.paused;
+UPDATE jobq_queues SET paused = %(paused)s::boolean WHERE name = %(queue)s;
 
 -- name: monitor_paused_queues
 SELECT name FROM jobq_queues WHERE paused;

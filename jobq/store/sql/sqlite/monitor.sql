@@ -189,8 +189,7 @@ FROM jobq_jobs WHERE status = 'completed' AND completed_at >= :since
 GROUP BY queue, failed;
 
 -- name: monitor_set_paused
-INSERT INTO jobq_queues (name, paused, created) VALUES (:queue, :paused, :now)
-ON CONFLICT (name) DO UPDATE SET paused = excluded.paused;
+UPDATE jobq_queues SET paused = :paused WHERE name = :queue;
 
 -- name: monitor_paused_queues
 SELECT name FROM jobq_queues WHERE paused <> 0;
