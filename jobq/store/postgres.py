@@ -68,6 +68,22 @@ _LINK_DEFAULTS = {
 }
 
 
+# The server's side of each jobq session (passed as `options`, before the URL's own, which
+# win): no statement of jobq's waits long for a lock another session holds (a worker cut off
+# inside a transaction keeps its row locks until the server notices); a transaction of jobq's
+# left idle (its worker paused or cut off between an UPDATE and its COMMIT) is ended by the
+# server; and the server probes an idle link, so a partitioned worker's session and its locks
+# go within about 30 s. A job's own transaction (`jobq.local.connection()`) is exempt from the
+# lock and idle limits, which would change what its SQL means (`PostgresAttemptConnection`).
+SESSION_SETTINGS = {
+    "lock_timeout": "10s",
+    "idle_in_transaction_session_timeout": "60s",
+    "tcp_keepalives_idle": "10",
+    "tcp_keepalives_interval": "5",
+    "tcp_keepalives_count": "3",
+}
+
+
 def split_url(url: str) -> tuple[str, str | None, int]:
     """Return (conninfo URL without jobq's options, schema, pool size)."""
     parts = urlsplit(url)
@@ -79,8 +95,11 @@ def split_url(url: str) -> tuple[str, str | None, int]:
         raise ConfigError(f"pool_size in {url!r} must be an integer") from error
     if schema is not None and not schema.replace("_", "").isalnum():
         raise ConfigError(f"schema={schema!r} must be letters, digits and underscores")
+    options = " ".join(f"-c {name}={value}" for name, value in SESSION_SETTINGS.items())
+    options += f" {query.get('options', '')}".rstrip()  # the URL's own settings win
     if schema:
-        query["options"] = (query.get("options", "") + f" -c search_path={schema}").strip()
+        options += f" -c search_path={schema}"
+    query["options"] = options
     # A partitioned network must surface as an error, not as a call that hangs forever: TCP
     # keepalives and a send timeout make a dead link fail within about 30 s (user-overridable).
     for key, value in _LINK_DEFAULTS.items():
@@ -95,6 +114,11 @@ class PostgresAttemptConnection:
         self._pool = pool
         self._conn = pool.getconn()
         self._conn.autocommit = False  # the pool's connections are autocommit otherwise
+        # The job's transaction is the job's: no jobq limit on how long it waits for a lock or
+        # stays idle between its statements (SET LOCAL: until this transaction ends).
+        self._conn.execute(
+            "SET LOCAL lock_timeout = 0; SET LOCAL idle_in_transaction_session_timeout = 0"
+        )
 
     @property
     def raw(self) -> psycopg.Connection[Any]:

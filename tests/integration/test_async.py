@@ -49,7 +49,7 @@ def _messages(caplog: pytest.LogCaptureFixture, logger: str, level: int) -> list
 def test_async_job_result_statuses_logs_and_stats(
     queue: jobq.Queue, worker: jobq.Dispatcher, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="jobq.trace"):
+    with caplog.at_level(logging.DEBUG, logger="jobq.trace"):
         job = queue.put(jobq.Job(asyncfuncs.async_add, 40, 2))
         assert job.status == jobq.Status.PENDING
         assert job.wait(timeout=WAIT) == 42
@@ -61,9 +61,12 @@ def test_async_job_result_statuses_logs_and_stats(
     assert info.failed is False and info.result == "42"
     trace = _messages(caplog, "jobq.trace", logging.INFO)
     label = f"job {job.id} "
-    assert any(m.startswith("starting in thread") and label in m for m in trace), trace
-    assert any(label in m and "succeeded with result: 42" in m for m in trace), trace
-    assert any(m.startswith("completed in thread") and label in m for m in trace), trace
+    assert [m for m in trace if label in m] == [
+        f"{label}(asyncfuncs.async_add(40, 2)) succeeded with result: 42"
+    ]
+    detail = _messages(caplog, "jobq.trace", logging.DEBUG)  # the thread's lines, at DEBUG
+    assert any(m.startswith("starting in thread") and label in m for m in detail), detail
+    assert any(m.startswith("completed in thread") and label in m for m in detail), detail
 
 
 def test_async_failure_is_stored_and_logged(

@@ -383,9 +383,14 @@ WHERE uuid = %(uuid)s;
 SELECT uuid FROM jobq_dispatchers WHERE activated IS NOT NULL AND last_ping + make_interval(secs => death_interval) < %(now)s;
 
 -- name: deactivate_if_dead
--- Only one sweeper wins: the row is updated once, under its lock.
+-- Only one sweeper wins: the row is updated once, under its lock. A row another session
+-- holds (its dispatcher cut off between a ping's UPDATE and COMMIT) is skipped, not waited
+-- for: the next sweep tries again, and meanwhile this worker goes on claiming.
 UPDATE jobq_dispatchers SET activated = NULL, deactivated = %(now)s
-WHERE uuid = %(uuid)s AND activated IS NOT NULL AND last_ping + make_interval(secs => death_interval) < %(now)s;
+WHERE uuid = (SELECT uuid FROM jobq_dispatchers
+              WHERE uuid = %(uuid)s AND activated IS NOT NULL
+                  AND last_ping + make_interval(secs => death_interval) < %(now)s
+              FOR UPDATE SKIP LOCKED);
 
 -- name: set_intervals
 UPDATE jobq_dispatchers SET ping_interval = %(ping_interval)s,
@@ -404,7 +409,10 @@ WHERE (status = 'assigned' OR status = 'active') AND waiting_on IS NULL
     AND dispatcher_uuid IS NOT NULL
     AND NOT EXISTS (SELECT 1 FROM jobq_dispatchers d
                     WHERE d.uuid = jobq_jobs.dispatcher_uuid AND d.activated IS NOT NULL)
-ORDER BY lane, sort_at, id LIMIT %(limit)s;
+ORDER BY lane, sort_at, id LIMIT %(limit)s
+-- Rows another session holds (a gone worker's commit cut off half-way) are left for a later
+-- sweep: handing them on now would wait for that lock.
+FOR UPDATE SKIP LOCKED;
 
 -- name: dispatcher_jobs
 SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
