@@ -115,9 +115,9 @@ def test_a_put_behind_a_foreign_table_lock_fails_instead_of_waiting(
     holder = raw_connect(db_url)
     try:
         holder.execute("LOCK TABLE jobq_jobs IN ACCESS EXCLUSIVE MODE")
-        with jobq.connect(db_url) as client:  # the default: 10 s, then a clear error
-            with pytest.raises(jobq.ConflictError, match="lock timeout"):
-                client.queue().put(jobq.Job(add, 1, 2))
+        client = jobq.connect(db_url)  # the default lock timeout: 10 s, then a clear error
+        with client, pytest.raises(jobq.ConflictError, match="lock timeout"):
+            client.queue().put(jobq.Job(add, 1, 2))
     finally:
         holder.rollback()
         holder.close()
