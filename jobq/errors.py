@@ -92,6 +92,11 @@ class StoreUnavailable(StoreError):
     """The database cannot be reached (lost connection, server down)."""
 
 
+class StoreFull(StoreUnavailable):
+    """The database cannot grow: its disk (or quota) is full. Nothing was written; writes go
+    through again once there is room."""
+
+
 class ConflictError(StoreError):
     """A transient write conflict: serialization failure, deadlock or a locked SQLite database."""
 

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from jobq.errors import ConfigError, ConflictError, StoreUnavailable, is_conflict
+from jobq.errors import ConfigError, ConflictError, StoreFull, StoreUnavailable, is_conflict
 from jobq.store._external import driver_connection
 from jobq.store._group import GroupCommit, in_savepoints
 from jobq.store._schema import load_queries
@@ -45,12 +45,29 @@ _SYNC_MODES = {"off", "normal", "full", "extra"}
 INSERT_PART = 500
 
 
-def _wrap(error: sqlite3.Error) -> Exception:
+def _wrap(error: sqlite3.Error, path: str | None = None) -> Exception:
+    if getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        where = f"the disk that holds {path}" if path else "its disk"
+        return StoreFull(
+            f"the SQLite database cannot grow: {where} is full ({error}). Nothing was "
+            f"written; free space there (SQLite's WAL needs room to checkpoint too)"
+        )
     if is_conflict(error):
         return ConflictError(f"SQLite database is locked: {error}")
     if isinstance(error, sqlite3.OperationalError) and "unable to open" in str(error):
         return StoreUnavailable(f"cannot open SQLite database: {error}")
     return error
+
+
+def _database_path(ex: Executor) -> str | None:
+    """The file of the main database `ex` writes to, for an error message."""
+    try:
+        for row in ex.cursor.connection.execute("PRAGMA database_list"):
+            if row[1] == "main":
+                return str(row[2])
+    except sqlite3.Error:
+        pass
+    return None
 
 
 def _wrapping(work: Callable[[Executor], T]) -> Callable[[Executor], T]:
@@ -60,7 +77,7 @@ def _wrapping(work: Callable[[Executor], T]) -> Callable[[Executor], T]:
         try:
             return work(ex)
         except sqlite3.Error as error:
-            raise _wrap(error) from error
+            raise _wrap(error, _database_path(ex)) from error
 
     return wrapped
 
@@ -152,7 +169,7 @@ class SqliteDriver:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
         except sqlite3.Error as error:
-            raise _wrap(error) from error
+            raise _wrap(error, self.path) from error
         return conn
 
     def connection(self) -> sqlite3.Connection:
@@ -180,12 +197,12 @@ class SqliteDriver:
             try:
                 db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as error:
-                raise _wrap(error) from error
+                raise _wrap(error, self.path) from error
             try:
                 yield Executor(self.queries, db.cursor())
             except sqlite3.Error as error:
                 db.execute("ROLLBACK")
-                raise _wrap(error) from error
+                raise _wrap(error, self.path) from error
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
@@ -194,7 +211,7 @@ class SqliteDriver:
             except sqlite3.Error as error:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
-                raise _wrap(error) from error
+                raise _wrap(error, self.path) from error
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Executor]:

@@ -19,13 +19,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from jobq.errors import ConflictError, StoreUnavailable
+from jobq.errors import ConflictError, StoreFull, StoreUnavailable
 
 events_log = logging.getLogger("jobq.events")
+
+FULL_WARNING_EVERY = 60.0  # seconds between the warnings of a full disk
 
 
 class Loop(Protocol):
@@ -70,14 +73,26 @@ def run_due(loops: Iterable[Loop], now: dt.datetime) -> bool:
 class Backoff:
     """How the dispatcher's loops and its claim handle a failure, so that nothing stops the
     dispatcher: a store unavailable or in conflict is expected now and then (a warning, then a
-    short wait); anything else is a bug (logged critical with its traceback, then one poll's
-    wait). The wait ends early when the dispatcher stops."""
+    short wait); a full disk lasts (one warning a minute while it does); anything else is a bug
+    (logged critical with its traceback, then one poll's wait). The wait ends early when the
+    dispatcher stops."""
 
     stopping: threading.Event
     poll_interval: Callable[[], float]
+    full_since: dict[str, float] = field(default_factory=dict)  # what -> when last said
 
     def failed(self, what: str, error: Exception) -> None:
-        if isinstance(error, (StoreUnavailable, ConflictError)):
+        if isinstance(error, StoreFull):
+            now = time.monotonic()
+            if now - self.full_since.get(what, -FULL_WARNING_EVERY) >= FULL_WARNING_EVERY:
+                self.full_since[what] = now
+                events_log.warning(
+                    "%s failed: %s; waiting for room (said once a minute while it lasts)",
+                    what,
+                    error,
+                )
+            self.stopping.wait(min(5.0, self.poll_interval()))
+        elif isinstance(error, (StoreUnavailable, ConflictError)):
             events_log.warning("%s failed (%s); retrying", what, error)
             self.stopping.wait(min(5.0, self.poll_interval()))
         else:

@@ -1,0 +1,105 @@
+"""A full disk under SQLite (issue 17.7), on a small tmpfs of the test's own: a put says the
+disk is full, names the database and loses nothing stored; a running worker waits, says so
+once a minute (no CRITICAL, no traceback per poll), and goes on when there is room again."""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from jobfuncs import add
+from worker_helpers import subprocess_env, wait_until
+
+import jobq
+
+SQLITE_ONLY = pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+WAIT = 30.0
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 3 MB filesystem (tmpfs), mounted for the test."""
+    where = tmp_path / "disk"
+    where.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(where)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {mounted.stderr!r}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def fill(disk: Path) -> Path:
+    """Fill `disk` to the last byte with one file; removing it makes room again."""
+    filler = disk / "filler"
+    with filler.open("wb") as out:
+        try:
+            while True:
+                out.write(b"\0" * 65536)
+                out.flush()
+        except OSError:
+            pass
+    return filler
+
+
+@SQLITE_ONLY
+def test_a_put_on_a_full_disk_says_so_and_loses_nothing(engine: str, small_disk: Path) -> None:
+    path = small_disk / "jobs.db"
+    with jobq.connect(f"sqlite:///{path}") as db:
+        stored = [db.queue().put(jobq.Job(add, i, 1)) for i in range(5)]
+        filler = fill(small_disk)
+        with pytest.raises(jobq.StoreFull) as raised:
+            for _ in range(5000):  # the WAL's free pages go first
+                db.queue().put(jobq.Job(add, 0, "x" * 4000))
+        assert str(path) in str(raised.value) and "is full" in str(raised.value)
+        assert isinstance(raised.value, jobq.StoreUnavailable)  # retried as a lost database
+        assert [db.get_job(job.id).args for job in stored] == [(i, 1) for i in range(5)]
+        filler.unlink()
+        assert db.queue().put(jobq.Job(add, 2, 2)).id is not None  # room again: writes go
+
+
+@SQLITE_ONLY
+def test_a_worker_waits_for_room_and_says_so_once(
+    engine: str, small_disk: Path, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{small_disk / 'jobs.db'}"
+    db = jobq.connect(url)
+    later = db.clock.now() + dt.timedelta(seconds=2)
+    jobs = [db.queue().put(jobq.Job(add, i, 1), begin_after=later) for i in range(5)]
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        worker = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "jobq", "worker", "--db", url),
+                *("--uuid", str(uuid.uuid4()), "--poll-interval", "0.1"),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=subprocess_env(),
+        )
+    try:
+        wait_until(lambda: "activated dispatcher" in log.read_text(), timeout=WAIT, what="start")
+        filler = fill(small_disk)
+        wait_until(lambda: "is full" in log.read_text(), timeout=WAIT, what="the warning")
+        wait_until(lambda: db.clock.now() > later + dt.timedelta(seconds=2), timeout=WAIT)
+        assert all(job.refresh().status == "pending" for job in jobs)
+        filler.unlink()
+        assert [job.wait(timeout=WAIT) for job in jobs] == [i + 1 for i in range(5)]
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(WAIT)
+        db.close()
+    output = log.read_text()
+    full_lines = [line for line in output.splitlines() if "is full" in line]
+    assert 1 <= len(full_lines) <= 3, full_lines  # once per loop that met it, not every poll
+    assert all(" WARNING " in line for line in full_lines)
+    assert "CRITICAL" not in output and "Traceback" not in output
