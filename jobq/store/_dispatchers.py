@@ -66,16 +66,24 @@ def deactivate_dispatcher(driver: Driver, uuid: str, now: dt.datetime) -> None:
         ex.run("deactivate_dispatcher", uuid=uuid, now=driver.to_db_time(now))
 
 
-def deactivate_dead(driver: Driver, now: dt.datetime) -> list[str]:
+_LONG_AGO = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+
+def deactivate_dead(
+    driver: Driver, now: dt.datetime, judge_since: dt.datetime | None = None
+) -> list[str]:
     """Deactivate every dispatcher whose ping is older than its death interval; returns
-    the UUIDs this call deactivated (a concurrent sweeper gets the others)."""
+    the UUIDs this call deactivated (a concurrent sweeper gets the others). With
+    `judge_since` (when the judge's own unbroken run of pings began), only those whose whole
+    death interval lies after it: the judge saw them silent while it could ping itself."""
     at = driver.to_db_time(now)
+    since = driver.to_db_time(judge_since or _LONG_AGO)
     with driver.read() as ex:
-        candidates = [r["uuid"] for r in ex.all("dead_dispatchers", now=at)]
+        candidates = [r["uuid"] for r in ex.all("dead_dispatchers", now=at, since=since)]
     won: list[str] = []
     for uuid in candidates:
         with driver.transaction() as ex:
-            if ex.run("deactivate_if_dead", uuid=uuid, now=at) == 1:
+            if ex.run("deactivate_if_dead", uuid=uuid, now=at, since=since) == 1:
                 won.append(uuid)
     return won
 

@@ -239,8 +239,10 @@ class SqlStore:
     def deactivate_dispatcher(self, uuid: str, now: dt.datetime) -> None:
         _dispatchers.deactivate_dispatcher(self.driver, uuid, now)
 
-    def deactivate_dead(self, now: dt.datetime) -> list[str]:
-        return _dispatchers.deactivate_dead(self.driver, now)
+    def deactivate_dead(
+        self, now: dt.datetime, judge_since: dt.datetime | None = None
+    ) -> list[str]:
+        return _dispatchers.deactivate_dead(self.driver, now, judge_since)
 
     def set_dispatcher_intervals(
         self, uuid: str, ping_interval: float, death_interval: float

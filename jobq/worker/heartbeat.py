@@ -6,6 +6,11 @@ made in the database (`Database.set_dispatcher_intervals`). The sweep (sweep.py)
 ping that went through. Between pings it watches its own silence: a dispatcher that could not
 ping for longer than its death interval is `lost`, and claims nothing until a ping goes through
 again, since a sibling may be handing its jobs on.
+
+It also keeps `in_reach_since`, when its current unbroken run of pings began: a dispatcher
+that was itself cut off (a failed ping, or one that took much longer than it should: a stall of
+the database shared by every worker, a paused process) knows nothing of whether its siblings
+could ping meanwhile, so the sweep judges no one dead for one death interval after it.
 """
 
 from __future__ import annotations
@@ -49,12 +54,18 @@ class Heartbeat:
         self._timer = Every(lambda: self.ping_interval)
         self.beats = 0  # ticks that went through, since the dispatcher was made (for the sweep)
         self._ping_ok_at: float | None = None  # time.monotonic() of the last ping that went through
+        self._cut_off = False  # a ping failed since the last one that went through
         self.lost = False  # could not ping for longer than the death interval
+        # The dispatcher's time when its current unbroken run of pings began (None: since it
+        # activated, which needs the database too).
+        self.in_reach_since: dt.datetime | None = None
 
     def start(self) -> None:
         """A new run: ping at once, and count the silence from now (the activation)."""
         self._timer.reset()
         self._ping_ok_at = time.monotonic()
+        self._cut_off = False
+        self.in_reach_since = None
 
     def due(self, now: dt.datetime) -> bool:
         return self._timer.due(now)
@@ -62,6 +73,7 @@ class Heartbeat:
     def tick(self, now: dt.datetime) -> None:
         """Ping; reactivate if presumed dead; pick up interval changes."""
         store = self._store
+        began = time.monotonic()
         if not store.ping(self._uuid, now):
             events_log.critical(
                 "Dispatcher %s not activated prior to ping: a sibling presumed it dead (suspect "
@@ -72,7 +84,15 @@ class Heartbeat:
             )
             store.reactivate_dispatcher(self._uuid, now)
             self._fire("reactivated")
-        self._ping_ok_at = time.monotonic()
+        went_through = time.monotonic()
+        previous = self._ping_ok_at
+        # Out of reach since the last ping: one failed, or this one or the wait before it
+        # took far longer than a round should (allowing for a slow commit and a busy machine).
+        slow = 2 * self.ping_interval + 1.0
+        if self._cut_off or (previous is not None and went_through - previous > slow):
+            self.in_reach_since = now + dt.timedelta(seconds=went_through - began)
+        self._cut_off = False
+        self._ping_ok_at = went_through
         if self.lost:
             events_log.warning("dispatcher %s reaches the database again; claiming", self._uuid)
             self.lost = False
@@ -94,6 +114,7 @@ class Heartbeat:
         self.beats += 1
 
     def failed(self, error: Exception) -> None:
+        self._cut_off = True
         self._backoff.failed(self.name, error)
 
     def check_silence(self) -> None:

@@ -55,7 +55,7 @@ class Sweep:
 
     def tick(self, now: dt.datetime) -> None:
         store = self._rows.store
-        for dead in store.deactivate_dead(now):
+        for dead in store.deactivate_dead(now, judge_since=self._after.in_reach_since):
             events_log.warning("dispatcher %s is dead (no ping in time): deactivated", dead)
         orphans = store.orphans()
         if orphans:

@@ -12,7 +12,7 @@ import uuid
 import psycopg
 import pytest
 from jobfuncs import insert_then_sleep
-from worker_helpers import PG_URL, app_rows, create_app_table, subprocess_env
+from worker_helpers import PG_URL, app_rows, create_app_table, subprocess_env, wait_until
 
 import jobq
 
@@ -37,6 +37,13 @@ def test_a_worker_survives_its_connections_being_killed(
     killed = 0
     try:
         with psycopg.connect(PG_URL, autocommit=True) as admin:
+            wait_until(  # a loaded machine may take a while to start the worker
+                lambda: admin.execute(
+                    "SELECT 1 FROM pg_stat_activity WHERE application_name = %s", (app_name,)
+                ).fetchall(),
+                timeout=30,
+                what="the worker's connections",
+            )
             for _ in range(3):
                 time.sleep(0.4)
                 rows = admin.execute(

@@ -379,8 +379,11 @@ UPDATE jobq_dispatchers SET activated = %(now)s, last_ping = %(now)s, deactivate
 WHERE uuid = %(uuid)s;
 
 -- name: dead_dispatchers
--- Activated dispatchers whose last ping is older than their own death interval.
-SELECT uuid FROM jobq_dispatchers WHERE activated IS NOT NULL AND last_ping + make_interval(secs => death_interval) < %(now)s;
+-- Activated dispatchers whose last ping is older than their own death interval, and whose
+-- whole death interval the judge spent in reach of the database (since).
+SELECT uuid FROM jobq_dispatchers WHERE activated IS NOT NULL
+    AND last_ping + make_interval(secs => death_interval) < %(now)s
+    AND %(now)s - make_interval(secs => death_interval) >= %(since)s;
 
 -- name: deactivate_if_dead
 -- Only one sweeper wins: the row is updated once, under its lock. A row another session
@@ -390,6 +393,7 @@ UPDATE jobq_dispatchers SET activated = NULL, deactivated = %(now)s
 WHERE uuid = (SELECT uuid FROM jobq_dispatchers
               WHERE uuid = %(uuid)s AND activated IS NOT NULL
                   AND last_ping + make_interval(secs => death_interval) < %(now)s
+                  AND %(now)s - make_interval(secs => death_interval) >= %(since)s
               FOR UPDATE SKIP LOCKED);
 
 -- name: set_intervals
