@@ -32,7 +32,8 @@ from jobq.store._external import driver_connection
 from jobq.store._group import GroupCommit, in_savepoints
 from jobq.store._schema import load_queries
 from jobq.store._sql import SqlStore
-from jobq.store.base import NewJob
+from jobq.store._wake import SocketWaiter, WakeSender, wake_folder
+from jobq.store.base import NewJob, Waiter
 from jobq.store.driver import Executor, ResultWrite, T
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -151,6 +152,7 @@ class SqliteDriver:
         self._lock = threading.Lock()
         self._writer = threading.Lock()  # one write transaction at a time in this process
         self._conns: list[sqlite3.Connection] = []
+        self.waker = WakeSender(wake_folder(path))
         self._insert_rows: dict[int, str] = {}  # _insert_rows_sql's texts, by row count
         self._row_parameters = self.queries["insert_job_row"].count("?")
         # Claims, completions and single puts of this process's threads share commits (syncs).
@@ -227,7 +229,9 @@ class SqliteDriver:
         return self.group.run(_wrapping(work))
 
     def notify(self, ex: Executor, queue: str) -> None:
-        """No NOTIFY: waiting workers see the commit in `PRAGMA data_version`."""
+        """No NOTIFY: waiting workers are told to look (`_wake.py`), and see the commit that
+        follows in `PRAGMA data_version`."""
+        self.waker.send()
 
     # -- conversions ---------------------------------------------------------------------------
     def to_db_time(self, value: dt.datetime) -> int:
@@ -241,7 +245,9 @@ class SqliteDriver:
 
     # -- writes --------------------------------------------------------------------------------
     def put_one(self, job: NewJob, now: dt.datetime) -> int:
-        return self.group.run(_wrapping(lambda ex: self.insert_job(ex, job, "pending", now)))
+        job_id = self.group.run(_wrapping(lambda ex: self.insert_job(ex, job, "pending", now)))
+        self.waker.send()
+        return job_id
 
     def commit_result(self, params: dict[str, Any], now: dt.datetime, write: ResultWrite) -> None:
         self.group.run(_wrapping(lambda ex: write(self, ex, params, now)))
@@ -330,14 +336,26 @@ class SqliteDriver:
     def reserve_connections(self, count: int) -> None:
         """Nothing: a connection per thread, opened on first use, no pool."""
 
-    def waiter(self) -> DataVersionWaiter:
-        return DataVersionWaiter(self)
+    def waiter(self) -> Waiter:
+        """A `SocketWaiter` (woken by writers, `_wake.py`), or where no socket can be made
+        (a read-only folder), a `DataVersionWaiter` polling every 2 ms."""
+        conn = self.open()
+        try:
+            return SocketWaiter(
+                wake_folder(self.path),
+                lambda: int(conn.execute("PRAGMA data_version").fetchone()[0]),
+                conn.close,
+            )
+        except OSError:
+            conn.close()
+            return DataVersionWaiter(self)
 
     def attempt_connection(self) -> SqliteAttemptConnection:
         return SqliteAttemptConnection(self)
 
     def close(self) -> None:
         self.group.close()  # completions submitted and not yet committed
+        self.waker.close()
         with self._lock:
             conns, self._conns = self._conns, []
         for conn in conns:
