@@ -61,3 +61,46 @@ def put_child_then_fail_once(x: int, out: str, runs: str) -> str:
     if Path(runs).read_text().count("run") == 1:
         raise ValueError("first run fails after its put")
     return "second run"
+
+
+def put_annotated_child(x: int) -> jobq.Job:
+    """Puts `double(x)`, annotates it and itself, and returns it (so this job waits on it)."""
+    child = jobq.local.queue().put(jobq.Job(double, x))
+    child.set_annotation("from", "parent")
+    jobq.local.job().set_annotation("child", "put")
+    return child
+
+
+def refresh_unwritten_child() -> str:
+    """Refreshes a child it just put: it is not stored until this job commits."""
+    child = jobq.local.queue().put(jobq.Job(double, 1))
+    try:
+        child.refresh()
+    except jobq.BadStatusError as error:
+        return str(error)
+    return "refreshed"
+
+
+def put_the_same_job_twice() -> str:
+    job = jobq.Job(double, 1)
+    jobq.local.queue().put(job)
+    try:
+        jobq.local.queue().put(job)
+    except ValueError as error:
+        return str(error)
+    return "put twice"
+
+
+def put_then_count_in_connection() -> int:
+    """Puts a child, then opens its connection: the child is written there first, so the
+    job's own SQL sees it (the job and its child)."""
+    jobq.local.queue().put(jobq.Job(double, 1))
+    row = jobq.local.connection().execute("SELECT COUNT(*) AS n FROM jobq_jobs").fetchone()
+    return int(row["n"] if isinstance(row, dict) else row[0])  # psycopg's rows are dicts here
+
+
+def connection_then_progress() -> str:
+    """Opens its connection (on SQLite: the write lock), then reports progress."""
+    jobq.local.connection()
+    jobq.local.progress(1, 2, "half")
+    return "done"

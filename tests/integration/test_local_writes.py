@@ -1,0 +1,58 @@
+"""What a running job does to jobs through `jobq.local` is written in its attempt's
+transaction, on both engines: annotations of a child it put, the handles of jobs not written
+yet, and live annotations once the job holds its connection. (Through worker processes:
+tests/acceptance/test_local_transactions.py.)"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import local_jobs as lj
+import pytest
+from worker_helpers import execute
+
+import jobq
+from jobq.testing import InProcessWorker, start_worker
+
+WAIT = 30.0
+
+
+@pytest.fixture
+def w(db: jobq.Database) -> Iterator[InProcessWorker]:
+    with start_worker(db) as worker:
+        yield worker
+
+
+def test_annotations_of_a_child_commit_with_the_job(
+    db: jobq.Database, db_url: str, w: InProcessWorker
+) -> None:
+    job = db.queue().put(jobq.Job(lj.put_annotated_child, 21))
+    assert job.wait(timeout=WAIT) == 42
+    assert job.annotations["child"] == "put"
+    [(child_id,)] = execute(db_url, "SELECT id FROM jobq_jobs WHERE id <> ?", (job.id,))
+    assert db.get_job(child_id).annotations["from"] == "parent"
+
+
+def test_a_child_is_not_stored_until_the_job_commits(db: jobq.Database, w: InProcessWorker) -> None:
+    job = db.queue().put(jobq.Job(lj.refresh_unwritten_child))
+    assert "is not stored yet" in job.wait(timeout=WAIT)
+
+
+def test_a_job_cannot_put_the_same_job_twice(db: jobq.Database, w: InProcessWorker) -> None:
+    job = db.queue().put(jobq.Job(lj.put_the_same_job_twice))
+    assert "was put already by this job" in job.wait(timeout=WAIT)
+
+
+def test_what_was_kept_is_written_first_when_the_job_opens_its_connection(
+    db: jobq.Database, w: InProcessWorker
+) -> None:
+    job = db.queue().put(jobq.Job(lj.put_then_count_in_connection))
+    assert job.wait(timeout=WAIT) == 2
+
+
+def test_progress_after_opening_the_connection_does_not_wait_for_the_job(
+    db: jobq.Database, w: InProcessWorker
+) -> None:
+    job = db.queue().put(jobq.Job(lj.connection_then_progress))
+    assert job.wait(timeout=WAIT) == "done"
+    assert job.progress == {"done": 1, "total": 2, "message": "half"}
