@@ -10,7 +10,9 @@ parts' `part_done` callbacks and its postprocess (the state they read and write 
 hands its result to the composite), reads the composite's state from its annotation, creates
 or puts jobs, and writes the state back. Inside a running job the transaction is the job's
 attempt (`jobq.local.connection()`): the composite's scheduling commits just before it starts
-waiting, and a `part_done` callback's puts commit with its own result, exactly once.
+waiting, a `part_done` callback's puts commit with its own result, exactly once, and a part
+added by a running job is written with that job's result (`add_part`). A callback added to a
+part is waited for too (`add_part_callback`), until the postprocess is put.
 """
 
 from __future__ import annotations
