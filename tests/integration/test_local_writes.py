@@ -6,10 +6,11 @@ tests/acceptance/test_local_transactions.py.)"""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import local_jobs as lj
 import pytest
-from worker_helpers import execute
+from worker_helpers import execute, wait_until
 
 import jobq
 from jobq.testing import InProcessWorker, start_worker
@@ -56,3 +57,13 @@ def test_progress_after_opening_the_connection_does_not_wait_for_the_job(
     job = db.queue().put(jobq.Job(lj.connection_then_progress))
     assert job.wait(timeout=WAIT) == "done"
     assert job.progress == {"done": 1, "total": 2, "message": "half"}
+
+
+def test_an_async_job_puts_a_child_and_adds_a_callback_to_it(
+    db: jobq.Database, w: InProcessWorker, tmp_path: Path
+) -> None:
+    out = tmp_path / "callback.out"
+    job = db.queue().put(jobq.Job(lj.async_put_child_with_callback, 21, str(out)))
+    assert job.wait(timeout=WAIT) == "put"
+    wait_until(out.exists, timeout=WAIT, what="the child's callback")
+    assert out.read_text().split() == ["42"]

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -104,3 +105,12 @@ def connection_then_progress() -> str:
     jobq.local.connection()
     jobq.local.progress(1, 2, "half")
     return "done"
+
+
+async def async_put_child_with_callback(x: int, out: str) -> str:
+    """README_1's pattern in an `async def` job, across awaits."""
+    child = jobq.local.queue().put(jobq.Job(double, x))
+    await asyncio.sleep(0)
+    child.add_callback(jobq.Job(write_result, out))
+    await asyncio.sleep(0)
+    return "put"
