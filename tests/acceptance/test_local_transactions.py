@@ -55,8 +55,8 @@ def spawn(db_url: str, tmp_path: Path) -> Iterator[Callable[..., Worker]]:
     end of the test if still running."""
     started: list[Worker] = []
 
-    def start(*extra: str) -> Worker:
-        ident = str(uuid.uuid4())
+    def start(*extra: str, ident: str | None = None) -> Worker:
+        ident = ident or str(uuid.uuid4())
         log = tmp_path / f"worker-{ident[:8]}.log"
         with log.open("wb") as out:
             proc = subprocess.Popen(
@@ -162,6 +162,29 @@ def test_a_job_retried_after_its_put_leaves_one_child(
     stored = calls_stored(db_url)
     assert len(stored) == 3, stored  # the job, one child, one callback
     assert sum("double" in call for call in stored) == 1
+
+
+def test_a_job_killed_after_its_put_leaves_one_child_once_rerun(
+    db: jobq.Database, db_url: str, spawn: Callable[..., Worker], tmp_path: Path
+) -> None:
+    """SIGKILL while the job runs after its put: nothing it put survives the crash; its re-run
+    (a restart with the same UUID recovers it at once) puts the one child and callback."""
+    out, marker, gate = tmp_path / "callback.out", tmp_path / "marker", tmp_path / "gate"
+    ident = str(uuid.uuid4())
+    victim = spawn("--death-interval", "600", ident=ident)
+    job = db.queue().put(jobq.Job(put_child_then_wait, 21, str(out), str(marker), str(gate)))
+    wait_until(marker.exists, timeout=WAIT, what="the job to put its child")
+    victim.proc.send_signal(signal.SIGKILL)
+    victim.proc.wait(WAIT)
+    assert len(calls_stored(db_url)) == 1  # the job alone
+    gate.write_text("open")
+    spawn("--death-interval", "600", ident=ident)
+    assert job.wait(timeout=WAIT) == "passed the gate"
+    assert job.refresh().retry_data["interruptions"] == 1
+    wait_until(lambda: lines(out), timeout=WAIT, what="the child's callback")
+    assert lines(out) == ["42"]
+    stored = calls_stored(db_url)
+    assert len(stored) == 3, stored  # the job, one child, one callback
 
 
 # -- 16.4: parts added to a running parallel --------------------------------------------------
