@@ -10,7 +10,7 @@ from pathlib import Path
 
 import local_jobs as lj
 import pytest
-from worker_helpers import execute, wait_until
+from worker_helpers import execute, failing_store_result, wait_until
 
 import jobq
 from jobq.testing import InProcessWorker, start_worker
@@ -19,9 +19,15 @@ WAIT = 30.0
 
 
 @pytest.fixture
-def w(db: jobq.Database) -> Iterator[InProcessWorker]:
+def w(db: jobq.Database, db_url: str) -> Iterator[InProcessWorker]:
+    """A worker, stopped once every job the test's jobs put has completed."""
     with start_worker(db) as worker:
         yield worker
+        wait_until(lambda: not unfinished(db_url), timeout=WAIT, what="every job to complete")
+
+
+def unfinished(db_url: str) -> list[tuple[object, ...]]:
+    return execute(db_url, "SELECT id FROM jobq_jobs WHERE status <> 'completed'")
 
 
 def test_annotations_of_a_child_commit_with_the_job(
@@ -67,3 +73,29 @@ def test_an_async_job_puts_a_child_and_adds_a_callback_to_it(
     assert job.wait(timeout=WAIT) == "put"
     wait_until(out.exists, timeout=WAIT, what="the child's callback")
     assert out.read_text().split() == ["42"]
+
+
+def test_a_refused_commit_leaves_no_child(
+    db: jobq.Database, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failing_store_result(monkeypatch, db, ValueError("commit refused"), 1)
+    out = tmp_path / "callback.out"
+    job = db.queue().put(jobq.Job(lj.put_child_with_callback, 21, str(out)))
+    with start_worker(db), pytest.raises(jobq.JobFailed, match="commit refused"):
+        job.wait(timeout=WAIT)
+    assert len(execute(db_url, "SELECT id FROM jobq_jobs")) == 1  # the job alone
+    assert not out.exists()
+
+
+def test_a_commit_retried_after_a_conflict_leaves_one_child(
+    db: jobq.Database, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raised = failing_store_result(monkeypatch, db, jobq.ConflictError("commit conflict"), 2)
+    out = tmp_path / "callback.out"
+    job = db.queue().put(jobq.Job(lj.put_child_with_callback, 21, str(out)))
+    with start_worker(db):
+        assert job.wait(timeout=WAIT) == "put"
+        wait_until(lambda: not unfinished(db_url), timeout=WAIT, what="every job to complete")
+    assert len(raised) == 2
+    assert out.read_text().split() == ["42"]
+    assert len(execute(db_url, "SELECT id FROM jobq_jobs")) == 3  # the job, child, callback
