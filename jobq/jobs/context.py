@@ -33,6 +33,9 @@ class AttemptWrites:
     def __init__(self) -> None:
         self._writes: list[Write] = []
         self._made: dict[int, Job] = {}  # id(handle) -> handle: kept alive, so ids stay unique
+        # The attempt's transaction has ended (committed or rolled back): what runs after it
+        # (a teardown) writes in transactions of its own.
+        self.closed = False
 
     def __bool__(self) -> bool:
         return bool(self._writes)
@@ -56,10 +59,12 @@ class AttemptWrites:
         finally:
             self._made.clear()
 
-    def discard(self) -> None:
-        """Forget everything kept: the attempt failed or was rolled back."""
+    def close(self) -> None:
+        """The attempt's transaction has ended: forget anything still kept (the attempt
+        failed), and keep nothing from now on."""
         self._writes.clear()
         self._made.clear()
+        self.closed = True
 
 
 @dataclass(slots=True)
@@ -111,9 +116,9 @@ def current_dispatcher_uuid() -> str | None:
 
 def running_in(backend: object) -> JobContext | None:
     """The running job's context if that job is one of `backend`'s (its `JobRows`): what is
-    done to jobs of its own database joins its attempt. None outside a job, or in a job of
-    another database."""
+    done to jobs of its own database joins its attempt. None outside a job, in a job of
+    another database, or once the attempt's transaction has ended (its teardown)."""
     ctx = _current.get()
-    if ctx is None or ctx.job._backend is not backend:
+    if ctx is None or ctx.job._backend is not backend or ctx.writes.closed:
         return None
     return ctx

@@ -119,7 +119,7 @@ class _Attempt:
             self.connection(store)
 
     def rollback(self) -> None:
-        self.writes.discard()
+        self.writes.close()
         if self.conn is not None:
             self.conn.close()
             self.conn = None

@@ -26,6 +26,11 @@ def w(db: jobq.Database, db_url: str) -> Iterator[InProcessWorker]:
         wait_until(lambda: not unfinished(db_url), timeout=WAIT, what="every job to complete")
 
 
+def written(path: Path) -> list[str]:
+    """What the callbacks wrote to `path` (empty until one has)."""
+    return path.read_text().split() if path.exists() else []
+
+
 def unfinished(db_url: str) -> list[tuple[object, ...]]:
     return execute(db_url, "SELECT id FROM jobq_jobs WHERE status <> 'completed'")
 
@@ -71,8 +76,8 @@ def test_an_async_job_puts_a_child_and_adds_a_callback_to_it(
     out = tmp_path / "callback.out"
     job = db.queue().put(jobq.Job(lj.async_put_child_with_callback, 21, str(out)))
     assert job.wait(timeout=WAIT) == "put"
-    wait_until(out.exists, timeout=WAIT, what="the child's callback")
-    assert out.read_text().split() == ["42"]
+    wait_until(lambda: written(out), timeout=WAIT, what="the child's callback")
+    assert written(out) == ["42"]
 
 
 def test_a_refused_commit_leaves_no_child(
@@ -97,5 +102,16 @@ def test_a_commit_retried_after_a_conflict_leaves_one_child(
         assert job.wait(timeout=WAIT) == "put"
         wait_until(lambda: not unfinished(db_url), timeout=WAIT, what="every job to complete")
     assert len(raised) == 2
-    assert out.read_text().split() == ["42"]
+    assert written(out) == ["42"]
     assert len(execute(db_url, "SELECT id FROM jobq_jobs")) == 3  # the job, child, callback
+
+
+def test_what_a_teardown_puts_after_a_failure_is_stored(
+    db: jobq.Database, w: InProcessWorker, tmp_path: Path
+) -> None:
+    out = tmp_path / "callback.out"
+    job = db.queue().put(lj.PutInTeardownJob(lj.fail_with, "boom", str(out)))
+    with pytest.raises(jobq.JobFailed, match="boom"):
+        job.wait(timeout=WAIT)
+    wait_until(lambda: written(out), timeout=WAIT, what="the callback of the job the teardown put")
+    assert written(out) == ["42"]

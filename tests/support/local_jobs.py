@@ -114,3 +114,15 @@ async def async_put_child_with_callback(x: int, out: str) -> str:
     child.add_callback(jobq.Job(write_result, out))
     await asyncio.sleep(0)
     return "put"
+
+
+def fail_with(message: str, out: str) -> None:
+    raise RuntimeError(message)
+
+
+class PutInTeardownJob(jobq.Job):
+    """Its teardown (after its transaction has ended, here a failure's rollback) puts a job
+    whose callback writes its result to the job's second argument."""
+
+    def teardown(self, setup_info: Any) -> None:
+        _put_child_with_callback(21, self.args[1])
