@@ -80,8 +80,9 @@ class JobContext:
     dispatcher_uuid: str | None
     agent_name: str | None
     connection: Callable[[], Any]
-    # Whether the job has opened its attempt connection yet (what joins it, on SQLite, must
-    # not open a second writer that would wait for the lock this one holds).
+    # Whether the job has opened its attempt connection yet: then what it does to jobs is
+    # written into it at once (on SQLite, a second writer would wait for the lock it holds);
+    # until then it is kept in `writes`.
     connection_open: Callable[[], bool] = _never_opened
     # What the job did to jobs before opening its connection (see the module docstring).
     writes: AttemptWrites = field(default_factory=AttemptWrites)
