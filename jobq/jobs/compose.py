@@ -35,6 +35,7 @@ from jobq.model.compose import (
     results,
 )
 from jobq.model.job import CompositeBackend, Job, Status
+from jobq.store.base import NewJob
 
 events_log = logging.getLogger("jobq.events")
 
@@ -230,7 +231,7 @@ class Composition:
             raise BadStatusError(f"composite job {cid} is {status}: too late to add a part")
 
     def _add_part(
-        self, cid: int, kind: str, part: Job, row: Any, put_by: str | None, conn: Any
+        self, cid: int, kind: str, part: Job, row: NewJob, put_by: str | None, conn: Any
     ) -> None:
         state, queue = self._lock_state(cid, conn)
         self._check_open(cid, state, self.store.statuses([cid], conn=conn).get(cid))
@@ -247,7 +248,7 @@ class Composition:
         self._handle(part, part_id, queue)
 
     def add_part_callback(
-        self, composite_id: int, part_id: int, callback_row: Any, now: dt.datetime, conn: Any
+        self, composite_id: int, part_id: int, callback_row: NewJob, now: dt.datetime, conn: Any
     ) -> int:
         """Store a callback of a part (in `conn`'s transaction, or one of its own); until the
         postprocess is put, the composite waits for it too (it may add parts), as it waits
