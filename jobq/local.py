@@ -1,9 +1,13 @@
 """What a running job can ask about itself: `jobq.local.job()`, `queue()`, `connection()`.
 
 Each job (callbacks included) runs with a context set by the worker; outside a job these
-raise `ValueError('not initialized')`, as the original did. Live annotations
-(`set_live_annotation`, `get_live_annotation`), `progress`, `stop_requested` and
-`composite` are read and written in their own short transactions.
+raise `ValueError('not initialized')`, as the original did.
+
+What a running job does to jobs of its database (puts, `add_callback`, `set_annotation`,
+composite parts) happens in its attempt's transaction: it commits with the job's result, or
+not at all if the job fails. Live annotations (`set_live_annotation`, `get_live_annotation`),
+`progress`, `stop_requested` and `composite` are read and written in their own short
+transactions, so others see them at once.
 """
 
 from __future__ import annotations
@@ -34,13 +38,15 @@ def job() -> Job:
 
 
 def queue() -> Queue:
-    """The queue of the job being run; put follow-up jobs here. Its puts join the attempt's
-    transaction (opening it if needed), so a follow-up job exists only if the job's own
-    writes and result commit: a job that is interrupted and run again never leaves a
-    duplicate follow-up behind. (On SQLite that transaction holds the write lock until the
-    job ends: put follow-ups late.)"""
+    """The queue of the job being run; put follow-up jobs here. Like everything the job does
+    to jobs of its database (puts, `add_callback`, `set_annotation`, composite parts), its
+    puts happen in the attempt's transaction, so a follow-up job exists only if the job's
+    result commits: a job that fails or is interrupted and run again never leaves a
+    follow-up behind, or a duplicate. Until the job opens `connection()` they are kept and
+    written with its result (the handles' ids are None until then), so the job holds no
+    lock while it runs."""
     ctx = _context()
-    return Queue(ctx.owner, ctx.queue_name, join=ctx.connection)
+    return Queue(ctx.owner, ctx.queue_name)
 
 
 def dispatcher_uuid() -> str | None:
@@ -67,11 +73,12 @@ def connection() -> Any:
 def set_live_annotation(name: str, value: Any) -> None:
     """Store annotation `name` = `value` (JSON) on the running job now, in its own short
     transaction (not the job's): other processes see it at once (`job.refresh()`,
-    `job.annotations`). On SQLite, do not call it while the job holds `connection()`'s
-    transaction: the write would wait for that transaction's lock."""
+    `job.annotations`). On SQLite, once the job has opened `connection()`, it is written in
+    that transaction instead (a second writer would wait for the job's own lock): others see
+    it when the job commits."""
     current = job()
     check_annotation(name, value)
-    current._require_backend().set_annotation(current, name, value)
+    current._require_backend().set_live_annotation(current, name, value)
     current.annotations = {**current.annotations, name: value}
 
 

@@ -29,12 +29,9 @@ _PAGE = 500
 class Queue:
     """A named queue of one `Database`; get one with `db.queue(name)`."""
 
-    def __init__(self, db: Database, name: str, *, join: Callable[[], Any] | None = None) -> None:
+    def __init__(self, db: Database, name: str) -> None:
         self.db = db
         self.name = name
-        # Inside a job (`jobq.local.queue()`): the attempt's connection, which puts given no
-        # `conn` join.
-        self._join = join
 
     def __repr__(self) -> str:
         return f"<jobq.Queue {self.name!r}>"
@@ -59,6 +56,9 @@ class Queue:
         running (each must exist: `ValueError(('unknown quota name', name))`).
         `conn`: an application connection (sqlite3, psycopg, SQLAlchemy connection or session)
         whose open transaction the job joins: it exists only if that transaction commits.
+        Inside a running job of this database (without `conn`), the put joins that job's
+        attempt transaction: the new job exists only if the running job commits, and its id
+        is None until then (see `jobq.local`).
         """
         return self.put_many(
             [item],
@@ -106,8 +106,6 @@ class Queue:
             if id(job) in seen:
                 raise ValueError(f"{job!r} appears twice in one put_many")
             seen.add(id(job))
-        if conn is None and self._join is not None:
-            conn = self._join()
         return self.db.rows.put(
             self.name,
             jobs,

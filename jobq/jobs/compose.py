@@ -10,12 +10,15 @@ parts' `part_done` callbacks and its postprocess (the state they read and write 
 hands its result to the composite), reads the composite's state from its annotation, creates
 or puts jobs, and writes the state back. Inside a running job the transaction is the job's
 attempt (`jobq.local.connection()`): the composite's scheduling commits just before it starts
-waiting, and a `part_done` callback's puts commit with its own result, exactly once.
+waiting, a `part_done` callback's puts commit with its own result, exactly once, and a part
+added by a running job is written with that job's result (`add_part`). A callback added to a
+part is waited for too (`add_part_callback`), until the postprocess is put.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -32,6 +35,7 @@ from jobq.model.compose import (
     results,
 )
 from jobq.model.job import CompositeBackend, Job, Status
+from jobq.store.base import NewJob
 
 events_log = logging.getLogger("jobq.events")
 
@@ -113,17 +117,19 @@ class Composition:
         self.store = rows.store
 
     @contextlib.contextmanager
-    def _transaction(self, *, join: bool = True) -> Iterator[tuple[Any, bool]]:
-        """(connection, inside a job). Inside a job of this database: its attempt connection
-        if `join` or if the job already opened it (a second writer would wait for the lock
-        it holds, on SQLite), else our own short transaction."""
-        ctx = context.current()
-        if ctx is not None and ctx.job._backend is self.rows and (join or ctx.connection_open()):
-            yield ctx.connection(), True
+    def _transaction(self, conn: Any = None) -> Iterator[Any]:
+        """A connection in an open transaction: `conn` if given; inside a job of this
+        database, its attempt connection; else our own short transaction."""
+        if conn is not None:
+            yield conn
+            return
+        ctx = context.running_in(self.rows)
+        if ctx is not None:
+            yield ctx.connection()
             return
         own = self.store.attempt_connection()
         try:
-            yield own.raw, False
+            yield own.raw
             own.commit()
         finally:
             own.close()
@@ -158,7 +164,7 @@ class Composition:
         assert composite.id is not None and isinstance(composite, Composite)
         cid = composite.id
         post = Job(run_postprocess, cid, postprocess)
-        with self._transaction() as (conn, _):
+        with self._transaction() as conn:
             state, queue = self._lock_state(cid, conn)
             if state is None or state.postprocess is None:
                 now = self.rows.clock.now()
@@ -175,40 +181,86 @@ class Composition:
 
     def step(self, composite_id: int) -> None:
         """A part (or a watched callback of one) has a result: put what became due."""
-        with self._transaction() as (conn, _):
+        with self._transaction() as conn:
             state, queue = self._lock_state(composite_id, conn)
             if state is not None and not state.closed:
                 self._advance(composite_id, queue, state, conn)
 
     def add_part(self, composite: Job, part: Job) -> Job:
-        """Store `part` as a part of the stored `composite` (put at once if it is due)."""
+        """Store `part` as a part of the stored `composite` (put at once if it is due): in a
+        short transaction of its own; inside a running job of this database, in the job's
+        attempt transaction (so the part exists only if the job commits, and always before
+        the composite can see the job done). `BadStatusError` once the postprocess is put."""
         assert composite.id is not None and isinstance(composite, Composite)
-        cid = composite.id
-        with self._transaction(join=False) as (conn, in_job):
-            state, queue = self._lock_state(cid, conn)
-            if state is not None and state.closed:
-                raise BadStatusError(
-                    f"composite job {cid} has already put its postprocess: too late to add a part"
-                )
-            status = self.store.statuses([cid], conn=conn).get(cid)
-            if status in ("callbacks", "completed"):
-                raise BadStatusError(f"composite job {cid} is {status}: too late to add a part")
-            now = self.rows.clock.now()
-            row = self.rows.encode_new(queue, part, now)
-            part_id = self.store.park([row], now, conn=conn)[0]
-            self.store.set_annotation(part_id, PART_OF_KEY, cid, conn=conn)
-            if state is None:  # not run yet: it will take this part after the given ones
-                state = CompositeState(composite.kind, [part_id])
-                self.store.set_annotation(cid, STATE_KEY, state.to_json(), conn=conn)
-            else:
-                state.parts.append(part_id)
-                self._advance(cid, queue, state, conn)
-        self._handle(part, part_id, queue)
-        if not in_job:
+        cid, kind = composite.id, composite.kind
+        record = self.store.get(cid)
+        if record is None:
+            raise JobNotFound(f"no job with id {cid}")
+        self._check_open(cid, CompositeState.from_annotations(record.annotations), record.status)
+        queue = record.queue
+        row = self.rows.encode_new(queue, part, self.rows.clock.now())  # fails here if it must
+        put_by = context.current_dispatcher_uuid()
+        ctx = context.running_in(self.rows)
+        if ctx is None:
+            with self._transaction() as conn:
+                self._add_part(cid, kind, part, row, put_by, conn)
             part.refresh()
             if self.rows.after_put is not None:
                 self.rows.after_put(queue, [part], True)
+            return part
+
+        def write(conn: Any) -> None:
+            self._add_part(cid, kind, part, row, put_by, conn)
+
+        self.rows._joining(ctx, write, part)
+        part.queue_name = queue
+        part.status = Status.NEW
+        part.annotations = {**part.annotations, PART_OF_KEY: cid}
+        part._backend = self.rows
+        if self.rows.after_put is not None:
+            self.rows.after_put(queue, [part], False)
         return part
+
+    @staticmethod
+    def _check_open(cid: int, state: CompositeState | None, status: str | None) -> None:
+        if state is not None and state.closed:
+            raise BadStatusError(
+                f"composite job {cid} has already put its postprocess: too late to add a part"
+            )
+        if status in ("callbacks", "completed"):
+            raise BadStatusError(f"composite job {cid} is {status}: too late to add a part")
+
+    def _add_part(
+        self, cid: int, kind: str, part: Job, row: NewJob, put_by: str | None, conn: Any
+    ) -> None:
+        state, queue = self._lock_state(cid, conn)
+        self._check_open(cid, state, self.store.statuses([cid], conn=conn).get(cid))
+        now = self.rows.clock.now()
+        row.queue = queue
+        part_id = self.store.park([row], now, conn=conn)[0]
+        self.store.set_annotation(part_id, PART_OF_KEY, cid, conn=conn)
+        if state is None:  # not run yet: it will take this part after the given ones
+            state = CompositeState(kind, [part_id])
+            self.store.set_annotation(cid, STATE_KEY, state.to_json(), conn=conn)
+        else:
+            state.parts.append(part_id)
+            self._advance(cid, queue, state, conn, put_by)
+        self._handle(part, part_id, queue)
+
+    def add_part_callback(
+        self, composite_id: int, part_id: int, callback_row: NewJob, now: dt.datetime, conn: Any
+    ) -> int:
+        """Store a callback of a part (in `conn`'s transaction, or one of its own); until the
+        postprocess is put, the composite waits for it too (it may add parts), as it waits
+        for the callbacks a part had when it was put. Locks in the order of `step`."""
+        with self._transaction(conn) as conn:
+            state, queue = self._lock_state(composite_id, conn)
+            callback_id = self.store.add_callback(part_id, callback_row, now, conn=conn)
+            if state is not None and not state.closed and part_id in state.watch:
+                state.watch[part_id].append(callback_id)
+                self._watch(composite_id, queue, callback_id, now, conn)
+                self.store.set_annotation(composite_id, STATE_KEY, state.to_json(), conn=conn)
+        return callback_id
 
     def parts(self, composite_id: int) -> list[Job]:
         """The composite's part jobs, in order."""
@@ -219,13 +271,15 @@ class Composition:
         return [] if state is None else [self.rows.get_job(i) for i in state.parts]
 
     # -- the one decision ------------------------------------------------------------------------
-    def _advance(self, cid: int, queue: str, state: CompositeState, conn: Any) -> None:
+    def _advance(
+        self, cid: int, queue: str, state: CompositeState, conn: Any, put_by: str | None = None
+    ) -> None:
         """Put the parts (and postprocess) that are due, conditionally on their still being
         "new"; record what each part put watches; write the state."""
         statuses = self.store.statuses(state.watched(), conn=conn)
         put, post = state.due(statuses)
         now = self.rows.clock.now()
-        put_by = context.current_dispatcher_uuid()
+        put_by = put_by or context.current_dispatcher_uuid()
         for part_id in put:
             if not self.store.requeue(part_id, queue, now, None, put_by, now, conn=conn):
                 continue
@@ -233,14 +287,7 @@ class Composition:
             watched = [c.id for c in self.store.job_children(part_id)]
             state.watch[part_id] = watched
             for parent in (*watched, part_id):
-                row = self.rows.encode_new(
-                    queue,
-                    Job(part_done, cid),
-                    now,
-                    failure_log_level=logging.CRITICAL,
-                    parent_id=parent,
-                )
-                self.store.add_callback(parent, row, now, conn=conn)
+                self._watch(cid, queue, parent, now, conn)
         if (
             post
             and state.postprocess is not None
@@ -248,3 +295,11 @@ class Composition:
         ):
             state.closed = True
         self.store.set_annotation(cid, STATE_KEY, state.to_json(), conn=conn)
+
+    def _watch(self, cid: int, queue: str, job_id: int, now: dt.datetime, conn: Any) -> None:
+        """Give `job_id` (a part, or a callback of one) a `part_done` callback: the composite
+        decides again once it has a result."""
+        row = self.rows.encode_new(
+            queue, Job(part_done, cid), now, failure_log_level=logging.CRITICAL, parent_id=job_id
+        )
+        self.store.add_callback(job_id, row, now, conn=conn)

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any, overload
 
 from jobq.errors import BadStatusError, CancelledError, EncodingError, JobNotFound
 from jobq.errors import TimeoutError as JobTimeout
-from jobq.jobs.context import current_dispatcher_uuid
+from jobq.jobs.context import JobContext, current_dispatcher_uuid, running_in
 from jobq.model.codec import Codec, call_repr, encode_call
+from jobq.model.compose import PART_OF_KEY
 from jobq.model.failure import Failure, failure_dict
 from jobq.model.job import CompositeBackend, Job, Status
 from jobq.model.retry import RetryPolicy, policy_path
@@ -163,8 +164,14 @@ class JobRows:
     ) -> list[Job]:
         """Store `jobs` (checked by `Queue.put_many`) as pending jobs of `queue`, all or none:
         new ones are inserted, pulled ("new") ones put again. With `conn`, inside that open
-        transaction."""
+        transaction; without, inside a running job of this database, in its attempt's (see
+        `_joining`)."""
         now = self.clock.now()
+        ctx = running_in(self) if conn is None else None
+        if ctx is not None:
+            for job in jobs:
+                if ctx.writes.holds(job):
+                    raise ValueError(f"{job!r} was put already by this job")
         fresh = [j for j in jobs if not j.stored]
         stored = [j for j in jobs if j.stored]
         policy = None if retry_policy is None else policy_path(retry_policy)
@@ -172,6 +179,24 @@ class JobRows:
         rows = self._encoded(
             queue, fresh, now, begin_after, begin_by, policy, failure_log_level, put_by, quota_names
         )
+        if ctx is not None and not ctx.connection_open():
+            rows = list(rows)  # encoded now: a job that cannot be stored fails at its put
+
+            def write(conn: Any) -> None:
+                ids = self._write_put(
+                    queue, rows, stored, begin_after, begin_by, now, conn, quota_names, put_by
+                )
+                for job, job_id in zip(fresh, ids, strict=True):
+                    job.id = job_id
+
+            ctx.writes.add(write, *fresh)
+            for job, row in zip(fresh, rows, strict=True):
+                self._show_put(job, None, row, queue, now, begin_by, policy, failure_log_level)
+            if self.after_put is not None:
+                self.after_put(queue, jobs, False)
+            return jobs
+        if ctx is not None:
+            conn = ctx.connection()
         if stored and conn is None:
             # Requeueing may find a job already taken: insert and requeue in one transaction,
             # so that put_many stores all of its jobs or none.
@@ -232,7 +257,7 @@ class JobRows:
     def _show_put(
         self,
         job: Job,
-        job_id: int,
+        job_id: int | None,
         row: NewJob,
         queue: str,
         now: dt.datetime,
@@ -240,7 +265,8 @@ class JobRows:
         policy: str | None,
         failure_log_level: int | None,
     ) -> None:
-        """Make a new job's handle show the row just put, without reading it back."""
+        """Make a new job's handle show the row just put, without reading it back (its id is
+        None while the put waits for the running job's transaction)."""
         job.id = job_id
         job.queue_name = queue
         job.status = Status.PENDING
@@ -289,7 +315,11 @@ class JobRows:
 
     # -- what a stored handle calls (model.job.JobBackend) --------------------------------------
     def refresh_job(self, job: Job) -> None:
-        assert job.id is not None
+        if job.id is None:
+            raise BadStatusError(
+                f"{job!r} is not stored yet: what a running job puts is stored when the job "
+                f"commits (with its result)"
+            )
         record = self.store.get(job.id)
         if record is None:
             raise JobNotFound(f"job {job.id} no longer exists (pruned?)")
@@ -328,9 +358,11 @@ class JobRows:
         failure_log_level: int | None,
         retry_policy: type[RetryPolicy] | None,
     ) -> Job:
-        assert job.id is not None
         if callback.stored:
             raise ValueError(f"{callback!r} is already stored; a callback must be a new Job")
+        ctx = running_in(self)
+        if ctx is not None and ctx.writes.holds(callback):
+            raise ValueError(f"{callback!r} was put already by this job; pass a new Job")
         now = self.clock.now()
         row = self.encode_new(
             job.queue_name or "",
@@ -340,19 +372,74 @@ class JobRows:
             failure_log_level=logging.CRITICAL if failure_log_level is None else failure_log_level,
             parent_id=job.id,
         )
-        callback.id = self.store.add_callback(job.id, row, now)
         callback._backend = self
+        if ctx is not None:  # in the running job's transaction (written with it, or now)
+
+            def write(conn: Any) -> None:
+                assert job.id is not None
+                callback.id = self._insert_callback(job, row, now, conn)
+
+            self._joining(ctx, write, callback)
+            callback.queue_name = job.queue_name
+            callback.parent_id = job.id
+            callback.status = Status.NEW
+            if self.after_put is not None:
+                self.after_put(callback.queue_name or "", [callback], False)
+            return callback
+        assert job.id is not None
+        callback.id = self._insert_callback(job, row, now, None)
         callback.refresh()
         if self.after_put is not None:
             self.after_put(callback.queue_name or "", [callback], True)
         return callback
 
+    def _insert_callback(self, job: Job, row: NewJob, now: dt.datetime, conn: Any) -> int:
+        """Store a callback of `job`; the callback of a composite's part goes through the
+        composition, which then waits for it too (it may add parts)."""
+        assert job.id is not None
+        part_of = job.annotations.get(PART_OF_KEY)
+        if part_of is not None:
+            return self.composition.add_part_callback(int(part_of), job.id, row, now, conn)
+        return self.store.add_callback(job.id, row, now, conn=conn)
+
+    def _joining(self, ctx: JobContext, write: Callable[[Any], None], *made: Job) -> None:
+        """Do `write` in the running job's attempt transaction: now if the job has opened it,
+        else kept, to be written when it does or with the job's outcome. (Written now in a
+        transaction of its own, it would be seen before the job commits, and on SQLite wait
+        for the write lock the job's own transaction may hold.)"""
+        if ctx.connection_open():  # opening it wrote what was kept: nothing is held now
+            write(ctx.connection())
+        else:
+            ctx.writes.add(write, *made)
+
     def wait_for_change(self, job: Job, timeout: float) -> None:
         time.sleep(max(0.0, timeout))
 
     def set_annotation(self, job: Job, name: str, value: Any) -> None:
-        """Write one annotation in its own short transaction (JSON already checked)."""
+        """Write one annotation (JSON already checked) in its own short transaction; inside a
+        running job of this database, in the job's attempt transaction."""
+        ctx = running_in(self)
+        if ctx is None:
+            assert job.id is not None
+            self.store.set_annotation(job.id, name, value)
+            return
+
+        def write(conn: Any) -> None:
+            assert job.id is not None
+            self.store.set_annotation(job.id, name, value, conn=conn)
+
+        self._joining(ctx, write)
+
+    def set_live_annotation(self, job: Job, name: str, value: Any) -> None:
+        """Write one annotation now, in its own short transaction, even inside a running job
+        (`jobq.local.set_live_annotation`): others see it at once. On SQLite, once the
+        running job holds its attempt transaction (and so the database's write lock), it
+        joins that transaction instead: a second writer would wait for the job itself."""
         assert job.id is not None
+        ctx = running_in(self)
+        if ctx is not None and ctx.connection_open() and self.store.engine == "sqlite":
+            self.store.set_annotation(job.id, name, value, conn=ctx.connection())
+            return
         self.store.set_annotation(job.id, name, value)
 
     def read_annotations(self, job: Job) -> dict[str, Any]:

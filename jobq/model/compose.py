@@ -19,9 +19,10 @@ are `jobq.jobs.compose`; this module is the pure part):
   conditional on the job still being "new", so a re-run composite and concurrent callbacks
   never put anything twice; `serial` never puts the postprocess before its last part has a
   result.
-- A part counts as done when it has a result (value or `Failure`) and so have the callbacks
-  it already had when it was put: a callback added to a part before it starts may still add
-  parts (the catalogue's "second's callback adds third").
+- A part counts as done when it has a result (value or `Failure`) and so have its
+  callbacks: those it had when it was put, and those added to it before the postprocess was
+  put (recorded in `watch`), so a callback added to a part may still add parts (the
+  catalogue's "second's callback adds third").
 - The postprocess gets the part jobs (`postprocess(*its_args, *part_jobs)`), in order, each
   with its `.result` (a `Failure` for a failed part); the default returns the tuple of results.
 
@@ -59,9 +60,10 @@ class Composite(Job):
 
         Before the composite is put, this appends to its arguments. Once stored, the part is
         stored too (and, for a running `parallel`, put at once); returns the stored part.
-        It is its own short transaction, or the running job's attempt transaction if that
-        job opened `jobq.local.connection()` (then it happens only if the job succeeds).
-        After the postprocess has been put it is too late: `BadStatusError`.
+        It is its own short transaction; inside a running job, part of the job's attempt
+        transaction (it happens only if the job succeeds, and before the composite can see
+        that job done; the returned part's id is None until then). After the postprocess
+        has been put it is too late: `BadStatusError`.
         """
         part = as_part(item)
         if not self.stored:
@@ -95,7 +97,8 @@ class CompositeState:
 
     `parts` and `postprocess` are job ids (`postprocess` is None until the composite first
     runs; parts added before that are kept here and go after the given ones). `watch[part]`
-    lists the callbacks the part had when it was put. `closed`: the postprocess was put."""
+    lists the part's callbacks it waits for: those the part had when it was put, and those
+    added to it since. `closed`: the postprocess was put."""
 
     kind: str
     parts: list[int] = field(default_factory=list)

@@ -110,19 +110,29 @@ class _Call:
 @dataclass(slots=True)
 class _Attempt:
     """One run of the callable inside a claim (a claim may run it again on retry-now): the
-    connection the job opened, if any, and what its setup returned for its teardown, which
+    connection the job opened, if any, what it did to jobs before opening it (`writes`,
+    written first when it is opened), and what its setup returned for its teardown, which
     runs once per run (after the abort, or after the commit)."""
 
     conn: AttemptConnection | None = None
     setup_info: Any = None
     torn_down: bool = False
+    writes: context.AttemptWrites = field(default_factory=context.AttemptWrites)
 
     def connection(self, store: Store) -> Any:
         if self.conn is None:
             self.conn = store.attempt_connection()
+            self.writes.write(self.conn.raw)
         return self.conn.raw
 
+    def write_kept(self, store: Store) -> None:
+        """Once the call returned: write what the job did to jobs in its attempt's
+        transaction, which then stores its outcome too (not the group commit)."""
+        if self.writes:
+            self.connection(store)
+
     def rollback(self) -> None:
+        self.writes.close()
         if self.conn is not None:
             self.conn.close()
             self.conn = None
@@ -318,6 +328,7 @@ class Runner:
             try:
                 attempt.setup_info = yield from resolved(call.job.setup())
                 value = yield from resolved(call.func(*call.args, **call.kwargs))
+                attempt.write_kept(self.store)  # its puts, callbacks...: they fail it if refused
             except (SystemExit, KeyboardInterrupt, ReassignedError, asyncio.CancelledError):
                 attempt.rollback()
                 yield from self._teardown(job, call, attempt)
@@ -347,6 +358,7 @@ class Runner:
             agent_name=self.agent_name,
             connection=lambda: attempt.connection(self.store),
             connection_open=lambda: attempt.conn is not None,
+            writes=attempt.writes,
         )
 
     def _store(self, job: Fenced, call: _Call, attempt: _Attempt, outcome: Outcome) -> _Part:
