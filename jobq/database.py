@@ -165,12 +165,14 @@ class Database:
         ping_interval: float = 5.0,
         death_interval: float = 30.0,
         grace: float = 30.0,
+        import_retries: int = 10,
     ) -> Dispatcher:
         """A dispatcher for this process; `start()` it to run jobs in background threads.
 
         It pings every `ping_interval` seconds; one silent for `death_interval` is presumed
         dead by its siblings, which hand its jobs on. On stop, running jobs get `grace`
-        seconds before they are handed on.
+        seconds before they are handed on. A job whose code this process cannot import is
+        put back for another worker, up to `import_retries` times before it fails.
         """
         return Dispatcher(
             self.rows,
@@ -182,6 +184,7 @@ class Database:
             ping_interval=ping_interval,
             death_interval=death_interval,
             grace=grace,
+            import_retries=import_retries,
         )
 
     def set_dispatcher_intervals(

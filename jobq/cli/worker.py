@@ -74,6 +74,14 @@ def _configure_logging(level: str) -> None:
     "JOBQ_PATH, folders separated by os.pathsep).",
 )
 @click.option(
+    "--import-retries",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="A job whose code this worker cannot import is put back for a worker that can; "
+    "after this many such put-backs (by any worker), it fails with the reason.",
+)
+@click.option(
     "--monitor-port",
     type=int,
     default=None,
@@ -108,6 +116,7 @@ def worker(
     retention: str,
     processes: int,
     paths: tuple[str, ...],
+    import_retries: int,
 ) -> None:
     """Run a worker (dispatcher) until SIGTERM or SIGINT.
 
@@ -127,7 +136,7 @@ def worker(
             options += ["--poll-interval", str(poll_interval), "--grace", str(grace)]
             options += ["--ping-interval", str(ping_interval)]
             options += ["--death-interval", str(death_interval), "--log-level", log_level]
-            options += ["--retention", retention]
+            options += ["--retention", retention, "--import-retries", str(import_retries)]
             options += [a for p in paths for a in ("--path", p)]  # children start in this cwd
             if monitor_port is not None:
                 options += ["--monitor-port", str(monitor_port + slot)]
@@ -152,6 +161,7 @@ def worker(
             ping_interval=ping_interval,
             death_interval=death_interval,
             grace=grace,
+            import_retries=import_retries,
         )
         dispatcher.retention.keep = None if retention == "off" else parse_interval(retention)
     except (ConfigError, ValueError) as error:

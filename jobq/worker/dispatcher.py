@@ -31,7 +31,7 @@ from jobq.worker.heartbeat import Heartbeat
 from jobq.worker.loops import Backoff, Loop, run_due
 from jobq.worker.recovery import hand_on
 from jobq.worker.retention import Retention
-from jobq.worker.runner import Runner
+from jobq.worker.runner import IMPORT_RETRIES, Runner
 from jobq.worker.settling import when_done
 from jobq.worker.stats import WorkerStats
 from jobq.worker.sweep import Sweep
@@ -73,6 +73,7 @@ class Dispatcher:
         ping_interval: float = 5.0,
         death_interval: float = 30.0,
         grace: float = 30.0,
+        import_retries: int = IMPORT_RETRIES,
     ) -> None:
         if isinstance(queues, str):
             raise ConfigError("queues must be a list of queue names, not a single string")
@@ -93,6 +94,9 @@ class Dispatcher:
         )
         self.poll_interval = poll_interval
         self.grace = grace
+        if import_retries < 0:
+            raise ConfigError(f"import_retries must be >= 0, got {import_retries}")
+        self.import_retries = import_retries
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._activated = threading.Event()
@@ -341,6 +345,7 @@ class Dispatcher:
             self._stopping,
             aio=self._aio,
             owner=self.owner,
+            import_retries=self.import_retries,
         )
         # jobq.worker.stats
         run = self._holding(self.stats.wrap(runner.run, agent.queue, agent.name))
