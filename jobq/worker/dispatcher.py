@@ -236,10 +236,12 @@ class Dispatcher:
     def run(self) -> None:
         """Register and activate, then poll until `stop()` (or SIGTERM via the CLI)."""
         self._finished_cleanly = True
-        self._install_agents()
+        # Activate first: a process refused for a UUID that a live one holds writes nothing
+        # (its agents would replace the live one's).
         if not self._activate():
             return
         try:
+            self._install_agents()
             self._begin()
             while not self._stopping.is_set():
                 self._round()

@@ -311,6 +311,15 @@ class Runner:
         policy that cannot be built) fails it at once, with the reason."""
         record = job.record
         is_callback = record.parent_id is not None
+        if record.damaged:
+            damaged = EncodingError(
+                f"{job.label}: its row's {', '.join(record.damaged)} column(s) hold text that is "
+                f"not the JSON jobq stores there (damaged or written by hand); failed rather "
+                f"than run without them"
+            )
+            events_log.error("%s", damaged)
+            self._finish(job, self._failed(Failure.from_exception(damaged), {}))
+            return None
         try:
             _check_job_class(record.job_class)
             decoded = self._decoded.pop((record.id, record.attempt), None)

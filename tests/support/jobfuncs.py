@@ -357,3 +357,17 @@ def insert_when_file_exists(path: str, value: str) -> str:
 
 def add_one_one() -> int:
     return 2
+
+
+class PolicyWithoutArguments(jobq.RetryPolicy):
+    """A custom policy whose `__init__` does not take what jobq passes (issue 17.1)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class PolicyThatRaises(jobq.RetryPolicy):
+    """A custom policy that cannot be built at all."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("this policy cannot be built")
