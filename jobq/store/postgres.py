@@ -92,7 +92,10 @@ class PostgresAttemptConnection:
 
     def __init__(self, pool: ConnectionPool[Any]) -> None:
         self._pool = pool
-        self._conn = pool.getconn()
+        try:
+            self._conn = pool.getconn()
+        except (psycopg.Error, PoolTimeout) as error:  # a hung or lost link: jobq's error
+            raise _wrap(error) from error
         self._conn.autocommit = False  # the pool's connections are autocommit otherwise
 
     @property

@@ -371,3 +371,10 @@ class PolicyThatRaises(jobq.RetryPolicy):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise RuntimeError("this policy cannot be built")
+
+
+def gated_connection(token: str, value: Any = None) -> Any:
+    """Waits for its gate (see `gated`), then opens the job's own connection."""
+    gated(token)
+    jobq.local.connection().execute("SELECT 1")
+    return value
