@@ -116,7 +116,7 @@ class Dispatcher:
         # dispatcher (presumed dead) may be claimed again while its old run still ends.
         self._held: collections.Counter[int] = collections.Counter()
         self._held_lock = threading.Lock()
-        self._backoff = Backoff(self._stopping, lambda: self.poll_interval)
+        self._backoff = Backoff(self._stopping, lambda: self.poll_interval, self.stats.failed)
         self._heartbeat = Heartbeat(
             self.store,
             self.uuid,
@@ -261,8 +261,10 @@ class Dispatcher:
         lost, then retention, and a wait for work (the waiter, a job of this process ending,
         or `poll_interval`)."""
         self._wake.clear()
-        if run_due(self._loops, self.clock.now()) and not self._heartbeat.lost:
-            self._claim()
+        went_through = run_due(self._loops, self.clock.now())
+        if went_through and not self._heartbeat.lost:
+            went_through = self._claim()
+        self.stats.round_ended(went_through)
         self._heartbeat.check_silence()
         self.polls += 1
         self.stats.polled(self._agent_sync.agents, self._pools)
@@ -395,13 +397,15 @@ class Dispatcher:
 
         return accept
 
-    def _claim(self) -> None:
+    def _claim(self) -> bool:
         """Claim for each agent with room, and hand the jobs to its pool; a failure is
-        handled like a loop's (loops.Backoff)."""
+        handled like a loop's (loops.Backoff). False if it failed."""
         try:
             self._claim_for(self._agent_sync.claimable())
         except Exception as error:
             self._backoff.failed("poll", error)
+            return False
+        return True
 
     def _claim_for(self, agents: list[AgentRecord]) -> None:
         if self._stopping.is_set():

@@ -75,8 +75,12 @@ class Backoff:
 
     stopping: threading.Event
     poll_interval: Callable[[], float]
+    # Told of each failure (the worker's statistics: a worker that fails is not shown healthy).
+    noted: Callable[[str, Exception], None] | None = None
 
     def failed(self, what: str, error: Exception) -> None:
+        if self.noted is not None:
+            self.noted(what, error)
         if isinstance(error, (StoreUnavailable, ConflictError)):
             events_log.warning("%s failed (%s); retrying", what, error)
             self.stopping.wait(min(5.0, self.poll_interval()))

@@ -6,9 +6,12 @@ damaged. And a process refused for a live dispatcher's `--uuid` changes nothing.
 from __future__ import annotations
 
 import itertools
+import json
 import signal
+import socket
 import subprocess
 import sys
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -162,3 +165,33 @@ def test_a_process_refused_for_a_live_uuid_changes_nothing(
             assert end is not None and start is not None and start >= end
     finally:
         live.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_worker_that_cannot_claim_says_so_and_is_not_shown_healthy(
+    db: jobq.Database, db_url: str, tmp_path: Path
+) -> None:
+    port = _free_port()
+    worker = Worker(db_url, tmp_path / "worker.log", "--monitor-port", str(port))
+
+    def status() -> dict[str, object]:
+        url = f"http://127.0.0.1:{port}/status"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return dict(json.loads(response.read())["status"])
+
+    try:
+        wait_until(lambda: status()["status"] == "RUNNING", WAIT, "a healthy worker")
+        cascade = "" if db_url.startswith("sqlite") else " CASCADE"
+        execute(db_url, f"DROP TABLE jobq_quotas{cascade}")  # every claim now fails
+        failing = wait_until(
+            lambda: (s := status())["status"] == "FAILING" and s, WAIT, "a FAILING status"
+        )
+    finally:
+        output = worker.stop()
+    assert "jobq_quotas" in str(failing["failing"]), failing
+    assert "unexpected error in poll" in output and "jobq_quotas" in output
