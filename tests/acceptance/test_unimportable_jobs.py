@@ -167,3 +167,41 @@ def test_a_callback_waits_for_a_worker_that_can_decode_its_parents_result(
         assert callback.wait(timeout=WAIT) == "titled 2030-03", log.read_text()
     finally:
         _stop(proc, log)
+
+
+def _retry(db_url: str, job_id: int) -> int:
+    """`jobq retry ID` (the command, a real process); returns the copy's id."""
+    done = subprocess.run(
+        [JOBQ, "retry", "--db", db_url, str(job_id)], capture_output=True, text=True, timeout=WAIT
+    )
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout.split()[-1])
+
+
+def test_a_retried_callback_gets_the_result_of_its_parents_retry(
+    db: jobq.Database, db_url: str, app: Path, tmp_path: Path
+) -> None:
+    import helpers
+    import reports
+
+    parent = db.queue().put(jobq.Job(reports.build, "2030-04"))
+    callback = parent.add_callback(helpers.title)
+    common = str(tmp_path / "common")
+    log = tmp_path / "without.log"
+    proc = _start(db_url, tmp_path, log, "--path", common, "--import-retries", "0")
+    try:
+        with pytest.raises(jobq.JobFailed):  # the parent's import error, given to the callback
+            callback.wait(timeout=WAIT)
+    finally:
+        _stop(proc, log)
+    assert parent.refresh().failed and parent.failure is not None
+    assert parent.failure.check(ImportError)
+    log = tmp_path / "with.log"
+    proc = _start(db_url, tmp_path, log, "--path", common, "--path", str(app))
+    try:
+        parent_copy = db.get_job(_retry(db_url, parent.id or 0))
+        callback_copy = db.get_job(_retry(db_url, callback.id or 0))
+        assert callback_copy.wait(timeout=WAIT) == "titled 2030-04", log.read_text()
+        assert parent_copy.wait(timeout=WAIT).month == "2030-04"
+    finally:
+        _stop(proc, log)
