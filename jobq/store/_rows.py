@@ -37,12 +37,13 @@ def json_names(text: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-# How `_job_record` reads a JSON column: (column, text, parser, value if damaged) -> value.
-_JsonReader = Callable[[str, str | None, Callable[[str], Any], Any], Any]
-
-
-def _strict(column: str, text: str | None, parse: Callable[[str], Any], empty: Any) -> Any:
-    return None if text is None else parse(text)
+# The JSON columns of a job row: (column, how it is read, the text a damaged one is read as).
+_JSON_COLUMNS: tuple[tuple[str, Callable[[str], Any], str | None], ...] = (
+    ("retry_data", json_dict, "{}"),
+    ("quota_names", json_names, "[]"),
+    ("annotations", json_dict, "{}"),
+    ("failure", json_dict, None),
+)
 
 
 def job_record(driver: Driver, row: Row) -> JobRecord:
@@ -50,23 +51,28 @@ def job_record(driver: Driver, row: Row) -> JobRecord:
     read (a damaged row) is read as empty and named in the record's `damaged`, so that one
     bad row stops no claim, sweep or listing: the worker that claims it fails it."""
     try:
-        return _job_record(driver, row, _strict)
+        return _job_record(driver, row)
     except ValueError:  # json.JSONDecodeError included
-        damaged: list[str] = []
-
-        def lenient(column: str, text: str | None, parse: Callable[[str], Any], empty: Any) -> Any:
-            try:
-                return _strict(column, text, parse, empty)
-            except ValueError:
-                damaged.append(column)
-                return empty
-
-        record = _job_record(driver, row, lenient)
-        record.damaged = tuple(damaged)
-        return record
+        return _damaged_job_record(driver, row)
 
 
-def _job_record(driver: Driver, row: Row, json_of: _JsonReader) -> JobRecord:
+def _damaged_job_record(driver: Driver, row: Row) -> JobRecord:
+    fixed = dict(row)
+    damaged = []
+    for column, read, empty in _JSON_COLUMNS:
+        if row[column] is None:
+            continue
+        try:
+            read(row[column])
+        except ValueError:
+            damaged.append(column)
+            fixed[column] = empty
+    record = _job_record(driver, fixed)
+    record.damaged = tuple(damaged)
+    return record
+
+
+def _job_record(driver: Driver, row: Row) -> JobRecord:
     d = driver.from_db_time
     return JobRecord(
         id=row["id"],
@@ -79,10 +85,10 @@ def _job_record(driver: Driver, row: Row, json_of: _JsonReader) -> JobRecord:
         call=bytes(row["call"]),
         call_repr=row["call_repr"],
         retry_policy=row["retry_policy"],
-        retry_data=json_of("retry_data", row["retry_data"], json_dict, {}),
+        retry_data=json_dict(row["retry_data"]),
         failure_log_level=row["failure_log_level"],
-        quota_names=json_of("quota_names", row["quota_names"], json_names, ()),
-        annotations=json_of("annotations", row["annotations"], json_dict, {}),
+        quota_names=() if (q := row["quota_names"]) == "[]" else json_names(q),
+        annotations=json_dict(row["annotations"]),
         attempt=row["attempt"],
         dispatcher_uuid=row["dispatcher_uuid"],
         agent_name=row["agent_name"],
@@ -91,7 +97,7 @@ def _job_record(driver: Driver, row: Row, json_of: _JsonReader) -> JobRecord:
         waiting_on=row["waiting_on"],
         result_repr=row["result_repr"],
         failed=bool(row["failed"]),
-        failure=json_of("failure", row["failure"], json_dict, None),
+        failure=None if (f := row["failure"]) is None else json_dict(f),
         created=d(row["created"]),
         assigned_at=None if (t := row["assigned_at"]) is None else d(t),
         active_start=None if (t := row["active_start"]) is None else d(t),

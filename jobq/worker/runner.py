@@ -359,7 +359,8 @@ class Runner:
         record = job.record
         module = (error.name or "") if isinstance(error, ImportError) else ""
         what = f"module {module!r}" if module else "what it names"
-        count = int(record.retry_data.get(IMPORT_ERRORS, 0)) + 1
+        counted = record.retry_data.get(IMPORT_ERRORS, 0)
+        count = (counted if isinstance(counted, int) else 0) + 1
         data = {**record.retry_data, IMPORT_ERRORS: count}
         data[LAST_IMPORT_ERROR] = f"{type(error).__name__}: {error}"
         if count > self.import_retries:
