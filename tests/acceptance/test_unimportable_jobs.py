@@ -178,8 +178,20 @@ def _retry(db_url: str, job_id: int) -> int:
     return int(done.stdout.split()[-1])
 
 
+def _retry_all_failed(db_url: str) -> None:
+    """`jobq retry --all-failed -y` (a real process)."""
+    done = subprocess.run(
+        [JOBQ, "retry", "--all-failed", "-y", "--db", db_url],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
+    assert done.returncode == 0 and done.stdout == "retried 2 job(s)\n", done
+
+
+@pytest.mark.parametrize("bulk", [False, True], ids=["one-by-one", "all-failed"])
 def test_a_retried_callback_gets_the_result_of_its_parents_retry(
-    db: jobq.Database, db_url: str, app: Path, tmp_path: Path
+    db: jobq.Database, db_url: str, app: Path, tmp_path: Path, bulk: bool
 ) -> None:
     import helpers
     import reports
@@ -199,8 +211,13 @@ def test_a_retried_callback_gets_the_result_of_its_parents_retry(
     log = tmp_path / "with.log"
     proc = _start(db_url, tmp_path, log, "--path", common, "--path", str(app))
     try:
-        parent_copy = db.get_job(_retry(db_url, parent.id or 0))
-        callback_copy = db.get_job(_retry(db_url, callback.id or 0))
+        if bulk:
+            _retry_all_failed(db_url)
+            parent_copy = db.get_job(int(parent.refresh().annotations["retried_as"]))
+            callback_copy = db.get_job(int(callback.refresh().annotations["retried_as"]))
+        else:
+            parent_copy = db.get_job(_retry(db_url, parent.id or 0))
+            callback_copy = db.get_job(_retry(db_url, callback.id or 0))
         assert callback_copy.wait(timeout=WAIT) == "titled 2030-04", log.read_text()
         assert parent_copy.wait(timeout=WAIT).month == "2030-04"
     finally:
