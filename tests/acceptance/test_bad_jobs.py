@@ -195,3 +195,22 @@ def test_a_worker_that_cannot_claim_says_so_and_is_not_shown_healthy(
         output = worker.stop()
     assert "jobq_quotas" in str(failing["failing"]), failing
     assert "unexpected error in poll" in output and "jobq_quotas" in output
+
+
+def test_a_damaged_quota_names_column_breaks_no_claim_of_its_queue(
+    db: jobq.Database, db_url: str, tmp_path: Path
+) -> None:
+    queue = db.queue()
+    queue.quotas.create("exports", size=1)
+    damaged = queue.put(jobq.Job(add, 2, 2), quota_names=["exports"])
+    execute(db_url, "UPDATE jobq_jobs SET quota_names = ? WHERE id = ?", ('["exports"', damaged.id))
+    worker = Worker(db_url, tmp_path / "worker.log")
+    try:
+        with pytest.raises(jobq.JobFailed) as failed:
+            damaged.wait(timeout=WAIT)
+        jobs = queue.put_many([jobq.Job(add, i, 1) for i in range(5)], quota_names=["exports"])
+        assert [j.wait(timeout=WAIT) for j in jobs] == [1, 2, 3, 4, 5]
+    finally:
+        output = worker.stop()
+    assert "quota_names" in failed.value.failure.message, output
+    assert "unexpected error" not in output
