@@ -28,4 +28,7 @@ def ensure_aware(value: dt.datetime, name: str) -> dt.datetime:
             f"{name}={value!r} is timezone-naive; jobq needs aware datetimes "
             f"(for example datetime.now(timezone.utc))"
         )
-    return value.astimezone(dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError(f"{name}={value!r} is out of range in UTC (past the year 9999)") from None

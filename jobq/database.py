@@ -174,6 +174,7 @@ class Database:
         grace: float = 30.0,
         traceback_locals: bool = False,
         redact_locals: str = DEFAULT_REDACT,
+        import_retries: int = 10,
     ) -> Dispatcher:
         """A dispatcher for this process; `start()` it to run jobs in background threads.
 
@@ -182,6 +183,8 @@ class Database:
         seconds before they are handed on. With `traceback_locals`, a job's failure records
         its frames' locals (logged, stored and shown), except those whose names match the
         regular expression `redact_locals`; off by default, since locals hold secrets.
+        seconds before they are handed on. A job whose code this process cannot import is
+        put back for another worker, up to `import_retries` times before it fails.
         """
         try:
             locals_setting = TracebackLocals(traceback_locals, redact_pattern(redact_locals))
@@ -198,6 +201,7 @@ class Database:
             death_interval=death_interval,
             grace=grace,
             traceback_locals=locals_setting,
+            import_retries=import_retries,
         )
 
     def set_dispatcher_intervals(

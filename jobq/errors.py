@@ -139,5 +139,13 @@ def is_disconnect(exc: BaseException) -> bool:
     sqlstate = getattr(exc, "sqlstate", None)
     if sqlstate is not None:
         return str(sqlstate).startswith("08") or sqlstate in {"57P01", "57P02", "57P03"}
-    # psycopg.OperationalError without a sqlstate: the connection itself broke.
-    return type(exc).__name__ == "OperationalError" and type(exc).__module__.startswith("psycopg")
+    # psycopg.OperationalError without a sqlstate: the connection itself broke; and its
+    # subclasses, psycopg_pool's PoolTimeout (no connection came within the pool's timeout:
+    # a hung or lost link) and TooManyRequests. Not PoolClosed: that is jobq's own store
+    # closed, which no retry can fix.
+    if type(exc).__name__ == "PoolClosed":
+        return False
+    return any(
+        cls.__name__ == "OperationalError" and cls.__module__.startswith("psycopg")
+        for cls in type(exc).__mro__
+    )

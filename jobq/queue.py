@@ -93,6 +93,7 @@ class Queue:
                 f"failure_log_level must be a logging level (int), got {failure_log_level!r}"
             )
         seen: set[int] = set()
+        now = self.db.clock.now()
         for job in jobs:
             if job.stored and job.status != Status.NEW:
                 raise ValueError(
@@ -103,6 +104,10 @@ class Queue:
                 ensure_aware(job.begin_after, "begin_after")
             if job.begin_by is not None:
                 _check_begin_by(job.begin_by)
+            _check_deadline(
+                begin_after or job.begin_after or now,
+                begin_by if begin_by is not None else job.begin_by,
+            )
             if id(job) in seen:
                 raise ValueError(f"{job!r} appears twice in one put_many")
             seen.add(id(job))
@@ -193,6 +198,21 @@ def _check_begin_by(begin_by: object) -> None:
         raise TypeError(f"begin_by must be a timedelta, got {begin_by!r}")
     if begin_by < dt.timedelta(0):
         raise ValueError(f"begin_by must not be negative, got {begin_by}")
+
+
+def _check_deadline(begin_after: dt.datetime, begin_by: dt.timedelta | None) -> None:
+    """Refuse a `begin_by` whose deadline (`begin_after + begin_by`) no datetime can hold:
+    stored, it would break every worker's deadline check (and PostgreSQL's claim)."""
+    if begin_by is None:
+        return
+    try:
+        begin_after + begin_by
+    except OverflowError:
+        raise ValueError(
+            f"begin_by={begin_by!r} is out of range: its deadline, begin_after "
+            f"({begin_after.isoformat()}) + begin_by, is past the year 9999; give a shorter "
+            f"begin_by, or none for no deadline"
+        ) from None
 
 
 class Quota:

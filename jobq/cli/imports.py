@@ -7,7 +7,8 @@ then each `--path DIR` (or `JOBQ_PATH`), ahead of the rest.
 
 `unimportable_modules` reads the modules a stored call names from its pickle, without
 unpickling it (nothing runs), and tries to import each one: a worker that cannot import a job's
-module can only fail that job, so it says so at start, naming the module and the jobs.
+module can only put that job back (and in the end fail it), so it says so at start, naming the
+module and the jobs.
 """
 
 from __future__ import annotations
@@ -134,7 +135,8 @@ def warn_unimportable(
             shown += f" and {len(ids) - 20} more"
         message = (
             f"pending job(s) {shown} name module {module!r}, which this worker cannot import "
-            f"({why}): they would fail here. Start the worker in the application's folder, or "
+            f"({why}): this worker puts them back for a worker that can (a few times, then "
+            f"they fail). Start the worker in the application's folder, or "
             f"give --path DIR (or JOBQ_PATH). This worker's sys.path: {sys.path}"
         )
         events_log.warning("%s", message)

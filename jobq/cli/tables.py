@@ -279,9 +279,12 @@ def worker_status_view(data: dict[str, Any]) -> Group:
     from rich.console import Group
 
     st = data.get("status") or {}
-    colour = {"RUNNING": "green", "STARTING": "cyan", "STUCK": "bold red"}.get(
-        str(st.get("status")), "dim"
-    )
+    colour = {
+        "RUNNING": "green",
+        "STARTING": "cyan",
+        "STUCK": "bold red",
+        "FAILING": "bold red",
+    }.get(str(st.get("status")), "dim")
     queues = ", ".join(queue_name(q) for q in data.get("queues") or ()) or "-"
     head = new_table(show_header=False, box=None, pad_edge=False, title_justify="left")
     head.add_column("key", style="bold")
@@ -291,6 +294,8 @@ def worker_status_view(data: dict[str, Any]) -> Group:
     head.add_row("uptime", _duration_of(st.get("uptime")))
     head.add_row("poll interval", _duration_of(st.get("poll_interval")))
     head.add_row("since last poll", _duration_of(st.get("time_since_last_poll")))
+    if st.get("failing"):
+        head.add_row("failing", str(st["failing"]))
     jobs = new_table(title="jobs (newest first)", header_style="bold")
     for column in ("id", "call", "queue", "agent", "thread", "started", "completed", "outcome"):
         jobs.add_column(column, justify="right" if column == "id" else "left")

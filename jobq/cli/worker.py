@@ -75,6 +75,14 @@ def _configure_logging(level: str) -> None:
     "JOBQ_PATH, folders separated by os.pathsep).",
 )
 @click.option(
+    "--import-retries",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="A job whose code this worker cannot import is put back for a worker that can; "
+    "after this many such put-backs (by any worker), it fails with the reason.",
+)
+@click.option(
     "--monitor-port",
     type=int,
     default=None,
@@ -127,6 +135,7 @@ def worker(
     paths: tuple[str, ...],
     traceback_locals: bool,
     redact_locals: str,
+    import_retries: int,
 ) -> None:
     """Run a worker (dispatcher) until SIGTERM or SIGINT.
 
@@ -148,6 +157,7 @@ def worker(
             options += ["--death-interval", str(death_interval), "--log-level", log_level]
             options += ["--retention", retention, "--redact-locals", redact_locals]
             options += ["--traceback-locals"] if traceback_locals else []
+            options += ["--retention", retention, "--import-retries", str(import_retries)]
             options += [a for p in paths for a in ("--path", p)]  # children start in this cwd
             if monitor_port is not None:
                 options += ["--monitor-port", str(monitor_port + slot)]
@@ -174,6 +184,7 @@ def worker(
             grace=grace,
             traceback_locals=traceback_locals,
             redact_locals=redact_locals,
+            import_retries=import_retries,
         )
         dispatcher.retention.keep = None if retention == "off" else parse_interval(retention)
     except (ConfigError, ValueError) as error:

@@ -153,7 +153,7 @@ def worker_metrics(stats: WorkerStats, extra: Iterable[tuple[str, float]] = ()) 
     info = stats.status_info()
     out = Exposition()
     labels = {"uuid": info["uuid"] or ""}
-    for status in ("RUNNING", "STUCK", "STARTING", "STOPPED"):
+    for status in ("RUNNING", "FAILING", "STUCK", "STARTING", "STOPPED"):
         out.add(
             "jobq_worker_status",
             "gauge",

@@ -563,7 +563,9 @@ class Monitor:
         if dry_run:
             return result
         done, new = [], []
-        for record in fresh:
+        # Oldest first: a parent is retried before its callbacks, whose copies then become
+        # callbacks of the parent's copy (and get its result).
+        for record in sorted(fresh, key=lambda r: r.id):
             new.append(self.retry(record.id).id)
             done.append(record.id)
         return dataclasses.replace(result, done=tuple(done), new=tuple(new))

@@ -8,11 +8,10 @@ the store's memory of the queues found to have quotas, which take the quota path
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable
 from typing import Any
 
-from jobq.store._rows import job_record
+from jobq.store._rows import job_record, json_names
 from jobq.store.base import JobRecord
 from jobq.store.driver import Driver, Executor, Row
 
@@ -134,7 +133,7 @@ def _claim_with_quotas(
         for row in candidates:
             if len(claimed) + len(chosen) >= limit:
                 break
-            names = set(json.loads(row["quota_names"])) & sizes.keys()
+            names = set(_quota_names(row)) & sizes.keys()
             counted = bool(row["holds_quota"]) or _expired(driver, row, now)
             if not counted and any(held[name] >= sizes[name] for name in names):
                 filled = True
@@ -151,6 +150,14 @@ def _claim_with_quotas(
         if len(claimed) >= limit or not filled or len(candidates) < window:
             break
     return claimed, bool(sizes)
+
+
+def _quota_names(row: Row) -> tuple[str, ...]:
+    """A candidate's quota names; none for a damaged column (its claimer fails the job)."""
+    try:
+        return json_names(row["quota_names"])
+    except ValueError:
+        return ()
 
 
 def _expired(driver: Driver, row: Row, now: dt.datetime) -> bool:

@@ -305,11 +305,28 @@ def _insert_callback(
     return new_id
 
 
+def _latest_retry(driver: Driver, ex: Executor, job_id: int) -> int:
+    """`job_id`, or the copy that `retry_failed` last made of it (its `retried_as` chain)."""
+    seen = {job_id}
+    while True:
+        row = ex.one("get_job", id=job_id)
+        if row is None:
+            return job_id
+        copy = job_record(driver, row).annotations.get("retried_as")
+        if not isinstance(copy, int) or copy in seen:
+            return job_id
+        seen.add(copy)
+        if ex.one("get_job", id=copy) is None:  # pruned: stay with the last one left
+            return job_id
+        job_id = copy
+
+
 def retry_failed(driver: Driver, job_id: int, now: dt.datetime) -> int | None:
     """Put a copy of a failed (completed) job as a new job, due `now`: in its queue, or as a
-    new callback of its parent. Annotations `retried_as` (on the old job) and `retry_of` (on
-    the copy) link the two. Returns the copy's id; None (and nothing written) if the job is
-    not completed and failed."""
+    new callback of its parent (of the parent's latest copy if it was retried, so that the copy
+    gets the result of the run that replaced the failed one). Annotations `retried_as` (on the
+    old job) and `retry_of` (on the copy) link the two. Returns the copy's id; None (and
+    nothing written) if the job is not completed and failed."""
     with driver.transaction() as ex:
         locked = ex.one("lock_job", id=job_id)
         if locked is None or locked["status"] != "completed" or not locked["failed"]:
@@ -328,7 +345,8 @@ def retry_failed(driver: Driver, job_id: int, now: dt.datetime) -> int | None:
             quota_names=record.quota_names,
         )
         if record.parent_id is not None:
-            new_id = _insert_callback(driver, ex, record.parent_id, copy, now)
+            parent_id = _latest_retry(driver, ex, record.parent_id)
+            new_id = _insert_callback(driver, ex, parent_id, copy, now)
         else:
             ex.run("ensure_queue", queue=record.queue, now=driver.to_db_time(now))
             new_id = driver.insert_job(ex, copy, "pending", now)

@@ -7,6 +7,7 @@ conversion; a claim builds one per job, so these do no more than the fields need
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from jobq.store.base import DispatcherRecord, JobRecord
@@ -16,12 +17,62 @@ _DISPATCHER_TIMES = ("started", "last_ping", "activated", "deactivated")
 
 
 def json_dict(text: str) -> dict[str, Any]:
-    """A stored JSON object; most are empty, and a claim reads several per job."""
-    return {} if text == "{}" else json.loads(text)
+    """A stored JSON object; most are empty, and a claim reads several per job. ValueError
+    if the text is not a JSON object."""
+    if text == "{}":
+        return {}
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError(f"not a JSON object: {text[:80]!r}")
+    return value
+
+
+def json_names(text: str) -> tuple[str, ...]:
+    """A stored JSON list of names (a job's quota names). ValueError if it is not one."""
+    if text == "[]":
+        return ()
+    value = json.loads(text)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"not a JSON list of names: {text[:80]!r}")
+    return tuple(value)
+
+
+# The JSON columns of a job row: (column, how it is read, the text a damaged one is read as).
+_JSON_COLUMNS: tuple[tuple[str, Callable[[str], Any], str | None], ...] = (
+    ("retry_data", json_dict, "{}"),
+    ("quota_names", json_names, "[]"),
+    ("annotations", json_dict, "{}"),
+    ("failure", json_dict, None),
+)
 
 
 def job_record(driver: Driver, row: Row) -> JobRecord:
-    """A row with the columns of `get_job` as a record."""
+    """A row with the columns of `get_job` as a record. A JSON column whose text cannot be
+    read (a damaged row) is read as empty and named in the record's `damaged`, so that one
+    bad row stops no claim, sweep or listing: the worker that claims it fails it."""
+    try:
+        return _job_record(driver, row)
+    except ValueError:  # json.JSONDecodeError included
+        return _damaged_job_record(driver, row)
+
+
+def _damaged_job_record(driver: Driver, row: Row) -> JobRecord:
+    fixed = dict(row)
+    damaged = []
+    for column, read, empty in _JSON_COLUMNS:
+        if row[column] is None:
+            continue
+        try:
+            read(row[column])
+        except ValueError:
+            damaged.append(column)
+            fixed[column] = empty
+    record = _job_record(driver, fixed)
+    record.damaged = tuple(damaged)
+    return record
+
+
+def _job_record(driver: Driver, row: Row) -> JobRecord:
     d = driver.from_db_time
     return JobRecord(
         id=row["id"],
@@ -36,7 +87,7 @@ def job_record(driver: Driver, row: Row) -> JobRecord:
         retry_policy=row["retry_policy"],
         retry_data=json_dict(row["retry_data"]),
         failure_log_level=row["failure_log_level"],
-        quota_names=() if row["quota_names"] == "[]" else tuple(json.loads(row["quota_names"])),
+        quota_names=() if (q := row["quota_names"]) == "[]" else json_names(q),
         annotations=json_dict(row["annotations"]),
         attempt=row["attempt"],
         dispatcher_uuid=row["dispatcher_uuid"],
@@ -46,7 +97,7 @@ def job_record(driver: Driver, row: Row) -> JobRecord:
         waiting_on=row["waiting_on"],
         result_repr=row["result_repr"],
         failed=bool(row["failed"]),
-        failure=None if row["failure"] is None else json.loads(row["failure"]),
+        failure=None if (f := row["failure"]) is None else json_dict(f),
         created=d(row["created"]),
         assigned_at=None if (t := row["assigned_at"]) is None else d(t),
         active_start=None if (t := row["active_start"]) is None else d(t),

@@ -71,6 +71,9 @@ class JobRecord:
     active_start: dt.datetime | None
     active_end: dt.datetime | None
     completed_at: dt.datetime | None
+    # The JSON columns whose stored text could not be read (read as empty instead): a worker
+    # fails such a job rather than run it, and every other reader goes on.
+    damaged: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

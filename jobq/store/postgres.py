@@ -112,7 +112,10 @@ class PostgresAttemptConnection:
 
     def __init__(self, pool: ConnectionPool[Any]) -> None:
         self._pool = pool
-        self._conn = pool.getconn()
+        try:
+            self._conn = pool.getconn()
+        except (psycopg.Error, PoolTimeout) as error:  # a hung or lost link: jobq's error
+            raise _wrap(error) from error
         self._conn.autocommit = False  # the pool's connections are autocommit otherwise
         # The job's transaction is the job's: no jobq limit on how long it waits for a lock or
         # stays idle between its statements (SET LOCAL: until this transaction ends).

@@ -31,7 +31,7 @@ from jobq.worker.heartbeat import Heartbeat
 from jobq.worker.loops import Backoff, Loop, run_due
 from jobq.worker.recovery import hand_on
 from jobq.worker.retention import Retention
-from jobq.worker.runner import Runner, TracebackLocals
+from jobq.worker.runner import IMPORT_RETRIES, Runner, TracebackLocals
 from jobq.worker.settling import when_done
 from jobq.worker.stats import WorkerStats
 from jobq.worker.sweep import Sweep
@@ -74,6 +74,7 @@ class Dispatcher:
         death_interval: float = 30.0,
         grace: float = 30.0,
         traceback_locals: TracebackLocals | None = None,
+        import_retries: int = IMPORT_RETRIES,
     ) -> None:
         if isinstance(queues, str):
             raise ConfigError("queues must be a list of queue names, not a single string")
@@ -95,6 +96,9 @@ class Dispatcher:
         self.poll_interval = poll_interval
         self.grace = grace
         self.traceback_locals = traceback_locals or TracebackLocals()
+        if import_retries < 0:
+            raise ConfigError(f"import_retries must be >= 0, got {import_retries}")
+        self.import_retries = import_retries
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._activated = threading.Event()
@@ -114,7 +118,9 @@ class Dispatcher:
         # dispatcher (presumed dead) may be claimed again while its old run still ends.
         self._held: collections.Counter[int] = collections.Counter()
         self._held_lock = threading.Lock()
-        self._backoff = Backoff(self._stopping, lambda: self.poll_interval)
+        self._backoff = Backoff(
+            self._stopping, lambda: self.poll_interval, noted=self.stats.failed
+        )
         self._heartbeat = Heartbeat(
             self.store,
             self.uuid,
@@ -234,10 +240,12 @@ class Dispatcher:
     def run(self) -> None:
         """Register and activate, then poll until `stop()` (or SIGTERM via the CLI)."""
         self._finished_cleanly = True
-        self._install_agents()
+        # Activate first: a process refused for a UUID that a live one holds writes nothing
+        # (its agents would replace the live one's).
         if not self._activate():
             return
         try:
+            self._install_agents()
             self._begin()
             while not self._stopping.is_set():
                 self._round()
@@ -257,8 +265,10 @@ class Dispatcher:
         lost, then retention, and a wait for work (the waiter, a job of this process ending,
         or `poll_interval`)."""
         self._wake.clear()
-        if run_due(self._loops, self.clock.now()) and not self._heartbeat.lost:
-            self._claim()
+        went_through = run_due(self._loops, self.clock.now())
+        if went_through and not self._heartbeat.lost:
+            went_through = self._claim()
+        self.stats.round_ended(went_through)
         self._heartbeat.check_silence()
         self.polls += 1
         self.stats.polled(self._agent_sync.agents, self._pools)
@@ -344,6 +354,7 @@ class Dispatcher:
             aio=self._aio,
             owner=self.owner,
             traceback_locals=self.traceback_locals,
+            import_retries=self.import_retries,
         )
         # jobq.worker.stats
         run = self._holding(self.stats.wrap(runner.run, agent.queue, agent.name))
@@ -391,13 +402,15 @@ class Dispatcher:
 
         return accept
 
-    def _claim(self) -> None:
+    def _claim(self) -> bool:
         """Claim for each agent with room, and hand the jobs to its pool; a failure is
-        handled like a loop's (loops.Backoff)."""
+        handled like a loop's (loops.Backoff). False if it failed."""
         try:
             self._claim_for(self._agent_sync.claimable())
         except Exception as error:
             self._backoff.failed("poll", error)
+            return False
+        return True
 
     def _claim_for(self, agents: list[AgentRecord]) -> None:
         if self._stopping.is_set():

@@ -80,8 +80,12 @@ class Backoff:
     stopping: threading.Event
     poll_interval: Callable[[], float]
     full_since: dict[str, float] = field(default_factory=dict)  # what -> when last said
+    # Told of each failure (the worker's statistics: a worker that fails is not shown healthy).
+    noted: Callable[[str, Exception], None] | None = None
 
     def failed(self, what: str, error: Exception) -> None:
+        if self.noted is not None:
+            self.noted(what, error)
         if isinstance(error, StoreFull):
             now = time.monotonic()
             if now - self.full_since.get(what, -FULL_WARNING_EVERY) >= FULL_WARNING_EVERY:

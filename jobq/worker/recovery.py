@@ -12,7 +12,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from jobq.errors import AbortedError, ReassignedError
+from jobq.errors import (
+    AbortedError,
+    ConflictError,
+    EncodingError,
+    ReassignedError,
+    StoreUnavailable,
+)
 from jobq.jobs.rows import JobRows
 from jobq.model.failure import Failure, failure_dict
 from jobq.model.outcome import Fail, ask, deadline_of, decide
@@ -39,7 +45,34 @@ def hand_on(rows: JobRows, records: Iterable[JobRecord], reason: str) -> int:
                 moved += 1
         except ReassignedError:
             continue  # another dispatcher handed it on first
+        except (StoreUnavailable, ConflictError):
+            raise  # the database, not this job: the sweep backs off and tries again
+        except Exception as error:  # one bad job never stops the sweep of the others
+            if _fail_unhandled(rows, record, reason, error):
+                moved += 1
     return moved
+
+
+def _fail_unhandled(rows: JobRows, record: JobRecord, reason: str, error: Exception) -> bool:
+    """A job that could not be handed on (`error`, from what it holds) fails with that
+    reason, fenced on its attempt; True if this call failed it."""
+    label = f"job {record.id} ({record.call_repr})"
+    events_log.error("%s could not be handed on (%s): %r; failing it", label, reason, error)
+    failure = Failure.from_exception(
+        AbortedError(f"{label} was interrupted ({reason}) and could not be handed on: {error!r}")
+    )
+    outcome = Outcome(None, str(failure), failed=True, failure=failure_dict(failure))
+    job = Fenced(record, record.dispatcher_uuid or "", label, interrupted=reason)
+    try:
+        apply(rows.store, job, StoreResult(outcome), {}, rows.clock.now())
+    except ReassignedError:
+        return False
+    except (StoreUnavailable, ConflictError):
+        raise
+    except Exception as unexpected:
+        events_log.critical("%s: cannot fail it either: %r", label, unexpected, exc_info=True)
+        return False
+    return True
 
 
 def interrupt(rows: JobRows, record: JobRecord, reason: str) -> None:
@@ -52,7 +85,14 @@ def interrupt(rows: JobRows, record: JobRecord, reason: str) -> None:
     except Exception as error:
         events_log.error("%s: cannot load its retry policy (%r); retrying it", label, error)
         policy_cls = RetryCommonForever
-    policy = policy_cls(record.retry_data, job_label=label)
+    try:
+        policy = policy_cls(record.retry_data, job_label=label)
+    except Exception as error:
+        raise EncodingError(
+            f"its retry policy {record.retry_policy} cannot be built "
+            f"({type(error).__name__}: {error}); a RetryPolicy's __init__ must accept "
+            f"(data, *, job_label, sleep) and pass them to RetryPolicy.__init__"
+        ) from error
     before = int(policy.data.get("interruptions", 0))
     answer = ask(policy.interrupted)
     if int(policy.data.get("interruptions", 0)) == before:

@@ -22,6 +22,7 @@ import contextvars
 import datetime as dt
 import logging
 import re
+import sys
 import threading
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
@@ -85,6 +86,33 @@ class TracebackLocals:
 
     def capture(self, error: BaseException) -> Failure:
         return Failure.from_exception(error, with_locals=self.enabled, redact=self.redact)
+
+
+IMPORT_RETRIES = 10
+"""How many times a job is put back because the worker that claimed it could not import what
+it names, before a worker fails it with that reason (`jobq worker --import-retries`)."""
+IMPORT_ERRORS = "import_errors"
+"""The key of a job's retry data counting those put-backs (`LAST_IMPORT_ERROR`: the last)."""
+LAST_IMPORT_ERROR = "last_import_error"
+
+
+def import_retry_delay(count: int) -> float:
+    """Seconds until a job put back for the `count`-th import failure is due again: 2, 4,
+    8 ... 60, so that other workers (which may import it) get the chance to claim it."""
+    return float(min(60, 2**count))
+
+
+def _check_job_class(path: str | None) -> None:
+    """Import a job's stored class (`module:qualname`) as a worker must: ImportError or
+    AttributeError if it cannot be imported here, EncodingError if it names no Job class."""
+    if not path:
+        return
+    try:
+        found = resolve_name(path)
+    except ValueError as error:
+        raise EncodingError(f"job class path {path!r} is not a module:qualname") from error
+    if not (isinstance(found, type) and issubclass(found, Job)):
+        raise EncodingError(f"job class {path!r} is {found!r}, not a jobq.Job subclass")
 
 
 def load_policy_class(path: str | None, is_callback: bool) -> type[RetryPolicy]:
@@ -151,6 +179,7 @@ class Runner:
         aio: AsyncRuntime | None = None,
         owner: Any = None,
         traceback_locals: TracebackLocals | None = None,
+        import_retries: int = IMPORT_RETRIES,
     ) -> None:
         self.rows = rows
         self.store = rows.store
@@ -160,6 +189,7 @@ class Runner:
         self.stopping = stopping or threading.Event()
         self.aio = aio  # the dispatcher's event loop; None: awaitables run in the caller
         self.traceback_locals = traceback_locals or TracebackLocals()
+        self.import_retries = import_retries
         # Jobs decoded at claim time (to route async ones), kept for their run: (id, attempt).
         self._decoded: dict[tuple[int, int], Job] = {}
 
@@ -299,11 +329,24 @@ class Runner:
                 return None
 
     def _decode(self, job: Fenced) -> _Call | None:
-        """The job's call and retry policy; None if they cannot be loaded (a tampered
-        payload, a missing module, a bad policy path), once that failure is stored."""
+        """The job's call and retry policy; None if they cannot be loaded, once that is
+        stored. What this worker cannot import (the callable, a class of its arguments or of
+        a callback's parent result, the job class, the policy) puts the job back for a
+        worker that can (`_cannot_import`); anything else (a tampered or damaged payload, a
+        policy that cannot be built) fails it at once, with the reason."""
         record = job.record
         is_callback = record.parent_id is not None
+        if record.damaged:
+            damaged = EncodingError(
+                f"{job.label}: its row's {', '.join(record.damaged)} column(s) hold text that is "
+                f"not the JSON jobq stores there (damaged or written by hand); failed rather "
+                f"than run without them"
+            )
+            events_log.error("%s", damaged)
+            self._finish(job, self._failed(Failure.from_exception(damaged), {}))
+            return None
         try:
+            _check_job_class(record.job_class)
             decoded = self._decoded.pop((record.id, record.attempt), None)
             if decoded is None:
                 decoded = self.rows.job(record)
@@ -311,13 +354,66 @@ class Runner:
             if record.parent_id is not None:
                 args = (*args, self._parent_result(record.parent_id))
             policy_cls = load_policy_class(record.retry_policy, is_callback)
+        except (ImportError, AttributeError) as error:
+            self._cannot_import(job, error)
+            return None
         except Exception as error:
             failure = Failure.from_exception(error)
             events_log.error("%s cannot be decoded: %s", job.label, failure)
-            self._finish(job, self._failed(failure, {}))
+            self._finish(job, self._failed(failure, record.retry_data))
             return None
-        policy = policy_cls(record.retry_data, job_label=job.label, sleep=self._sleep)
+        try:
+            policy = policy_cls(record.retry_data, job_label=job.label, sleep=self._sleep)
+        except Exception as error:
+            reason = EncodingError(
+                f"{job.label}: its retry policy {record.retry_policy} cannot be built "
+                f"({type(error).__name__}: {error}); a RetryPolicy's __init__ must accept "
+                f"(data, *, job_label, sleep) and pass them to RetryPolicy.__init__"
+            )
+            failure = Failure.from_exception(reason)
+            events_log.error("%s", reason)
+            self._finish(job, self._failed(failure, record.retry_data))
+            return None
         return _Call(decoded, func, args, kwargs, policy)
+
+    def _cannot_import(self, job: Fenced, error: BaseException) -> None:
+        """This worker cannot import what the job names: put it back (due after a short,
+        growing delay, so that another worker may take it) for a worker that can, counting
+        it in the job's retry data; after `import_retries` such put-backs, fail it with the
+        reason."""
+        record = job.record
+        module = (error.name or "") if isinstance(error, ImportError) else ""
+        what = f"module {module!r}" if module else "what it names"
+        counted = record.retry_data.get(IMPORT_ERRORS, 0)
+        count = (counted if isinstance(counted, int) else 0) + 1
+        data = {**record.retry_data, IMPORT_ERRORS: count}
+        data[LAST_IMPORT_ERROR] = f"{type(error).__name__}: {error}"
+        if count > self.import_retries:
+            reason = ImportError(
+                f"{job.label}: {what} could not be imported by the workers that claimed it, "
+                f"{count} times ({type(error).__name__}: {error}); last worker's sys.path: "
+                f"{sys.path}",
+                name=module or None,
+            )
+            events_log.error("%s; failing it", reason)
+            self._finish(job, self._failed(Failure.from_exception(reason), data))
+            return
+        delay = import_retry_delay(count)
+        events_log.error(
+            "%s: this worker cannot import %s (%s: %s); putting it back for a worker that "
+            "can, due in %.0f s (%d of %d). Start the worker in the application's folder, or "
+            "give --path DIR (or JOBQ_PATH). This worker's sys.path: %s",
+            job.label,
+            what,
+            type(error).__name__,
+            error,
+            delay,
+            count,
+            self.import_retries,
+            sys.path,
+        )
+        now = self.now()
+        apply(self.store, job, RetryAt(now + dt.timedelta(seconds=delay)), data, now)
 
     def _call(self, job: Fenced, call: _Call, attempt: _Attempt) -> _Part:
         """Set up and call the job in its context (`jobq.local`). Returns the outcome to

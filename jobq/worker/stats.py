@@ -101,6 +101,7 @@ class WorkerStats:
         self.activated_at: dt.datetime | None = None
         self.stopped_at: dt.datetime | None = None
         self._poll_key = 0
+        self._failing: str | None = None  # why the last round did not go through
         self._totals = dict.fromkeys(("polls", "started", "succeeded", "failed", "reassigned"), 0)
 
     def _now(self) -> dt.datetime:
@@ -115,6 +116,17 @@ class WorkerStats:
     def stopped(self) -> None:
         with self._lock:
             self.stopped_at = self._now()
+
+    def failed(self, what: str, error: Exception) -> None:
+        """A loop or the claim failed: until a round goes through, the worker is FAILING."""
+        with self._lock:
+            self._failing = f"{what} failed: {error!r}"[:_MAX_TEXT]
+
+    def round_ended(self, went_through: bool) -> None:
+        """A poll round ended; one that went through (its loops and claim) clears FAILING."""
+        if went_through and self._failing is not None:
+            with self._lock:
+                self._failing = None
 
     def polled(self, agents: Sequence[AgentRecord], pools: Mapping[Any, AgentPool]) -> None:
         now = self._now()
@@ -181,13 +193,15 @@ class WorkerStats:
 
     # -- reads -----------------------------------------------------------------------------------
     def status_info(self) -> dict[str, Any]:
-        """{status, poll interval, time since last poll, uptime, uuid} (catalogue 8.1)."""
+        """{status, poll interval, time since last poll, uptime, uuid} (catalogue 8.1), and
+        `failing`: why its last round did not go through (then status FAILING), or None."""
         d = self._dispatcher
         interval = dt.timedelta(seconds=d.poll_interval)
         now = self._now()
         with self._lock:
             last = self._polls[-1].utc_timestamp if self._polls else None
             activated, stopped = self.activated_at, self.stopped_at
+            failing = self._failing
         if activated is None or stopped is not None:
             return {
                 "status": "STOPPED",
@@ -195,11 +209,14 @@ class WorkerStats:
                 "time since last poll": None,
                 "uptime": None,
                 "uuid": d.uuid,
+                "failing": None,
             }
         tolerance = max(interval, dt.timedelta(seconds=1))
         due = (last or activated) + interval + tolerance
         if due < now:
             status = "STUCK"
+        elif failing is not None:
+            status = "FAILING"  # it polls, but cannot ping, sweep or claim: not healthy
         elif last is None:
             status = "STARTING"
         else:
@@ -210,6 +227,7 @@ class WorkerStats:
             "time since last poll": None if last is None else now - last,
             "uptime": now - activated,
             "uuid": d.uuid,
+            "failing": failing,
         }
 
     def active_jobs(self, queue: str | None = None, agent: str | None = None) -> list[int]:

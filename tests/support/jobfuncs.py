@@ -364,3 +364,24 @@ def fail_holding_a_secret(label: str) -> None:
     secret_token = "hunter2"  # noqa: F841 - in the frame's locals only
     order_number = 4711  # noqa: F841 - shown when the worker records locals
     raise RuntimeError(f"{label} failed")
+
+
+class PolicyWithoutArguments(jobq.RetryPolicy):
+    """A custom policy whose `__init__` does not take what jobq passes (issue 17.1)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class PolicyThatRaises(jobq.RetryPolicy):
+    """A custom policy that cannot be built at all."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("this policy cannot be built")
+
+
+def gated_connection(token: str, value: Any = None) -> Any:
+    """Waits for its gate (see `gated`), then opens the job's own connection."""
+    gated(token)
+    jobq.local.connection().execute("SELECT 1")
+    return value

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 
+import psycopg_pool
 import pytest
 
 import jobq
@@ -58,6 +59,22 @@ def test_conflicts_are_classified(error: BaseException) -> None:
 def test_disconnects_are_classified(error: BaseException) -> None:
     assert is_disconnect(error)
     assert not is_conflict(error)
+
+
+@pytest.mark.parametrize(
+    "error", [psycopg_pool.PoolTimeout("couldn't get a connection"), psycopg_pool.TooManyRequests()]
+)
+def test_a_pool_that_gives_no_connection_is_a_lost_connection(error: BaseException) -> None:
+    # A hung link makes psycopg_pool's getconn time out: jobq's lost connection, retried.
+    assert is_disconnect(error) and not is_conflict(error)
+    sleeps: list[float] = []
+    policy = jobq.RetryCommonFourTimes(sleep=sleeps.append)
+    assert policy.job_error(_failure(error), error) is True
+    assert policy.data["disconnect"] == 1 and sleeps == [5.0]
+
+
+def test_a_closed_pool_is_not_a_lost_connection() -> None:
+    assert not is_disconnect(psycopg_pool.PoolClosed("the pool is closed"))
 
 
 @pytest.mark.parametrize(

@@ -180,9 +180,12 @@ ORDER BY id;
 
 -- name: quota_slots_held
 -- Slots held now per quota name of a queue (same rows as quota_holders), leaving out claimed
--- jobs past their deadline: their worker fails them unstarted.
+-- jobs past their deadline: their worker fails them unstarted. A damaged quota_names (not a
+-- JSON list of strings: the pattern) names no quota here and in claim_quota_candidates, so
+-- that it breaks no claim of its queue: its claimer fails that job.
 SELECT n.name, count(DISTINCT j.id) AS held
-FROM jobq_jobs AS j CROSS JOIN LATERAL jsonb_array_elements_text(j.quota_names::jsonb) AS n(name)
+FROM jobq_jobs AS j CROSS JOIN LATERAL jsonb_array_elements_text(
+    (CASE WHEN j.quota_names ~ '^\[\s*("([^"\\]|\\.)*"\s*(,\s*"([^"\\]|\\.)*"\s*)*)?\]$' THEN j.quota_names ELSE '[]' END)::jsonb) AS n(name)
 WHERE j.queue = %(queue)s AND j.quota_names <> '[]' AND (j.status = 'assigned' OR j.status = 'active' OR (j.status = 'pending' AND j.holds_quota))
     AND NOT (j.status = 'assigned' AND j.begin_by IS NOT NULL
         AND j.begin_after + make_interval(secs => j.begin_by) < %(now)s)
@@ -200,7 +203,8 @@ WITH front AS (
         assigned_at, active_start, active_end, completed_at, holds_quota, sort_at
     FROM jobq_jobs
     WHERE queue = %(queue)s AND status = 'pending' AND lane = 0 AND sort_at <= %(now)s
-        AND (quota_names = '[]' OR holds_quota OR NOT (quota_names::jsonb ?| %(full)s::text[])
+        AND (quota_names = '[]' OR holds_quota
+            OR NOT ((CASE WHEN quota_names ~ '^\[\s*("([^"\\]|\\.)*"\s*(,\s*"([^"\\]|\\.)*"\s*)*)?\]$' THEN quota_names ELSE '[]' END)::jsonb ?| %(full)s::text[])
             OR (begin_by IS NOT NULL AND begin_after + make_interval(secs => begin_by) < %(now)s))
     ORDER BY sort_at, id LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED),
@@ -211,7 +215,8 @@ back AS (
         assigned_at, active_start, active_end, completed_at, holds_quota, sort_at
     FROM jobq_jobs
     WHERE queue = %(queue)s AND status = 'pending' AND lane = 1 AND sort_at <= %(now)s
-        AND (quota_names = '[]' OR holds_quota OR NOT (quota_names::jsonb ?| %(full)s::text[])
+        AND (quota_names = '[]' OR holds_quota
+            OR NOT ((CASE WHEN quota_names ~ '^\[\s*("([^"\\]|\\.)*"\s*(,\s*"([^"\\]|\\.)*"\s*)*)?\]$' THEN quota_names ELSE '[]' END)::jsonb ?| %(full)s::text[])
             OR (begin_by IS NOT NULL AND begin_after + make_interval(secs => begin_by) < %(now)s))
     ORDER BY sort_at, id LIMIT (%(limit)s - (SELECT count(*) FROM front))
     FOR UPDATE SKIP LOCKED)

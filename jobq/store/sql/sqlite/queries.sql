@@ -151,9 +151,11 @@ ORDER BY id;
 
 -- name: quota_slots_held
 -- Slots held now per quota name of a queue (same rows as quota_holders), leaving out claimed
--- jobs past their deadline: their worker fails them unstarted.
+-- jobs past their deadline: their worker fails them unstarted. A damaged quota_names (not
+-- JSON) names no quota here and in claim_quota_candidates: its claimer fails that job.
 SELECT n.value AS name, count(DISTINCT j.id) AS held
-FROM jobq_jobs AS j, json_each(j.quota_names) AS n
+FROM jobq_jobs AS j,
+    json_each(CASE WHEN json_valid(j.quota_names) THEN j.quota_names ELSE '[]' END) AS n
 WHERE j.queue = :queue AND j.quota_names <> '[]' AND (j.status = 'assigned' OR j.status = 'active' OR (j.status = 'pending' AND j.holds_quota = 1))
     AND NOT (j.status = 'assigned' AND j.begin_by IS NOT NULL
         AND j.begin_after + CAST(j.begin_by * 1000000 AS INTEGER) < :now)
@@ -170,7 +172,8 @@ SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_rep
 FROM jobq_jobs
 WHERE queue = :queue AND status = 'pending' AND lane IN (0, 1) AND sort_at <= :now
     AND (quota_names = '[]' OR holds_quota = 1
-        OR NOT EXISTS (SELECT 1 FROM json_each(jobq_jobs.quota_names) AS n
+        OR NOT EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(jobq_jobs.quota_names)
+                           THEN jobq_jobs.quota_names ELSE '[]' END) AS n
                        WHERE n.value IN (SELECT value FROM json_each(:full)))
         OR (begin_by IS NOT NULL AND begin_after + CAST(begin_by * 1000000 AS INTEGER) < :now))
 ORDER BY lane, sort_at, id LIMIT :limit;
