@@ -45,6 +45,7 @@ from worker_helpers import (
 )
 
 import jobq
+import jobq.worker.runner
 
 WAIT = 20.0
 
@@ -139,6 +140,66 @@ def test_commit_conflict_reruns_the_callable(
     assert len(raised) == 2
     assert calls(token) == ["call"] * 3  # rerun from scratch after each failed commit
     assert job.retry_data["conflict"] == 2
+
+
+def _count_group_commits(monkeypatch: pytest.MonkeyPatch, db: jobq.Database) -> list[int]:
+    """The ids of the outcomes handed to the group commit (`store_result_later`), so that a
+    test can check it went the default path (a plain job's, without writes of its own)."""
+    handed: list[int] = []
+    original = db.store.store_result_later
+
+    def store_result_later(job_id: int, *args: Any) -> None:
+        handed.append(job_id)
+        original(job_id, *args)
+
+    monkeypatch.setattr(db.store, "store_result_later", store_result_later)
+    return handed
+
+
+@pytest.mark.parametrize(("failures", "expected_calls"), [(4, 5), (6, 5)])
+def test_commit_conflicts_are_capped_on_the_group_commit_path(
+    db: jobq.Database,
+    queue: jobq.Queue,
+    monkeypatch: pytest.MonkeyPatch,
+    token: str,
+    failures: int,
+    expected_calls: int,
+) -> None:
+    # Issue 16.3 (catalogue 5.2): five attempts in all, also when each failed group commit
+    # puts the job back in its queue (a new run, with a new policy object, each time).
+    raised = failing_store_result(monkeypatch, db, jobq.ConflictError("commit conflict"), failures)
+    handed = _count_group_commits(monkeypatch, db)
+    job = queue.put(jobq.Job(logged_step, token, "call", 42))
+    with _start(db):
+        if failures < 5:
+            assert job.wait(timeout=WAIT) == 42
+        else:
+            with pytest.raises(jobq.JobFailed) as info:
+                job.wait(timeout=WAIT)
+            assert info.value.failure.check(jobq.ConflictError)
+    assert calls(token) == ["call"] * expected_calls
+    assert handed == [job.id] * expected_calls  # every outcome went to the group commit
+    assert job.retry_data["conflict"] == min(failures, 5)
+    assert len(raised) == failures
+
+
+def test_disconnect_backoff_grows_on_the_group_commit_path(
+    db: jobq.Database,
+    queue: jobq.Queue,
+    monkeypatch: pytest.MonkeyPatch,
+    token: str,
+) -> None:
+    sleeps: list[float] = []
+    monkeypatch.setattr(jobq.worker.runner.Runner, "_sleep", lambda self, s: sleeps.append(s))
+    failing_store_result(monkeypatch, db, jobq.StoreUnavailable("connection lost"), 3)
+    handed = _count_group_commits(monkeypatch, db)
+    job = queue.put(jobq.Job(logged_step, token, "call", 42))
+    with _start(db):
+        assert job.wait(timeout=WAIT) == 42
+    assert sleeps == [5.0, 10.0, 15.0]
+    assert calls(token) == ["call"] * 4
+    assert handed == [job.id] * 4
+    assert job.retry_data["disconnect"] == 3
 
 
 def test_commit_failure_after_success_becomes_the_result(
