@@ -233,6 +233,16 @@ SETTINGS: tuple[str, ...] = ("retries",)
 retried by hand (`jobq retry`) keeps them and starts its counts afresh."""
 
 
+def retries_of(data: dict[str, Any]) -> tuple[int | None, int]:
+    """(retries allowed, retries had so far) of a job's saved retry data: `put(retries=N)`'s
+    N and the ordinary errors counted, at most N; (None, 0) for a job put without it."""
+    allowed = data.get("retries")
+    if not isinstance(allowed, int) or isinstance(allowed, bool):
+        return None, 0
+    errors = data.get("error", 0)
+    return allowed, min(errors, allowed) if isinstance(errors, int) else 0
+
+
 def ready_policy(
     retries: object, retry_policy: type[RetryPolicy] | None
 ) -> type[RetryWithBackoff]:

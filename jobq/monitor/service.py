@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from jobq.errors import AbortedError, BadStatusError, CancelledError, EncodingError, JobNotFound
 from jobq.model.failure import Failure, failure_from_dict
+from jobq.model.retry import retries_of
 from jobq.monitor.filters import Selection, parse_selection
 from jobq.monitor.views import (
     AgentView,
@@ -394,6 +395,7 @@ class Monitor:
             result: str | None = failure.brief_traceback()
         else:
             result = record.result_repr if done else None
+        retries, retried = retries_of(record.retry_data)
         return JobSummary(
             id=record.id,
             call=record.call_repr,
@@ -410,6 +412,9 @@ class Monitor:
             progress=progress_of(record),
             retry_data=record.retry_data,
             retry_policy=record.retry_policy,
+            retries=retries,
+            retried=retried,
+            next_run=record.begin_after if record.status == "pending" else None,
             created=record.created,
             begin_after=record.begin_after,
             begin_by=None if record.begin_by is None else dt.timedelta(seconds=record.begin_by),
