@@ -196,7 +196,8 @@ class RetryWithBackoff(RetryCommonFourTimes):
     an exponential backoff with jitter (`exponential_backoff`: 1 s doubling, at most 300 s,
     equal jitter), then the job fails with the last error. Conflicts, disconnects and
     interruptions are handled as by the default policy. N is `data["retries"]` (saved with
-    the job at `put`), else `default_retries`; the errors seen are counted in `data["error"]`.
+    the job at `put`), else `default_retries`; the errors seen are counted in `data["error"]`
+    and the last backoff chosen (seconds) is `data["backoff"]`.
     Subclass it to change the backoff (`backoff_base`, `backoff_cap`, `jitter`) and pass both:
     `put(..., retries=N, retry_policy=MyBackoff)`."""
 
@@ -223,6 +224,7 @@ class RetryWithBackoff(RetryCommonFourTimes):
         if not retrying:
             return False
         delay = exponential_backoff(n, self.backoff_base, self.backoff_cap, self.jitter())
+        self.data["backoff"] = round(delay, 3)  # seconds, shown with the job's next run
         return dt.timedelta(seconds=delay)
 
 

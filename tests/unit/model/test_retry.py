@@ -276,6 +276,7 @@ def test_backoff_retries_n_times_with_growing_delays_then_fails() -> None:
     ]
     assert data["error"] == 4
     assert "flaky" in str(data["last_error"])
+    assert data["backoff"] == 3.0  # the last backoff chosen, shown with the next run
 
 
 def test_backoff_jitter_stays_within_half_and_full_and_never_shrinks() -> None:
