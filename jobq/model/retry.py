@@ -223,8 +223,9 @@ class RetryWithBackoff(RetryCommonFourTimes):
         self._log_retry("error", n, retrying)
         if not retrying:
             return False
-        delay = exponential_backoff(n, self.backoff_base, self.backoff_cap, self.jitter())
-        self.data["backoff"] = round(delay, 3)  # seconds, shown with the job's next run
+        # In whole milliseconds, so that the saved backoff is the one the next run is at.
+        delay = round(exponential_backoff(n, self.backoff_base, self.backoff_cap, self.jitter()), 3)
+        self.data["backoff"] = delay
         return dt.timedelta(seconds=delay)
 
 
@@ -245,9 +246,7 @@ def retries_of(data: dict[str, Any]) -> tuple[int | None, int]:
     return allowed, min(errors, allowed) if isinstance(errors, int) else 0
 
 
-def ready_policy(
-    retries: object, retry_policy: type[RetryPolicy] | None
-) -> type[RetryWithBackoff]:
+def ready_policy(retries: object, retry_policy: type[RetryPolicy] | None) -> type[RetryWithBackoff]:
     """The policy class of `put(..., retries=retries, retry_policy=retry_policy)`, once
     `retries` is checked: `RetryWithBackoff`, or the `retry_policy` given if it is a subclass
     of it (its own backoff, with N retries). Any other `retry_policy` would ignore `retries`,

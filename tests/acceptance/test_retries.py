@@ -5,6 +5,7 @@ job page show its retries and next run (issue 15.5)."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import signal
 import subprocess
@@ -73,8 +74,10 @@ def _pending_states(job: jobq.Job) -> list[dict[str, Any]]:
 
     def completed() -> bool:
         job.refresh()
-        if job.status == jobq.Status.PENDING and job.retried and (
-            not seen or seen[-1]["retried"] != job.retried
+        if (
+            job.status == jobq.Status.PENDING
+            and job.retried
+            and (not seen or seen[-1]["retried"] != job.retried)
         ):
             seen.append(
                 {
@@ -116,7 +119,7 @@ def test_retries_with_a_growing_backoff_then_success_or_the_last_error(
     assert [s["retried"] for s in states] == [1, 2, 3], states
     backoffs = [s["backoff"] for s in states]
     assert 0.25 <= backoffs[0] <= 0.5 <= backoffs[1] <= 1.0 <= backoffs[2] <= 2.0, backoffs
-    for before, after in zip(states, states[1:], strict=False):
+    for before, after in itertools.pairwise(states):
         gap = (after["next_run"] - before["next_run"]).total_seconds()
         assert gap >= after["backoff"] - 0.01, states
 
