@@ -1,6 +1,6 @@
 """`put(..., retries=N)` on both engines, in-process: what the put checks and stores, and,
 with a `MovableClock`, the exact next run of each retry (the process-level path, with a real
-worker, the CLI and the dashboard, is tests/acceptance/test_retries.py)."""
+worker, the CLI and the dashboard, is tests/acceptance/test_retries_process.py)."""
 
 from __future__ import annotations
 
