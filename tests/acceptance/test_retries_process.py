@@ -137,6 +137,27 @@ def test_retries_with_a_growing_backoff_then_success_or_the_last_error(
     assert _line(table, "next run") == "-"
 
 
+def test_jobq_put_retries(
+    db: jobq.Database, db_url: str, tmp_path: Path, worker_process: None
+) -> None:
+    calls = tmp_path / "put.calls"
+    args = ("jobfuncs:flaky", str(calls), "1", '"ok"')
+    put = jobq_cli("put", *args, "--retries", "2", "--db", db_url)
+    job = db.get_job(int(put))
+    assert job.wait(timeout=WAIT) == "ok"
+    assert (job.retries, job.retried) == (2, 1)
+    assert job.retry_policy == "jobq.model.retry:RetryWithBackoff"
+    refused = subprocess.run(
+        [sys.executable, "-m", "jobq", "put", *args, "--retries", "-1", "--db", db_url],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=120,
+    )
+    assert refused.returncode == 2 and "--retries" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
 def test_a_job_waiting_for_its_retry_shows_its_next_run(
     db: jobq.Database, db_url: str, tmp_path: Path, worker_process: None
 ) -> None:
