@@ -202,6 +202,52 @@ def test_disconnect_backoff_grows_on_the_group_commit_path(
     assert job.retry_data["disconnect"] == 3
 
 
+def test_a_failed_group_commit_backs_off_without_holding_the_group_commit(
+    db: jobq.Database,
+    queue: jobq.Queue,
+    monkeypatch: pytest.MonkeyPatch,
+    token: str,
+) -> None:
+    # The policy's backoff (5 s up to 60 s for a lost connection) must not run on the thread
+    # that tells jobs how their group commit ended: it would hold every other job's outcome.
+    backing_off, release, delivered = threading.Event(), threading.Event(), threading.Event()
+
+    def sleep(self: Any, seconds: float) -> None:
+        backing_off.set()
+        release.wait(WAIT)
+
+    monkeypatch.setattr(jobq.worker.runner.Runner, "_sleep", sleep)
+    original = db.store.store_result_later
+    failed: list[int] = []
+
+    def store_result_later(job_id: int, *args: Any) -> None:
+        if failed:
+            original(job_id, *args)
+            return
+        failed.append(job_id)
+        then = args[-1]
+
+        def group_commit_thread() -> None:
+            then(jobq.StoreUnavailable("connection lost"))
+            delivered.set()
+
+        threading.Thread(target=group_commit_thread, name="fake-group-commit").start()
+
+    monkeypatch.setattr(db.store, "store_result_later", store_result_later)
+    job = queue.put(jobq.Job(logged_step, token, "call", 42))
+    try:
+        with _start(db):
+            wait_until(backing_off.is_set, what="the policy's backoff")
+            wait_until(delivered.is_set, what="the group commit's thread to be free")
+            assert job.refresh().status == jobq.Status.ACTIVE  # still held, backing off
+            release.set()
+            assert job.wait(timeout=WAIT) == 42
+    finally:
+        release.set()
+    assert calls(token) == ["call", "call"]
+    assert job.retry_data["disconnect"] == 1
+
+
 def test_commit_failure_after_success_becomes_the_result(
     db: jobq.Database,
     queue: jobq.Queue,
