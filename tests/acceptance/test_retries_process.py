@@ -98,7 +98,8 @@ def test_retries_with_a_growing_backoff_then_success_or_the_last_error(
     queue = db.queue()
     three = tmp_path / "three.calls"
     one = tmp_path / "one.calls"
-    # Fails three times: retries=3 lets its fourth call succeed, retries=1 fails on the second.
+    # Fails three times: retries=3 lets its fourth call succeed, retries=1 fails on the second;
+    # failing twice, retries=3 has one to spare.
     saved = queue.put(
         jobq.Job(jobfuncs.flaky, str(three), 3, "done"),
         retries=3,
@@ -107,6 +108,12 @@ def test_retries_with_a_growing_backoff_then_success_or_the_last_error(
     lost = queue.put(
         jobq.Job(jobfuncs.flaky, str(one), 3, "never"),
         retries=1,
+        retry_policy=jobfuncs.QuickBackoff,
+    )
+    twice = tmp_path / "twice.calls"
+    spare = queue.put(
+        jobq.Job(jobfuncs.flaky, str(twice), 2, "spared"),
+        retries=3,
         retry_policy=jobfuncs.QuickBackoff,
     )
     assert (saved.retries, saved.retried) == (3, 0)
@@ -122,6 +129,9 @@ def test_retries_with_a_growing_backoff_then_success_or_the_last_error(
     for before, after in itertools.pairwise(states):
         gap = (after["next_run"] - before["next_run"]).total_seconds()
         assert gap >= after["backoff"] - 0.01, states
+
+    assert spare.wait(timeout=WAIT) == "spared"  # failed twice, one retry to spare
+    assert (spare.retried, _calls(twice)) == (2, 3)
 
     with pytest.raises(jobq.JobFailed) as info:
         lost.wait(timeout=WAIT)
