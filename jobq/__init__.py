@@ -37,7 +37,13 @@ from jobq.jobs.compose import parallel, serial
 from jobq.model.compose import Composite
 from jobq.model.failure import Failure
 from jobq.model.job import Job, Status
-from jobq.model.retry import NeverRetry, RetryCommonForever, RetryCommonFourTimes, RetryPolicy
+from jobq.model.retry import (
+    NeverRetry,
+    RetryCommonForever,
+    RetryCommonFourTimes,
+    RetryPolicy,
+    RetryWithBackoff,
+)
 from jobq.queue import Queue
 from jobq.worker.agent import AgentSpec
 from jobq.worker.dispatcher import Dispatcher
@@ -66,6 +72,7 @@ __all__ = [
     "RetryCommonForever",
     "RetryCommonFourTimes",
     "RetryPolicy",
+    "RetryWithBackoff",
     "SchemaMismatch",
     "SignatureError",
     "Status",

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from jobq._clock import ensure_aware
 from jobq.errors import BadStatusError
 from jobq.model.job import Job, Status
-from jobq.model.retry import RetryPolicy
+from jobq.model.retry import RetryPolicy, ready_policy
 from jobq.types import AppConnection
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ class Queue:
         begin_after: dt.datetime | None = None,
         begin_by: dt.timedelta | None = None,
         retry_policy: type[RetryPolicy] | None = None,
+        retries: int | None = None,
         failure_log_level: int | None = None,
         quota_names: Iterable[str] | None = None,
         conn: AppConnection | None = None,
@@ -52,6 +53,9 @@ class Queue:
 
         `begin_after` (aware datetime): not before then. `begin_by` (timedelta >= 0): if not
         started by `begin_after + begin_by`, the job fails with `jobq.TimeoutError`.
+        `retries` (int >= 0): on an ordinary exception, retry the job up to this many more
+        times with exponential backoff and jitter, then fail with the last error
+        (`jobq.RetryWithBackoff`; `job.retried`, `job.next_run` show where it is).
         `quota_names`: names of this queue's quotas the job counts against while claimed or
         running (each must exist: `ValueError(('unknown quota name', name))`).
         `conn`: an application connection (sqlite3, psycopg, SQLAlchemy connection or session)
@@ -65,6 +69,7 @@ class Queue:
             begin_after=begin_after,
             begin_by=begin_by,
             retry_policy=retry_policy,
+            retries=retries,
             failure_log_level=failure_log_level,
             quota_names=quota_names,
             conn=conn,
@@ -77,11 +82,16 @@ class Queue:
         begin_after: dt.datetime | None = None,
         begin_by: dt.timedelta | None = None,
         retry_policy: type[RetryPolicy] | None = None,
+        retries: int | None = None,
         failure_log_level: int | None = None,
         quota_names: Iterable[str] | None = None,
         conn: AppConnection | None = None,
     ) -> list[Job]:
         """Store several jobs in one transaction (all or none), with the same options."""
+        retry_data = None
+        if retries is not None:
+            retry_policy = ready_policy(retries, retry_policy)
+            retry_data = {"retries": retries}
         names = None if quota_names is None else self._check_quota_names(quota_names)
         jobs = [item if isinstance(item, Job) else Job(item) for item in items]
         if begin_after is not None:
@@ -110,6 +120,11 @@ class Queue:
             )
             if id(job) in seen:
                 raise ValueError(f"{job!r} appears twice in one put_many")
+            if retry_data is not None and job.stored:
+                raise ValueError(
+                    f"retries= applies to new jobs; {job!r} was pulled from a queue and keeps "
+                    f"the retry policy it was put with (put a new Job to change it)"
+                )
             seen.add(id(job))
         return self.db.rows.put(
             self.name,
@@ -120,6 +135,7 @@ class Queue:
             failure_log_level=failure_log_level,
             conn=conn,
             quota_names=names,
+            retry_data=retry_data,
         )
 
     def _check_quota_names(self, quota_names: Iterable[str]) -> tuple[str, ...]:

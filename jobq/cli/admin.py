@@ -152,6 +152,12 @@ def _when(text: str | None, now: dt.datetime) -> dt.datetime | None:
 @click.option("--queue", default="", help="The queue (default: the default queue).")
 @click.option("--begin-after", default=None, help="+INTERVAL (+5m, +1h) or an ISO datetime.")
 @click.option(
+    "--retries",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Retry an error up to N times, with exponential backoff (as put(retries=N)).",
+)
+@click.option(
     "--path",
     "paths",
     multiple=True,
@@ -167,6 +173,7 @@ def put(
     kws: tuple[str, ...],
     queue: str,
     begin_after: str | None,
+    retries: int | None,
     paths: tuple[str, ...],
     as_json: bool,
 ) -> None:
@@ -189,6 +196,7 @@ def put(
             kwargs,
             queue=queue,
             begin_after=_when(begin_after, monitor.now()),
+            retries=retries,
         )
     if as_json:
         emit_json(

@@ -230,6 +230,8 @@ def summary_table(summary: JobSummary) -> Table:
             table.add_row(key, queue_name(value))
         elif key == "wait":
             table.add_row(key, wait_text(value))
+        elif key == "retried" and summary.retries is not None:
+            table.add_row(key, f"{value} of {summary.retries}")
         else:
             table.add_row(key, human(value))
     return table

@@ -103,9 +103,11 @@ class JobRows:
         failure_log_level: int | None,
         put_by: str | None,
         parent_id: int | None = None,
+        retry_data: dict[str, Any] | None = None,
     ) -> NewJob:
         """The row of a new job, given what a batch works out once for all of its jobs: the
-        retry policy's import path and the putting dispatcher."""
+        retry policy's import path (and its settings, `retry_data`) and the putting
+        dispatcher."""
         func, args, kwargs = job._get_call()
         job_class = None
         if type(job) is not Job:
@@ -126,6 +128,7 @@ class JobRows:
             failure_log_level=failure_log_level,
             put_by=put_by,
             parent_id=parent_id,
+            retry_data=retry_data,
         )
 
     def encode_new(
@@ -161,11 +164,12 @@ class JobRows:
         failure_log_level: int | None = None,
         conn: Any = None,
         quota_names: tuple[str, ...] | None = None,
+        retry_data: dict[str, Any] | None = None,
     ) -> list[Job]:
         """Store `jobs` (checked by `Queue.put_many`) as pending jobs of `queue`, all or none:
         new ones are inserted, pulled ("new") ones put again. With `conn`, inside that open
         transaction; without, inside a running job of this database, in its attempt's (see
-        `_joining`)."""
+        `_joining`). `retry_data`: the retry policy's settings, saved with each new job."""
         now = self.clock.now()
         ctx = running_in(self) if conn is None else None
         if ctx is not None:
@@ -177,7 +181,16 @@ class JobRows:
         policy = None if retry_policy is None else policy_path(retry_policy)
         put_by = current_dispatcher_uuid()
         rows = self._encoded(
-            queue, fresh, now, begin_after, begin_by, policy, failure_log_level, put_by, quota_names
+            queue,
+            fresh,
+            now,
+            begin_after,
+            begin_by,
+            policy,
+            failure_log_level,
+            put_by,
+            quota_names,
+            retry_data,
         )
         if ctx is not None and not ctx.connection_open():
             rows = list(rows)  # encoded now: a job that cannot be stored fails at its put
@@ -214,6 +227,8 @@ class JobRows:
             )
         for job, row, job_id in zip(fresh, rows, ids, strict=True):
             self._show_put(job, job_id, row, queue, now, begin_by, policy, failure_log_level)
+            if retry_data:
+                job.retry_data = dict(retry_data)
         if conn is None:
             for job in stored:
                 job.refresh()
@@ -233,6 +248,7 @@ class JobRows:
         failure_log_level: int | None,
         put_by: str | None,
         quota_names: tuple[str, ...] | None,
+        retry_data: dict[str, Any] | None = None,
     ) -> Sequence[NewJob]:
         """The rows of the new jobs of a put: a single row encoded at once, a batch lazily
         (see _EncodedRows)."""
@@ -247,6 +263,7 @@ class JobRows:
                     policy,
                     failure_log_level,
                     put_by,
+                    retry_data=retry_data,
                 )
                 if quota_names:  # checked by Queue.put_many against the queue's quotas
                     row.quota_names = quota_names

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from jobq.errors import BadStatusError, CancelledError, EncodingError, JobFailed, WaitTimeout
 from jobq.model.codec import call_repr
 from jobq.model.failure import Failure, failure_from_dict
+from jobq.model.retry import retries_of
 
 if TYPE_CHECKING:
     from jobq.model.retry import RetryPolicy
@@ -256,6 +257,24 @@ class Job:
     @property
     def stored(self) -> bool:
         return self.id is not None
+
+    @property
+    def retries(self) -> int | None:
+        """How many times an ordinary error is retried (`put(..., retries=N)`), or None if
+        the job was put without `retries` (as of the last refresh)."""
+        return retries_of(self.retry_data)[0]
+
+    @property
+    def retried(self) -> int:
+        """How many of those retries the job has had so far: the errors its policy counted,
+        at most `retries` (0 for a job put without `retries`)."""
+        return retries_of(self.retry_data)[1]
+
+    @property
+    def next_run(self) -> dt.datetime | None:
+        """When a pending job is due to run (a retry's backoff moves it later), or None for a
+        job that is not waiting in its queue."""
+        return self.begin_after if self.status == Status.PENDING else None
 
     @property
     def result(self) -> Any:

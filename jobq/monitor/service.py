@@ -31,6 +31,7 @@ from jobq.errors import (
     QueueNotFound,
 )
 from jobq.model.failure import Failure, failure_from_dict
+from jobq.model.retry import retries_of
 from jobq.monitor.filters import Selection, parse_selection
 from jobq.monitor.views import (
     AgentView,
@@ -401,6 +402,7 @@ class Monitor:
             result: str | None = failure.brief_traceback()
         else:
             result = record.result_repr if done else None
+        retries, retried = retries_of(record.retry_data)
         return JobSummary(
             id=record.id,
             call=record.call_repr,
@@ -417,6 +419,9 @@ class Monitor:
             progress=progress_of(record),
             retry_data=record.retry_data,
             retry_policy=record.retry_policy,
+            retries=retries,
+            retried=retried,
+            next_run=record.begin_after if record.status == "pending" else None,
             created=record.created,
             begin_after=record.begin_after,
             begin_by=None if record.begin_by is None else dt.timedelta(seconds=record.begin_by),
@@ -578,16 +583,17 @@ class Monitor:
         *,
         queue: str = "",
         begin_after: dt.datetime | None = None,
+        retries: int | None = None,
     ) -> JobRecord:
         """Put a job calling the function at import path `path` (`package.module:function`)
-        with `args` and `kwargs`; ValueError if the path is malformed or does not name an
-        importable callable (nothing is stored then)."""
+        with `args` and `kwargs` (and `retries`, as `Queue.put`); ValueError if the path is
+        malformed or does not name an importable callable (nothing is stored then)."""
         from jobq.model.job import Job
 
         func = resolve_callable(path)
         try:
             job = self.db.queue(queue).put(
-                Job(func, *args, **(kwargs or {})), begin_after=begin_after
+                Job(func, *args, **(kwargs or {})), begin_after=begin_after, retries=retries
             )
         except EncodingError as error:
             raise ValueError(str(error)) from None

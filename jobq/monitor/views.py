@@ -196,7 +196,9 @@ class JobRow(View):
 @dataclass(frozen=True, slots=True)
 class JobSummary(View):
     """The catalogue's job summary: identity, call, times, wait / active, outcome (`result`:
-    the result's repr once done, or the brief traceback of a failure)."""
+    the result's repr once done, or the brief traceback of a failure). `retries` / `retried`:
+    the retries `put(..., retries=N)` allows and those had so far; `next_run`: when a pending
+    job is due."""
 
     id: int
     call: str
@@ -213,6 +215,9 @@ class JobSummary(View):
     progress: float | None
     retry_data: dict[str, Any]
     retry_policy: str | None
+    retries: int | None
+    retried: int
+    next_run: dt.datetime | None
     created: dt.datetime
     begin_after: dt.datetime
     begin_by: dt.timedelta | None
@@ -236,6 +241,9 @@ class JobSummary(View):
             ("agent", self.agent),
             ("dispatcher", self.dispatcher),
             ("attempt", self.attempt),
+            ("retries", self.retries),
+            ("retried", self.retried),
+            ("next run", self.next_run),
             ("parent", self.parent),
             ("waiting on", self.waiting_on),
             ("callbacks", list(self.callbacks)),

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from jobq.errors import JobNotFound, ReassignedError
+from jobq.model.retry import SETTINGS
 from jobq.store._queue import annotate
 from jobq.store._rows import job_record
 from jobq.store.base import NewJob, Outcome
@@ -343,6 +344,8 @@ def retry_failed(driver: Driver, job_id: int, now: dt.datetime) -> int | None:
             retry_policy=record.retry_policy,
             failure_log_level=record.failure_log_level,
             quota_names=record.quota_names,
+            # The policy's settings (put(retries=N)) go with the copy; its counts start afresh.
+            retry_data={k: v for k, v in record.retry_data.items() if k in SETTINGS} or None,
         )
         if record.parent_id is not None:
             parent_id = _latest_retry(driver, ex, record.parent_id)

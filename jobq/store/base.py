@@ -35,6 +35,7 @@ class NewJob:
     quota_names: tuple[str, ...] = ()
     put_by: str | None = None
     parent_id: int | None = None
+    retry_data: dict[str, Any] | None = None  # its retry policy's settings (put(retries=N))
 
 
 @dataclass(slots=True)

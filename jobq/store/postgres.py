@@ -284,6 +284,7 @@ class PostgresDriver:
             call=job.call,
             call_repr=job.call_repr,
             retry_policy=job.retry_policy,
+            retry_data=json.dumps(job.retry_data) if job.retry_data else "{}",
             failure_log_level=job.failure_log_level,
             quota_names=json.dumps(list(job.quota_names)) if job.quota_names else "[]",
             put_by=job.put_by,
@@ -386,6 +387,7 @@ class PostgresDriver:
                         "call": job.call.hex(),
                         "call_repr": job.call_repr,
                         "retry_policy": job.retry_policy,
+                        "retry_data": json.dumps(job.retry_data) if job.retry_data else "{}",
                         "failure_log_level": job.failure_log_level,
                         "quota_names": json.dumps(list(job.quota_names))
                         if job.quota_names

@@ -283,6 +283,7 @@ class SqliteDriver:
             job.call,
             job.call_repr,
             job.retry_policy,
+            json.dumps(job.retry_data) if job.retry_data else "{}",
             job.failure_log_level,
             json.dumps(list(job.quota_names)) if job.quota_names else "[]",
             job.put_by,

@@ -54,6 +54,7 @@ from jobq.model.outcome import (
 from jobq.model.retry import Decision, RetryCommonForever, RetryCommonFourTimes, RetryPolicy
 from jobq.store.base import AttemptConnection, JobRecord, Outcome, Store
 from jobq.worker.aio import AsyncRuntime, Steps, is_async_job, resolved, run_to_end
+from jobq.worker.aside import Aside
 from jobq.worker.outcome import (
     Fenced,
     JobNotes,
@@ -192,6 +193,8 @@ class Runner:
         self.import_retries = import_retries
         # Jobs decoded at claim time (to route async ones), kept for their run: (id, attempt).
         self._decoded: dict[tuple[int, int], Job] = {}
+        self._aside_threads: Aside | None = None
+        self._aside_lock = threading.Lock()
 
     def _sleep(self, seconds: float) -> None:
         self.stopping.wait(seconds)
@@ -529,12 +532,22 @@ class Runner:
         """Hand the outcome to the store's group commit and return at once: the thread takes
         its next job while the completion commits. The job stays held (and counted against
         its agent's size) until the returned `Settling` is settled, after the commit. A failed
-        commit goes to the retry policy's `commit_error` as in the thread: retried (the job
-        is put back to run again, now or later), or its failure becomes the outcome."""
+        commit goes to the retry policy's `commit_error` as in the thread, with the same
+        counts (saved with the job) and backoff, on a thread set aside (`jobq.worker.aside`):
+        retried (the job is put back to run again, now or later), or its failure becomes the
+        outcome."""
         thread = threading.current_thread().name
         done = Settling()
 
         def settle(error: BaseException | None) -> None:
+            if error is not None and not isinstance(error, ReassignedError):
+                # Told on the group commit's thread: the policy may back off before it
+                # answers, which must not hold the other jobs' outcomes (`jobq.worker.aside`).
+                self._aside().submit(finish, error)
+            else:
+                finish(error)
+
+        def finish(error: BaseException | None) -> None:
             try:
                 if error is None:
                     log_outcome(job, outcome)
@@ -557,6 +570,14 @@ class Runner:
             record.id, record.attempt, self.uuid, outcome, self.now(), settle
         )
         return done
+
+    def _aside(self) -> Aside:
+        """The threads where failed group commits go to their retry policy (started on the
+        first)."""
+        with self._aside_lock:
+            if self._aside_threads is None:
+                self._aside_threads = Aside(f"jobq-commit-retry-{self.agent_name}")
+            return self._aside_threads
 
     def _check_owner(self, job: Fenced) -> None:
         record = job.record

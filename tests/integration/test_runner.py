@@ -45,6 +45,7 @@ from worker_helpers import (
 )
 
 import jobq
+import jobq.worker.runner
 
 WAIT = 20.0
 
@@ -139,6 +140,115 @@ def test_commit_conflict_reruns_the_callable(
     assert len(raised) == 2
     assert calls(token) == ["call"] * 3  # rerun from scratch after each failed commit
     assert job.retry_data["conflict"] == 2
+
+
+def _count_group_commits(monkeypatch: pytest.MonkeyPatch, db: jobq.Database) -> list[int]:
+    """The ids of the outcomes handed to the group commit (`store_result_later`), so that a
+    test can check it went the default path (a plain job's, without writes of its own)."""
+    handed: list[int] = []
+    original = db.store.store_result_later
+
+    def store_result_later(job_id: int, *args: Any) -> None:
+        handed.append(job_id)
+        original(job_id, *args)
+
+    monkeypatch.setattr(db.store, "store_result_later", store_result_later)
+    return handed
+
+
+@pytest.mark.parametrize(("failures", "expected_calls"), [(4, 5), (6, 5), (50, 5)])
+def test_commit_conflicts_are_capped_on_the_group_commit_path(
+    db: jobq.Database,
+    queue: jobq.Queue,
+    monkeypatch: pytest.MonkeyPatch,
+    token: str,
+    failures: int,
+    expected_calls: int,
+) -> None:
+    # Issue 16.3 (catalogue 5.2): five attempts in all, also when each failed group commit
+    # puts the job back in its queue (a new run, with a new policy object, each time).
+    # Past the cap, storing the ConflictError failure conflicts too until the injected
+    # failures run out: retried without the backoff (1, 2, 3 ... s) meant for a real server.
+    monkeypatch.setattr(jobq.worker.runner.Runner, "_sleep", lambda self, seconds: None)
+    raised = failing_store_result(monkeypatch, db, jobq.ConflictError("commit conflict"), failures)
+    handed = _count_group_commits(monkeypatch, db)
+    job = queue.put(jobq.Job(logged_step, token, "call", 42))
+    with _start(db):
+        if failures < 5:
+            assert job.wait(timeout=WAIT) == 42
+        else:
+            with pytest.raises(jobq.JobFailed) as info:
+                job.wait(timeout=WAIT)
+            assert info.value.failure.check(jobq.ConflictError)
+    assert calls(token) == ["call"] * expected_calls
+    assert handed == [job.id] * expected_calls  # every outcome went to the group commit
+    assert job.retry_data["conflict"] == min(failures, 5)
+    assert len(raised) == failures
+
+
+def test_disconnect_backoff_grows_on_the_group_commit_path(
+    db: jobq.Database,
+    queue: jobq.Queue,
+    monkeypatch: pytest.MonkeyPatch,
+    token: str,
+) -> None:
+    sleeps: list[float] = []
+    monkeypatch.setattr(jobq.worker.runner.Runner, "_sleep", lambda self, s: sleeps.append(s))
+    failing_store_result(monkeypatch, db, jobq.StoreUnavailable("connection lost"), 3)
+    handed = _count_group_commits(monkeypatch, db)
+    job = queue.put(jobq.Job(logged_step, token, "call", 42))
+    with _start(db):
+        assert job.wait(timeout=WAIT) == 42
+    assert sleeps == [5.0, 10.0, 15.0]
+    assert calls(token) == ["call"] * 4
+    assert handed == [job.id] * 4
+    assert job.retry_data["disconnect"] == 3
+
+
+def test_a_failed_group_commit_backs_off_without_holding_the_group_commit(
+    db: jobq.Database,
+    queue: jobq.Queue,
+    monkeypatch: pytest.MonkeyPatch,
+    token: str,
+) -> None:
+    # The policy's backoff (5 s up to 60 s for a lost connection) must not run on the thread
+    # that tells jobs how their group commit ended: it would hold every other job's outcome.
+    backing_off, release, delivered = threading.Event(), threading.Event(), threading.Event()
+
+    def sleep(self: Any, seconds: float) -> None:
+        backing_off.set()
+        release.wait(WAIT)
+
+    monkeypatch.setattr(jobq.worker.runner.Runner, "_sleep", sleep)
+    original = db.store.store_result_later
+    failed: list[int] = []
+
+    def store_result_later(job_id: int, *args: Any) -> None:
+        if failed:
+            original(job_id, *args)
+            return
+        failed.append(job_id)
+        then = args[-1]
+
+        def group_commit_thread() -> None:
+            then(jobq.StoreUnavailable("connection lost"))
+            delivered.set()
+
+        threading.Thread(target=group_commit_thread, name="fake-group-commit").start()
+
+    monkeypatch.setattr(db.store, "store_result_later", store_result_later)
+    job = queue.put(jobq.Job(logged_step, token, "call", 42))
+    try:
+        with _start(db):
+            wait_until(backing_off.is_set, what="the policy's backoff")
+            wait_until(delivered.is_set, what="the group commit's thread to be free")
+            assert job.refresh().status == jobq.Status.ACTIVE  # still held, backing off
+            release.set()
+            assert job.wait(timeout=WAIT) == 42
+    finally:
+        release.set()
+    assert calls(token) == ["call", "call"]
+    assert job.retry_data["disconnect"] == 1
 
 
 def test_commit_failure_after_success_becomes_the_result(

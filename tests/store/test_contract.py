@@ -7,6 +7,7 @@ an inner job's result, and failing jobs that never started.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -138,6 +139,24 @@ def test_queues_are_separate(db: jobq.Database) -> None:
     assert order(db.store, "beta") == [b]
     assert db.store.claim("alpha", A, "main", 10, T0) != []
     assert order(db.store, "beta") == [b]
+
+
+def test_a_new_jobs_retry_data_is_stored_by_every_insert(db: jobq.Database) -> None:
+    """A job put with its policy's settings (`put(retries=N)`) keeps them, put alone, in a
+    batch (each engine's bulk insert), or as a callback; without, its retry data is empty."""
+    settings = {"retries": 2}
+    alone = db.store.enqueue([dataclasses.replace(new_job(db, 1, 1), retry_data=settings)], T0)
+    batch = db.store.enqueue(
+        [dataclasses.replace(new_job(db, i, 1), retry_data=settings) for i in range(3)]
+        + [new_job(db, 9, 9)],
+        T0,
+    )
+    callback = db.store.add_callback(
+        alone[0], dataclasses.replace(new_job(db, 5, 5), retry_data=settings), T0
+    )
+    for job_id in [*alone, *batch[:3], callback]:
+        assert get(db.store, job_id).retry_data == settings
+    assert get(db.store, batch[3]).retry_data == {}
 
 
 # -- queue order ----------------------------------------------------------------------------

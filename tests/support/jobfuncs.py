@@ -385,3 +385,25 @@ def gated_connection(token: str, value: Any = None) -> Any:
     gated(token)
     jobq.local.connection().execute("SELECT 1")
     return value
+def flaky(path: str, failures: int, value: Any) -> Any:
+    """Raises ValueError on its first `failures` calls, then returns `value`; each call adds a
+    line to the file `path`, so the calls are counted across worker processes."""
+    with open(path, "a") as calls_file:
+        calls_file.write("call\n")
+    with open(path) as calls_file:
+        n = len(calls_file.readlines())
+    if n <= failures:
+        raise ValueError(f"flaky call {n} of {failures} failing")
+    return value
+
+
+class QuickBackoff(jobq.RetryWithBackoff):
+    """`put(..., retries=N, retry_policy=QuickBackoff)`: a backoff from 0.5 s, for tests."""
+
+    backoff_base = 0.5
+
+
+class SlowBackoff(jobq.RetryWithBackoff):
+    """A backoff from 60 s: a job retried with it stays pending long enough to be looked at."""
+
+    backoff_base = 60.0

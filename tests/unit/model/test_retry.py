@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import sqlite3
 
@@ -11,7 +12,7 @@ import pytest
 
 import jobq
 from jobq.errors import is_conflict, is_disconnect
-from jobq.model.retry import policy_path
+from jobq.model.retry import exponential_backoff, policy_path, ready_policy
 
 
 def _failure(error: BaseException) -> jobq.Failure:
@@ -114,15 +115,34 @@ def test_job_and_commit_conflicts_add_up_in_one_run() -> None:
     assert policy.job_error(*_conflict()) is False
 
 
-def test_run_counts_start_fresh_but_saved_data_persists() -> None:
-    first = jobq.RetryCommonFourTimes(sleep=lambda s: None)
-    for _ in range(5):
-        first.job_error(*_conflict())
-    # A later run of the same job (a new policy from the saved data) counts again from zero.
-    second = jobq.RetryCommonFourTimes(first.data, sleep=lambda s: None)
-    assert second.run_counts == {}
-    assert second.job_error(*_conflict()) is True
-    assert second.data["conflict"] == 6
+def test_counts_span_runs_through_the_saved_data() -> None:
+    # Each run of a job builds its policy from the saved data: the limit holds over all of
+    # them (a job put back after each failed group commit), not per run.
+    data: dict[str, object] = {}
+    answers = []
+    for _ in range(6):
+        policy = jobq.RetryCommonFourTimes(data, sleep=lambda s: None)
+        answers.append(policy.commit_error(*_conflict()))
+        assert policy.run_counts == {"conflict": 1}
+        data = policy.data
+    assert answers == [True, True, True, True, False, False]
+    assert data["conflict"] == 6
+
+
+def test_count_returns_the_total_over_the_jobs_life() -> None:
+    policy = jobq.RetryPolicy({"value_error": 2})
+    assert policy.count("value_error") == 3
+    assert policy.run_counts == {"value_error": 1}
+
+
+def test_disconnect_backoff_grows_across_runs() -> None:
+    sleeps: list[float] = []
+    data: dict[str, object] = {}
+    for _ in range(4):
+        policy = jobq.RetryCommonFourTimes(data, sleep=sleeps.append)
+        assert policy.commit_error(*_disconnect()) is True
+        data = policy.data
+    assert sleeps == [5.0, 10.0, 15.0, 20.0]
 
 
 def test_default_disconnects_retry_forever_with_backoff() -> None:
@@ -249,3 +269,74 @@ def test_policy_path() -> None:
 
 
 # -- Failure ---------------------------------------------------------------------------------
+
+
+# -- RetryWithBackoff (put(..., retries=N)) -------------------------------------------------------
+class _FixedJitter(jobq.RetryWithBackoff):
+    def jitter(self) -> float:
+        return 0.5
+
+
+def test_backoff_retries_n_times_with_growing_delays_then_fails() -> None:
+    data: dict[str, object] = {"retries": 3}
+    answers = []
+    for _ in range(4):  # each retry is a new run (the job is rescheduled), from saved data
+        policy = _FixedJitter(data)
+        error = ValueError("flaky")
+        answers.append(policy.job_error(_failure(error), error))
+        data = policy.data
+    assert answers == [
+        dt.timedelta(seconds=0.75),
+        dt.timedelta(seconds=1.5),
+        dt.timedelta(seconds=3.0),
+        False,
+    ]
+    assert data["error"] == 4
+    assert "flaky" in str(data["last_error"])
+    assert data["backoff"] == 3.0  # the last backoff chosen, shown with the next run
+
+
+def test_backoff_jitter_stays_within_half_and_full_and_never_shrinks() -> None:
+    for n in range(1, 30):
+        low = exponential_backoff(n, 1.0, 300.0, 0.0)
+        high = exponential_backoff(n, 1.0, 300.0, 0.999999)
+        ceiling = min(300.0, 2.0 ** (n - 1))
+        assert low == ceiling / 2 and ceiling / 2 <= high <= ceiling
+        if ceiling * 2 <= 300.0:  # below the cap, a retry never waits less than the last
+            assert exponential_backoff(n + 1, 1.0, 300.0, 0.0) >= high - 1e-9
+    assert exponential_backoff(5000, 1.0, 300.0, 1.0) == 300.0  # no overflow
+
+
+def test_backoff_keeps_the_default_handling_of_conflicts() -> None:
+    policy = jobq.RetryWithBackoff({"retries": 0}, sleep=lambda s: None)
+    assert [policy.job_error(*_conflict()) for _ in range(5)] == [True] * 4 + [False]
+    error = RuntimeError("once")
+    assert policy.job_error(_failure(error), error) is False  # retries=0: errors not retried
+
+
+def test_backoff_without_saved_retries_uses_its_default() -> None:
+    policy = _FixedJitter()
+    error = ValueError("x")
+    answers = [policy.job_error(_failure(error), error) for _ in range(4)]
+    assert [bool(a) for a in answers] == [True, True, True, False]
+
+
+@pytest.mark.parametrize(
+    ("retries", "kind", "words"),
+    [
+        (-1, ValueError, ">= 0"),
+        (1.5, TypeError, "whole number"),
+        (True, TypeError, "whole number"),
+        ("3", TypeError, "whole number"),
+    ],
+)
+def test_ready_policy_refuses_bad_retries(retries: object, kind: type, words: str) -> None:
+    with pytest.raises(kind, match=words):
+        ready_policy(retries, None)
+
+
+def test_ready_policy_combines_only_with_its_subclasses() -> None:
+    assert ready_policy(2, None) is jobq.RetryWithBackoff
+    assert ready_policy(2, _FixedJitter) is _FixedJitter
+    with pytest.raises(TypeError, match="cannot be combined with retry_policy"):
+        ready_policy(2, jobq.NeverRetry)

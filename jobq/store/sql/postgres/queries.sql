@@ -10,9 +10,11 @@ INSERT INTO jobq_schema (version) VALUES (%(version)s);
 
 -- name: insert_job
 INSERT INTO jobq_jobs (queue, status, lane, sort_at, begin_after, begin_by, job_class, call,
-    call_repr, retry_policy, failure_log_level, quota_names, put_by, parent_id, created)
+    call_repr, retry_policy, retry_data, failure_log_level, quota_names, put_by, parent_id,
+    created)
 VALUES (%(queue)s, %(status)s, 1, %(sort_at)s, %(begin_after)s, %(begin_by)s, %(job_class)s, %(call)s,
-    %(call_repr)s, %(retry_policy)s, %(failure_log_level)s, %(quota_names)s, %(put_by)s, %(parent_id)s, %(now)s)
+    %(call_repr)s, %(retry_policy)s, %(retry_data)s, %(failure_log_level)s, %(quota_names)s,
+    %(put_by)s, %(parent_id)s, %(now)s)
 RETURNING id;
 
 -- name: queue_exists
@@ -471,14 +473,15 @@ SELECT pg_advisory_xact_lock(727472631);
 -- identity ids ascend in that order: the caller gives the k-th smallest id returned to the
 -- k-th job.
 INSERT INTO jobq_jobs (queue, status, lane, sort_at, begin_after, begin_by, job_class, call,
-    call_repr, retry_policy, failure_log_level, quota_names, put_by, parent_id, created)
+    call_repr, retry_policy, retry_data, failure_log_level, quota_names, put_by, parent_id,
+    created)
 SELECT r.queue, %(status)s, 1, GREATEST(r.begin_after, %(now)s), r.begin_after, r.begin_by,
-    r.job_class, decode(r.call, 'hex'), r.call_repr, r.retry_policy, r.failure_log_level,
-    r.quota_names, r.put_by, r.parent_id, %(now)s
+    r.job_class, decode(r.call, 'hex'), r.call_repr, r.retry_policy, r.retry_data,
+    r.failure_log_level, r.quota_names, r.put_by, r.parent_id, %(now)s
 FROM ROWS FROM (json_to_recordset(%(rows)s::json) AS (queue text, begin_after timestamptz,
         begin_by double precision, job_class text, call text, call_repr text,
-        retry_policy text, failure_log_level integer, quota_names text, put_by text,
-        parent_id bigint)) WITH ORDINALITY AS r
+        retry_policy text, retry_data text, failure_log_level integer, quota_names text,
+        put_by text, parent_id bigint)) WITH ORDINALITY AS r
 ORDER BY r.ordinality
 RETURNING id;
 
@@ -487,9 +490,10 @@ RETURNING id;
 -- transaction's BEGIN and COMMIT it is a single round trip in pipeline mode.
 WITH inserted AS (
     INSERT INTO jobq_jobs (queue, status, lane, sort_at, begin_after, begin_by, job_class, call,
-        call_repr, retry_policy, failure_log_level, quota_names, put_by, parent_id, created)
+        call_repr, retry_policy, retry_data, failure_log_level, quota_names, put_by, parent_id,
+        created)
     VALUES (%(queue)s, %(status)s, 1, %(sort_at)s, %(begin_after)s, %(begin_by)s, %(job_class)s,
-        %(call)s, %(call_repr)s, %(retry_policy)s, %(failure_log_level)s, %(quota_names)s,
-        %(put_by)s, %(parent_id)s, %(now)s)
+        %(call)s, %(call_repr)s, %(retry_policy)s, %(retry_data)s, %(failure_log_level)s,
+        %(quota_names)s, %(put_by)s, %(parent_id)s, %(now)s)
     RETURNING id, queue)
 SELECT id, pg_notify('jobq', queue) FROM inserted;

@@ -14,8 +14,9 @@ INSERT INTO jobq_schema (version) VALUES (:version);
 -- costs a sixth more); a batch's ids are consecutive (AUTOINCREMENT, inside one write
 -- transaction), read back with last_insert_rowid.
 INSERT INTO jobq_jobs (queue, status, lane, sort_at, begin_after, begin_by, job_class, call,
-    call_repr, retry_policy, failure_log_level, quota_names, put_by, parent_id, created)
-VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+    call_repr, retry_policy, retry_data, failure_log_level, quota_names, put_by, parent_id,
+    created)
+VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: last_insert_id
 SELECT last_insert_rowid() AS id;
