@@ -32,6 +32,7 @@ from jobq.errors import (
     WaitTimeout,
 )
 from jobq.jobs.compose import parallel, serial
+from jobq.jobs.schedules import Schedule, ScheduleNotFound
 from jobq.model.compose import Composite
 from jobq.model.failure import Failure
 from jobq.model.job import Job, Status
@@ -63,6 +64,8 @@ __all__ = [
     "RetryCommonForever",
     "RetryCommonFourTimes",
     "RetryPolicy",
+    "Schedule",
+    "ScheduleNotFound",
     "SchemaMismatch",
     "SignatureError",
     "Status",
