@@ -73,6 +73,13 @@ def schedule_view(record: ScheduleRecord) -> Schedule:
     )
 
 
+def _definition(record: ScheduleRecord) -> tuple[object, ...]:
+    return (
+        record.cron, record.timezone, record.queue, record.missed, record.catch_up,
+        record.job_class, record.call, record.retry_policy, record.failure_log_level,
+    )  # fmt: skip
+
+
 class ScheduleBook:
     """The schedules of one database, over its job rows (store, codec, clock)."""
 
@@ -118,6 +125,14 @@ class ScheduleBook:
             failure_log_level,
             None,
         )  # EncodingError (a TypeError) if the job cannot be stored
+        current = self.store.get_schedule(name)
+        if current is not None and _definition(current) == (
+            cron, timezone, queue, missed, catch_up, row.job_class, row.call, row.retry_policy,
+            row.failure_log_level,
+        ):  # fmt: skip
+            # The same schedule again (an application declaring it at every start): its next
+            # tick is kept, so that ticks missed meanwhile still follow its policy.
+            return schedule_view(current)
         self.store.ensure_queue(queue, now)
         self.store.save_schedule(
             ScheduleRecord(

@@ -254,3 +254,19 @@ def test_a_worker_runs_the_jobs_of_a_schedule(db: jobq.Database) -> None:
     assert record is not None and record.queue == "ticks" and record.status == "completed"
     assert calls(token)  # the job ran
     assert db.get_schedule("every-second").last_run is not None
+
+
+def test_declaring_the_same_schedule_again_keeps_its_missed_ticks(
+    clock_db: jobq.Database, clock: MovableClock
+) -> None:
+    """An application declares its schedules at every start: an unchanged one keeps its next
+    tick, so the ticks missed while it was down still follow its policy."""
+    declare = lambda: clock_db.schedule(  # noqa: E731
+        "hourly", "0 * * * *", jobq.Job(add, 1, 2), missed="all", catch_up=5
+    )
+    assert declare().next_run == START + dt.timedelta(hours=1)
+    clock.advance(hours=3, minutes=10)
+    assert declare().next_run == START + dt.timedelta(hours=1)  # unchanged: kept
+    assert Schedules(clock_db.store).tick(clock.now()) == 3
+    changed = clock_db.schedule("hourly", "0 * * * *", jobq.Job(add, 1, 3), missed="all")
+    assert changed.next_run == START + dt.timedelta(hours=4)  # a new definition starts over
