@@ -149,6 +149,6 @@ def plan(
             following = tick
             break
         (on_time if now - tick <= ON_TIME else late_ticks).append(tick)
-    kept = late_ticks[len(late_ticks) - keep :] if keep else []
+    kept = late_ticks[-keep:] if keep else []
     dropped = skipped_before or len(late_ticks) > len(kept)
     return Plan(tuple(kept + on_time), dropped, following)

@@ -98,3 +98,10 @@ def test_fall_back_runs_once_at_the_first_occurrence() -> None:
 def test_bad_input_names_the_value_and_the_rule(call: object, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("*", r"\*")):
         call()  # type: ignore[operator]
+
+
+def test_fewer_missed_ticks_than_catch_up_all_run() -> None:
+    first = dt.datetime(2026, 1, 5, 13, tzinfo=UTC)
+    owed = plan("0 * * * *", "UTC", first, dt.datetime(2026, 1, 5, 15, 10, tzinfo=UTC), "all", 5)
+    assert owed.ticks == tuple(first + dt.timedelta(hours=h) for h in range(3))
+    assert not owed.dropped
