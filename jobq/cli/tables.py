@@ -29,9 +29,9 @@ from jobq.monitor.views import (
 
 if TYPE_CHECKING:
     from rich.console import Console, Group
+    from rich.table import Table
 
     from jobq.jobs.schedules import Schedule
-    from rich.table import Table
 
 ZERO = dt.timedelta(0)
 

@@ -76,7 +76,9 @@ def read_file(path: str | Path) -> list[ScheduleEntry]:
         raise ConfigError(f"{path} is not valid TOML: {error}") from None
     unknown = set(data) - {"schedules"}
     if unknown:
-        raise ConfigError(f"{path}: unknown top-level key(s) {sorted(unknown)}; use [schedules.NAME]")
+        raise ConfigError(
+            f"{path}: unknown top-level key(s) {sorted(unknown)}; use [schedules.NAME]"
+        )
     tables = data.get("schedules", {})
     if not isinstance(tables, dict):
         raise ConfigError(f"{path}: 'schedules' must be a table of [schedules.NAME] tables")

@@ -64,10 +64,7 @@ class Schedules:
         earliest = self.store.earliest_schedule_tick()
         if earliest is not None and earliest < self.next_due:
             self.next_due = earliest
-        if (
-            self.last_prune is None
-            or (now - self.last_prune).total_seconds() >= self.prune_every
-        ):
+        if self.last_prune is None or (now - self.last_prune).total_seconds() >= self.prune_every:
             self.last_prune = now
             self.store.prune_schedule_ticks(now - self.keep_ticks)
         self.enqueued += made

@@ -119,7 +119,7 @@ def test_sync_stores_a_whole_file_or_nothing(db_url: str, tmp_path: Path) -> Non
         ("[schedules.x\n", "is not valid TOML"),
     ]:  # fmt: skip
         bad = tmp_path / "bad.toml"
-        bad.write_text(text.replace('args = [1, 2]', 'args = [7, 7]'))
+        bad.write_text(text.replace("args = [1, 2]", "args = [7, 7]"))
         done = jobq_cli("schedule", "sync", str(bad), "--db", db_url, "--prune")
         assert done.returncode == 2, done.stdout + done.stderr
         assert message in done.stderr, done.stderr

@@ -68,8 +68,12 @@ def test_random_kills_leave_every_tick_with_exactly_one_job(
     last = db.get_schedule("every-second").last_run
     assert last is not None
     ticks = db.store.schedule_ticks("every-second")
-    expected = [first + dt.timedelta(seconds=s) for s in range(int((last - first).total_seconds()) + 1)]
-    assert len(expected) >= WINDOW - 5, f"only {len(expected)} ticks in the window: {log.read_text()}"
+    expected = [
+        first + dt.timedelta(seconds=s) for s in range(int((last - first).total_seconds()) + 1)
+    ]
+    assert len(expected) >= WINDOW - 5, (
+        f"only {len(expected)} ticks in the window: {log.read_text()}"
+    )
     assert [tick for tick, _ in ticks] == expected  # none missing; the key allows no second
     job_ids = [job_id for _, job_id in ticks]
     assert None not in job_ids and len(set(job_ids)) == len(job_ids)

@@ -45,9 +45,7 @@ def test_the_home_page_shows_schedules_and_pauses_them(
     assert "jobfuncs.add(1, 2)" in page and 'value="schedule-pause"' in page
     refused = client.post("/actions/schedule-pause", data={"schedule": "nightly-report"})
     assert refused.status_code == 403 and not db.get_schedule("nightly-report").paused  # no CSRF
-    done = client.post(
-        "/actions/schedule-pause", data={"schedule": "nightly-report", "csrf": csrf}
-    )
+    done = client.post("/actions/schedule-pause", data={"schedule": "nightly-report", "csrf": csrf})
     assert done.status_code == 200 and db.get_schedule("nightly-report").paused
     assert 'value="schedule-resume"' in client.get("/").text
     client.post("/actions/schedule-resume", data={"schedule": "nightly-report", "csrf": csrf})
