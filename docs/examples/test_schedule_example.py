@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import reports
+import schedule_example
 
 import jobq
 from jobq.testing import wait_for_result
@@ -16,8 +16,8 @@ from jobq.testing import wait_for_result
 
 def test_declared_schedules_run_in_a_worker(tmp_path: Path) -> None:
     with jobq.connect(f"sqlite:///{tmp_path / 'reports.db'}") as db:
-        reports.declare_schedules(db)
-        reports.declare_schedules(db)  # unchanged: kept as they were
+        schedule_example.declare_schedules(db)
+        schedule_example.declare_schedules(db)  # unchanged: kept as they were
         nightly = db.get_schedule("nightly-report")
         assert nightly.next_run is not None
         assert nightly.next_run.astimezone(ZoneInfo("Europe/Berlin")).hour == 3
@@ -28,7 +28,7 @@ def test_declared_schedules_run_in_a_worker(tmp_path: Path) -> None:
                 time.sleep(0.1)
             job = db.get_job(db.get_schedule("heartbeat").last_job_id or 0)
             assert wait_for_result(job) == "report for ping"
-        assert "ping" in reports.DONE
+        assert "ping" in schedule_example.DONE
 
 
 def test_the_guide_shows_this_example_as_it_runs() -> None:
@@ -36,4 +36,4 @@ def test_the_guide_shows_this_example_as_it_runs() -> None:
     guide = (root / "docs" / "guide.md").read_text()
     section = guide.split("## Schedules\n", 1)[1].split("\n## ", 1)[0]
     block = section.split("```python\n", 1)[1].split("```", 1)[0]
-    assert block in Path(reports.__file__).read_text()
+    assert block in Path(schedule_example.__file__).read_text()
