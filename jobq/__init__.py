@@ -34,6 +34,7 @@ from jobq.errors import (
     WaitTimeout,
 )
 from jobq.jobs.compose import parallel, serial
+from jobq.jobs.schedules import Schedule, ScheduleNotFound
 from jobq.model.compose import Composite
 from jobq.model.failure import Failure
 from jobq.model.job import Job, Status
@@ -73,6 +74,8 @@ __all__ = [
     "RetryCommonFourTimes",
     "RetryPolicy",
     "RetryWithBackoff",
+    "Schedule",
+    "ScheduleNotFound",
     "SchemaMismatch",
     "SignatureError",
     "Status",

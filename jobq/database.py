@@ -9,7 +9,8 @@ id, and changes running workers' agents and intervals.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from jobq._clock import Clock, SystemClock
@@ -17,9 +18,11 @@ from jobq._urls import masked_url
 from jobq.errors import ConfigError, MissingExtra
 from jobq.jobs.compose import Composition
 from jobq.jobs.rows import JobRows
+from jobq.jobs.schedules import DEFAULT_CATCH_UP, Schedule, ScheduleBook
 from jobq.model.codec import Codec
 from jobq.model.failure import DEFAULT_REDACT, redact_pattern
 from jobq.model.job import Job
+from jobq.model.retry import RetryPolicy
 from jobq.queue import Queue
 from jobq.store.base import AgentRecord, Store
 from jobq.worker.agent import DEFAULT_SIZE, AgentSpec
@@ -129,6 +132,7 @@ class Database:
         self.rows = JobRows(store, self.codec, self.clock)
         self.composition = Composition(self.rows)
         self.rows.composition = self.composition
+        self.schedule_book = ScheduleBook(self.rows)
         self._known_queues: set[str] = set()
 
     @property
@@ -253,3 +257,57 @@ class Database:
         it at its next read (jobs it runs finish). LookupError if there is no such agent."""
         if not self.store.remove_agent(str(uuid), queue, name):
             raise LookupError(f"dispatcher {uuid} has no agent {name!r} of queue {queue!r}")
+
+    # -- schedules (cron jobs; every worker's schedules loop enqueues their ticks) -------------
+    def schedule(
+        self,
+        name: str,
+        cron: str,
+        job: Job | Callable[..., Any],
+        *,
+        timezone: str = "UTC",
+        queue: str = "",
+        missed: str = "skip",
+        catch_up: int = DEFAULT_CATCH_UP,
+        retry_policy: type[RetryPolicy] | None = None,
+        failure_log_level: int | None = None,
+    ) -> Schedule:
+        """Put `job` (a `Job` or a callable) in `queue` at each tick of the cron expression
+        `cron` (five fields, or six with a leading seconds field), read in `timezone`; create
+        the schedule `name` or replace its definition (a paused one stays paused). Each tick
+        puts exactly one job, whatever the number of workers. Ticks no worker saw in time
+        follow `missed`: "skip" them, run "once" for them, or run "all" of them (the latest
+        `catch_up`). A bad expression, zone, policy or job is a `ConfigError` (a bad job an
+        `EncodingError`), and nothing is stored."""
+        return self.schedule_book.save(
+            name,
+            cron,
+            job,
+            timezone=timezone,
+            queue=queue,
+            missed=missed,
+            catch_up=catch_up,
+            retry_policy=retry_policy,
+            failure_log_level=failure_log_level,
+        )
+
+    def schedules(self) -> list[Schedule]:
+        """Every schedule, by name, with its next and last run."""
+        return self.schedule_book.all()
+
+    def get_schedule(self, name: str) -> Schedule:
+        """The schedule called `name`; `ScheduleNotFound` (a LookupError) if there is none."""
+        return self.schedule_book.get(name)
+
+    def unschedule(self, name: str) -> None:
+        """Remove the schedule `name` (jobs it put stay); `ScheduleNotFound` if there is none."""
+        self.schedule_book.remove(name)
+
+    def pause_schedule(self, name: str) -> Schedule:
+        """Stop putting jobs for `name` until `resume_schedule`."""
+        return self.schedule_book.set_paused(name, True)
+
+    def resume_schedule(self, name: str) -> Schedule:
+        """Put jobs for `name` again, from its next tick after now (the paused ticks are not
+        run)."""
+        return self.schedule_book.set_paused(name, False)

@@ -3,6 +3,7 @@
 - `worker`: run workers, alone or under a supervisor;
 - `monitor`: the read commands (status, jobs, job, dispatchers, quotas, worker-status...);
 - `admin`: the operator actions (cancel, retry, pause, agent-*, quota-*, prune) and `db`;
+- `schedules`: list and change cron schedules (`jobq schedules`, `jobq schedule ...`);
 - `dashboard`: serve the web dashboard;
 - `demo`: the demo and the benchmark;
 - `common` and `tables`: the shared options and error handling, and the rich rendering.
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import click
 
-from jobq.cli import admin, dashboard, demo, monitor, worker
+from jobq.cli import admin, dashboard, demo, monitor, schedules, worker
 from jobq.cli.common import DB_HELP
 
 
@@ -27,6 +28,6 @@ def main(ctx: click.Context, url: str | None) -> None:
     ctx.obj = {"db": url}
 
 
-for _topic in (worker, demo, admin, monitor, dashboard):
+for _topic in (worker, demo, admin, monitor, schedules, dashboard):
     for _command in _topic.COMMANDS:
         main.add_command(_command)

@@ -33,6 +33,7 @@ from jobq.cli.tables import (
     queue_dispatchers_table,
     queues_table,
     quotas_table,
+    schedules_table,
     styled_status,
     summary_table,
     worker_status_view,
@@ -57,15 +58,19 @@ def status(
     this_uuid: str | None,
     as_json: bool,
 ) -> None:
-    """Queues (pending, due, load) with their activated dispatchers and agents."""
+    """Queues (pending, due, load) with their activated dispatchers and agents, and the
+    schedules with their next and last run."""
     with opened(url, this_uuid) as monitor:
         info = monitor.status(queue, agent, uuid)
+        found_schedules, now = monitor.db.schedules(), monitor.now()
     if as_json:
         emit_json(info)
         return
     out = console()
     out.print(queues_table(info))
     out.print(queue_dispatchers_table(info))
+    if found_schedules:
+        out.print(schedules_table(found_schedules, now))
 
 
 def _selection_args(

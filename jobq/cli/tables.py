@@ -31,6 +31,10 @@ if TYPE_CHECKING:
     from rich.console import Console, Group
     from rich.table import Table
 
+    from jobq.jobs.schedules import Schedule
+
+ZERO = dt.timedelta(0)
+
 _STYLE = {
     "pending": "cyan",
     "assigned": "blue",
@@ -257,6 +261,30 @@ def quotas_table(views: Sequence[QuotaView]) -> Table:
         table.add_column(column)
     for view in views:
         table.add_row(queue_name(view.queue), view.name, str(view.size), str(view.held))
+    return table
+
+
+def schedules_table(schedules: Sequence[Schedule], now: dt.datetime) -> Table:
+    """`jobq schedules` and `jobq status`: each schedule with its next and last run (UTC, and
+    how far from now)."""
+    table = new_table(title="schedules")
+    for column in ("schedule", "cron", "timezone", "queue", "missed", "next run", "last run"):
+        table.add_column(column)
+    table.add_column("last job", justify="right")
+    table.add_column("job")
+    for s in schedules:
+        if s.paused:
+            upcoming = "[bold yellow]paused[/]"
+        elif s.next_run is None:
+            upcoming = "never"
+        else:
+            upcoming = f"{human(s.next_run)} (in {duration_text(max(s.next_run - now, ZERO))})"
+        last = "-" if s.last_run is None else f"{human(s.last_run)} ({human(now - s.last_run)} ago)"
+        missed = s.missed if s.missed != "all" else f"all (up to {s.catch_up})"
+        table.add_row(
+            escape(s.name), s.cron, s.timezone, queue_name(s.queue), missed, upcoming, last,
+            "-" if s.last_job_id is None else str(s.last_job_id), escape(s.call_repr),
+        )  # fmt: skip
     return table
 
 

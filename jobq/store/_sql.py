@@ -2,7 +2,8 @@
 
 Each method is the operation of the same name in a topic module: `_queue` (putting and the
 queue), `_claim` (claims and starts), `_outcomes` (results and what follows), `_dispatchers`
-(dispatchers, agents, quotas, recovery), `_monitor` (monitoring) and `_schema` (migrations).
+(dispatchers, agents, quotas, recovery), `_schedules` (cron schedules), `_monitor`
+(monitoring) and `_schema` (migrations).
 The engines (`sqlite.py`, `postgres.py`) only supply the driver.
 """
 
@@ -13,7 +14,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from jobq.store import _claim, _dispatchers, _monitor, _outcomes, _queue, _schema
+from jobq.store import _claim, _dispatchers, _monitor, _outcomes, _queue, _schedules, _schema
 from jobq.store._schema import SCHEMA_VERSION, load_migrations, load_schema
 from jobq.store.base import (
     AgentLoad,
@@ -28,6 +29,7 @@ from jobq.store.base import (
     Outcome,
     PruneResult,
     QueueStats,
+    ScheduleRecord,
     ThroughputBucket,
     Waiter,
 )
@@ -286,6 +288,46 @@ class SqlStore:
 
     def quota_holders(self, queue: str, name: str) -> list[JobRecord]:
         return _dispatchers.quota_holders(self.driver, queue, name)
+
+    # -- schedules -----------------------------------------------------------------------------
+    def save_schedule(self, schedule: ScheduleRecord) -> None:
+        _schedules.save_schedule(self.driver, schedule)
+
+    def get_schedule(self, name: str) -> ScheduleRecord | None:
+        return _schedules.get_schedule(self.driver, name)
+
+    def schedules(self) -> list[ScheduleRecord]:
+        return _schedules.schedules(self.driver)
+
+    def remove_schedule(self, name: str) -> bool:
+        return _schedules.remove_schedule(self.driver, name)
+
+    def set_schedule_paused(
+        self, name: str, paused: bool, next_tick: dt.datetime | None, now: dt.datetime
+    ) -> bool:
+        return _schedules.set_schedule_paused(self.driver, name, paused, next_tick, now)
+
+    def due_schedules(self, now: dt.datetime, limit: int = 50) -> list[ScheduleRecord]:
+        return _schedules.due_schedules(self.driver, now, limit)
+
+    def earliest_schedule_tick(self) -> dt.datetime | None:
+        return _schedules.earliest_schedule_tick(self.driver)
+
+    def fire_schedule(
+        self,
+        schedule: ScheduleRecord,
+        ticks: Sequence[dt.datetime],
+        next_tick: dt.datetime | None,
+        now: dt.datetime,
+        put_by: str | None = None,
+    ) -> list[tuple[dt.datetime, int]] | None:
+        return _schedules.fire_schedule(self.driver, schedule, ticks, next_tick, now, put_by)
+
+    def schedule_ticks(self, name: str) -> list[tuple[dt.datetime, int | None]]:
+        return _schedules.schedule_ticks(self.driver, name)
+
+    def prune_schedule_ticks(self, before: dt.datetime) -> int:
+        return _schedules.prune_schedule_ticks(self.driver, before)
 
     # -- monitoring ----------------------------------------------------------------------------
     def list_jobs(

@@ -212,6 +212,32 @@ class JobTotals:
 
 
 @dataclass(frozen=True, slots=True)
+class ScheduleRecord:
+    """One row of the schedules table: a cron expression, the job each tick puts (as the
+    columns of a job row), and where it is: its next tick not yet enqueued (None: no more),
+    its last enqueued tick and that tick's job."""
+
+    name: str
+    cron: str
+    timezone: str
+    queue: str
+    missed: str
+    catch_up: int
+    job_class: str | None
+    call: bytes
+    call_repr: str
+    retry_policy: str | None
+    failure_log_level: int | None
+    paused: bool
+    next_tick: dt.datetime | None
+    last_tick: dt.datetime | None
+    last_job_id: int | None
+    revision: int
+    created: dt.datetime
+    updated: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
 class PruneResult:
     jobs: int
     dispatchers: int
@@ -404,6 +430,27 @@ class Store(MonitorStore, Protocol):
     def resize_quota(self, queue: str, name: str, size: int) -> bool: ...
     def remove_quota(self, queue: str, name: str) -> bool: ...
     def quota_holders(self, queue: str, name: str) -> list[JobRecord]: ...
+
+    # -- schedules (store/_schedules.py) ---------------------------------------------------------
+    def save_schedule(self, schedule: ScheduleRecord) -> None: ...
+    def get_schedule(self, name: str) -> ScheduleRecord | None: ...
+    def schedules(self) -> list[ScheduleRecord]: ...
+    def remove_schedule(self, name: str) -> bool: ...
+    def set_schedule_paused(
+        self, name: str, paused: bool, next_tick: dt.datetime | None, now: dt.datetime
+    ) -> bool: ...
+    def due_schedules(self, now: dt.datetime, limit: int = 50) -> list[ScheduleRecord]: ...
+    def earliest_schedule_tick(self) -> dt.datetime | None: ...
+    def fire_schedule(
+        self,
+        schedule: ScheduleRecord,
+        ticks: Sequence[dt.datetime],
+        next_tick: dt.datetime | None,
+        now: dt.datetime,
+        put_by: str | None = None,
+    ) -> list[tuple[dt.datetime, int]] | None: ...
+    def schedule_ticks(self, name: str) -> list[tuple[dt.datetime, int | None]]: ...
+    def prune_schedule_ticks(self, before: dt.datetime) -> int: ...
 
     def reserve_connections(self, count: int) -> None:
         """Make room for `count` concurrent connections (a worker's threads), if pooled."""

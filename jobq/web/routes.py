@@ -22,7 +22,9 @@ from jobq.web import auth
 from jobq.web.pages import chart, templates
 
 MAX_OFFSET = 2**31 - 1  # past any listing; larger numbers only overflow the database's ints
-ACTIONS = ("cancel", "fail", "retry", "pause", "resume", "agent-size")
+ACTIONS = (
+    "cancel", "fail", "retry", "pause", "resume", "agent-size", "schedule-pause", "schedule-resume",
+)  # fmt: skip
 
 
 def _monitor(request: Request) -> Monitor:
@@ -62,7 +64,8 @@ def _message(request: Request, title: str, text: object, status_code: int) -> Re
 
 # -- pages ---------------------------------------------------------------------------------------
 def home(request: Request) -> Response:
-    """Queues with their load (and pause / resume), dispatchers, the throughput chart."""
+    """Queues with their load (and pause / resume), schedules with their next and last run
+    (and pause / resume), dispatchers, the throughput chart."""
     monitor, settings = _monitor(request), auth.settings_of(request)
     width = settings.chart_width
     buckets = monitor.throughput(width, settings.chart_buckets)
@@ -73,6 +76,8 @@ def home(request: Request) -> Response:
         refresh=10,
         msg=request.query_params.get("msg", ""),
         status=monitor.status(),
+        schedules=monitor.db.schedules(),
+        now=monitor.now(),
         dispatchers=monitor.dispatchers(),
         chart=chart(buckets, f"Completed jobs per {int(width.total_seconds())} s"),
         acting=auth.acting(request),
@@ -296,6 +301,13 @@ def _perform(monitor: Monitor, root: str, name: str, fields: dict[str, str]) -> 
         queue = fields["queue"]
         (monitor.pause if name == "pause" else monitor.resume)(queue)
         return f"{root}/?{urlencode({'msg': f'queue {queue!r} {name}d'})}"
+    if name in ("schedule-pause", "schedule-resume"):
+        schedule = fields["schedule"]
+        if name == "schedule-pause":
+            monitor.db.pause_schedule(schedule)
+        else:
+            monitor.db.resume_schedule(schedule)
+        return f"{root}/?{urlencode({'msg': f'schedule {schedule!r} {name[9:]}d'})}"
     queue, agent, size = fields["queue"], fields["name"], int(fields["size"])
     monitor.agent_size(queue, agent, size, fields.get("uuid") or None)
     return f"{root}/?{urlencode({'msg': f'agent {agent!r} size {size}'})}"

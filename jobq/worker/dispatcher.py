@@ -32,6 +32,7 @@ from jobq.worker.loops import Backoff, Loop, run_due
 from jobq.worker.recovery import hand_on
 from jobq.worker.retention import Retention
 from jobq.worker.runner import IMPORT_RETRIES, Runner, TracebackLocals
+from jobq.worker.schedules import Schedules
 from jobq.worker.settling import when_done
 from jobq.worker.stats import WorkerStats
 from jobq.worker.sweep import Sweep
@@ -58,7 +59,8 @@ class Dispatcher:
     ping: dispatchers whose ping is older than their `death_interval` are deactivated and their
     jobs handed on (see `recovery.py`), as are jobs of this dispatcher that none of its threads
     runs (a restarted worker's predecessor's); agent sync (agent_sync.py) reads agents and
-    pauses every second; retention (retention.py) prunes after the claim, every minute.
+    pauses every second; retention (retention.py) prunes after the claim, every minute, and
+    the schedules loop (schedules.py) enqueues the due ticks of cron schedules.
     """
 
     def __init__(
@@ -137,6 +139,7 @@ class Dispatcher:
         )
         self._loops: tuple[Loop, ...] = (self._heartbeat, self._sweep, self._agent_sync)
         self.retention = Retention(self.store)  # completed jobs kept 7 days, pruned every 60 s
+        self.schedules = Schedules(self.store, self.uuid)  # cron schedules' due ticks
 
     def __repr__(self) -> str:
         return f"<jobq.Dispatcher {self.uuid} queues={self.queues}>"
@@ -255,7 +258,7 @@ class Dispatcher:
     def _begin(self) -> None:
         """Activated: the loops start their timers (the first round pings and reads the
         agents before it claims), and `start()` may return."""
-        for loop in (*self._loops, self.retention):
+        for loop in (*self._loops, self.retention, self.schedules):
             loop.start()
         self._activated.set()
         self.stats.activated()
@@ -273,6 +276,7 @@ class Dispatcher:
         self.polls += 1
         self.stats.polled(self._agent_sync.agents, self._pools)
         run_due((self.retention,), self.clock.now())
+        run_due((self.schedules,), self.clock.now())
         self._wake.wait(min(self.poll_interval, self.ping_interval))
 
     def _activate(self) -> bool:

@@ -497,3 +497,63 @@ WITH inserted AS (
         %(quota_names)s, %(put_by)s, %(parent_id)s, %(now)s)
     RETURNING id, queue)
 SELECT id, pg_notify('jobq', queue) FROM inserted;
+
+-- name: upsert_schedule
+-- Create a schedule or replace its definition (a pause is kept); its next tick starts over.
+INSERT INTO jobq_schedules (name, cron, timezone, queue, missed, catch_up, job_class, call,
+    call_repr, retry_policy, failure_log_level, next_tick, created, updated)
+VALUES (%(name)s, %(cron)s, %(timezone)s, %(queue)s, %(missed)s, %(catch_up)s, %(job_class)s, %(call)s, %(call_repr)s,
+    %(retry_policy)s, %(failure_log_level)s, %(next_tick)s, %(now)s, %(now)s)
+ON CONFLICT (name) DO UPDATE SET cron = excluded.cron, timezone = excluded.timezone,
+    queue = excluded.queue, missed = excluded.missed, catch_up = excluded.catch_up,
+    job_class = excluded.job_class, call = excluded.call, call_repr = excluded.call_repr,
+    retry_policy = excluded.retry_policy, failure_log_level = excluded.failure_log_level,
+    next_tick = excluded.next_tick, revision = jobq_schedules.revision + 1,
+    updated = excluded.updated;
+
+-- name: get_schedule
+SELECT * FROM jobq_schedules WHERE name = %(name)s;
+
+-- name: list_schedules
+SELECT * FROM jobq_schedules ORDER BY name;
+
+-- name: delete_schedule
+DELETE FROM jobq_schedules WHERE name = %(name)s;
+
+-- name: delete_schedule_ticks
+DELETE FROM jobq_schedule_ticks WHERE schedule = %(name)s;
+
+-- name: set_schedule_paused
+UPDATE jobq_schedules SET paused = %(paused)s, next_tick = %(next_tick)s, revision = revision + 1,
+    updated = %(now)s
+WHERE name = %(name)s;
+
+-- name: due_schedules
+SELECT * FROM jobq_schedules WHERE NOT paused AND next_tick <= %(now)s
+ORDER BY next_tick LIMIT %(limit)s;
+
+-- name: earliest_schedule_tick
+SELECT min(next_tick) AS next_tick FROM jobq_schedules WHERE NOT paused;
+
+-- name: advance_schedule
+-- Taken by one worker only: the others read the same next_tick and revision, and find them
+-- changed (SQLite: after this transaction; PostgreSQL: this row's lock, then a re-check).
+UPDATE jobq_schedules SET next_tick = %(next_tick)s, last_tick = coalesce(%(last_tick)s, last_tick)
+WHERE name = %(name)s AND revision = %(revision)s AND next_tick = %(expected)s AND NOT paused;
+
+-- name: insert_schedule_tick
+INSERT INTO jobq_schedule_ticks (schedule, tick, created) VALUES (%(schedule)s, %(tick)s, %(now)s)
+ON CONFLICT (schedule, tick) DO NOTHING;
+
+-- name: set_schedule_tick_job
+UPDATE jobq_schedule_ticks SET job_id = %(job_id)s WHERE schedule = %(schedule)s AND tick = %(tick)s;
+
+-- name: set_schedule_last_job
+UPDATE jobq_schedules SET last_job_id = %(job_id)s WHERE name = %(name)s;
+
+-- name: schedule_ticks
+SELECT schedule, tick, job_id FROM jobq_schedule_ticks WHERE schedule = %(schedule)s
+ORDER BY tick;
+
+-- name: prune_schedule_ticks
+DELETE FROM jobq_schedule_ticks WHERE created < %(before)s;

@@ -381,3 +381,63 @@ DELETE FROM jobq_agents WHERE dispatcher_uuid = :uuid;
 -- name: list_agents
 SELECT dispatcher_uuid, queue, name, size, filter FROM jobq_agents
 WHERE dispatcher_uuid = :uuid ORDER BY queue, name;
+
+-- name: upsert_schedule
+-- Create a schedule or replace its definition (a pause is kept); its next tick starts over.
+INSERT INTO jobq_schedules (name, cron, timezone, queue, missed, catch_up, job_class, call,
+    call_repr, retry_policy, failure_log_level, next_tick, created, updated)
+VALUES (:name, :cron, :timezone, :queue, :missed, :catch_up, :job_class, :call, :call_repr,
+    :retry_policy, :failure_log_level, :next_tick, :now, :now)
+ON CONFLICT (name) DO UPDATE SET cron = excluded.cron, timezone = excluded.timezone,
+    queue = excluded.queue, missed = excluded.missed, catch_up = excluded.catch_up,
+    job_class = excluded.job_class, call = excluded.call, call_repr = excluded.call_repr,
+    retry_policy = excluded.retry_policy, failure_log_level = excluded.failure_log_level,
+    next_tick = excluded.next_tick, revision = jobq_schedules.revision + 1,
+    updated = excluded.updated;
+
+-- name: get_schedule
+SELECT * FROM jobq_schedules WHERE name = :name;
+
+-- name: list_schedules
+SELECT * FROM jobq_schedules ORDER BY name;
+
+-- name: delete_schedule
+DELETE FROM jobq_schedules WHERE name = :name;
+
+-- name: delete_schedule_ticks
+DELETE FROM jobq_schedule_ticks WHERE schedule = :name;
+
+-- name: set_schedule_paused
+UPDATE jobq_schedules SET paused = :paused, next_tick = :next_tick, revision = revision + 1,
+    updated = :now
+WHERE name = :name;
+
+-- name: due_schedules
+SELECT * FROM jobq_schedules WHERE paused = 0 AND next_tick <= :now
+ORDER BY next_tick LIMIT :limit;
+
+-- name: earliest_schedule_tick
+SELECT min(next_tick) AS next_tick FROM jobq_schedules WHERE paused = 0;
+
+-- name: advance_schedule
+-- Taken by one worker only: the others read the same next_tick and revision, and find them
+-- changed (SQLite: after this transaction; PostgreSQL: this row's lock, then a re-check).
+UPDATE jobq_schedules SET next_tick = :next_tick, last_tick = coalesce(:last_tick, last_tick)
+WHERE name = :name AND revision = :revision AND next_tick = :expected AND paused = 0;
+
+-- name: insert_schedule_tick
+INSERT INTO jobq_schedule_ticks (schedule, tick, created) VALUES (:schedule, :tick, :now)
+ON CONFLICT (schedule, tick) DO NOTHING;
+
+-- name: set_schedule_tick_job
+UPDATE jobq_schedule_ticks SET job_id = :job_id WHERE schedule = :schedule AND tick = :tick;
+
+-- name: set_schedule_last_job
+UPDATE jobq_schedules SET last_job_id = :job_id WHERE name = :name;
+
+-- name: schedule_ticks
+SELECT schedule, tick, job_id FROM jobq_schedule_ticks WHERE schedule = :schedule
+ORDER BY tick;
+
+-- name: prune_schedule_ticks
+DELETE FROM jobq_schedule_ticks WHERE created < :before;
