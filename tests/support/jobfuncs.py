@@ -357,3 +357,47 @@ def insert_when_file_exists(path: str, value: str) -> str:
 
 def add_one_one() -> int:
     return 2
+
+
+def statuses_after_me(count: int) -> list[str]:
+    """The statuses of the `count` jobs put right after this one (the next ids), as this job
+    sees them while it runs."""
+    store = jobq.local.queue().db.store
+    me = jobq.local.job().id
+    assert me is not None
+    return [getattr(store.get(me + k), "status", "missing") for k in range(1, count + 1)]
+
+
+def mark_then_wait_for(directory: str, name: str, other: str, seconds: float) -> bool:
+    """Creates `directory/name`, then waits up to `seconds` for `directory/other`: True if
+    the other job ran at the same time as this one."""
+    import pathlib
+    import time
+
+    folder = pathlib.Path(directory)
+    (folder / name).touch()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if (folder / other).exists():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def wait_for_file(path: str, seconds: float = 60.0) -> bool:
+    """Waits up to `seconds` for `path` to exist: a long job the test ends when it likes."""
+    import pathlib
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if pathlib.Path(path).exists():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def sleep_ms(ms: float) -> None:
+    import time
+
+    time.sleep(ms / 1000)
