@@ -270,8 +270,13 @@ UPDATE jobq_schema SET version = %(version)s;
 -- ahead from the back lane does not start while a job put back at the front of its queue
 -- (lane 0: rescheduled "now", or a callback whose parent just finished) is due and free to
 -- claim: its claimer gives it back instead, so the put-back job is claimed first.
+-- Committed without waiting for the WAL flush (synchronous_commit off for this transaction
+-- alone): a worker's crash cannot lose it (the server has it); only a crash of the server
+-- itself within about wal_writer_delay could, and the job then goes back uninterrupted.
+WITH async AS (SELECT set_config('synchronous_commit', 'off', true) AS v)
 UPDATE jobq_jobs SET status = 'active', active_start = %(now)s
 WHERE id = %(id)s AND attempt = %(attempt)s AND dispatcher_uuid = %(dispatcher)s AND status = 'assigned'
+    AND EXISTS (SELECT 1 FROM async)
     AND (lane = 0 OR NOT EXISTS (SELECT 1 FROM jobq_jobs AS p
         WHERE p.queue = jobq_jobs.queue AND p.status = 'pending' AND p.lane = 0
             AND p.sort_at <= %(now)s AND (p.quota_names = '[]' OR p.holds_quota)));
