@@ -126,6 +126,7 @@ class AgentPool:
         self._runtime = runtime
         self._is_async = is_async
         self._items: collections.deque[Any] = collections.deque()
+        self._front = 0  # items at the head of `_items` handed over with `front=True`
         self._lock = threading.Lock()
         self._wakeup = threading.Condition(self._lock)
         self._idle_cond = threading.Condition(self._lock)
@@ -139,6 +140,7 @@ class AgentPool:
         self._busy = 0  # threads running a job now
         self._moved_at = time.monotonic()  # when a thread last took or ended a job
         self.callbacks_running = 0  # jobs of the callback slot (see `submit_callback`)
+        self.yielded = False  # a job held here gave its start up to a put-back job
         self.on_done: Callable[[], None] = lambda: None
 
     @property
@@ -197,6 +199,8 @@ class AgentPool:
             taken = [item for item in self._items if unstarted(item)]
             if not taken:
                 return []
+            head = list(self._items)[: self._front]
+            self._front = sum(1 for item in head if not unstarted(item))
             self._items = collections.deque(i for i in self._items if not unstarted(i))
             self.running -= len(taken)
             if self.running == 0:
@@ -221,7 +225,9 @@ class AgentPool:
             )
             thread.start()
 
-    def submit(self, item: Any) -> None:
+    def submit(self, item: Any, front: bool = False) -> None:
+        """Hand over a job; `front` (a job put back at the front of its queue) goes before
+        the jobs queued here, after those handed over with `front` before it."""
         with self._lock:
             self.running += 1
         if self._runtime is not None and self._is_async is not None:
@@ -236,7 +242,11 @@ class AgentPool:
                 except RuntimeError:  # its executor shut down (stopping): use a thread
                     pass
         with self._lock:
-            self._items.append(item)
+            if front:
+                self._items.insert(self._front, item)
+                self._front += 1
+            else:
+                self._items.append(item)
             self._spawn_needed()
             self._wakeup.notify()
 
@@ -252,6 +262,7 @@ class AgentPool:
                     self._threads -= 1
                     return
                 item = self._items.popleft()
+                self._front = max(0, self._front - 1)
                 self._busy += 1
                 self._moved_at = time.monotonic()
             try:

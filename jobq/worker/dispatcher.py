@@ -368,7 +368,8 @@ class Dispatcher:
         # A job claimed ahead that yields its start to a put-back job: the others yield too,
         # so that the next claim takes the put-back job first and these after it, in order.
         def yielded() -> None:
-            self._give_back(pool, "a job put back ahead of it is due")
+            pool.yielded = True  # the dispatcher's thread gives back, between its claims
+            self._wake_up()
 
         runner.on_yield = yielded
         return pool
@@ -379,11 +380,13 @@ class Dispatcher:
             if self._held[job_id] <= 0:
                 del self._held[job_id]
 
-    def _give_back(self, pool: AgentPool, reason: str) -> int:
+    def _give_back(
+        self, pool: AgentPool, reason: str, unstarted: Callable[[JobRecord], bool] | None = None
+    ) -> int:
         """Give the jobs `pool` holds claimed ahead and unstarted back to their queue, as they
         were (fenced: one taken from this worker meanwhile is left alone); how many went
         back. One that cannot be written now is no longer held here: the sweep hands it on."""
-        records = pool.take_queued(_unstarted)
+        records = pool.take_queued(unstarted or _unstarted)
         moved = 0
         for record in records:
             try:
@@ -408,6 +411,11 @@ class Dispatcher:
         other workers (or this one, once a thread is free) to start."""
         now = time.monotonic()
         for pool in list(self._pools.values()):
+            if pool.yielded:
+                # A held job gave its start up to a job put back at the front: the others
+                # held behind it go back too, to be claimed again after it, in queue order.
+                pool.yielded = False
+                self._give_back(pool, "a job put back ahead of them is due", _held_behind)
             if pool.queued and pool.stuck(now):
                 self._give_back(pool, "its threads are all busy with long jobs")
 
@@ -477,7 +485,7 @@ class Dispatcher:
                 active_only=True,
                 start=startable,
             )
-            self._hand_over(pool, records, pool.submit)
+            self._hand_over(pool, records)
 
     def _claim_callbacks(self, agent: AgentRecord, pool: AgentPool) -> None:
         """The agent's callback slot: while its threads all run long jobs, it takes the
@@ -488,18 +496,23 @@ class Dispatcher:
         records = self.store.claim_callbacks(
             agent.queue, self.uuid, agent.name, room, self.clock.now()
         )
-        self._hand_over(pool, records, pool.submit_callback)
+        self._hand_over(pool, records, callback_slot=True)
 
     def _hand_over(
-        self, pool: AgentPool, records: list[JobRecord], submit: Callable[[JobRecord], None]
+        self, pool: AgentPool, records: list[JobRecord], *, callback_slot: bool = False
     ) -> None:
+        """Hold the jobs claimed and hand them to `pool`: jobs put back at the front of the
+        queue (lane 0) go before those it holds ahead; for `callback_slot`, to its slot."""
         with self._held_lock:
             self._held.update(r.id for r in records)
         for record in records:
             trace_log.debug("claimed job %s for agent %s", record.id, pool.name)
             if self.on_claim is not None:
                 self.on_claim(record)
-            submit(record)
+            if callback_slot:
+                pool.submit_callback(record)
+            else:
+                pool.submit(record, front=record.lane == 0)
 
     def _shutdown(self) -> None:
         """Graceful stop: running jobs get `grace` seconds; then the rest are handed on at once
@@ -570,6 +583,11 @@ class _Watch(threading.Thread):
 def _unstarted(record: JobRecord) -> bool:
     """A job claimed ahead that no thread has started (the claim left it assigned)."""
     return record.status == "assigned"
+
+
+def _held_behind(record: JobRecord) -> bool:
+    """A job claimed ahead, unstarted, from the back lane (behind put-back jobs)."""
+    return record.status == "assigned" and record.lane != 0
 
 
 def _process_gone(uuid: str, host: str, pid: int) -> bool:

@@ -53,8 +53,9 @@ def status(db: jobq.Database, job: jobq.Job) -> str:
 
 
 def test_jobs_claimed_ahead_are_assigned_until_their_thread_starts_them(
-    db: jobq.Database, token: str
+    db: jobq.Database, token: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(agent_module, "CLAIM_AHEAD_BELOW", 1.0)  # short, even on a busy machine
     queue = db.queue()
     dispatcher = one_at_a_time(db)
     try:

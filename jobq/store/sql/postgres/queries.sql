@@ -269,7 +269,8 @@ UPDATE jobq_schema SET version = %(version)s;
 -- Fenced: only the claim of this attempt, by this dispatcher, may start the job. A job claimed
 -- ahead from the back lane does not start while a job put back at the front of its queue
 -- (lane 0: rescheduled "now", or a callback whose parent just finished) is due and free to
--- claim: its claimer gives it back instead, so the put-back job is claimed first.
+-- claim, or held by this same dispatcher unstarted (its agent claimed it ahead, for the front
+-- of its own line): its claimer gives it back instead, so the put-back job starts first.
 -- Committed without waiting for the WAL flush (synchronous_commit off for this transaction
 -- alone): a worker's crash cannot lose it (the server has it); only a crash of the server
 -- itself within about wal_writer_delay could, and the job then goes back uninterrupted.
@@ -277,9 +278,12 @@ WITH async AS (SELECT set_config('synchronous_commit', 'off', true) AS v)
 UPDATE jobq_jobs SET status = 'active', active_start = %(now)s
 WHERE id = %(id)s AND attempt = %(attempt)s AND dispatcher_uuid = %(dispatcher)s AND status = 'assigned'
     AND EXISTS (SELECT 1 FROM async)
-    AND (lane = 0 OR NOT EXISTS (SELECT 1 FROM jobq_jobs AS p
+    AND (lane = 0 OR (NOT EXISTS (SELECT 1 FROM jobq_jobs AS p
         WHERE p.queue = jobq_jobs.queue AND p.status = 'pending' AND p.lane = 0
-            AND p.sort_at <= %(now)s AND (p.quota_names = '[]' OR p.holds_quota)));
+            AND p.sort_at <= %(now)s AND (p.quota_names = '[]' OR p.holds_quota))
+        AND NOT EXISTS (SELECT 1 FROM jobq_jobs AS h
+            WHERE h.dispatcher_uuid = %(dispatcher)s AND h.status = 'assigned' AND h.lane = 0
+                AND h.queue = jobq_jobs.queue)));
 
 -- name: check_owner
 SELECT 1 AS owned FROM jobq_jobs

@@ -229,12 +229,16 @@ UPDATE jobq_schema SET version = :version;
 -- Fenced: only the claim of this attempt, by this dispatcher, may start the job. A job claimed
 -- ahead from the back lane does not start while a job put back at the front of its queue
 -- (lane 0: rescheduled "now", or a callback whose parent just finished) is due and free to
--- claim: its claimer gives it back instead, so the put-back job is claimed first.
+-- claim, or held by this same dispatcher unstarted (its agent claimed it ahead, for the front
+-- of its own line): its claimer gives it back instead, so the put-back job starts first.
 UPDATE jobq_jobs SET status = 'active', active_start = :now
 WHERE id = :id AND attempt = :attempt AND dispatcher_uuid = :dispatcher AND status = 'assigned'
-    AND (lane = 0 OR NOT EXISTS (SELECT 1 FROM jobq_jobs AS p
+    AND (lane = 0 OR (NOT EXISTS (SELECT 1 FROM jobq_jobs AS p
         WHERE p.queue = jobq_jobs.queue AND p.status = 'pending' AND p.lane = 0
-            AND p.sort_at <= :now AND (p.quota_names = '[]' OR p.holds_quota)));
+            AND p.sort_at <= :now AND (p.quota_names = '[]' OR p.holds_quota))
+        AND NOT EXISTS (SELECT 1 FROM jobq_jobs AS h
+            WHERE h.dispatcher_uuid = :dispatcher AND h.status = 'assigned' AND h.lane = 0
+                AND h.queue = jobq_jobs.queue)));
 
 -- name: check_owner
 SELECT 1 AS owned FROM jobq_jobs
