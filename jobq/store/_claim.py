@@ -193,11 +193,7 @@ def start(driver: Driver, job_id: int, attempt: int, dispatcher: str, now: dt.da
     it back). One short write, committed with other threads' (group commit) where the engine
     can."""
     at = driver.to_db_time(now)
-
-    def start_job(ex: Executor) -> bool:
-        return ex.run("start_job", id=job_id, attempt=attempt, dispatcher=dispatcher, now=at) == 1
-
-    return driver.grouped(start_job)
+    return driver.start_job({"id": job_id, "attempt": attempt, "dispatcher": dispatcher, "now": at})
 
 
 def owns(driver: Driver, job_id: int, attempt: int, dispatcher: str) -> bool:

@@ -209,6 +209,9 @@ class SqliteDriver:
     def grouped(self, work: Callable[[Executor], T]) -> T:
         return self.group.run(_wrapping(work))
 
+    def start_job(self, params: dict[str, Any]) -> bool:
+        return self.group.run(_wrapping(lambda ex: ex.run("start_job", **params) == 1))
+
     def notify(self, ex: Executor, queue: str) -> None:
         """No NOTIFY: waiting workers see the commit in `PRAGMA data_version`."""
 

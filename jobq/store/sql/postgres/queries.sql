@@ -285,6 +285,24 @@ WHERE id = %(id)s AND attempt = %(attempt)s AND dispatcher_uuid = %(dispatcher)s
             WHERE h.dispatcher_uuid = %(dispatcher)s AND h.status = 'assigned' AND h.lane = 0
                 AND h.queue = jobq_jobs.queue)));
 
+-- name: start_jobs
+-- start_job for a batch of jobs from the threads of one process (a group commit): one
+-- statement, the rows as one JSON parameter, each fenced on its own attempt and dispatcher;
+-- the ids returned are the jobs started. Same conditions as start_job.
+WITH async AS (SELECT set_config('synchronous_commit', 'off', true) AS v)
+UPDATE jobq_jobs AS j SET status = 'active', active_start = r.now
+FROM json_to_recordset(%(rows)s::json) AS r(id bigint, attempt integer, dispatcher text,
+    now timestamptz)
+WHERE j.id = r.id AND j.attempt = r.attempt AND j.dispatcher_uuid = r.dispatcher
+    AND j.status = 'assigned' AND EXISTS (SELECT 1 FROM async)
+    AND (j.lane = 0 OR (NOT EXISTS (SELECT 1 FROM jobq_jobs AS p
+        WHERE p.queue = j.queue AND p.status = 'pending' AND p.lane = 0
+            AND p.sort_at <= r.now AND (p.quota_names = '[]' OR p.holds_quota))
+        AND NOT EXISTS (SELECT 1 FROM jobq_jobs AS h
+            WHERE h.dispatcher_uuid = r.dispatcher AND h.status = 'assigned' AND h.lane = 0
+                AND h.queue = j.queue)))
+RETURNING j.id;
+
 -- name: check_owner
 SELECT 1 AS owned FROM jobq_jobs
 WHERE id = %(id)s AND attempt = %(attempt)s AND dispatcher_uuid = %(dispatcher)s AND status = 'active';
