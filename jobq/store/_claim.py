@@ -26,18 +26,21 @@ def claim(
     now: dt.datetime,
     accept: Callable[[JobRecord], bool] | None,
     active_only: bool,
-    start: bool,
+    start: bool | int,
 ) -> list[JobRecord]:
     """Claim up to `limit` due jobs of `queue` in queue order, those `accept` takes (all if
-    None), within the queue's quotas; `start` starts them too."""
+    None), within the queue's quotas. The first `start` of them in queue order (all for True,
+    none for False) start too, for a claimer with a free thread for each; the others stay
+    assigned (claimed ahead) until `start()`."""
     if limit <= 0:
         return []
+    started = limit if start is True else max(0, min(int(start), limit))
     params = {
         "queue": queue,
         "dispatcher": dispatcher,
         "agent": agent,
         "now": driver.to_db_time(now),
-        "start": start,
+        "start": started,
     }
     # Queues found to have quotas go straight to the quota path, which is correct with or
     # without quotas (it forgets the queue once it finds none).
@@ -69,7 +72,12 @@ def claim(
             candidates = ex.all("claim_candidates", limit=window, **params)
             chosen = [r["id"] for r in candidates if accept(job_record(driver, r))][:limit]
             if chosen:
-                rows = ex.all("claim_ids", ids=driver.to_db_list(chosen), **params)
+                rows = ex.all(
+                    "claim_ids",
+                    ids=driver.to_db_list(chosen),
+                    start_ids=driver.to_db_list(chosen[:started]),
+                    **params,
+                )
             # Like the claim, both queries take nothing from a queue with quotas.
             if not rows and _has_quotas(ex, queue):
                 quota_queues.add(queue)
@@ -77,6 +85,19 @@ def claim(
             rows, has_quotas = _claim_with_quotas(driver, ex, limit, now, params, accept)
             if not has_quotas:
                 quota_queues.discard(queue)
+    return _records_in_order(driver, rows)
+
+
+def claim_callbacks(
+    driver: Driver, queue: str, dispatcher: str, agent: str, limit: int, now: dt.datetime
+) -> list[JobRecord]:
+    """Claim and start up to `limit` callbacks due at the front of `queue`, for an agent's
+    callback slot (see the query)."""
+    if limit <= 0:
+        return []
+    params = {"queue": queue, "dispatcher": dispatcher, "agent": agent}
+    at = driver.to_db_time(now)
+    rows = driver.grouped(lambda ex: ex.all("claim_callbacks", limit=limit, now=at, **params))
     return _records_in_order(driver, rows)
 
 
@@ -145,7 +166,13 @@ def _claim_with_quotas(
                 for name in names:
                     held[name] += 1
         if chosen:
-            claimed += ex.all("claim_ids", ids=driver.to_db_list(chosen), **params)
+            to_start = chosen[: max(0, params["start"] - len(claimed))]
+            claimed += ex.all(
+                "claim_ids",
+                ids=driver.to_db_list(chosen),
+                start_ids=driver.to_db_list(to_start),
+                **params,
+            )
         # Another round only if the quotas that just filled up may hide claimable jobs.
         if len(claimed) >= limit or not filled or len(candidates) < window:
             break
@@ -168,10 +195,12 @@ def _expired(driver: Driver, row: Row, now: dt.datetime) -> bool:
 
 
 def start(driver: Driver, job_id: int, attempt: int, dispatcher: str, now: dt.datetime) -> bool:
-    """Mark a claimed job active; False if the attempt no longer holds it."""
-    with driver.transaction() as ex:
-        at = driver.to_db_time(now)
-        return ex.run("start_job", id=job_id, attempt=attempt, dispatcher=dispatcher, now=at) == 1
+    """Mark a claimed job active; False if the attempt no longer holds it, or if it was
+    claimed ahead and a job put back at the front of its queue is due (the claimer then gives
+    it back). One short write, committed with other threads' (group commit) where the engine
+    can."""
+    at = driver.to_db_time(now)
+    return driver.start_job({"id": job_id, "attempt": attempt, "dispatcher": dispatcher, "now": at})
 
 
 def owns(driver: Driver, job_id: int, attempt: int, dispatcher: str) -> bool:

@@ -136,7 +136,7 @@ class SqlStore:
         accept: Callable[[JobRecord], bool] | None = None,
         *,
         active_only: bool = False,
-        start: bool = False,
+        start: bool | int = False,
     ) -> list[JobRecord]:
         return _claim.claim(
             self.driver,
@@ -150,6 +150,11 @@ class SqlStore:
             active_only,
             start,
         )
+
+    def claim_callbacks(
+        self, queue: str, dispatcher: str, agent: str, limit: int, now: dt.datetime
+    ) -> list[JobRecord]:
+        return _claim.claim_callbacks(self.driver, queue, dispatcher, agent, limit, now)
 
     def start(self, job_id: int, attempt: int, dispatcher: str, now: dt.datetime) -> bool:
         return _claim.start(self.driver, job_id, attempt, dispatcher, now)

@@ -324,8 +324,15 @@ class Store(MonitorStore, Protocol):
         accept: Callable[[JobRecord], bool] | None = None,
         *,
         active_only: bool = False,
-        start: bool = False,
+        start: bool | int = False,
     ) -> list[JobRecord]: ...
+    def claim_callbacks(
+        self, queue: str, dispatcher: str, agent: str, limit: int, now: dt.datetime
+    ) -> list[JobRecord]:
+        """Claim and start up to `limit` callbacks due at the front of `queue` (lane 0), for
+        the callback slot of an agent whose threads are all busy with long jobs."""
+        ...
+
     def start(self, job_id: int, attempt: int, dispatcher: str, now: dt.datetime) -> bool: ...
     def owns(self, job_id: int, attempt: int, dispatcher: str) -> bool: ...
     def store_result(

@@ -94,6 +94,12 @@ class Driver(Protocol):
         returns; an engine may commit it together with other threads' writes."""
         ...
 
+    def start_job(self, params: dict[str, Any]) -> bool:
+        """The fenced start of a job claimed ahead (`start_job`'s parameters, `now` as the
+        engine stores it), committed before this returns, with other threads' starts where
+        the engine can; True if it started."""
+        ...
+
     def notify(self, ex: Executor, queue: str) -> None:
         """Wake idle workers of `queue` once `ex`'s transaction commits (if the engine can)."""
         ...

@@ -183,6 +183,10 @@ class PostgresDriver:
         self.queries = load_queries("postgres")
         self._flush_conn: psycopg.Connection[Any] | None = None
         self.completions: GroupCommit[dict[str, Any], bool] = GroupCommit(self._complete_plain)
+        # Starts of jobs claimed ahead, from the threads of this process: one statement each
+        # flush (its own connection, as the completions').
+        self.starts: GroupCommit[dict[str, Any], bool] = GroupCommit(self._start_batch)
+        self._start_conn: psycopg.Connection[Any] | None = None
         self.pool: ConnectionPool[Any] = ConnectionPool(
             self.conninfo,
             min_size=1,
@@ -258,6 +262,25 @@ class PostgresDriver:
             raise _wrap(error) from error
         finally:
             self.pool.putconn(db)  # one left broken or in a transaction is reset or dropped
+
+    def start_job(self, params: dict[str, Any]) -> bool:
+        return self.starts.run(params)
+
+    def _start_batch(self, batch: list[dict[str, Any]]) -> list[bool | BaseException]:
+        """The `GroupCommit` flush of starts: start the batch's jobs in one statement; True
+        for each job started."""
+        rows = [{**p, "now": p["now"].isoformat()} for p in batch]
+        conn = self._start_conn
+        if conn is None or conn.closed:
+            conn = self._start_conn = psycopg.connect(self.conninfo, autocommit=True)
+        try:
+            with conn.cursor(row_factory=dict_row) as cursor:
+                done = Executor(self.queries, cursor).all("start_jobs", rows=json.dumps(rows))
+            started = {row["id"] for row in done}
+        except psycopg.Error as error:
+            conn.close()
+            raise _wrap(error) from error
+        return [p["id"] in started for p in batch]
 
     def notify(self, ex: Executor, queue: str) -> None:
         ex.run("notify", queue=queue)
@@ -432,9 +455,10 @@ class PostgresDriver:
 
     def close(self) -> None:
         self.completions.close()  # completions submitted and not yet committed
-        if self._flush_conn is not None:
-            with contextlib.suppress(psycopg.Error):
-                self._flush_conn.close()
+        for conn in (self._flush_conn, self._start_conn):
+            if conn is not None:
+                with contextlib.suppress(psycopg.Error):
+                    conn.close()
         self.pool.close()
 
 

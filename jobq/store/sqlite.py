@@ -228,6 +228,9 @@ class SqliteDriver:
     def grouped(self, work: Callable[[Executor], T]) -> T:
         return self.group.run(_wrapping(work))
 
+    def start_job(self, params: dict[str, Any]) -> bool:
+        return self.group.run(_wrapping(lambda ex: ex.run("start_job", **params) == 1))
+
     def notify(self, ex: Executor, queue: str) -> None:
         """No NOTIFY: waiting workers are told to look (`_wake.py`), and see the commit that
         follows in `PRAGMA data_version`."""

@@ -17,7 +17,7 @@ from pkgutil import resolve_name
 from typing import TYPE_CHECKING, Any
 
 from jobq.errors import ConfigError
-from jobq.worker.settling import Settling
+from jobq.worker.settling import Settling, when_done
 
 if TYPE_CHECKING:
     from jobq.worker.aio import AsyncRuntime
@@ -27,15 +27,21 @@ events_log = logging.getLogger("jobq.events")
 DEFAULT_AGENT = "main"
 DEFAULT_SIZE = 3
 # An agent whose recent jobs ran shorter than this on average claims more jobs than it has
-# free threads, queued here, so that a thread ending a job starts the next at once instead of
+# free threads, queued here, so that a thread ending a job takes the next at once instead of
 # waiting for a claim: about this many seconds of its work (`size` jobs for jobs just under
 # it, up to CLAIM_AHEAD_MOST times `size` for jobs of about 3 ms or less), so that a job
-# claimed ahead waits about that long at most. Longer jobs are never claimed ahead: a job
-# claimed ahead counts as started (and is held by this worker) while it waits. The bigger the
-# claims of very short jobs, the less each pays of a claim's round trip, which the
-# dispatcher's thread waits for (docs/benchmarks.md, fourth round, has the figures).
+# claimed ahead waits about that long at most. A job claimed ahead is *assigned*, not active:
+# its thread's fenced start makes it active when it really begins, and a crash or a stop
+# gives it back as it was (no interruption counted). Longer jobs are never claimed ahead, and
+# once every thread of the agent has been busy for CLAIM_AHEAD_BELOW without a job ending
+# (the jobs turned long), it claims none ahead and gives back those it holds, so no other
+# worker idles while this one holds jobs it cannot start. The bigger the claims of very short
+# jobs, the less each pays of a claim's round trip, which the dispatcher's thread waits for
+# (docs/benchmarks.md has the figures).
 CLAIM_AHEAD_BELOW = 0.05  # seconds
 CLAIM_AHEAD_MOST = 16
+# Callbacks an agent runs at once beside its `size` threads, while those all run long jobs.
+CALLBACK_SLOTS = 1
 
 
 def jobs_to_claim_ahead(size: int, mean_run: float | None) -> int:
@@ -120,6 +126,7 @@ class AgentPool:
         self._runtime = runtime
         self._is_async = is_async
         self._items: collections.deque[Any] = collections.deque()
+        self._front = 0  # items at the head of `_items` handed over with `front=True`
         self._lock = threading.Lock()
         self._wakeup = threading.Condition(self._lock)
         self._idle_cond = threading.Condition(self._lock)
@@ -130,6 +137,10 @@ class AgentPool:
         self.running = 0  # jobs handed to this pool and not yet finished
         self.settling = 0  # of those, jobs whose run ended and whose outcome is committing
         self._mean_run: float | None = None  # moving average of its jobs' lengths
+        self._busy = 0  # threads running a job now
+        self._moved_at = time.monotonic()  # when a thread last took or ended a job
+        self.callbacks_running = 0  # jobs of the callback slot (see `submit_callback`)
+        self.yielded = False  # a job held here gave its start up to a put-back job
         self.on_done: Callable[[], None] = lambda: None
 
     @property
@@ -140,7 +151,10 @@ class AgentPool:
 
     @property
     def claim_ahead(self) -> int:
-        """How many jobs beyond `size` the dispatcher may hand over (see CLAIM_AHEAD_BELOW)."""
+        """How many jobs beyond `size` the dispatcher may hand over (see CLAIM_AHEAD_BELOW):
+        none while the agent is stuck on long jobs."""
+        if self.stuck(time.monotonic()):
+            return 0
         return jobs_to_claim_ahead(self._size, self._mean_run)
 
     @property
@@ -148,6 +162,50 @@ class AgentPool:
         """How many jobs the dispatcher may hand over now: `size` (plus `claim_ahead`) less
         those running, where up to `size` jobs whose outcome is committing count as done."""
         return self._size + self.claim_ahead - self.running + min(self.settling, self._size)
+
+    @property
+    def startable(self) -> int:
+        """How many of the jobs handed over now a free thread takes at once (the claim starts
+        those; the rest are claimed ahead, assigned): free threads less the jobs queued."""
+        return max(0, self._size - self.running + min(self.settling, self._size))
+
+    @property
+    def queued(self) -> int:
+        """Jobs handed over that no thread has taken yet."""
+        with self._lock:
+            return len(self._items)
+
+    def stuck(self, now: float) -> bool:
+        """True once every thread has been busy for CLAIM_AHEAD_BELOW seconds without taking
+        or ending a job: the jobs queued here would wait for jobs of unknown length."""
+        return 0 < self._size <= self._busy and now - self._moved_at > CLAIM_AHEAD_BELOW
+
+    def stuck_at(self) -> float | None:
+        """When (time.monotonic) this pool becomes stuck if nothing moves, for the dispatcher
+        to look then (give back what it holds, open its callback slot); None if it has a
+        free thread, or is stuck already with nothing queued."""
+        with self._lock:
+            if self._size == 0 or self._busy < self._size:
+                return None
+            at = self._moved_at + CLAIM_AHEAD_BELOW
+            queued = bool(self._items)
+        return at if queued or at > time.monotonic() else None
+
+    def take_queued(self, unstarted: Callable[[Any], bool]) -> list[Any]:
+        """Take back the queued items that `unstarted` says were claimed ahead and not
+        started, so that they can be given back to their queue; they no longer count as
+        running here."""
+        with self._lock:
+            taken = [item for item in self._items if unstarted(item)]
+            if not taken:
+                return []
+            head = list(self._items)[: self._front]
+            self._front = sum(1 for item in head if not unstarted(item))
+            self._items = collections.deque(i for i in self._items if not unstarted(i))
+            self.running -= len(taken)
+            if self.running == 0:
+                self._idle_cond.notify_all()
+        return taken
 
     def resize(self, size: int) -> None:
         with self._lock:
@@ -167,7 +225,9 @@ class AgentPool:
             )
             thread.start()
 
-    def submit(self, item: Any) -> None:
+    def submit(self, item: Any, front: bool = False) -> None:
+        """Hand over a job; `front` (a job put back at the front of its queue) goes before
+        the jobs queued here, after those handed over with `front` before it."""
         with self._lock:
             self.running += 1
         if self._runtime is not None and self._is_async is not None:
@@ -182,7 +242,11 @@ class AgentPool:
                 except RuntimeError:  # its executor shut down (stopping): use a thread
                     pass
         with self._lock:
-            self._items.append(item)
+            if front:
+                self._items.insert(self._front, item)
+                self._front += 1
+            else:
+                self._items.append(item)
             self._spawn_needed()
             self._wakeup.notify()
 
@@ -198,9 +262,16 @@ class AgentPool:
                     self._threads -= 1
                     return
                 item = self._items.popleft()
-            self._execute(item)
-            with self._lock:
-                self._waiting += 1
+                self._front = max(0, self._front - 1)
+                self._busy += 1
+                self._moved_at = time.monotonic()
+            try:
+                self._execute(item)
+            finally:
+                with self._lock:
+                    self._waiting += 1
+                    self._busy -= 1
+                    self._moved_at = time.monotonic()
 
     def _execute(self, item: Any) -> None:
         pending = None
@@ -240,6 +311,35 @@ class AgentPool:
 
         pending.add_done_callback(done)
 
+    def submit_callback(self, item: Any) -> None:
+        """Run a callback on a thread of its own, beside the agent's `size` threads: the
+        agent's callback slot, taken (one at a time, CALLBACK_SLOTS) while its threads are all
+        busy with long jobs, so that a finished job's callbacks do not wait for them."""
+        with self._lock:
+            self.callbacks_running += 1
+
+        def done() -> None:
+            with self._lock:
+                self.callbacks_running -= 1
+                if self.running == 0 and self.callbacks_running == 0:
+                    self._idle_cond.notify_all()
+            self.on_done()
+
+        def run() -> None:
+            pending = None
+            try:
+                pending = self._run(item)
+            except BaseException as error:  # as in _execute: never die silently
+                events_log.critical(
+                    "unexpected error in agent %s: %r", self.name, error, exc_info=True
+                )
+            when_done(pending, done)
+
+        thread = threading.Thread(
+            target=run, name=f"jobq-{self.queue or 'default'}-{self.name}-callbacks", daemon=True
+        )
+        thread.start()
+
     def _note_length(self, took: float) -> None:
         mean = self._mean_run
         self._mean_run = took if mean is None else 0.8 * mean + 0.2 * took
@@ -254,7 +354,7 @@ class AgentPool:
     def _finished(self) -> None:
         with self._lock:
             self.running -= 1
-            if self.running == 0:
+            if self.running == 0 and self.callbacks_running == 0:
                 self._idle_cond.notify_all()
         self.on_done()
 
@@ -264,4 +364,6 @@ class AgentPool:
     def join(self, timeout: float | None) -> bool:
         """Wait until no job of this pool is running; True if that happened in time."""
         with self._idle_cond:
-            return self._idle_cond.wait_for(lambda: self.running == 0, timeout)
+            return self._idle_cond.wait_for(
+                lambda: self.running == 0 and self.callbacks_running == 0, timeout
+            )

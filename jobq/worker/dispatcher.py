@@ -24,7 +24,13 @@ from typing import Any
 from jobq.errors import ConfigError, ConflictError, StoreUnavailable
 from jobq.jobs.rows import JobRows
 from jobq.store.base import AgentRecord, JobRecord, Waiter
-from jobq.worker.agent import DEFAULT_AGENT, DEFAULT_SIZE, AgentPool, AgentSpec
+from jobq.worker.agent import (
+    CALLBACK_SLOTS,
+    DEFAULT_AGENT,
+    DEFAULT_SIZE,
+    AgentPool,
+    AgentSpec,
+)
 from jobq.worker.agent_sync import AgentSync
 from jobq.worker.aio import AsyncRuntime
 from jobq.worker.heartbeat import Heartbeat
@@ -120,9 +126,7 @@ class Dispatcher:
         # dispatcher (presumed dead) may be claimed again while its old run still ends.
         self._held: collections.Counter[int] = collections.Counter()
         self._held_lock = threading.Lock()
-        self._backoff = Backoff(
-            self._stopping, lambda: self.poll_interval, noted=self.stats.failed
-        )
+        self._backoff = Backoff(self._stopping, lambda: self.poll_interval, noted=self.stats.failed)
         self._heartbeat = Heartbeat(
             self.store,
             self.uuid,
@@ -277,7 +281,17 @@ class Dispatcher:
         self.stats.polled(self._agent_sync.agents, self._pools)
         run_due((self.retention,), self.clock.now())
         run_due((self.schedules,), self.clock.now())
-        self._wake.wait(min(self.poll_interval, self.ping_interval))
+        self._wake.wait(self._wait_for())
+
+    def _wait_for(self) -> float:
+        """Seconds to wait for work: `poll_interval` (at most `ping_interval`), shorter if a
+        pool holding jobs claimed ahead becomes stuck before, to give them back then."""
+        wait = min(self.poll_interval, self.ping_interval)
+        for pool in self._pools.values():
+            at = pool.stuck_at()
+            if at is not None:
+                wait = min(wait, max(0.001, at - time.monotonic() + 0.001))
+        return wait
 
     def _activate(self) -> bool:
         """Activate this UUID's record, retrying each poll while another live process holds
@@ -366,28 +380,72 @@ class Dispatcher:
             agent.name, agent.queue, run, runtime=self._aio, is_async=runner.wants_loop
         )
         pool.on_done = self._wake_up
+
+        # A job claimed ahead that yields its start to a put-back job: the others yield too,
+        # so that the next claim takes the put-back job first and these after it, in order.
+        def yielded() -> None:
+            pool.yielded = True  # the dispatcher's thread gives back, between its claims
+            self._wake_up()
+
+        runner.on_yield = yielded
         return pool
+
+    def _unhold(self, job_id: int) -> None:
+        with self._held_lock:
+            self._held[job_id] -= 1
+            if self._held[job_id] <= 0:
+                del self._held[job_id]
+
+    def _give_back(
+        self, pool: AgentPool, reason: str, unstarted: Callable[[JobRecord], bool] | None = None
+    ) -> int:
+        """Give the jobs `pool` holds claimed ahead and unstarted back to their queue, as they
+        were (fenced: one taken from this worker meanwhile is left alone); how many went
+        back. One that cannot be written now is no longer held here: the sweep hands it on."""
+        records = pool.take_queued(unstarted or _unstarted)
+        moved = 0
+        for record in records:
+            try:
+                if self.store.release(record.id, record.attempt, self.uuid):
+                    moved += 1
+            except Exception as error:
+                events_log.warning("could not give job %s back yet: %r", record.id, error)
+            finally:
+                self._unhold(record.id)
+        if records:
+            trace_log.info(
+                "agent %s gave back %d job(s) claimed ahead, unstarted: %s",
+                pool.name,
+                moved,
+                reason,
+            )
+            self._wake_up()
+        return moved
+
+    def _give_back_stuck(self) -> None:
+        """Pools whose threads all run long jobs give back what they claimed ahead, for
+        other workers (or this one, once a thread is free) to start."""
+        now = time.monotonic()
+        for pool in list(self._pools.values()):
+            if pool.yielded:
+                # A held job gave its start up to a job put back at the front: the others
+                # held behind it go back too, to be claimed again after it, in queue order.
+                pool.yielded = False
+                self._give_back(pool, "a job put back ahead of them is due", _held_behind)
+            if pool.queued and pool.stuck(now):
+                self._give_back(pool, "its threads are all busy with long jobs")
 
     def _holding(self, run: Callable[[JobRecord], Any]) -> Callable[[JobRecord], Any]:
         """Wrap a runner: a job is "held" by this process from its claim until its run ends
         (for an async job, or an outcome still committing, until the future its runner
-        returns resolves). A job handed to its agent is run even if the dispatcher stops
-        before a thread takes it: claimed and started in one statement, it shows as active,
-        and `_shutdown` would count it interrupted although it never ran (its policy could
-        then fail it). Only jobs claimed ahead wait for a thread, about 50 ms of work."""
+        returns resolves), or until it is given back unstarted (`_give_back`)."""
 
         def run_held(record: JobRecord) -> Any:
-            def release() -> None:
-                with self._held_lock:
-                    self._held[record.id] -= 1
-                    if self._held[record.id] <= 0:
-                        del self._held[record.id]
-
             pending = None
             try:
                 pending = run(record)
             finally:
-                when_done(pending, release)
+                when_done(pending, lambda: self._unhold(record.id))
             return pending
 
         return run_held
@@ -410,6 +468,7 @@ class Dispatcher:
         """Claim for each agent with room, and hand the jobs to its pool; a failure is
         handled like a loop's (loops.Backoff). False if it failed."""
         try:
+            self._give_back_stuck()
             self._claim_for(self._agent_sync.claimable())
         except Exception as error:
             self._backoff.failed("poll", error)
@@ -426,21 +485,52 @@ class Dispatcher:
             # Agents with a filter take only what fits their free threads (see claim_ahead).
             free = pool.free if agent.filter is None else agent.size - pool.running
             if free <= 0:
+                self._claim_callbacks(agent, pool)
                 continue
+            # Jobs for free threads start in the claim; the rest are claimed ahead, assigned.
+            startable = min(free, pool.startable)
             accept = None if agent.filter is None else self._accept(agent.filter)
             # A fresh reading, taken after `free`: a job that a runner of this pool put back
             # (front of the queue, due "now") before freeing its slot is due for this claim.
             now = self.clock.now()
             records = self.store.claim(
-                agent.queue, self.uuid, agent.name, free, now, accept, active_only=True, start=True
+                agent.queue,
+                self.uuid,
+                agent.name,
+                free,
+                now,
+                accept,
+                active_only=True,
+                start=startable,
             )
-            with self._held_lock:
-                self._held.update(r.id for r in records)
-            for record in records:
-                trace_log.debug("claimed job %s for agent %s", record.id, agent.name)
-                if self.on_claim is not None:
-                    self.on_claim(record)
-                pool.submit(record)
+            self._hand_over(pool, records)
+
+    def _claim_callbacks(self, agent: AgentRecord, pool: AgentPool) -> None:
+        """The agent's callback slot: while its threads all run long jobs, it takes the
+        callbacks due at the front of its queue itself, on a thread of their own."""
+        room = CALLBACK_SLOTS - pool.callbacks_running
+        if agent.filter is not None or room <= 0 or not pool.stuck(time.monotonic()):
+            return
+        records = self.store.claim_callbacks(
+            agent.queue, self.uuid, agent.name, room, self.clock.now()
+        )
+        self._hand_over(pool, records, callback_slot=True)
+
+    def _hand_over(
+        self, pool: AgentPool, records: list[JobRecord], *, callback_slot: bool = False
+    ) -> None:
+        """Hold the jobs claimed and hand them to `pool`: jobs put back at the front of the
+        queue (lane 0) go before those it holds ahead; for `callback_slot`, to its slot."""
+        with self._held_lock:
+            self._held.update(r.id for r in records)
+        for record in records:
+            trace_log.debug("claimed job %s for agent %s", record.id, pool.name)
+            if self.on_claim is not None:
+                self.on_claim(record)
+            if callback_slot:
+                pool.submit_callback(record)
+            else:
+                pool.submit(record, front=record.lane == 0)
 
     def _shutdown(self) -> None:
         """Graceful stop: running jobs get `grace` seconds; then the rest are handed on at once
@@ -448,6 +538,13 @@ class Dispatcher:
         than waiting for a sibling to find this dispatcher dead."""
         if self._watch is not None:
             self._watch.holding = False
+        # Jobs claimed ahead and not started go back as they were, for other workers: this
+        # one's grace is for the jobs it runs.
+        for pool in list(self._pools.values()):
+            try:
+                self._give_back(pool, "its worker stops")
+            except Exception as error:
+                events_log.error("could not give back jobs claimed ahead: %r", error)
         deadline = time.monotonic() + self.grace
         for pool in self._pools.values():
             if not pool.join(max(0.0, deadline - time.monotonic())):
@@ -499,6 +596,16 @@ class _Watch(threading.Thread):
                     self._wake.set()
         finally:
             self._waiter.close()
+
+
+def _unstarted(record: JobRecord) -> bool:
+    """A job claimed ahead that no thread has started (the claim left it assigned)."""
+    return record.status == "assigned"
+
+
+def _held_behind(record: JobRecord) -> bool:
+    """A job claimed ahead, unstarted, from the back lane (behind put-back jobs)."""
+    return record.status == "assigned" and record.lane != 0
 
 
 def _process_gone(uuid: str, host: str, pid: int) -> bool:

@@ -195,6 +195,9 @@ class Runner:
         self._decoded: dict[tuple[int, int], Job] = {}
         self._aside_threads: Aside | None = None
         self._aside_lock = threading.Lock()
+        # Called when a job claimed ahead gave its start up to a put-back job (the dispatcher
+        # then gives back the others this agent holds unstarted).
+        self.on_yield: Callable[[], None] = lambda: None
 
     def _sleep(self, seconds: float) -> None:
         self.stopping.wait(seconds)
@@ -225,8 +228,8 @@ class Runner:
         job then goes on on the dispatcher's event loop); if its outcome still commits, a
         `Settling` settled after the commit."""
         job = Fenced(record, self.uuid, f"job {record.id} ({record.call_repr})", notes)
-        # A job claimed and started in one statement (the dispatcher's claims) is active: the
-        # claim was its fenced start, before its deadline.
+        # A job claimed and started in one statement (claimed for a free thread) is active:
+        # the claim was its fenced start, before its deadline. One claimed ahead is assigned.
         if record.status != "active" and not self._start(job):
             return None
         trace_log.debug("starting in thread %s: %s", threading.current_thread().name, job.label)
@@ -234,8 +237,9 @@ class Runner:
 
     def _start(self, job: Fenced) -> bool:
         """The fenced start of a job claimed ahead. False if it is not to run: it missed its
-        deadline (it fails without running, and without an active_start), or it was taken
-        from this worker."""
+        deadline (it fails without running, and without an active_start), a job put back at
+        the front of its queue is due first (it is given back as it was, unstarted), or it was
+        taken from this worker."""
         record = job.record
         deadline = deadline_of(record.begin_after, record.begin_by)
         if deadline is not None and self.now() > deadline:
@@ -247,7 +251,13 @@ class Runner:
                 self._lost_before_start(job)
             return False
         if not self.store.start(record.id, record.attempt, self.uuid, self.now()):
-            self._lost_before_start(job)
+            if self.store.release(record.id, record.attempt, self.uuid):
+                trace_log.info(
+                    "%s given back unstarted: a job put back ahead of it is due", job.label
+                )
+                self.on_yield()
+            else:
+                self._lost_before_start(job)
             return False
         return True
 

@@ -11,19 +11,28 @@ import uuid
 from pathlib import Path
 
 import pytest
-from jobfuncs import insert_when_file_exists
-from worker_helpers import PG_URL, app_rows, create_app_table, subprocess_env, wait_until
+from jobfuncs import insert_when_file_exists, sleep_ms
+from worker_helpers import (
+    PG_URL,
+    app_rows,
+    create_app_table,
+    execute,
+    subprocess_env,
+    wait_until,
+)
 
 import jobq
 
 WAIT = 30.0
 
 
-def spawn(db_url: str, uuid_: str, *, death: float = 1.0) -> subprocess.Popen[bytes]:
+def spawn(
+    db_url: str, uuid_: str, *, death: float = 1.0, agent: str = "main:3"
+) -> subprocess.Popen[bytes]:
     command = [
         sys.executable, "-m", "jobq", "worker", "--db", db_url, "--uuid", uuid_,
         "--poll-interval", "0.1", "--ping-interval", "0.2", "--death-interval", str(death),
-        "--grace", "1", "--log-level", "WARNING",
+        "--grace", "1", "--log-level", "WARNING", "--agent", agent,
     ]  # fmt: skip
     return subprocess.Popen(command, env=subprocess_env(), stderr=subprocess.DEVNULL)
 
@@ -79,3 +88,35 @@ def test_random_kills_leave_every_job_with_exactly_one_outcome(engine: str) -> N
     assert report["problems"] == []
     assert report["jobs"] == 300
     assert report["kills"] >= 2  # how many of them hit a running job is up to chance
+
+
+def test_a_killed_worker_s_jobs_claimed_ahead_run_later_uninterrupted(
+    db: jobq.Database, db_url: str
+) -> None:
+    """Catalogue 4.6 and 7.17: jobs a dead worker held without starting them (claimed ahead,
+    assigned) go back as they were. Only a job its one thread had started may count an
+    interruption; with NeverRetry, only that one may fail with AbortedError."""
+    n = 1500
+    db.queue().put_many([jobq.Job(sleep_ms, 3) for _ in range(n)], retry_policy=jobq.NeverRetry)
+    victim_uuid = str(uuid.uuid4())
+    victim = spawn(db_url, victim_uuid, agent="main:1")
+    successor = None
+
+    def count(where: str, *params: object) -> int:
+        return int(execute(db_url, f"SELECT count(*) FROM jobq_jobs WHERE {where}", params)[0][0])
+
+    try:
+        held = "status = 'assigned' AND dispatcher_uuid = ?"
+        wait_until(lambda: count(held, victim_uuid) >= 2, timeout=WAIT, what="jobs held ahead")
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        successor = spawn(db_url, str(uuid.uuid4()))
+        wait_until(lambda: count("status = 'completed'") == n, timeout=120, what="all completed")
+    finally:
+        for process in (victim, successor):
+            if process is not None and process.poll() is None:
+                stop(process)
+    interrupted = count("retry_data LIKE ?", "%interruptions%")
+    assert interrupted <= 1  # at most what the killed agent's one thread had started
+    assert count("failed") == interrupted  # NeverRetry: AbortedError for that one alone
+    assert count("attempt >= 2") >= 2  # the held ones were claimed again, and ran

@@ -65,16 +65,23 @@ class Driver:
     ) -> None:
         """Claim one job alone, start it after `wait` s, finish it after `active` s."""
         self.clock.advance(wait)
-        self.claim_only(job)
-        self.start(job)
+        self.claim_only(job, start=True)  # claimed for a free thread: started in the claim
         self.clock.advance(active)
         self.finish(job, value, error)
 
-    def claim_only(self, job: jobq.Job, uuid: str = UUID, agent: str = "main") -> None:
-        """Claim exactly `job` (other pending jobs stay pending)."""
+    def claim_only(
+        self, job: jobq.Job, uuid: str = UUID, agent: str = "main", start: bool = False
+    ) -> None:
+        """Claim exactly `job` (other pending jobs stay pending), started with `start`."""
         store = self.db.store
         claimed = store.claim(
-            job.queue_name or "", uuid, agent, 1, self.clock.now(), accept=lambda r: r.id == job.id
+            job.queue_name or "",
+            uuid,
+            agent,
+            1,
+            self.clock.now(),
+            accept=lambda r: r.id == job.id,
+            start=start,
         )
         assert [r.id for r in claimed] == [job.id]
 

@@ -195,8 +195,7 @@ def test_queue_stats_count_each_state_of_each_queue(
         if step == 1:
             driver.claim_only(job)  # assigned
         elif step == 2:
-            driver.claim_only(job)
-            driver.start(job)  # active
+            driver.claim_only(job, start=True)  # active
         elif step == 4:
             driver.run(job, 0, 1, value=i)  # succeeded
         elif step == 5:

@@ -31,7 +31,8 @@ def params(db: jobq.Database) -> dict[str, Any]:
         "dispatcher": "d",
         "agent": "main",
         "now": store.driver.to_db_time(dt.datetime.now(dt.UTC)),  # type: ignore[attr-defined]
-        "start": True,
+        "start": 3,  # the first 3 start, the rest are claimed ahead
+        "start_ids": store.driver.to_db_list([1, 2, 3]),  # type: ignore[attr-defined]
         "limit": 8,
         "active_only": True,
         "full": store.driver.to_db_list([]),  # type: ignore[attr-defined]
@@ -178,7 +179,8 @@ def _typical_params(store: Any) -> dict[str, Any]:
         "retry_policy": None,
         "rows": "[]",
         "sort_at": store.driver.to_db_time(now),
-        "start": True,
+        "start": 3,
+        "start_ids": store.driver.to_db_list([1]),  # type: ignore[attr-defined]
         "status": "pending",
         "uuid": "d",
     }

@@ -783,7 +783,7 @@ STORE_DIR = Path(jobq.__file__).parent / "store"
 
 def test_both_engines_define_the_same_queries() -> None:
     sqlite, postgres = load_queries("sqlite"), load_queries("postgres")
-    # NOTIFY, advisory locks, and the batch statements of inserts and completions
+    # NOTIFY, advisory locks, and the batch statements of inserts, completions and starts
     postgres_only = {
         "notify",
         "migrate_lock",
@@ -791,6 +791,7 @@ def test_both_engines_define_the_same_queries() -> None:
         "insert_and_notify",
         "insert_jobs",
         "store_results_plain",
+        "start_jobs",
     }
     # SQLite inserts every job with insert_job_row's positional parameters, and reads the
     # ids back (lastrowid, or a batch's consecutive ids) instead of RETURNING them

@@ -385,6 +385,8 @@ def gated_connection(token: str, value: Any = None) -> Any:
     gated(token)
     jobq.local.connection().execute("SELECT 1")
     return value
+
+
 def flaky(path: str, failures: int, value: Any) -> Any:
     """Raises ValueError on its first `failures` calls, then returns `value`; each call adds a
     line to the file `path`, so the calls are counted across worker processes."""
@@ -407,3 +409,47 @@ class SlowBackoff(jobq.RetryWithBackoff):
     """A backoff from 60 s: a job retried with it stays pending long enough to be looked at."""
 
     backoff_base = 60.0
+
+
+def statuses_after_me(count: int) -> list[str]:
+    """The statuses of the `count` jobs put right after this one (the next ids), as this job
+    sees them while it runs."""
+    store = jobq.local.queue().db.store
+    me = jobq.local.job().id
+    assert me is not None
+    return [getattr(store.get(me + k), "status", "missing") for k in range(1, count + 1)]
+
+
+def mark_then_wait_for(directory: str, name: str, other: str, seconds: float) -> bool:
+    """Creates `directory/name`, then waits up to `seconds` for `directory/other`: True if
+    the other job ran at the same time as this one."""
+    import pathlib
+    import time
+
+    folder = pathlib.Path(directory)
+    (folder / name).touch()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if (folder / other).exists():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def wait_for_file(path: str, seconds: float = 60.0) -> bool:
+    """Waits up to `seconds` for `path` to exist: a long job the test ends when it likes."""
+    import pathlib
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if pathlib.Path(path).exists():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def sleep_ms(ms: float) -> None:
+    import time
+
+    time.sleep(ms / 1000)

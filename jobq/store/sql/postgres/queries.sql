@@ -72,8 +72,10 @@ WHERE id = %(id)s AND status = 'new' AND parent_id IS NULL;
 -- name: claim
 -- With %(active_only)s, a dispatcher presumed dead (deactivated by a sweep) takes nothing: what it
 -- took would only be handed on again.
--- With %(start)s, jobs go straight to active (the claimer runs them at once), saving the
--- start transaction; a job past its begin_by deadline stays assigned, to be failed unstarted.
+-- The first %(start)s jobs in queue order go straight to active (the claimer has a free thread
+-- for each and runs them at once), saving the start transaction; the others (claimed ahead)
+-- stay assigned until their thread's fenced start, as does a job past its begin_by deadline,
+-- to be failed unstarted.
 -- Take up to %(limit)s due jobs, in queue order, for one agent; every claim bumps the attempt.
 -- The CTE with FOR UPDATE SKIP LOCKED is evaluated once (a fence): concurrent claimers skip
 -- each other's rows instead of waiting, and the planner cannot re-run the LIMIT per row.
@@ -89,24 +91,51 @@ WITH ok AS (
         AND (NOT %(active_only)s OR EXISTS (SELECT 1 FROM jobq_dispatchers
             WHERE uuid = %(dispatcher)s AND activated IS NOT NULL))),
 front AS (
-    SELECT id FROM jobq_jobs
+    SELECT id, sort_at FROM jobq_jobs
     WHERE queue = %(queue)s AND status = 'pending' AND lane = 0 AND sort_at <= %(now)s
         AND EXISTS (SELECT 1 FROM ok)
     ORDER BY sort_at, id LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED),
 back AS (
-    SELECT id FROM jobq_jobs
+    SELECT id, sort_at FROM jobq_jobs
     WHERE queue = %(queue)s AND status = 'pending' AND lane = 1 AND sort_at <= %(now)s
         AND EXISTS (SELECT 1 FROM ok)
     ORDER BY sort_at, id LIMIT (%(limit)s - (SELECT count(*) FROM front))
-    FOR UPDATE SKIP LOCKED)
+    FOR UPDATE SKIP LOCKED),
+started AS (
+    SELECT id FROM (SELECT 0 AS l, sort_at, id FROM front UNION ALL SELECT 1, sort_at, id FROM back) AS p
+    ORDER BY l, sort_at, id LIMIT %(start)s)
 UPDATE jobq_jobs
-SET status = CASE WHEN %(start)s AND NOT (begin_by IS NOT NULL AND begin_after + make_interval(secs => begin_by) < %(now)s) THEN 'active' ELSE 'assigned' END,
-    active_start = CASE WHEN %(start)s AND NOT (begin_by IS NOT NULL AND begin_after + make_interval(secs => begin_by) < %(now)s) THEN %(now)s END,
+SET status = CASE WHEN jobq_jobs.id = ANY (ARRAY(SELECT id FROM started)) AND NOT (begin_by IS NOT NULL AND begin_after + make_interval(secs => begin_by) < %(now)s) THEN 'active' ELSE 'assigned' END,
+    active_start = CASE WHEN jobq_jobs.id = ANY (ARRAY(SELECT id FROM started)) AND NOT (begin_by IS NOT NULL AND begin_after + make_interval(secs => begin_by) < %(now)s) THEN %(now)s END,
     attempt = attempt + 1, dispatcher_uuid = %(dispatcher)s,
     agent_name = %(agent)s, assigned_at = %(now)s
 -- An array of ids: the planner then updates them by primary key, whatever their number.
 WHERE jobq_jobs.id = ANY (ARRAY(SELECT id FROM front UNION ALL SELECT id FROM back))
+RETURNING jobq_jobs.id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr,
+    retry_policy, retry_data, failure_log_level, quota_names, annotations, attempt,
+    dispatcher_uuid, agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure,
+    created, assigned_at, active_start, active_end, completed_at, sort_at;
+
+-- name: claim_callbacks
+-- A callback slot: an agent whose threads are all busy with long jobs takes up to %(limit)s
+-- callbacks due at the front of its queue (lane 0, where a parent's result puts them) for a
+-- thread of its own, so finishing a job's callbacks never waits behind unrelated long jobs.
+-- Callbacks naming quotas wait for the agent's own threads (the quota path counts slots).
+WITH picked AS (
+    SELECT id FROM jobq_jobs
+    WHERE queue = %(queue)s AND status = 'pending' AND lane = 0 AND sort_at <= %(now)s
+        AND parent_id IS NOT NULL AND quota_names = '[]'
+        AND EXISTS (SELECT 1 FROM jobq_dispatchers
+            WHERE uuid = %(dispatcher)s AND activated IS NOT NULL)
+    ORDER BY sort_at, id LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED)
+UPDATE jobq_jobs
+SET status = CASE WHEN NOT (begin_by IS NOT NULL AND begin_after + make_interval(secs => begin_by) < %(now)s) THEN 'active' ELSE 'assigned' END,
+    active_start = CASE WHEN NOT (begin_by IS NOT NULL AND begin_after + make_interval(secs => begin_by) < %(now)s) THEN %(now)s END,
+    attempt = attempt + 1, dispatcher_uuid = %(dispatcher)s,
+    agent_name = %(agent)s, assigned_at = %(now)s
+WHERE jobq_jobs.id = ANY (ARRAY(SELECT id FROM picked))
 RETURNING jobq_jobs.id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr,
     retry_policy, retry_data, failure_log_level, quota_names, annotations, attempt,
     dispatcher_uuid, agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure,
@@ -140,9 +169,10 @@ SELECT * FROM front UNION ALL SELECT * FROM back
 ORDER BY lane, sort_at, id;
 
 -- name: claim_ids
+-- The jobs of %(start_ids)s (those the claimer has a free thread for) go straight to active.
 UPDATE jobq_jobs
-SET status = CASE WHEN %(start)s AND NOT (begin_by IS NOT NULL AND begin_after + make_interval(secs => begin_by) < %(now)s) THEN 'active' ELSE 'assigned' END,
-    active_start = CASE WHEN %(start)s AND NOT (begin_by IS NOT NULL AND begin_after + make_interval(secs => begin_by) < %(now)s) THEN %(now)s END,
+SET status = CASE WHEN id = ANY(%(start_ids)s) AND NOT (begin_by IS NOT NULL AND begin_after + make_interval(secs => begin_by) < %(now)s) THEN 'active' ELSE 'assigned' END,
+    active_start = CASE WHEN id = ANY(%(start_ids)s) AND NOT (begin_by IS NOT NULL AND begin_after + make_interval(secs => begin_by) < %(now)s) THEN %(now)s END,
     attempt = attempt + 1, dispatcher_uuid = %(dispatcher)s,
     agent_name = %(agent)s, assigned_at = %(now)s
 WHERE status = 'pending' AND id = ANY(%(ids)s)
@@ -246,9 +276,42 @@ WHERE dispatcher_uuid = %(uuid)s AND queue = %(queue)s AND name = %(name)s;
 UPDATE jobq_schema SET version = %(version)s;
 
 -- name: start_job
--- Fenced: only the claim of this attempt, by this dispatcher, may start the job.
+-- Fenced: only the claim of this attempt, by this dispatcher, may start the job. A job claimed
+-- ahead from the back lane does not start while a job put back at the front of its queue
+-- (lane 0: rescheduled "now", or a callback whose parent just finished) is due and free to
+-- claim, or held by this same dispatcher unstarted (its agent claimed it ahead, for the front
+-- of its own line): its claimer gives it back instead, so the put-back job starts first.
+-- Committed without waiting for the WAL flush (synchronous_commit off for this transaction
+-- alone): a worker's crash cannot lose it (the server has it); only a crash of the server
+-- itself within about wal_writer_delay could, and the job then goes back uninterrupted.
+WITH async AS (SELECT set_config('synchronous_commit', 'off', true) AS v)
 UPDATE jobq_jobs SET status = 'active', active_start = %(now)s
-WHERE id = %(id)s AND attempt = %(attempt)s AND dispatcher_uuid = %(dispatcher)s AND status = 'assigned';
+WHERE id = %(id)s AND attempt = %(attempt)s AND dispatcher_uuid = %(dispatcher)s AND status = 'assigned'
+    AND EXISTS (SELECT 1 FROM async)
+    AND (lane = 0 OR (NOT EXISTS (SELECT 1 FROM jobq_jobs AS p
+        WHERE p.queue = jobq_jobs.queue AND p.status = 'pending' AND p.lane = 0
+            AND p.sort_at <= %(now)s AND (p.quota_names = '[]' OR p.holds_quota))
+        AND NOT EXISTS (SELECT 1 FROM jobq_jobs AS h
+            WHERE h.dispatcher_uuid = %(dispatcher)s AND h.status = 'assigned' AND h.lane = 0
+                AND h.queue = jobq_jobs.queue)));
+
+-- name: start_jobs
+-- start_job for a batch of jobs from the threads of one process (a group commit): one
+-- statement, the rows as one JSON parameter, each fenced on its own attempt and dispatcher;
+-- the ids returned are the jobs started. Same conditions as start_job.
+WITH async AS (SELECT set_config('synchronous_commit', 'off', true) AS v)
+UPDATE jobq_jobs AS j SET status = 'active', active_start = r.now
+FROM json_to_recordset(%(rows)s::json) AS r(id bigint, attempt integer, dispatcher text,
+    now timestamptz)
+WHERE j.id = r.id AND j.attempt = r.attempt AND j.dispatcher_uuid = r.dispatcher
+    AND j.status = 'assigned' AND EXISTS (SELECT 1 FROM async)
+    AND (j.lane = 0 OR (NOT EXISTS (SELECT 1 FROM jobq_jobs AS p
+        WHERE p.queue = j.queue AND p.status = 'pending' AND p.lane = 0
+            AND p.sort_at <= r.now AND (p.quota_names = '[]' OR p.holds_quota))
+        AND NOT EXISTS (SELECT 1 FROM jobq_jobs AS h
+            WHERE h.dispatcher_uuid = r.dispatcher AND h.status = 'assigned' AND h.lane = 0
+                AND h.queue = j.queue)))
+RETURNING j.id;
 
 -- name: check_owner
 SELECT 1 AS owned FROM jobq_jobs
@@ -320,8 +383,10 @@ UPDATE jobq_jobs SET waiting_on = %(inner)s, retry_data = %(retry_data)s
 WHERE id = %(id)s AND attempt = %(attempt)s AND dispatcher_uuid = %(dispatcher)s AND status = 'active';
 
 -- name: release_callbacks
--- A job got its result: its waiting callbacks become pending in its queue.
-UPDATE jobq_jobs SET status = 'pending', lane = 1, sort_at = %(now)s, begin_after = %(now)s
+-- A job got its result: its waiting callbacks become pending at the front of its queue
+-- (lane 0, as put-back jobs), so the next free thread of any worker runs them before the
+-- jobs waiting there: finishing a job's callbacks never waits behind unrelated jobs.
+UPDATE jobq_jobs SET status = 'pending', lane = 0, sort_at = %(now)s, begin_after = %(now)s
 WHERE parent_id = %(id)s AND status = 'new';
 
 -- name: count_open_callbacks
@@ -436,9 +501,10 @@ WHERE dispatcher_uuid = %(uuid)s AND (status = 'assigned' OR status = 'active')
 ORDER BY lane, sort_at, id;
 
 -- name: release_job
--- Fenced: a claimed job that never started goes back to the front of its queue, keeping its
--- place among other put-back jobs and its quota slots.
-UPDATE jobq_jobs SET status = 'pending', lane = 0, dispatcher_uuid = NULL, agent_name = NULL,
+-- Fenced: a claimed job that never started goes back to its queue as it was: its lane and its
+-- place there (so a job claimed ahead never jumps ahead of one put back meanwhile), keeping
+-- its quota slots.
+UPDATE jobq_jobs SET status = 'pending', dispatcher_uuid = NULL, agent_name = NULL,
     holds_quota = TRUE
 WHERE id = %(id)s AND attempt = %(attempt)s AND dispatcher_uuid = %(dispatcher)s
     AND status = 'assigned';

@@ -80,8 +80,11 @@ WHERE id = :id AND status = 'new' AND parent_id IS NULL;
 -- name: claim
 -- With :active_only, a dispatcher presumed dead (deactivated by a sweep) takes nothing: what it
 -- took would only be handed on again.
--- With :start, jobs go straight to active (the claimer runs them at once), saving the
--- start transaction; a job past its begin_by deadline stays assigned, to be failed unstarted.
+-- The first :start jobs in queue order go straight to active (the claimer has a free thread for
+-- each and runs them at once), saving the start transaction; the others (claimed ahead) stay
+-- assigned until their thread's fenced start, as does a job past its begin_by deadline, to be
+-- failed unstarted. The subquery choosing them is uncorrelated: evaluated once, before any
+-- row is updated.
 -- Take up to :limit due jobs, in queue order, for one agent; every claim bumps the attempt.
 -- A queue with quotas claims through the quota path instead: here the NOT EXISTS (one index
 -- probe) makes this claim take nothing.
@@ -89,8 +92,16 @@ WHERE id = :id AND status = 'new' AND parent_id IS NULL;
 -- (queue, lane, sort_at, id) be read lane by lane up to :now, in order: a backlog of jobs
 -- scheduled for later costs nothing.
 UPDATE jobq_jobs
-SET status = CASE WHEN :start AND NOT (begin_by IS NOT NULL AND begin_after + CAST(begin_by * 1000000 AS INTEGER) < :now) THEN 'active' ELSE 'assigned' END,
-    active_start = CASE WHEN :start AND NOT (begin_by IS NOT NULL AND begin_after + CAST(begin_by * 1000000 AS INTEGER) < :now) THEN :now END,
+SET status = CASE WHEN id IN (
+        SELECT id FROM jobq_jobs
+        WHERE queue = :queue AND status = 'pending' AND lane IN (0, 1) AND sort_at <= :now
+        ORDER BY lane, sort_at, id LIMIT :start)
+        AND NOT (begin_by IS NOT NULL AND begin_after + CAST(begin_by * 1000000 AS INTEGER) < :now) THEN 'active' ELSE 'assigned' END,
+    active_start = CASE WHEN id IN (
+        SELECT id FROM jobq_jobs
+        WHERE queue = :queue AND status = 'pending' AND lane IN (0, 1) AND sort_at <= :now
+        ORDER BY lane, sort_at, id LIMIT :start)
+        AND NOT (begin_by IS NOT NULL AND begin_after + CAST(begin_by * 1000000 AS INTEGER) < :now) THEN :now END,
     attempt = attempt + 1, dispatcher_uuid = :dispatcher,
     agent_name = :agent, assigned_at = :now
 WHERE id IN (
@@ -100,6 +111,28 @@ WHERE id IN (
         AND (NOT :active_only OR EXISTS (SELECT 1 FROM jobq_dispatchers
             WHERE uuid = :dispatcher AND activated IS NOT NULL))
     ORDER BY lane, sort_at, id LIMIT :limit)
+RETURNING id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr,
+    retry_policy, retry_data, failure_log_level, quota_names, annotations, attempt,
+    dispatcher_uuid, agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure,
+    created, assigned_at, active_start, active_end, completed_at, sort_at;
+
+-- name: claim_callbacks
+-- A callback slot: an agent whose threads are all busy with long jobs takes up to :limit
+-- callbacks due at the front of its queue (lane 0, where a parent's result puts them) for a
+-- thread of its own, so finishing a job's callbacks never waits behind unrelated long jobs.
+-- Callbacks naming quotas wait for the agent's own threads (the quota path counts slots).
+UPDATE jobq_jobs
+SET status = CASE WHEN NOT (begin_by IS NOT NULL AND begin_after + CAST(begin_by * 1000000 AS INTEGER) < :now) THEN 'active' ELSE 'assigned' END,
+    active_start = CASE WHEN NOT (begin_by IS NOT NULL AND begin_after + CAST(begin_by * 1000000 AS INTEGER) < :now) THEN :now END,
+    attempt = attempt + 1, dispatcher_uuid = :dispatcher,
+    agent_name = :agent, assigned_at = :now
+WHERE id IN (
+    SELECT id FROM jobq_jobs
+    WHERE queue = :queue AND status = 'pending' AND lane = 0 AND sort_at <= :now
+        AND parent_id IS NOT NULL AND quota_names = '[]'
+        AND EXISTS (SELECT 1 FROM jobq_dispatchers
+            WHERE uuid = :dispatcher AND activated IS NOT NULL)
+    ORDER BY sort_at, id LIMIT :limit)
 RETURNING id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr,
     retry_policy, retry_data, failure_log_level, quota_names, annotations, attempt,
     dispatcher_uuid, agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure,
@@ -118,9 +151,10 @@ WHERE queue = :queue AND status = 'pending' AND lane IN (0, 1) AND sort_at <= :n
 ORDER BY lane, sort_at, id LIMIT :limit;
 
 -- name: claim_ids
+-- The jobs of :start_ids (those the claimer has a free thread for) go straight to active.
 UPDATE jobq_jobs
-SET status = CASE WHEN :start AND NOT (begin_by IS NOT NULL AND begin_after + CAST(begin_by * 1000000 AS INTEGER) < :now) THEN 'active' ELSE 'assigned' END,
-    active_start = CASE WHEN :start AND NOT (begin_by IS NOT NULL AND begin_after + CAST(begin_by * 1000000 AS INTEGER) < :now) THEN :now END,
+SET status = CASE WHEN id IN (SELECT value FROM json_each(:start_ids)) AND NOT (begin_by IS NOT NULL AND begin_after + CAST(begin_by * 1000000 AS INTEGER) < :now) THEN 'active' ELSE 'assigned' END,
+    active_start = CASE WHEN id IN (SELECT value FROM json_each(:start_ids)) AND NOT (begin_by IS NOT NULL AND begin_after + CAST(begin_by * 1000000 AS INTEGER) < :now) THEN :now END,
     attempt = attempt + 1, dispatcher_uuid = :dispatcher,
     agent_name = :agent, assigned_at = :now
 WHERE status = 'pending' AND id IN (SELECT value FROM json_each(:ids))
@@ -199,9 +233,19 @@ DELETE FROM jobq_agents WHERE dispatcher_uuid = :uuid AND queue = :queue AND nam
 UPDATE jobq_schema SET version = :version;
 
 -- name: start_job
--- Fenced: only the claim of this attempt, by this dispatcher, may start the job.
+-- Fenced: only the claim of this attempt, by this dispatcher, may start the job. A job claimed
+-- ahead from the back lane does not start while a job put back at the front of its queue
+-- (lane 0: rescheduled "now", or a callback whose parent just finished) is due and free to
+-- claim, or held by this same dispatcher unstarted (its agent claimed it ahead, for the front
+-- of its own line): its claimer gives it back instead, so the put-back job starts first.
 UPDATE jobq_jobs SET status = 'active', active_start = :now
-WHERE id = :id AND attempt = :attempt AND dispatcher_uuid = :dispatcher AND status = 'assigned';
+WHERE id = :id AND attempt = :attempt AND dispatcher_uuid = :dispatcher AND status = 'assigned'
+    AND (lane = 0 OR (NOT EXISTS (SELECT 1 FROM jobq_jobs AS p
+        WHERE p.queue = jobq_jobs.queue AND p.status = 'pending' AND p.lane = 0
+            AND p.sort_at <= :now AND (p.quota_names = '[]' OR p.holds_quota))
+        AND NOT EXISTS (SELECT 1 FROM jobq_jobs AS h
+            WHERE h.dispatcher_uuid = :dispatcher AND h.status = 'assigned' AND h.lane = 0
+                AND h.queue = jobq_jobs.queue)));
 
 -- name: check_owner
 SELECT 1 AS owned FROM jobq_jobs
@@ -250,8 +294,10 @@ UPDATE jobq_jobs SET waiting_on = :inner, retry_data = :retry_data
 WHERE id = :id AND attempt = :attempt AND dispatcher_uuid = :dispatcher AND status = 'active';
 
 -- name: release_callbacks
--- A job got its result: its waiting callbacks become pending in its queue.
-UPDATE jobq_jobs SET status = 'pending', lane = 1, sort_at = :now, begin_after = :now
+-- A job got its result: its waiting callbacks become pending at the front of its queue
+-- (lane 0, as put-back jobs), so the next free thread of any worker runs them before the
+-- jobs waiting there: finishing a job's callbacks never waits behind unrelated jobs.
+UPDATE jobq_jobs SET status = 'pending', lane = 0, sort_at = :now, begin_after = :now
 WHERE parent_id = :id AND status = 'new';
 
 -- name: count_open_callbacks
@@ -359,9 +405,10 @@ WHERE dispatcher_uuid = :uuid AND (status = 'assigned' OR status = 'active')
 ORDER BY lane, sort_at, id;
 
 -- name: release_job
--- Fenced: a claimed job that never started goes back to the front of its queue, keeping its
--- place among other put-back jobs and its quota slots.
-UPDATE jobq_jobs SET status = 'pending', lane = 0, dispatcher_uuid = NULL, agent_name = NULL,
+-- Fenced: a claimed job that never started goes back to its queue as it was: its lane and its
+-- place there (so a job claimed ahead never jumps ahead of one put back meanwhile), keeping
+-- its quota slots.
+UPDATE jobq_jobs SET status = 'pending', dispatcher_uuid = NULL, agent_name = NULL,
     holds_quota = 1
 WHERE id = :id AND attempt = :attempt AND dispatcher_uuid = :dispatcher
     AND status = 'assigned';
