@@ -8,10 +8,10 @@ schema (`apply_schema()` into it, reached through the connections' search_path):
 - put from 8 threads: the threads share one opened `App`, as a web app's do; its synchronous
   connector hands them connections from its psycopg pool (pool defaults: 4 connections).
 - worker: Procrastinate's own command, `procrastinate --app <app> worker`. Defaults profile:
-  no options, so concurrency 1, polling every 5 s besides LISTEN/NOTIFY, jobs kept after they
+  no other options, so concurrency 1, polling every 5 s besides LISTEN/NOTIFY, jobs kept after they
   finish (`delete_jobs` never), logging at INFO (a line as each job starts and one as it
-  ends) to the process's output. Tuned: `--concurrency 8` (`--agent-size`) and `--log-level
-  warning`. Jobs are `async def` tasks (the library's native shape), the sleep job
+  ends) to the process's output. Tuned: `procrastinate --app <app> --log-level warning worker
+  --concurrency 8` (`--agent-size`). Jobs are `async def` tasks (the library's native shape), the sleep job
   `await asyncio.sleep(0.010)`.
 - completion: Procrastinate records each job's transitions in `procrastinate_events` with the
   database time (`at`, the transaction's): 'started' when the worker fetches the job,
@@ -115,7 +115,7 @@ class _Run:
     def start_worker(self) -> ChildProcess:
         env = child_env(**{ENV_DSN: self.settings.pg_url, ENV_SCHEMA: self.schema})
         self.worker = ChildProcess(
-            [sys.executable, "-m", "procrastinate", "--app", APP, "worker", *self.options], env
+            [sys.executable, "-m", "procrastinate", "--app", APP, *self.options], env
         )
         return self.worker
 
@@ -218,10 +218,11 @@ def _latency(settings: Settings, options: list[str]) -> Result:
 
 
 def worker_options(profile: str, settings: Settings) -> list[str]:
-    """`procrastinate worker` options: none at defaults; tuned, `--agent-size` at a time."""
+    """`procrastinate --app APP ...`: `worker` alone at defaults; tuned, `--agent-size` at a
+    time, warnings only (`--log-level` is the command's, before `worker`)."""
     if profile == "defaults":
-        return []
-    return ["--concurrency", str(settings.agent_size), "--log-level", "warning"]
+        return ["worker"]
+    return ["--log-level", "warning", "worker", "--concurrency", str(settings.agent_size)]
 
 
 def systems(engine: str, settings: Settings) -> list[System]:
@@ -254,7 +255,7 @@ def systems(engine: str, settings: Settings) -> list[System]:
                 settings=(
                     "procrastinate worker (concurrency 1, polling 5 s + LISTEN, INFO)"
                     if profile == "defaults"
-                    else "procrastinate worker " + " ".join(options)
+                    else "procrastinate " + " ".join(options)
                 ),
                 concurrency="1" if profile == "defaults" else str(settings.agent_size),
             )
