@@ -11,8 +11,8 @@ schema (`apply_schema()` into it, reached through the connections' search_path):
   no other options, so concurrency 1, polling every 5 s besides LISTEN/NOTIFY, jobs kept after they
   finish (`delete_jobs` never), logging at INFO (a line as each job starts and one as it
   ends) to the process's output. Tuned: `procrastinate --app <app> --log-level warning worker
-  --concurrency 8` (`--agent-size`). Jobs are `async def` tasks (the library's native shape), the sleep job
-  `await asyncio.sleep(0.010)`.
+  --concurrency 8` (`--agent-size`). Jobs are `async def` tasks (the library's native
+  shape), the sleep job `await asyncio.sleep(0.010)`.
 - completion: Procrastinate records each job's transitions in `procrastinate_events` with the
   database time (`at`, the transaction's): 'started' when the worker fetches the job,
   'succeeded' when its end is stored. A job counts as completed when its row's status is
