@@ -8,6 +8,7 @@ import os
 import platform
 import sqlite3
 import sys
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -23,6 +24,7 @@ from jobq.bench.scale import (
 from jobq.bench.workloads import (
     DEFAULT_PG_URL,
     METRICS,
+    PROFILES,
     BenchError,
     Settings,
     System,
@@ -38,9 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jobq bench",
         description=(
-            "Measure put, put_many, drain, latency and a 10 ms sleep workload of jobq on SQLite "
-            "and PostgreSQL, optionally beside peer job systems (--peers); with --scale, drain "
-            "and latency on an empty database against one filled with many rows."
+            "Measure put, put from threads, put_many, drain (with its CPU per job), latency and a "
+            "10 ms sleep workload of jobq on SQLite and PostgreSQL, at every system's defaults "
+            "and tuned, optionally beside peer job systems (--peers); with --scale, drain and "
+            "latency on an empty database against one filled with many rows."
         ),
     )
     parser.add_argument("--engine", choices=["sqlite", "postgres", "both"], default="both")
@@ -60,12 +63,28 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--sleep-jobs", type=int, default=None, help="Jobs of the 10 ms sleep workload (1000)."
     )
-    parser.add_argument("--agent-size", type=int, default=8, help="Worker threads (8).")
+    parser.add_argument(
+        "--agent-size",
+        type=int,
+        default=8,
+        help="Jobs at a time of every system's worker in the tuned table (8).",
+    )
+    parser.add_argument(
+        "--put-threads", type=int, default=8, help="Threads of the threaded-put workload (8)."
+    )
+    parser.add_argument(
+        "--profile",
+        choices=["defaults", "tuned", "both"],
+        default="both",
+        help="Tables to print: every system at its documented defaults (the worker as a user "
+        "starts it, its output to a log file), tuned (--agent-size at a time, quiet logs), or "
+        "both (the default), interleaved in one run.",
+    )
     parser.add_argument(
         "--peers",
         action="store_true",
         help="Also run the workloads against the peer job systems installed in this "
-        "environment (Huey, pgqueuer: pip install 'jobq[bench]'), side by side.",
+        "environment (Huey, pgqueuer, Procrastinate: pip install 'jobq[bench]'), side by side.",
     )
     parser.add_argument(
         "--sqlite-synchronous",
@@ -112,22 +131,49 @@ def _ratio(jobq: dict[str, Any] | None, peer: dict[str, Any] | None) -> float | 
     return float(jobq["median"] / peer["median"])
 
 
+# results[profile][engine][system][metric] = summary
+Results = dict[str, dict[str, dict[str, dict[str, dict[str, Any]]]]]
+TITLES = {
+    "defaults": "every system at its documented defaults",
+    "tuned": "every system tuned",
+}
+
+
+def _notes(profile: str, systems: dict[str, list[System]]) -> list[str]:
+    """One line per engine and system: its version, its worker's settings, its concurrency."""
+    lines = []
+    for engine, engine_systems in systems.items():
+        for system in engine_systems:
+            if system.profile == profile:
+                lines.append(
+                    f"{engine} / {system.name}: {system.version}; {system.settings}; "
+                    f"{system.concurrency} at a time"
+                )
+    return lines
+
+
 def _table(
+    profile: str,
     results: dict[str, dict[str, dict[str, dict[str, Any]]]],
     not_available: dict[str, dict[str, dict[str, str]]],
     machine: dict[str, Any],
     runs: int,
-    agent_size: int,
+    settings: Settings,
 ) -> Table:
-    """Rows engine x system x workload; with peers, a column jobq's median / the peer's."""
+    """One profile's rows engine x system x workload; with peers, a column jobq's median over
+    the peer's."""
     caption = ", ".join(f"{k} {v}" for k, v in machine.items())
     with_peers = any(len(systems) > 1 for systems in results.values())
     if with_peers:
         caption += (
             ". jobq/peer: jobq's median over the peer's (> 1 is jobq ahead in jobs/s; "
-            "< 1 is jobq ahead in ms and MiB)."
+            "< 1 is jobq ahead in ms, µs and MiB)."
         )
-    table = Table(title=f"jobq bench (median of {runs} run(s))", caption=caption)
+    sleep = "default concurrency" if profile == "defaults" else f"{settings.agent_size} at a time"
+    table = Table(
+        title=f"jobq bench, {profile}: {TITLES[profile]} (median of {runs} run(s))",
+        caption=caption,
+    )
     table.add_column("engine", no_wrap=True)
     if with_peers:
         table.add_column("system", no_wrap=True)
@@ -148,7 +194,7 @@ def _table(
                 cells = [engine if first_engine else ""]
                 if with_peers:
                     cells.append(system if first_system else "")
-                cells.append(label.format(agent=agent_size))
+                cells.append(label.format(threads=settings.put_threads, sleep=sleep))
                 if metric in metrics:
                     s = metrics[metric]
                     cells += [
@@ -177,9 +223,10 @@ def main(argv: list[str] | None = None) -> int:
         30 if args.quick else SCALE_LATENCY_JOBS if args.scale else 200
     )
     sleep_jobs = args.sleep_jobs or (100 if args.quick else 1000)
-    if min(jobs, runs, latency_jobs, sleep_jobs, args.agent_size) <= 0:
+    if min(jobs, runs, latency_jobs, sleep_jobs, args.agent_size, args.put_threads) <= 0:
         print(
-            "jobq bench: --jobs, --runs, --latency-jobs, --sleep-jobs and --agent-size must be > 0",
+            "jobq bench: --jobs, --runs, --latency-jobs, --sleep-jobs, --agent-size and "
+            "--put-threads must be > 0",
             file=sys.stderr,
         )
         return 2
@@ -194,12 +241,14 @@ def main(argv: list[str] | None = None) -> int:
         sqlite_synchronous=args.sqlite_synchronous,
         timeout=args.timeout,
         sleep_jobs=sleep_jobs,
+        put_threads=args.put_threads,
     )
     console = Console(width=max(Console().width, 132 if args.peers else 100))
     err = Console(stderr=True)
     engines = ["sqlite", "postgres"] if args.engine == "both" else [args.engine]
     machine: dict[str, Any] = {
         "cpus": os.cpu_count(),
+        "cpu": _cpu_model(),
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
     }
@@ -214,23 +263,27 @@ def main(argv: list[str] | None = None) -> int:
             engines.remove("postgres")
     if args.scale:
         return _main_scale(args, settings, engines, machine, runs, console, err)
+    profiles = list(PROFILES) if args.profile == "both" else [args.profile]
     systems: dict[str, list[System]] = {}
     for engine in engines:
-        systems[engine] = [jobq_system(engine)]
+        systems[engine] = [jobq_system(engine, profile, settings) for profile in profiles]
         if args.peers:
             from jobq.bench.peers import peer_systems  # peers are imported only under --peers
 
             def warn(msg: str, engine: str = engine) -> None:
                 err.print(f"[yellow]{engine}: {msg}[/yellow]")
 
-            systems[engine] += peer_systems(engine, warn)
-    # results[engine][system][metric] = summary
-    results: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
+            systems[engine] += [
+                s for s in peer_systems(engine, settings, warn) if s.profile in profiles
+            ]
+    results: Results = {profile: {} for profile in profiles}
     try:
         for engine in engines:
-            results[engine] = run_systems(
+            by_profile = run_systems(
                 engine, systems[engine], settings, runs, lambda msg: err.print(msg, style="dim")
             )
+            for profile in profiles:
+                results[profile][engine] = by_profile[profile]
     except BenchError as error:
         err.print(f"[red]jobq bench failed: {error}[/red]")
         return 1
@@ -238,30 +291,71 @@ def main(argv: list[str] | None = None) -> int:
         engine: {s.name: s.not_available for s in engine_systems if s.not_available}
         for engine, engine_systems in systems.items()
     }
-    console.print(_table(results, not_available, machine, runs, args.agent_size))
+    for profile in profiles:
+        console.print(_table(profile, results[profile], not_available, machine, runs, settings))
+        for line in _notes(profile, systems):
+            console.print(f"  {line}", soft_wrap=True)
+        console.print()
     if args.json:
-        report = {
-            "machine": machine,
-            "config": {
-                "jobs": jobs,
-                "runs": runs,
-                "latency_jobs": latency_jobs,
-                "sleep_jobs": sleep_jobs,
-                "agent_size": args.agent_size,
-                "sqlite_synchronous": args.sqlite_synchronous,
-                "peers": args.peers,
-            },
-            "units": {metric: unit for metric, (_, unit, _) in METRICS.items()},
-            # jobq's own figures, by engine then metric
-            "results": {engine: by_system["jobq"] for engine, by_system in results.items()},
-        }
-        if args.peers:
-            report["peers"] = {
-                engine: {name: m for name, m in by_system.items() if name != "jobq"}
-                for engine, by_system in results.items()
+        report = _report(args, settings, runs, machine, profiles, systems, results)
+        report["not_available"] = not_available
+        # One line, last on stdout, so scripts can take the last line.
+        print(json.dumps(report))
+    return 0
+
+
+def _report(
+    args: argparse.Namespace,
+    settings: Settings,
+    runs: int,
+    machine: dict[str, Any],
+    profiles: list[str],
+    systems: dict[str, list[System]],
+    results: Results,
+) -> dict[str, Any]:
+    """The JSON report: jobq's figures at defaults under "results" (and "peers" beside them),
+    every profile's under "tables", with ratios and each system's settings."""
+    first = profiles[0]
+    report: dict[str, Any] = {
+        "machine": machine,
+        "config": {
+            "jobs": settings.jobs,
+            "runs": runs,
+            "latency_jobs": settings.latency_jobs,
+            "sleep_jobs": settings.sleep_jobs,
+            "agent_size": settings.agent_size,
+            "put_threads": settings.put_threads,
+            "sqlite_synchronous": settings.sqlite_synchronous,
+            "peers": args.peers,
+            "profiles": profiles,
+        },
+        "units": {metric: unit for metric, (_, unit, _) in METRICS.items()},
+        # jobq's own figures in the first profile (defaults unless --profile tuned)
+        "results": {engine: by_system["jobq"] for engine, by_system in results[first].items()},
+        "tables": results,
+        "systems": {
+            profile: {
+                engine: {
+                    s.name: {
+                        "version": s.version,
+                        "settings": s.settings,
+                        "concurrency": s.concurrency,
+                    }
+                    for s in engine_systems
+                    if s.profile == profile
+                }
+                for engine, engine_systems in systems.items()
             }
-            report["not_available"] = not_available
-            report["ratios"] = {
+            for profile in profiles
+        },
+    }
+    if args.peers:
+        report["peers"] = {
+            engine: {name: m for name, m in by_system.items() if name != "jobq"}
+            for engine, by_system in results[first].items()
+        }
+        report["ratios"] = {
+            profile: {
                 engine: {
                     name: {
                         metric: r
@@ -271,11 +365,22 @@ def main(argv: list[str] | None = None) -> int:
                     for name, m in by_system.items()
                     if name != "jobq"
                 }
-                for engine, by_system in results.items()
+                for engine, by_system in results[profile].items()
             }
-        # One line, last on stdout, so scripts can take the last line.
-        print(json.dumps(report))
-    return 0
+            for profile in profiles
+        }
+    return report
+
+
+def _cpu_model() -> str:
+    """The CPU's model name, from /proc/cpuinfo ("?" elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "?"
 
 
 def _main_scale(

@@ -51,6 +51,7 @@ from jobq.bench.workloads import (
     bench_latency,
     format_value,
     fresh_database,
+    jobq_worker_options,
     raw_connection,
     summarize,
 )
@@ -63,7 +64,7 @@ PENDING_SPACING = dt.timedelta(milliseconds=1)  # between consecutive pending ro
 COMPLETED_WITHIN = dt.timedelta(hours=24)  # the completed rows finished in this past window
 RUN_TIME = dt.timedelta(milliseconds=1)  # each completed row ran this long
 
-SCALE_WORKLOADS: list[tuple[str, Callable[[str, Settings], Result]]] = [
+SCALE_WORKLOADS: list[tuple[str, Callable[[str, Settings, list[str]], Result]]] = [
     ("drain", bench_drain),
     ("latency", bench_latency),
 ]
@@ -283,6 +284,8 @@ def run_scale(
     filled one (filled once, restored after each workload); medians by metric."""
     empty: dict[str, list[float]] = {}
     filled: dict[str, list[float]] = {}
+    # The worker as the main table's tuned profile runs it: --agent-size threads, quiet logs.
+    options = jobq_worker_options("tuned", settings)
     with fresh_database(engine, settings) as filled_url:
         progress(f"{engine}: filling {rows:,} pending and {rows:,} completed rows")
         done = fill(filled_url, rows)
@@ -294,11 +297,11 @@ def run_scale(
             for name, workload in SCALE_WORKLOADS:
                 progress(f"{engine}: run {run}/{runs}: {name}: empty database")
                 with fresh_database(engine, settings) as url:
-                    _collect(empty, workload(url, settings))
+                    _collect(empty, workload(url, settings, options))
                 progress(f"{engine}: run {run}/{runs}: {name}: filled database")
                 result.counts.append(verify_fill(filled_url, rows))
                 try:
-                    _collect(filled, workload(filled_url, settings))
+                    _collect(filled, workload(filled_url, settings, options))
                 finally:
                     remove_jobs_after(filled_url, done.last_id)
     result.empty = {metric: summarize(values) for metric, values in empty.items()}

@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -29,6 +30,9 @@ from jobq.bench.noop import noop, sleep10ms
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 LATENCY_SPACING = 0.020  # seconds between puts in the latency workload
+
+
+Result = dict[str, float]  # metric -> value, of one run of a workload
 
 
 class BenchError(RuntimeError):
@@ -44,6 +48,7 @@ class Settings:
     sqlite_synchronous: str
     timeout: float
     sleep_jobs: int = 1000
+    put_threads: int = 8
 
 
 # -- fresh databases -------------------------------------------------------------------------
@@ -168,18 +173,21 @@ def child_env(**extra: str) -> dict[str, str]:
 class ChildProcess:
     """A worker subprocess (any job system's): liveness, peak memory, stop.
 
-    Its stderr goes to a temporary file (a pipe nobody reads could fill and block it).
+    Its stdout and stderr go to one log file, as a deployed worker's output does: a pipe nobody
+    reads could fill and block it, and /dev/null would make logging cost less than it does.
     """
 
     def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop)
+        self._log_dir = Path(tempfile.mkdtemp(prefix="jobq-bench-log-"))
+        self.log_path = self._log_dir / "worker.log"
+        self._log = self.log_path.open("ab")
         self.argv = argv
         self.proc = subprocess.Popen(
             argv,
             env=env or child_env(),
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=self._stderr,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
 
     @property
@@ -187,8 +195,11 @@ class ChildProcess:
         return self.proc.pid
 
     def stderr_tail(self, chars: int = 2000) -> str:
-        self._stderr.seek(0)
-        return self._stderr.read().decode(errors="replace")[-chars:]
+        """The end of the worker's log (its stdout and stderr)."""
+        try:
+            return self.log_path.read_bytes().decode(errors="replace")[-chars:]
+        except OSError:
+            return ""
 
     def check_alive(self) -> None:
         if self.proc.poll() is not None:
@@ -215,20 +226,16 @@ class ChildProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
-        self._stderr.close()
+        self._log.close()
+        shutil.rmtree(self._log_dir, ignore_errors=True)
 
 
 class WorkerProcess(ChildProcess):
-    """`python -m jobq worker` on the benchmark database."""
+    """`python -m jobq worker --db URL [OPTIONS]` on the benchmark database: with no options,
+    as a user runs it (agent main:3, log level INFO, poll interval 1 s)."""
 
-    def __init__(self, url: str, agent_size: int) -> None:
-        super().__init__(
-            [
-                sys.executable, "-m", "jobq", "worker", "--db", url,
-                "--agent", f"main:{agent_size}", "--poll-interval", "0.5",
-                "--log-level", "WARNING",
-            ]
-        )  # fmt: skip
+    def __init__(self, url: str, options: list[str]) -> None:
+        super().__init__([sys.executable, "-m", "jobq", "worker", "--db", url, *options])
 
     def wait_active(self, probe: Probe, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -237,6 +244,209 @@ class WorkerProcess(ChildProcess):
             if time.monotonic() > deadline:
                 raise BenchError(f"worker did not activate within {timeout} s")
             time.sleep(0.05)
+
+
+# -- CPU from /proc ---------------------------------------------------------------------------
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """utime + stime of process `pid`, all its threads (live and exited) included; None when
+    it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()  # from field 3 (state) on
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (a supervisor's worker processes, for one)."""
+    pids, index = [pid], 0
+    while index < len(pids):
+        for task in Path(f"/proc/{pids[index]}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                pids += [int(child) for child in task.read_text().split()]
+        index += 1
+    return pids
+
+
+def tcp_ports(pids: list[int]) -> set[int]:
+    """Local TCP ports of the sockets processes `pids` hold open (their database connections)."""
+    inodes: set[int] = set()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                    if link.startswith("socket:["):
+                        inodes.add(int(link[8:-1]))
+    ports: set[int] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                parts = line.split()
+                if len(parts) > 9 and int(parts[9]) in inodes:
+                    ports.add(int(parts[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+class CpuMeter:
+    """CPU seconds used by a worker's process tree and, on PostgreSQL, by the server processes
+    working for it: the backends of the worker's own connections (found by their client port)
+    and the server's background processes (WAL writer, checkpointer, background writer,
+    autovacuum; these also serve any other load on the server).
+
+    `sample()` records each process's latest figure, so a backend that closes before the end
+    keeps what it used until its last sample; `mark()` samples and returns the figures so far,
+    and `used(a, b)` the (worker, server) seconds between two marks.
+    """
+
+    SERVER_EVERY = 0.25  # seconds between look-ups of the worker's backends
+
+    def __init__(self, pid: int, pg_url: str | None) -> None:
+        self.pid = pid
+        self._conn: Any = None
+        if pg_url is not None:
+            import psycopg
+
+            self._conn = psycopg.connect(pg_url, autocommit=True)
+        self._latest: dict[tuple[str, int], float] = {}
+        self._backends: list[int] = []
+        self._background: list[int] = []
+        self._looked_up = 0.0
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+    def _look_up_server(self) -> None:
+        rows = self._conn.execute(
+            "SELECT pid, backend_type, client_port FROM pg_stat_activity"
+        ).fetchall()
+        ports = tcp_ports(process_tree(self.pid))
+        self._backends = [
+            pid for pid, kind, port in rows if kind == "client backend" and port in ports
+        ]
+        self._background = [pid for pid, kind, _ in rows if kind != "client backend"]
+        self._looked_up = time.monotonic()
+
+    def sample(self) -> None:
+        groups = [("worker", process_tree(self.pid))]
+        if self._conn is not None:
+            if time.monotonic() - self._looked_up >= self.SERVER_EVERY:
+                self._look_up_server()
+            groups += [("server", self._backends + self._background)]
+        for group, pids in groups:
+            for pid in pids:
+                seconds = process_cpu_seconds(pid)
+                if seconds is not None:
+                    self._latest[(group, pid)] = seconds
+
+    def mark(self, look_up: bool = True) -> dict[tuple[str, int], float]:
+        if look_up:
+            self._looked_up = 0.0
+        self.sample()
+        return dict(self._latest)
+
+    @staticmethod
+    def used(
+        before: dict[tuple[str, int], float], after: dict[tuple[str, int], float]
+    ) -> tuple[float, float]:
+        totals = {"worker": 0.0, "server": 0.0}
+        for key, seconds in after.items():
+            totals[key[0]] += seconds - before.get(key, 0.0)
+        return totals["worker"], totals["server"]
+
+
+def drain_and_measure(
+    count: Callable[[], int],
+    worker: ChildProcess,
+    n: int,
+    timeout: float,
+    pg_url: str | None,
+) -> Result:
+    """Wait until `count()` reaches `n`, measuring the CPU the drain used (`CpuMeter`): from
+    the first completion seen to the last, per job completed in between, so that start-up
+    (imports, connections) is left out; the whole run, per job, when the first look already
+    saw more than half the jobs done. µs per job, worker and server apart, and their sum."""
+    meter = CpuMeter(worker.pid, pg_url)
+    try:
+        launched = meter.mark()
+        deadline = time.monotonic() + timeout
+        while (first := count()) < 1:
+            worker.check_alive()
+            if time.monotonic() > deadline:
+                raise BenchError(f"no job of {n} completed within {timeout} s")
+            time.sleep(0.005)
+        started = meter.mark()
+        while (done := count()) < n:
+            worker.check_alive()
+            if time.monotonic() > deadline:
+                raise BenchError(f"only {done} of {n} jobs completed within {timeout} s")
+            meter.sample()
+            time.sleep(0.05)
+        finished = meter.mark()
+    finally:
+        meter.close()
+    if first <= n // 2:
+        worker_s, server_s = CpuMeter.used(started, finished)
+        jobs = n - first
+    else:
+        worker_s, server_s = CpuMeter.used(launched, finished)
+        jobs = n
+    result = {
+        "cpu_worker_us": worker_s / jobs * 1e6,
+        "cpu_total_us": (worker_s + server_s) / jobs * 1e6,
+    }
+    if pg_url is not None:
+        result["cpu_server_us"] = server_s / jobs * 1e6
+    return result
+
+
+def threaded_puts(
+    make_put: Callable[[], contextlib.AbstractContextManager[Callable[[], Any]]],
+    n: int,
+    threads: int,
+) -> float:
+    """Jobs/s of `n` puts from `threads` threads of this process, all started together, each
+    calling the put that its own `make_put()` context yields (with its own connection, say)
+    n / threads times; timed from the start to the last put's return. Every put is durable
+    when it returns: each is the job system's own enqueue call, committed."""
+    per_thread = [n // threads + (1 if i < n % threads else 0) for i in range(threads)]
+    ready = threading.Barrier(threads + 1)
+    done = threading.Barrier(threads + 1)
+    errors: list[BaseException] = []
+
+    def run(count: int) -> None:
+        try:
+            with make_put() as put:
+                ready.wait()
+                try:
+                    for _ in range(count):
+                        put()
+                finally:
+                    done.wait()  # the clock stops before any connection closes
+        except BaseException as error:
+            errors.append(error)
+            ready.abort()
+            done.abort()
+
+    workers = [threading.Thread(target=run, args=(count,)) for count in per_thread]
+    for thread in workers:
+        thread.start()
+    elapsed = 0.0
+    with contextlib.suppress(threading.BrokenBarrierError):
+        ready.wait()
+        started = time.perf_counter()
+        done.wait()
+        elapsed = time.perf_counter() - started
+    for thread in workers:
+        thread.join()
+    if errors:
+        raise BenchError(f"a putting thread failed: {errors[0]!r}")
+    return n / elapsed
 
 
 def wait_until(
@@ -256,10 +466,7 @@ def wait_completed(probe: Probe, worker: ChildProcess, n: int, timeout: float) -
 
 
 # -- the workloads ---------------------------------------------------------------------------
-Result = dict[str, float]
-
-
-def bench_put(url: str, settings: Settings) -> Result:
+def bench_put(url: str, settings: Settings, options: list[str]) -> Result:
     with jobq.connect(url) as db:
         queue = db.queue()
         started = time.perf_counter()
@@ -269,7 +476,18 @@ def bench_put(url: str, settings: Settings) -> Result:
     return {"put": settings.jobs / elapsed}
 
 
-def bench_put_many(url: str, settings: Settings) -> Result:
+def bench_put_threads(url: str, settings: Settings, options: list[str]) -> Result:
+    """Puts from `put_threads` threads sharing one `Database`, as a web app's request threads."""
+    with jobq.connect(url) as db:
+        queue = db.queue()
+
+        def make_put() -> contextlib.AbstractContextManager[Callable[[], Any]]:
+            return contextlib.nullcontext(lambda: queue.put(jobq.Job(noop)))
+
+        return {"put_threads": threaded_puts(make_put, settings.jobs, settings.put_threads)}
+
+
+def bench_put_many(url: str, settings: Settings, options: list[str]) -> Result:
     with jobq.connect(url) as db:
         queue = db.queue()
         started = time.perf_counter()
@@ -278,10 +496,16 @@ def bench_put_many(url: str, settings: Settings) -> Result:
     return {"put_many": settings.jobs / elapsed}
 
 
+def server_url(url: str, settings: Settings) -> str | None:
+    """The PostgreSQL server's URL for `CpuMeter` when `url` is on PostgreSQL, else None."""
+    return None if url.startswith("sqlite") else settings.pg_url
+
+
 def _drain(
-    url: str, settings: Settings, func: Callable[[], None], n: int
-) -> tuple[float, float | None]:
-    """(jobs/s from the first stored start to the last stored completion, peak worker RSS).
+    url: str, settings: Settings, options: list[str], func: Callable[[], None], n: int
+) -> tuple[float, Result]:
+    """(jobs/s from the first stored start to the last stored completion, the worker's peak
+    RSS and CPU per job).
 
     Only the `n` jobs put here are counted and timed: the table may hold other rows."""
     with jobq.connect(url) as db:
@@ -292,28 +516,33 @@ def _drain(
             probe.close()
             raise
     try:
-        worker = WorkerProcess(url, settings.agent_size)
+        worker = WorkerProcess(url, options)
         try:
-            wait_completed(probe, worker, n, settings.timeout)
+            extra = drain_and_measure(
+                probe.count_completed, worker, n, settings.timeout, server_url(url, settings)
+            )
             rss = worker.peak_rss_mb()
+            if rss is not None:
+                extra["rss_mb"] = rss
         finally:
             worker.stop()
         span = probe.run_span()
     finally:
         probe.close()
-    return n / span, rss
+    return n / span, extra
 
 
-def bench_drain(url: str, settings: Settings) -> Result:
-    rate, rss = _drain(url, settings, noop, settings.jobs)
-    result = {"drain": rate}
-    if rss is not None:
-        result["drain_rss_mb"] = rss
-    return result
+def drain_result(rate: float, extra: Result) -> Result:
+    """A drain's metrics: its rate, and its CPU per job and peak RSS under `drain_` names."""
+    return {"drain": rate} | {f"drain_{name}": value for name, value in extra.items()}
 
 
-def bench_sleep(url: str, settings: Settings) -> Result:
-    rate, _ = _drain(url, settings, sleep10ms, settings.sleep_jobs)
+def bench_drain(url: str, settings: Settings, options: list[str]) -> Result:
+    return drain_result(*_drain(url, settings, options, noop, settings.jobs))
+
+
+def bench_sleep(url: str, settings: Settings, options: list[str]) -> Result:
+    rate, _ = _drain(url, settings, options, sleep10ms, settings.sleep_jobs)
     return {"sleep": rate}
 
 
@@ -356,10 +585,10 @@ def latency_result(latencies_ms: list[float], rss: float | None) -> Result:
     return result
 
 
-def bench_latency(url: str, settings: Settings) -> Result:
+def bench_latency(url: str, settings: Settings, options: list[str]) -> Result:
     db = jobq.connect(url)
     probe = Probe(url, only_new=True)  # the table may hold other rows: count only ours
-    worker = WorkerProcess(url, settings.agent_size)
+    worker = WorkerProcess(url, options)
     try:
         queue = db.queue()
         worker.wait_active(probe)
@@ -392,25 +621,35 @@ def bench_latency(url: str, settings: Settings) -> Result:
     return latency_result(latencies, rss)
 
 
-WORKLOADS: list[tuple[str, Callable[[str, Settings], Result]]] = [
+JobqWorkload = Callable[[str, Settings, list[str]], Result]
+WORKLOADS: list[tuple[str, JobqWorkload]] = [
     ("put", bench_put),
+    ("put_threads", bench_put_threads),
     ("put_many", bench_put_many),
     ("drain", bench_drain),
     ("latency", bench_latency),
     ("sleep", bench_sleep),
 ]
 
-# metric -> (label, unit, higher is better)
+# metric -> (label, unit, higher is better); {threads}: --put-threads, {sleep}: the table's
+# concurrency of the sleep workload
 METRICS: dict[str, tuple[str, str, bool]] = {
     "put": ("put (one at a time)", "jobs/s", True),
+    "put_threads": ("put from {threads} threads", "jobs/s", True),
     "put_many": ("put_many (one call)", "jobs/s", True),
     "drain": ("drain (1 worker)", "jobs/s", True),
+    "drain_cpu_total_us": ("drain CPU per job, all", "µs", False),
+    "drain_cpu_worker_us": ("  of which worker", "µs", False),
+    "drain_cpu_server_us": ("  of which db server", "µs", False),
     "latency_p50": ("latency p50", "ms", False),
     "latency_p99": ("latency p99", "ms", False),
-    "sleep": ("sleep10ms ({agent} at a time)", "jobs/s", True),
+    "sleep": ("sleep10ms ({sleep})", "jobs/s", True),
     "drain_rss_mb": ("drain worker peak RSS", "MiB", False),
     "latency_rss_mb": ("latency worker peak RSS", "MiB", False),
 }
+
+# The two tables: every system as installed (its documented defaults), then tuned.
+PROFILES = ("defaults", "tuned")
 
 
 def summarize(values: list[float]) -> dict[str, Any]:
@@ -424,22 +663,50 @@ def summarize(values: list[float]) -> dict[str, Any]:
 
 @dataclass
 class System:
-    """A job system on one engine: its workloads (each on fresh storage) and what it lacks."""
+    """A job system on one engine in one profile: its workloads (each on fresh storage), what
+    it lacks, its version, and its worker's settings in that profile (said in the table)."""
 
     name: str
     workloads: list[tuple[str, Callable[[Settings], Result]]]
     not_available: dict[str, str] = field(default_factory=dict)  # metric -> why
+    profile: str = "defaults"
+    version: str = ""
+    settings: str = ""  # what the worker runs with, as the table's notes say it
+    concurrency: str = ""  # how many jobs its worker runs at a time (the sleep workload's)
 
 
-def jobq_system(engine: str) -> System:
-    def on_fresh_database(workload: Callable[[str, Settings], Result]) -> Callable[..., Result]:
+def jobq_worker_options(profile: str, settings: Settings) -> list[str]:
+    """`jobq worker` options: none at defaults; tuned, `--agent-size` threads and quiet logs."""
+    if profile == "defaults":
+        return []
+    return ["--agent", f"main:{settings.agent_size}", "--log-level", "WARNING"]
+
+
+def jobq_system(engine: str, profile: str = "defaults", settings: Settings | None = None) -> System:
+    from importlib.metadata import version
+
+    agent = settings.agent_size if settings else 8
+
+    def on_fresh_database(workload: JobqWorkload) -> Callable[[Settings], Result]:
         def run(settings: Settings) -> Result:
             with fresh_database(engine, settings) as url:
-                return workload(url, settings)
+                return workload(url, settings, jobq_worker_options(profile, settings))
 
         return run
 
-    return System("jobq", [(name, on_fresh_database(w)) for name, w in WORKLOADS])
+    if profile == "defaults":
+        described, concurrency = "jobq worker --db URL (agent main:3, INFO, poll 1 s)", "3"
+    else:
+        described = f"jobq worker --agent main:{agent} --log-level WARNING"
+        concurrency = str(agent)
+    return System(
+        "jobq",
+        [(name, on_fresh_database(w)) for name, w in WORKLOADS],
+        profile=profile,
+        version=version("jobq"),
+        settings=described,
+        concurrency=concurrency,
+    )
 
 
 def run_systems(
@@ -448,24 +715,31 @@ def run_systems(
     settings: Settings,
     runs: int,
     progress: Callable[[str], None],
-) -> dict[str, dict[str, dict[str, Any]]]:
-    """Every system's workloads `runs` times, interleaved run by run so that a noisy spell of
-    the machine hits every system alike; summaries by system, then metric."""
-    collected: dict[str, dict[str, list[float]]] = {system.name: {} for system in systems}
+) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
+    """Every system's workloads `runs` times, interleaved run by run (the profiles too) so that
+    a noisy spell of the machine hits every system alike; summaries by profile, system, then
+    metric."""
+    collected: dict[tuple[str, str], dict[str, list[float]]] = {
+        (system.profile, system.name): {} for system in systems
+    }
     for run in range(1, runs + 1):
         for system in systems:
             for name, workload in system.workloads:
-                progress(f"{engine}: run {run}/{runs}: {system.name}: {name}")
+                progress(f"{engine}: run {run}/{runs}: {system.profile}: {system.name}: {name}")
                 for metric, value in workload(settings).items():
-                    collected[system.name].setdefault(metric, []).append(value)
-    return {
-        name: {metric: summarize(values) for metric, values in metrics.items()}
-        for name, metrics in collected.items()
-    }
+                    collected[(system.profile, system.name)].setdefault(metric, []).append(value)
+    results: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
+    for (profile, name), metrics in collected.items():
+        results.setdefault(profile, {})[name] = {
+            metric: summarize(values) for metric, values in metrics.items()
+        }
+    return results
 
 
 def run_engine(
     engine: str, settings: Settings, runs: int, progress: Callable[[str], None]
 ) -> dict[str, dict[str, Any]]:
-    """Every jobq workload `runs` times on `engine`, each on a fresh database; by metric."""
-    return run_systems(engine, [jobq_system(engine)], settings, runs, progress)["jobq"]
+    """Every jobq workload `runs` times on `engine` at its defaults, each on a fresh database;
+    by metric."""
+    system = jobq_system(engine, "defaults", settings)
+    return run_systems(engine, [system], settings, runs, progress)["defaults"]["jobq"]

@@ -1,5 +1,6 @@
-"""`python -m jobq.bench --quick` runs end to end on each engine and reports every workload;
-`--peers` measures the installed peer job systems beside jobq."""
+"""`python -m jobq.bench --quick` runs end to end on each engine and reports every workload in
+two tables, every system at its defaults and tuned; `--peers` measures the installed peer job
+systems beside jobq, each at its own defaults and tuned."""
 
 from __future__ import annotations
 
@@ -12,14 +13,39 @@ from typing import Any
 import pytest
 from worker_helpers import PG_URL, subprocess_env
 
-WORKLOADS = ("put", "put_many", "drain", "latency_p50", "latency_p99", "sleep")
+WORKLOADS = (
+    "put",
+    "put_threads",
+    "put_many",
+    "drain",
+    "drain_cpu_total_us",
+    "drain_cpu_worker_us",
+    "latency_p50",
+    "latency_p99",
+    "sleep",
+)
+PEER_WORKLOADS = tuple(w for w in WORKLOADS if w != "put_many")
 LABELS = (
     "put (one at a time)",
+    "put from 8 threads",
     "put_many (one call)",
     "drain (1 worker)",
+    "drain CPU per job, all",
+    "of which worker",
     "latency p50",
-    "sleep10ms (8 at a time)",
 )
+TITLES = (
+    "jobq bench, defaults: every system at its documented defaults",
+    "jobq bench, tuned: every system tuned",
+)
+
+
+def sections(table: str) -> tuple[str, str]:
+    """The printed output split into the defaults table (with its notes) and the tuned one."""
+    defaults, tuned = table.split(TITLES[1])
+    assert TITLES[0] in defaults, table
+    return defaults, tuned
+
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +57,7 @@ def run_bench(*args: str) -> tuple[dict[str, Any], str, str]:
         [sys.executable, "-m", "jobq.bench", *args, "--json", "--pg-url", PG_URL],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
         env=subprocess_env(),
     )
     assert proc.returncode == 0, proc.stderr
@@ -39,32 +65,59 @@ def run_bench(*args: str) -> tuple[dict[str, Any], str, str]:
     return json.loads(lines[-1]), "\n".join(lines[:-1]), proc.stderr
 
 
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(200)
 def test_quick_bench_reports_every_workload(engine: str) -> None:
     report, table, _ = run_bench("--quick", "--engine", engine)
 
     assert report["config"]["jobs"] == 500
     assert report["config"]["sleep_jobs"] == 100
+    assert report["config"]["put_threads"] == 8
+    assert report["config"]["profiles"] == ["defaults", "tuned"]
     assert "peers" not in report
     assert list(report["results"]) == [engine]
-    results = report["results"][engine]
-    for workload in WORKLOADS:
-        summary = results[workload]
-        assert summary["median"] > 0, (workload, summary)
-        assert len(summary["runs"]) == 1
-    assert results["latency_p99"]["median"] >= results["latency_p50"]["median"]
-    assert results["drain_rss_mb"]["median"] > 0
-    # 8 jobs of 10 ms at a time: at most 800 jobs/s
-    assert results["sleep"]["median"] < 800 * 1.05
+    assert report["results"] == {engine: report["tables"]["defaults"][engine]["jobq"]}
+    for profile in ("defaults", "tuned"):
+        results = report["tables"][profile][engine]["jobq"]
+        for workload in WORKLOADS:
+            summary = results[workload]
+            assert summary["median"] > 0, (profile, workload, summary)
+            assert len(summary["runs"]) == 1
+        assert results["latency_p99"]["median"] >= results["latency_p50"]["median"]
+        assert results["drain_rss_mb"]["median"] > 0
+        # all the CPU: the worker's, plus on PostgreSQL the server's processes serving it
+        cpu = results["drain_cpu_total_us"]["median"]
+        if engine == "postgres":
+            assert results["drain_cpu_server_us"]["median"] > 0
+            assert cpu == pytest.approx(
+                results["drain_cpu_worker_us"]["median"] + results["drain_cpu_server_us"]["median"]
+            )
+        else:
+            assert "drain_cpu_server_us" not in results
+            assert cpu == pytest.approx(results["drain_cpu_worker_us"]["median"])
+    # the sleep workload at the worker's concurrency: the default agent main:3 (300 jobs/s at
+    # most), tuned --agent-size 8 (800 jobs/s at most)
+    assert report["tables"]["defaults"][engine]["jobq"]["sleep"]["median"] < 300 * 1.05
+    assert report["tables"]["tuned"][engine]["jobq"]["sleep"]["median"] < 800 * 1.05
+    systems = report["systems"]
+    assert systems["defaults"][engine]["jobq"]["concurrency"] == "3"
+    assert "INFO" in systems["defaults"][engine]["jobq"]["settings"]
+    assert systems["tuned"][engine]["jobq"]["concurrency"] == "8"
+    assert "WARNING" in systems["tuned"][engine]["jobq"]["settings"]
+    defaults, tuned = sections(table)
     for label in LABELS:
-        assert label in table, table
+        assert label in defaults and label in tuned, table
+    assert "sleep10ms (default concurrency)" in defaults
+    assert "sleep10ms (8 at a time)" in tuned
+    assert ("of which db server" in defaults) == (engine == "postgres")
+    assert f"{engine} / jobq: " in defaults and "agent main:3" in defaults
+    assert "--agent main:8 --log-level WARNING" in tuned
     assert engine in table
-    assert "python" in table and "sqlite" in table
+    assert "python" in table and "sqlite" in table and "cpu " in table
     if engine == "postgres":
         assert report["machine"]["postgres"]
 
 
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(330)
 @pytest.mark.skipif(importlib.util.find_spec("huey") is None, reason="huey not installed")
 def test_quick_bench_with_peers(engine: str) -> None:
     proc = subprocess.run(
@@ -72,7 +125,7 @@ def test_quick_bench_with_peers(engine: str) -> None:
          "--pg-url", PG_URL, "--jobs", "40", "--latency-jobs", "5", "--sleep-jobs", "16"],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
         env=subprocess_env(),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
@@ -88,16 +141,52 @@ def test_quick_bench_with_peers(engine: str) -> None:
         assert huey in peers, (peers, proc.stderr)
     if engine == "postgres" and all(importlib.util.find_spec(m) for m in ("pgqueuer", "asyncpg")):
         assert "pgqueuer" in peers, (peers, proc.stderr)
-    for system, metrics in peers.items():
-        for workload in ("put", "drain", "latency_p50", "latency_p99", "sleep"):
-            assert metrics[workload]["median"] > 0, (system, workload)
-        assert report["ratios"][engine][system]["drain"] > 0
+    if engine == "postgres" and importlib.util.find_spec("procrastinate"):
+        assert "procrastinate" in peers, (peers, proc.stderr)
+    assert peers == {k: v for k, v in report["tables"]["defaults"][engine].items() if k != "jobq"}
+    defaults, tuned = sections(table)
+    for profile, printed in (("defaults", defaults), ("tuned", tuned)):
+        by_system = report["tables"][profile][engine]
+        assert set(by_system) == {"jobq", *peers}, profile
+        for system, metrics in by_system.items():
+            for workload in PEER_WORKLOADS:
+                if workload.startswith("drain_cpu"):
+                    # 40 jobs can take less than the kernel's CPU tick (10 ms): 0 is possible
+                    assert metrics[workload]["median"] >= 0, (profile, system, workload)
+                else:
+                    assert metrics[workload]["median"] > 0, (profile, system, workload)
+            server = metrics.get("drain_cpu_server_us", {"median": 0.0})["median"]
+            assert ("drain_cpu_server_us" in metrics) == (engine == "postgres"), (profile, system)
+            assert metrics["drain_cpu_total_us"]["median"] == pytest.approx(
+                metrics["drain_cpu_worker_us"]["median"] + server
+            )
+            described = report["systems"][profile][engine][system]
+            assert described["version"] and described["settings"] and described["concurrency"]
+            assert f"{engine} / {system}: {described['version']}" in printed, printed
+            assert system in printed
+            if system != "jobq":
+                ratios = report["ratios"][profile][engine][system]
+                for workload in ("drain", "put_threads", "latency_p50"):
+                    assert ratios[workload] > 0, (profile, system, workload)
+        assert "jobq/peer" in printed and "n/a" in printed
+    # each peer's defaults are its documented ones, and the tuned table says what it changed
+    if huey in peers:
+        assert report["systems"]["defaults"][engine][huey]["concurrency"] == "1"
+        assert "-w 8" in report["systems"]["tuned"][engine][huey]["settings"]
+    if "pgqueuer" in peers:
+        assert (
+            "batch 10, no task cap" in report["systems"]["defaults"][engine]["pgqueuer"]["settings"]
+        )
+        assert (
+            "max_concurrent_tasks=8" in report["systems"]["tuned"][engine]["pgqueuer"]["settings"]
+        )
+    if "procrastinate" in peers:
+        assert report["systems"]["defaults"][engine]["procrastinate"]["concurrency"] == "1"
+        assert "--concurrency 8" in report["systems"]["tuned"][engine]["procrastinate"]["settings"]
     if huey in peers:
         # Huey has no bulk enqueue: reported as n/a, not measured
         assert "put_many" not in peers[huey]
         assert "put_many" in report["not_available"][engine][huey]
-        assert huey in table
-    assert "jobq/peer" in table and "n/a" in table
 
 
 @pytest.mark.timeout(150)

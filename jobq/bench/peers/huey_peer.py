@@ -8,9 +8,15 @@ How each workload is measured (jobq's definitions, `jobq.bench.workloads`):
 
 - put: one `task()` call per job (one INSERT, committed). put_many: n/a, Huey has no bulk
   enqueue (`task.map()` enqueues one at a time).
-- worker: Huey's consumer, `huey_consumer <app> -w 8 -k thread` (8 worker threads in one
-  process; `--agent-size`), with its default polling: each idle thread sleeps 0.1 s, growing
-  by x1.15 per empty poll up to 10 s (Huey's SQL storages have no wake-up signal).
+- worker, defaults profile: Huey's consumer as documented, `huey_consumer <app>`: one worker
+  thread (`-w 1`, `-k thread`), logging at INFO (a line as each task starts and one as it
+  ends) to its output, and its default polling: an idle worker sleeps 0.1 s, growing by x1.15
+  per empty poll up to 10 s (`-d 0.1 -b 1.15 -m 10`; Huey's SQL storages have no wake-up
+  signal). Tuned profile: `-w 8 -k thread -q` (`--agent-size` threads, warnings only).
+- put from 8 threads: the threads share the producer's Huey, as a web app's do (each thread
+  gets its own connection: SqliteHuey's and peewee's connections are per thread).
+- CPU per job: the consumer process (and, on PostgreSQL, the server's backends for its
+  connections, `jobq.bench.workloads.CpuMeter`).
 - completion: Huey keeps no completion record or timestamps except a task's result, stored in
   its `kv` table when the task finishes. So each job returns (time it started, time it
   finished) as its result; a job counts as completed only when its result row is in storage
@@ -34,15 +40,19 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from jobq.bench.noop import SLEEP_SECONDS
 from jobq.bench.workloads import (
+    PROFILES,
     ChildProcess,
     Result,
     Settings,
     System,
     child_env,
+    drain_and_measure,
+    drain_result,
     fresh_directory,
     fresh_schema,
     latency_result,
     paced_puts,
+    threaded_puts,
     wait_until,
 )
 
@@ -111,8 +121,10 @@ def _fresh_storage(engine: str, settings: Settings) -> Iterator[tuple[str, str, 
 class _Run:
     """One workload run: fresh storage, the producer's Huey, and the consumer when started."""
 
-    def __init__(self, engine: str, settings: Settings) -> None:
+    def __init__(self, engine: str, settings: Settings, options: list[str]) -> None:
         self.settings = settings
+        self.options = options
+        self.pg_url = settings.pg_url if engine == "postgres" else None
         self._stack = contextlib.ExitStack()
         self.spec = self._stack.enter_context(_fresh_storage(engine, settings))
         self.huey, self.noop, self.sleep = make_huey(*self.spec)
@@ -132,8 +144,7 @@ class _Run:
         env = child_env(**{ENV_STORAGE: storage, ENV_TARGET: target, ENV_FSYNC: fsync})
         self.consumer = ChildProcess(
             [
-                sys.executable, "-m", "huey.bin.huey_consumer", APP,
-                "-w", str(self.settings.agent_size), "-k", "thread", "-q",
+                sys.executable, "-m", "huey.bin.huey_consumer", APP, *self.options,
             ],
             env,
         )  # fmt: skip
@@ -145,6 +156,10 @@ class _Run:
     def wait(self, n: int, timeout: float) -> None:
         assert self.consumer is not None
         wait_until(self.completed, self.consumer, n, timeout)
+
+    def wait_measured(self, n: int, timeout: float) -> Result:
+        assert self.consumer is not None
+        return drain_and_measure(self.completed, self.consumer, n, timeout, self.pg_url)
 
     def stop_consumer(self) -> float | None:
         assert self.consumer is not None
@@ -160,39 +175,53 @@ class _Run:
 
 
 # -- the workloads ---------------------------------------------------------------------------
-def _put(engine: str, settings: Settings) -> Result:
-    with _Run(engine, settings) as run:
+Workload = Callable[[str, Settings, list[str]], Result]
+
+
+def _put(engine: str, settings: Settings, options: list[str]) -> Result:
+    with _Run(engine, settings, options) as run:
         started = time.perf_counter()
         for _ in range(settings.jobs):
             run.noop()
         return {"put": settings.jobs / (time.perf_counter() - started)}
 
 
-def _drain(engine: str, settings: Settings, sleep: bool) -> tuple[float, float | None]:
+def _put_threads(engine: str, settings: Settings, options: list[str]) -> Result:
+    with _Run(engine, settings, options) as run:
+        rate = threaded_puts(
+            lambda: contextlib.nullcontext(run.noop), settings.jobs, settings.put_threads
+        )
+        return {"put_threads": rate}
+
+
+def _drain(
+    engine: str, settings: Settings, options: list[str], sleep: bool
+) -> tuple[float, Result]:
     n = settings.sleep_jobs if sleep else settings.jobs
-    with _Run(engine, settings) as run:
+    with _Run(engine, settings, options) as run:
         task = run.sleep if sleep else run.noop
         for _ in range(n):
             task()
         run.start_consumer()
-        run.wait(n, settings.timeout)
+        extra = run.wait_measured(n, settings.timeout)
         rss = run.stop_consumer()
+        if rss is not None:
+            extra["rss_mb"] = rss
         times = list(run.returned().values())
     span = max(end for _, end in times) - min(start for start, _ in times)
-    return n / span, rss
+    return n / span, extra
 
 
-def _drain_noop(engine: str, settings: Settings) -> Result:
-    rate, rss = _drain(engine, settings, sleep=False)
-    return {"drain": rate} | ({"drain_rss_mb": rss} if rss is not None else {})
+def _drain_noop(engine: str, settings: Settings, options: list[str]) -> Result:
+    return drain_result(*_drain(engine, settings, options, sleep=False))
 
 
-def _sleep(engine: str, settings: Settings) -> Result:
-    return {"sleep": _drain(engine, settings, sleep=True)[0]}
+def _sleep(engine: str, settings: Settings, options: list[str]) -> Result:
+    return {"sleep": _drain(engine, settings, options, sleep=True)[0]}
 
 
-def _latency(engine: str, settings: Settings) -> Result:
-    with _Run(engine, settings) as run:
+def _latency(engine: str, settings: Settings, options: list[str]) -> Result:
+    with _Run(engine, settings, options) as run:
         run.start_consumer()
         # One warm-up job (not measured): the consumer is up and has imported the task.
         run.noop()
@@ -206,29 +235,56 @@ def _latency(engine: str, settings: Settings) -> Result:
     return latency_result(latencies, rss)
 
 
-def systems(engine: str) -> list[System]:
-    """Huey's system on `engine`; ImportError when Huey (or peewee, on PostgreSQL) is missing."""
+def consumer_options(profile: str, settings: Settings) -> list[str]:
+    """`huey_consumer` options: none at defaults; tuned, `--agent-size` threads, quiet."""
+    if profile == "defaults":
+        return []
+    return ["-w", str(settings.agent_size), "-k", "thread", "-q"]
+
+
+def systems(engine: str, settings: Settings) -> list[System]:
+    """Huey's systems on `engine`, one per profile; ImportError when Huey (or peewee, on
+    PostgreSQL) is missing."""
+    from importlib.metadata import version
+
     import huey  # noqa: F401
 
     if engine == "postgres":
         import peewee  # noqa: F401
 
-    def bind(workload: Callable[[str, Settings], Result]) -> Callable[[Settings], Result]:
-        return lambda settings: workload(engine, settings)
-
     name = "huey (SqliteHuey)" if engine == "sqlite" else "huey (SqlHuey)"
-    return [
-        System(
-            name,
-            [
-                ("put", bind(_put)),
-                ("drain", bind(_drain_noop)),
-                ("latency", bind(_latency)),
-                ("sleep", bind(_sleep)),
-            ],
-            not_available={"put_many": "no bulk enqueue (task.map() puts one at a time)"},
+    described = "huey " + version("huey")
+    if engine == "postgres":
+        described += ", peewee " + version("peewee")
+    out = []
+    for profile in PROFILES:
+        options = consumer_options(profile, settings)
+
+        def bind(workload: Workload, options: list[str] = options) -> Callable[[Settings], Result]:
+            return lambda settings: workload(engine, settings, options)
+
+        out.append(
+            System(
+                name,
+                [
+                    ("put", bind(_put)),
+                    ("put_threads", bind(_put_threads)),
+                    ("drain", bind(_drain_noop)),
+                    ("latency", bind(_latency)),
+                    ("sleep", bind(_sleep)),
+                ],
+                not_available={"put_many": "no bulk enqueue (task.map() puts one at a time)"},
+                profile=profile,
+                version=described,
+                settings=(
+                    "huey_consumer APP (-w 1 -k thread, INFO, -d 0.1 -b 1.15 -m 10)"
+                    if profile == "defaults"
+                    else "huey_consumer APP " + " ".join(options)
+                ),
+                concurrency="1" if profile == "defaults" else str(settings.agent_size),
+            )
         )
-    ]
+    return out
 
 
 def _app_from_env() -> tuple[Any, Any, Any]:

@@ -5,12 +5,17 @@ schema (`pgqueuer install` into it, reached through the connections' search_path
 
 - put: one `await queries.enqueue("noop", None)` per job. put_many: one `queries.enqueue`
   call with lists (pgqueuer's bulk form: one INSERT ... SELECT FROM UNNEST).
-- worker: a process running `pgqueuer.run(factory, max_concurrent_tasks=8, batch_size=4)` on
-  uvloop, which is what `pgq run <factory> --max-concurrent-tasks 8 --batch-size 4` does
-  (`--agent-size` jobs at a time; pgqueuer requires the batch to be at most half that cap).
-  The CLI itself is not used: in pgqueuer 1.6.0 with typer 0.29 `pgq run` dies at start-up
-  (`AttributeError: 'str' object has no attribute 'name'` in its log set-up). Jobs are
-  `async def` entrypoints, the sleep job `await asyncio.sleep(0.010)`.
+- worker: a process doing what `pgq run <factory>` does, on uvloop: pgqueuer's INFO logger set
+  up as the CLI sets it (`setup_fancy_logger`, to the process's output), then
+  `pgqueuer.run(factory, ...)`. Defaults profile: pgqueuer's documented defaults, batch 10,
+  no cap on concurrent tasks (`max_concurrent_tasks=None`), dequeue timeout 30 s. Tuned:
+  `max_concurrent_tasks=8, batch_size=4` (`--agent-size` jobs at a time; pgqueuer requires the
+  batch to be at most half that cap) and WARNING. The CLI itself is not used: in pgqueuer
+  1.6.0 with typer 0.29 `pgq run` dies at start-up (`AttributeError: 'str' object has no
+  attribute 'name'` in its log set-up). Jobs are `async def` entrypoints, the sleep job
+  `await asyncio.sleep(0.010)`.
+- put from 8 threads: each thread has its own event loop and asyncpg connection (pgqueuer has
+  no synchronous producer), and awaits one `enqueue` at a time.
 - completion: pgqueuer records every transition in its `pgqueuer_log` table with the database
   time (`created`): 'picked' when a dequeue claims the job, 'successful' when its completion is
   stored (pgqueuer buffers completions: up to 0.1 s or a batch). A job counts as completed only
@@ -26,19 +31,23 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from jobq.bench.noop import SLEEP_SECONDS
 from jobq.bench.workloads import (
+    PROFILES,
     ChildProcess,
     Result,
     Settings,
     System,
     child_env,
+    drain_and_measure,
+    drain_result,
     fresh_schema,
     latency_result,
     paced_puts,
+    threaded_puts,
     wait_until,
 )
 
@@ -80,12 +89,13 @@ class _Run:
     """One workload run: a fresh schema with pgqueuer installed, an event loop and a producer
     connection, a read-only probe, and the worker when started."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, options: list[str]) -> None:
         import psycopg
         from pgqueuer.db import AsyncpgDriver
         from pgqueuer.queries import Queries
 
         self.settings = settings
+        self.options = options
         self._stack = contextlib.ExitStack()
         self.schema = self._stack.enter_context(
             fresh_schema(settings.pg_url, prefix="pgqueuer_bench", create=True)
@@ -113,11 +123,8 @@ class _Run:
         return list(self.loop.run(self.queries.enqueue([entrypoint] * n, [None] * n, [0] * n)))
 
     def start_worker(self) -> ChildProcess:
-        agent = self.settings.agent_size
         env = child_env(**{ENV_DSN: self.settings.pg_url, ENV_SCHEMA: self.schema})
-        self.worker = ChildProcess(
-            [sys.executable, "-m", __name__, str(agent), str(max(1, agent // 2))], env
-        )
+        self.worker = ChildProcess([sys.executable, "-m", __name__, *self.options], env)
         return self.worker
 
     def _one(self, sql: str) -> Any:
@@ -156,45 +163,74 @@ class _Run:
 
 
 # -- the workloads ---------------------------------------------------------------------------
-def _put(settings: Settings) -> Result:
+Workload = Callable[[Settings, list[str]], Result]
+
+
+def _put(settings: Settings, options: list[str]) -> Result:
     async def put_all(run: _Run) -> float:
         started = time.perf_counter()
         for _ in range(settings.jobs):
             await run.queries.enqueue("noop", None)
         return time.perf_counter() - started
 
-    with _Run(settings) as run:
+    with _Run(settings, options) as run:
         return {"put": settings.jobs / run.loop.run(put_all(run))}
 
 
-def _put_many(settings: Settings) -> Result:
+@contextlib.contextmanager
+def _thread_producer(pg_url: str, schema: str) -> Iterator[Callable[[], Any]]:
+    """A putting thread's own event loop and connection, and its one-job enqueue."""
+    from pgqueuer.db import AsyncpgDriver
+    from pgqueuer.queries import Queries
+
+    with asyncio.Runner() as loop:
+        connection = loop.run(_connect(pg_url, schema))
+        try:
+            queries = Queries(AsyncpgDriver(connection))
+            yield lambda: loop.run(queries.enqueue("noop", None))
+        finally:
+            loop.run(connection.close())
+
+
+def _put_threads(settings: Settings, options: list[str]) -> Result:
+    with _Run(settings, options) as run:
+        rate = threaded_puts(
+            lambda: _thread_producer(settings.pg_url, run.schema),
+            settings.jobs,
+            settings.put_threads,
+        )
+        return {"put_threads": rate}
+
+
+def _put_many(settings: Settings, options: list[str]) -> Result:
     n = settings.jobs
-    with _Run(settings) as run:
+    with _Run(settings, options) as run:
         started = time.perf_counter()
         run.enqueue("noop", n)
         return {"put_many": n / (time.perf_counter() - started)}
 
 
-def _drain(settings: Settings, entrypoint: str, n: int) -> tuple[float, float | None]:
-    with _Run(settings) as run:
+def _drain(settings: Settings, options: list[str], entrypoint: str, n: int) -> tuple[float, Result]:
+    with _Run(settings, options) as run:
         run.enqueue(entrypoint, n)
-        run.start_worker()
-        run.wait(n, settings.timeout)
+        worker = run.start_worker()
+        extra = drain_and_measure(run.completed, worker, n, settings.timeout, settings.pg_url)
         rss = run.stop_worker()
-        return n / run.span(), rss
+        if rss is not None:
+            extra["rss_mb"] = rss
+        return n / run.span(), extra
 
 
-def _drain_noop(settings: Settings) -> Result:
-    rate, rss = _drain(settings, "noop", settings.jobs)
-    return {"drain": rate} | ({"drain_rss_mb": rss} if rss is not None else {})
+def _drain_noop(settings: Settings, options: list[str]) -> Result:
+    return drain_result(*_drain(settings, options, "noop", settings.jobs))
 
 
-def _sleep(settings: Settings) -> Result:
-    return {"sleep": _drain(settings, "sleep10ms", settings.sleep_jobs)[0]}
+def _sleep(settings: Settings, options: list[str]) -> Result:
+    return {"sleep": _drain(settings, options, "sleep10ms", settings.sleep_jobs)[0]}
 
 
-def _latency(settings: Settings) -> Result:
-    with _Run(settings) as run:
+def _latency(settings: Settings, options: list[str]) -> Result:
+    with _Run(settings, options) as run:
         run.start_worker()
         # One warm-up job (not measured): the worker is up and listening.
         run.enqueue("noop", 1)
@@ -211,30 +247,63 @@ def _latency(settings: Settings) -> Result:
     return latency_result(latencies, rss)
 
 
-def systems(engine: str) -> list[System]:
-    """pgqueuer's system (PostgreSQL only); ImportError when pgqueuer or asyncpg is missing."""
+def worker_options(profile: str, settings: Settings) -> list[str]:
+    """The worker's LOG_LEVEL BATCH_SIZE MAX_CONCURRENT (0: no cap), by profile."""
+    if profile == "defaults":
+        return ["INFO", "10", "0"]
+    agent = settings.agent_size
+    return ["WARNING", str(max(1, agent // 2)), str(agent)]
+
+
+def systems(engine: str, settings: Settings) -> list[System]:
+    """pgqueuer's systems (PostgreSQL only), one per profile; ImportError when pgqueuer or
+    asyncpg is missing."""
+    from importlib.metadata import version
+
     import asyncpg  # noqa: F401
     import pgqueuer  # noqa: F401
 
-    workloads: list[tuple[str, Callable[[Settings], Result]]] = [
-        ("put", _put),
-        ("put_many", _put_many),
-        ("drain", _drain_noop),
-        ("latency", _latency),
-        ("sleep", _sleep),
-    ]
-    return [System("pgqueuer", workloads)]
+    out = []
+    for profile in PROFILES:
+        options = worker_options(profile, settings)
+
+        def bind(workload: Workload, options: list[str] = options) -> Callable[[Settings], Result]:
+            return lambda settings: workload(settings, options)
+
+        level, batch, cap = options
+        out.append(
+            System(
+                "pgqueuer",
+                [
+                    ("put", bind(_put)),
+                    ("put_threads", bind(_put_threads)),
+                    ("put_many", bind(_put_many)),
+                    ("drain", bind(_drain_noop)),
+                    ("latency", bind(_latency)),
+                    ("sleep", bind(_sleep)),
+                ],
+                profile=profile,
+                version=f"pgqueuer {version('pgqueuer')}, asyncpg {version('asyncpg')}",
+                settings=(
+                    "pgqueuer.run(factory) as `pgq run` (batch 10, no task cap, INFO)"
+                    if profile == "defaults"
+                    else f"batch_size={batch}, max_concurrent_tasks={cap}, {level}"
+                ),
+                concurrency="no cap" if cap == "0" else cap,
+            )
+        )
+    return out
 
 
 def _worker_main(argv: list[str]) -> None:
-    """`python -m jobq.bench.peers.pgqueuer_peer MAX_CONCURRENT BATCH`: the benchmark's worker."""
-    import logging
-
+    """`python -m jobq.bench.peers.pgqueuer_peer LOG_LEVEL BATCH MAX_CONCURRENT`: the
+    benchmark's worker (MAX_CONCURRENT 0: no cap)."""
     import pgqueuer
+    from pgqueuer.core.logconfig import LogLevel, setup_fancy_logger
 
-    logging.getLogger("pgqueuer").setLevel(logging.WARNING)
-    max_concurrent, batch = int(argv[0]), int(argv[1])
-    main = pgqueuer.run(FACTORY, max_concurrent_tasks=max_concurrent, batch_size=batch)
+    level, batch, max_concurrent = argv[0], int(argv[1]), int(argv[2])
+    setup_fancy_logger(LogLevel[level])
+    main = pgqueuer.run(FACTORY, max_concurrent_tasks=max_concurrent or None, batch_size=batch)
     try:
         import uvloop
     except ImportError:
