@@ -94,8 +94,9 @@ def test_a_killed_worker_s_jobs_claimed_ahead_run_later_uninterrupted(
     db: jobq.Database, db_url: str
 ) -> None:
     """Catalogue 4.6 and 7.17: jobs a dead worker held without starting them (claimed ahead,
-    assigned) go back as they were. Only a job its one thread had started may count an
-    interruption; with NeverRetry, only that one may fail with AbortedError."""
+    assigned) go back as they were. Only jobs its one thread had started (the one running, and
+    one whose outcome was still committing) may count an interruption; with NeverRetry, only
+    those may fail with AbortedError."""
     n = 1500
     db.queue().put_many([jobq.Job(sleep_ms, 3) for _ in range(n)], retry_policy=jobq.NeverRetry)
     victim_uuid = str(uuid.uuid4())
@@ -117,6 +118,8 @@ def test_a_killed_worker_s_jobs_claimed_ahead_run_later_uninterrupted(
             if process is not None and process.poll() is None:
                 stop(process)
     interrupted = count("retry_data LIKE ?", "%interruptions%")
-    assert interrupted <= 1  # at most what the killed agent's one thread had started
+    # At most what the killed agent's one thread had started: the job it ran, and the one
+    # before it whose outcome was still committing (the thread takes its next job meanwhile).
+    assert interrupted <= 2
     assert count("failed") == interrupted  # NeverRetry: AbortedError for that one alone
     assert count("attempt >= 2") >= 2  # the held ones were claimed again, and ran
