@@ -10,6 +10,8 @@ import logging
 import os
 import signal
 import sys
+import threading
+import time
 import uuid as uuid_module
 from typing import Any
 
@@ -18,10 +20,13 @@ import click
 import jobq
 from jobq.cli.common import db_option
 from jobq.cli.imports import use_import_paths, warn_unimportable
-from jobq.errors import ConfigError
+from jobq.errors import ConfigError, StoreFull
 from jobq.model.failure import DEFAULT_REDACT
 from jobq.monitor.filters import parse_interval
 from jobq.worker.agent import AgentSpec
+from jobq.worker.loops import FULL_WARNING_EVERY
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 events_log = logging.getLogger("jobq.events")
 
@@ -31,6 +36,31 @@ def _configure_logging(level: str) -> None:
         level=getattr(logging, level.upper()),
         format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
     )
+
+
+def _connect_when_there_is_room(url: str | None) -> jobq.Database:
+    """`jobq.connect(url)`, waiting while the database's disk is full (a warning a minute)
+    instead of failing at start: the worker then starts by itself once there is room. A stop
+    signal meanwhile ends the process."""
+    stop = threading.Event()
+    handlers = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in STOP_SIGNALS}
+    said_at = -FULL_WARNING_EVERY
+    try:
+        while True:
+            try:
+                return jobq.connect(url)
+            except StoreFull as error:
+                if time.monotonic() - said_at >= FULL_WARNING_EVERY:
+                    said_at = time.monotonic()
+                    events_log.warning(
+                        "cannot open the database: %s; waiting for room (said once a minute)",
+                        error,
+                    )
+                if stop.wait(1.0):
+                    raise SystemExit(0) from None
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
 
 
 @click.command()
@@ -173,7 +203,7 @@ def worker(
         sys.exit(supervise(options_for, processes, uuid, grace=grace))
     try:
         specs = [AgentSpec.parse(a) for a in agents] or None
-        db = jobq.connect(url)
+        db = _connect_when_there_is_room(url)
         dispatcher = db.worker(
             queues=list(queues) or [""],
             agents=specs,

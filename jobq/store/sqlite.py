@@ -21,6 +21,8 @@ import contextlib
 import datetime as dt
 import itertools
 import json
+import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -46,8 +48,19 @@ _SYNC_MODES = {"off", "normal", "full", "extra"}
 INSERT_PART = 500
 
 
+def _disk_is_full(path: str | None) -> bool:
+    """True if the disk that holds `path` has no room left (SQLite then says "disk I/O error"
+    when it cannot even create its WAL files)."""
+    try:
+        return shutil.disk_usage(os.path.dirname(os.path.abspath(path or "."))).free < 65536
+    except OSError:
+        return False
+
+
 def _wrap(error: sqlite3.Error, path: str | None = None) -> Exception:
-    if getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+    code = getattr(error, "sqlite_errorcode", None)
+    io_error = code is not None and code & 0xFF == sqlite3.SQLITE_IOERR
+    if code == sqlite3.SQLITE_FULL or (io_error and path is not None and _disk_is_full(path)):
         where = f"the disk that holds {path}" if path else "its disk"
         return StoreFull(
             f"the SQLite database cannot grow: {where} is full ({error}). Nothing was "

@@ -103,3 +103,34 @@ def test_a_worker_waits_for_room_and_says_so_once(
     assert 1 <= len(full_lines) <= 3, full_lines  # once per loop that met it, not every poll
     assert all(" WARNING " in line for line in full_lines)
     assert "CRITICAL" not in output and "Traceback" not in output
+
+
+@SQLITE_ONLY
+def test_a_worker_started_on_a_full_disk_waits_then_runs(
+    engine: str, small_disk: Path, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{small_disk / 'jobs.db'}"
+    with jobq.connect(url) as db:
+        jobs = [db.queue().put(jobq.Job(add, i, 1)) for i in range(3)]
+    filler = fill(small_disk)  # the database is closed: not even its WAL can be made now
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "jobq", "worker", "--db", url, "--poll-interval", "0.1"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=subprocess_env(),
+        )
+    try:
+        wait_until(lambda: "is full" in log.read_text(), timeout=WAIT, what="the warning")
+        assert worker.poll() is None  # waiting, not crashed
+        filler.unlink()
+        with jobq.connect(url) as db:
+            assert [db.get_job(job.id).wait(timeout=WAIT) for job in jobs] == [1, 2, 3]
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(WAIT)
+    output = log.read_text()
+    assert worker.returncode == 0, output
+    assert "Traceback" not in output and "CRITICAL" not in output
+    assert len([line for line in output.splitlines() if "is full" in line]) <= 2
