@@ -13,16 +13,13 @@ transactions, so others see them at once.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jobq.jobs import context
 from jobq.jobs.context import JobContext
 from jobq.model.compose import PART_OF_KEY
-from jobq.model.job import check_annotation
+from jobq.model.job import Job, check_annotation
 from jobq.queue import Queue
-
-if TYPE_CHECKING:
-    from jobq.model.job import Job
 
 
 def _context() -> JobContext:
@@ -70,26 +67,28 @@ def connection() -> Any:
     return _context().connection()
 
 
-def set_live_annotation(name: str, value: Any) -> None:
-    """Store annotation `name` = `value` (JSON) on the running job now, in its own short
-    transaction (not the job's): other processes see it at once (`job.refresh()`,
-    `job.annotations`). On SQLite, once the job has opened `connection()`, it is written in
-    that transaction instead (a second writer would wait for the job's own lock): others see
-    it when the job commits."""
-    current = job()
+def set_live_annotation(name: str, value: Any, job: Job | None = None) -> None:
+    """Store annotation `name` = `value` (JSON) on the running job (or on `job`, another
+    stored job of its database: the catalogue's `job=`) now, in its own short transaction
+    (not the running job's): other processes see it at once (`job.refresh()`,
+    `job.annotations`). On SQLite, once the running job has opened `connection()`, it is
+    written in that transaction instead (a second writer would wait for the job's own lock):
+    others see it when the job commits."""
+    target = _target(job)
     check_annotation(name, value)
-    current._require_backend().set_live_annotation(current, name, value)
-    current.annotations = {**current.annotations, name: value}
+    target._require_backend().set_live_annotation(target, name, value)
+    target.annotations = {**target.annotations, name: value}
 
 
 def get_live_annotation(
-    name: str, default: Any = None, timeout: float = 0, poll: float = 0.1
+    name: str, default: Any = None, timeout: float = 0, poll: float = 0.1, job: Job | None = None
 ) -> Any:
-    """The running job's annotation `name` as stored now (set by another process, for
-    example with `job.set_annotation`); if absent, polls every `poll` seconds for up to
-    `timeout` seconds, then answers `default`. `jobq.local.job().annotations` stays the
-    snapshot taken when the job was claimed."""
-    current = job()
+    """The running job's annotation `name` (or `job`'s, another stored job: the catalogue's
+    `job=`) as stored now (set by another process, for example with `job.set_annotation`);
+    if absent, polls every `poll` seconds for up to `timeout` seconds, then answers
+    `default`. `jobq.local.job().annotations` stays the snapshot taken when the job was
+    claimed."""
+    current = _target(job)
     backend = current._require_backend()
     deadline = time.monotonic() + max(0.0, timeout)
     while True:
@@ -100,6 +99,19 @@ def get_live_annotation(
         if remaining <= 0:
             return default
         time.sleep(min(max(poll, 0.001), remaining))
+
+
+def _target(other: Job | None) -> Job:
+    """The running job, or `other`: a stored job (it needs an id to be read or written)."""
+    running = _context().job
+    if other is None:
+        return running
+    if not isinstance(other, Job) or other.id is None:
+        raise ValueError(
+            f"job= must be a stored jobq.Job (one with an id), got {other!r}; a job put by "
+            f"this running job has its id only once the job commits"
+        )
+    return other
 
 
 def progress(done: float, total: float | None = None, message: str | None = None) -> None:

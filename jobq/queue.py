@@ -106,6 +106,8 @@ class Queue:
         now = self.db.clock.now()
         for job in jobs:
             if job.stored and job.status != Status.NEW:
+                job.refresh()  # a handle may be older than its row (pulled by another handle)
+            if job.stored and job.status != Status.NEW:
                 raise ValueError(
                     f"cannot add already-assigned job {job.id} (status {job.status}); "
                     f"pull it from its queue first, or put a new Job"

@@ -33,6 +33,19 @@ def test_get_live_annotation_times_out_to_the_default(db: jobq.Database) -> None
         assert job.wait(timeout=WAIT) is None
 
 
+def test_live_annotations_of_another_job(db: jobq.Database) -> None:
+    """Issue 16.6 (catalogue §6, `job=`): a running job writes and reads live annotations of
+    another job, here one waiting in a queue no worker serves."""
+    other = db.queue("unserved").put(Job(describe_result, 0))
+    pinging = db.queue().put(Job(cj.ping_other, other.id))
+    with start_worker(db):
+        wait_for_annotation(other, "ping", timeout=WAIT)
+        assert other.annotations["ping"] == pinging.id
+        other.set_annotation("pong", "hi")
+        assert pinging.wait(timeout=WAIT) == "hi"
+    assert other.refresh().status == "pending"  # annotated, never run
+
+
 def test_a_job_returning_a_job_it_put(db: jobq.Database) -> None:
     """Catalogue 66."""
     with start_worker(db):

@@ -130,6 +130,18 @@ def test_2_pull_returns_the_head_as_new_and_a_re_put_goes_to_the_tail(
         cqueue.pull(3)
 
 
+def test_a_handle_older_than_its_row_can_be_put_after_a_pull(queue: jobq.Queue) -> None:
+    """Issue 16.6: the handle `put` returned still says pending after another handle pulled
+    the job; putting it again reads the row instead of refusing it as pending."""
+    original = queue.put(jobq.Job(jobfuncs.add, 1, 1))
+    assert queue.pull().id == original.id
+    assert original.status == "pending"  # not refreshed: older than the row
+    assert queue.put(original) is original and original.status == "pending"
+    assert ids(queue) == [original.id]
+    with pytest.raises(ValueError, match="status pending"):
+        queue.put(original)  # now it is pending, and put again is refused
+
+
 def test_3_remove_a_job_then_removing_it_again_is_lookup_error(queue: jobq.Queue) -> None:
     j1 = queue.put(jobq.Job(jobfuncs.add, 1, 1))
     j2 = queue.put(jobq.Job(jobfuncs.add, 2, 2))

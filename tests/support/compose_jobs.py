@@ -169,3 +169,11 @@ def bad_live_annotation() -> str:
     except TypeError as error:
         return f"TypeError: {error}"
     return "accepted"
+
+
+def ping_other(other_id: int) -> Any:
+    """Catalogue §6's `job=`: write an annotation on another job, then wait for its reply
+    there."""
+    other = jobq.local.queue().db.get_job(other_id)
+    jobq.local.set_live_annotation("ping", jobq.local.job().id, job=other)
+    return jobq.local.get_live_annotation("pong", timeout=20, poll=0.02, job=other)
