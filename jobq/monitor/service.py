@@ -196,6 +196,7 @@ class Monitor:
                     held=a.assigned + a.active + a.callbacks,
                     active=a.active,
                     filter=a.filter,
+                    waiting=a.waiting,
                 )
                 for a in agents
                 if a.dispatcher_uuid == record.uuid

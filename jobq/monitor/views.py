@@ -18,7 +18,8 @@ from jobq.monitor.render import View, json_key, to_jsonable
 @dataclass(frozen=True, slots=True)
 class AgentView(View):
     """An agent of a dispatcher with the jobs it holds now (`held`: assigned, active or
-    waiting on callbacks)."""
+    waiting on callbacks; `waiting`: active jobs waiting on the job they returned, which run
+    on no thread and are not in `held` or `active`)."""
 
     queue: str
     name: str
@@ -26,10 +27,17 @@ class AgentView(View):
     held: int
     active: int
     filter: str | None
+    waiting: int = 0
 
     def load(self) -> dict[str, Any]:
         """The catalogue's keys of an agent's load, without its queue and name."""
-        return {"size": self.size, "len": self.held, "active": self.active, "filter": self.filter}
+        return {
+            "size": self.size,
+            "len": self.held,
+            "active": self.active,
+            "waiting": self.waiting,
+            "filter": self.filter,
+        }
 
     def to_json(self) -> Any:
         return to_jsonable({"queue": self.queue, "name": self.name, **self.load()})

@@ -179,7 +179,7 @@ def agent_loads(driver: Driver) -> list[AgentLoad]:
     held: dict[tuple[str, str, str], dict[str, int]] = {}
     for row in loads:
         key = (row["dispatcher_uuid"], row["queue"], row["agent_name"])
-        held.setdefault(key, {})[row["status"]] = int(row["n"])
+        held.setdefault(key, {})[row["state"]] = int(row["n"])
     out = []
     for a in agents:
         counts = held.get((a["dispatcher_uuid"], a["queue"], a["name"]), {})
@@ -193,6 +193,7 @@ def agent_loads(driver: Driver) -> list[AgentLoad]:
                 assigned=counts.get("assigned", 0),
                 active=counts.get("active", 0),
                 callbacks=counts.get("callbacks", 0),
+                waiting=counts.get("waiting", 0),
             )
         )
     return out

@@ -186,6 +186,7 @@ class AgentLoad:
     assigned: int
     active: int
     callbacks: int
+    waiting: int = 0  # active jobs waiting on the job they returned: on no thread
 
 
 @dataclass(frozen=True, slots=True)

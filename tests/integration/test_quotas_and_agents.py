@@ -156,3 +156,21 @@ def test_bad_agent_changes_are_refused(db: jobq.Database, worker: Any) -> None:
     with pytest.raises(LookupError, match="no dispatcher"):
         db.set_agent(str(uuid.uuid4()), "", "main", size=1)
     assert [(a.name, a.size, a.filter) for a in db.agents(uuid_)] == [("main", 3, None)]
+
+
+def test_a_job_waiting_on_the_job_it_returned_is_not_counted_active(
+    db: jobq.Database, token: str
+) -> None:
+    """Issue 16.6: while an outer job waits on the job it returned, a size-1 agent showed 2
+    active; the outer one runs on no thread, so it is counted apart, as waiting."""
+    from jobq.monitor.service import Monitor
+
+    outer = db.queue().put(jobq.Job(jobfuncs.return_gated_inner, token))
+    with db.worker(agents=[jobq.AgentSpec("main", 1)], poll_interval=0.05):
+        wait_until(lambda: running(token) == 1, what="the inner job running")
+        [dispatcher] = Monitor(db).status().queue("").dispatchers
+        [agent] = dispatcher.agents
+        assert (agent.active, agent.waiting, agent.held, agent.size) == (1, 1, 1, 1)
+        assert agent.load()["waiting"] == 1
+        jobfuncs.GATES[token].set()
+        assert outer.wait(timeout=30) == "inner"

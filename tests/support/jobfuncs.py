@@ -453,3 +453,8 @@ def sleep_ms(ms: float) -> None:
     import time
 
     time.sleep(ms / 1000)
+
+
+def return_gated_inner(token: str) -> jobq.Job:
+    """Returns a job that waits for `token`'s gate: its caller then waits on it, on no thread."""
+    return jobq.Job(gated, token, "inner")

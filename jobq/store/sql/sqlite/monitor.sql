@@ -137,11 +137,15 @@ SELECT dispatcher_uuid, queue, name, size, filter FROM jobq_agents
 ORDER BY dispatcher_uuid, queue, name;
 
 -- name: monitor_agent_load
--- Jobs each agent holds now (uses the dispatcher index).
-SELECT dispatcher_uuid, queue, agent_name, status, count(*) AS n FROM jobq_jobs
+-- Jobs each agent holds now (uses the dispatcher index). An active job waiting on the job it
+-- returned runs on no thread: it counts apart, as "waiting".
+SELECT dispatcher_uuid, queue, agent_name,
+    CASE WHEN status = 'active' AND waiting_on IS NOT NULL THEN 'waiting' ELSE status END
+        AS state,
+    count(*) AS n FROM jobq_jobs
 WHERE (status = 'assigned' OR status = 'active' OR status = 'callbacks')
     AND dispatcher_uuid IS NOT NULL
-GROUP BY dispatcher_uuid, queue, agent_name, status;
+GROUP BY dispatcher_uuid, queue, agent_name, state;
 
 -- name: monitor_queues
 SELECT name, paused FROM jobq_queues ORDER BY name;
