@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from jobq.errors import EncodingError, SignatureError
+from jobq.model.bound import Bound
 from jobq.model.failure import describe
 
 # Callables that moved, as rows written before the move name them: (module, name) -> now.
@@ -162,8 +163,18 @@ def _name(func: Any) -> str:
     return f"{module}.{name}"
 
 
+class _TheJob:
+    def __repr__(self) -> str:
+        return "<the job>"
+
+
+_THE_JOB = _TheJob()
+
+
 def call_repr(func: Any, args: Sequence[Any], kwargs: Mapping[str, Any], limit: int = 500) -> str:
     """A readable rendering of a call, stored so that monitoring never needs to unpickle."""
+    if isinstance(func, Bound):  # Job.bind: the job itself comes first
+        func, args = func.func, (_THE_JOB, *args)
     name = callable_name(func)
     if inspect.ismethod(func):
         name = f"{describe(func.__self__)} :{func.__name__}"

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from jobq.errors import BadStatusError, CancelledError, EncodingError, JobFailed, WaitTimeout
+from jobq.model.bound import Bound
 from jobq.model.codec import call_repr
 from jobq.model.failure import Failure, failure_from_dict
 from jobq.model.retry import retries_of
@@ -144,6 +145,12 @@ class Job:
         # thousands of jobs); only the mutable ones need a value of each job's own.
         self.annotations: dict[str, Any] = {}
         self.retry_data: dict[str, Any] = {}
+
+    @classmethod
+    def bind(cls, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Job:
+        """A job whose callable receives the job itself as its first argument, then `args`
+        (the original's `Job.bind`): for a job that annotates or inspects itself."""
+        return cls(Bound(func), *args, **kwargs)
 
     # Defaults of a new job's attributes (immutable values, shared until set).
     _payload: bytes | None = None

@@ -25,6 +25,7 @@ import types
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
+from jobq.model.bound import Bound
 from jobq.worker.settling import when_done
 
 if TYPE_CHECKING:
@@ -47,6 +48,8 @@ def is_async_job(job: Job) -> bool:
     or its Job class has an `async def` setup or teardown. Asked of every claimed job, by the
     dispatcher's thread: the answers for plain functions and classes are cached."""
     func = job.callable
+    if isinstance(func, Bound):  # Job.bind: the function it wraps is what runs
+        func = func.func
     if type(func) is types.FunctionType:
         if _is_async_function(func):
             return True

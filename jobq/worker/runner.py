@@ -39,6 +39,7 @@ from jobq.errors import (
 from jobq.errors import TimeoutError as JobTimeout
 from jobq.jobs import context
 from jobq.jobs.rows import JobRows
+from jobq.model.bound import Bound
 from jobq.model.failure import DEFAULT_REDACT, Failure, describe, failure_dict, redact_pattern
 from jobq.model.job import Job
 from jobq.model.outcome import (
@@ -364,6 +365,8 @@ class Runner:
             if decoded is None:
                 decoded = self.rows.job(record)
             func, args, kwargs = decoded.callable, decoded.args, decoded.kwargs
+            if isinstance(func, Bound):  # Job.bind: the job itself comes first
+                func, args = func.func, (decoded, *args)
             if record.parent_id is not None:
                 args = (*args, self._parent_result(record.parent_id))
             policy_cls = load_policy_class(record.retry_policy, is_callback)

@@ -142,6 +142,17 @@ def test_a_handle_older_than_its_row_can_be_put_after_a_pull(queue: jobq.Queue) 
         queue.put(original)  # now it is pending, and put again is refused
 
 
+def test_a_bound_job_receives_itself_first(queue: jobq.Queue, worker: jobq.Dispatcher) -> None:
+    """Issue 16.6 (catalogue 29, `Job.bind`): the callable gets the job being run first."""
+    bound = queue.put(jobq.Job.bind(jobfuncs.own_id_plus, 1000))
+    assert bound.call_repr == "jobfuncs.own_id_plus(<the job>, 1000)"
+    assert bound.wait(timeout=WAIT) == bound.id + 1000
+    async_bound = queue.put(jobq.Job.bind(jobfuncs.async_own_id))
+    assert async_bound.wait(timeout=WAIT) == async_bound.id
+    with pytest.raises(TypeError, match="bound to its job"):
+        jobq.Job.bind(jobfuncs.own_id_plus, 1).callable(1)
+
+
 def test_3_remove_a_job_then_removing_it_again_is_lookup_error(queue: jobq.Queue) -> None:
     j1 = queue.put(jobq.Job(jobfuncs.add, 1, 1))
     j2 = queue.put(jobq.Job(jobfuncs.add, 2, 2))

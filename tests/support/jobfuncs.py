@@ -458,3 +458,13 @@ def sleep_ms(ms: float) -> None:
 def return_gated_inner(token: str) -> jobq.Job:
     """Returns a job that waits for `token`'s gate: its caller then waits on it, on no thread."""
     return jobq.Job(gated, token, "inner")
+
+
+def own_id_plus(job: jobq.Job, n: int) -> int:
+    """For `Job.bind`: receives its own job first."""
+    return (job.id or 0) + n
+
+
+async def async_own_id(job: jobq.Job) -> int | None:
+    """For `Job.bind` of an `async def`."""
+    return job.id
