@@ -7,8 +7,6 @@ at their next read of their agents), prune, and the `db` schema commands. Each a
 from __future__ import annotations
 
 import datetime as dt
-import json
-from typing import Any
 
 import click
 
@@ -17,6 +15,8 @@ from jobq.cli.common import (
     COUNT,
     FILTER_HELP,
     JOB_ID,
+    call_kwargs,
+    call_value,
     db_option,
     json_option,
     opened,
@@ -115,14 +115,6 @@ def pull(url: str | None, job_id: int) -> None:
     click.echo(f"job {job_id} pulled from its queue (now new)")
 
 
-def _value(text: str) -> Any:
-    """An argument as JSON when it is valid JSON (`3`, `true`, `[1, 2]`, `"x"`), else the text."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
 def _when(text: str | None, now: dt.datetime) -> dt.datetime | None:
     """--begin-after: `+INTERVAL` from now (`+5m`, `+1h30m`) or an ISO datetime (UTC if it
     names no offset)."""
@@ -180,19 +172,12 @@ def put(
     """Put a job calling MODULE:FUNCTION(ARGS..., NAME=VALUE...) and print its id. Each
     argument is JSON when it is valid JSON (3, true, null, [1, 2], '"3"'), else a string;
     use -- before arguments that start with a dash."""
-    kwargs: dict[str, Any] = {}
-    for item in kws:
-        name, equals, value = item.partition("=")
-        if not equals or not name.isidentifier():
-            raise click.BadParameter(
-                f"{item!r}: use NAME=VALUE with NAME a Python identifier", param_hint="--kw"
-            )
-        kwargs[name] = _value(value)
+    kwargs = call_kwargs(kws)
     use_import_paths(paths)
     with opened(url) as monitor:
         record = monitor.put(
             path,
-            [_value(a) for a in args],
+            [call_value(a) for a in args],
             kwargs,
             queue=queue,
             begin_after=_when(begin_after, monitor.now()),

@@ -8,6 +8,7 @@ state, filter or argument exits with status 2 and says what was wrong).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +19,29 @@ from click.core import ParameterSource
 
 from jobq.errors import JobqError
 from jobq.monitor.service import Monitor
+
+
+def call_value(text: str) -> Any:
+    """A command-line argument of a job's call: JSON when it is valid JSON (`3`, `true`,
+    `[1, 2]`, `"x"`), else the text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def call_kwargs(items: tuple[str, ...]) -> dict[str, Any]:
+    """`--kw NAME=VALUE` options as a call's keyword arguments (values as `call_value`)."""
+    kwargs: dict[str, Any] = {}
+    for item in items:
+        key, equals, value = item.partition("=")
+        if not equals or not key.isidentifier():
+            raise click.BadParameter(
+                f"{item!r}: use NAME=VALUE with NAME a Python identifier", param_hint="--kw"
+            )
+        kwargs[key] = call_value(value)
+    return kwargs
+
 
 JOB_ID = click.IntRange(min=1, max=2**63 - 1)
 """A job id as the databases store it (64-bit)."""

@@ -4,12 +4,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-from jobq.cli.admin import _value
-from jobq.cli.common import db_option, json_option, opened
+from jobq.cli.common import call_kwargs, call_value, db_option, json_option, opened
 from jobq.cli.imports import use_import_paths
 from jobq.cli.tables import console, emit_json, schedules_table
 
@@ -80,17 +77,10 @@ def add(
     argument is JSON when it is valid JSON, else a string."""
     from jobq.monitor.schedules import ScheduleEntry, save
 
-    kwargs: dict[str, Any] = {}
-    for item in kws:
-        key, equals, value = item.partition("=")
-        if not equals or not key.isidentifier():
-            raise click.BadParameter(
-                f"{item!r}: use NAME=VALUE with NAME a Python identifier", param_hint="--kw"
-            )
-        kwargs[key] = _value(value)
+    kwargs = call_kwargs(kws)
     use_import_paths(paths)
     entry = ScheduleEntry(
-        name, cron, path, tuple(_value(a) for a in args), kwargs, timezone, queue, missed,
+        name, cron, path, tuple(call_value(a) for a in args), kwargs, timezone, queue, missed,
         catch_up,
     )  # fmt: skip
     with opened(url) as monitor:
