@@ -48,10 +48,11 @@ class Executor:
         try:
             self.cursor.execute(self.queries[query], params)
         except OverflowError:  # sqlite3's: a Python int past 64 bits
+            # Only the numbers: the other parameters may hold a job's payload.
             huge = {k: v for k, v in params.items() if isinstance(v, int) and abs(v) >= 2**63}
             raise ValueError(
-                f"number out of range: {huge or params} (ids, sizes and counts are at most "
-                f"{MAX_ID})"
+                f"number out of range: {huge or sorted(params)} (ids, sizes and counts are at "
+                f"most {MAX_ID})"
             ) from None
 
     def raw(self, sql: str) -> None:
