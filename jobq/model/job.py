@@ -150,6 +150,8 @@ class Job:
     def bind(cls, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Job:
         """A job whose callable receives the job itself as its first argument, then `args`
         (the original's `Job.bind`): for a job that annotates or inspects itself."""
+        if not callable(func) or isinstance(func, Job):
+            raise EncodingError(f"Job.bind needs a function to call with the job, got {func!r}")
         return cls(Bound(func), *args, **kwargs)
 
     # Defaults of a new job's attributes (immutable values, shared until set).
