@@ -151,7 +151,7 @@ def test_a_bound_job_receives_itself_first(queue: jobq.Queue, worker: jobq.Dispa
     assert async_bound.wait(timeout=WAIT) == async_bound.id
     with pytest.raises(TypeError, match="bound to its job"):
         jobq.Job.bind(jobfuncs.own_id_plus, 1).callable(1)
-    with pytest.raises(jobq.EncodingError, match="Job.bind needs a function"):
+    with pytest.raises(jobq.EncodingError, match=r"Job\.bind needs a function"):
         jobq.Job.bind(42)  # type: ignore[arg-type]
 
 
