@@ -3,12 +3,6 @@
 -- pasted where a query says /*_name*/ (at load time: still bound parameters only).
 -- Optional parameters are cast so that a NULL has a type. Durations are in seconds.
 
--- name: _job_columns
-id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
-    retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
-    agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
-    assigned_at, active_start, active_end, completed_at
-
 -- name: _job_filter
 -- The filters of the catalogue (8.3). A NULL parameter means "no such filter". Globs arrive
 -- as LIKE patterns (escape character backslash), matched case-insensitively (ILIKE) as on

@@ -2,6 +2,14 @@
 -- %(named)s. Claims skip rows other claimers hold (FOR UPDATE SKIP LOCKED); writes that
 -- decide from another row's state lock that row first (lock_job), always inner before outer.
 
+-- name: _job_columns
+-- Every column a job's row is read with (claims, get_job, the monitor): a new column of
+-- jobq_jobs that jobs carry is added here once.
+id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
+    retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
+    agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
+    assigned_at, active_start, active_end, completed_at
+
 -- name: schema_version
 SELECT version FROM jobq_schema;
 
@@ -24,10 +32,7 @@ SELECT 1 AS found FROM jobq_queues WHERE name = %(queue)s;
 INSERT INTO jobq_queues (name, created) VALUES (%(queue)s, %(now)s) ON CONFLICT (name) DO NOTHING;
 
 -- name: get_job
-SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
-    retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
-    agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
-    assigned_at, active_start, active_end, completed_at
+SELECT /*_job_columns*/
 FROM jobq_jobs WHERE id = %(id)s;
 
 -- name: get_result
@@ -38,10 +43,7 @@ SELECT status, queue, failed, quota_names FROM jobq_jobs WHERE id = %(id)s FOR U
 
 -- name: pending_jobs
 -- Queue order: put-back jobs first, then by sort_at (when the job was put or became due).
-SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
-    retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
-    agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
-    assigned_at, active_start, active_end, completed_at
+SELECT /*_job_columns*/
 FROM jobq_jobs WHERE queue = %(queue)s AND status = 'pending'
 ORDER BY lane, sort_at, id LIMIT %(limit)s OFFSET %(offset)s;
 
@@ -112,10 +114,7 @@ SET status = CASE WHEN jobq_jobs.id = ANY (ARRAY(SELECT id FROM started)) AND NO
     agent_name = %(agent)s, assigned_at = %(now)s
 -- An array of ids: the planner then updates them by primary key, whatever their number.
 WHERE jobq_jobs.id = ANY (ARRAY(SELECT id FROM front UNION ALL SELECT id FROM back))
-RETURNING jobq_jobs.id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr,
-    retry_policy, retry_data, failure_log_level, quota_names, annotations, attempt,
-    dispatcher_uuid, agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure,
-    created, assigned_at, active_start, active_end, completed_at, sort_at;
+RETURNING /*_job_columns*/, sort_at;
 
 -- name: claim_callbacks
 -- A callback slot: an agent whose threads are all busy with long jobs takes up to %(limit)s
@@ -136,10 +135,7 @@ SET status = CASE WHEN NOT (begin_by IS NOT NULL AND begin_after + make_interval
     attempt = attempt + 1, dispatcher_uuid = %(dispatcher)s,
     agent_name = %(agent)s, assigned_at = %(now)s
 WHERE jobq_jobs.id = ANY (ARRAY(SELECT id FROM picked))
-RETURNING jobq_jobs.id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr,
-    retry_policy, retry_data, failure_log_level, quota_names, annotations, attempt,
-    dispatcher_uuid, agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure,
-    created, assigned_at, active_start, active_end, completed_at, sort_at;
+RETURNING /*_job_columns*/, sort_at;
 
 -- name: claim_candidates
 -- For agents with a filter: due jobs in queue order, judged in Python before claim_ids.
@@ -176,10 +172,7 @@ SET status = CASE WHEN id = ANY(%(start_ids)s) AND NOT (begin_by IS NOT NULL AND
     attempt = attempt + 1, dispatcher_uuid = %(dispatcher)s,
     agent_name = %(agent)s, assigned_at = %(now)s
 WHERE status = 'pending' AND id = ANY(%(ids)s)
-RETURNING id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr,
-    retry_policy, retry_data, failure_log_level, quota_names, annotations, attempt,
-    dispatcher_uuid, agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure,
-    created, assigned_at, active_start, active_end, completed_at, sort_at;
+RETURNING /*_job_columns*/, sort_at;
 
 -- name: queue_has_quotas
 -- Asked only when a claim found nothing: was it because the queue has quotas?
@@ -202,10 +195,7 @@ SELECT pg_advisory_xact_lock(727472632, hashtext(%(queue)s));
 -- Jobs of a queue holding quota slots: claimed or running, or pending with their slots kept
 -- (put back "now" after an interruption). Matches the partial index jobq_jobs_quota_holders,
 -- so it reads only those few rows however many jobs wait.
-SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
-    retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
-    agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
-    assigned_at, active_start, active_end, completed_at, holds_quota
+SELECT /*_job_columns*/, holds_quota
 FROM jobq_jobs
 WHERE queue = %(queue)s AND quota_names <> '[]' AND (status = 'assigned' OR status = 'active' OR (status = 'pending' AND holds_quota))
 ORDER BY id;
@@ -476,10 +466,7 @@ WHERE uuid = %(uuid)s;
 -- name: orphan_jobs
 -- Jobs claimed or running under a dispatcher that is no longer activated (dead and swept,
 -- stopped, or never registered). Jobs waiting on an inner job are left to adopt its result.
-SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
-    retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
-    agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
-    assigned_at, active_start, active_end, completed_at
+SELECT /*_job_columns*/
 FROM jobq_jobs
 WHERE (status = 'assigned' OR status = 'active') AND waiting_on IS NULL
     AND dispatcher_uuid IS NOT NULL
@@ -491,10 +478,7 @@ ORDER BY lane, sort_at, id LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED;
 
 -- name: dispatcher_jobs
-SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
-    retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
-    agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
-    assigned_at, active_start, active_end, completed_at
+SELECT /*_job_columns*/
 FROM jobq_jobs
 WHERE dispatcher_uuid = %(uuid)s AND (status = 'assigned' OR status = 'active')
     AND waiting_on IS NULL

@@ -1,6 +1,14 @@
 -- jobq queries for SQLite. Each block starts with "-- name: <query>"; parameters are :named.
 -- Writes run inside BEGIN IMMEDIATE, so one writer at a time: no row locks are needed.
 
+-- name: _job_columns
+-- Every column a job's row is read with (claims, get_job, the monitor): a new column of
+-- jobq_jobs that jobs carry is added here once.
+id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
+    retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
+    agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
+    assigned_at, active_start, active_end, completed_at
+
 -- name: schema_version
 SELECT version FROM jobq_schema;
 
@@ -31,10 +39,7 @@ SELECT 1 AS found FROM jobq_queues WHERE name = :queue;
 INSERT INTO jobq_queues (name, created) VALUES (:queue, :now) ON CONFLICT (name) DO NOTHING;
 
 -- name: get_job
-SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
-    retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
-    agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
-    assigned_at, active_start, active_end, completed_at
+SELECT /*_job_columns*/
 FROM jobq_jobs WHERE id = :id;
 
 -- name: get_result
@@ -46,10 +51,7 @@ SELECT status, queue, failed, quota_names FROM jobq_jobs WHERE id = :id;
 
 -- name: pending_jobs
 -- Queue order: put-back jobs first, then by sort_at (when the job was put or became due).
-SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
-    retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
-    agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
-    assigned_at, active_start, active_end, completed_at
+SELECT /*_job_columns*/
 FROM jobq_jobs WHERE queue = :queue AND status = 'pending'
 ORDER BY lane, sort_at, id LIMIT :limit OFFSET :offset;
 
@@ -111,10 +113,7 @@ WHERE id IN (
         AND (NOT :active_only OR EXISTS (SELECT 1 FROM jobq_dispatchers
             WHERE uuid = :dispatcher AND activated IS NOT NULL))
     ORDER BY lane, sort_at, id LIMIT :limit)
-RETURNING id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr,
-    retry_policy, retry_data, failure_log_level, quota_names, annotations, attempt,
-    dispatcher_uuid, agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure,
-    created, assigned_at, active_start, active_end, completed_at, sort_at;
+RETURNING /*_job_columns*/, sort_at;
 
 -- name: claim_callbacks
 -- A callback slot: an agent whose threads are all busy with long jobs takes up to :limit
@@ -133,18 +132,12 @@ WHERE id IN (
         AND EXISTS (SELECT 1 FROM jobq_dispatchers
             WHERE uuid = :dispatcher AND activated IS NOT NULL)
     ORDER BY sort_at, id LIMIT :limit)
-RETURNING id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr,
-    retry_policy, retry_data, failure_log_level, quota_names, annotations, attempt,
-    dispatcher_uuid, agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure,
-    created, assigned_at, active_start, active_end, completed_at, sort_at;
+RETURNING /*_job_columns*/, sort_at;
 
 -- name: claim_candidates
 -- For agents with a filter: due jobs in queue order, judged in Python before claim_ids.
 -- Nothing for a queue with quotas (as in claim): those take the quota path.
-SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
-    retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
-    agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
-    assigned_at, active_start, active_end, completed_at
+SELECT /*_job_columns*/
 FROM jobq_jobs
 WHERE queue = :queue AND status = 'pending' AND lane IN (0, 1) AND sort_at <= :now
     AND NOT EXISTS (SELECT 1 FROM jobq_quotas WHERE queue = :queue)
@@ -158,10 +151,7 @@ SET status = CASE WHEN id IN (SELECT value FROM json_each(:start_ids)) AND NOT (
     attempt = attempt + 1, dispatcher_uuid = :dispatcher,
     agent_name = :agent, assigned_at = :now
 WHERE status = 'pending' AND id IN (SELECT value FROM json_each(:ids))
-RETURNING id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr,
-    retry_policy, retry_data, failure_log_level, quota_names, annotations, attempt,
-    dispatcher_uuid, agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure,
-    created, assigned_at, active_start, active_end, completed_at, sort_at;
+RETURNING /*_job_columns*/, sort_at;
 
 -- name: queue_has_quotas
 -- Asked only when a claim found nothing: was it because the queue has quotas?
@@ -176,10 +166,7 @@ SELECT :queue AS queue;
 -- name: quota_holders
 -- Jobs of a queue holding quota slots: claimed or running, or pending with their slots kept
 -- (put back "now" after an interruption). Matches the partial index jobq_jobs_quota_holders.
-SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
-    retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
-    agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
-    assigned_at, active_start, active_end, completed_at, holds_quota
+SELECT /*_job_columns*/, holds_quota
 FROM jobq_jobs
 WHERE queue = :queue AND quota_names <> '[]' AND (status = 'assigned' OR status = 'active' OR (status = 'pending' AND holds_quota = 1))
 ORDER BY id;
@@ -200,10 +187,7 @@ GROUP BY n.value;
 -- The quota path: due jobs in queue order, leaving out those naming a full quota (:full, a
 -- JSON array), unless they hold their slots already or missed their deadline (failed
 -- unstarted, so quotas are not consulted). The claim judges these in Python.
-SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
-    retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
-    agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
-    assigned_at, active_start, active_end, completed_at, holds_quota
+SELECT /*_job_columns*/, holds_quota
 FROM jobq_jobs
 WHERE queue = :queue AND status = 'pending' AND lane IN (0, 1) AND sort_at <= :now
     AND (quota_names = '[]' OR holds_quota = 1
@@ -383,10 +367,7 @@ WHERE uuid = :uuid;
 -- name: orphan_jobs
 -- Jobs claimed or running under a dispatcher that is no longer activated (dead and swept,
 -- stopped, or never registered). Jobs waiting on an inner job are left to adopt its result.
-SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
-    retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
-    agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
-    assigned_at, active_start, active_end, completed_at
+SELECT /*_job_columns*/
 FROM jobq_jobs
 WHERE (status = 'assigned' OR status = 'active') AND waiting_on IS NULL
     AND dispatcher_uuid IS NOT NULL
@@ -395,10 +376,7 @@ WHERE (status = 'assigned' OR status = 'active') AND waiting_on IS NULL
 ORDER BY lane, sort_at, id LIMIT :limit;
 
 -- name: dispatcher_jobs
-SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
-    retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
-    agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
-    assigned_at, active_start, active_end, completed_at
+SELECT /*_job_columns*/
 FROM jobq_jobs
 WHERE dispatcher_uuid = :uuid AND (status = 'assigned' OR status = 'active')
     AND waiting_on IS NULL
