@@ -429,6 +429,14 @@ class JobRows:
         else:
             ctx.writes.add(write, *made)
 
+    def callbacks(self, job: Job) -> list[Job]:
+        if job.id is None:
+            raise BadStatusError(
+                f"{job!r} is not stored yet: what a running job adds is stored when the job "
+                f"commits (with its result)"
+            )
+        return [self.job(record) for record in self.store.job_children(job.id)]
+
     def wait_for_change(self, job: Job, timeout: float) -> None:
         time.sleep(max(0.0, timeout))
 

@@ -67,6 +67,7 @@ class JobBackend(Protocol):
         failure_log_level: int | None,
         retry_policy: type[RetryPolicy] | None,
     ) -> Job: ...
+    def callbacks(self, job: Job) -> list[Job]: ...
     def wait_for_change(self, job: Job, timeout: float) -> None: ...
     def set_annotation(self, job: Job, name: str, value: Any) -> None: ...
     def set_live_annotation(self, job: Job, name: str, value: Any) -> None: ...
@@ -373,6 +374,30 @@ class Job:
         return self.add_callback(
             chooser, failure_log_level=failure_log_level, retry_policy=retry_policy
         )
+
+    @property
+    def callbacks(self) -> list[Job]:
+        """The callback jobs added to this job (`add_callback`, `add_callbacks`), oldest first,
+        as stored now: read from the database at each access."""
+        return self._require_backend().callbacks(self)
+
+    @property
+    def on_success(self) -> Job | None:
+        """For a job made by `add_callbacks`: its success slot (a job description, never a
+        row of its own), or None when the slot was left empty or this is no such job."""
+        return self._callback_slot(0)
+
+    @property
+    def on_failure(self) -> Job | None:
+        """For a job made by `add_callbacks`: its failure slot, as `on_success`. (Not named
+        `failure`: that is every job's own Failure.)"""
+        return self._callback_slot(1)
+
+    def _callback_slot(self, index: int) -> Job | None:
+        if self.callable is not choose_callback:
+            return None
+        slot = self.args[index]
+        return slot if isinstance(slot, Job) else None
 
     # -- annotations, progress, stopping ----------------------------------------------------
     def set_annotation(self, name: str, value: Any) -> None:

@@ -542,6 +542,33 @@ def test_22_add_callbacks_runs_only_the_matching_slot(
     assert again.wait(timeout=WAIT) == ("success", 3)
 
 
+def test_a_job_lists_its_callbacks_and_a_choice_shows_its_slots(queue: jobq.Queue) -> None:
+    job = queue.put(jobq.Job(jobfuncs.add, 1, 2))
+    assert job.callbacks == []
+    plain = job.add_callback(jobfuncs.identity)
+    choice = job.add_callbacks(failure=jobfuncs.tag_failure)
+    listed = job.callbacks
+    assert [c.id for c in listed] == [plain.id, choice.id]
+    assert {c.status for c in listed} == {"new"}  # they wait for the parent's result
+    # The slots of an add_callbacks job, read back from its stored row; not `failure`, which
+    # is every job's own Failure (None here: it has not run).
+    stored_choice = queue.db.get_job(choice.id)
+    assert stored_choice.on_success is None
+    assert stored_choice.on_failure is not None
+    assert stored_choice.on_failure.callable is jobfuncs.tag_failure
+    assert stored_choice.failure is None
+    assert plain.on_success is None and plain.on_failure is None
+    # A callback's own callbacks are its own, not its parent's.
+    grandchild = plain.add_callback(jobfuncs.identity)
+    assert [c.id for c in plain.callbacks] == [grandchild.id]
+    assert [c.id for c in job.callbacks] == [plain.id, choice.id]
+
+
+def test_an_unstored_job_has_no_callback_listing() -> None:
+    with pytest.raises(jobq.BadStatusError, match="not stored yet"):
+        _ = jobq.Job(jobfuncs.add, 1, 2).callbacks
+
+
 def test_23_chained_add_callbacks(queue: jobq.Queue, worker: jobq.Dispatcher) -> None:
     job = queue.put(jobq.Job(jobfuncs.multiply, 5, 3))
     first = job.add_callbacks(jobq.Job(jobfuncs.multiply, 4))
