@@ -41,6 +41,7 @@ class Report:
     restarts_same_uuid: int = 0
     recoveries: int = 0
     worst_kill_to_rerun: float = 0.0
+    longest_stall: float = 0.0  # the longest time no job completed while some were left
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
 
@@ -60,6 +61,8 @@ class Harness:
         self.workers: list[Worker] = []
         self.kills: list[tuple[float, int]] = []  # (time, pid)
         self.report = Report(args.engine)
+        self._left = -1  # jobs not completed at the last look, and since when
+        self._left_since = time.monotonic()
 
     # -- the application table, outside jobq's own -----------------------------------------
     def _raw(self) -> Any:
@@ -119,8 +122,16 @@ class Harness:
         return Worker(uuid, process)
 
     def done(self) -> bool:
+        """Whether every job completed; each look also times how long the count of jobs left
+        has not moved (the queue's liveness: see `check_stalls`)."""
         rows = self._query("SELECT count(*) FROM jobq_jobs WHERE status <> 'completed'")
-        return rows[0][0] == 0
+        left = int(rows[0][0])
+        now = time.monotonic()
+        if left != self._left:
+            self._left, self._left_since = left, now
+        elif left:
+            self.report.longest_stall = max(self.report.longest_stall, now - self._left_since)
+        return left == 0
 
     def run(self) -> Report:
         planned = self.setup()
@@ -154,15 +165,26 @@ class Harness:
             except subprocess.TimeoutExpired:
                 worker.process.kill()
         self.check(planned)
+        self.check_stalls()
         return self.report
+
+    def check_stalls(self) -> None:
+        """A fault may slow the queue, never stop it: once the death interval has handed a
+        killed worker's jobs on, some job completes within `--stall-bound` seconds, through
+        every kill and after the last one."""
+        if self.report.longest_stall > self.args.stall_bound:
+            self.report.problems.append(
+                f"queue stalled: no job completed for {self.report.longest_stall:.1f} s "
+                f"while {self._left} were left (bound {self.args.stall_bound} s)"
+            )
 
     # -- the checks ----------------------------------------------------------------------------
     def check(self, planned: list[tuple[str, jobq.Job, jobq.Job | None]]) -> None:
         problems = self.report.problems
         runs = Counter(tuple(row) for row in self._query("SELECT kind, job_key FROM chaos_runs"))
-        rows = self._query("SELECT id, status, attempt, completed_at, waiting_on FROM jobq_jobs")
+        rows = self._query("SELECT id, status, completed_at FROM jobq_jobs")
         completed_at: dict[int, float] = {}
-        for job_id, status, attempt, completed, _ in rows:
+        for job_id, status, completed in rows:
             if status != "completed":
                 problems.append(f"job {job_id} ended {status}, not completed")
                 continue
@@ -170,8 +192,6 @@ class Harness:
                 completed_at[job_id] = completed / 1e6
             else:
                 completed_at[job_id] = completed.timestamp()
-            if attempt > 1:
-                self.report.recoveries += 1
         for kind, job, callback in planned:
             job.refresh()
             aborted = job.failure is not None and job.failure.check(jobq.AbortedError)
@@ -214,6 +234,14 @@ class Harness:
             for line in log.read_text().splitlines():
                 pid_text, job_text, attempt_text, at_text = line.split()
                 starts[int(job_text)].append((int(attempt_text), float(at_text), int(pid_text)))
+        interrupted = self._interruptions()
+        self.report.recoveries = len(interrupted)
+        for job_id, interruptions in interrupted.items():
+            if interruptions > len(starts.get(job_id, ())):
+                self.report.problems.append(
+                    f"job {job_id} counts {interruptions} interruption(s) but started "
+                    f"{len(starts.get(job_id, ()))} time(s)"
+                )
         for job_id, seen in starts.items():
             end = completed_at.get(job_id)
             if end is not None and any(at > end + 0.001 for _, at, _ in seen):
@@ -227,6 +255,16 @@ class Harness:
                 if kill_at is not None and at <= kill_at <= next_at:
                     worst = max(worst, next_at - kill_at)
         self.report.worst_kill_to_rerun = worst
+
+    def _interruptions(self) -> dict[int, int]:
+        """Each job's interruption count (retry data), to check none counted for a run that
+        never began."""
+        counts = {}
+        for job_id, retry_data in self._query("SELECT id, retry_data FROM jobq_jobs"):
+            count = json.loads(retry_data or "{}").get("interruptions", 0)
+            if count:
+                counts[int(job_id)] = int(count)
+        return counts
 
     def close(self) -> None:
         self.db.close()
@@ -248,6 +286,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ping", type=float, default=0.2)
     parser.add_argument("--death", type=float, default=1.0)
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument(
+        "--stall-bound",
+        type=float,
+        default=None,
+        help="most seconds with no job completing while jobs are left (default: 5 death "
+        "intervals + 10 s)",
+    )
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--json", action="store_true", help="print the report as JSON too")
     return parser.parse_args(argv)
@@ -255,6 +300,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.stall_bound is None:
+        args.stall_bound = 5 * args.death + 10.0
     with tempfile.TemporaryDirectory(prefix="jobq-chaos-") as folder:
         harness = Harness(args, Path(folder))
         try:
@@ -264,7 +311,9 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{report.engine}: {report.jobs} jobs, {report.kills} kills "
         f"({report.restarts_same_uuid} restarted with the same UUID), {report.recoveries} jobs "
-        f"recovered (attempt > 1), worst kill-to-rerun {report.worst_kill_to_rerun:.2f} s, "
+        f"recovered (interrupted, run again), "
+        f"worst kill-to-rerun {report.worst_kill_to_rerun:.2f} s, "
+        f"longest stall {report.longest_stall:.2f} s, "
         f"{report.seconds:.1f} s in all: "
         + ("OK, every job reached exactly one outcome" if not report.problems else "PROBLEMS")
     )

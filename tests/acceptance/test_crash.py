@@ -85,9 +85,26 @@ def test_random_kills_leave_every_job_with_exactly_one_outcome(engine: str) -> N
     )
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["problems"] == []
+    assert report["problems"] == []  # includes "queue stalled" and interruptions never begun
     assert report["jobs"] == 300
     assert report["kills"] >= 2  # how many of them hit a running job is up to chance
+
+
+def test_the_harness_reports_a_queue_that_stops(engine: str) -> None:
+    """The harness's liveness check can fail: with no worker at all, nothing completes and
+    the report says the queue stalled, beside the jobs left pending."""
+    command = [
+        sys.executable, "-m", "jobq.chaos", "--engine", engine, "--pg-url", PG_URL,
+        "--workers", "0", "--jobs", "20", "--kills", "0", "--timeout", "3",
+        "--stall-bound", "1", "--json",
+    ]  # fmt: skip
+    done = subprocess.run(
+        command, env=subprocess_env(), capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["longest_stall"] > 1
+    assert any(p.startswith("queue stalled: no job completed") for p in report["problems"])
 
 
 def test_a_killed_worker_s_jobs_claimed_ahead_run_later_uninterrupted(
