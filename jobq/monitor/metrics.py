@@ -121,8 +121,9 @@ def database_metrics(monitor: Monitor, *, window: dt.timedelta = dt.timedelta(ho
         )
     agents = store.agent_loads()
     out.declare("jobq_dispatcher_up", "gauge", "1 if the dispatcher is activated and alive.")
+    alive_at = monitor.liveness_now()
     for d in store.list_dispatchers():
-        state = dispatcher_state(d, now)
+        state = dispatcher_state(d, alive_at)
         if state == "deactivated":
             continue
         out.add("jobq_dispatcher_up", "gauge", "", state == "alive", uuid=d.uuid, host=d.host)
@@ -131,7 +132,7 @@ def database_metrics(monitor: Monitor, *, window: dt.timedelta = dt.timedelta(ho
                 "jobq_dispatcher_ping_age_seconds",
                 "gauge",
                 "Seconds since the dispatcher's last ping.",
-                (now - d.last_ping).total_seconds(),
+                (alive_at - d.last_ping).total_seconds(),
                 uuid=d.uuid,
                 host=d.host,
             )

@@ -22,6 +22,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
+from jobq._clock import SystemClock
 from jobq.errors import (
     AbortedError,
     BadStatusError,
@@ -157,6 +158,13 @@ class Monitor:
     def now(self) -> dt.datetime:
         return self.db.clock.now()
 
+    def liveness_now(self) -> dt.datetime:
+        """The time a dispatcher's pings are judged in (the database server's on PostgreSQL,
+        as the workers judge them), unless jobq runs on an injected clock."""
+        if isinstance(self.db.clock, SystemClock):
+            return self.store.liveness_now()
+        return self.now()
+
     # -- the Database internals this uses (one line each, for when they change) ------------------
     def _job(self, record: JobRecord) -> Job:
         """The `Job` of a record, as an agent's filter is given it."""
@@ -205,7 +213,7 @@ class Monitor:
 
     def dispatchers(self) -> list[DispatcherView]:
         """Every dispatcher record (alive, dead, deactivated) with its agents and their load."""
-        now = self.now()
+        now = self.liveness_now()
         agents = self.store.agent_loads()
         return [self.dispatcher_view(d, agents, now) for d in self.store.list_dispatchers()]
 
@@ -226,6 +234,7 @@ class Monitor:
             if d.activated is not None and (uuid is None or d.uuid == uuid)
         }
         queues = []
+        alive_at = self.liveness_now() if records else now
         for q in self.store.queue_stats(now):
             if not _glob(queue, q.name):
                 continue
@@ -233,7 +242,7 @@ class Monitor:
             for d in records.values():
                 mine = [a for a in agents if a.dispatcher_uuid == d.uuid and a.queue == q.name]
                 if mine:
-                    dispatchers.append(self.dispatcher_view(d, mine, now))
+                    dispatchers.append(self.dispatcher_view(d, mine, alive_at))
             queues.append(
                 QueueView(
                     name=q.name,
@@ -259,7 +268,7 @@ class Monitor:
     # -- jobs ------------------------------------------------------------------------------------
     def _agents_for(self, query: JobQuery) -> list[tuple[str, Callable[[Any], bool] | None]]:
         """(queue, predicate) of the live agents matching the agent/uuid filters."""
-        now = self.now()
+        now = self.liveness_now()
         live = {
             d.uuid for d in self.store.list_dispatchers() if dispatcher_state(d, now) == "alive"
         }
@@ -610,7 +619,7 @@ class Monitor:
         record = self.store.get_dispatcher(uuid)
         if record is None:
             raise LookupError(f"no dispatcher {uuid} in this database")
-        now = self.now()
+        now = self.liveness_now()
         if record.activated is not None and not is_dead(record, now) and not force:
             raise BadStatusError(
                 f"dispatcher {uuid} (host {record.host}, pid {record.pid}) last pinged at "

@@ -16,6 +16,26 @@ from jobq.store.driver import Driver
 
 
 # -- liveness ----------------------------------------------------------------------------------
+# Pings, activation and the judging of the dead share one clock. `now=None` asks for the
+# database's: the server's own where it has one (`Driver.has_server_clock`: a NULL time in the
+# query means clock_timestamp()), so that machines whose clocks differ never judge each other
+# dead by skew; otherwise this machine's. A caller with a clock of its own (tests) passes it.
+def _stamp(driver: Driver, now: dt.datetime | None) -> object:
+    if now is not None:
+        return driver.to_db_time(now)
+    return None if driver.has_server_clock else driver.to_db_time(dt.datetime.now(dt.UTC))
+
+
+def liveness_now(driver: Driver) -> dt.datetime:
+    """The database's time (see `_stamp`)."""
+    if not driver.has_server_clock:
+        return dt.datetime.now(dt.UTC)
+    with driver.read() as ex:
+        row = ex.one("server_now")
+    assert row is not None
+    return driver.from_db_time(row["now"])
+
+
 def get_dispatcher(driver: Driver, uuid: str) -> DispatcherRecord | None:
     with driver.read() as ex:
         row = ex.one("get_dispatcher", uuid=uuid)
@@ -29,15 +49,17 @@ def activate_dispatcher(
     pid: int,
     ping_interval: float,
     death_interval: float,
-    now: dt.datetime,
+    now: dt.datetime | None,
 ) -> tuple[bool, DispatcherRecord | None]:
     """Activate `uuid` unless its record is activated and alive (another process with the
     same UUID?). Returns (activated, the record found before)."""
     with driver.transaction() as ex:
         row = ex.one("lock_dispatcher", uuid=uuid)
         previous = None if row is None else dispatcher_record(driver, row)
-        if previous is not None and previous.activated is not None and not is_dead(previous, now):
-            return False, previous
+        if previous is not None and previous.activated is not None:
+            judged_at = now if now is not None else liveness_now(driver)
+            if not is_dead(previous, judged_at):
+                return False, previous
         ex.run(
             "register_dispatcher",
             uuid=uuid,
@@ -45,45 +67,45 @@ def activate_dispatcher(
             pid=pid,
             ping_interval=ping_interval,
             death_interval=death_interval,
-            now=driver.to_db_time(now),
+            now=_stamp(driver, now),
         )
         return True, previous
 
 
-def ping(driver: Driver, uuid: str, now: dt.datetime) -> bool:
+def ping(driver: Driver, uuid: str, now: dt.datetime | None) -> bool:
     """Record a ping; False if the record was deactivated (this dispatcher presumed dead)."""
     with driver.transaction() as ex:
-        return ex.run("ping_dispatcher", uuid=uuid, now=driver.to_db_time(now)) == 1
+        return ex.run("ping_dispatcher", uuid=uuid, now=_stamp(driver, now)) == 1
 
 
-def reactivate_dispatcher(driver: Driver, uuid: str, now: dt.datetime) -> None:
+def reactivate_dispatcher(driver: Driver, uuid: str, now: dt.datetime | None) -> None:
     with driver.transaction() as ex:
-        ex.run("reactivate_dispatcher", uuid=uuid, now=driver.to_db_time(now))
+        ex.run("reactivate_dispatcher", uuid=uuid, now=_stamp(driver, now))
 
 
-def deactivate_dispatcher(driver: Driver, uuid: str, now: dt.datetime) -> None:
+def deactivate_dispatcher(driver: Driver, uuid: str, now: dt.datetime | None) -> None:
     with driver.transaction() as ex:
-        ex.run("deactivate_dispatcher", uuid=uuid, now=driver.to_db_time(now))
-
-
-_LONG_AGO = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+        ex.run("deactivate_dispatcher", uuid=uuid, now=_stamp(driver, now))
 
 
 def deactivate_dead(
-    driver: Driver, now: dt.datetime, judge_since: dt.datetime | None = None
+    driver: Driver, now: dt.datetime | None, in_reach_for: float | None = None
 ) -> list[str]:
     """Deactivate every dispatcher whose ping is older than its death interval; returns
     the UUIDs this call deactivated (a concurrent sweeper gets the others). With
-    `judge_since` (when the judge's own unbroken run of pings began), only those whose whole
-    death interval lies after it: the judge saw them silent while it could ping itself."""
-    at = driver.to_db_time(now)
-    since = driver.to_db_time(judge_since or _LONG_AGO)
+    `in_reach_for` (seconds the judge's own unbroken run of pings has lasted, by its own
+    clock), only those whose death interval is no longer: the judge saw them silent while
+    it could ping itself. Silence is judged in the liveness clock (`_stamp`)."""
+    at = _stamp(driver, now)
     with driver.read() as ex:
-        candidates = [r["uuid"] for r in ex.all("dead_dispatchers", now=at, since=since)]
+        rows = ex.all("dead_dispatchers", now=at)
+    candidates = [
+        r["uuid"] for r in rows if in_reach_for is None or r["death_interval"] <= in_reach_for
+    ]
     won: list[str] = []
     for uuid in candidates:
         with driver.transaction() as ex:
-            if ex.run("deactivate_if_dead", uuid=uuid, now=at, since=since) == 1:
+            if ex.run("deactivate_if_dead", uuid=uuid, now=at) == 1:
                 won.append(uuid)
     return won
 

@@ -228,7 +228,7 @@ class SqlStore:
         pid: int,
         ping_interval: float,
         death_interval: float,
-        now: dt.datetime,
+        now: dt.datetime | None,
     ) -> tuple[bool, DispatcherRecord | None]:
         return _dispatchers.activate_dispatcher(
             self.driver, uuid, host, pid, ping_interval, death_interval, now
@@ -237,19 +237,22 @@ class SqlStore:
     def get_dispatcher(self, uuid: str) -> DispatcherRecord | None:
         return _dispatchers.get_dispatcher(self.driver, uuid)
 
-    def ping(self, uuid: str, now: dt.datetime) -> bool:
+    def ping(self, uuid: str, now: dt.datetime | None) -> bool:
         return _dispatchers.ping(self.driver, uuid, now)
 
-    def reactivate_dispatcher(self, uuid: str, now: dt.datetime) -> None:
+    def reactivate_dispatcher(self, uuid: str, now: dt.datetime | None) -> None:
         _dispatchers.reactivate_dispatcher(self.driver, uuid, now)
 
-    def deactivate_dispatcher(self, uuid: str, now: dt.datetime) -> None:
+    def deactivate_dispatcher(self, uuid: str, now: dt.datetime | None) -> None:
         _dispatchers.deactivate_dispatcher(self.driver, uuid, now)
 
     def deactivate_dead(
-        self, now: dt.datetime, judge_since: dt.datetime | None = None
+        self, now: dt.datetime | None, in_reach_for: float | None = None
     ) -> list[str]:
-        return _dispatchers.deactivate_dead(self.driver, now, judge_since)
+        return _dispatchers.deactivate_dead(self.driver, now, in_reach_for)
+
+    def liveness_now(self) -> dt.datetime:
+        return _dispatchers.liveness_now(self.driver)
 
     def set_dispatcher_intervals(
         self, uuid: str, ping_interval: float, death_interval: float

@@ -73,6 +73,9 @@ class Driver(Protocol):
 
     engine: str  # "sqlite" or "postgres": names the sql/<engine>/ folder too
     queries: dict[str, str]  # the engine's named queries (`_schema.load_queries`)
+    # Whether the server has a clock of its own that every machine's workers share
+    # (PostgreSQL): dispatcher liveness asked "at the database's time" (now=None) uses it.
+    has_server_clock: bool
 
     # -- transactions --------------------------------------------------------------------------
     def transaction(self, conn: object = None) -> contextlib.AbstractContextManager[Executor]:

@@ -176,6 +176,7 @@ class PostgresDriver:
     """The `Driver` of a PostgreSQL database: a pool of autocommit connections."""
 
     engine = "postgres"
+    has_server_clock = True  # clock_timestamp(): one clock for every machine's workers
 
     def __init__(self, url: str) -> None:
         self.url = url

@@ -150,6 +150,7 @@ class SqliteDriver:
     """The `Driver` of a SQLite file: a connection per thread, and one writer at a time."""
 
     engine = "sqlite"
+    has_server_clock = False  # one file on one machine: its workers share one clock
 
     def __init__(self, path: str, *, synchronous: str = "full", busy_timeout: float = 60.0) -> None:
         if synchronous.lower() not in _SYNC_MODES:

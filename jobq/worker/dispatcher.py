@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from jobq._clock import SystemClock
 from jobq.errors import ConfigError, ConflictError, StoreUnavailable
 from jobq.jobs.rows import JobRows
 from jobq.store.base import AgentRecord, JobRecord, Waiter
@@ -127,6 +128,9 @@ class Dispatcher:
         self._held: collections.Counter[int] = collections.Counter()
         self._held_lock = threading.Lock()
         self._backoff = Backoff(self._stopping, lambda: self.poll_interval, noted=self.stats.failed)
+        # Liveness in the database's time (one clock for every machine), unless jobq runs on
+        # an injected clock (tests), which then rules pings too.
+        self._database_time = isinstance(self.clock, SystemClock)
         self._heartbeat = Heartbeat(
             self.store,
             self.uuid,
@@ -134,6 +138,7 @@ class Dispatcher:
             death_interval=death_interval,
             backoff=self._backoff,
             fire=self._fire,
+            database_time=self._database_time,
         )
         self._sweep = Sweep(
             rows, self.uuid, after=self._heartbeat, held=self._held_ids, backoff=self._backoff
@@ -293,6 +298,10 @@ class Dispatcher:
                 wait = min(wait, max(0.001, at - time.monotonic() + 0.001))
         return wait
 
+    def _liveness_time(self) -> dt.datetime | None:
+        """The time of this dispatcher's liveness records: None (the database's) by default."""
+        return None if self._database_time else self.clock.now()
+
     def _activate(self) -> bool:
         """Activate this UUID's record, retrying each poll while another live process holds
         it. Returns False if stopped first."""
@@ -304,7 +313,7 @@ class Dispatcher:
                     os.getpid(),
                     self.ping_interval,
                     self.death_interval,
-                    self.clock.now(),
+                    self._liveness_time(),
                 )
             except (StoreUnavailable, ConflictError) as error:
                 events_log.warning("cannot activate dispatcher %s yet (%s)", self.uuid, error)
@@ -327,7 +336,7 @@ class Dispatcher:
                     self.uuid,
                     previous.pid,
                 )
-                self.store.deactivate_dispatcher(self.uuid, self.clock.now())
+                self.store.deactivate_dispatcher(self.uuid, self._liveness_time())
                 continue
             events_log.error(
                 "UUID %s already activated (host %s, pid %s, last ping %s): another process? "
@@ -565,7 +574,7 @@ class Dispatcher:
             left = self.store.dispatcher_jobs(self.uuid)
             if left:
                 hand_on(self.rows, left, "its worker stopped")
-            self.store.deactivate_dispatcher(self.uuid, self.clock.now())
+            self.store.deactivate_dispatcher(self.uuid, self._liveness_time())
             self._fire("deactivated")
         except Exception as error:
             events_log.error("could not deactivate dispatcher %s cleanly: %r", self.uuid, error)

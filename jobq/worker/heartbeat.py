@@ -44,8 +44,12 @@ class Heartbeat:
         death_interval: float,
         backoff: Backoff,
         fire: Callable[[str], None],
+        database_time: bool = False,
     ) -> None:
         self._store = store
+        # Pings in the database's time (None to the store: one clock for every machine), not
+        # this process's `now`, so skewed clocks make no one look dead.
+        self.database_time = database_time
         self._uuid = uuid
         self.ping_interval = ping_interval
         self.death_interval = death_interval
@@ -74,7 +78,8 @@ class Heartbeat:
         """Ping; reactivate if presumed dead; pick up interval changes."""
         store = self._store
         began = time.monotonic()
-        if not store.ping(self._uuid, now):
+        stamp = None if self.database_time else now
+        if not store.ping(self._uuid, stamp):
             events_log.critical(
                 "Dispatcher %s not activated prior to ping: a sibling presumed it dead (suspect "
                 "a death interval too short for the ping interval, long commits, a paused "
@@ -82,7 +87,7 @@ class Heartbeat:
                 "completed by it.",
                 self._uuid,
             )
-            store.reactivate_dispatcher(self._uuid, now)
+            store.reactivate_dispatcher(self._uuid, stamp)
             self._fire("reactivated")
         went_through = time.monotonic()
         previous = self._ping_ok_at

@@ -55,7 +55,10 @@ class Sweep:
 
     def tick(self, now: dt.datetime) -> None:
         store = self._rows.store
-        for dead in store.deactivate_dead(now, judge_since=self._after.in_reach_since):
+        since = self._after.in_reach_since
+        in_reach_for = None if since is None else (now - since).total_seconds()
+        stamp = None if self._after.database_time else now
+        for dead in store.deactivate_dead(stamp, in_reach_for=in_reach_for):
             events_log.warning("dispatcher %s is dead (no ping in time): deactivated", dead)
         orphans = store.orphans()
         if orphans:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 import uuid as uuid_module
 
 import jobfuncs
@@ -14,6 +15,8 @@ import pytest
 from worker_helpers import app_rows, create_app_table, wait_until
 
 import jobq
+from jobq import _clock as jobq_clock
+from jobq.monitor.service import Monitor
 from jobq.worker.dispatcher import DispatcherEvent
 from jobq.worker.recovery import hand_on
 
@@ -263,3 +266,34 @@ def test_a_deactivated_dispatcher_claims_nothing_until_reactivated(
     assert job.refresh().status == "pending"
     db.store.reactivate_dispatcher(me, now)
     assert [r.id for r in db.store.claim("", me, "main", 1, now, active_only=True)] == [job.id]
+
+
+class _ClockAhead(jobq_clock.SystemClock):
+    """The real clock of a machine whose time is five minutes ahead (no NTP)."""
+
+    def now(self) -> dt.datetime:
+        return super().now() + dt.timedelta(minutes=5)
+
+
+def test_a_worker_whose_clock_is_ahead_judges_no_live_sibling_dead(
+    db_url: str, db: jobq.Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Pings are written and judged in the database's time (PostgreSQL's own clock, shared by
+    every machine), not in each worker's: a worker five minutes ahead, far past the death
+    interval of 1 s, sees its sibling's pings as fresh, and a monitor on that machine too
+    (issue 17.4)."""
+    caplog.set_level(logging.WARNING, logger="jobq.events")
+    with jobq.connect(db_url, clock=_ClockAhead()) as ahead:
+        with fast_worker(db) as sibling, fast_worker(ahead) as judge:
+            job = db.queue().put(jobq.Job(jobfuncs.add, 1, 2))
+            assert job.wait(timeout=WAIT) == 3
+            time.sleep(2.5)  # more than two death intervals of pings and sweeps
+            views = {d.uuid: d for d in Monitor(ahead).dispatchers()}
+            assert views[sibling.uuid].state == "alive" and views[judge.uuid].state == "alive"
+            since_ping = views[sibling.uuid].since_ping
+            assert since_ping is not None and since_ping < dt.timedelta(seconds=1)
+        for uuid in (sibling.uuid, judge.uuid):
+            record = db.store.get_dispatcher(uuid)
+            assert record is not None and record.deactivated is not None  # stopped, not swept
+    assert "is dead" not in caplog.text and "presumed it dead" not in caplog.text
+    assert "interruptions" not in job.refresh().retry_data

@@ -416,10 +416,15 @@ SELECT annotations FROM jobq_jobs WHERE id = %(id)s;
 -- name: register_dispatcher
 INSERT INTO jobq_dispatchers (uuid, host, pid, started, last_ping, ping_interval,
     death_interval, activated, deactivated)
-VALUES (%(uuid)s, %(host)s, %(pid)s, %(now)s, %(now)s, %(ping_interval)s, %(death_interval)s, %(now)s, NULL)
+VALUES (%(uuid)s, %(host)s, %(pid)s, coalesce(%(now)s::timestamptz, clock_timestamp()), coalesce(%(now)s::timestamptz, clock_timestamp()),
+    %(ping_interval)s, %(death_interval)s, coalesce(%(now)s::timestamptz, clock_timestamp()), NULL)
 ON CONFLICT (uuid) DO UPDATE SET host = excluded.host, pid = excluded.pid,
     started = excluded.started, last_ping = excluded.last_ping, activated = excluded.activated,
     deactivated = NULL;
+
+-- name: server_now
+-- The database server's clock (dispatcher liveness, with driver.server_time).
+SELECT clock_timestamp() AS now;
 
 -- name: get_dispatcher
 SELECT uuid, host, pid, started, last_ping, ping_interval, death_interval, activated,
@@ -428,7 +433,8 @@ FROM jobq_dispatchers WHERE uuid = %(uuid)s;
 
 -- name: ping_dispatcher
 -- No row updated means a sibling deactivated this dispatcher (presumed dead): reactivate.
-UPDATE jobq_dispatchers SET last_ping = %(now)s
+-- Liveness times: a NULL %(now)s means the server's clock (driver.server_time).
+UPDATE jobq_dispatchers SET last_ping = coalesce(%(now)s::timestamptz, clock_timestamp())
 WHERE uuid = %(uuid)s AND activated IS NOT NULL;
 
 -- name: lock_dispatcher
@@ -437,25 +443,24 @@ SELECT uuid, host, pid, started, last_ping, ping_interval, death_interval, activ
 FROM jobq_dispatchers WHERE uuid = %(uuid)s FOR UPDATE;
 
 -- name: reactivate_dispatcher
-UPDATE jobq_dispatchers SET activated = %(now)s, last_ping = %(now)s, deactivated = NULL
+UPDATE jobq_dispatchers SET activated = coalesce(%(now)s::timestamptz, clock_timestamp()), last_ping = coalesce(%(now)s::timestamptz, clock_timestamp()),
+    deactivated = NULL
 WHERE uuid = %(uuid)s;
 
 -- name: dead_dispatchers
--- Activated dispatchers whose last ping is older than their own death interval, and whose
--- whole death interval the judge spent in reach of the database (since).
-SELECT uuid FROM jobq_dispatchers WHERE activated IS NOT NULL
-    AND last_ping + make_interval(secs => death_interval) < %(now)s
-    AND %(now)s - make_interval(secs => death_interval) >= %(since)s;
+-- Activated dispatchers whose last ping is older than their own death interval (whether the
+-- judge itself was in reach all that while is judged in Python, in the judge's own time).
+SELECT uuid, death_interval FROM jobq_dispatchers WHERE activated IS NOT NULL
+    AND last_ping + make_interval(secs => death_interval) < coalesce(%(now)s::timestamptz, clock_timestamp());
 
 -- name: deactivate_if_dead
 -- Only one sweeper wins: the row is updated once, under its lock. A row another session
 -- holds (its dispatcher cut off between a ping's UPDATE and COMMIT) is skipped, not waited
 -- for: the next sweep tries again, and meanwhile this worker goes on claiming.
-UPDATE jobq_dispatchers SET activated = NULL, deactivated = %(now)s
+UPDATE jobq_dispatchers SET activated = NULL, deactivated = coalesce(%(now)s::timestamptz, clock_timestamp())
 WHERE uuid = (SELECT uuid FROM jobq_dispatchers
               WHERE uuid = %(uuid)s AND activated IS NOT NULL
-                  AND last_ping + make_interval(secs => death_interval) < %(now)s
-                  AND %(now)s - make_interval(secs => death_interval) >= %(since)s
+                  AND last_ping + make_interval(secs => death_interval) < coalesce(%(now)s::timestamptz, clock_timestamp())
               FOR UPDATE SKIP LOCKED);
 
 -- name: set_intervals
@@ -494,7 +499,8 @@ WHERE id = %(id)s AND attempt = %(attempt)s AND dispatcher_uuid = %(dispatcher)s
     AND status = 'assigned';
 
 -- name: deactivate_dispatcher
-UPDATE jobq_dispatchers SET activated = NULL, deactivated = %(now)s WHERE uuid = %(uuid)s;
+UPDATE jobq_dispatchers SET activated = NULL, deactivated = coalesce(%(now)s::timestamptz, clock_timestamp())
+WHERE uuid = %(uuid)s;
 
 -- name: set_agent
 INSERT INTO jobq_agents (dispatcher_uuid, queue, name, size, filter)

@@ -346,18 +346,16 @@ UPDATE jobq_dispatchers SET activated = :now, last_ping = :now, deactivated = NU
 WHERE uuid = :uuid;
 
 -- name: dead_dispatchers
--- Activated dispatchers whose last ping is older than their own death interval, and whose
--- whole death interval the judge spent in reach of the database (:since).
-SELECT uuid FROM jobq_dispatchers WHERE activated IS NOT NULL
-    AND last_ping + CAST(death_interval * 1000000 AS INTEGER) < :now
-    AND :now - CAST(death_interval * 1000000 AS INTEGER) >= :since;
+-- Activated dispatchers whose last ping is older than their own death interval (whether the
+-- judge itself was in reach all that while is judged in Python).
+SELECT uuid, death_interval FROM jobq_dispatchers WHERE activated IS NOT NULL
+    AND last_ping + CAST(death_interval * 1000000 AS INTEGER) < :now;
 
 -- name: deactivate_if_dead
 -- Only one sweeper wins: the row is updated once, under its lock.
 UPDATE jobq_dispatchers SET activated = NULL, deactivated = :now
 WHERE uuid = :uuid AND activated IS NOT NULL
-    AND last_ping + CAST(death_interval * 1000000 AS INTEGER) < :now
-    AND :now - CAST(death_interval * 1000000 AS INTEGER) >= :since;
+    AND last_ping + CAST(death_interval * 1000000 AS INTEGER) < :now;
 
 -- name: set_intervals
 UPDATE jobq_dispatchers SET ping_interval = :ping_interval,
