@@ -108,7 +108,7 @@ def raw_connection(url: str, read_only: bool = True) -> Any:
 
     from jobq.store.postgres import split_url
 
-    conninfo, _, _ = split_url(url)
+    conninfo, _, _, _ = split_url(url)
     return psycopg.connect(conninfo, autocommit=True)
 
 

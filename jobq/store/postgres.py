@@ -84,15 +84,25 @@ SESSION_SETTINGS = {
 }
 
 
-def split_url(url: str) -> tuple[str, str | None, int]:
-    """Return (conninfo URL without jobq's options, schema, pool size)."""
+def split_url(url: str) -> tuple[str, str | None, int, float]:
+    """Return (conninfo URL without jobq's options, schema, pool size, pool timeout)."""
     parts = urlsplit(url)
     query = dict(parse_qsl(parts.query))
     schema = query.pop("schema", None)
     try:
         pool_size = int(query.pop("pool_size", "10"))
     except ValueError as error:
-        raise ConfigError(f"pool_size in {url!r} must be an integer") from error
+        raise ConfigError(f"pool_size in {masked_url(url)!r} must be an integer") from error
+    timeout_text = query.pop("pool_timeout", "30")
+    try:
+        pool_timeout = float(timeout_text)
+    except ValueError:
+        pool_timeout = -1.0
+    if not 0 < pool_timeout < float("inf"):
+        raise ConfigError(
+            f"pool_timeout={timeout_text!r} in {masked_url(url)!r} must be a positive number of "
+            f"seconds (how long a job waits for a connection before it counts as lost)"
+        )
     if schema is not None and not schema.replace("_", "").isalnum():
         raise ConfigError(f"schema={schema!r} must be letters, digits and underscores")
     options = " ".join(f"-c {name}={value}" for name, value in SESSION_SETTINGS.items())
@@ -104,7 +114,8 @@ def split_url(url: str) -> tuple[str, str | None, int]:
     # keepalives and a send timeout make a dead link fail within about 30 s (user-overridable).
     for key, value in _LINK_DEFAULTS.items():
         query.setdefault(key, value)
-    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote))), schema, pool_size
+    conninfo = urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
+    return conninfo, schema, pool_size, pool_timeout
 
 
 class PostgresAttemptConnection:
@@ -180,7 +191,7 @@ class PostgresDriver:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.conninfo, self.schema, pool_size = split_url(url)
+        self.conninfo, self.schema, pool_size, pool_timeout = split_url(url)
         self.queries = load_queries("postgres")
         self._flush_conn: psycopg.Connection[Any] | None = None
         self.completions: GroupCommit[dict[str, Any], bool] = GroupCommit(self._complete_plain)
@@ -197,7 +208,7 @@ class PostgresDriver:
             # Multi-statement writes open a transaction explicitly (`transaction`).
             kwargs={"row_factory": dict_row, "autocommit": True},
             open=False,
-            timeout=30,
+            timeout=pool_timeout,
             name="jobq",
         )
         # One direct connection first: a refused connection or a bad role says so at once, in

@@ -34,9 +34,9 @@ def test_a_job_whose_connection_times_out_in_the_pool_is_retried_not_failed(
         pytest.skip("SQLite has no connection pool")
     caplog.set_level(logging.WARNING, logger="jobq.trace")
     token = str(uuid.uuid4())
-    with jobq.connect(db_url + "&pool_size=2") as db:
+    with jobq.connect(db_url + "&pool_size=2&pool_timeout=0.5") as db:  # getconn gives up
         pool = db.store.driver.pool  # type: ignore[attr-defined]
-        pool.timeout = 0.5  # a hung link: getconn gives up
+        assert pool.timeout == 0.5
         worker = db.worker(poll_interval=0.1, agents=[AgentSpec("main", 1)]).start()
         held: list[Any] = []
         try:
@@ -59,3 +59,11 @@ def test_a_job_whose_connection_times_out_in_the_pool_is_retried_not_failed(
             worker.stop(grace=10)
         record = db.store.get(job.id or 0)
         assert record is not None and record.retry_data.get("disconnect") == 1
+
+
+def test_a_bad_pool_timeout_is_refused_at_connect(db_url: str) -> None:
+    if db_url.startswith("sqlite"):
+        pytest.skip("SQLite has no connection pool")
+    for bad in ("0", "-1", "soon", "inf"):
+        with pytest.raises(jobq.ConfigError, match=f"pool_timeout='{bad}'.*positive number"):
+            jobq.connect(f"{db_url}&pool_timeout={bad}")
