@@ -579,6 +579,8 @@ class Dispatcher:
         except Exception as error:
             events_log.error("could not deactivate dispatcher %s cleanly: %r", self.uuid, error)
         self._aio.close()
+        if self._watch is not None:  # it ends within a wait (0.5 s), closing its waiter:
+            self._watch.join(timeout=2.0)  # a SQLite wake socket is then removed, not left
         events_log.info("deactivated dispatcher %s", self.uuid)
         self.stats.stopped()
 

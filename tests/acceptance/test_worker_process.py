@@ -3,6 +3,7 @@ share the work so that every job runs exactly once, and stop gracefully on SIGTE
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -14,9 +15,17 @@ from typing import Any
 
 import pytest
 from jobfuncs import add, sleep_then, sleep_then_insert
-from worker_helpers import app_rows, create_app_table, execute, subprocess_env, wait_until
+from worker_helpers import (
+    app_rows,
+    create_app_table,
+    execute,
+    sqlite_path,
+    subprocess_env,
+    wait_until,
+)
 
 import jobq
+from jobq.store._wake import wake_folder
 
 pytestmark = pytest.mark.slow
 
@@ -152,6 +161,23 @@ def test_sigterm_stops_gracefully(
     with pytest.raises(jobq.WaitTimeout):
         later.wait(timeout=0.5)
     assert later.status == jobq.Status.PENDING
+
+
+def test_a_stopped_sqlite_worker_leaves_no_wake_socket(
+    db: jobq.Database, db_url: str, spawn: Callable[..., WorkerProcess]
+) -> None:
+    if not db_url.startswith("sqlite"):
+        pytest.skip("wake sockets are SQLite's (PostgreSQL has NOTIFY)")
+    worker = spawn()
+    folder = Path(wake_folder(sqlite_path(db_url)))
+    mine = f"{worker.proc.pid}-"
+    wait_until(
+        lambda: any(n.startswith(mine) for n in os.listdir(folder)),
+        timeout=WAIT,
+        what="the worker's wake socket",
+    )
+    assert _stop(worker) == 0, worker.output()
+    assert not [n for n in os.listdir(folder) if n.startswith(mine)]
 
 
 def test_sigint_stops_an_idle_worker(
