@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from jobq.store import _claim, _dispatchers, _monitor, _outcomes, _queue, _schedules, _schema
@@ -61,8 +61,8 @@ class SqlStore:
     def reserve_connections(self, count: int) -> None:
         self.driver.reserve_connections(count)
 
-    def waiter(self) -> Waiter:
-        return self.driver.waiter()
+    def waiter(self, queues: Collection[str] | None = None) -> Waiter:
+        return self.driver.waiter(queues)
 
     def attempt_connection(self) -> AttemptConnection:
         return self.driver.attempt_connection()

@@ -14,7 +14,7 @@ Writes for a job attempt are fenced on (job id, attempt, dispatcher): if the cla
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -472,7 +472,11 @@ class Store(MonitorStore, Protocol):
         ...
 
     # waking up and the job's own transaction
-    def waiter(self) -> Waiter: ...
+    def waiter(self, queues: Collection[str] | None = None) -> Waiter:
+        """A waiter woken by new work in `queues` (any queue, if None), where the engine can
+        tell queues apart (PostgreSQL's NOTIFY payload); otherwise by any."""
+        ...
+
     def attempt_connection(self) -> AttemptConnection: ...
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, Protocol, TypeVar
 
 from jobq.store.base import AttemptConnection, NewJob, Waiter
@@ -166,6 +166,10 @@ class Driver(Protocol):
         """Make room for `count` concurrent connections (a worker's threads), if pooled."""
         ...
 
-    def waiter(self) -> Waiter: ...
+    def waiter(self, queues: Collection[str] | None = None) -> Waiter:
+        """A waiter woken by new work in `queues` (any queue, if None), where the engine can
+        tell queues apart (PostgreSQL's NOTIFY payload); otherwise by any."""
+        ...
+
     def attempt_connection(self) -> AttemptConnection: ...
     def close(self) -> None: ...

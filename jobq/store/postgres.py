@@ -26,7 +26,7 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -151,25 +151,39 @@ class PostgresAttemptConnection:
         self._pool.putconn(self._conn)  # a broken connection is discarded by the pool
 
 
-class ListenWaiter:
-    """Wakes on `NOTIFY jobq`, reconnecting (and reporting a wake-up) if the link drops."""
+def notify_channel(schema: str | None) -> str:
+    """The NOTIFY channel of jobq's tables in `schema`: a NOTIFY reaches every session of the
+    database, so workers of other schemas (other applications, tests) must not hear it."""
+    return "jobq" if not schema else f"jobq_{schema}"[:63]
 
-    def __init__(self, conninfo: str) -> None:
+
+class ListenWaiter:
+    """Wakes on a NOTIFY of its channel naming one of `queues` (any, if None), reconnecting
+    (and reporting a wake-up) if the link drops."""
+
+    def __init__(
+        self, conninfo: str, channel: str = "jobq", queues: Collection[str] | None = None
+    ) -> None:
         self._conninfo = conninfo
+        self._channel = channel
+        self._queues = None if queues is None else frozenset(queues)
         self._conn: psycopg.Connection[Any] | None = None
         self._lock = threading.Lock()
 
     def _connect(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
             self._conn = psycopg.connect(self._conninfo, autocommit=True)
-            self._conn.execute("LISTEN jobq")
+            self._conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
         return self._conn
 
     def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
         try:
             conn = self._connect()
-            for _ in conn.notifies(timeout=timeout, stop_after=1):
-                return True
+            while (left := deadline - time.monotonic()) > 0:
+                for note in conn.notifies(timeout=left, stop_after=1):
+                    if self._queues is None or note.payload in self._queues:
+                        return True
             return False
         except psycopg.Error:
             self.close()
@@ -192,6 +206,7 @@ class PostgresDriver:
     def __init__(self, url: str) -> None:
         self.url = url
         self.conninfo, self.schema, pool_size, pool_timeout = split_url(url)
+        self.channel = notify_channel(self.schema)
         self.queries = load_queries("postgres")
         self._flush_conn: psycopg.Connection[Any] | None = None
         self.completions: GroupCommit[dict[str, Any], bool] = GroupCommit(self._complete_plain)
@@ -295,7 +310,7 @@ class PostgresDriver:
         return [p["id"] in started for p in batch]
 
     def notify(self, ex: Executor, queue: str) -> None:
-        ex.run("notify", queue=queue)
+        ex.run("notify", queue=queue, channel=self.channel)
 
     # -- conversions ---------------------------------------------------------------------------
     def to_db_time(self, value: dt.datetime) -> dt.datetime:
@@ -335,7 +350,11 @@ class PostgresDriver:
     def put_one(self, job: NewJob, now: dt.datetime) -> int:
         # The insert and its NOTIFY are one statement, committed on its own.
         with self.statement() as ex:
-            row = ex.one("insert_and_notify", **self._insert_params(job, "pending", now))
+            row = ex.one(
+                "insert_and_notify",
+                **self._insert_params(job, "pending", now),
+                channel=self.channel,
+            )
         assert row is not None
         return int(row["id"])
 
@@ -459,8 +478,8 @@ class PostgresDriver:
         if count > self.pool.max_size:
             self.pool.resize(self.pool.min_size, count)
 
-    def waiter(self) -> ListenWaiter:
-        return ListenWaiter(self.conninfo)
+    def waiter(self, queues: Collection[str] | None = None) -> ListenWaiter:
+        return ListenWaiter(self.conninfo, self.channel, queues)
 
     def attempt_connection(self) -> PostgresAttemptConnection:
         return PostgresAttemptConnection(self.pool)

@@ -26,7 +26,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
 
 from jobq.errors import ConfigError, ConflictError, StoreFull, StoreUnavailable, is_conflict
@@ -354,9 +354,10 @@ class SqliteDriver:
     def reserve_connections(self, count: int) -> None:
         """Nothing: a connection per thread, opened on first use, no pool."""
 
-    def waiter(self) -> Waiter:
+    def waiter(self, queues: Collection[str] | None = None) -> Waiter:
         """A `SocketWaiter` (woken by writers, `_wake.py`), or where no socket can be made
-        (a read-only folder), a `DataVersionWaiter` polling every 2 ms."""
+        (a read-only folder), a `DataVersionWaiter` polling every 2 ms. Any queue's work
+        wakes it: the file says only that it changed."""
         conn = self.open()
         try:
             return SocketWaiter(

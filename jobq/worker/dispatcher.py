@@ -320,7 +320,9 @@ class Dispatcher:
                 self._stopping.wait(min(5.0, self.poll_interval))
                 continue
             if activated:
-                self._watch = _Watch(self.uuid, self.store.waiter(), self._stopping, self._wake)
+                self._watch = _Watch(
+                    self.uuid, self.store.waiter(self.queues), self._stopping, self._wake
+                )
                 self._watch.start()
                 if previous is None:
                     self._fire("registered")

@@ -153,6 +153,7 @@ def _typical_params(store: Any) -> dict[str, Any]:
         "begin_by": 1.5,
         "call": b"\x00",
         "call_repr": "f()",
+        "channel": "jobq",
         "dispatcher": "d",
         "dispatchers": ["d"],
         "failed": False,

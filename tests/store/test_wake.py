@@ -1,6 +1,7 @@
-"""SQLite's wake-ups (`jobq/store/_wake.py`): an idle worker sleeps on a socket instead of
+"""Wake-ups. SQLite's (`jobq/store/_wake.py`): an idle worker sleeps on a socket instead of
 polling, a put of another process wakes it, sockets of gone processes are cleared, and where
-no socket can be made the waiter polls as before."""
+no socket can be made the waiter polls as before. PostgreSQL's NOTIFY: a waiter hears only
+its own schema's channel and the queues it serves."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ import subprocess
 import sys
 import tempfile
 import threading
+import uuid
 from pathlib import Path
 
+import jobfuncs
+import psycopg
 import pytest
-from worker_helpers import subprocess_env
+from worker_helpers import pg_parts, subprocess_env
 
 import jobq
 from jobq.store import _wake
@@ -95,3 +99,32 @@ def test_where_no_socket_can_be_made_the_waiter_polls(
         assert waiter.wait(10)
     finally:
         waiter.close()
+
+
+def test_a_postgres_waiter_hears_only_its_schema_and_its_queues(db_url: str) -> None:
+    """NOTIFY reaches every session of the database: a worker must not wake (and claim) for
+    puts of another schema's jobq (another application, another test) or of queues it does
+    not serve."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's NOTIFY (SQLite's wake sockets are per database file)")
+    other_url = f"{pg_parts(db_url)[0]}?schema=jobq_test_other_{uuid.uuid4().hex[:8]}"
+    with jobq.connect(db_url) as db, jobq.connect(other_url) as other:
+        waiter = db.store.waiter(queues=["served"])
+        try:
+            assert not waiter.wait(0.1)  # listening now
+            other.queue("served").put(jobq.Job(jobfuncs.add, 1, 2))  # another schema
+            db.queue("elsewhere").put(jobq.Job(jobfuncs.add, 1, 2))  # a queue not served
+            assert not waiter.wait(0.5)
+            db.queue("served").put(jobq.Job(jobfuncs.add, 1, 2))
+            assert waiter.wait(5.0)
+        finally:
+            waiter.close()
+        everything = db.store.waiter()  # no queues given: any queue of this schema
+        try:
+            assert not everything.wait(0.1)
+            db.queue("elsewhere").put(jobq.Job(jobfuncs.add, 1, 2))
+            assert everything.wait(5.0)
+        finally:
+            everything.close()
+    with psycopg.connect(pg_parts(db_url)[0], autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{pg_parts(other_url)[1]}" CASCADE')

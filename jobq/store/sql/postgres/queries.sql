@@ -516,8 +516,9 @@ SELECT dispatcher_uuid, queue, name, size, filter FROM jobq_agents
 WHERE dispatcher_uuid = %(uuid)s ORDER BY queue, name;
 
 -- name: notify
--- Wake idle workers of a queue; delivered when the transaction commits.
-SELECT pg_notify('jobq', %(queue)s);
+-- Wake idle workers of a queue; delivered when the transaction commits. The channel is the
+-- schema's (driver.channel): NOTIFY reaches every session of the database, whatever schema.
+SELECT pg_notify(%(channel)s, %(queue)s);
 
 -- name: migrate_lock
 -- Serialize concurrent first connects while the schema is created.
@@ -552,7 +553,7 @@ WITH inserted AS (
         %(call)s, %(call_repr)s, %(retry_policy)s, %(retry_data)s, %(failure_log_level)s,
         %(quota_names)s, %(put_by)s, %(parent_id)s, %(now)s)
     RETURNING id, queue)
-SELECT id, pg_notify('jobq', queue) FROM inserted;
+SELECT id, pg_notify(%(channel)s, queue) FROM inserted;
 
 -- name: upsert_schedule
 -- Create a schedule or replace its definition (a pause is kept); its next tick starts over.
