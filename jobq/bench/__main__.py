@@ -14,6 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from jobq.bench.fleet import FleetSizes, fleet_report, fleet_table, run_fleet
 from jobq.bench.scale import (
     DEFAULT_SCALE_ROWS,
     SCALE_LATENCY_JOBS,
@@ -108,6 +109,14 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=DEFAULT_SCALE_ROWS,
         help="Pending rows, and completed rows, of the --scale fill (1000000).",
+    )
+    parser.add_argument(
+        "--fleet",
+        action="store_true",
+        help="Instead of the usual workloads: jobq with several workers, at its defaults: "
+        "mixed (no-op jobs then 200 ms jobs, two workers of size 2), scale-out (1, 2, 4 "
+        "worker processes on PostgreSQL) and idle (20 idle workers' CPU and latency) "
+        "(jobq.bench.fleet).",
     )
     parser.add_argument(
         "--quick",
@@ -261,8 +270,16 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             err.print(f"[yellow]skipping PostgreSQL: no server at {args.pg_url}: {error}[/yellow]")
             engines.remove("postgres")
+    if args.scale and args.fleet:
+        print("jobq bench: --scale and --fleet are separate runs", file=sys.stderr)
+        return 2
     if args.scale:
         return _main_scale(args, settings, engines, machine, runs, console, err)
+    if args.fleet:
+        if args.peers:
+            print("jobq bench: --fleet measures jobq alone (no --peers)", file=sys.stderr)
+            return 2
+        return _main_fleet(args, settings, engines, machine, runs, console, err)
     profiles = list(PROFILES) if args.profile == "both" else [args.profile]
     systems: dict[str, list[System]] = {}
     for engine in engines:
@@ -415,6 +432,32 @@ def _main_scale(
         }
         # One line, last on stdout, so scripts can take the last line.
         print(json.dumps(scale_report(results, machine, config)))
+    return 0
+
+
+def _main_fleet(
+    args: argparse.Namespace,
+    settings: Settings,
+    engines: list[str],
+    machine: dict[str, Any],
+    runs: int,
+    console: Console,
+    err: Console,
+) -> int:
+    """`--fleet`: mixed, scale-out and idle, by engine (jobq.bench.fleet)."""
+    sizes = FleetSizes.quick() if args.quick else FleetSizes()
+    try:
+        results = [
+            run_fleet(engine, settings, runs, sizes, lambda msg: err.print(msg, style="dim"))
+            for engine in engines
+        ]
+    except BenchError as error:
+        err.print(f"[red]jobq bench --fleet failed: {error}[/red]")
+        return 1
+    console.print(fleet_table(results, machine, runs))
+    if args.json:
+        config = {"jobs": settings.jobs, "runs": runs, **sizes.__dict__}
+        print(json.dumps(fleet_report(results, machine, config)))
     return 0
 
 

@@ -14,3 +14,8 @@ def noop() -> None:
 def sleep10ms() -> None:
     """Sleep 10 ms: with 8 at a time, the ideal rate is 800 jobs/s."""
     time.sleep(SLEEP_SECONDS)
+
+
+def sleep_for(seconds: float) -> None:
+    """Sleep `seconds`: the long jobs of the mixed workload (`jobq.bench.fleet`)."""
+    time.sleep(seconds)

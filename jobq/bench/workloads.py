@@ -305,8 +305,8 @@ class CpuMeter:
 
     SERVER_EVERY = 0.25  # seconds between look-ups of the worker's backends
 
-    def __init__(self, pid: int, pg_url: str | None) -> None:
-        self.pid = pid
+    def __init__(self, pid: int | list[int], pg_url: str | None) -> None:
+        self.roots = [pid] if isinstance(pid, int) else list(pid)  # several workers' trees
         self._conn: Any = None
         if pg_url is not None:
             import psycopg
@@ -325,15 +325,18 @@ class CpuMeter:
         rows = self._conn.execute(
             "SELECT pid, backend_type, client_port FROM pg_stat_activity"
         ).fetchall()
-        ports = tcp_ports(process_tree(self.pid))
+        ports = tcp_ports(self._tree())
         self._backends = [
             pid for pid, kind, port in rows if kind == "client backend" and port in ports
         ]
         self._background = [pid for pid, kind, _ in rows if kind != "client backend"]
         self._looked_up = time.monotonic()
 
+    def _tree(self) -> list[int]:
+        return [pid for root in self.roots for pid in process_tree(root)]
+
     def sample(self) -> None:
-        groups = [("worker", process_tree(self.pid))]
+        groups = [("worker", self._tree())]
         if self._conn is not None:
             if time.monotonic() - self._looked_up >= self.SERVER_EVERY:
                 self._look_up_server()
@@ -501,7 +504,7 @@ def server_url(url: str, settings: Settings) -> str | None:
     return None if url.startswith("sqlite") else settings.pg_url
 
 
-def _drain(
+def drain_jobs(
     url: str, settings: Settings, options: list[str], func: Callable[[], None], n: int
 ) -> tuple[float, Result]:
     """(jobs/s from the first stored start to the last stored completion, the worker's peak
@@ -538,11 +541,11 @@ def drain_result(rate: float, extra: Result) -> Result:
 
 
 def bench_drain(url: str, settings: Settings, options: list[str]) -> Result:
-    return drain_result(*_drain(url, settings, options, noop, settings.jobs))
+    return drain_result(*drain_jobs(url, settings, options, noop, settings.jobs))
 
 
 def bench_sleep(url: str, settings: Settings, options: list[str]) -> Result:
-    rate, _ = _drain(url, settings, options, sleep10ms, settings.sleep_jobs)
+    rate, _ = drain_jobs(url, settings, options, sleep10ms, settings.sleep_jobs)
     return {"sleep": rate}
 
 

@@ -228,3 +228,41 @@ def test_scale_bench_refuses_peers() -> None:
     )
     assert proc.returncode == 2
     assert "--scale" in proc.stderr
+
+
+@pytest.mark.timeout(200)
+def test_fleet_bench_reports_mixed_scale_out_and_idle(engine: str) -> None:
+    """`--fleet`: several workers at their defaults; every figure is measured (jobq alone)."""
+    report, table, progress = run_bench("--fleet", "--quick", "--engine", engine, "--jobs", "200")
+    metrics = report["fleet"][engine]["metrics"]
+    expected = {
+        "mixed_efficiency",
+        "mixed_long_span",
+        "mixed_makespan",
+        "idle_worker_percent",
+        "idle_latency_p50",
+        "idle_latency_p99",
+    }
+    if engine == "postgres":
+        expected |= {"idle_server_percent", "scale_1", "scale_2", "scale_4"}
+        expected |= {f"scale_{n}_cpu_{who}_us" for n in (1, 2, 4) for who in ("worker", "server")}
+    assert set(metrics) == expected
+    assert all(summary["median"] > 0 for summary in metrics.values()), metrics
+    # The long jobs cannot beat four busy threads: ideal / span is at most 1.
+    assert metrics["mixed_efficiency"]["median"] <= 1.0
+    assert metrics["mixed_makespan"]["median"] >= metrics["mixed_long_span"]["median"]
+    assert "jobq bench --fleet" in table and "mixed: long jobs, ideal / span" in table
+    assert f"{engine}: run 1/1: fleet: idle" in progress
+
+
+def test_fleet_bench_refuses_peers_and_scale() -> None:
+    for extra in ("--peers", "--scale"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "jobq.bench", "--fleet", extra],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=subprocess_env(),
+        )
+        assert proc.returncode == 2, proc.stderr
+        assert "--fleet" in proc.stderr
