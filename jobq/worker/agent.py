@@ -141,6 +141,10 @@ class AgentPool:
         self._moved_at = time.monotonic()  # when a thread last took or ended a job
         self.callbacks_running = 0  # jobs of the callback slot (see `submit_callback`)
         self.yielded = False  # a job held here gave its start up to a put-back job
+        # Of `running`, threaded jobs taken away after their time limit whose call still
+        # runs (jobq.worker.timeouts): they keep their thread and their place in `size`, but
+        # a stop (`join`) no longer waits for them.
+        self.abandoned = 0
         self.on_done: Callable[[], None] = lambda: None
 
     @property
@@ -358,12 +362,21 @@ class AgentPool:
                 self._idle_cond.notify_all()
         self.on_done()
 
+    def abandon(self, change: int) -> None:
+        """One more (+1) or one less (-1) job taken away whose thread still runs it."""
+        with self._lock:
+            self.abandoned += change
+            if self.running - self.abandoned <= 0 and self.callbacks_running == 0:
+                self._idle_cond.notify_all()
+
     def stop(self) -> None:
         self.resize(0)
 
     def join(self, timeout: float | None) -> bool:
-        """Wait until no job of this pool is running; True if that happened in time."""
+        """Wait until no job of this pool is running (but those taken away after their time
+        limit, whose threads cannot be stopped); True if that happened in time."""
         with self._idle_cond:
             return self._idle_cond.wait_for(
-                lambda: self.running == 0 and self.callbacks_running == 0, timeout
+                lambda: self.running - self.abandoned <= 0 and self.callbacks_running == 0,
+                timeout,
             )
