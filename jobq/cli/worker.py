@@ -229,6 +229,7 @@ def worker(
             raise click.BadParameter(str(error)) from error
         sys.exit(supervise(options_for, processes, uuid, grace=grace))
     try:
+        _check_limits(job_timeout, timeout_grace)
         specs = [AgentSpec.parse(a) for a in agents] or None
         db = _connect_when_there_is_room(url)
         dispatcher = db.worker(
@@ -290,9 +291,9 @@ def worker(
 
 def _check_limits(job_timeout: float | None, timeout_grace: float | None) -> None:
     """Refuse a bad --job-timeout or --timeout-grace before any worker process starts."""
-    grace = None if timeout_grace is None else check_grace(timeout_grace)
+    grace = None if timeout_grace is None else check_grace(timeout_grace, "--timeout-grace")
     if job_timeout is not None:
-        check_limit(job_timeout, grace, "--job-timeout")
+        check_limit(job_timeout, grace, "--job-timeout", "--timeout-grace")
 
 
 COMMANDS = [worker]

@@ -41,29 +41,32 @@ def seconds_of(value: object, name: str) -> float:
     return seconds
 
 
-def check_limit(timeout: object, grace: float | None, name: str = "timeout") -> float:
+def check_limit(
+    timeout: object, grace: float | None, name: str = "timeout", grace_name: str = "grace"
+) -> float:
     """A time limit in seconds, refused if it is not > 0 or if it is shorter than `grace`
     (a configured grace period, in seconds): the stop would come after the job is taken."""
     seconds = seconds_of(timeout, name)
     if grace is not None and seconds < grace:
         raise ValueError(
             f"{name} ({seconds:g} s) must not be shorter than the grace period ({grace:g} s) a "
-            f"job gets once its stop is requested; give a longer {name} or a shorter grace"
+            f"job gets once its stop is requested; give a longer {name} or a shorter "
+            f"{grace_name}"
         )
     return seconds
 
 
-def check_grace(grace: object) -> float:
+def check_grace(grace: object, name: str = "timeout_grace") -> float:
     """A configured grace period in seconds (>= 0)."""
     if isinstance(grace, dt.timedelta):
         seconds = grace.total_seconds()
     elif isinstance(grace, int | float) and not isinstance(grace, bool):
         seconds = float(grace)
     else:
-        raise TypeError(f"timeout_grace must be a number of seconds >= 0, got {grace!r}")
+        raise TypeError(f"{name} must be a number of seconds >= 0, got {grace!r}")
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(
-            f"timeout_grace must be >= 0 (seconds a job over its time limit gets to stop "
+            f"{name} must be >= 0 (seconds a job over its time limit gets to stop "
             f"before it is taken away), got {grace!r}"
         )
     return seconds

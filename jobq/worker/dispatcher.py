@@ -117,7 +117,7 @@ class Dispatcher:
             limit = (
                 None
                 if job_timeout is None
-                else check_limit(job_timeout, grace_seconds, "job_timeout")
+                else check_limit(job_timeout, grace_seconds, "job_timeout", "timeout_grace")
             )
         except (TypeError, ValueError) as error:
             raise ConfigError(str(error)) from None

@@ -272,7 +272,7 @@ def test_an_async_job_over_its_limit_is_cancelled(db: jobq.Database, tmp_path: P
 
 def test_jobs_without_a_limit_are_not_watched(db: jobq.Database, limits: jobq.Dispatcher) -> None:
     job = db.queue().put(jobq.Job(jobfuncs.sleep_then, 0.5, "done"))
-    wait_until(lambda: job.refresh() or job.status == jobq.Status.ACTIVE, WAIT)
+    wait_until(lambda: job.refresh().status == jobq.Status.ACTIVE, WAIT)
     assert len(limits.timeouts) == 0
     wait_until(lambda: _completed(job), WAIT)
     assert job.result == "done"
