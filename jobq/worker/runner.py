@@ -582,7 +582,8 @@ class Runner:
         decided; or None for a returned Job, once it is waited on."""
         watched: Watched | None = job.watched
         if watched is not None:
-            if watched.attempt is not None:  # the policy retries it now, in this claim
+            watched.guard.check()  # taken away before its call (or between two runs)
+            if watched.attempt is not None:  # the policy retries it now: a new run, timed anew
                 watched.restart()
             attempt.guard = watched.guard
             attempt.lock = threading.Lock()
