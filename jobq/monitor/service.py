@@ -587,16 +587,20 @@ class Monitor:
         queue: str = "",
         begin_after: dt.datetime | None = None,
         retries: int | None = None,
+        timeout: float | None = None,
     ) -> JobRecord:
         """Put a job calling the function at import path `path` (`package.module:function`)
-        with `args` and `kwargs` (and `retries`, as `Queue.put`); ValueError if the path is
-        malformed or does not name an importable callable (nothing is stored then)."""
+        with `args` and `kwargs` (and `retries`, `timeout`, as `Queue.put`); ValueError if the
+        path is malformed or does not name an importable callable (nothing is stored then)."""
         from jobq.model.job import Job
 
         func = resolve_callable(path)
         try:
             job = self.db.queue(queue).put(
-                Job(func, *args, **(kwargs or {})), begin_after=begin_after, retries=retries
+                Job(func, *args, **(kwargs or {})),
+                begin_after=begin_after,
+                retries=retries,
+                timeout=timeout,
             )
         except EncodingError as error:
             raise ValueError(str(error)) from None

@@ -148,6 +148,31 @@ def test_the_worker_default_limit_applies_to_jobs_without_their_own(
     assert re.search(r"time limit +-", shown), shown  # its own: none
 
 
+def test_jobq_put_gives_a_job_its_limit(
+    db: jobq.Database, db_url: str, worker_process: Path, tmp_path: Path
+) -> None:
+    job_id = int(
+        jobq_cli(
+            "put", "timeout_jobs:cooperative", str(tmp_path), "--timeout", "0.5", "--db", db_url
+        )
+    )
+    job = db.get_job(job_id)
+    assert job.retry_data == {"timeout": 0.5}
+    wait_until(lambda: _completed(job), WAIT)
+    assert "time limit of 0.5 s" in _timeout_message(job)
+    command = [sys.executable, "-m", "jobq", "put", "jobfuncs:add", "1", "2"]
+    done = subprocess.run(
+        [*command, "--timeout", "-1", "--db", db_url],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "timeout must be > 0" in done.stderr and "-1.0" in done.stderr
+    assert db.store.get(job_id + 1) is None  # nothing stored
+
+
 @pytest.mark.parametrize(
     ("options", "words"),
     [

@@ -276,3 +276,15 @@ def test_jobs_without_a_limit_are_not_watched(db: jobq.Database, limits: jobq.Di
     assert len(limits.timeouts) == 0
     wait_until(lambda: _completed(job), WAIT)
     assert job.result == "done"
+
+
+def test_a_timed_out_job_retried_by_hand_keeps_its_limit(db: jobq.Database, tmp_path: Path) -> None:
+    with db.worker(poll_interval=0.1, timeout_grace=5).start():
+        job = db.queue().put(jobq.Job(timeout_jobs.cooperative, str(tmp_path)), timeout=0.2)
+        wait_until(lambda: _completed(job), WAIT)
+        _timed_out(job)
+        again = db.get_job(Monitor(db).retry(job.id).id)  # type: ignore[arg-type]
+        assert again.retry_data == {"timeout": 0.2}
+        wait_until(lambda: _completed(again), WAIT)
+    assert "time limit of 0.2 s" in _timed_out(again)
+    assert events(tmp_path) == ["stop seen", "stop seen"]
