@@ -27,7 +27,8 @@ from worker_helpers import subprocess_env, wait_until
 
 import jobq
 from jobq.web import create_app
-from jobq.worker.supervisor import slot_uuids
+from jobq.worker.supervisor import Supervisor, slot_uuids
+from jobq.worker.timeouts import RUNAWAY_EXIT
 
 pytestmark = pytest.mark.slow
 
@@ -251,3 +252,22 @@ def test_under_processes_the_child_running_a_runaway_is_replaced(
         (tmp_path / "release").touch()
         code = _stop(proc, log)
     assert code == 0, log.read_text(errors="replace")
+
+
+def test_the_supervisor_replaces_a_runaway_exit_at_once() -> None:
+    """Exit code 75 (RUNAWAY_EXIT) is a replacement, not a crash: restarted at once however
+    soon it came, without the backoff of quick deaths."""
+    command = [sys.executable, "-c", f"import sys; sys.exit({RUNAWAY_EXIT})"]
+    sup = Supervisor([(str(uuid.uuid4()), command)], min_uptime=3600)
+    slot = sup.slots[0]
+    sup._start(slot)
+    try:
+        first = slot.process
+        assert first is not None
+        first.wait(WAIT)
+        sup._watch()
+        assert slot.process is not None and slot.process is not first  # started again
+        assert (slot.restarts, slot.quick_deaths) == (1, 0)
+    finally:
+        if slot.process is not None:
+            slot.process.wait(WAIT)
