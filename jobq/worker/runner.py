@@ -234,7 +234,7 @@ class Runner:
         # The dispatcher's time limits (None: none enforced, as in inline test mode), and
         # what to tell when a taken-away threaded job goes on running (+1) and ends (-1).
         self.timeouts = timeouts
-        self.on_abandon: Callable[[int], None] = lambda change: None
+        self.on_abandon: Callable[[int, int], None] = lambda change, job_id: None
 
     def _sleep(self, seconds: float) -> None:
         self.stopping.wait(seconds)
@@ -359,7 +359,7 @@ class Runner:
         assert self.timeouts is not None
         self.timeouts.forget(watched)
         if watched.taken and not watched.is_async:
-            self.on_abandon(-1)
+            self.on_abandon(-1, watched.job.record.id)
             events_log.warning(
                 "%s: the run taken away after its time limit has ended (its thread is free)",
                 watched.job.label,
@@ -427,7 +427,7 @@ class Runner:
                 running = watched.context
                 self.aio.cancel_where(lambda ctx: ctx.get(context.CURRENT) is running)
         if not watched.is_async:
-            self.on_abandon(1)
+            self.on_abandon(1, record.id)
         events_log.error("%s: %s", job.label, watched.guard.taken)
         return True
 
