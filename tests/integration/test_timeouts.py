@@ -7,9 +7,9 @@ untouched; the retry policy decides. The process-level path (a `jobq worker` pro
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import math
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -234,7 +234,7 @@ def test_a_runaway_keeps_its_thread_counted_against_its_agent(
             after = queue.put(jobq.Job(jobfuncs.add, 1, 2))
             for _ in range(10):  # some polls of the dispatcher: it must not start it
                 dispatcher.wake()
-                asyncio.run(asyncio.sleep(0.05))
+                time.sleep(0.05)
             after.refresh()
             assert after.status == jobq.Status.PENDING
             pool = dispatcher._pools[("", "main")]
