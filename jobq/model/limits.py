@@ -80,6 +80,12 @@ def limit_of(retry_data: dict[str, Any], default: float | None) -> float | None:
     return default
 
 
+def time_limit_of(retry_data: dict[str, Any]) -> dt.timedelta | None:
+    """A job's own time limit as a timedelta (`job.time_limit`, the monitor's "time limit")."""
+    seconds = limit_of(retry_data, None)
+    return None if seconds is None else dt.timedelta(seconds=seconds)
+
+
 def grace_for(limit: float, grace: float | None) -> float:
     """The grace a job with `limit` gets: the configured one (at most the limit itself), else
     a tenth of the limit, at most GRACE_MOST seconds."""

@@ -31,7 +31,7 @@ from jobq.errors import (
     QueueNotFound,
 )
 from jobq.model.failure import Failure, failure_from_dict
-from jobq.model.limits import limit_of
+from jobq.model.limits import time_limit_of
 from jobq.model.retry import retries_of
 from jobq.monitor.filters import Selection, parse_selection
 from jobq.monitor.views import (
@@ -427,7 +427,7 @@ class Monitor:
             created=record.created,
             begin_after=record.begin_after,
             begin_by=None if record.begin_by is None else dt.timedelta(seconds=record.begin_by),
-            time_limit=_time_limit(record.retry_data),
+            time_limit=time_limit_of(record.retry_data),
             assigned=record.assigned_at,
             active_start=record.active_start,
             active_end=record.active_end,
@@ -748,9 +748,3 @@ class Monitor:
     def quota_remove(self, queue: str, name: str) -> None:
         """Remove quota `name` of `queue`; KeyError if there is none."""
         self.db.queue(queue).quotas.remove(name)
-
-
-def _time_limit(retry_data: dict[str, Any]) -> dt.timedelta | None:
-    """A job's own time limit (`put(..., timeout=...)`), as its workers read it."""
-    seconds = limit_of(retry_data, None)
-    return None if seconds is None else dt.timedelta(seconds=seconds)

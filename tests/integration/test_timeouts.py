@@ -113,8 +113,11 @@ def test_the_limit_is_saved_with_the_job(db: jobq.Database, queue: jobq.Queue) -
         assert db.get_job(job.id).retry_data == {"timeout": 90.0}  # type: ignore[arg-type]
     assert db.get_job(one.id).retry_data == {"retries": 2, "timeout": 300.0}  # type: ignore[arg-type]
     assert Monitor(db).job(one.id).time_limit == dt.timedelta(minutes=5)  # type: ignore[arg-type]
+    assert one.time_limit == dt.timedelta(minutes=5)
+    assert db.get_job(one.id).time_limit == dt.timedelta(minutes=5)  # type: ignore[arg-type]
     plain = queue.put(jobq.Job(jobfuncs.add, 1, 1))
     assert Monitor(db).job(plain.id).time_limit is None  # type: ignore[arg-type]
+    assert plain.time_limit is None
 
 
 def test_a_pulled_job_keeps_its_settings(queue: jobq.Queue) -> None:
