@@ -125,7 +125,7 @@ def stop_requested() -> bool:
     once the job has run past its time limit (`put(..., timeout=...)`; no read then): the job
     should return soon, before its grace period ends and its attempt is taken away."""
     guard = _context().guard
-    if guard is not None and guard.stop.is_set():
+    if guard is not None and guard.stop:
         return True
     return bool(get_live_annotation("stop_requested", False))
 

@@ -10,7 +10,6 @@ no write lock on the whole database) while it runs."""
 from __future__ import annotations
 
 import contextvars
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -72,14 +71,15 @@ class AttemptWrites:
 
 class Guard:
     """A running job's time limit as its worker enforces it (`jobq.worker.timeouts`): `stop`
-    is set once the limit passed (`jobq.local.stop_requested()` answers True), `taken` holds
+    is True once the limit passed (`jobq.local.stop_requested()` answers True), `taken` holds
     the reason once the attempt was taken away: then whatever the job still does to jobs
-    through `jobq.local` raises `ReassignedError`."""
+    through `jobq.local` raises `ReassignedError`. Plain attributes (set by one thread, read
+    by another): one is made for every run under a limit."""
 
     __slots__ = ("stop", "taken")
 
     def __init__(self) -> None:
-        self.stop = threading.Event()
+        self.stop = False
         self.taken: str | None = None
 
     def check(self) -> None:

@@ -372,7 +372,7 @@ class Runner:
         if watched is None:
             return None
         watched.guard.check()
-        if not watched.guard.stop.is_set():
+        if not watched.guard.stop:
             return None
         return JobTimeout(
             f"{job.label} ran past its time limit of {watched.limit:g} s; it ended once its "

@@ -151,9 +151,7 @@ class Timeouts:
 
     def _next_at(self) -> float | None:
         due = [
-            run.take_at if run.guard.stop.is_set() else run.stop_at
-            for run in self._runs
-            if not run.taken
+            run.take_at if run.guard.stop else run.stop_at for run in self._runs if not run.taken
         ]
         return min(due, default=None)
 
@@ -169,8 +167,8 @@ class Timeouts:
                 # lock would make the writes below (and every other writer) wait for it.
                 run.revoke(run)
         for run in runs:
-            if not run.guard.stop.is_set():
-                run.guard.stop.set()
+            if not run.guard.stop:
+                run.guard.stop = True
                 events_log.warning(
                     "%s ran past its time limit of %g s: its stop is requested; it is taken "
                     "away in %g s unless it ends",

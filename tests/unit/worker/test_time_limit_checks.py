@@ -41,9 +41,9 @@ def test_the_stop_comes_at_the_limit_and_the_take_away_after_the_grace() -> None
     timeouts._runs.add(run)  # as `watch` does, without its thread
     assert timeouts.next_at() == 110.0
     assert timeouts.check(109.9) == 0
-    assert not run.guard.stop.is_set()
+    assert not run.guard.stop
     assert timeouts.check(110.0) == 0
-    assert run.guard.stop.is_set() and runner.taken == []
+    assert run.guard.stop and runner.taken == []
     assert timeouts.next_at() == 112.0  # now its grace's end
     assert timeouts.check(112.0) == 1
     assert runner.revoked == [run] and runner.taken == [run] and run.taken
