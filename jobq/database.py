@@ -8,6 +8,7 @@ id, and changes running workers' agents and intervals.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -179,6 +180,8 @@ class Database:
         traceback_locals: bool = False,
         redact_locals: str = DEFAULT_REDACT,
         import_retries: int = 10,
+        job_timeout: dt.timedelta | float | None = None,
+        timeout_grace: dt.timedelta | float | None = None,
     ) -> Dispatcher:
         """A dispatcher for this process; `start()` it to run jobs in background threads.
 
@@ -187,8 +190,13 @@ class Database:
         seconds before they are handed on. With `traceback_locals`, a job's failure records
         its frames' locals (logged, stored and shown), except those whose names match the
         regular expression `redact_locals`; off by default, since locals hold secrets.
-        seconds before they are handed on. A job whose code this process cannot import is
+        A job whose code this process cannot import is
         put back for another worker, up to `import_retries` times before it fails.
+        `job_timeout` (timedelta or seconds > 0): the time limit of the jobs it runs that were
+        put without their own (`put(..., timeout=...)`); `timeout_grace` (seconds >= 0, at
+        most `job_timeout`): how long a job past its limit gets to end once its stop is
+        requested before its attempt is taken away (default: a tenth of its limit, at most
+        30 s). A `ConfigError` names a bad value.
         """
         try:
             locals_setting = TracebackLocals(traceback_locals, redact_pattern(redact_locals))
@@ -206,6 +214,8 @@ class Database:
             grace=grace,
             traceback_locals=locals_setting,
             import_retries=import_retries,
+            job_timeout=job_timeout,
+            timeout_grace=timeout_grace,
         )
 
     def set_dispatcher_intervals(

@@ -15,9 +15,10 @@
         +-- ConflictError                     serialization failure, deadlock, `database is locked`
         +-- SchemaMismatch                    the database schema is newer than this jobq
 
-Failures stored as job results use three more, which are raised *inside* jobs only:
+Failures stored as job results use four more, which are raised *inside* jobs only:
 `TimeoutError` (a `begin_by` deadline passed before the job started; it shadows the builtin
-only inside this module's namespace, as `jobq.TimeoutError`), `AbortedError` (an
+only inside this module's namespace, as `jobq.TimeoutError`), its subclass `JobTimeout` (the
+job ran past its time limit, `put(timeout=...)`), `AbortedError` (an
 interrupted job its retry policy would not retry) and `CancelledError` (a pending job
 cancelled with `job.cancel()`).
 """
@@ -107,6 +108,13 @@ class SchemaMismatch(StoreError):
 
 class TimeoutError(JobqError):
     """The job's begin_by deadline passed before it started."""
+
+
+class JobTimeout(TimeoutError):
+    """The job ran past its time limit (`put(..., timeout=...)`, or its worker's
+    `job_timeout`): its stop was requested, and it did not finish in time or stopped then.
+    Its retry policy decides as for any other error: the default policies and `NeverRetry`
+    give up, `put(retries=N)` retries it up to N times."""
 
 
 class AbortedError(JobqError):

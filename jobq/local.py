@@ -121,7 +121,12 @@ def progress(done: float, total: float | None = None, message: str | None = None
 
 
 def stop_requested() -> bool:
-    """True once someone called `request_stop()` on the running job (one database read)."""
+    """True once someone called `request_stop()` on the running job (one database read), or
+    once the job has run past its time limit (`put(..., timeout=...)`; no read then): the job
+    should return soon, before its grace period ends and its attempt is taken away."""
+    guard = _context().guard
+    if guard is not None and guard.stop:
+        return True
     return bool(get_live_annotation("stop_requested", False))
 
 

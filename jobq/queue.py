@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from jobq._clock import ensure_aware
 from jobq.errors import BadStatusError
 from jobq.model.job import Job, Status
+from jobq.model.limits import TIMEOUT, check_limit
 from jobq.model.retry import RetryPolicy, ready_policy
 from jobq.types import AppConnection
 
@@ -45,6 +46,7 @@ class Queue:
         begin_by: dt.timedelta | None = None,
         retry_policy: type[RetryPolicy] | None = None,
         retries: int | None = None,
+        timeout: dt.timedelta | float | None = None,
         failure_log_level: int | None = None,
         quota_names: Iterable[str] | None = None,
         conn: AppConnection | None = None,
@@ -56,6 +58,10 @@ class Queue:
         `retries` (int >= 0): on an ordinary exception, retry the job up to this many more
         times with exponential backoff and jitter, then fail with the last error
         (`jobq.RetryWithBackoff`; `job.retried`, `job.next_run` show where it is).
+        `timeout` (timedelta, or seconds > 0): the job's time limit. Once it has run that
+        long, its stop is requested (`jobq.local.stop_requested()`); if it has not ended
+        after its worker's grace period, the attempt is taken away (whatever it writes later
+        is refused) and it fails with `jobq.JobTimeout` through its retry policy.
         `quota_names`: names of this queue's quotas the job counts against while claimed or
         running (each must exist: `ValueError(('unknown quota name', name))`).
         `conn`: an application connection (sqlite3, psycopg, SQLAlchemy connection or session)
@@ -70,6 +76,7 @@ class Queue:
             begin_by=begin_by,
             retry_policy=retry_policy,
             retries=retries,
+            timeout=timeout,
             failure_log_level=failure_log_level,
             quota_names=quota_names,
             conn=conn,
@@ -83,15 +90,18 @@ class Queue:
         begin_by: dt.timedelta | None = None,
         retry_policy: type[RetryPolicy] | None = None,
         retries: int | None = None,
+        timeout: dt.timedelta | float | None = None,
         failure_log_level: int | None = None,
         quota_names: Iterable[str] | None = None,
         conn: AppConnection | None = None,
     ) -> list[Job]:
         """Store several jobs in one transaction (all or none), with the same options."""
-        retry_data = None
+        retry_data: dict[str, Any] | None = None
         if retries is not None:
             retry_policy = ready_policy(retries, retry_policy)
             retry_data = {"retries": retries}
+        if timeout is not None:
+            retry_data = {**(retry_data or {}), TIMEOUT: check_limit(timeout, None)}
         names = None if quota_names is None else self._check_quota_names(quota_names)
         jobs = [item if isinstance(item, Job) else Job(item) for item in items]
         if begin_after is not None:
@@ -123,9 +133,10 @@ class Queue:
             if id(job) in seen:
                 raise ValueError(f"{job!r} appears twice in one put_many")
             if retry_data is not None and job.stored:
+                given = "retries=" if retries is not None else "timeout="
                 raise ValueError(
-                    f"retries= applies to new jobs; {job!r} was pulled from a queue and keeps "
-                    f"the retry policy it was put with (put a new Job to change it)"
+                    f"{given} applies to new jobs; {job!r} was pulled from a queue and keeps "
+                    f"the settings it was put with (put a new Job to change them)"
                 )
             seen.add(id(job))
         return self.db.rows.put(

@@ -150,6 +150,12 @@ def _when(text: str | None, now: dt.datetime) -> dt.datetime | None:
     help="Retry an error up to N times, with exponential backoff (as put(retries=N)).",
 )
 @click.option(
+    "--timeout",
+    type=float,
+    default=None,
+    help="The job's time limit in seconds (as put(timeout=...)).",
+)
+@click.option(
     "--path",
     "paths",
     multiple=True,
@@ -166,6 +172,7 @@ def put(
     queue: str,
     begin_after: str | None,
     retries: int | None,
+    timeout: float | None,
     paths: tuple[str, ...],
     as_json: bool,
 ) -> None:
@@ -182,6 +189,7 @@ def put(
             queue=queue,
             begin_after=_when(begin_after, monitor.now()),
             retries=retries,
+            timeout=timeout,
         )
     if as_json:
         emit_json(

@@ -22,9 +22,11 @@ from jobq.cli.common import db_option
 from jobq.cli.imports import use_import_paths, warn_unimportable
 from jobq.errors import ConfigError, StoreFull
 from jobq.model.failure import DEFAULT_REDACT
+from jobq.model.limits import check_grace, check_limit
 from jobq.monitor.filters import parse_interval
 from jobq.worker.agent import AgentSpec
 from jobq.worker.loops import FULL_WARNING_EVERY
+from jobq.worker.timeouts import RUNAWAY_EXIT
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -141,6 +143,22 @@ def _connect_when_there_is_room(url: str | None) -> jobq.Database:
     "recorded as <redacted>.",
 )
 @click.option(
+    "--job-timeout",
+    type=float,
+    default=None,
+    help="Seconds a job put without its own timeout may run: then its stop is requested, and "
+    "after the grace period its attempt is taken away and it fails with jobq.JobTimeout "
+    "through its retry policy. Default: no limit.",
+)
+@click.option(
+    "--timeout-grace",
+    type=float,
+    default=None,
+    help="Seconds a job past its time limit gets to end once its stop is requested (at most "
+    "--job-timeout). Default: a tenth of its limit, at most 30.",
+)
+@click.option("--exit-on-runaway", is_flag=True, hidden=True)
+@click.option(
     "--processes",
     type=click.IntRange(min=1),
     default=1,
@@ -166,6 +184,9 @@ def worker(
     traceback_locals: bool,
     redact_locals: str,
     import_retries: int,
+    job_timeout: float | None,
+    timeout_grace: float | None,
+    exit_on_runaway: bool,
 ) -> None:
     """Run a worker (dispatcher) until SIGTERM or SIGINT.
 
@@ -189,6 +210,11 @@ def worker(
             options += ["--traceback-locals"] if traceback_locals else []
             options += ["--retention", retention, "--import-retries", str(import_retries)]
             options += [a for p in paths for a in ("--path", p)]  # children start in this cwd
+            if job_timeout is not None:
+                options += ["--job-timeout", repr(job_timeout)]
+            if timeout_grace is not None:
+                options += ["--timeout-grace", repr(timeout_grace)]
+            options += ["--exit-on-runaway"]  # a runaway thread: the child is replaced
             if monitor_port is not None:
                 options += ["--monitor-port", str(monitor_port + slot)]
             return options
@@ -198,10 +224,12 @@ def worker(
                 AgentSpec.parse(agent)
             if uuid is not None:
                 uuid = str(uuid_module.UUID(uuid))
+            _check_limits(job_timeout, timeout_grace)
         except (ConfigError, ValueError) as error:
             raise click.BadParameter(str(error)) from error
         sys.exit(supervise(options_for, processes, uuid, grace=grace))
     try:
+        _check_limits(job_timeout, timeout_grace)
         specs = [AgentSpec.parse(a) for a in agents] or None
         db = _connect_when_there_is_room(url)
         dispatcher = db.worker(
@@ -215,7 +243,10 @@ def worker(
             traceback_locals=traceback_locals,
             redact_locals=redact_locals,
             import_retries=import_retries,
+            job_timeout=job_timeout,
+            timeout_grace=timeout_grace,
         )
+        dispatcher.exit_on_runaway = exit_on_runaway
         dispatcher.retention.keep = None if retention == "off" else parse_interval(retention)
     except (ConfigError, ValueError) as error:
         raise click.BadParameter(str(error)) from error
@@ -251,6 +282,18 @@ def worker(
         if monitor is not None:
             monitor.close()
         db.close()
+    if dispatcher.runaway:
+        # A thread still runs a job taken away after its time limit: it cannot be stopped, so
+        # the process ends now (nothing of it runs on) and its supervisor replaces it.
+        logging.shutdown()
+        os._exit(RUNAWAY_EXIT)
+
+
+def _check_limits(job_timeout: float | None, timeout_grace: float | None) -> None:
+    """Refuse a bad --job-timeout or --timeout-grace before any worker process starts."""
+    grace = None if timeout_grace is None else check_grace(timeout_grace, "--timeout-grace")
+    if job_timeout is not None:
+        check_limit(job_timeout, grace, "--job-timeout", "--timeout-grace")
 
 
 COMMANDS = [worker]

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from jobq.errors import ReassignedError
+
 if TYPE_CHECKING:
     from jobq.model.job import Job
 
@@ -67,6 +69,25 @@ class AttemptWrites:
         self.closed = True
 
 
+class Guard:
+    """A running job's time limit as its worker enforces it (`jobq.worker.timeouts`): `stop`
+    is True once the limit passed (`jobq.local.stop_requested()` answers True), `taken` holds
+    the reason once the attempt was taken away: then whatever the job still does to jobs
+    through `jobq.local` raises `ReassignedError`. Plain attributes (set by one thread, read
+    by another): one is made for every run under a limit."""
+
+    __slots__ = ("stop", "taken")
+
+    def __init__(self) -> None:
+        self.stop = False
+        self.taken: str | None = None
+
+    def check(self) -> None:
+        """Raise `ReassignedError` if the attempt was taken away."""
+        if self.taken is not None:
+            raise ReassignedError(self.taken)
+
+
 @dataclass(slots=True)
 class JobContext:
     """The running job and what it may use.
@@ -86,11 +107,16 @@ class JobContext:
     connection_open: Callable[[], bool] = _never_opened
     # What the job did to jobs before opening its connection (see the module docstring).
     writes: AttemptWrites = field(default_factory=AttemptWrites)
+    # Its time limit, if it runs under one (see `Guard`).
+    guard: Guard | None = None
 
 
 _current: contextvars.ContextVar[JobContext | None] = contextvars.ContextVar(
     "jobq_job", default=None
 )
+CURRENT = _current
+"""The variable holding the running job's context (read from a task's `contextvars.Context`
+to find the tasks of one job: `jobq.worker.aio.AsyncRuntime.cancel_where`)."""
 
 
 def current() -> JobContext | None:
@@ -118,8 +144,13 @@ def current_dispatcher_uuid() -> str | None:
 def running_in(backend: object) -> JobContext | None:
     """The running job's context if that job is one of `backend`'s (its `JobRows`): what is
     done to jobs of its own database joins its attempt. None outside a job, in a job of
-    another database, or once the attempt's transaction has ended (its teardown)."""
+    another database, or once the attempt's transaction has ended (its teardown).
+    `ReassignedError` if the attempt was taken away after its time limit."""
     ctx = _current.get()
-    if ctx is None or ctx.job._backend is not backend or ctx.writes.closed:
+    if ctx is None or ctx.job._backend is not backend:
+        return None
+    if ctx.guard is not None:
+        ctx.guard.check()
+    if ctx.writes.closed:
         return None
     return ctx

@@ -20,6 +20,7 @@ from jobq.errors import BadStatusError, CancelledError, EncodingError, JobFailed
 from jobq.model.bound import Bound
 from jobq.model.codec import call_repr
 from jobq.model.failure import Failure, failure_from_dict
+from jobq.model.limits import time_limit_of
 from jobq.model.retry import retries_of
 
 if TYPE_CHECKING:
@@ -279,6 +280,12 @@ class Job:
         """How many of those retries the job has had so far: the errors its policy counted,
         at most `retries` (0 for a job put without `retries`)."""
         return retries_of(self.retry_data)[1]
+
+    @property
+    def time_limit(self) -> dt.timedelta | None:
+        """The job's own time limit (`put(..., timeout=...)`), or None if it was put without
+        one (its worker's `job_timeout`, if any, applies then)."""
+        return time_limit_of(self.retry_data)
 
     @property
     def next_run(self) -> dt.datetime | None:

@@ -18,7 +18,8 @@ across attempts, claims and processes. Which counts are which:
   commit errors together) and `interruptions`; `RetryWithBackoff` counts `error`.
 - `self.run_counts[kind]` counts the same within this one run of the policy object only (the
   original's per-call `data_cache`); it is for logs and diagnostics, never for a limit.
-- `data` may also hold settings given at `put`: `data["retries"]` (`put(..., retries=N)`).
+- `data` may also hold settings given at `put`: `data["retries"]` (`put(..., retries=N)`)
+  and `data["timeout"]` (`put(..., timeout=T)`, in seconds: `jobq.model.limits`).
 
 A run that ends without an outcome (its worker killed) stores nothing: its counts since the
 last stored outcome are lost, and its interruption is counted instead.
@@ -231,7 +232,7 @@ class RetryWithBackoff(RetryCommonFourTimes):
 
 _jitter = random.Random()
 
-SETTINGS: tuple[str, ...] = ("retries",)
+SETTINGS: tuple[str, ...] = ("retries", "timeout")
 """The keys of a job's retry data that are settings given at `put`, not counts: a failed job
 retried by hand (`jobq retry`) keeps them and starts its counts afresh."""
 

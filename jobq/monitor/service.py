@@ -32,6 +32,7 @@ from jobq.errors import (
     QueueNotFound,
 )
 from jobq.model.failure import Failure, failure_from_dict
+from jobq.model.limits import time_limit_of
 from jobq.model.retry import retries_of
 from jobq.monitor.filters import Selection, parse_selection
 from jobq.monitor.views import (
@@ -435,6 +436,7 @@ class Monitor:
             created=record.created,
             begin_after=record.begin_after,
             begin_by=None if record.begin_by is None else dt.timedelta(seconds=record.begin_by),
+            time_limit=time_limit_of(record.retry_data),
             assigned=record.assigned_at,
             active_start=record.active_start,
             active_end=record.active_end,
@@ -594,16 +596,20 @@ class Monitor:
         queue: str = "",
         begin_after: dt.datetime | None = None,
         retries: int | None = None,
+        timeout: float | None = None,
     ) -> JobRecord:
         """Put a job calling the function at import path `path` (`package.module:function`)
-        with `args` and `kwargs` (and `retries`, as `Queue.put`); ValueError if the path is
-        malformed or does not name an importable callable (nothing is stored then)."""
+        with `args` and `kwargs` (and `retries`, `timeout`, as `Queue.put`); ValueError if the
+        path is malformed or does not name an importable callable (nothing is stored then)."""
         from jobq.model.job import Job
 
         func = resolve_callable(path)
         try:
             job = self.db.queue(queue).put(
-                Job(func, *args, **(kwargs or {})), begin_after=begin_after, retries=retries
+                Job(func, *args, **(kwargs or {})),
+                begin_after=begin_after,
+                retries=retries,
+                timeout=timeout,
             )
         except EncodingError as error:
             raise ValueError(str(error)) from None

@@ -206,7 +206,8 @@ class JobSummary(View):
     """The catalogue's job summary: identity, call, times, wait / active, outcome (`result`:
     the result's repr once done, or the brief traceback of a failure). `retries` / `retried`:
     the retries `put(..., retries=N)` allows and those had so far; `next_run`: when a pending
-    job is due."""
+    job is due; `time_limit`: its own `put(..., timeout=...)` (None: none, or its worker's
+    `job_timeout`)."""
 
     id: int
     call: str
@@ -229,6 +230,7 @@ class JobSummary(View):
     created: dt.datetime
     begin_after: dt.datetime
     begin_by: dt.timedelta | None
+    time_limit: dt.timedelta | None
     assigned: dt.datetime | None
     active_start: dt.datetime | None
     active_end: dt.datetime | None
@@ -263,6 +265,7 @@ class JobSummary(View):
             ("created", self.created),
             ("begin after", self.begin_after),
             ("begin by", self.begin_by),
+            ("time limit", self.time_limit),
             ("assigned", self.assigned),
             ("active start", self.active_start),
             ("active end", self.active_end),

@@ -150,6 +150,18 @@ class PostgresAttemptConnection:
             self._conn.autocommit = True
         self._pool.putconn(self._conn)  # a broken connection is discarded by the pool
 
+    def abort(self) -> None:
+        # psycopg serializes a connection's statements with its lock: cancel the one the job
+        # runs (so that the lock is released), roll back, and close while holding the lock
+        # (no statement of the job is under way then); the pool discards the closed one.
+        with contextlib.suppress(psycopg.Error):
+            self._conn.cancel()
+        with contextlib.suppress(psycopg.Error):
+            self._conn.rollback()
+        with self._conn.lock:
+            self._conn.close()
+        self._pool.putconn(self._conn)
+
 
 def notify_channel(schema: str | None) -> str:
     """The NOTIFY channel of jobq's tables in `schema`: a NOTIFY reaches every session of the

@@ -118,6 +118,14 @@ class SqliteAttemptConnection:
         self.rollback()
         self._conn.close()
 
+    def abort(self) -> None:
+        # sqlite3 connections are opened with check_same_thread=False, and SQLite serializes
+        # the calls of two threads on one connection: interrupt what the job runs, then end.
+        self._conn.interrupt()
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.execute("ROLLBACK")
+        self._conn.close()  # closing also rolls back a transaction the ROLLBACK missed
+
 
 class DataVersionWaiter:
     """Wakes when another connection commits to the database file."""

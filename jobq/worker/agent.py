@@ -141,6 +141,12 @@ class AgentPool:
         self._moved_at = time.monotonic()  # when a thread last took or ended a job
         self.callbacks_running = 0  # jobs of the callback slot (see `submit_callback`)
         self.yielded = False  # a job held here gave its start up to a put-back job
+        # Of `running`, threaded jobs taken away after their time limit whose call still
+        # runs (jobq.worker.timeouts): they keep their thread and their place in `size`, but
+        # a stop (`join`) no longer waits for them.
+        self.abandoned = 0
+        self.abandoned_callbacks = 0  # the same, of the callback slot's jobs
+        self._callback_ids: set[int] = set()  # ids of the jobs the callback slot runs
         self.on_done: Callable[[], None] = lambda: None
 
     @property
@@ -315,13 +321,17 @@ class AgentPool:
         """Run a callback on a thread of its own, beside the agent's `size` threads: the
         agent's callback slot, taken (one at a time, CALLBACK_SLOTS) while its threads are all
         busy with long jobs, so that a finished job's callbacks do not wait for them."""
+        job_id = getattr(item, "id", None)
         with self._lock:
             self.callbacks_running += 1
+            if isinstance(job_id, int):
+                self._callback_ids.add(job_id)
 
         def done() -> None:
             with self._lock:
                 self.callbacks_running -= 1
-                if self.running == 0 and self.callbacks_running == 0:
+                self._callback_ids.discard(job_id)
+                if self._idle():
                     self._idle_cond.notify_all()
             self.on_done()
 
@@ -354,16 +364,33 @@ class AgentPool:
     def _finished(self) -> None:
         with self._lock:
             self.running -= 1
-            if self.running == 0 and self.callbacks_running == 0:
+            if self._idle():
                 self._idle_cond.notify_all()
         self.on_done()
+
+    def abandon(self, change: int, job_id: int) -> None:
+        """One more (+1) or one less (-1) job (`job_id`) taken away whose thread still
+        runs it."""
+        with self._lock:
+            if job_id in self._callback_ids:
+                self.abandoned_callbacks += change
+            else:
+                self.abandoned += change
+            if self._idle():
+                self._idle_cond.notify_all()
+
+    def _idle(self) -> bool:  # with the lock held
+        """No job runs here but those taken away after their time limit."""
+        return (
+            self.running - self.abandoned <= 0
+            and self.callbacks_running - self.abandoned_callbacks <= 0
+        )
 
     def stop(self) -> None:
         self.resize(0)
 
     def join(self, timeout: float | None) -> bool:
-        """Wait until no job of this pool is running; True if that happened in time."""
+        """Wait until no job of this pool is running (but those taken away after their time
+        limit, whose threads cannot be stopped); True if that happened in time."""
         with self._idle_cond:
-            return self._idle_cond.wait_for(
-                lambda: self.running == 0 and self.callbacks_running == 0, timeout
-            )
+            return self._idle_cond.wait_for(self._idle, timeout)

@@ -149,7 +149,8 @@ class AsyncRuntime:
         self._thread: threading.Thread | None = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._jobs: set[concurrent.futures.Future[None]] = set()  # resumed, not finished
-        self._tasks: set[asyncio.Task[Any]] = set()  # awaitables of jobs (loop thread only)
+        # Awaitables of jobs, with the job's context (loop thread only).
+        self._tasks: dict[asyncio.Task[Any], contextvars.Context] = {}
         self._drivers: set[asyncio.Task[None]] = set()
 
     @property
@@ -223,11 +224,11 @@ class AsyncRuntime:
                 # The job's awaitable runs in the job's context; this driver does not, so that
                 # the context is never entered by two threads at once.
                 task = loop.create_task(_coroutine(awaitable), context=context)
-                self._tasks.add(task)
+                self._tasks[task] = context
                 try:
                     await asyncio.wait([task])
                 finally:
-                    self._tasks.discard(task)
+                    self._tasks.pop(task, None)
                 finished, awaitable = await loop.run_in_executor(
                     executor, context.run, advance, steps, _settled(task)
                 )
@@ -255,6 +256,21 @@ class AsyncRuntime:
     def _cancel_tasks(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+
+    def cancel_where(self, match: Callable[[contextvars.Context], bool]) -> None:
+        """Cancel the awaitables of the async jobs whose context `match` accepts (a job
+        taken away after its time limit): `CancelledError` is raised at their await."""
+        with self._lock:
+            loop = self._loop
+        if loop is None:
+            return
+
+        def cancel() -> None:
+            for task, context in list(self._tasks.items()):
+                if match(context):
+                    task.cancel()
+
+        loop.call_soon_threadsafe(cancel)
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the loop and the step threads (a later use starts new ones)."""

@@ -24,6 +24,7 @@ from typing import Any
 from jobq._clock import SystemClock
 from jobq.errors import ConfigError, ConflictError, StoreUnavailable
 from jobq.jobs.rows import JobRows
+from jobq.model.limits import check_grace, check_limit
 from jobq.store.base import AgentRecord, JobRecord, Waiter
 from jobq.worker.agent import (
     CALLBACK_SLOTS,
@@ -43,6 +44,7 @@ from jobq.worker.schedules import Schedules
 from jobq.worker.settling import when_done
 from jobq.worker.stats import WorkerStats
 from jobq.worker.sweep import Sweep
+from jobq.worker.timeouts import Timeouts
 
 events_log = logging.getLogger("jobq.events")
 trace_log = logging.getLogger("jobq.trace")
@@ -84,6 +86,9 @@ class Dispatcher:
         grace: float = 30.0,
         traceback_locals: TracebackLocals | None = None,
         import_retries: int = IMPORT_RETRIES,
+        job_timeout: dt.timedelta | float | None = None,
+        timeout_grace: dt.timedelta | float | None = None,
+        exit_on_runaway: bool = False,
     ) -> None:
         if isinstance(queues, str):
             raise ConfigError("queues must be a list of queue names, not a single string")
@@ -108,6 +113,21 @@ class Dispatcher:
         if import_retries < 0:
             raise ConfigError(f"import_retries must be >= 0, got {import_retries}")
         self.import_retries = import_retries
+        try:
+            grace_seconds = None if timeout_grace is None else check_grace(timeout_grace)
+            limit = (
+                None
+                if job_timeout is None
+                else check_limit(job_timeout, grace_seconds, "job_timeout", "timeout_grace")
+            )
+        except (TypeError, ValueError) as error:
+            raise ConfigError(str(error)) from None
+        # Time limits (jobq.worker.timeouts); `exit_on_runaway` (a --processes child): a
+        # threaded job taken away stops this dispatcher, and `runaway` tells its process to
+        # exit at once, for the supervisor to replace it.
+        self.timeouts = Timeouts(job_timeout=limit, grace=grace_seconds, on_runaway=self._runaway)
+        self.exit_on_runaway = exit_on_runaway
+        self.runaway = False
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._activated = threading.Event()
@@ -252,6 +272,7 @@ class Dispatcher:
     def run(self) -> None:
         """Register and activate, then poll until `stop()` (or SIGTERM via the CLI)."""
         self._finished_cleanly = True
+        self.timeouts.reopen()
         # Activate first: a process refused for a UUID that a live one holds writes nothing
         # (its agents would replace the live one's).
         if not self._activate():
@@ -384,6 +405,7 @@ class Dispatcher:
             owner=self.owner,
             traceback_locals=self.traceback_locals,
             import_retries=self.import_retries,
+            timeouts=self.timeouts,
         )
         # jobq.worker.stats
         run = self._holding(self.stats.wrap(runner.run, agent.queue, agent.name))
@@ -399,7 +421,21 @@ class Dispatcher:
             self._wake_up()
 
         runner.on_yield = yielded
+        runner.on_abandon = pool.abandon
         return pool
+
+    def _runaway(self) -> None:
+        """A threaded job was taken away after its time limit and its thread runs on: with
+        `exit_on_runaway`, stop (the other jobs get the grace period) so that the process
+        exits and is replaced."""
+        if self.exit_on_runaway and not self.runaway:
+            self.runaway = True
+            events_log.error(
+                "dispatcher %s stops to be replaced: a job taken away after its time limit "
+                "still runs in one of its threads",
+                self.uuid,
+            )
+            self.request_stop()
 
     def _unhold(self, job_id: int) -> None:
         with self._held_lock:
@@ -581,6 +617,7 @@ class Dispatcher:
         except Exception as error:
             events_log.error("could not deactivate dispatcher %s cleanly: %r", self.uuid, error)
         self._aio.close()
+        self.timeouts.close()
         if self._watch is not None:  # it ends within a wait (0.5 s), closing its waiter:
             self._watch.join(timeout=2.0)  # a SQLite wake socket is then removed, not left
         events_log.info("deactivated dispatcher %s", self.uuid)

@@ -40,6 +40,7 @@ class Fenced:
     label: str
     notes: JobNotes | None = None
     interrupted: str | None = None
+    watched: Any = None  # its run under a time limit (`jobq.worker.timeouts.Watched`)
 
 
 @dataclass(frozen=True, slots=True)

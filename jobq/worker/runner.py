@@ -33,15 +33,17 @@ from jobq.errors import (
     AbortedError,
     ConflictError,
     EncodingError,
+    JobTimeout,
     ReassignedError,
     StoreUnavailable,
 )
-from jobq.errors import TimeoutError as JobTimeout
+from jobq.errors import TimeoutError as DeadlineError
 from jobq.jobs import context
 from jobq.jobs.rows import JobRows
 from jobq.model.bound import Bound
 from jobq.model.failure import DEFAULT_REDACT, Failure, describe, failure_dict, redact_pattern
 from jobq.model.job import Job
+from jobq.model.limits import grace_for, limit_of
 from jobq.model.outcome import (
     Decided,
     Fail,
@@ -68,6 +70,7 @@ from jobq.worker.outcome import (
     write,
 )
 from jobq.worker.settling import Settling
+from jobq.worker.timeouts import Timeouts, Watched
 
 events_log = logging.getLogger("jobq.events")
 trace_log = logging.getLogger("jobq.trace")
@@ -142,14 +145,25 @@ class _Attempt:
     """One run of the callable inside a claim (a claim may run it again on retry-now): the
     connection the job opened, if any, what it did to jobs before opening it (`writes`,
     written first when it is opened), and what its setup returned for its teardown, which
-    runs once per run (after the abort, or after the commit)."""
+    runs once per run (after the abort, or after the commit). A run under a time limit has
+    a `guard` (and a `lock`): once taken away, it opens no connection, and the one it has is
+    rolled back and closed by `revoke`, from the dispatcher's thread."""
 
     conn: AttemptConnection | None = None
     setup_info: Any = None
     torn_down: bool = False
     writes: context.AttemptWrites = field(default_factory=context.AttemptWrites)
+    guard: context.Guard | None = None
+    lock: threading.Lock | None = None
 
     def connection(self, store: Store) -> Any:
+        if self.lock is not None and self.guard is not None:
+            with self.lock:
+                self.guard.check()
+                return self._open(store)
+        return self._open(store)
+
+    def _open(self, store: Store) -> Any:
         if self.conn is None:
             self.conn = store.attempt_connection()
             self.writes.write(self.conn.raw)
@@ -163,9 +177,26 @@ class _Attempt:
 
     def rollback(self) -> None:
         self.writes.close()
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
+        if self.lock is not None:
+            with self.lock:
+                conn, self.conn = self.conn, None
+        else:
+            conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.close()
+
+    def revoke(self) -> None:
+        """Taken away (another thread): forget what it kept, and end its transaction under
+        it, releasing its locks; its later statements fail on the closed connection."""
+        self.writes.close()
+        assert self.lock is not None
+        with self.lock:
+            conn, self.conn = self.conn, None
+        if conn is not None:
+            try:
+                conn.abort()
+            except Exception as error:
+                events_log.warning("could not close a taken-away job's connection: %r", error)
 
 
 class Runner:
@@ -182,6 +213,7 @@ class Runner:
         owner: Any = None,
         traceback_locals: TracebackLocals | None = None,
         import_retries: int = IMPORT_RETRIES,
+        timeouts: Timeouts | None = None,
     ) -> None:
         self.rows = rows
         self.store = rows.store
@@ -199,6 +231,10 @@ class Runner:
         # Called when a job claimed ahead gave its start up to a put-back job (the dispatcher
         # then gives back the others this agent holds unstarted).
         self.on_yield: Callable[[], None] = lambda: None
+        # The dispatcher's time limits (None: none enforced, as in inline test mode), and
+        # what to tell when a taken-away threaded job goes on running (+1) and ends (-1).
+        self.timeouts = timeouts
+        self.on_abandon: Callable[[int, int], None] = lambda change, job_id: None
 
     def _sleep(self, seconds: float) -> None:
         self.stopping.wait(seconds)
@@ -244,7 +280,9 @@ class Runner:
         record = job.record
         deadline = deadline_of(record.begin_after, record.begin_by)
         if deadline is not None and self.now() > deadline:
-            error = JobTimeout(f"{job.label} did not start by its deadline {deadline.isoformat()}")
+            error = DeadlineError(
+                f"{job.label} did not start by its deadline {deadline.isoformat()}"
+            )
             outcome = self._failed(Failure.from_exception(error), record.retry_data)
             if self.store.fail_unstarted(record.id, outcome, self.now()):
                 log_outcome(job, outcome)
@@ -277,6 +315,7 @@ class Runner:
         return self.aio.resume(steps, awaitable, context)
 
     def _steps(self, job: Fenced) -> Steps:
+        watched = None if self.timeouts is None else self._watch(job)
         try:
             pending = yield from self._perform(job)
             if pending is not None:
@@ -285,13 +324,112 @@ class Runner:
             self._reassigned(job, error)
             return
         except asyncio.CancelledError:
+            if watched is not None and watched.guard.taken is not None:
+                events_log.warning("%s was cancelled: %s", job.label, watched.guard.taken)
+                return
             events_log.warning(
                 "%s was cancelled: its worker stopped before it finished; nothing was written, "
                 "and it is handed on through its retry policy",
                 job.label,
             )
             return
+        finally:
+            if watched is not None:
+                self._unwatch(watched)
         trace_log.debug("completed in thread %s: %s", threading.current_thread().name, job.label)
+
+    # -- time limits (jobq.worker.timeouts) ------------------------------------------------------
+    def _watch(self, job: Fenced) -> Watched | None:
+        """Register the job's run with the dispatcher's time limits, if it has a limit."""
+        assert self.timeouts is not None
+        limit = limit_of(job.record.retry_data, self.timeouts.job_timeout)
+        if limit is None:
+            return None
+        watched = Watched(
+            job,
+            limit,
+            grace_for(limit, self.timeouts.grace),
+            self.take_away,
+            self.revoke,
+        )
+        job.watched = watched
+        return self.timeouts.watch(watched)
+
+    def _unwatch(self, watched: Watched) -> None:
+        assert self.timeouts is not None
+        self.timeouts.forget(watched)
+        if watched.taken and not watched.is_async:
+            self.on_abandon(-1, watched.job.record.id)
+            events_log.warning(
+                "%s: the run taken away after its time limit has ended (its thread is free)",
+                watched.job.label,
+            )
+
+    def _over_limit(self, job: Fenced) -> JobTimeout | None:
+        """Once the call ended: `ReassignedError` if its attempt was taken away; the
+        timeout it fails with if it ran past its limit (its stop was requested); else None."""
+        watched: Watched | None = job.watched
+        if watched is None:
+            return None
+        watched.guard.check()
+        if not watched.guard.stop:
+            return None
+        return JobTimeout(
+            f"{job.label} ran past its time limit of {watched.limit:g} s; it ended once its "
+            f"stop was requested"
+        )
+
+    def revoke(self, watched: Watched) -> None:
+        """On the dispatcher's thread, first: take the attempt of a job past its limit and
+        grace away in this process (what it does through `jobq.local` is refused, its own
+        transaction ends, releasing its locks: on SQLite, the database's write lock)."""
+        if watched.guard.taken is None:
+            record = watched.job.record
+            watched.guard.taken = (
+                f"job {record.id} attempt {record.attempt} was taken away after its time limit "
+                f"({watched.limit:g} s, and {watched.grace:g} s of grace); nothing it writes "
+                f"now is kept"
+            )
+            if watched.attempt is not None:
+                watched.attempt.revoke()
+
+    def take_away(self, watched: Watched) -> bool:
+        """On the dispatcher's thread, once revoked: write the timeout of a job past its limit
+        and grace through its retry policy, fenced, and cancel an async job. False if the job
+        had ended meanwhile."""
+        job: Fenced = watched.job
+        record = job.record
+        self.revoke(watched)
+        policy: RetryPolicy | None = watched.policy
+        if policy is None:  # not called yet (decoding): its saved policy decides
+            policy = load_policy_class(record.retry_policy, record.parent_id is not None)(
+                record.retry_data, job_label=job.label, sleep=self._sleep
+            )
+        error = JobTimeout(
+            f"{job.label} ran past its time limit of {watched.limit:g} s and did not end within "
+            f"its {watched.grace:g} s grace period once its stop was requested; its attempt "
+            f"was taken away"
+        )
+        failure = Failure.from_exception(error)
+        decided = self._decide(job, ask(policy.job_error, failure, error), failure)
+        now = self.now()
+        try:
+            if isinstance(decided, Fail):
+                outcome = self._failed(decided.failure, policy.data)
+                write(self.store, job, StoreResult(outcome), policy.data, now)
+                log_outcome(job, outcome)
+            else:
+                apply(self.store, job, decided, policy.data, now)
+        except ReassignedError:
+            return False  # it ended (or was handed on) just before
+        finally:
+            if watched.is_async and self.aio is not None and watched.context is not None:
+                running = watched.context
+                self.aio.cancel_where(lambda ctx: ctx.get(context.CURRENT) is running)
+        if not watched.is_async:
+            self.on_abandon(1, record.id)
+        events_log.error("%s: %s", job.label, watched.guard.taken)
+        return True
 
     def _lost_before_start(self, job: Fenced) -> None:
         current = self.store.get(job.record.id)
@@ -307,6 +445,13 @@ class Runner:
     def _reassigned(self, job: Fenced, error: ReassignedError) -> None:
         if job.notes is not None:
             job.notes.note_reassigned()
+        if job.watched is not None and job.watched.guard.taken is not None:
+            events_log.error(
+                "%s ended after its attempt was taken away; nothing it wrote was kept (%s)",
+                job.label,
+                error,
+            )
+            return
         events_log.error(
             "%s was reassigned; likely cause: this worker could not ping in time (long "
             "commits, a paused process or clock skew). Nothing was written. (%s)",
@@ -435,6 +580,16 @@ class Runner:
         """Set up and call the job in its context (`jobq.local`). Returns the outcome to
         store; or, if it raised (rolled back and torn down), what its policy's job_error
         decided; or None for a returned Job, once it is waited on."""
+        watched: Watched | None = job.watched
+        if watched is not None:
+            watched.guard.check()  # taken away before its call (or between two runs)
+            if watched.attempt is not None:  # the policy retries it now: a new run, timed anew
+                watched.restart()
+            attempt.guard = watched.guard
+            attempt.lock = threading.Lock()
+            watched.attempt = attempt
+            watched.policy = call.policy
+            watched.is_async = self.aio is not None and is_async_job(call.job)
         token = context.enter(self._context(job, call, attempt))
         try:
             try:
@@ -448,8 +603,19 @@ class Runner:
             except Exception as error:
                 attempt.rollback()
                 yield from self._teardown(job, call, attempt)
+                over = self._over_limit(job)
+                if over is not None:
+                    over.__cause__ = error
+                    error = over
                 failure = self.traceback_locals.capture(error)
                 return self._decide(job, ask(call.policy.job_error, failure, error), failure)
+            if watched is not None:
+                over = self._over_limit(job)
+                if over is not None:  # it ended when asked to stop: its timeout, not its value
+                    attempt.rollback()
+                    yield from self._teardown(job, call, attempt)
+                    failure = Failure.from_exception(over)
+                    return self._decide(job, ask(call.policy.job_error, failure, over), failure)
             if isinstance(value, Job):
                 self._wait_for_inner(job, call, attempt, value)
                 yield from self._teardown(job, call, attempt)
@@ -462,7 +628,7 @@ class Runner:
                 context.leave(token)
 
     def _context(self, job: Fenced, call: _Call, attempt: _Attempt) -> context.JobContext:
-        return context.JobContext(
+        ctx = context.JobContext(
             job=call.job,
             queue_name=job.record.queue,
             owner=self.owner,
@@ -471,7 +637,11 @@ class Runner:
             connection=lambda: attempt.connection(self.store),
             connection_open=lambda: attempt.conn is not None,
             writes=attempt.writes,
+            guard=attempt.guard,
         )
+        if job.watched is not None:
+            job.watched.context = ctx
+        return ctx
 
     def _store(self, job: Fenced, call: _Call, attempt: _Attempt, outcome: Outcome) -> _Part:
         """Store the outcome with the job's own writes, if it made any, then tear down and

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
+from jobq.worker.timeouts import RUNAWAY_EXIT
+
 events_log = logging.getLogger("jobq.events")
 
 
@@ -129,6 +131,20 @@ class Supervisor:
                 if code is None:
                     continue
                 uptime = now - slot.started
+                if code == RUNAWAY_EXIT:  # it stopped to be replaced: not a crash
+                    events_log.warning(
+                        "supervisor: worker %d (pid %d, UUID %s) ended: a job taken away after "
+                        "its time limit still ran in one of its threads; replacing it",
+                        slot.index,
+                        slot.process.pid,
+                        slot.uuid,
+                    )
+                    slot.process = None
+                    slot.quick_deaths = 0
+                    slot.restart_at = now
+                    slot.restarts += 1
+                    self._start(slot)
+                    continue
                 slot.quick_deaths = slot.quick_deaths + 1 if uptime < self.min_uptime else 0
                 delay = backoff(slot.quick_deaths, self.max_backoff)
                 events_log.error(
