@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import compose_jobs as cj
 import pytest
-from worker_helpers import subprocess_env, wait_until
+from worker_helpers import spawn_worker, wait_until
 
 import jobq
 from jobq import Job
@@ -22,12 +21,10 @@ WAIT = 30.0
 
 
 def spawn(db_url: str, uuid_: str) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable, "-m", "jobq", "worker", "--db", db_url, "--uuid", uuid_,
-        "--poll-interval", "0.1", "--ping-interval", "0.2", "--death-interval", "600",
-        "--grace", "0.5", "--log-level", "ERROR",
-    ]  # fmt: skip
-    return subprocess.Popen(command, env=subprocess_env(), stderr=subprocess.DEVNULL)
+    return spawn_worker(
+        db_url, "--poll-interval", "0.1", "--ping-interval", "0.2", "--death-interval", "600",
+        "--grace", "0.5", "--log-level", "ERROR", uuid=uuid_,
+    )  # fmt: skip
 
 
 def interrupt(process: subprocess.Popen[bytes], how: str) -> None:

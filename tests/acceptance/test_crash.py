@@ -17,6 +17,8 @@ from worker_helpers import (
     app_rows,
     create_app_table,
     execute,
+    spawn_worker,
+    stop_workers,
     subprocess_env,
     wait_until,
 )
@@ -29,20 +31,10 @@ WAIT = 30.0
 def spawn(
     db_url: str, uuid_: str, *, death: float = 1.0, agent: str = "main:3"
 ) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable, "-m", "jobq", "worker", "--db", db_url, "--uuid", uuid_,
-        "--poll-interval", "0.1", "--ping-interval", "0.2", "--death-interval", str(death),
-        "--grace", "1", "--log-level", "WARNING", "--agent", agent,
-    ]  # fmt: skip
-    return subprocess.Popen(command, env=subprocess_env(), stderr=subprocess.DEVNULL)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(30)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    return spawn_worker(
+        db_url, "--poll-interval", "0.1", "--ping-interval", "0.2", "--death-interval", str(death),
+        "--grace", "1", "--log-level", "WARNING", "--agent", agent, uuid=uuid_,
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize("restart", ["sibling", "same-uuid"])
@@ -66,7 +58,7 @@ def test_a_job_killed_mid_run_completes_once_elsewhere(
     finally:
         for process in (victim, successor):
             if process is not None and process.poll() is None:
-                stop(process)
+                stop_workers(process)
     job.refresh()
     assert job.attempt == 2 and job.retry_data["interruptions"] == 1
     assert app_rows(db_url) == ["written"]
@@ -133,7 +125,7 @@ def test_a_killed_worker_s_jobs_claimed_ahead_run_later_uninterrupted(
     finally:
         for process in (victim, successor):
             if process is not None and process.poll() is None:
-                stop(process)
+                stop_workers(process)
     interrupted = count("retry_data LIKE ?", "%interruptions%")
     # At most what the killed agent's one thread had started: the job it ran, and the one
     # before it whose outcome was still committing (the thread takes its next job meanwhile).

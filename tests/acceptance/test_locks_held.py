@@ -5,15 +5,19 @@ connection holds the locks as the cut-off worker's session would."""
 
 from __future__ import annotations
 
-import signal
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 from jobfuncs import add, insert_when_file_exists
-from worker_helpers import create_app_table, raw_connect, subprocess_env, wait_until
+from worker_helpers import (
+    create_app_table,
+    raw_connect,
+    spawn_worker,
+    stop_workers,
+    wait_until,
+)
 
 import jobq
 
@@ -22,23 +26,10 @@ WAIT = 30.0
 
 
 def spawn(db_url: str, log: Path, ident: str) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable, "-m", "jobq", "worker", "--db", db_url, "--uuid", ident,
-        "--poll-interval", "0.1", "--ping-interval", "0.2", "--death-interval", "1.0",
-        "--grace", "1",
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        return subprocess.Popen(command, env=subprocess_env(), stdout=out, stderr=out)
-
-
-def stop(*processes: subprocess.Popen[bytes]) -> None:
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    return spawn_worker(
+        db_url, "--poll-interval", "0.1", "--ping-interval", "0.2", "--death-interval", "1.0",
+        "--grace", "1", uuid=ident, log=log,
+    )  # fmt: skip
 
 
 @POSTGRES_ONLY
@@ -74,7 +65,7 @@ def test_a_gone_workers_held_row_locks_do_not_stop_its_sibling(
     finally:
         holder.rollback()
         holder.close()
-        stop(victim, *([sibling] if sibling else []))
+        stop_workers(victim, *([sibling] if sibling else []))
 
 
 @POSTGRES_ONLY

@@ -3,14 +3,11 @@ finished job's callbacks never wait behind unrelated long jobs (issue 16.1, issu
 
 from __future__ import annotations
 
-import signal
 import subprocess
-import sys
-import uuid
 from pathlib import Path
 
 import jobfuncs
-from worker_helpers import subprocess_env, wait_until
+from worker_helpers import spawn_worker, stop_workers, wait_until
 
 import jobq
 
@@ -18,22 +15,10 @@ WAIT = 60.0
 
 
 def spawn(db_url: str, agent: str) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable, "-m", "jobq", "worker", "--db", db_url, "--uuid", str(uuid.uuid4()),
-        "--poll-interval", "0.5", "--grace", "5", "--log-level", "WARNING", "--agent", agent,
-    ]  # fmt: skip
-    return subprocess.Popen(command, env=subprocess_env(), stderr=subprocess.DEVNULL)
-
-
-def stop(*processes: subprocess.Popen[bytes]) -> None:
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    return spawn_worker(
+        db_url, "--poll-interval", "0.5", "--grace", "5", "--log-level", "WARNING",
+        "--agent", agent,
+    )  # fmt: skip
 
 
 def test_two_workers_of_size_one_run_two_long_jobs_at_once(
@@ -55,7 +40,7 @@ def test_two_workers_of_size_one_run_two_long_jobs_at_once(
         )
         assert [first.wait(timeout=WAIT), second.wait(timeout=WAIT)] == [True, True]
     finally:
-        stop(*workers)
+        stop_workers(*workers)
 
 
 def test_callbacks_finish_while_long_jobs_fill_the_agent(
@@ -81,4 +66,4 @@ def test_callbacks_finish_while_long_jobs_fill_the_agent(
         end.touch()
         assert [job.wait(timeout=WAIT) for job in longs] == [True] * 3
     finally:
-        stop(worker)
+        stop_workers(worker)

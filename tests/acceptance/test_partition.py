@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -15,7 +13,13 @@ from urllib.parse import urlsplit
 import pytest
 from jobfuncs import insert_when_file_exists
 from netproxy import PartitionProxy
-from worker_helpers import app_rows, create_app_table, subprocess_env, wait_until
+from worker_helpers import (
+    app_rows,
+    create_app_table,
+    spawn_worker,
+    stop_workers,
+    wait_until,
+)
 
 import jobq
 
@@ -27,27 +31,10 @@ WAIT = 30.0
 
 
 def spawn(db_url: str, log: Path) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable, "-m", "jobq", "worker", "--db", db_url, "--uuid", str(uuid.uuid4()),
-        "--poll-interval", "0.1", "--ping-interval", "0.2", "--death-interval", "1.0",
-        "--grace", "1", "--log-level", "WARNING",
-    ]  # fmt: skip
-    with log.open("wb") as out:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(
-            command, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=out
-        )
-
-
-def stop(*processes: subprocess.Popen[bytes] | None) -> None:
-    for process in processes:
-        if process is None or process.poll() is not None:
-            continue
-        process.send_signal(signal.SIGCONT)
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    return spawn_worker(
+        db_url, "--poll-interval", "0.1", "--ping-interval", "0.2", "--death-interval", "1.0",
+        "--grace", "1", "--log-level", "WARNING", log=log,
+    )  # fmt: skip
 
 
 def through_proxy(db_url: str, proxy: PartitionProxy) -> str:
@@ -91,7 +78,7 @@ def run_false_death(
             what="the victim's reactivation",
         )
     finally:
-        stop(victim, sibling)
+        stop_workers(victim, sibling)
     job.refresh()
     assert job.attempt == 2 and job.status == "completed" and job.result == "written"
     assert app_rows(db_url) == ["written"]  # the victim's transaction never committed

@@ -8,15 +8,13 @@ import datetime as dt
 import random
 import signal
 import subprocess
-import sys
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from jobfuncs import add
-from worker_helpers import execute, subprocess_env, wait_until
+from worker_helpers import execute, spawn_worker, wait_until
 
 import jobq
 
@@ -26,13 +24,10 @@ WINDOW = 60.0  # seconds of ticks
 
 
 def spawn(db_url: str, log: Path) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable, "-m", "jobq", "worker", "--db", db_url, "--uuid", str(uuid.uuid4()),
-        "--poll-interval", "0.2", "--ping-interval", "0.5", "--death-interval", "2",
-        "--grace", "1", "--log-level", "WARNING",
-    ]  # fmt: skip
-    with log.open("ab") as out:
-        return subprocess.Popen(command, env=subprocess_env(), stdout=out, stderr=out)
+    return spawn_worker(
+        db_url, "--poll-interval", "0.2", "--ping-interval", "0.5", "--death-interval", "2",
+        "--grace", "1", "--log-level", "WARNING", log=log,
+    )  # fmt: skip
 
 
 @pytest.mark.timeout(200)

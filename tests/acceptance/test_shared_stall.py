@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
-import uuid
 from pathlib import Path
 
 from jobfuncs import sleep_then
-from worker_helpers import raw_connect, subprocess_env, wait_until
+from worker_helpers import raw_connect, spawn_worker, wait_until
 
 import jobq
 
@@ -22,13 +20,10 @@ STALL = 3.0  # three death intervals
 
 
 def spawn(db_url: str, log: Path) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable, "-m", "jobq", "worker", "--db", db_url, "--uuid", str(uuid.uuid4()),
-        "--agent", "main:2", "--poll-interval", "0.1", "--ping-interval", "0.2",
-        "--death-interval", "1.0", "--grace", "5",
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        return subprocess.Popen(command, env=subprocess_env(), stdout=out, stderr=out)
+    return spawn_worker(
+        db_url, "--agent", "main:2", "--poll-interval", "0.1", "--ping-interval", "0.2",
+        "--death-interval", "1.0", "--grace", "5", log=log,
+    )  # fmt: skip
 
 
 def test_a_stall_all_workers_share_makes_none_of_them_dead(

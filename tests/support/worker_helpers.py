@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
+import subprocess
+import sys
 import time
+import uuid as uuid_module
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -22,6 +27,38 @@ def subprocess_env() -> dict[str, str]:
     root = os.path.dirname(os.path.dirname(SUPPORT))
     paths = [SUPPORT, root, os.environ.get("PYTHONPATH", "")]
     return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+
+
+def spawn_worker(
+    db_url: str, *options: str, uuid: str | None = None, log: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """`python -m jobq worker --db DB_URL --uuid UUID OPTIONS...` (a new UUID unless given),
+    importing the test job functions; its output appended to `log`, or discarded."""
+    command = [
+        sys.executable, "-m", "jobq", "worker", "--db", db_url,
+        "--uuid", uuid or str(uuid_module.uuid4()), *options,
+    ]  # fmt: skip
+    if log is None:
+        return subprocess.Popen(
+            command, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+    with log.open("ab") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(command, env=subprocess_env(), stdout=out, stderr=out)
+
+
+def stop_workers(*processes: subprocess.Popen[bytes] | None) -> None:
+    """Stop worker processes as an operator would (SIGTERM; a paused one is resumed first),
+    killing any still running after 30 s."""
+    for process in processes:
+        if process is None or process.poll() is not None:
+            continue
+        process.send_signal(signal.SIGCONT)
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
 
 
 def pg_parts(db_url: str) -> tuple[str, str | None]:
