@@ -147,7 +147,7 @@ class _Attempt:
     written first when it is opened), and what its setup returned for its teardown, which
     runs once per run (after the abort, or after the commit). A run under a time limit has
     a `guard` (and a `lock`): once taken away, it opens no connection, and the one it has is
-    rolled back and closed by `revoke`, from the dispatcher's thread."""
+    rolled back and closed by `revoke`, from the time limits' thread."""
 
     conn: AttemptConnection | None = None
     setup_info: Any = None
@@ -380,7 +380,7 @@ class Runner:
         )
 
     def revoke(self, watched: Watched) -> None:
-        """On the dispatcher's thread, first: take the attempt of a job past its limit and
+        """On the time limits' thread, first: take the attempt of a job past its limit and
         grace away in this process (what it does through `jobq.local` is refused, its own
         transaction ends, releasing its locks: on SQLite, the database's write lock)."""
         if watched.guard.taken is None:
@@ -394,7 +394,7 @@ class Runner:
                 watched.attempt.revoke()
 
     def take_away(self, watched: Watched) -> bool:
-        """On the dispatcher's thread, once revoked: write the timeout of a job past its limit
+        """On the time limits' thread, once revoked: write the timeout of a job past its limit
         and grace through its retry policy, fenced, and cancel an async job. False if the job
         had ended meanwhile."""
         job: Fenced = watched.job

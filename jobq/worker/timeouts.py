@@ -34,6 +34,9 @@ from jobq.jobs.context import Guard
 
 events_log = logging.getLogger("jobq.events")
 
+RETRY_AFTER = 1.0
+"""Seconds before a take-away that failed (the database away) is tried again."""
+
 RUNAWAY_EXIT = 75
 """The exit code of a `jobq worker` process that stopped because a thread of it still runs a
 job taken away after its time limit: its supervisor (`--processes`) replaces it at once."""
@@ -57,6 +60,7 @@ class Watched:
     policy: Any = None
     context: Any = None
     taken: bool = False  # the timeout is written (or the job was found ended)
+    not_before: float = 0.0  # a take-away that failed is tried again from then
 
     @property
     def stop_at(self) -> float:
@@ -151,7 +155,9 @@ class Timeouts:
 
     def _next_at(self) -> float | None:
         due = [
-            run.take_at if run.guard.stop else run.stop_at for run in self._runs if not run.taken
+            max(run.take_at, run.not_before) if run.guard.stop else run.stop_at
+            for run in self._runs
+            if not run.taken
         ]
         return min(due, default=None)
 
@@ -162,7 +168,7 @@ class Timeouts:
             runs = [run for run in self._runs if not run.taken and now >= run.stop_at]
         taken = 0
         for run in runs:
-            if now >= run.take_at:
+            if now >= run.take_at and now >= run.not_before:
                 # First end every runaway's own transaction: on SQLite one holding the write
                 # lock would make the writes below (and every other writer) wait for it.
                 run.revoke(run)
@@ -176,15 +182,17 @@ class Timeouts:
                     run.limit,
                     run.grace,
                 )
-            if now < run.take_at:
+            if now < run.take_at or now < run.not_before:
                 continue
             try:
                 done = run.take_away(run)
-            except Exception as error:  # the database, say: tried again next round
+            except Exception as error:  # the database away, say: tried again in a while
+                run.not_before = now + RETRY_AFTER
                 events_log.warning(
-                    "%s: could not take it away yet after its time limit (%r); retrying",
+                    "%s: could not take it away yet after its time limit (%r); retrying in %g s",
                     run.job.label,
                     error,
+                    RETRY_AFTER,
                 )
                 continue
             run.taken = True

@@ -59,7 +59,9 @@ def test_a_failed_take_away_is_tried_again() -> None:
     timeouts._runs.add(run)
     assert timeouts.check(112.0) == 0
     assert not run.taken and runner.taken == []
-    assert timeouts.check(112.5) == 1
+    assert timeouts.next_at() == 113.0  # not at once again: in RETRY_AFTER
+    assert timeouts.check(112.5) == 0
+    assert timeouts.check(113.0) == 1
     assert run.taken
 
 
