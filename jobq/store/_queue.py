@@ -58,6 +58,7 @@ def requeue(
     now: dt.datetime,
     conn: object | None,
     quota_names: Sequence[str] | None,
+    rate_limits: Sequence[str] | None = None,
 ) -> bool:
     with driver.transaction(conn) as ex:
         n = ex.run(
@@ -69,6 +70,7 @@ def requeue(
             begin_by=begin_by,
             put_by=put_by,
             quota_names=None if quota_names is None else json.dumps(list(quota_names)),
+            rate_limits=None if rate_limits is None else json.dumps(list(rate_limits)),
         )
         if n:
             driver.notify(ex, queue)
