@@ -313,7 +313,6 @@ class PostgresDriver:
             put_by=job.put_by,
             parent_id=job.parent_id,
             now=now,
-            rate_limits=json.dumps(list(job.rate_limits)) if job.rate_limits else "[]",
         )
 
     def insert_job(self, ex: Executor, job: NewJob, status: str, now: dt.datetime) -> int:
@@ -418,9 +417,6 @@ class PostgresDriver:
                         else "[]",
                         "put_by": job.put_by,
                         "parent_id": job.parent_id,
-                        "rate_limits": json.dumps(list(job.rate_limits))
-                        if job.rate_limits
-                        else "[]",
                     }
                     for job in part
                 ]

@@ -305,7 +305,6 @@ class SqliteDriver:
             job.put_by,
             job.parent_id,
             at,
-            json.dumps(list(job.rate_limits)) if job.rate_limits else "[]",
         )
 
     def insert_jobs(

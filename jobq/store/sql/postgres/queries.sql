@@ -19,11 +19,16 @@ INSERT INTO jobq_schema (version) VALUES (%(version)s);
 -- name: insert_job
 INSERT INTO jobq_jobs (queue, status, lane, sort_at, begin_after, begin_by, job_class, call,
     call_repr, retry_policy, retry_data, failure_log_level, quota_names, put_by, parent_id,
-    created, rate_limits)
+    created)
 VALUES (%(queue)s, %(status)s, 1, %(sort_at)s, %(begin_after)s, %(begin_by)s, %(job_class)s, %(call)s,
     %(call_repr)s, %(retry_policy)s, %(retry_data)s, %(failure_log_level)s, %(quota_names)s,
-    %(put_by)s, %(parent_id)s, %(now)s, %(rate_limits)s)
+    %(put_by)s, %(parent_id)s, %(now)s)
 RETURNING id;
+
+-- name: set_rate_limits
+-- A put naming rate limits: its new jobs get their names in the insert's transaction (so no
+-- claim ever sees them without), leaving the insert of every other job as it was.
+UPDATE jobq_jobs SET rate_limits = %(rate_limits)s WHERE id = ANY (%(ids)s);
 
 -- name: queue_exists
 SELECT 1 AS found FROM jobq_queues WHERE name = %(queue)s;
@@ -588,15 +593,14 @@ SELECT pg_advisory_xact_lock(727472631);
 -- k-th job.
 INSERT INTO jobq_jobs (queue, status, lane, sort_at, begin_after, begin_by, job_class, call,
     call_repr, retry_policy, retry_data, failure_log_level, quota_names, put_by, parent_id,
-    created, rate_limits)
+    created)
 SELECT r.queue, %(status)s, 1, GREATEST(r.begin_after, %(now)s), r.begin_after, r.begin_by,
     r.job_class, decode(r.call, 'hex'), r.call_repr, r.retry_policy, r.retry_data,
-    r.failure_log_level, r.quota_names, r.put_by, r.parent_id, %(now)s,
-    COALESCE(r.rate_limits, '[]')
+    r.failure_log_level, r.quota_names, r.put_by, r.parent_id, %(now)s
 FROM ROWS FROM (json_to_recordset(%(rows)s::json) AS (queue text, begin_after timestamptz,
         begin_by double precision, job_class text, call text, call_repr text,
         retry_policy text, retry_data text, failure_log_level integer, quota_names text,
-        put_by text, parent_id bigint, rate_limits text)) WITH ORDINALITY AS r
+        put_by text, parent_id bigint)) WITH ORDINALITY AS r
 ORDER BY r.ordinality
 RETURNING id;
 
@@ -606,10 +610,10 @@ RETURNING id;
 WITH inserted AS (
     INSERT INTO jobq_jobs (queue, status, lane, sort_at, begin_after, begin_by, job_class, call,
         call_repr, retry_policy, retry_data, failure_log_level, quota_names, put_by, parent_id,
-        created, rate_limits)
+        created)
     VALUES (%(queue)s, %(status)s, 1, %(sort_at)s, %(begin_after)s, %(begin_by)s, %(job_class)s,
         %(call)s, %(call_repr)s, %(retry_policy)s, %(retry_data)s, %(failure_log_level)s,
-        %(quota_names)s, %(put_by)s, %(parent_id)s, %(now)s, %(rate_limits)s)
+        %(quota_names)s, %(put_by)s, %(parent_id)s, %(now)s)
     RETURNING id, queue)
 SELECT id, pg_notify('jobq', queue) FROM inserted;
 

@@ -23,14 +23,19 @@ INSERT INTO jobq_schema (version) VALUES (:version);
 -- transaction), read back with last_insert_rowid.
 INSERT INTO jobq_jobs (queue, status, lane, sort_at, begin_after, begin_by, job_class, call,
     call_repr, retry_policy, retry_data, failure_log_level, quota_names, put_by, parent_id,
-    created, rate_limits)
-VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+    created)
+VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: last_insert_id
 SELECT last_insert_rowid() AS id;
 
 -- name: count_ids_between
 SELECT count(*) AS n FROM jobq_jobs WHERE id BETWEEN :first AND :last;
+
+-- name: set_rate_limits
+-- A put naming rate limits: its new jobs get their names in the insert's transaction (so no
+-- claim ever sees them without), leaving the insert of every other job as it was.
+UPDATE jobq_jobs SET rate_limits = :rate_limits WHERE id IN (SELECT value FROM json_each(:ids));
 
 -- name: queue_exists
 SELECT 1 AS found FROM jobq_queues WHERE name = :queue;
