@@ -407,7 +407,13 @@ def rate_limit_set(url: str | None, queue: str, name: str, limit: int, per: str)
 def rate_limit_remove(url: str | None, queue: str, name: str, force: bool) -> None:
     """Remove rate limit NAME of QUEUE; refused while pending jobs name it, unless --force."""
     with opened(url) as monitor:
-        monitor.rate_limit_remove(queue, name, force=force)
+        try:
+            monitor.rate_limit_remove(queue, name, force=force)
+        except ValueError as error:  # named by pending jobs: say how from here
+            text = str(error).replace(f"with remove({name!r}, force=True)", "with --force")
+            raise click.UsageError(text) from error
+        except KeyError as error:
+            raise click.UsageError(error.args[0]) from error
     click.echo(f"rate limit {name!r} of queue {queue!r} removed")
 
 
