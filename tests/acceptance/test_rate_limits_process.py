@@ -12,7 +12,6 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import jobq
 pytestmark = pytest.mark.slow
 
 WAIT = 120.0
+WORKER = [sys.executable, "-m", "jobq", "worker"]
 
 
 @pytest.fixture
@@ -34,22 +34,23 @@ def workers(db_url: str, tmp_path: Path) -> Iterator[Callable[[int], None]]:
     procs: list[subprocess.Popen[bytes]] = []
 
     def start(n: int) -> None:
-        for i in range(n):
+        for _ in range(n):
+            ident = str(uuid.uuid4())
             with (tmp_path / f"worker{len(procs)}.log").open("wb") as out:
                 procs.append(
                     subprocess.Popen(
-                        [sys.executable, "-m", "jobq", "worker", "--db", db_url]
-                        + ["--uuid", str(uuid.uuid4()), "--poll-interval", "0.2"],
+                        [*WORKER, "--db", db_url, "--uuid", ident, "--poll-interval", "0.2"],
                         stdout=out,
                         stderr=subprocess.STDOUT,
                         env=subprocess_env(),
                     )
                 )
 
-    with ExitStack() as stack:
-        for_each = stack.callback
-        for_each(lambda: [p.send_signal(signal.SIGTERM) for p in procs])
+    try:
         yield start
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
     for proc in procs:
         try:
             proc.wait(30)
