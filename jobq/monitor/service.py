@@ -421,6 +421,7 @@ class Monitor:
             waiting_on=record.waiting_on,
             callbacks=tuple(c.id for c in self.store.job_children(record.id)),
             quota_names=tuple(record.quota_names),
+            rate_limits=tuple(record.rate_limits),
             annotations=record.annotations,
             progress=progress_of(record),
             retry_data=record.retry_data,

@@ -239,6 +239,7 @@ class JobSummary(View):
     active: dt.timedelta | None
     failed: bool
     result: str | None
+    rate_limits: tuple[str, ...] = ()
 
     def items(self) -> list[tuple[str, Any]]:
         """(display key, value) in the catalogue's order, as the tables and the JSON show."""
@@ -258,6 +259,7 @@ class JobSummary(View):
             ("waiting on", self.waiting_on),
             ("callbacks", list(self.callbacks)),
             ("quota names", list(self.quota_names)),
+            ("rate limits", list(self.rate_limits)),
             ("annotations", self.annotations),
             ("progress", self.progress),
             ("retry data", self.retry_data),

@@ -14,7 +14,8 @@ import jobfuncs
 import pytest
 
 import jobq
-from jobq.store.base import JobRecord
+from jobq.monitor.service import Monitor
+from jobq.store.base import JobRecord, Outcome
 from jobq.testing import MovableClock
 
 T0 = dt.datetime(2024, 1, 1, 16, 0, tzinfo=dt.UTC)
@@ -335,3 +336,19 @@ def test_use_and_waiting_jobs_are_visible(q: jobq.Queue, clock: MovableClock) ->
     (found,) = q.db.store.rate_limits("", clock.now())
     assert (found.used, found.waiting, found.frees_at) == (0, 3, None)
     assert q.rate_limits["smtp"].waiting == 3
+
+
+def test_a_retried_copy_of_a_failed_job_names_the_same_limits(q: jobq.Queue) -> None:
+    """`jobq retry` (Monitor.retry, store.retry_failed) puts a copy: it is limited as the job
+    was, and `jobq job` shows the names."""
+    q.rate_limits.create("smtp", limit=1, per=60 * SEC)
+    job_id = put(q, "smtp")
+    assert claim(q.db) == [job_id]
+    r = record(q.db, job_id)
+    failed = Outcome(None, "boom", failed=True, failure={"type": "ValueError"})
+    q.db.store.store_result(job_id, r.attempt, A, failed, q.db.clock.now())
+    copy = q.db.store.retry_failed(job_id, q.db.clock.now())
+    assert copy is not None and record(q.db, copy).rate_limits == ("smtp",)
+    assert claim(q.db) == []  # the window's one claim went to the original
+    summary = Monitor(q.db).job(copy)
+    assert summary.rate_limits == ("smtp",) and ("rate limits", ["smtp"]) in summary.items()
