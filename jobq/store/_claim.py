@@ -20,6 +20,7 @@ from jobq.store.driver import Driver, Executor, Row
 def claim(
     driver: Driver,
     quota_queues: set[str],
+    rate_wakes: dict[str, dt.datetime],
     queue: str,
     dispatcher: str,
     agent: str,
@@ -83,7 +84,11 @@ def claim(
             if not rows and _has_quotas(ex, queue):
                 quota_queues.add(queue)
         if queue in quota_queues:
-            rows, has_quotas = _claim_with_quotas(driver, ex, limit, now, params, accept)
+            rows, has_quotas, wake = _claim_with_quotas(driver, ex, limit, now, params, accept)
+            if wake is None:
+                rate_wakes.pop(queue, None)
+            else:
+                rate_wakes[queue] = wake
             if not has_quotas:
                 quota_queues.discard(queue)
     return _records_in_order(driver, rows)
@@ -122,9 +127,10 @@ def _claim_with_quotas(
     now: dt.datetime,
     params: dict[str, Any],
     accept: Callable[[JobRecord], bool] | None,
-) -> tuple[list[Row], bool]:
+) -> tuple[list[Row], bool, dt.datetime | None]:
     """The claim of a queue with quotas or rate limits, in the claim's transaction; returns
-    the rows claimed and whether the queue has quotas or rate limits (still).
+    the rows claimed, whether the queue has quotas or rate limits (still), and, if one of its
+    rate limits has no claim left, when its window frees one (a time to claim again).
 
     Lock the queue's quotas (PostgreSQL: an advisory lock per queue, so concurrent claimers
     take turns and each counts the slots and claims the previous one took; SQLite: BEGIN
@@ -150,10 +156,12 @@ def _claim_with_quotas(
             if row["name"] in held:
                 held[row["name"]] = int(row["held"])
     # Rate limits: the claims each has left in its window now (its maximum and that count).
-    rates: dict[str, tuple[int, int]] = {
-        r["name"]: (int(r["max_claims"]), int(r["max_claims"]) - int(r["used"]))
-        for r in ex.all("rate_limit_use", queue=queue, now=params["now"])
-    }
+    rates: dict[str, tuple[int, int]] = {}
+    frees: dict[str, dt.datetime] = {}  # when each limit's oldest claim leaves its window
+    for r in ex.all("rate_limit_use", queue=queue, now=params["now"]):
+        rates[r["name"]] = (int(r["max_claims"]), int(r["max_claims"]) - int(r["used"]))
+        oldest = now if r["oldest"] is None else driver.from_db_time(r["oldest"])
+        frees[r["name"]] = min(oldest, now) + dt.timedelta(seconds=float(r["per"]))
     left = {name: free for name, (_, free) in rates.items()}
     startable = params["start"]
     # A filter judges in Python: look at as many jobs as a filter claim does. Otherwise
@@ -223,7 +231,8 @@ def _claim_with_quotas(
                 "record_rate_limit_claim", queue=queue, name=name, now=params["now"], job_id=job_id
             )
         ex.run("prune_rate_limit_claims", queue=queue, name=name, keep=rates[name][0])
-    return claimed, bool(sizes or rates)
+    wake = min((frees[name] for name, n in left.items() if n <= 0), default=None)
+    return claimed, bool(sizes or rates), wake
 
 
 def _names(row: Row, column: str) -> tuple[str, ...]:

@@ -57,6 +57,8 @@ class SqlStore:
         self.engine = driver.engine
         # Queues known to have quotas or rate limits: their claims take the quota path.
         self._quota_queues: set[str] = set()
+        # Per queue, when a rate limit that had no claim left frees one (see rate_limit_wake).
+        self._rate_wakes: dict[str, dt.datetime] = {}
 
     def _transaction(self, conn: object = None) -> contextlib.AbstractContextManager[Executor]:
         """A write transaction of the driver (for tests and tools that run their own SQL)."""
@@ -162,6 +164,7 @@ class SqlStore:
         return _claim.claim(
             self.driver,
             self._quota_queues,
+            self._rate_wakes,
             queue,
             dispatcher,
             agent,
@@ -171,6 +174,9 @@ class SqlStore:
             active_only,
             start,
         )
+
+    def rate_limit_wake(self, queue: str) -> dt.datetime | None:
+        return self._rate_wakes.pop(queue, None)
 
     def claim_callbacks(
         self, queue: str, dispatcher: str, agent: str, limit: int, now: dt.datetime

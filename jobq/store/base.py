@@ -345,6 +345,12 @@ class Store(MonitorStore, Protocol):
         active_only: bool = False,
         start: bool | int = False,
     ) -> list[JobRecord]: ...
+    def rate_limit_wake(self, queue: str) -> dt.datetime | None:
+        """When a rate limit of `queue` that the last claim found with no claim left frees
+        one (its window's oldest claim leaves it), or None; read once (a claimer's hint to
+        claim again then rather than at its next poll)."""
+        ...
+
     def claim_callbacks(
         self, queue: str, dispatcher: str, agent: str, limit: int, now: dt.datetime
     ) -> list[JobRecord]:
