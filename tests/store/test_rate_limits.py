@@ -12,6 +12,7 @@ from typing import Any
 
 import jobfuncs
 import pytest
+from worker_helpers import execute
 
 import jobq
 from jobq.monitor.service import Monitor
@@ -352,3 +353,14 @@ def test_a_retried_copy_of_a_failed_job_names_the_same_limits(q: jobq.Queue) -> 
     assert claim(q.db) == []  # the window's one claim went to the original
     summary = Monitor(q.db).job(copy)
     assert summary.rate_limits == ("smtp",) and ("rate limits", ["smtp"]) in summary.items()
+
+
+def test_a_damaged_rate_limits_column_breaks_no_claim(q: jobq.Queue, db_url: str) -> None:
+    """Text that is not a JSON list of names (written by hand) is read as no names: the claim
+    goes on, takes that job (its worker fails it, naming the column) and the others in order."""
+    q.rate_limits.create("smtp", limit=1, per=60 * SEC)
+    damaged = put(q, "smtp")
+    rest = [put(q, "smtp") for _ in range(2)]
+    execute(db_url, "UPDATE jobq_jobs SET rate_limits = ? WHERE id = ?", ('["smtp"', damaged))
+    assert record(q.db, damaged).damaged == ("rate_limits",)
+    assert claim(q.db) == [damaged, rest[0]]
