@@ -232,7 +232,7 @@ DELETE FROM jobq_quotas WHERE queue = :queue AND name = :name;
 -- no interval of `per` seconds holds more than max_claims claims whatever their order).
 SELECT l.name, l.max_claims, l.per, count(c.at) AS used, min(c.at) AS oldest
 FROM jobq_rate_limits AS l LEFT JOIN jobq_rate_limit_claims AS c
-    ON c.queue = l.queue AND c.name = l.name AND c.at > :now - CAST(l.per * 1000000 AS INTEGER)
+    ON c.queue = l.queue AND c.name = l.name AND c.at > :now - CAST(round(l.per * 1000000) AS INTEGER)
 WHERE l.queue = :queue
 GROUP BY l.name, l.max_claims, l.per
 ORDER BY l.name;
