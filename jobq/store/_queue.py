@@ -31,12 +31,13 @@ def enqueue(
     driver: Driver, jobs: Sequence[NewJob], now: dt.datetime, conn: object | None
 ) -> list[int]:
     """Insert `jobs` as pending, all or none; their ids in order."""
-    limited = any(job.rate_limits for job in jobs)
-    if conn is None and len(jobs) == 1 and not limited:
+    if conn is None and len(jobs) == 1 and not jobs[0].rate_limits:
         return [driver.put_one(jobs[0], now)]  # the engine's fastest commit of a single put
     with driver.transaction(conn) as ex:
         ids = driver.insert_jobs(ex, jobs, "pending", now)
-        if limited:
+        # Read once inserted: a batch's rows are encoded as the insert sends them (a lazy
+        # sequence), and reading them before would encode them all first.
+        if any(job.rate_limits for job in jobs):
             _set_rate_limits(driver, ex, jobs, ids)
         for queue in {job.queue for job in jobs}:
             driver.notify(ex, queue)
