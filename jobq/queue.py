@@ -381,7 +381,7 @@ def _check_size(size: object) -> None:
 
 # A rate limit's name: the claim and the monitor find it in a job's JSON list as text.
 _RATE_LIMIT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,99}")
-MAX_RATE_LIMIT = 1_000_000  # claims per period: the claim keeps this many times per limit
+MAX_RATE_LIMIT = 1_000_000  # claims per period: a claim counts up to this many rows
 MAX_RATE_PERIOD = dt.timedelta(days=366)
 
 

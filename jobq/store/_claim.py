@@ -144,8 +144,8 @@ def _claim_with_quotas(
 
     A job naming a rate limit is taken only to start at once (one of the first `start` jobs
     of the claim), never claimed ahead: its claim time is its start time, and every claim of
-    it is recorded (`jobq_rate_limit_claims`, pruned to each limit's `limit` latest), so no
-    interval of `per` seconds holds more than `limit` starts of jobs naming it.
+    it is recorded (`jobq_rate_limit_claims`, forgotten a minute after leaving the window),
+    so no interval of `per` seconds holds more than `limit` starts of jobs naming it.
     """
     queue = params["queue"]
     ex.one("lock_queue_quotas", queue=queue)
@@ -158,8 +158,10 @@ def _claim_with_quotas(
     # Rate limits: the claims each has left in its window now (its maximum and that count).
     rates: dict[str, tuple[int, int]] = {}
     frees: dict[str, dt.datetime] = {}  # when each limit's oldest claim leaves its window
+    pers: dict[str, float] = {}
     for r in ex.all("rate_limit_use", queue=queue, now=params["now"]):
         rates[r["name"]] = (int(r["max_claims"]), int(r["max_claims"]) - int(r["used"]))
+        pers[r["name"]] = float(r["per"])
         oldest = now if r["oldest"] is None else driver.from_db_time(r["oldest"])
         frees[r["name"]] = min(oldest, now) + dt.timedelta(seconds=float(r["per"]))
     left = {name: free for name, (_, free) in rates.items()}
@@ -230,7 +232,7 @@ def _claim_with_quotas(
             ex.run(
                 "record_rate_limit_claim", queue=queue, name=name, now=params["now"], job_id=job_id
             )
-        ex.run("prune_rate_limit_claims", queue=queue, name=name, keep=rates[name][0])
+        ex.run("prune_rate_limit_claims", queue=queue, name=name, now=params["now"], per=pers[name])
     wake = min((frees[name] for name, n in left.items() if n <= 0), default=None)
     return claimed, bool(sizes or rates), wake
 

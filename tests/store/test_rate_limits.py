@@ -364,3 +364,19 @@ def test_a_damaged_rate_limits_column_breaks_no_claim(q: jobq.Queue, db_url: str
     execute(db_url, "UPDATE jobq_jobs SET rate_limits = ? WHERE id = ?", ('["smtp"', damaged))
     assert record(q.db, damaged).damaged == ("rate_limits",)
     assert claim(q.db) == [damaged, rest[0]]
+
+
+def test_claims_are_forgotten_a_minute_after_leaving_the_window(
+    q: jobq.Queue, clock: MovableClock, db_url: str
+) -> None:
+    q.rate_limits.create("smtp", limit=2, per=10 * SEC)
+    [put(q, "smtp") for _ in range(6)]
+    assert len(claim(q.db)) == 2
+    clock.advance(seconds=69)  # the claims of t=0 are 59 s past their window: kept
+    assert len(claim(q.db)) == 2
+    (kept,) = execute(db_url, "SELECT count(*) FROM jobq_rate_limit_claims")
+    assert kept == (4,)
+    clock.advance(seconds=11)  # those of t=0 are now 70 s past it: forgotten by this claim
+    assert len(claim(q.db)) == 2
+    (kept,) = execute(db_url, "SELECT count(*) FROM jobq_rate_limit_claims")
+    assert kept == (4,)  # t=69 and t=80

@@ -292,12 +292,13 @@ INSERT INTO jobq_rate_limit_claims (queue, name, at, job_id)
 VALUES (%(queue)s, %(name)s, %(now)s, %(job_id)s);
 
 -- name: prune_rate_limit_claims
--- Keep the %(keep)s most recent claims of a limit (its max_claims): the claim only asks whether
--- the last `per` seconds hold max_claims of them, which these answer exactly.
+-- Forget the claims of a limit older than its window and a minute more: the minute covers a
+-- claimer that waited for the claim lock and claims at an earlier time than the one before it
+-- (it counts from its own time; waits are bounded by lock_timeout, 10 s). An index range
+-- scan of the rows it deletes.
 DELETE FROM jobq_rate_limit_claims
-WHERE queue = %(queue)s AND name = %(name)s AND at < (
-    SELECT at FROM jobq_rate_limit_claims WHERE queue = %(queue)s AND name = %(name)s
-    ORDER BY at DESC LIMIT 1 OFFSET %(keep)s - 1);
+WHERE queue = %(queue)s AND name = %(name)s
+    AND at < %(now)s - make_interval(secs => %(per)s + 60);
 
 -- name: queue_rate_limits
 SELECT name, max_claims, per FROM jobq_rate_limits WHERE queue = %(queue)s ORDER BY name;

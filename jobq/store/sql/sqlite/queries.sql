@@ -242,12 +242,12 @@ INSERT INTO jobq_rate_limit_claims (queue, name, at, job_id)
 VALUES (:queue, :name, :now, :job_id);
 
 -- name: prune_rate_limit_claims
--- Keep the :keep most recent claims of a limit (its max_claims): the claim only asks whether
--- the last `per` seconds hold max_claims of them, which these answer exactly.
+-- Forget the claims of a limit older than its window and a minute more (claims of a queue
+-- with rate limits are serialized here, so the minute is only a margin). An index range
+-- scan of the rows it deletes.
 DELETE FROM jobq_rate_limit_claims
-WHERE queue = :queue AND name = :name AND at < (
-    SELECT at FROM jobq_rate_limit_claims WHERE queue = :queue AND name = :name
-    ORDER BY at DESC LIMIT 1 OFFSET :keep - 1);
+WHERE queue = :queue AND name = :name
+    AND at < :now - CAST(round((:per + 60) * 1000000) AS INTEGER);
 
 -- name: queue_rate_limits
 SELECT name, max_claims, per FROM jobq_rate_limits WHERE queue = :queue ORDER BY name;

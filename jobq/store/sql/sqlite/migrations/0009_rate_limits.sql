@@ -4,7 +4,7 @@ ALTER TABLE jobq_jobs ADD COLUMN rate_limits TEXT NOT NULL DEFAULT '[]';
 -- Rate limits (queue.rate_limits): at most max_claims claims of jobs naming one, in any
 -- interval of `per` seconds, across every worker. Each claim of such a job writes a row of
 -- jobq_rate_limit_claims (its time) in the claim's transaction; the claim counts the rows of
--- the last `per` seconds, and keeps only the max_claims most recent rows of each limit.
+-- the last `per` seconds, and forgets a row a minute after it left the window.
 CREATE TABLE IF NOT EXISTS jobq_rate_limits (
     queue TEXT NOT NULL,
     name TEXT NOT NULL,
