@@ -5,12 +5,15 @@ were put or became due, whichever is later. `len(queue)`, iteration and `queue[i
 pending jobs in that order.
 
 Quotas (`queue.quotas`) limit how many jobs naming them (`put(..., quota_names=...)`) are
-claimed or running at once, across every worker; the claim enforces them.
+claimed or running at once, across every worker; the claim enforces them. Rate limits
+(`queue.rate_limits`) limit how many jobs naming them (`put(..., rate_limits=...)`) are
+claimed in any interval of a given length, across every worker; the claim enforces them too.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +52,7 @@ class Queue:
         timeout: dt.timedelta | float | None = None,
         failure_log_level: int | None = None,
         quota_names: Iterable[str] | None = None,
+        rate_limits: Iterable[str] | None = None,
         conn: AppConnection | None = None,
     ) -> Job:
         """Store `item` (a callable or a `Job`) as a pending job and return the job.
@@ -64,6 +68,8 @@ class Queue:
         is refused) and it fails with `jobq.JobTimeout` through its retry policy.
         `quota_names`: names of this queue's quotas the job counts against while claimed or
         running (each must exist: `ValueError(('unknown quota name', name))`).
+        `rate_limits`: names of this queue's rate limits each claim of the job counts against
+        (each must exist, else a ValueError naming it).
         `conn`: an application connection (sqlite3, psycopg, SQLAlchemy connection or session)
         whose open transaction the job joins: it exists only if that transaction commits.
         Inside a running job of this database (without `conn`), the put joins that job's
@@ -79,6 +85,7 @@ class Queue:
             timeout=timeout,
             failure_log_level=failure_log_level,
             quota_names=quota_names,
+            rate_limits=rate_limits,
             conn=conn,
         )[0]
 
@@ -93,6 +100,7 @@ class Queue:
         timeout: dt.timedelta | float | None = None,
         failure_log_level: int | None = None,
         quota_names: Iterable[str] | None = None,
+        rate_limits: Iterable[str] | None = None,
         conn: AppConnection | None = None,
     ) -> list[Job]:
         """Store several jobs in one transaction (all or none), with the same options."""
@@ -103,6 +111,7 @@ class Queue:
         if timeout is not None:
             retry_data = {**(retry_data or {}), TIMEOUT: check_limit(timeout, None)}
         names = None if quota_names is None else self._check_quota_names(quota_names)
+        rates = None if rate_limits is None else self._check_rate_limits(rate_limits)
         jobs = [item if isinstance(item, Job) else Job(item) for item in items]
         if begin_after is not None:
             begin_after = ensure_aware(begin_after, "begin_after")
@@ -149,6 +158,7 @@ class Queue:
             conn=conn,
             quota_names=names,
             retry_data=retry_data,
+            rate_limits=rates,
         )
 
     def _check_quota_names(self, quota_names: Iterable[str]) -> tuple[str, ...]:
@@ -164,6 +174,33 @@ class Queue:
                 if name not in known:
                     raise ValueError(("unknown quota name", name))
         return names
+
+    def _check_rate_limits(self, rate_limits: Iterable[str]) -> tuple[str, ...]:
+        if isinstance(rate_limits, str | bytes):
+            raise TypeError(
+                f"rate_limits takes an iterable of names, not the string {rate_limits!r}: "
+                f"write rate_limits=[{rate_limits!r}]"
+            )
+        names = tuple(dict.fromkeys(rate_limits))  # in order, each once
+        for name in names:
+            if not isinstance(name, str):
+                raise TypeError(f"rate limit names must be strings, got {name!r}")
+        if names:
+            known = self.rate_limits.limits()
+            for name in names:
+                if name not in known:
+                    have = ", ".join(repr(n) for n in known) or "none"
+                    raise ValueError(
+                        f"queue {self.name!r} has no rate limit {name!r} (it has: {have}); "
+                        f"create it first: queue.rate_limits.create({name!r}, limit=N, "
+                        f"per=timedelta(...))"
+                    )
+        return names
+
+    @property
+    def rate_limits(self) -> RateLimits:
+        """This queue's rate limits: `create(name, limit, per)`, `[name]`, `change`, `remove`."""
+        return RateLimits(self)
 
     @property
     def quotas(self) -> Quotas:
@@ -351,3 +388,171 @@ def _check_size(size: object) -> None:
         raise TypeError(f"a quota's size must be an integer, got {size!r}")
     if size < 1:
         raise ValueError(f"a quota's size must be >= 1, got {size}")
+
+
+# A rate limit's name: the claim and the monitor find it in a job's JSON list as text.
+_RATE_LIMIT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,99}")
+MAX_RATE_LIMIT = 1_000_000  # claims per period: a claim counts up to this many rows
+MAX_RATE_PERIOD = dt.timedelta(days=366)
+
+
+class RateLimit:
+    """Rate limit `name` of a queue: at most `limit` claims of jobs naming it in any interval
+    of `per`, across every worker and machine. A job naming it starts in its claim (never
+    claimed ahead), so its claims are its starts.
+
+    >>> queue.rate_limits.create("smtp", limit=100, per=timedelta(minutes=1))
+    >>> queue.put(send_mail, rate_limits=["smtp"])
+    """
+
+    def __init__(self, queue: Queue, name: str) -> None:
+        self.queue = queue
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<jobq.RateLimit {self.name!r} of queue {self.queue.name!r}>"
+
+    def _read(self) -> tuple[int, dt.timedelta]:
+        found = self.queue.rate_limits.limits().get(self.name)
+        if found is None:
+            raise KeyError(f"queue {self.queue.name!r} has no rate limit {self.name!r} (removed?)")
+        return found
+
+    @property
+    def limit(self) -> int:
+        """Claims allowed per period (read from the database); setting it changes the limit."""
+        return self._read()[0]
+
+    @limit.setter
+    def limit(self, limit: int) -> None:
+        self.queue.rate_limits.change(self.name, limit=limit)
+
+    @property
+    def per(self) -> dt.timedelta:
+        """The period (read from the database); setting it changes the limit."""
+        return self._read()[1]
+
+    @per.setter
+    def per(self, per: dt.timedelta) -> None:
+        self.queue.rate_limits.change(self.name, per=per)
+
+    @property
+    def used(self) -> int:
+        """Claims of jobs naming it in the last `per`, now."""
+        return self._record().used
+
+    @property
+    def waiting(self) -> int:
+        """Pending jobs naming it (due or not)."""
+        return self._record().waiting
+
+    def _record(self) -> Any:
+        db = self.queue.db
+        for record in db.store.rate_limits(self.queue.name, db.clock.now()):
+            if record.name == self.name:
+                return record
+        raise KeyError(f"queue {self.queue.name!r} has no rate limit {self.name!r} (removed?)")
+
+
+class RateLimits:
+    """The rate limits of a queue (`queue.rate_limits`), kept in the database: every worker
+    applies a change at its next claim. Iterating yields the names."""
+
+    def __init__(self, queue: Queue) -> None:
+        self.queue = queue
+
+    def __repr__(self) -> str:
+        return f"<jobq.RateLimits of queue {self.queue.name!r}: {self.limits()}>"
+
+    def limits(self) -> dict[str, tuple[int, dt.timedelta]]:
+        """{name: (limit, per)} of every rate limit of the queue."""
+        return {
+            name: (limit, dt.timedelta(seconds=per))
+            for name, limit, per in self.queue.db.store.queue_rate_limits(self.queue.name)
+        }
+
+    def create(self, name: str, limit: int, per: dt.timedelta) -> RateLimit:
+        """Create rate limit `name`: at most `limit` claims of jobs naming it in any interval
+        of `per`. ValueError if the queue has one of that name already."""
+        _check_rate_name(name)
+        _check_rate(limit, per)
+        if not self.queue.db.store.create_rate_limit(
+            self.queue.name, name, limit, per.total_seconds()
+        ):
+            raise ValueError(
+                f"queue {self.queue.name!r} has a rate limit {name!r} already; change it with "
+                f"queue.rate_limits.change({name!r}, limit=..., per=...)"
+            )
+        return RateLimit(self.queue, name)
+
+    def change(
+        self, name: str, *, limit: int | None = None, per: dt.timedelta | None = None
+    ) -> None:
+        """Change a rate limit's `limit`, `per` or both; the next claim of any worker applies
+        them (claims already made count in the new window). KeyError if there is none."""
+        current = self.limits().get(name)
+        if current is None:
+            raise KeyError(f"queue {self.queue.name!r} has no rate limit {name!r}")
+        limit = current[0] if limit is None else limit
+        per = current[1] if per is None else per
+        _check_rate(limit, per)
+        if not self.queue.db.store.change_rate_limit(
+            self.queue.name, name, limit, per.total_seconds()
+        ):
+            raise KeyError(f"queue {self.queue.name!r} has no rate limit {name!r}")
+
+    def remove(self, name: str, *, force: bool = False) -> None:
+        """Remove a rate limit. Refused (ValueError, nothing changed) while pending jobs name
+        it, since they would then run unlimited; `force=True` removes it anyway and the name
+        is ignored from then on. KeyError if there is no such limit."""
+        waiting = self.queue.db.store.remove_rate_limit(self.queue.name, name, force=force)
+        if waiting is None:
+            raise KeyError(f"queue {self.queue.name!r} has no rate limit {name!r}")
+        if waiting and not force:
+            raise ValueError(
+                f"rate limit {name!r} of queue {self.queue.name!r} is named by {waiting} "
+                f"pending job(s), which would then run unlimited; nothing was removed. "
+                f"Remove it anyway with remove({name!r}, force=True)"
+            )
+
+    def __getitem__(self, name: str) -> RateLimit:
+        if name not in self:
+            raise KeyError(f"queue {self.queue.name!r} has no rate limit {name!r}")
+        return RateLimit(self.queue, name)
+
+    def get(self, name: str, default: RateLimit | None = None) -> RateLimit | None:
+        return RateLimit(self.queue, name) if name in self else default
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.limits()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.limits())
+
+    def __len__(self) -> int:
+        return len(self.limits())
+
+
+def _check_rate_name(name: object) -> None:
+    if not isinstance(name, str) or not _RATE_LIMIT_NAME.fullmatch(name):
+        raise ValueError(
+            f"bad rate limit name {name!r}: a name is 1 to 100 characters, letters, digits "
+            f"and _ . : @ / -, starting with a letter or digit"
+        )
+
+
+def _check_rate(limit: object, per: object) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise TypeError(f"a rate limit's limit must be an integer, got {limit!r}")
+    if not 1 <= limit <= MAX_RATE_LIMIT:
+        raise ValueError(
+            f"a rate limit's limit must be from 1 to {MAX_RATE_LIMIT:,} claims per period, "
+            f"got {limit}"
+        )
+    if not isinstance(per, dt.timedelta):
+        raise TypeError(f"a rate limit's per must be a timedelta, got {per!r}")
+    if not dt.timedelta(0) < per <= MAX_RATE_PERIOD:
+        raise ValueError(
+            f"a rate limit's per must be a period longer than zero and at most 366 days, "
+            f"got {per!r}"
+        )

@@ -392,6 +392,39 @@ def quota_remove(url: str | None, queue: str, name: str) -> None:
     click.echo(f"quota {name!r} of queue {queue!r} removed")
 
 
+@click.command("rate-limit-set")
+@db_option
+@click.argument("queue")
+@click.argument("name")
+@click.argument("limit", type=click.IntRange(min=1, max=COUNT.max))
+@click.argument("per")
+def rate_limit_set(url: str | None, queue: str, name: str, limit: int, per: str) -> None:
+    """Set (or create) rate limit NAME of QUEUE: at most LIMIT claims of its jobs in any
+    PER ([nD][nH][nM][nS], e.g. 1M or 2S); running workers apply it at their next claim."""
+    with opened(url) as monitor:
+        created = monitor.rate_limit_set(queue, name, limit, parse_interval(per))
+    done = "created" if created else "set"
+    click.echo(f"rate limit {name!r} of queue {queue!r} {done}: {limit} per {per}")
+
+
+@click.command("rate-limit-remove")
+@db_option
+@click.argument("queue")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Even if pending jobs name it (they run unlimited).")
+def rate_limit_remove(url: str | None, queue: str, name: str, force: bool) -> None:
+    """Remove rate limit NAME of QUEUE; refused while pending jobs name it, unless --force."""
+    with opened(url) as monitor:
+        try:
+            monitor.rate_limit_remove(queue, name, force=force)
+        except ValueError as error:  # named by pending jobs: say how from here
+            text = str(error).replace(f"with remove({name!r}, force=True)", "with --force")
+            raise click.UsageError(text) from error
+        except KeyError as error:
+            raise click.UsageError(error.args[0]) from error
+    click.echo(f"rate limit {name!r} of queue {queue!r} removed")
+
+
 @click.command()
 @db_option
 @click.option("--older-than", default="7D", show_default=True, help="Interval [nD][nH][nM][nS].")
@@ -436,6 +469,8 @@ COMMANDS = [
     quota_size,
     quota_create,
     quota_remove,
+    rate_limit_set,
+    rate_limit_remove,
     prune,
     db,
 ]

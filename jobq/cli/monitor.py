@@ -33,6 +33,7 @@ from jobq.cli.tables import (
     queue_dispatchers_table,
     queues_table,
     quotas_table,
+    rate_limits_table,
     schedules_table,
     styled_status,
     summary_table,
@@ -69,6 +70,9 @@ def status(
     out = console()
     out.print(queues_table(info))
     out.print(queue_dispatchers_table(info))
+    limits = [r for q in info.queues for r in q.rate_limits]
+    if limits:
+        out.print(rate_limits_table(limits))
     if found_schedules:
         out.print(schedules_table(found_schedules, now))
 
@@ -269,6 +273,21 @@ def quotas(url: str | None, queue: str | None, as_json: bool) -> None:
     console().print(quotas_table(views))
 
 
+@click.command("rate-limits")
+@db_option
+@click.option("--queue", default=None, help="Only this queue.")
+@json_option
+def rate_limits(url: str | None, queue: str | None, as_json: bool) -> None:
+    """The rate limits: queue, name, limit per period, claims in the window now, and the
+    pending jobs naming each."""
+    with opened(url) as monitor:
+        views = monitor.rate_limits(queue)
+    if as_json:
+        emit_json(views)
+        return
+    console().print(rate_limits_table(views))
+
+
 @click.command("worker-status")
 @click.argument("url")
 @click.option("--timeout", default=5.0, show_default=True)
@@ -302,5 +321,6 @@ COMMANDS = [
     lastcompleted,
     dispatchers,
     quotas,
+    rate_limits,
     worker_status,
 ]

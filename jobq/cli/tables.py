@@ -22,6 +22,7 @@ from jobq.monitor.views import (
     JobStats,
     JobSummary,
     QuotaView,
+    RateLimitView,
     StatusView,
     TimedJob,
     TreeNode,
@@ -261,6 +262,26 @@ def quotas_table(views: Sequence[QuotaView]) -> Table:
         table.add_column(column)
     for view in views:
         table.add_row(queue_name(view.queue), view.name, str(view.size), str(view.held))
+    return table
+
+
+def rate_limits_table(views: Sequence[RateLimitView]) -> Table:
+    """`jobq rate-limits` and `jobq status`: each rate limit, its claims in the window now,
+    the pending jobs naming it, and when a claim frees if none is left."""
+    table = new_table(title="rate limits")
+    for column in ("queue", "name", "limit", "per", "used now", "waiting", "frees at"):
+        table.add_column(column, justify="right" if column in ("limit", "used now") else "left")
+    for view in views:
+        full = view.used >= view.limit
+        table.add_row(
+            queue_name(view.queue),
+            view.name,
+            str(view.limit),
+            human(view.per),
+            f"[bold yellow]{view.used}[/]" if full else str(view.used),
+            str(view.waiting),
+            human(view.frees_at) if view.frees_at is not None else "-",
+        )
     return table
 
 

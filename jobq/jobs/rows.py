@@ -165,6 +165,7 @@ class JobRows:
         conn: Any = None,
         quota_names: tuple[str, ...] | None = None,
         retry_data: dict[str, Any] | None = None,
+        rate_limits: tuple[str, ...] | None = None,
     ) -> list[Job]:
         """Store `jobs` (checked by `Queue.put_many`) as pending jobs of `queue`, all or none:
         new ones are inserted, pulled ("new") ones put again. With `conn`, inside that open
@@ -191,13 +192,23 @@ class JobRows:
             put_by,
             quota_names,
             retry_data,
+            rate_limits,
         )
         if ctx is not None and not ctx.connection_open():
             rows = list(rows)  # encoded now: a job that cannot be stored fails at its put
 
             def write(conn: Any) -> None:
                 ids = self._write_put(
-                    queue, rows, stored, begin_after, begin_by, now, conn, quota_names, put_by
+                    queue,
+                    rows,
+                    stored,
+                    begin_after,
+                    begin_by,
+                    now,
+                    conn,
+                    quota_names,
+                    put_by,
+                    rate_limits,
                 )
                 for job, job_id in zip(fresh, ids, strict=True):
                     job.id = job_id
@@ -216,14 +227,32 @@ class JobRows:
             own = self.store.attempt_connection()
             try:
                 ids = self._write_put(
-                    queue, rows, stored, begin_after, begin_by, now, own.raw, quota_names, put_by
+                    queue,
+                    rows,
+                    stored,
+                    begin_after,
+                    begin_by,
+                    now,
+                    own.raw,
+                    quota_names,
+                    put_by,
+                    rate_limits,
                 )
                 own.commit()
             finally:
                 own.close()
         else:
             ids = self._write_put(
-                queue, rows, stored, begin_after, begin_by, now, conn, quota_names, put_by
+                queue,
+                rows,
+                stored,
+                begin_after,
+                begin_by,
+                now,
+                conn,
+                quota_names,
+                put_by,
+                rate_limits,
             )
         for job, row, job_id in zip(fresh, rows, ids, strict=True):
             self._show_put(job, job_id, row, queue, now, begin_by, policy, failure_log_level)
@@ -249,6 +278,7 @@ class JobRows:
         put_by: str | None,
         quota_names: tuple[str, ...] | None,
         retry_data: dict[str, Any] | None = None,
+        rate_limits: tuple[str, ...] | None = None,
     ) -> Sequence[NewJob]:
         """The rows of the new jobs of a put: a single row encoded at once, a batch lazily
         (see _EncodedRows)."""
@@ -267,6 +297,8 @@ class JobRows:
                 )
                 if quota_names:  # checked by Queue.put_many against the queue's quotas
                     row.quota_names = quota_names
+                if rate_limits:  # checked by Queue.put_many against the queue's rate limits
+                    row.rate_limits = rate_limits
                 yield row
 
         return list(encode()) if len(fresh) < 2 else _EncodedRows(len(fresh), encode())
@@ -307,6 +339,7 @@ class JobRows:
         conn: Any,
         quota_names: tuple[str, ...] | None,
         put_by: str | None,
+        rate_limits: tuple[str, ...] | None = None,
     ) -> list[int]:
         ids = self.store.enqueue(rows, now, conn=conn) if rows else []
         for job in stored:
@@ -322,6 +355,7 @@ class JobRows:
                 now,
                 conn=conn,
                 quota_names=quota_names,
+                rate_limits=rate_limits,
             )
             if not ok:
                 raise ValueError(

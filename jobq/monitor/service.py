@@ -44,6 +44,7 @@ from jobq.monitor.views import (
     JobSummary,
     QueueView,
     QuotaView,
+    RateLimitView,
     StatusView,
     TimedJob,
     TreeNode,
@@ -234,6 +235,9 @@ class Monitor:
             for d in self.store.list_dispatchers()
             if d.activated is not None and (uuid is None or d.uuid == uuid)
         }
+        limits: dict[str, list[RateLimitView]] = {}
+        for view in self.rate_limits(at=now):
+            limits.setdefault(view.queue, []).append(view)
         queues = []
         alive_at = self.liveness_now() if records else now
         for q in self.store.queue_stats(now):
@@ -256,6 +260,7 @@ class Monitor:
                     succeeded=q.succeeded,
                     failed=q.failed,
                     dispatchers=tuple(dispatchers),
+                    rate_limits=tuple(limits.get(q.name, ())),
                 )
             )
         return StatusView(tuple(queues))
@@ -426,6 +431,7 @@ class Monitor:
             waiting_on=record.waiting_on,
             callbacks=tuple(c.id for c in self.store.job_children(record.id)),
             quota_names=tuple(record.quota_names),
+            rate_limits=tuple(record.rate_limits),
             annotations=record.annotations,
             progress=progress_of(record),
             retry_data=record.retry_data,
@@ -745,6 +751,38 @@ class Monitor:
             for q, name, size in self.store.quotas()
             if queue is None or q == queue
         ]
+
+    def rate_limits(
+        self, queue: str | None = None, *, at: dt.datetime | None = None
+    ) -> builtins.list[RateLimitView]:
+        """The rate limits (of `queue`, or all) with their claims in the window now and the
+        pending jobs naming them."""
+        return [
+            RateLimitView(
+                queue=r.queue,
+                name=r.name,
+                limit=r.limit,
+                per=dt.timedelta(seconds=r.per),
+                used=r.used,
+                waiting=r.waiting,
+                frees_at=r.frees_at,
+            )
+            for r in self.store.rate_limits(queue, self.now() if at is None else at)
+        ]
+
+    def rate_limit_set(self, queue: str, name: str, limit: int, per: dt.timedelta) -> bool:
+        """Set rate limit `name` of `queue` to `limit` claims per `per`, creating it if there
+        is none (True if created). Bad values raise as `queue.rate_limits` does."""
+        limits = self.db.queue(queue).rate_limits
+        if name in limits:
+            limits.change(name, limit=limit, per=per)
+            return False
+        limits.create(name, limit=limit, per=per)
+        return True
+
+    def rate_limit_remove(self, queue: str, name: str, *, force: bool = False) -> None:
+        """Remove rate limit `name` of `queue` (see `RateLimits.remove`)."""
+        self.db.queue(queue).rate_limits.remove(name, force=force)
 
     def quota_size(self, queue: str, name: str, size: int) -> None:
         """Set (or create) quota `name` of `queue` to `size`."""

@@ -101,6 +101,7 @@ class QueueView(View):
     succeeded: int
     failed: int
     dispatchers: tuple[DispatcherView, ...]
+    rate_limits: tuple[RateLimitView, ...] = ()
 
     @property
     def capacity(self) -> int:
@@ -126,6 +127,7 @@ class QueueView(View):
                 "succeeded": self.succeeded,
                 "failed": self.failed,
                 "dispatchers": {d.uuid: d.queue_json() for d in self.dispatchers},
+                "rate_limits": {r.name: r.queue_json() for r in self.rate_limits},
             }
         )
 
@@ -239,6 +241,7 @@ class JobSummary(View):
     active: dt.timedelta | None
     failed: bool
     result: str | None
+    rate_limits: tuple[str, ...] = ()
 
     def items(self) -> list[tuple[str, Any]]:
         """(display key, value) in the catalogue's order, as the tables and the JSON show."""
@@ -258,6 +261,7 @@ class JobSummary(View):
             ("waiting on", self.waiting_on),
             ("callbacks", list(self.callbacks)),
             ("quota names", list(self.quota_names)),
+            ("rate limits", list(self.rate_limits)),
             ("annotations", self.annotations),
             ("progress", self.progress),
             ("retry data", self.retry_data),
@@ -321,6 +325,35 @@ class QuotaView(View):
 
     def to_json(self) -> Any:
         return dict(self.items())
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitView(View):
+    """A rate limit of a queue now: `used` claims of its `limit` in the last `per`, the
+    `waiting` pending jobs naming it, and when its window frees a claim if none is left."""
+
+    queue: str
+    name: str
+    limit: int
+    per: dt.timedelta
+    used: int
+    waiting: int
+    frees_at: dt.datetime | None
+
+    def queue_json(self) -> Any:
+        """As under its queue in `status`: without the queue's name."""
+        return to_jsonable(
+            {
+                "limit": self.limit,
+                "per": self.per,
+                "used": self.used,
+                "waiting": self.waiting,
+                "frees_at": self.frees_at,
+            }
+        )
+
+    def to_json(self) -> Any:
+        return {"queue": self.queue, "name": self.name, **self.queue_json()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
-"""Claiming jobs for a dispatcher's agent (with filters and quotas), starting a claimed
-job, and checking that an attempt still holds its job.
+"""Claiming jobs for a dispatcher's agent (with filters, quotas and rate limits), starting a
+claimed job, and checking that an attempt still holds its job.
 
 Functions of `SqlStore`'s operations, each over the engine's `Driver`. `quota_queues` is
-the store's memory of the queues found to have quotas, which take the quota path directly.
+the store's memory of the queues found to have quotas or rate limits, which take the quota
+path directly.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from jobq.store.driver import Driver, Executor, Row
 def claim(
     driver: Driver,
     quota_queues: set[str],
+    rate_wakes: dict[str, dt.datetime],
     queue: str,
     dispatcher: str,
     agent: str,
@@ -82,7 +84,11 @@ def claim(
             if not rows and _has_quotas(ex, queue):
                 quota_queues.add(queue)
         if queue in quota_queues:
-            rows, has_quotas = _claim_with_quotas(driver, ex, limit, now, params, accept)
+            rows, has_quotas, wake = _claim_with_quotas(driver, ex, limit, now, params, accept)
+            if wake is None:
+                rate_wakes.pop(queue, None)
+            else:
+                rate_wakes[queue] = wake
             if not has_quotas:
                 quota_queues.discard(queue)
     return _records_in_order(driver, rows)
@@ -109,7 +115,8 @@ def _records_in_order(driver: Driver, rows: list[Row]) -> list[JobRecord]:
 
 
 def _has_quotas(ex: Executor, queue: str) -> bool:
-    row = ex.one("queue_has_quotas", queue=queue)
+    """Whether `queue` has quotas or rate limits (its claims then take the quota path)."""
+    row = ex.one("queue_has_limits", queue=queue)
     return bool(row and row["has"])
 
 
@@ -120,69 +127,121 @@ def _claim_with_quotas(
     now: dt.datetime,
     params: dict[str, Any],
     accept: Callable[[JobRecord], bool] | None,
-) -> tuple[list[Row], bool]:
-    """The claim of a queue with quotas, in the claim's transaction; returns the rows
-    claimed and whether the queue has quotas (still).
+) -> tuple[list[Row], bool, dt.datetime | None]:
+    """The claim of a queue with quotas or rate limits, in the claim's transaction; returns
+    the rows claimed, whether the queue has quotas or rate limits (still), and, if one of its
+    rate limits has no claim left, when its window frees one (a time to claim again).
 
     Lock the queue's quotas (PostgreSQL: an advisory lock per queue, so concurrent claimers
-    take turns and each counts the slots the previous one took; SQLite: BEGIN IMMEDIATE
-    already serializes), count the slots held (claimed and running jobs, and
-    pending jobs put back "now", which keep theirs), then take due jobs in queue order,
-    skipping those that name a full quota. A job holding its slots counts itself and may
-    be taken even from a full quota; a job past its deadline is taken without consulting
-    quotas (it is failed, not run). Names of quotas that no longer exist are ignored.
+    take turns and each counts the slots and claims the previous one took; SQLite: BEGIN
+    IMMEDIATE already serializes), count the slots held (claimed and running jobs, and
+    pending jobs put back "now", which keep theirs) and the claims each rate limit has left
+    in its window, then take due jobs in queue order, skipping those that name a full quota
+    or a rate limit with no claim left. A job holding its slots counts itself and may be
+    taken even from a full quota; a job past its deadline is taken without consulting quotas
+    or rate limits (it is failed, not run). Names of quotas and rate limits that no longer
+    exist are ignored.
+
+    A job naming a rate limit is taken only to start at once (one of the first `start` jobs
+    of the claim), never claimed ahead: its claim time is its start time, and every claim of
+    it is recorded (`jobq_rate_limit_claims`, forgotten a minute after leaving the window),
+    so no interval of `per` seconds holds more than `limit` starts of jobs naming it.
     """
     queue = params["queue"]
     ex.one("lock_queue_quotas", queue=queue)
     sizes = {r["name"]: int(r["size"]) for r in ex.all("queue_quotas", queue=queue)}
     held: dict[str, int] = dict.fromkeys(sizes, 0)
-    for row in ex.all("quota_slots_held", queue=queue, now=params["now"]):
-        if row["name"] in held:
-            held[row["name"]] = int(row["held"])
+    if sizes:
+        for row in ex.all("quota_slots_held", queue=queue, now=params["now"]):
+            if row["name"] in held:
+                held[row["name"]] = int(row["held"])
+    # Rate limits: the claims each has left in its window now (its maximum and that count).
+    rates: dict[str, tuple[int, int]] = {}
+    frees: dict[str, dt.datetime] = {}  # when each limit's oldest claim leaves its window
+    pers: dict[str, float] = {}
+    for r in ex.all("rate_limit_use", queue=queue, now=params["now"]):
+        rates[r["name"]] = (int(r["max_claims"]), int(r["max_claims"]) - int(r["used"]))
+        pers[r["name"]] = float(r["per"])
+        oldest = now if r["oldest"] is None else driver.from_db_time(r["oldest"])
+        frees[r["name"]] = min(oldest, now) + dt.timedelta(seconds=float(r["per"]))
+    left = {name: free for name, (_, free) in rates.items()}
+    startable = params["start"]
     # A filter judges in Python: look at as many jobs as a filter claim does. Otherwise
     # jobs naming quotas full at the start are left out by the query, and a few more than
     # `limit` cover those that fill up during this claim (then another round).
     window = max(100, limit * 10) if accept is not None else limit + 10
     claimed: list[Row] = []
+    counted_claims: dict[str, list[int]] = {}  # rate limit -> jobs whose claim it counts
     for _ in range(5):
         full = sorted(name for name, size in sizes.items() if held[name] >= size)
+        # Jobs naming rate limits start in their claim: none when no thread is free.
+        starts_left = startable - len(claimed)
+        exhausted = sorted(name for name, n in left.items() if n <= 0 or starts_left <= 0)
         candidates = ex.all(
-            "claim_quota_candidates", full=driver.to_db_list(full), limit=window, **params
+            "claim_quota_candidates",
+            full=driver.to_db_list(full),
+            exhausted=driver.to_db_list(exhausted),
+            limit=window,
+            **params,
         )
         chosen: list[int] = []
-        filled = False  # a quota filled up while choosing: jobs behind it were skipped
+        rated: dict[int, set[str]] = {}
+        filled = False  # a quota or rate limit filled up while choosing: jobs were skipped
         for row in candidates:
             if len(claimed) + len(chosen) >= limit:
                 break
-            names = set(_quota_names(row)) & sizes.keys()
-            counted = bool(row["holds_quota"]) or _expired(driver, row, now)
+            names = set(_names(row, "quota_names")) & sizes.keys()
+            limits = set(_names(row, "rate_limits")) & rates.keys()
+            expired = _expired(driver, row, now)
+            counted = bool(row["holds_quota"]) or expired
             if not counted and any(held[name] >= sizes[name] for name in names):
                 filled = True
                 continue
+            if limits and not expired:
+                starts_here = len(claimed) + len(chosen) < startable
+                if not starts_here or any(left[name] <= 0 for name in limits):
+                    filled = True
+                    continue
             if accept is not None and not accept(job_record(driver, row)):
                 continue
             chosen.append(row["id"])
             if not counted:
                 for name in names:
                     held[name] += 1
+            if limits and not expired:
+                rated[row["id"]] = limits
+                for name in limits:
+                    left[name] -= 1
         if chosen:
-            to_start = chosen[: max(0, params["start"] - len(claimed))]
-            claimed += ex.all(
+            to_start = chosen[: max(0, startable - len(claimed))]
+            rows = ex.all(
                 "claim_ids",
                 ids=driver.to_db_list(chosen),
                 start_ids=driver.to_db_list(to_start),
                 **params,
             )
-        # Another round only if the quotas that just filled up may hide claimable jobs.
+            claimed += rows
+            for row in rows:
+                for name in rated.get(row["id"], ()):
+                    counted_claims.setdefault(name, []).append(row["id"])
+        # Another round only if the limits that just filled up may hide claimable jobs.
         if len(claimed) >= limit or not filled or len(candidates) < window:
             break
-    return claimed, bool(sizes)
+    for name, job_ids in counted_claims.items():
+        for job_id in job_ids:
+            ex.run(
+                "record_rate_limit_claim", queue=queue, name=name, now=params["now"], job_id=job_id
+            )
+        ex.run("prune_rate_limit_claims", queue=queue, name=name, now=params["now"], per=pers[name])
+    wake = min((frees[name] for name, n in left.items() if n <= 0), default=None)
+    return claimed, bool(sizes or rates), wake
 
 
-def _quota_names(row: Row) -> tuple[str, ...]:
-    """A candidate's quota names; none for a damaged column (its claimer fails the job)."""
+def _names(row: Row, column: str) -> tuple[str, ...]:
+    """A candidate's quota or rate limit names; none for a damaged column (its claimer fails
+    the job)."""
     try:
-        return json_names(row["quota_names"])
+        return json_names(row[column])
     except ValueError:
         return ()
 

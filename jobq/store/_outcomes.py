@@ -354,6 +354,12 @@ def retry_failed(driver: Driver, job_id: int, now: dt.datetime) -> int | None:
             ex.run("ensure_queue", queue=record.queue, now=driver.to_db_time(now))
             new_id = driver.insert_job(ex, copy, "pending", now)
             driver.notify(ex, record.queue)
+        if record.rate_limits:  # the copy counts against the same rate limits
+            ex.run(
+                "set_rate_limits",
+                rate_limits=json.dumps(list(record.rate_limits)),
+                ids=driver.to_db_list([new_id]),
+            )
         annotate(ex, job_id, "retried_as", json.dumps(new_id))
         annotate(ex, new_id, "retry_of", json.dumps(job_id))
         return new_id

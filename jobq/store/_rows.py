@@ -41,6 +41,7 @@ def json_names(text: str) -> tuple[str, ...]:
 _JSON_COLUMNS: tuple[tuple[str, Callable[[str], Any], str | None], ...] = (
     ("retry_data", json_dict, "{}"),
     ("quota_names", json_names, "[]"),
+    ("rate_limits", json_names, "[]"),
     ("annotations", json_dict, "{}"),
     ("failure", json_dict, None),
 )
@@ -103,6 +104,7 @@ def _job_record(driver: Driver, row: Row) -> JobRecord:
         active_start=None if (t := row["active_start"]) is None else d(t),
         active_end=None if (t := row["active_end"]) is None else d(t),
         completed_at=None if (t := row["completed_at"]) is None else d(t),
+        rate_limits=() if (r := row["rate_limits"]) == "[]" else json_names(r),
     )
 
 

@@ -2,8 +2,8 @@
 
 Each method is the operation of the same name in a topic module: `_queue` (putting and the
 queue), `_claim` (claims and starts), `_outcomes` (results and what follows), `_dispatchers`
-(dispatchers, agents, quotas, recovery), `_schedules` (cron schedules), `_monitor`
-(monitoring) and `_schema` (migrations).
+(dispatchers, agents, quotas, recovery), `_rate_limits` (rate limits), `_schedules` (cron
+schedules), `_monitor` (monitoring) and `_schema` (migrations).
 The engines (`sqlite.py`, `postgres.py`) only supply the driver.
 """
 
@@ -14,7 +14,16 @@ import datetime as dt
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-from jobq.store import _claim, _dispatchers, _monitor, _outcomes, _queue, _schedules, _schema
+from jobq.store import (
+    _claim,
+    _dispatchers,
+    _monitor,
+    _outcomes,
+    _queue,
+    _rate_limits,
+    _schedules,
+    _schema,
+)
 from jobq.store._schema import SCHEMA_VERSION, load_migrations, load_schema
 from jobq.store.base import (
     AgentLoad,
@@ -29,6 +38,7 @@ from jobq.store.base import (
     Outcome,
     PruneResult,
     QueueStats,
+    RateLimitRecord,
     ScheduleRecord,
     ThroughputBucket,
     Waiter,
@@ -45,7 +55,10 @@ class SqlStore:
     def __init__(self, driver: Driver) -> None:
         self.driver = driver
         self.engine = driver.engine
-        self._quota_queues: set[str] = set()  # queues known to have quotas: the quota path
+        # Queues known to have quotas or rate limits: their claims take the quota path.
+        self._quota_queues: set[str] = set()
+        # Per queue, when a rate limit that had no claim left frees one (see rate_limit_wake).
+        self._rate_wakes: dict[str, dt.datetime] = {}
 
     def _transaction(self, conn: object = None) -> contextlib.AbstractContextManager[Executor]:
         """A write transaction of the driver (for tests and tools that run their own SQL)."""
@@ -82,9 +95,19 @@ class SqlStore:
         *,
         conn: Any = None,
         quota_names: Sequence[str] | None = None,
+        rate_limits: Sequence[str] | None = None,
     ) -> bool:
         return _queue.requeue(
-            self.driver, job_id, queue, begin_after, begin_by, put_by, now, conn, quota_names
+            self.driver,
+            job_id,
+            queue,
+            begin_after,
+            begin_by,
+            put_by,
+            now,
+            conn,
+            quota_names,
+            rate_limits,
         )
 
     def get(self, job_id: int) -> JobRecord | None:
@@ -141,6 +164,7 @@ class SqlStore:
         return _claim.claim(
             self.driver,
             self._quota_queues,
+            self._rate_wakes,
             queue,
             dispatcher,
             agent,
@@ -150,6 +174,9 @@ class SqlStore:
             active_only,
             start,
         )
+
+    def rate_limit_wake(self, queue: str) -> dt.datetime | None:
+        return self._rate_wakes.pop(queue, None)
 
     def claim_callbacks(
         self, queue: str, dispatcher: str, agent: str, limit: int, now: dt.datetime
@@ -296,6 +323,21 @@ class SqlStore:
 
     def quota_holders(self, queue: str, name: str) -> list[JobRecord]:
         return _dispatchers.quota_holders(self.driver, queue, name)
+
+    def queue_rate_limits(self, queue: str) -> list[tuple[str, int, float]]:
+        return _rate_limits.queue_rate_limits(self.driver, queue)
+
+    def create_rate_limit(self, queue: str, name: str, limit: int, per: float) -> bool:
+        return _rate_limits.create_rate_limit(self.driver, queue, name, limit, per)
+
+    def change_rate_limit(self, queue: str, name: str, limit: int, per: float) -> bool:
+        return _rate_limits.change_rate_limit(self.driver, queue, name, limit, per)
+
+    def remove_rate_limit(self, queue: str, name: str, *, force: bool = False) -> int | None:
+        return _rate_limits.remove_rate_limit(self.driver, queue, name, force)
+
+    def rate_limits(self, queue: str | None, now: dt.datetime) -> list[RateLimitRecord]:
+        return _rate_limits.rate_limits(self.driver, queue, now)
 
     # -- schedules -----------------------------------------------------------------------------
     def save_schedule(self, schedule: ScheduleRecord) -> None:

@@ -36,6 +36,7 @@ class NewJob:
     put_by: str | None = None
     parent_id: int | None = None
     retry_data: dict[str, Any] | None = None  # its retry policy's settings (put(retries=N))
+    rate_limits: tuple[str, ...] = ()  # names of its queue's rate limits
 
 
 @dataclass(slots=True)
@@ -75,6 +76,7 @@ class JobRecord:
     # The JSON columns whose stored text could not be read (read as empty instead): a worker
     # fails such a job rather than run it, and every other reader goes on.
     damaged: tuple[str, ...] = ()
+    rate_limits: tuple[str, ...] = ()  # names of its queue's rate limits (counted per claim)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +174,21 @@ class QueueStats:
     callbacks: int
     succeeded: int
     failed: int
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitRecord:
+    """A rate limit of a queue as it stands at `now`: `used` claims of jobs naming it in the
+    last `per` seconds (of `limit` allowed), `waiting` pending jobs naming it, and, when no
+    claim is left, `frees_at`: when the oldest claim of the window leaves it."""
+
+    queue: str
+    name: str
+    limit: int
+    per: float  # seconds
+    used: int
+    waiting: int
+    frees_at: dt.datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +322,7 @@ class Store(MonitorStore, Protocol):
         *,
         conn: Any = None,
         quota_names: Sequence[str] | None = None,
+        rate_limits: Sequence[str] | None = None,
     ) -> bool: ...
     def get(self, job_id: int) -> JobRecord | None: ...
     def get_result(self, job_id: int) -> bytes | None: ...
@@ -327,6 +345,12 @@ class Store(MonitorStore, Protocol):
         active_only: bool = False,
         start: bool | int = False,
     ) -> list[JobRecord]: ...
+    def rate_limit_wake(self, queue: str) -> dt.datetime | None:
+        """When a rate limit of `queue` that the last claim found with no claim left frees
+        one (its window's oldest claim leaves it), or None; read once (a claimer's hint to
+        claim again then rather than at its next poll)."""
+        ...
+
     def claim_callbacks(
         self, queue: str, dispatcher: str, agent: str, limit: int, now: dt.datetime
     ) -> list[JobRecord]:
@@ -445,6 +469,13 @@ class Store(MonitorStore, Protocol):
     def resize_quota(self, queue: str, name: str, size: int) -> bool: ...
     def remove_quota(self, queue: str, name: str) -> bool: ...
     def quota_holders(self, queue: str, name: str) -> list[JobRecord]: ...
+
+    # rate limits: at most `limit` claims of jobs naming one in any `per` seconds (claim enforces)
+    def queue_rate_limits(self, queue: str) -> list[tuple[str, int, float]]: ...
+    def create_rate_limit(self, queue: str, name: str, limit: int, per: float) -> bool: ...
+    def change_rate_limit(self, queue: str, name: str, limit: int, per: float) -> bool: ...
+    def remove_rate_limit(self, queue: str, name: str, *, force: bool = False) -> int | None: ...
+    def rate_limits(self, queue: str | None, now: dt.datetime) -> list[RateLimitRecord]: ...
 
     # -- schedules (store/_schedules.py) ---------------------------------------------------------
     def save_schedule(self, schedule: ScheduleRecord) -> None: ...

@@ -311,12 +311,19 @@ class Dispatcher:
 
     def _wait_for(self) -> float:
         """Seconds to wait for work: `poll_interval` (at most `ping_interval`), shorter if a
-        pool holding jobs claimed ahead becomes stuck before, to give them back then."""
+        pool holding jobs claimed ahead becomes stuck before, to give them back then, or if a
+        rate limit that held jobs back frees a claim before (claim again then)."""
         wait = min(self.poll_interval, self.ping_interval)
         for pool in self._pools.values():
             at = pool.stuck_at()
             if at is not None:
                 wait = min(wait, max(0.001, at - time.monotonic() + 0.001))
+        now = None
+        for queue in {queue for queue, _ in self._pools}:
+            frees = self.store.rate_limit_wake(queue)
+            if frees is not None:
+                now = now or self.clock.now()
+                wait = min(wait, max(0.001, (frees - now).total_seconds() + 0.001))
         return wait
 
     def _liveness_time(self) -> dt.datetime | None:

@@ -36,6 +36,7 @@ def params(db: jobq.Database) -> dict[str, Any]:
         "limit": 8,
         "active_only": True,
         "full": store.driver.to_db_list([]),  # type: ignore[attr-defined]
+        "exhausted": store.driver.to_db_list([]),  # type: ignore[attr-defined]
     }
 
 
@@ -161,6 +162,7 @@ def _typical_params(store: Any) -> dict[str, Any]:
         "failure_log_level": 40,
         "first": 1,
         "full": store.driver.to_db_list([]),
+        "exhausted": store.driver.to_db_list([]),
         "id": 1,
         "ids": store.driver.to_db_list([1, 2]),
         "inner": 2,
@@ -174,6 +176,8 @@ def _typical_params(store: Any) -> dict[str, Any]:
         "put_by": None,
         "queue": "",
         "quota_names": "[]",
+        "quoted": '"smtp"',
+        "rate_limits": '["smtp"]',
         "result": b"\x00",
         "result_repr": "None",
         "retry_data": "{}",

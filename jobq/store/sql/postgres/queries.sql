@@ -8,7 +8,7 @@
 id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
     retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
     agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
-    assigned_at, active_start, active_end, completed_at
+    assigned_at, active_start, active_end, completed_at, rate_limits
 
 -- name: schema_version
 SELECT version FROM jobq_schema;
@@ -24,6 +24,11 @@ VALUES (%(queue)s, %(status)s, 1, %(sort_at)s, %(begin_after)s, %(begin_by)s, %(
     %(call_repr)s, %(retry_policy)s, %(retry_data)s, %(failure_log_level)s, %(quota_names)s,
     %(put_by)s, %(parent_id)s, %(now)s)
 RETURNING id;
+
+-- name: set_rate_limits
+-- A put naming rate limits: its new jobs get their names in the insert's transaction (so no
+-- claim ever sees them without), leaving the insert of every other job as it was.
+UPDATE jobq_jobs SET rate_limits = %(rate_limits)s WHERE id = ANY (%(ids)s);
 
 -- name: queue_exists
 SELECT 1 AS found FROM jobq_queues WHERE name = %(queue)s;
@@ -61,10 +66,11 @@ WHERE id = %(id)s AND queue = %(queue)s AND status = 'pending';
 
 -- name: requeue
 -- put of a stored job that is "new" again (pulled): it keeps its id and its begin_after
--- (and its quota names, unless new ones are given).
+-- (and its quota and rate limit names, unless new ones are given).
 UPDATE jobq_jobs SET status = 'pending', queue = %(queue)s, lane = 1, sort_at = %(sort_at)s,
     begin_after = %(begin_after)s, begin_by = %(begin_by)s, put_by = %(put_by)s,
-    quota_names = COALESCE(%(quota_names)s::text, quota_names), holds_quota = FALSE
+    quota_names = COALESCE(%(quota_names)s::text, quota_names), holds_quota = FALSE,
+    rate_limits = COALESCE(%(rate_limits)s::text, rate_limits)
 WHERE id = %(id)s AND status = 'new' AND parent_id IS NULL;
 
 -- name: put_back
@@ -81,15 +87,16 @@ WHERE id = %(id)s AND status = 'new' AND parent_id IS NULL;
 -- Take up to %(limit)s due jobs, in queue order, for one agent; every claim bumps the attempt.
 -- The CTE with FOR UPDATE SKIP LOCKED is evaluated once (a fence): concurrent claimers skip
 -- each other's rows instead of waiting, and the planner cannot re-run the LIMIT per row.
--- A queue with quotas claims through the quota path instead (lock_queue_quotas): here its
--- NOT EXISTS (one index probe, evaluated once per statement) makes this claim take nothing.
--- Race-free: a job can name a quota only once the quota exists, so a snapshot without the
--- quota cannot see such a job either.
+-- A queue with quotas or rate limits claims through the quota path instead
+-- (lock_queue_quotas): here the NOT EXISTS (two index probes, evaluated once per statement)
+-- make this claim take nothing. Race-free: a job can name a quota or rate limit only once it
+-- exists, so a snapshot without it cannot see such a job either.
 -- Each lane (0: put back at the front, 1: the rest) is read on its own, in index order
 -- (queue, lane, sort_at, id), so the scan stops at the first job not yet due: a backlog of
 -- jobs scheduled for later costs nothing. The back lane takes only what the front left.
 WITH ok AS (
     SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM jobq_quotas WHERE queue = %(queue)s)
+        AND NOT EXISTS (SELECT 1 FROM jobq_rate_limits WHERE queue = %(queue)s)
         AND (NOT %(active_only)s OR EXISTS (SELECT 1 FROM jobq_dispatchers
             WHERE uuid = %(dispatcher)s AND activated IS NOT NULL))),
 front AS (
@@ -139,26 +146,28 @@ RETURNING /*_job_columns*/, sort_at;
 
 -- name: claim_candidates
 -- For agents with a filter: due jobs in queue order, judged in Python before claim_ids.
--- Nothing for a queue with quotas (as in claim): those take the quota path.
+-- Nothing for a queue with quotas or rate limits (as in claim): those take the quota path.
 -- Lane by lane, as in claim: jobs scheduled for later are never read.
 WITH front AS (
     SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
         retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
         agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
-        assigned_at, active_start, active_end, completed_at, sort_at
+        assigned_at, active_start, active_end, completed_at, rate_limits, sort_at
     FROM jobq_jobs
     WHERE queue = %(queue)s AND status = 'pending' AND lane = 0 AND sort_at <= %(now)s
         AND NOT EXISTS (SELECT 1 FROM jobq_quotas WHERE queue = %(queue)s)
+        AND NOT EXISTS (SELECT 1 FROM jobq_rate_limits WHERE queue = %(queue)s)
     ORDER BY sort_at, id LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED),
 back AS (
     SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
         retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
         agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
-        assigned_at, active_start, active_end, completed_at, sort_at
+        assigned_at, active_start, active_end, completed_at, rate_limits, sort_at
     FROM jobq_jobs
     WHERE queue = %(queue)s AND status = 'pending' AND lane = 1 AND sort_at <= %(now)s
         AND NOT EXISTS (SELECT 1 FROM jobq_quotas WHERE queue = %(queue)s)
+        AND NOT EXISTS (SELECT 1 FROM jobq_rate_limits WHERE queue = %(queue)s)
     ORDER BY sort_at, id LIMIT (%(limit)s - (SELECT count(*) FROM front))
     FOR UPDATE SKIP LOCKED)
 SELECT * FROM front UNION ALL SELECT * FROM back
@@ -174,9 +183,10 @@ SET status = CASE WHEN id = ANY(%(start_ids)s) AND NOT (begin_by IS NOT NULL AND
 WHERE status = 'pending' AND id = ANY(%(ids)s)
 RETURNING /*_job_columns*/, sort_at;
 
--- name: queue_has_quotas
--- Asked only when a claim found nothing: was it because the queue has quotas?
-SELECT EXISTS (SELECT 1 FROM jobq_quotas WHERE queue = %(queue)s) AS has;
+-- name: queue_has_limits
+-- Asked only when a claim found nothing: was it because the queue has quotas or rate limits?
+SELECT EXISTS (SELECT 1 FROM jobq_quotas WHERE queue = %(queue)s)
+    OR EXISTS (SELECT 1 FROM jobq_rate_limits WHERE queue = %(queue)s) AS has;
 
 -- name: lock_queue_quotas
 -- The quota path of a claim starts here: a transaction-scoped advisory lock on the queue
@@ -216,17 +226,21 @@ GROUP BY n.name;
 -- name: claim_quota_candidates
 -- The quota path: due jobs in queue order, leaving out those naming a full quota (%(full)s),
 -- unless they hold their slots already or missed their deadline (failed unstarted, so quotas
--- are not consulted). The claim judges these in Python, counting slots as it takes jobs.
+-- are not consulted), and those naming a rate limit with no claim left (%(exhausted)s), unless
+-- they missed their deadline. The claim judges these in Python, counting slots as it takes jobs.
 -- Lane by lane, as in claim: jobs scheduled for later are never read.
 WITH front AS (
     SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
         retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
         agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
-        assigned_at, active_start, active_end, completed_at, holds_quota, sort_at
+        assigned_at, active_start, active_end, completed_at, rate_limits, holds_quota, sort_at
     FROM jobq_jobs
     WHERE queue = %(queue)s AND status = 'pending' AND lane = 0 AND sort_at <= %(now)s
         AND (quota_names = '[]' OR holds_quota
             OR NOT ((CASE WHEN quota_names ~ '^\[\s*("([^"\\]|\\.)*"\s*(,\s*"([^"\\]|\\.)*"\s*)*)?\]$' THEN quota_names ELSE '[]' END)::jsonb ?| %(full)s::text[])
+            OR (begin_by IS NOT NULL AND begin_after + make_interval(secs => begin_by) < %(now)s))
+        AND (rate_limits = '[]'
+            OR NOT ((CASE WHEN rate_limits ~ '^\[\s*("([^"\\]|\\.)*"\s*(,\s*"([^"\\]|\\.)*"\s*)*)?\]$' THEN rate_limits ELSE '[]' END)::jsonb ?| %(exhausted)s::text[])
             OR (begin_by IS NOT NULL AND begin_after + make_interval(secs => begin_by) < %(now)s))
     ORDER BY sort_at, id LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED),
@@ -234,11 +248,14 @@ back AS (
     SELECT id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
         retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
         agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
-        assigned_at, active_start, active_end, completed_at, holds_quota, sort_at
+        assigned_at, active_start, active_end, completed_at, rate_limits, holds_quota, sort_at
     FROM jobq_jobs
     WHERE queue = %(queue)s AND status = 'pending' AND lane = 1 AND sort_at <= %(now)s
         AND (quota_names = '[]' OR holds_quota
             OR NOT ((CASE WHEN quota_names ~ '^\[\s*("([^"\\]|\\.)*"\s*(,\s*"([^"\\]|\\.)*"\s*)*)?\]$' THEN quota_names ELSE '[]' END)::jsonb ?| %(full)s::text[])
+            OR (begin_by IS NOT NULL AND begin_after + make_interval(secs => begin_by) < %(now)s))
+        AND (rate_limits = '[]'
+            OR NOT ((CASE WHEN rate_limits ~ '^\[\s*("([^"\\]|\\.)*"\s*(,\s*"([^"\\]|\\.)*"\s*)*)?\]$' THEN rate_limits ELSE '[]' END)::jsonb ?| %(exhausted)s::text[])
             OR (begin_by IS NOT NULL AND begin_after + make_interval(secs => begin_by) < %(now)s))
     ORDER BY sort_at, id LIMIT (%(limit)s - (SELECT count(*) FROM front))
     FOR UPDATE SKIP LOCKED)
@@ -258,6 +275,56 @@ UPDATE jobq_quotas SET size = %(size)s WHERE queue = %(queue)s AND name = %(name
 -- name: remove_quota
 DELETE FROM jobq_quotas WHERE queue = %(queue)s AND name = %(name)s;
 
+-- name: rate_limit_use
+-- The quota path of a claim, for a queue's rate limits: each limit with the claims recorded
+-- in the last `per` seconds before %(now)s (or after it: a claimer that waited for the lock may
+-- claim at an earlier time than one that went before it, and those claims count too, so that
+-- no interval of `per` seconds holds more than max_claims claims whatever their order).
+SELECT l.name, l.max_claims, l.per, count(c.at) AS used, min(c.at) AS oldest
+FROM jobq_rate_limits AS l LEFT JOIN jobq_rate_limit_claims AS c
+    ON c.queue = l.queue AND c.name = l.name AND c.at > %(now)s - make_interval(secs => l.per)
+WHERE l.queue = %(queue)s
+GROUP BY l.name, l.max_claims, l.per
+ORDER BY l.name;
+
+-- name: record_rate_limit_claim
+INSERT INTO jobq_rate_limit_claims (queue, name, at, job_id)
+VALUES (%(queue)s, %(name)s, %(now)s, %(job_id)s);
+
+-- name: prune_rate_limit_claims
+-- Forget the claims of a limit older than its window and a minute more: the minute covers a
+-- claimer that waited for the claim lock and claims at an earlier time than the one before it
+-- (it counts from its own time; waits are bounded by lock_timeout, 10 s). An index range
+-- scan of the rows it deletes.
+DELETE FROM jobq_rate_limit_claims
+WHERE queue = %(queue)s AND name = %(name)s
+    AND at < %(now)s - make_interval(secs => %(per)s + 60);
+
+-- name: queue_rate_limits
+SELECT name, max_claims, per FROM jobq_rate_limits WHERE queue = %(queue)s ORDER BY name;
+
+-- name: create_rate_limit
+INSERT INTO jobq_rate_limits (queue, name, max_claims, per)
+VALUES (%(queue)s, %(name)s, %(max_claims)s, %(per)s)
+ON CONFLICT (queue, name) DO NOTHING;
+
+-- name: change_rate_limit
+UPDATE jobq_rate_limits SET max_claims = %(max_claims)s, per = %(per)s
+WHERE queue = %(queue)s AND name = %(name)s;
+
+-- name: remove_rate_limit
+DELETE FROM jobq_rate_limits WHERE queue = %(queue)s AND name = %(name)s;
+
+-- name: forget_rate_limit_claims
+DELETE FROM jobq_rate_limit_claims WHERE queue = %(queue)s AND name = %(name)s;
+
+-- name: jobs_naming_rate_limit
+-- Pending jobs of a queue that name a rate limit:
+-- %(quoted)s is the name as JSON ("smtp"); names cannot hold quotes or backslashes, so the
+-- text matches only that element. Reads the queue's pending jobs (an operator's question).
+SELECT count(*) AS n FROM jobq_jobs
+WHERE queue = %(queue)s AND status = 'pending' AND rate_limits <> '[]' AND position(%(quoted)s in rate_limits) > 0;
+
 -- name: remove_agent
 DELETE FROM jobq_agents
 WHERE dispatcher_uuid = %(uuid)s AND queue = %(queue)s AND name = %(name)s;
@@ -271,6 +338,7 @@ UPDATE jobq_schema SET version = %(version)s;
 -- (lane 0: rescheduled "now", or a callback whose parent just finished) is due and free to
 -- claim, or held by this same dispatcher unstarted (its agent claimed it ahead, for the front
 -- of its own line): its claimer gives it back instead, so the put-back job starts first.
+-- A put-back job naming a rate limit holds nothing back (its limit's window may be full).
 -- Committed without waiting for the WAL flush (synchronous_commit off for this transaction
 -- alone): a worker's crash cannot lose it (the server has it); only a crash of the server
 -- itself within about wal_writer_delay could, and the job then goes back uninterrupted.
@@ -280,7 +348,8 @@ WHERE id = %(id)s AND attempt = %(attempt)s AND dispatcher_uuid = %(dispatcher)s
     AND EXISTS (SELECT 1 FROM async)
     AND (lane = 0 OR (NOT EXISTS (SELECT 1 FROM jobq_jobs AS p
         WHERE p.queue = jobq_jobs.queue AND p.status = 'pending' AND p.lane = 0
-            AND p.sort_at <= %(now)s AND (p.quota_names = '[]' OR p.holds_quota))
+            AND p.sort_at <= %(now)s AND (p.quota_names = '[]' OR p.holds_quota)
+            AND p.rate_limits = '[]')
         AND NOT EXISTS (SELECT 1 FROM jobq_jobs AS h
             WHERE h.dispatcher_uuid = %(dispatcher)s AND h.status = 'assigned' AND h.lane = 0
                 AND h.queue = jobq_jobs.queue)));
@@ -297,7 +366,8 @@ WHERE j.id = r.id AND j.attempt = r.attempt AND j.dispatcher_uuid = r.dispatcher
     AND j.status = 'assigned' AND EXISTS (SELECT 1 FROM async)
     AND (j.lane = 0 OR (NOT EXISTS (SELECT 1 FROM jobq_jobs AS p
         WHERE p.queue = j.queue AND p.status = 'pending' AND p.lane = 0
-            AND p.sort_at <= r.now AND (p.quota_names = '[]' OR p.holds_quota))
+            AND p.sort_at <= r.now AND (p.quota_names = '[]' OR p.holds_quota)
+            AND p.rate_limits = '[]')
         AND NOT EXISTS (SELECT 1 FROM jobq_jobs AS h
             WHERE h.dispatcher_uuid = r.dispatcher AND h.status = 'assigned' AND h.lane = 0
                 AND h.queue = j.queue)))

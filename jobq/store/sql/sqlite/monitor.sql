@@ -203,6 +203,9 @@ ON CONFLICT (queue, name) DO UPDATE SET size = excluded.size;
 -- name: monitor_quotas
 SELECT queue, name, size FROM jobq_quotas ORDER BY queue, name;
 
+-- name: monitor_rate_limit_queues
+SELECT DISTINCT queue FROM jobq_rate_limits ORDER BY queue;
+
 -- name: monitor_prune_jobs
 -- One batch of completed jobs finished before :before (the completed index), skipping any
 -- job with a callback still open (it will read its parent's result).

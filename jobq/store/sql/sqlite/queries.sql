@@ -7,7 +7,7 @@
 id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
     retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
     agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
-    assigned_at, active_start, active_end, completed_at
+    assigned_at, active_start, active_end, completed_at, rate_limits
 
 -- name: schema_version
 SELECT version FROM jobq_schema;
@@ -31,6 +31,11 @@ SELECT last_insert_rowid() AS id;
 
 -- name: count_ids_between
 SELECT count(*) AS n FROM jobq_jobs WHERE id BETWEEN :first AND :last;
+
+-- name: set_rate_limits
+-- A put naming rate limits: its new jobs get their names in the insert's transaction (so no
+-- claim ever sees them without), leaving the insert of every other job as it was.
+UPDATE jobq_jobs SET rate_limits = :rate_limits WHERE id IN (SELECT value FROM json_each(:ids));
 
 -- name: queue_exists
 SELECT 1 AS found FROM jobq_queues WHERE name = :queue;
@@ -69,10 +74,11 @@ WHERE id = :id AND queue = :queue AND status = 'pending';
 
 -- name: requeue
 -- put of a stored job that is "new" again (pulled): it keeps its id and its begin_after
--- (and its quota names, unless new ones are given).
+-- (and its quota and rate limit names, unless new ones are given).
 UPDATE jobq_jobs SET status = 'pending', queue = :queue, lane = 1, sort_at = :sort_at,
     begin_after = :begin_after, begin_by = :begin_by, put_by = :put_by,
-    quota_names = COALESCE(:quota_names, quota_names), holds_quota = 0
+    quota_names = COALESCE(:quota_names, quota_names), holds_quota = 0,
+    rate_limits = COALESCE(:rate_limits, rate_limits)
 WHERE id = :id AND status = 'new' AND parent_id IS NULL;
 
 -- name: put_back
@@ -88,8 +94,8 @@ WHERE id = :id AND status = 'new' AND parent_id IS NULL;
 -- failed unstarted. The subquery choosing them is uncorrelated: evaluated once, before any
 -- row is updated.
 -- Take up to :limit due jobs, in queue order, for one agent; every claim bumps the attempt.
--- A queue with quotas claims through the quota path instead: here the NOT EXISTS (one index
--- probe) makes this claim take nothing.
+-- A queue with quotas or rate limits claims through the quota path instead: here the NOT
+-- EXISTS (two index probes) make this claim take nothing.
 -- `lane IN (0, 1)` (the only lanes: 0 put back at the front, 1 the rest) lets the index
 -- (queue, lane, sort_at, id) be read lane by lane up to :now, in order: a backlog of jobs
 -- scheduled for later costs nothing.
@@ -110,6 +116,7 @@ WHERE id IN (
     SELECT id FROM jobq_jobs
     WHERE queue = :queue AND status = 'pending' AND lane IN (0, 1) AND sort_at <= :now
         AND NOT EXISTS (SELECT 1 FROM jobq_quotas WHERE queue = :queue)
+        AND NOT EXISTS (SELECT 1 FROM jobq_rate_limits WHERE queue = :queue)
         AND (NOT :active_only OR EXISTS (SELECT 1 FROM jobq_dispatchers
             WHERE uuid = :dispatcher AND activated IS NOT NULL))
     ORDER BY lane, sort_at, id LIMIT :limit)
@@ -136,11 +143,12 @@ RETURNING /*_job_columns*/, sort_at;
 
 -- name: claim_candidates
 -- For agents with a filter: due jobs in queue order, judged in Python before claim_ids.
--- Nothing for a queue with quotas (as in claim): those take the quota path.
+-- Nothing for a queue with quotas or rate limits (as in claim): those take the quota path.
 SELECT /*_job_columns*/
 FROM jobq_jobs
 WHERE queue = :queue AND status = 'pending' AND lane IN (0, 1) AND sort_at <= :now
     AND NOT EXISTS (SELECT 1 FROM jobq_quotas WHERE queue = :queue)
+    AND NOT EXISTS (SELECT 1 FROM jobq_rate_limits WHERE queue = :queue)
 ORDER BY lane, sort_at, id LIMIT :limit;
 
 -- name: claim_ids
@@ -153,9 +161,10 @@ SET status = CASE WHEN id IN (SELECT value FROM json_each(:start_ids)) AND NOT (
 WHERE status = 'pending' AND id IN (SELECT value FROM json_each(:ids))
 RETURNING /*_job_columns*/, sort_at;
 
--- name: queue_has_quotas
--- Asked only when a claim found nothing: was it because the queue has quotas?
-SELECT EXISTS (SELECT 1 FROM jobq_quotas WHERE queue = :queue) AS has;
+-- name: queue_has_limits
+-- Asked only when a claim found nothing: was it because the queue has quotas or rate limits?
+SELECT EXISTS (SELECT 1 FROM jobq_quotas WHERE queue = :queue)
+    OR EXISTS (SELECT 1 FROM jobq_rate_limits WHERE queue = :queue) AS has;
 
 -- name: lock_queue_quotas
 -- The quota path of a claim: its BEGIN IMMEDIATE already serializes it with every other
@@ -186,7 +195,8 @@ GROUP BY n.value;
 -- name: claim_quota_candidates
 -- The quota path: due jobs in queue order, leaving out those naming a full quota (:full, a
 -- JSON array), unless they hold their slots already or missed their deadline (failed
--- unstarted, so quotas are not consulted). The claim judges these in Python.
+-- unstarted, so quotas are not consulted), and those naming a rate limit with no claim left
+-- (:exhausted), unless they missed their deadline. The claim judges these in Python.
 SELECT /*_job_columns*/, holds_quota
 FROM jobq_jobs
 WHERE queue = :queue AND status = 'pending' AND lane IN (0, 1) AND sort_at <= :now
@@ -194,6 +204,11 @@ WHERE queue = :queue AND status = 'pending' AND lane IN (0, 1) AND sort_at <= :n
         OR NOT EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(jobq_jobs.quota_names)
                            THEN jobq_jobs.quota_names ELSE '[]' END) AS n
                        WHERE n.value IN (SELECT value FROM json_each(:full)))
+        OR (begin_by IS NOT NULL AND begin_after + CAST(begin_by * 1000000 AS INTEGER) < :now))
+    AND (rate_limits = '[]'
+        OR NOT EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(jobq_jobs.rate_limits)
+                           THEN jobq_jobs.rate_limits ELSE '[]' END) AS n
+                       WHERE n.value IN (SELECT value FROM json_each(:exhausted)))
         OR (begin_by IS NOT NULL AND begin_after + CAST(begin_by * 1000000 AS INTEGER) < :now))
 ORDER BY lane, sort_at, id LIMIT :limit;
 
@@ -210,6 +225,55 @@ UPDATE jobq_quotas SET size = :size WHERE queue = :queue AND name = :name;
 -- name: remove_quota
 DELETE FROM jobq_quotas WHERE queue = :queue AND name = :name;
 
+-- name: rate_limit_use
+-- The quota path of a claim, for a queue's rate limits: each limit with the claims recorded
+-- in the last `per` seconds before :now (or after it: a claimer that waited for the lock may
+-- claim at an earlier time than one that went before it, and those claims count too, so that
+-- no interval of `per` seconds holds more than max_claims claims whatever their order).
+SELECT l.name, l.max_claims, l.per, count(c.at) AS used, min(c.at) AS oldest
+FROM jobq_rate_limits AS l LEFT JOIN jobq_rate_limit_claims AS c
+    ON c.queue = l.queue AND c.name = l.name AND c.at > :now - CAST(round(l.per * 1000000) AS INTEGER)
+WHERE l.queue = :queue
+GROUP BY l.name, l.max_claims, l.per
+ORDER BY l.name;
+
+-- name: record_rate_limit_claim
+INSERT INTO jobq_rate_limit_claims (queue, name, at, job_id)
+VALUES (:queue, :name, :now, :job_id);
+
+-- name: prune_rate_limit_claims
+-- Forget the claims of a limit older than its window and a minute more (claims of a queue
+-- with rate limits are serialized here, so the minute is only a margin). An index range
+-- scan of the rows it deletes.
+DELETE FROM jobq_rate_limit_claims
+WHERE queue = :queue AND name = :name
+    AND at < :now - CAST(round((:per + 60) * 1000000) AS INTEGER);
+
+-- name: queue_rate_limits
+SELECT name, max_claims, per FROM jobq_rate_limits WHERE queue = :queue ORDER BY name;
+
+-- name: create_rate_limit
+INSERT INTO jobq_rate_limits (queue, name, max_claims, per)
+VALUES (:queue, :name, :max_claims, :per)
+ON CONFLICT (queue, name) DO NOTHING;
+
+-- name: change_rate_limit
+UPDATE jobq_rate_limits SET max_claims = :max_claims, per = :per
+WHERE queue = :queue AND name = :name;
+
+-- name: remove_rate_limit
+DELETE FROM jobq_rate_limits WHERE queue = :queue AND name = :name;
+
+-- name: forget_rate_limit_claims
+DELETE FROM jobq_rate_limit_claims WHERE queue = :queue AND name = :name;
+
+-- name: jobs_naming_rate_limit
+-- Pending jobs of a queue that name a rate limit:
+-- :quoted is the name as JSON ("smtp"); names cannot hold quotes or backslashes, so the
+-- text matches only that element. Reads the queue's pending jobs (an operator's question).
+SELECT count(*) AS n FROM jobq_jobs
+WHERE queue = :queue AND status = 'pending' AND rate_limits <> '[]' AND instr(rate_limits, :quoted) > 0;
+
 -- name: remove_agent
 DELETE FROM jobq_agents WHERE dispatcher_uuid = :uuid AND queue = :queue AND name = :name;
 
@@ -222,11 +286,13 @@ UPDATE jobq_schema SET version = :version;
 -- (lane 0: rescheduled "now", or a callback whose parent just finished) is due and free to
 -- claim, or held by this same dispatcher unstarted (its agent claimed it ahead, for the front
 -- of its own line): its claimer gives it back instead, so the put-back job starts first.
+-- A put-back job naming a rate limit holds nothing back (its limit's window may be full).
 UPDATE jobq_jobs SET status = 'active', active_start = :now
 WHERE id = :id AND attempt = :attempt AND dispatcher_uuid = :dispatcher AND status = 'assigned'
     AND (lane = 0 OR (NOT EXISTS (SELECT 1 FROM jobq_jobs AS p
         WHERE p.queue = jobq_jobs.queue AND p.status = 'pending' AND p.lane = 0
-            AND p.sort_at <= :now AND (p.quota_names = '[]' OR p.holds_quota))
+            AND p.sort_at <= :now AND (p.quota_names = '[]' OR p.holds_quota)
+            AND p.rate_limits = '[]')
         AND NOT EXISTS (SELECT 1 FROM jobq_jobs AS h
             WHERE h.dispatcher_uuid = :dispatcher AND h.status = 'assigned' AND h.lane = 0
                 AND h.queue = jobq_jobs.queue)));

@@ -1,4 +1,4 @@
--- jobq schema, version 5 (migrations/ upgrade older databases), SQLite.
+-- jobq schema, version 9 (migrations/ upgrade older databases), SQLite.
 -- Times are integer microseconds since the Unix epoch (UTC).
 CREATE TABLE IF NOT EXISTS jobq_schema (version INTEGER NOT NULL);
 
@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS jobq_jobs (
     completed_at INTEGER,
     holds_quota INTEGER NOT NULL DEFAULT 0,  -- pending with its quota slots kept (put back now)
     has_callbacks INTEGER NOT NULL DEFAULT 0,  -- set by add_callback: its result releases callbacks
-    has_waiters INTEGER NOT NULL DEFAULT 0     -- set by wait_on: jobs returned it and adopt its result
+    has_waiters INTEGER NOT NULL DEFAULT 0,    -- set by wait_on: jobs returned it and adopt its result
+    rate_limits TEXT NOT NULL DEFAULT '[]'     -- names of its queue's rate limits (JSON list)
 );
 CREATE INDEX IF NOT EXISTS jobq_jobs_pending ON jobq_jobs (queue, lane, sort_at, id)
     WHERE status = 'pending';
@@ -117,3 +118,22 @@ CREATE TABLE IF NOT EXISTS jobq_schedule_ticks (
     PRIMARY KEY (schedule, tick)
 );
 CREATE INDEX IF NOT EXISTS jobq_schedule_ticks_created ON jobq_schedule_ticks (created);
+
+-- Rate limits (queue.rate_limits): at most max_claims claims of jobs naming one, in any
+-- interval of `per` seconds, across every worker. Each claim of such a job writes a row of
+-- jobq_rate_limit_claims (its time) in the claim's transaction; the claim counts the rows of
+-- the last `per` seconds, and forgets a row a minute after it left the window.
+CREATE TABLE IF NOT EXISTS jobq_rate_limits (
+    queue TEXT NOT NULL,
+    name TEXT NOT NULL,
+    max_claims INTEGER NOT NULL,
+    per REAL NOT NULL,                      -- seconds
+    PRIMARY KEY (queue, name)
+);
+CREATE TABLE IF NOT EXISTS jobq_rate_limit_claims (
+    queue TEXT NOT NULL,
+    name TEXT NOT NULL,
+    at INTEGER NOT NULL,                         -- the claim's time
+    job_id INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobq_rate_limit_claims_at ON jobq_rate_limit_claims (queue, name, at);
