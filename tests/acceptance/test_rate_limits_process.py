@@ -17,7 +17,7 @@ from typing import Any
 
 import jobfuncs
 import pytest
-from worker_helpers import execute, subprocess_env, wait_until
+from worker_helpers import app_rows, create_app_table, execute, subprocess_env, wait_until
 
 import jobq
 
@@ -149,3 +149,39 @@ def test_a_limit_changed_while_a_worker_runs_applies_at_its_next_claim(
     assert (now["limit"], now["used"], now["waiting"]) == (10, 6, 0)
     jobq_cli("rate-limit-remove", "", "api", "--db", db_url)
     assert "api" not in q.rate_limits
+
+
+def test_a_claim_by_a_worker_killed_mid_job_still_counts(
+    db: jobq.Database, db_url: str, tmp_path: Path, workers: Callable[[int], None]
+) -> None:
+    """SIGKILL a worker running a job naming a limit of 2 per hour: a sibling hands the job
+    on and claims it again (the second claim), it completes once, and a third job naming the
+    limit waits: both claims count, the crashed one included."""
+    create_app_table(db_url)
+    flag = tmp_path / "go"
+    q = db.queue()
+    q.rate_limits.create("api", limit=2, per=dt.timedelta(hours=1))
+    job = q.put(
+        jobq.Job(jobfuncs.insert_when_file_exists, str(flag), "written"), rate_limits=["api"]
+    )
+    fast = ["--poll-interval", "0.1", "--ping-interval", "0.2", "--death-interval", "1"]
+    victim = subprocess.Popen(
+        [*WORKER, "--db", db_url, "--uuid", str(uuid.uuid4()), *fast],
+        env=subprocess_env(),
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: job.refresh().status == "active", WAIT, "the job to start")
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(10)
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+    flag.touch()
+    workers(1)  # the sibling: finds the victim dead, hands the job on, claims it again
+    assert wait_until(lambda: job.refresh().status == jobq.Status.COMPLETED, WAIT, "completion")
+    assert app_rows(db_url) == ["written"]  # its writes made once
+    late = q.put(jobq.Job(jobfuncs.add, 1, 1), rate_limits=["api"])
+    (now,) = cli_limits(db_url)
+    assert (now["used"], now["waiting"]) == (2, 1)
+    assert late.refresh().status == jobq.Status.PENDING
