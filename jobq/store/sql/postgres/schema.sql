@@ -1,4 +1,4 @@
--- jobq schema, version 9 (migrations/ upgrade older databases), PostgreSQL.
+-- jobq schema, version 6 (migrations/ upgrade older databases), PostgreSQL.
 CREATE TABLE IF NOT EXISTS jobq_schema (version INTEGER NOT NULL);
 
 CREATE TABLE IF NOT EXISTS jobq_jobs (

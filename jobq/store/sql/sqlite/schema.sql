@@ -1,4 +1,4 @@
--- jobq schema, version 9 (migrations/ upgrade older databases), SQLite.
+-- jobq schema, version 6 (migrations/ upgrade older databases), SQLite.
 -- Times are integer microseconds since the Unix epoch (UTC).
 CREATE TABLE IF NOT EXISTS jobq_schema (version INTEGER NOT NULL);
 

@@ -1,4 +1,4 @@
--- jobq migration 0009: rate limits (schema version 9).
+-- jobq migration 0006: rate limits (schema version 6).
 ALTER TABLE jobq_jobs ADD COLUMN IF NOT EXISTS rate_limits TEXT NOT NULL DEFAULT '[]';
 
 -- Rate limits (queue.rate_limits): at most max_claims claims of jobs naming one, in any
