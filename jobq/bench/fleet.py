@@ -40,7 +40,6 @@ from jobq.bench.workloads import (
     format_value,
     fresh_database,
     percentile,
-    raw_connection,
     server_url,
     summarize,
 )
@@ -120,29 +119,6 @@ def _workers(url: str, count: int, options: list[str]) -> Iterator[list[WorkerPr
             worker.stop()
 
 
-def _span(url: str, after_id: int, up_to_id: int | None = None) -> float:
-    """Seconds from the first start to the last completion of the jobs with ids in
-    (after_id, up_to_id], from the database's times."""
-    conn = raw_connection(url)
-    bound = up_to_id if up_to_id is not None else 2**62
-    try:
-        if url.startswith("sqlite"):
-            first, last = conn.execute(
-                "SELECT min(active_start), max(completed_at) FROM jobq_jobs "
-                "WHERE id > ? AND id <= ?",
-                (after_id, bound),
-            ).fetchone()
-            return float(last - first) / 1e6
-        (span,) = conn.execute(
-            "SELECT EXTRACT(EPOCH FROM max(completed_at) - min(active_start)) FROM jobq_jobs "
-            "WHERE id > %s AND id <= %s",
-            (after_id, bound),
-        ).fetchone()
-        return float(span)
-    finally:
-        conn.close()
-
-
 def bench_mixed(url: str, settings: Settings, sizes: FleetSizes) -> Result:
     """Short jobs, then long ones, drained by two workers of size 2 (module docstring)."""
     with jobq.connect(url) as db:
@@ -163,14 +139,15 @@ def bench_mixed(url: str, settings: Settings, sizes: FleetSizes) -> Result:
                 if time.monotonic() > deadline:
                     raise BenchError(f"mixed: not every job completed in {settings.timeout} s")
                 time.sleep(0.05)
+        long_span = probe.run_span(after_id=last_short_id)
+        makespan = probe.run_span(after_id=first_id)
     finally:
         probe.close()
-    long_span = _span(url, last_short_id)
     ideal = sizes.long * MIXED_SECONDS / (MIXED_WORKERS * MIXED_SIZE)
     return {
         "mixed_efficiency": ideal / long_span,
         "mixed_long_span": long_span,
-        "mixed_makespan": _span(url, first_id),
+        "mixed_makespan": makespan,
     }
 
 

@@ -140,18 +140,20 @@ class Probe:
         )
         return int(row[0])
 
-    def run_span(self) -> float:
-        """Seconds from the first job's start to the last job's completion."""
+    def run_span(self, after_id: int | None = None) -> float:
+        """Seconds from the first job's start to the last job's completion, of the jobs seen
+        (or of those after `after_id`)."""
+        after = self.after_id if after_id is None else after_id
         if self.engine == "sqlite":  # integer microseconds
             first, last = self._one(
                 "SELECT min(active_start), max(completed_at) FROM jobq_jobs WHERE id > %s",
-                self.after_id,
+                after,
             )
             return float(last - first) / 1e6
         (span,) = self._one(
             "SELECT EXTRACT(EPOCH FROM max(completed_at) - min(active_start)) FROM jobq_jobs "
             "WHERE id > %s",
-            self.after_id,
+            after,
         )
         return float(span)
 

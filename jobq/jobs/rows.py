@@ -194,22 +194,18 @@ class JobRows:
             retry_data,
             rate_limits,
         )
+
+        def write_rows(conn: Any) -> list[int]:
+            return self._write_put(
+                queue, rows, stored, begin_after, begin_by, now, conn, quota_names, put_by,
+                rate_limits,
+            )  # fmt: skip
+
         if ctx is not None and not ctx.connection_open():
             rows = list(rows)  # encoded now: a job that cannot be stored fails at its put
 
             def write(conn: Any) -> None:
-                ids = self._write_put(
-                    queue,
-                    rows,
-                    stored,
-                    begin_after,
-                    begin_by,
-                    now,
-                    conn,
-                    quota_names,
-                    put_by,
-                    rate_limits,
-                )
+                ids = write_rows(conn)
                 for job, job_id in zip(fresh, ids, strict=True):
                     job.id = job_id
 
@@ -226,34 +222,12 @@ class JobRows:
             # so that put_many stores all of its jobs or none.
             own = self.store.attempt_connection()
             try:
-                ids = self._write_put(
-                    queue,
-                    rows,
-                    stored,
-                    begin_after,
-                    begin_by,
-                    now,
-                    own.raw,
-                    quota_names,
-                    put_by,
-                    rate_limits,
-                )
+                ids = write_rows(own.raw)
                 own.commit()
             finally:
                 own.close()
         else:
-            ids = self._write_put(
-                queue,
-                rows,
-                stored,
-                begin_after,
-                begin_by,
-                now,
-                conn,
-                quota_names,
-                put_by,
-                rate_limits,
-            )
+            ids = write_rows(conn)
         for job, row, job_id in zip(fresh, rows, ids, strict=True):
             self._show_put(job, job_id, row, queue, now, begin_by, policy, failure_log_level)
             if retry_data:

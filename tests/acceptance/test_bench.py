@@ -247,7 +247,10 @@ def test_fleet_bench_reports_mixed_scale_out_and_idle(engine: str) -> None:
         expected |= {"idle_server_percent", "scale_1", "scale_2", "scale_4"}
         expected |= {f"scale_{n}_cpu_{who}_us" for n in (1, 2, 4) for who in ("worker", "server")}
     assert set(metrics) == expected
-    assert all(summary["median"] > 0 for summary in metrics.values()), metrics
+    # CPU is read in clock ticks (10 ms): idle shares over the quick run's 2 s may be 0.
+    idle_cpu = {"idle_worker_percent", "idle_server_percent"}
+    assert all(metrics[m]["median"] >= 0 for m in idle_cpu & set(metrics)), metrics
+    assert all(s["median"] > 0 for m, s in metrics.items() if m not in idle_cpu), metrics
     # The long jobs cannot beat four busy threads: ideal / span is at most 1.
     assert metrics["mixed_efficiency"]["median"] <= 1.0
     assert metrics["mixed_makespan"]["median"] >= metrics["mixed_long_span"]["median"]
