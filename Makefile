@@ -22,8 +22,10 @@ $(VENV)/.installed: $(VENV)/.installed-jobq
 demo: $(VENV)/.installed-jobq
 	$(PY) -m jobq demo
 
+# Each test has its own database (a file, or a PostgreSQL schema), so the suite runs in
+# parallel: most of its time is spent waiting on worker processes, not on a core.
 test: $(VENV)/.installed
-	$(PY) -m pytest
+	$(PY) -m pytest --numprocesses auto --maxprocesses 4
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check jobq tests docs/examples examples

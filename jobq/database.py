@@ -21,14 +21,13 @@ from jobq.jobs.compose import Composition
 from jobq.jobs.rows import JobRows
 from jobq.jobs.schedules import DEFAULT_CATCH_UP, Schedule, ScheduleBook
 from jobq.model.codec import Codec
-from jobq.model.failure import DEFAULT_REDACT, redact_pattern
+from jobq.model.failure import DEFAULT_REDACT, TracebackLocals, redact_pattern
 from jobq.model.job import Job
 from jobq.model.retry import RetryPolicy
 from jobq.queue import Queue
 from jobq.store.base import AgentRecord, Store
-from jobq.worker.agent import DEFAULT_SIZE, AgentSpec
+from jobq.worker.agent import DEFAULT_SIZE, AgentSpec, filter_context
 from jobq.worker.dispatcher import Dispatcher
-from jobq.worker.runner import TracebackLocals
 
 DEFAULT_SQLITE_PATH = "jobq.db"
 
@@ -259,8 +258,11 @@ class Database:
         if isinstance(filter, _Keep):
             filter = None if current is None else current.filter
         spec = AgentSpec(name, size, filter)  # checks the name, the size and the filter's import
-        self.store.set_agent(uuid, queue, spec.name, spec.size, spec.filter)
-        return AgentRecord(uuid, queue, spec.name, spec.size, spec.filter)
+        seal = None
+        if spec.filter is not None:
+            seal = self.codec.seal(filter_context(uuid, queue, spec.name, spec.filter))
+        self.store.set_agent(uuid, queue, spec.name, spec.size, spec.filter, seal)
+        return AgentRecord(uuid, queue, spec.name, spec.size, spec.filter, seal)
 
     def remove_agent(self, uuid: str, queue: str, name: str) -> None:
         """Remove agent `name` of `queue` from dispatcher `uuid`: the worker stops claiming for
@@ -281,14 +283,16 @@ class Database:
         catch_up: int = DEFAULT_CATCH_UP,
         retry_policy: type[RetryPolicy] | None = None,
         failure_log_level: int | None = None,
+        priority: int = 0,
     ) -> Schedule:
         """Put `job` (a `Job` or a callable) in `queue` at each tick of the cron expression
         `cron` (five fields, or six with a leading seconds field), read in `timezone`; create
         the schedule `name` or replace its definition (a paused one stays paused). Each tick
         puts exactly one job, whatever the number of workers. Ticks no worker saw in time
         follow `missed`: "skip" them, run "once" for them, or run "all" of them (the latest
-        `catch_up`). A bad expression, zone, policy or job is a `ConfigError` (a bad job an
-        `EncodingError`), and nothing is stored."""
+        `catch_up`). Its jobs have `priority` (as `Queue.put`'s). A bad expression, zone,
+        policy, priority or job is a `ConfigError` (a bad job an `EncodingError`), and nothing
+        is stored."""
         return self.schedule_book.save(
             name,
             cron,
@@ -299,6 +303,7 @@ class Database:
             catch_up=catch_up,
             retry_policy=retry_policy,
             failure_log_level=failure_log_level,
+            priority=priority,
         )
 
     def schedules(self) -> list[Schedule]:

@@ -5,6 +5,7 @@
     |   +-- MissingExtra                      a feature whose optional dependencies are absent
     +-- BadStatusError                        an operation the job's status forbids
     +-- JobNotFound (also LookupError)        no job with that id
+    |   +-- JobExpired                        pruned when its keep_result ran out
     +-- EncodingError (also TypeError)        a callable or argument that cannot be stored
     +-- SignatureError                        a stored payload whose HMAC does not match
     +-- ReassignedError                       a write for an attempt that lost its claim
@@ -12,6 +13,9 @@
     +-- JobFailed                             Job.wait on a job that completed with a Failure
     +-- StoreError                            the database said no
         +-- StoreUnavailable                  lost or refused connection (ClientDisconnected)
+        |   +-- StoreFull                     no room: nothing was written
+        |   +-- OutcomeUnknown                lost while a commit was in flight: stored or not
+        |       +-- PutOutcomeUnknown         ... the commit of a put (retry with its unique_key)
         +-- ConflictError                     serialization failure, deadlock, `database is locked`
         +-- SchemaMismatch                    the database schema is newer than this jobq
 
@@ -25,6 +29,7 @@ cancelled with `job.cancel()`).
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 from typing import Any
 
@@ -55,6 +60,37 @@ class BadStatusError(JobqError):
 
 class JobNotFound(JobqError, LookupError):
     """No job with this id exists (it may have been pruned)."""
+
+
+class JobExpired(JobNotFound):
+    """The job was put with `keep_result` and pruned once that ran out: `.job_id`,
+    `.expires_at` (completion + keep_result), `.pruned_at`, `.keep_result` (timedelta) and
+    `.reason` (a sentence) say when and why."""
+
+    def __init__(
+        self,
+        job_id: int,
+        *,
+        completed_at: dt.datetime,
+        expires_at: dt.datetime,
+        pruned_at: dt.datetime,
+        keep_result: dt.timedelta,
+    ) -> None:
+        self.job_id = job_id
+        self.completed_at = completed_at
+        self.expires_at = expires_at
+        self.pruned_at = pruned_at
+        self.keep_result = keep_result
+        self.reason = (
+            f"it was put with keep_result={keep_result} and completed at "
+            f"{_when(completed_at)}, so retention pruned it (at {_when(pruned_at)}) with its "
+            f"result"
+        )
+        super().__init__(f"job {job_id} expired at {_when(expires_at)}: {self.reason}")
+
+
+def _when(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 class QueueNotFound(JobqError, LookupError):
@@ -96,6 +132,18 @@ class StoreUnavailable(StoreError):
 class StoreFull(StoreUnavailable):
     """The database cannot grow: its disk (or quota) is full. Nothing was written; writes go
     through again once there is room."""
+
+
+class OutcomeUnknown(StoreUnavailable):
+    """The connection was lost while a commit was in flight: the server may have committed it
+    or not, and nobody here can tell which. A StoreUnavailable, so existing handlers catch
+    it; a plain StoreUnavailable means the commit was never sent (nothing was written)."""
+
+
+class PutOutcomeUnknown(OutcomeUnknown):
+    """A put's commit was in flight when the connection was lost: its jobs may or may not be
+    stored. Retrying a put without a unique key may make duplicates; put with `unique_key=`
+    and retry the same put: the database makes at most one job for the key."""
 
 
 class ConflictError(StoreError):

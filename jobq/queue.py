@@ -1,7 +1,8 @@
 """`Queue`: where jobs wait for a worker, in order.
 
-Order: jobs put back (retried "now", or recovered) first, then the others by the time they
-were put or became due, whichever is later. `len(queue)`, iteration and `queue[i]` show the
+Order: jobs put back (retried "now", or recovered) first, then higher priorities first
+(`put(..., priority=N)`, -10..10, default 0), then by the time the jobs were put or became
+due, whichever is later. `len(queue)`, iteration and `queue[i]` show the
 pending jobs in that order.
 
 Quotas (`queue.quotas`) limit how many jobs naming them (`put(..., quota_names=...)`) are
@@ -19,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 from jobq._clock import ensure_aware
 from jobq.errors import BadStatusError
-from jobq.model.job import Job, Status
+from jobq.model.job import Job, Status, check_priority
 from jobq.model.limits import TIMEOUT, check_limit
 from jobq.model.retry import RetryPolicy, ready_policy
+from jobq.model.unique import KeySource, Unique, unique_options
 from jobq.types import AppConnection
 
 if TYPE_CHECKING:
@@ -53,7 +55,13 @@ class Queue:
         failure_log_level: int | None = None,
         quota_names: Iterable[str] | None = None,
         rate_limits: Iterable[str] | None = None,
+        priority: int | None = None,
+        keep_result: dt.timedelta | None = None,
         conn: AppConnection | None = None,
+        unique_key: str | None = None,
+        unique_while: Iterable[str] | None = None,
+        unique_for: dt.timedelta | None = None,
+        on_conflict: str | None = None,
     ) -> Job:
         """Store `item` (a callable or a `Job`) as a pending job and return the job.
 
@@ -70,11 +78,30 @@ class Queue:
         running (each must exist: `ValueError(('unknown quota name', name))`).
         `rate_limits`: names of this queue's rate limits each claim of the job counts against
         (each must exist, else a ValueError naming it).
+        `priority` (int, -10..10, default the job's own `priority`, 0): among this queue's
+        due jobs, higher priorities are claimed first, then by time; jobs put back at the
+        front (retried "now", callbacks) still come first. Outside the range: ValueError.
+        `keep_result` (timedelta, 1 second to 3650 days): keep the completed job (and its
+        result) this long, instead of the workers' retention (7 days by default), shorter or
+        longer; then retention prunes it, and reading it raises `jobq.JobExpired` saying
+        when and why. Callbacks added to the job do not inherit it.
         `conn`: an application connection (sqlite3, psycopg, SQLAlchemy connection or session)
         whose open transaction the job joins: it exists only if that transaction commits.
         Inside a running job of this database (without `conn`), the put joins that job's
         attempt transaction: the new job exists only if the running job commits, and its id
         is None until then (see `jobq.local`).
+
+        `unique_key` (1 to 512 characters): at most one job of this queue holds the key, while
+        it is in one of its `unique_while` states: ("pending", "active") by default (active
+        counts a claimed job too), or ("pending",) (a key held until a worker claims the
+        job). A put whose key is held makes no second job: it returns the holder's handle,
+        unchanged (`on_conflict="keep"`, the default), or, if the holder is pending, with
+        this put's call and times (`"replace"`; a running holder is kept as it is).
+        `unique_for` (a positive timedelta): no second job with the key is put within that
+        period after the put that made one, whatever became of that job. `job.put_outcome`
+        says what the put did: "created", "existing" or "replaced". The database enforces
+        it (a unique index), so retrying a put whose outcome is unknown
+        (`jobq.PutOutcomeUnknown`) with the same key makes no duplicate.
         """
         return self.put_many(
             [item],
@@ -86,7 +113,13 @@ class Queue:
             failure_log_level=failure_log_level,
             quota_names=quota_names,
             rate_limits=rate_limits,
+            priority=priority,
+            keep_result=keep_result,
             conn=conn,
+            unique_key=unique_key,
+            unique_while=unique_while,
+            unique_for=unique_for,
+            on_conflict=on_conflict,
         )[0]
 
     def put_many(
@@ -101,9 +134,26 @@ class Queue:
         failure_log_level: int | None = None,
         quota_names: Iterable[str] | None = None,
         rate_limits: Iterable[str] | None = None,
+        priority: int | None = None,
+        keep_result: dt.timedelta | None = None,
         conn: AppConnection | None = None,
+        unique_key: KeySource | None = None,
+        unique_while: Iterable[str] | None = None,
+        unique_for: dt.timedelta | None = None,
+        on_conflict: str | None = None,
     ) -> list[Job]:
-        """Store several jobs in one transaction (all or none), with the same options."""
+        """Store several jobs in one transaction (all or none), with the same options.
+
+        Unique keys are honoured row by row: `unique_key` is one key, or a function of each
+        Job giving its key (or None); a Job may also carry its own (`job.unique_key = ...`
+        before the put). A row whose key is held (by a stored job or an earlier row of the
+        batch) returns the holder's handle, as `put` does.
+        """
+        unique = unique_options(unique_key, unique_while, unique_for, on_conflict)
+        if priority is not None:
+            check_priority(priority)
+        if keep_result is not None:
+            check_keep_result(keep_result)
         retry_data: dict[str, Any] | None = None
         if retries is not None:
             retry_policy = ready_policy(retries, retry_policy)
@@ -135,17 +185,31 @@ class Queue:
                 ensure_aware(job.begin_after, "begin_after")
             if job.begin_by is not None:
                 _check_begin_by(job.begin_by)
+            if priority is None and job.priority != 0:
+                check_priority(job.priority, "job.priority")
             _check_deadline(
                 begin_after or job.begin_after or now,
                 begin_by if begin_by is not None else job.begin_by,
             )
             if id(job) in seen:
                 raise ValueError(f"{job!r} appears twice in one put_many")
+            if job.stored and unique is not None:
+                raise ValueError(
+                    f"unique_key applies to new jobs; {job!r} was pulled from a queue "
+                    f"(put a new Job with the key)"
+                )
+            if unique is None and not job.stored and job.unique_key is not None:
+                unique = Unique(None, "pending,active", None, False)  # the job's own key
             if retry_data is not None and job.stored:
                 given = "retries=" if retries is not None else "timeout="
                 raise ValueError(
                     f"{given} applies to new jobs; {job!r} was pulled from a queue and keeps "
                     f"the settings it was put with (put a new Job to change them)"
+                )
+            if keep_result is not None and job.stored:
+                raise ValueError(
+                    f"keep_result= applies to new jobs; {job!r} was pulled from a queue and "
+                    f"keeps the keep_result it was put with (put a new Job to change it)"
                 )
             seen.add(id(job))
         return self.db.rows.put(
@@ -159,6 +223,9 @@ class Queue:
             quota_names=names,
             retry_data=retry_data,
             rate_limits=rates,
+            unique=unique,
+            priority=priority,
+            keep_result=keep_result,
         )
 
     def _check_quota_names(self, quota_names: Iterable[str]) -> tuple[str, ...]:
@@ -257,6 +324,32 @@ class Queue:
         if not records:
             raise IndexError(f"queue {self.name!r} has no pending job at index {index}")
         return self.db.rows.job(records[0])
+
+
+MAX_KEEP_RESULT = dt.timedelta(days=3650)
+"""The longest `keep_result`: about ten years (to keep jobs longer, put them without one and
+turn the workers' retention off)."""
+
+
+def check_keep_result(keep_result: object) -> None:
+    """Refuse a `keep_result` that is not a timedelta from 1 second to `MAX_KEEP_RESULT`."""
+    if not isinstance(keep_result, dt.timedelta):
+        raise TypeError(
+            f"keep_result must be a datetime.timedelta (how long to keep the completed job), "
+            f"got {type(keep_result).__name__} {keep_result!r}"
+        )
+    if keep_result < dt.timedelta(seconds=1):
+        raise ValueError(
+            f"keep_result={keep_result!r} is too short: it must be at least 1 second (a job "
+            f"is kept from its completion until then); omit it to keep the job for the "
+            f"workers' retention"
+        )
+    if keep_result > MAX_KEEP_RESULT:
+        raise ValueError(
+            f"keep_result={keep_result!r} is too long: it must be at most {MAX_KEEP_RESULT.days} "
+            f"days; to keep jobs longer, put them without keep_result and set the workers' "
+            f"retention (jobq worker --retention, or off)"
+        )
 
 
 def _check_begin_by(begin_by: object) -> None:

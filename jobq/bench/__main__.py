@@ -14,6 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from jobq.bench.features import features_report, features_table, run_features
 from jobq.bench.fleet import FleetSizes, fleet_report, fleet_table, run_fleet
 from jobq.bench.scale import (
     DEFAULT_SCALE_ROWS,
@@ -117,6 +118,13 @@ def _parser() -> argparse.ArgumentParser:
         "mixed (no-op jobs then 200 ms jobs, two workers of size 2), scale-out (1, 2, 4 "
         "worker processes on PostgreSQL) and idle (20 idle workers' CPU and latency) "
         "(jobq.bench.fleet).",
+    )
+    parser.add_argument(
+        "--features",
+        action="store_true",
+        help="Instead of the usual workloads: jobq's single puts and one worker's drain of "
+        "--jobs no-op jobs without an option and with each per-job feature (priority, unique "
+        "key, rate limit, time limit, keep result), side by side (jobq.bench.features).",
     )
     parser.add_argument(
         "--quick",
@@ -270,8 +278,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             err.print(f"[yellow]skipping PostgreSQL: no server at {args.pg_url}: {error}[/yellow]")
             engines.remove("postgres")
-    if args.scale and args.fleet:
-        print("jobq bench: --scale and --fleet are separate runs", file=sys.stderr)
+    if sum((args.scale, args.fleet, args.features)) > 1:
+        print("jobq bench: --scale, --fleet and --features are separate runs", file=sys.stderr)
         return 2
     if args.scale:
         return _main_scale(args, settings, engines, machine, runs, console, err)
@@ -280,6 +288,11 @@ def main(argv: list[str] | None = None) -> int:
             print("jobq bench: --fleet measures jobq alone (no --peers)", file=sys.stderr)
             return 2
         return _main_fleet(args, settings, engines, machine, runs, console, err)
+    if args.features:
+        if args.peers:
+            print("jobq bench: --features measures jobq alone (no --peers)", file=sys.stderr)
+            return 2
+        return _main_features(args, settings, engines, machine, runs, console, err)
     profiles = list(PROFILES) if args.profile == "both" else [args.profile]
     systems: dict[str, list[System]] = {}
     for engine in engines:
@@ -458,6 +471,31 @@ def _main_fleet(
     if args.json:
         config = {"jobs": settings.jobs, "runs": runs, **sizes.__dict__}
         print(json.dumps(fleet_report(results, machine, config)))
+    return 0
+
+
+def _main_features(
+    args: argparse.Namespace,
+    settings: Settings,
+    engines: list[str],
+    machine: dict[str, Any],
+    runs: int,
+    console: Console,
+    err: Console,
+) -> int:
+    """`--features`: each per-job feature's put and drain against none (jobq.bench.features)."""
+    try:
+        results = [
+            run_features(engine, settings, runs, lambda msg: err.print(msg, style="dim"))
+            for engine in engines
+        ]
+    except BenchError as error:
+        err.print(f"[red]jobq bench --features failed: {error}[/red]")
+        return 1
+    console.print(features_table(results, machine, runs))
+    if args.json:
+        config = {"jobs": settings.jobs, "runs": runs}
+        print(json.dumps(features_report(results, machine, config)))
     return 0
 
 

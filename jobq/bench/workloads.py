@@ -507,16 +507,25 @@ def server_url(url: str, settings: Settings) -> str | None:
 
 
 def drain_jobs(
-    url: str, settings: Settings, options: list[str], func: Callable[[], None], n: int
+    url: str,
+    settings: Settings,
+    options: list[str],
+    func: Callable[[], None],
+    n: int,
+    put: Callable[[jobq.Database], None] | None = None,
 ) -> tuple[float, Result]:
     """(jobs/s from the first stored start to the last stored completion, the worker's peak
     RSS and CPU per job).
 
-    Only the `n` jobs put here are counted and timed: the table may hold other rows."""
+    Only the `n` jobs put here are counted and timed: the table may hold other rows. `put`
+    stores them (default: one put_many of `func` jobs)."""
     with jobq.connect(url) as db:
         probe = Probe(url, only_new=True)  # after connect, which creates the schema
         try:
-            db.queue().put_many([jobq.Job(func) for _ in range(n)])
+            if put is None:
+                db.queue().put_many([jobq.Job(func) for _ in range(n)])
+            else:
+                put(db)
         except BaseException:
             probe.close()
             raise

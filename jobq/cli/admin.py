@@ -24,8 +24,10 @@ from jobq.cli.common import (
 )
 from jobq.cli.imports import use_import_paths
 from jobq.cli.tables import emit_json
+from jobq.model.job import PRIORITIES
 from jobq.monitor.filters import parse_interval
 from jobq.monitor.views import BulkResult
+from jobq.queue import check_keep_result
 
 
 def _one_id(args: tuple[str, ...], flag: str) -> int:
@@ -156,12 +158,44 @@ def _when(text: str | None, now: dt.datetime) -> dt.datetime | None:
     help="The job's time limit in seconds (as put(timeout=...)).",
 )
 @click.option(
+    "--priority",
+    type=click.IntRange(min=PRIORITIES[0], max=PRIORITIES[-1]),
+    default=None,
+    help="-10..10, default 0: higher runs first among due jobs (as put(priority=N)).",
+)
+@click.option(
+    "--keep-result",
+    default=None,
+    metavar="INTERVAL",
+    help="Keep the completed job this long ([nD][nH][nM][nS]) instead of the workers' "
+    "retention, then prune it (as put(keep_result=...)).",
+)
+@click.option(
     "--path",
     "paths",
     multiple=True,
     envvar="JOBQ_PATH",
     type=click.Path(exists=True, file_okay=False, resolve_path=True),
     help="A folder to import MODULE from, after the current directory (as jobq worker).",
+)
+@click.option("--unique-key", default=None, help="Make no second job while one holds this key.")
+@click.option(
+    "--unique-while",
+    multiple=True,
+    type=click.Choice(["pending", "active"]),
+    help="A state in which the job holds its key (repeat; default: pending and active).",
+)
+@click.option(
+    "--unique-for",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Seconds after this put in which no second job with the key is put.",
+)
+@click.option(
+    "--on-conflict",
+    type=click.Choice(["keep", "replace"]),
+    default=None,
+    help="With the key held: keep the holder (default), or replace a pending holder's call.",
 )
 @json_option
 def put(
@@ -173,16 +207,30 @@ def put(
     begin_after: str | None,
     retries: int | None,
     timeout: float | None,
+    priority: int | None,
+    keep_result: str | None,
     paths: tuple[str, ...],
+    unique_key: str | None,
+    unique_while: tuple[str, ...],
+    unique_for: float | None,
+    on_conflict: str | None,
     as_json: bool,
 ) -> None:
     """Put a job calling MODULE:FUNCTION(ARGS..., NAME=VALUE...) and print its id. Each
     argument is JSON when it is valid JSON (3, true, null, [1, 2], '"3"'), else a string;
-    use -- before arguments that start with a dash."""
+    use -- before arguments that start with a dash. With --unique-key, a held key prints the
+    holder's id (--json: "created": false)."""
     kwargs = call_kwargs(kws)
+    keep = None
+    if keep_result is not None:
+        try:
+            keep = parse_interval(keep_result)
+            check_keep_result(keep)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--keep-result") from None
     use_import_paths(paths)
     with opened(url) as monitor:
-        record = monitor.put(
+        record, outcome = monitor.put_job(
             path,
             [call_value(a) for a in args],
             kwargs,
@@ -190,6 +238,12 @@ def put(
             begin_after=_when(begin_after, monitor.now()),
             retries=retries,
             timeout=timeout,
+            unique_key=unique_key,
+            unique_while=unique_while or None,
+            unique_for=None if unique_for is None else dt.timedelta(seconds=unique_for),
+            on_conflict=on_conflict,
+            priority=priority,
+            keep_result=keep,
         )
     if as_json:
         emit_json(
@@ -198,6 +252,9 @@ def put(
                 "queue": record.queue,
                 "call": record.call_repr,
                 "begin_after": record.begin_after,
+                "created": outcome == "created",
+                "put_outcome": outcome,
+                "priority": record.priority,
             }
         )
     else:
@@ -429,14 +486,18 @@ def rate_limit_remove(url: str | None, queue: str, name: str, force: bool) -> No
 @db_option
 @click.option("--older-than", default="7D", show_default=True, help="Interval [nD][nH][nM][nS].")
 def prune(url: str | None, older_than: str) -> None:
-    """Delete completed jobs (and stopped dispatcher records) older than an interval now."""
+    """Delete completed jobs (and stopped dispatcher records) older than an interval now, and
+    the jobs whose keep_result expired."""
     try:
         keep = parse_interval(older_than)
     except ValueError as error:
         raise click.BadParameter(str(error)) from error
     with opened(url) as monitor:
         result = monitor.prune(keep)
-    click.echo(f"pruned {result.jobs} job(s) and {result.dispatchers} dispatcher record(s)")
+    click.echo(
+        f"pruned {result.jobs} job(s), {result.expired} expired job(s) (keep_result) and "
+        f"{result.dispatchers} dispatcher record(s)"
+    )
 
 
 @click.group()

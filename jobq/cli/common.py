@@ -54,7 +54,8 @@ FILTER_HELP = (
     "ARGS: states (pending assigned active callbacks, and one of completed succeeded failed), "
     "then filters: callable:GLOB queue:GLOB agent:GLOB uuid:UUID|THIS, and time filters "
     "requested_start: start: end: callbacks_completed: with sinceINTERVAL, beforeINTERVAL or "
-    "both joined by a comma (INTERVAL: [nD][nH][nM][nS], e.g. start:since2M end:before1H)."
+    "both joined by a comma (INTERVAL: [nD][nH][nM][nS], e.g. start:since2M end:before1H), "
+    "and priority:N, priority:N.., priority:..M or priority:N..M (priorities -10..10)."
 )
 
 

@@ -21,6 +21,7 @@ import pickletools
 import sys
 from collections.abc import Iterable, Sequence
 
+from jobq.model.codec import payload_data
 from jobq.store.base import JobQuery, MonitorStore
 
 events_log = logging.getLogger("jobq.events")
@@ -36,7 +37,6 @@ _STRINGS = {
 }
 _GETS = {"GET", "BINGET", "LONG_BINGET"}
 _PUTS = {"PUT", "BINPUT", "LONG_BINPUT"}
-_SIGNED, _PLAIN, _MAC_SIZE = b"\x01", b"\x00", 32
 # Rows written before jobq's composite callables moved name their old module, which the
 # codec maps to the new one when it loads them: not a missing module.
 _MOVED_MODULES = {"jobq.model.compose"}
@@ -56,12 +56,8 @@ def modules_named(payload: bytes) -> set[str]:
     """The modules a stored call's pickle imports from (its callable, and the classes of its
     arguments), read from the pickle's opcodes without unpickling it. An unreadable payload
     names none (the worker's own decoding reports it)."""
-    payload = bytes(payload)
-    if payload[:1] == _SIGNED:
-        data = payload[1 + _MAC_SIZE :]
-    elif payload[:1] == _PLAIN:
-        data = payload[1:]
-    else:
+    data = payload_data(bytes(payload))
+    if data is None:
         return set()
     modules: set[str] = set()
     memo: dict[int, object] = {}

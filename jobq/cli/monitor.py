@@ -98,6 +98,12 @@ def _selection_args(
     help="A table (default; with --json the ids), call reprs (repr), or each job's summary "
     "(details); also display:... .",
 )
+@click.option(
+    "--priority",
+    default=None,
+    metavar="N|N..|..M|N..M",
+    help="Only jobs of this priority, or within these bounds (also priority:...).",
+)
 @this_option
 @json_option
 def jobs(
@@ -106,11 +112,14 @@ def jobs(
     limit: int,
     offset: int,
     display: str | None,
+    priority: str | None,
     this_uuid: str | None,
     as_json: bool,
 ) -> None:
-    """Jobs in the given states, filtered (pending first, then held by agents, then completed
-    newest first)."""
+    """Jobs in the given states, filtered (pending first in queue order: put back, then by
+    priority, then by time; then held by agents, then completed newest first)."""
+    if priority is not None:
+        args = (*args, f"priority:{priority}")
     with opened(url, this_uuid) as monitor:
         query, opts = _selection_args(monitor, args, ("display", "count"))
         display = display or opts.get("display", "default")

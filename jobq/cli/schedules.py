@@ -9,6 +9,7 @@ import click
 from jobq.cli.common import call_kwargs, call_value, db_option, json_option, opened
 from jobq.cli.imports import use_import_paths
 from jobq.cli.tables import console, emit_json, schedules_table
+from jobq.model.job import PRIORITIES
 
 _PATH_OPTION = click.option(
     "--path",
@@ -56,6 +57,13 @@ def schedule() -> None:
     help="Ticks no worker saw in time: skip them, run once for them, or run all of them.",
 )
 @click.option("--catch-up", default=10, show_default=True, help="With --missed all: at most N.")
+@click.option(
+    "--priority",
+    type=click.IntRange(min=PRIORITIES[0], max=PRIORITIES[-1]),
+    default=0,
+    show_default=True,
+    help="The priority of its jobs, -10..10 (as put(priority=N)).",
+)
 @_PATH_OPTION
 @json_option
 def add(
@@ -69,6 +77,7 @@ def add(
     queue: str,
     missed: str,
     catch_up: int,
+    priority: int,
     paths: tuple[str, ...],
     as_json: bool,
 ) -> None:
@@ -81,7 +90,7 @@ def add(
     use_import_paths(paths)
     entry = ScheduleEntry(
         name, cron, path, tuple(call_value(a) for a in args), kwargs, timezone, queue, missed,
-        catch_up,
+        catch_up, priority,
     )  # fmt: skip
     with opened(url) as monitor:
         made = save(monitor.db, entry)

@@ -196,17 +196,20 @@ def jobs_table(rows: Sequence[JobRow], title: str | None = None) -> Table:
     """`jobq jobs`: one row per job with its wait (`in 5m` if scheduled later) and active
     time, and an error column (`Type: message`) when a listed job failed."""
     table = new_table(title=title, header_style="bold")
-    columns = ["id", "status", "queue", "agent", "call", "begin after", "wait", "active"]
+    columns = ["id", "status", "queue", "priority", "agent", "call", "begin after", "wait"]
+    columns.append("active")
     with_error = any(r.failed for r in rows)
     if with_error:
         columns.append("error")
     for column in columns:
-        table.add_column(column, justify="right" if column in ("id", "wait", "active") else "left")
+        right = column in ("id", "priority", "wait", "active")
+        table.add_column(column, justify="right" if right else "left")
     for r in rows:
         cells = [
             str(r.id),
             styled_status(r),
             queue_name(r.queue),
+            str(r.priority),
             r.agent or "-",
             r.call,
             human(r.begin_after),

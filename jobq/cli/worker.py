@@ -124,7 +124,15 @@ def _connect_when_there_is_room(url: str | None) -> jobq.Database:
     "--retention",
     default="7D",
     show_default=True,
-    help="Keep completed jobs this long ([nD][nH][nM][nS]) before pruning; 'off' keeps all.",
+    help="Keep completed jobs this long ([nD][nH][nM][nS]) before pruning; 'off' keeps all "
+    "(but jobs put with keep_result still expire).",
+)
+@click.option(
+    "--prune-interval",
+    type=click.FloatRange(min=0.1),
+    default=60.0,
+    show_default=True,
+    help="Seconds between this worker's pruning runs (retention and keep_result expiry).",
 )
 @click.option(
     "--traceback-locals/--no-traceback-locals",
@@ -179,6 +187,7 @@ def worker(
     log_level: str,
     monitor_port: int | None,
     retention: str,
+    prune_interval: float,
     processes: int,
     paths: tuple[str, ...],
     traceback_locals: bool,
@@ -209,6 +218,7 @@ def worker(
             options += ["--retention", retention, "--redact-locals", redact_locals]
             options += ["--traceback-locals"] if traceback_locals else []
             options += ["--retention", retention, "--import-retries", str(import_retries)]
+            options += ["--prune-interval", str(prune_interval)]
             options += [a for p in paths for a in ("--path", p)]  # children start in this cwd
             if job_timeout is not None:
                 options += ["--job-timeout", repr(job_timeout)]
@@ -248,6 +258,7 @@ def worker(
         )
         dispatcher.exit_on_runaway = exit_on_runaway
         dispatcher.retention.keep = None if retention == "off" else parse_interval(retention)
+        dispatcher.retention.every = prune_interval
     except (ConfigError, ValueError) as error:
         raise click.BadParameter(str(error)) from error
 

@@ -9,20 +9,30 @@ put and load jobs through it, so a job's row is written and read in this one pla
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pkgutil import resolve_name
 from typing import TYPE_CHECKING, Any, overload
 
-from jobq.errors import BadStatusError, CancelledError, EncodingError, JobNotFound
+from jobq.errors import (
+    BadStatusError,
+    CancelledError,
+    EncodingError,
+    JobExpired,
+    JobNotFound,
+    OutcomeUnknown,
+    PutOutcomeUnknown,
+)
 from jobq.errors import TimeoutError as JobTimeout
 from jobq.jobs.context import JobContext, current_dispatcher_uuid, running_in
-from jobq.model.codec import Codec, call_repr, encode_call
+from jobq.model.codec import Codec, call_context, call_repr, encode_call
 from jobq.model.compose import PART_OF_KEY
 from jobq.model.failure import Failure, failure_dict
 from jobq.model.job import CompositeBackend, Job, Status
 from jobq.model.retry import RetryPolicy, policy_path
+from jobq.model.unique import Unique
 from jobq.store.base import JobRecord, NewJob, Outcome, Store
 
 if TYPE_CHECKING:
@@ -74,15 +84,21 @@ class JobRows:
         Job.__init__(job, _placeholder)
         job._call = None
         job._payload = record.call
-        job._decode = self.codec.loads
+        job._decode = self._call_decoder(record)
         job._take_row(record, self)
         return job
+
+    def _call_decoder(self, record: JobRecord) -> Callable[[bytes], Any]:
+        """Decodes the call of `record`'s row, verified with the columns it was put with."""
+        return functools.partial(
+            self.codec.loads, context=call_context(record.job_class, record.retry_policy)
+        )
 
     def get_job(self, job_id: int) -> Job:
         """The job with this id; JobNotFound if there is none."""
         record = self.store.get(int(job_id))
         if record is None:
-            raise JobNotFound(f"no job with id {job_id}")
+            raise missing_job(self.store, int(job_id))
         return self.job(record)
 
     def load(self, record: JobRecord) -> Any:
@@ -104,10 +120,12 @@ class JobRows:
         put_by: str | None,
         parent_id: int | None = None,
         retry_data: dict[str, Any] | None = None,
+        priority: int = 0,
+        keep_result: float | None = None,
     ) -> NewJob:
         """The row of a new job, given what a batch works out once for all of its jobs: the
-        retry policy's import path (and its settings, `retry_data`) and the putting
-        dispatcher."""
+        retry policy's import path (and its settings, `retry_data`), the putting dispatcher
+        and `keep_result` (seconds)."""
         func, args, kwargs = job._get_call()
         job_class = None
         if type(job) is not Job:
@@ -119,7 +137,7 @@ class JobRows:
             job_class = f"{cls.__module__}:{cls.__qualname__}"
         return NewJob(
             queue=queue,
-            call=encode_call(self.codec, func, args, kwargs),
+            call=encode_call(self.codec, func, args, kwargs, call_context(job_class, policy)),
             call_repr=call_repr(func, args, kwargs),
             begin_after=begin_after,
             begin_by=None if begin_by is None else begin_by.total_seconds(),
@@ -129,6 +147,8 @@ class JobRows:
             put_by=put_by,
             parent_id=parent_id,
             retry_data=retry_data,
+            priority=priority,
+            keep_result=keep_result,
         )
 
     def encode_new(
@@ -140,6 +160,7 @@ class JobRows:
         retry_policy: type[RetryPolicy] | None = None,
         failure_log_level: int | None = None,
         parent_id: int | None = None,
+        priority: int = 0,
     ) -> NewJob:
         """The row of one new job put from here (inside a job: by its dispatcher)."""
         return self.encode(
@@ -151,6 +172,7 @@ class JobRows:
             failure_log_level,
             current_dispatcher_uuid(),
             parent_id,
+            priority=priority,
         )
 
     def put(
@@ -166,11 +188,15 @@ class JobRows:
         quota_names: tuple[str, ...] | None = None,
         retry_data: dict[str, Any] | None = None,
         rate_limits: tuple[str, ...] | None = None,
+        unique: Unique | None = None,
+        priority: int | None = None,
+        keep_result: dt.timedelta | None = None,
     ) -> list[Job]:
         """Store `jobs` (checked by `Queue.put_many`) as pending jobs of `queue`, all or none:
         new ones are inserted, pulled ("new") ones put again. With `conn`, inside that open
         transaction; without, inside a running job of this database, in its attempt's (see
-        `_joining`). `retry_data`: the retry policy's settings, saved with each new job."""
+        `_joining`). `retry_data`: the retry policy's settings, saved with each new job.
+        `priority` (checked): every job's, else each job's own `priority`."""
         now = self.clock.now()
         ctx = running_in(self) if conn is None else None
         if ctx is not None:
@@ -181,6 +207,7 @@ class JobRows:
         stored = [j for j in jobs if j.stored]
         policy = None if retry_policy is None else policy_path(retry_policy)
         put_by = current_dispatcher_uuid()
+        keyed = unique is not None
         rows = self._encoded(
             queue,
             fresh,
@@ -193,12 +220,15 @@ class JobRows:
             quota_names,
             retry_data,
             rate_limits,
+            unique,
+            priority,
+            None if keep_result is None else keep_result.total_seconds(),
         )
 
-        def write_rows(conn: Any) -> list[int]:
+        def write_rows(conn: Any) -> list[tuple[int, str]]:
             return self._write_put(
                 queue, rows, stored, begin_after, begin_by, now, conn, quota_names, put_by,
-                rate_limits,
+                rate_limits, keyed, priority,
             )  # fmt: skip
 
         if ctx is not None and not ctx.connection_open():
@@ -207,7 +237,7 @@ class JobRows:
             def write(conn: Any) -> None:
                 ids = write_rows(conn)
                 for job, job_id in zip(fresh, ids, strict=True):
-                    job.id = job_id
+                    job.id, job.put_outcome = job_id
 
             ctx.writes.add(write, *fresh)
             for job, row in zip(fresh, rows, strict=True):
@@ -217,21 +247,35 @@ class JobRows:
             return jobs
         if ctx is not None:
             conn = ctx.connection()
-        if stored and conn is None:
-            # Requeueing may find a job already taken: insert and requeue in one transaction,
-            # so that put_many stores all of its jobs or none.
-            own = self.store.attempt_connection()
-            try:
-                ids = write_rows(own.raw)
-                own.commit()
-            finally:
-                own.close()
-        else:
-            ids = write_rows(conn)
-        for job, row, job_id in zip(fresh, rows, ids, strict=True):
+        try:
+            if stored and conn is None:
+                # Requeueing may find a job already taken: insert and requeue in one
+                # transaction, so that put_many stores all of its jobs or none.
+                own = self.store.attempt_connection()
+                try:
+                    ids = write_rows(own.raw)
+                    own.commit()
+                finally:
+                    own.close()
+            else:
+                ids = write_rows(conn)
+        except OutcomeUnknown as error:
+            raise PutOutcomeUnknown(
+                f"the commit of a put of {len(jobs)} job(s) in queue {queue!r} was in flight "
+                f"when the connection was lost: they may or may not be stored. "
+                + (
+                    "Retrying the same put (same unique_key) makes no second job. "
+                    if keyed
+                    else "Retrying may make duplicates; a put with unique_key= is safe to retry. "
+                )
+                + f"({error})"
+            ) from error
+        for job, row, (job_id, outcome) in zip(fresh, rows, ids, strict=True):
             self._show_put(job, job_id, row, queue, now, begin_by, policy, failure_log_level)
             if retry_data:
                 job.retry_data = dict(retry_data)
+            if outcome != "created":  # the handle is the key's holder's, as it is now
+                self._show_holder(job, job_id, outcome, conn)
         if conn is None:
             for job in stored:
                 job.refresh()
@@ -253,6 +297,9 @@ class JobRows:
         quota_names: tuple[str, ...] | None,
         retry_data: dict[str, Any] | None = None,
         rate_limits: tuple[str, ...] | None = None,
+        unique: Unique | None = None,
+        priority: int | None = None,
+        keep_result: float | None = None,
     ) -> Sequence[NewJob]:
         """The rows of the new jobs of a put: a single row encoded at once, a batch lazily
         (see _EncodedRows)."""
@@ -268,11 +315,18 @@ class JobRows:
                     failure_log_level,
                     put_by,
                     retry_data=retry_data,
+                    priority=job.priority if priority is None else priority,
+                    keep_result=keep_result,
                 )
                 if quota_names:  # checked by Queue.put_many against the queue's quotas
                     row.quota_names = quota_names
                 if rate_limits:  # checked by Queue.put_many against the queue's rate limits
                     row.rate_limits = rate_limits
+                if unique is not None and (key := unique.key_of(job)) is not None:
+                    row.unique_key = key
+                    row.unique_while = unique.while_
+                    row.unique_for = unique.for_seconds
+                    row.replace = unique.replace
                 yield row
 
         return list(encode()) if len(fresh) < 2 else _EncodedRows(len(fresh), encode())
@@ -300,7 +354,21 @@ class JobRows:
         job.call_repr = row.call_repr
         job.failure_log_level = failure_log_level
         job.retry_policy = policy
+        job.unique_key = row.unique_key
+        job.put_outcome = "created"
+        job.priority = row.priority
+        job.keep_result = None if row.keep_result is None else dt.timedelta(seconds=row.keep_result)
         job._backend = self
+
+    def _show_holder(self, job: Job, job_id: int, outcome: str, conn: Any) -> None:
+        """Make the handle of a put that found its key held show the holder's row (read
+        after the put; in a caller's transaction, where it may not be visible yet, the
+        handle keeps the put's own fields with the holder's id)."""
+        record = self.store.get(job_id) if conn is None else None
+        if record is not None:
+            job._call, job._payload, job._decode = None, record.call, self._call_decoder(record)
+            job._take_row(record, self)
+        job.put_outcome = outcome
 
     def _write_put(
         self,
@@ -313,9 +381,17 @@ class JobRows:
         conn: Any,
         quota_names: tuple[str, ...] | None,
         put_by: str | None,
-        rate_limits: tuple[str, ...] | None = None,
-    ) -> list[int]:
-        ids = self.store.enqueue(rows, now, conn=conn) if rows else []
+        rate_limits: tuple[str, ...] | None,
+        keyed: bool,
+        priority: int | None,
+    ) -> list[tuple[int, str]]:
+        """Insert `rows`, requeue `stored`: the rows' (id, outcome), in order."""
+        if not rows:
+            ids: list[tuple[int, str]] = []
+        elif keyed:  # some rows may carry a unique key
+            ids = self.store.enqueue_unique(rows, now, conn=conn)
+        else:
+            ids = [(i, "created") for i in self.store.enqueue(rows, now, conn=conn)]
         for job in stored:
             assert job.id is not None
             when = begin_after or job.begin_after or now
@@ -330,6 +406,7 @@ class JobRows:
                 conn=conn,
                 quota_names=quota_names,
                 rate_limits=rate_limits,
+                priority=job.priority if priority is None else priority,
             )
             if not ok:
                 raise ValueError(
@@ -347,12 +424,15 @@ class JobRows:
             )
         record = self.store.get(job.id)
         if record is None:
-            raise JobNotFound(f"job {job.id} no longer exists (pruned?)")
+            raise missing_job(self.store, job.id)
         job._take_row(record, self)
 
     def load_result(self, job: Job) -> Any:
         assert job.id is not None
-        payload = self.store.get_result(job.id)
+        try:
+            payload = self.store.get_result(job.id)
+        except JobNotFound:
+            raise missing_job(self.store, job.id) from None
         return None if payload is None else self.codec.loads(payload)
 
     def fail_job(self, job: Job, exc: BaseException | None) -> None:
@@ -396,6 +476,7 @@ class JobRows:
             retry_policy=retry_policy,
             failure_log_level=logging.CRITICAL if failure_log_level is None else failure_log_level,
             parent_id=job.id,
+            priority=job.priority,  # callbacks inherit their job's: its result's follow-up
         )
         callback._backend = self
         if ctx is not None:  # in the running job's transaction (written with it, or now)
@@ -480,8 +561,31 @@ class JobRows:
         assert job.id is not None
         record = self.store.get(job.id)
         if record is None:
-            raise JobNotFound(f"job {job.id} no longer exists (pruned?)")
+            raise missing_job(self.store, job.id)
         return record.annotations
+
+
+def missing_job(store: Store, job_id: int) -> JobNotFound:
+    """The error for a job id with no row, saying why: expired at its keep_result (while
+    retention keeps the record of it), pruned or rolled back (an id issued already), or
+    never issued."""
+    expired = store.expired_job(job_id)
+    if expired is not None:
+        return JobExpired(
+            job_id,
+            completed_at=expired.completed_at,
+            expires_at=expired.expires_at,
+            pruned_at=expired.pruned_at,
+            keep_result=dt.timedelta(seconds=expired.keep_result),
+        )
+    last = store.last_job_id()
+    if last is not None and 0 < job_id <= last:
+        return JobNotFound(
+            f"job {job_id} no longer exists: it was pruned (completed jobs are kept for the "
+            f"workers' retention, 7 days by default, or their keep_result), or its put was "
+            f"rolled back"
+        )
+    return JobNotFound(f"no job with id {job_id}")
 
 
 def _placeholder() -> None:

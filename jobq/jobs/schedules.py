@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from jobq.errors import ConfigError
-from jobq.model.job import Job
+from jobq.model.job import Job, check_priority
 from jobq.model.retry import RetryPolicy, policy_path
 from jobq.model.schedule import check_cron, check_missed, check_name, next_tick, zone
 from jobq.store.base import ScheduleRecord
@@ -46,6 +46,7 @@ class Schedule:
     next_run: dt.datetime | None
     last_run: dt.datetime | None
     last_job_id: int | None
+    priority: int = 0  # of the jobs its ticks put
 
     def to_json(self) -> dict[str, Any]:
         """The schedule as JSON-ready values (times as ISO 8601 text)."""
@@ -70,6 +71,7 @@ def schedule_view(record: ScheduleRecord) -> Schedule:
         next_run=None if record.paused else record.next_tick,
         last_run=record.last_tick,
         last_job_id=record.last_job_id,
+        priority=record.priority,
     )
 
 
@@ -77,6 +79,7 @@ def _definition(record: ScheduleRecord) -> tuple[object, ...]:
     return (
         record.cron, record.timezone, record.queue, record.missed, record.catch_up,
         record.job_class, record.call, record.retry_policy, record.failure_log_level,
+        record.priority,
     )  # fmt: skip
 
 
@@ -99,9 +102,14 @@ class ScheduleBook:
         catch_up: int = DEFAULT_CATCH_UP,
         retry_policy: type[RetryPolicy] | None = None,
         failure_log_level: int | None = None,
+        priority: int = 0,
     ) -> Schedule:
         """Check everything, then create the schedule or replace the one of that name."""
         check_name(name)
+        try:
+            check_priority(priority)
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"schedule {name!r}: {error}") from None
         zone(timezone)
         missed, catch_up = check_missed(missed, catch_up)
         if not isinstance(queue, str):
@@ -128,7 +136,7 @@ class ScheduleBook:
         current = self.store.get_schedule(name)
         if current is not None and _definition(current) == (
             cron, timezone, queue, missed, catch_up, row.job_class, row.call, row.retry_policy,
-            row.failure_log_level,
+            row.failure_log_level, priority,
         ):  # fmt: skip
             # The same schedule again (an application declaring it at every start): its next
             # tick is kept, so that ticks missed meanwhile still follow its policy.
@@ -154,6 +162,7 @@ class ScheduleBook:
                 revision=1,
                 created=now,
                 updated=now,
+                priority=priority,
             )
         )
         return self.get(name)

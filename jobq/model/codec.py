@@ -3,6 +3,9 @@
 Callables are stored by import path (pickle's own by-reference rule), arguments and results
 are pickled. With a secret (`JOBQ_SECRET`), every payload carries an HMAC-SHA256 signature
 and a payload whose signature fails is never unpickled: unpickling untrusted bytes runs code.
+The signature also covers the payload's context (`call_context`, `RESULT_CONTEXT`): a call
+verifies only as a call, with the job class and retry policy its row was put with, so that
+none of the columns a worker imports from can be changed or swapped without the secret.
 """
 
 from __future__ import annotations
@@ -28,9 +31,31 @@ _MOVED = {
 }
 _MOVED_FROM = b"jobq.model.compose"
 
-_SIGNED = b"\x01"
 _PLAIN = b"\x00"
+_SIGNED_UNBOUND = b"\x01"  # signed without a context (jobq before 0.2): still read
+_SIGNED = b"\x02"  # signed over its context and its data
 _MAC_SIZE = 32
+
+RESULT_CONTEXT = b"jobq-result"
+"""The context of a job's result (and of an operator's decoded value): never a call's."""
+
+
+def call_context(job_class: str | None, retry_policy: str | None) -> bytes:
+    """The context a stored call is signed with: what its row makes a worker import besides
+    the pickle itself (the job class, the retry policy). A call copied into a row with other
+    ones does not verify."""
+    return b"\0".join((b"jobq-call", (job_class or "").encode(), (retry_policy or "").encode()))
+
+
+def payload_data(payload: bytes) -> bytes | None:
+    """The pickle inside a stored payload, unverified (None: not a payload jobq writes); for
+    tools that read a payload's opcodes without unpickling it."""
+    marker = payload[:1]
+    if marker in (_SIGNED, _SIGNED_UNBOUND):
+        return payload[1 + _MAC_SIZE :]
+    if marker == _PLAIN:
+        return payload[1:]
+    return None
 
 
 class Codec:
@@ -45,27 +70,50 @@ class Codec:
     def signs(self) -> bool:
         return self._secret is not None
 
-    def _mac(self, data: bytes) -> bytes:
+    def _mac(self, data: bytes, context: bytes | None) -> bytes:
+        """The signature of `data` in `context` (None: the unbound form of jobq before 0.2).
+        The context goes first with its length, so no (context, data) pair reads as another."""
         assert self._secret is not None
-        return hmac.new(self._secret, data, hashlib.sha256).digest()
+        mac = hmac.new(self._secret, digestmod=hashlib.sha256)
+        if context is not None:
+            mac.update(len(context).to_bytes(4, "big") + context)
+        mac.update(data)
+        return mac.digest()
 
-    def dumps(self, value: Any) -> bytes:
-        """Pickle and (with a secret) sign `value`."""
+    def seal(self, context: bytes) -> str | None:
+        """A signature of `context` alone (hex), for a stored setting that is not a pickle but
+        that a worker imports from (an agent's filter path); None without a secret."""
+        if self._secret is None:
+            return None
+        return self._mac(b"", b"jobq-seal\0" + context).hex()
+
+    def seal_holds(self, context: bytes, seal: str | None) -> bool:
+        """Whether `seal` is `context`'s seal under this codec's secret (always, without one)."""
+        if self._secret is None:
+            return True
+        expected = self.seal(context)
+        assert expected is not None
+        return seal is not None and hmac.compare_digest(seal.encode(), expected.encode())
+
+    def dumps(self, value: Any, context: bytes = RESULT_CONTEXT) -> bytes:
+        """Pickle and (with a secret) sign `value` in `context` (a call's: `call_context`)."""
         data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         if self._secret is None:
             return _PLAIN + data
-        return _SIGNED + self._mac(data) + data
+        return _SIGNED + self._mac(data, context) + data
 
-    def loads(self, payload: bytes) -> Any:
-        """Verify (with a secret) and unpickle a payload made by `dumps`."""
+    def loads(self, payload: bytes, context: bytes = RESULT_CONTEXT) -> Any:
+        """Verify (with a secret) and unpickle a payload made by `dumps` in `context`."""
         payload = bytes(payload)
         marker, body = payload[:1], payload[1:]
-        if marker == _SIGNED:
+        if marker in (_SIGNED, _SIGNED_UNBOUND):
             mac, data = body[:_MAC_SIZE], body[_MAC_SIZE:]
-            if self._secret is not None and not hmac.compare_digest(mac, self._mac(data)):
+            bound = context if marker == _SIGNED else None
+            if self._secret is not None and not hmac.compare_digest(mac, self._mac(data, bound)):
                 raise SignatureError(
-                    "payload signature does not match JOBQ_SECRET; refusing to unpickle it "
-                    "(was it written with another secret, or tampered with?)"
+                    "payload signature does not match JOBQ_SECRET in its row; refusing to "
+                    "unpickle it (was it written with another secret, tampered with, or "
+                    "copied from another row or column?)"
                 )
         elif marker == _PLAIN:
             if self._secret is not None:
@@ -119,9 +167,14 @@ def _check(func: Any) -> None:
 
 
 def encode_call(
-    codec: Codec, func: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]
+    codec: Codec,
+    func: Callable[..., Any],
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    context: bytes | None = None,
 ) -> bytes:
-    """Encode a call; an unpicklable part is an EncodingError that names it."""
+    """Encode a call, signed in `context` (its row's `call_context`); an unpicklable part is
+    an EncodingError that names it."""
     check_callable(func)
     try:
         call = (
@@ -129,7 +182,7 @@ def encode_call(
             args if type(args) is tuple else tuple(args),
             kwargs if type(kwargs) is dict else dict(kwargs),
         )
-        return codec.dumps(call)
+        return codec.dumps(call, call_context(None, None) if context is None else context)
     except Exception as error:
         parts: list[tuple[str, Any]] = [("callable", func)]
         parts += [(f"argument {i}", a) for i, a in enumerate(args)]

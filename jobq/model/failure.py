@@ -158,3 +158,15 @@ def failure_from_dict(stored: dict[str, Any]) -> Failure:
         type_names=tuple(stored.get("type_names", ())),
         verbose=stored.get("verbose", ""),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class TracebackLocals:
+    """Whether a job's failure records its frames' locals (off by default: locals are where
+    passwords and tokens live), and which locals' names are redacted when it does."""
+
+    enabled: bool = False
+    redact: re.Pattern[str] = field(default_factory=lambda: redact_pattern(DEFAULT_REDACT))
+
+    def capture(self, error: BaseException) -> Failure:
+        return Failure.from_exception(error, with_locals=self.enabled, redact=self.redact)

@@ -100,14 +100,38 @@ class StoredRow(Protocol):
     retry_data: dict[str, Any]
     retry_policy: str | None
     failure_log_level: int | None
+    unique_key: str | None
+    priority: int
+    keep_result: float | None
+    expires_at: dt.datetime | None
 
 
 _UNSET: Any = object()
 
 PROGRESS_KEY = "progress"
 """Annotation of `jobq.local.progress`: {"done": ..., "total": ..., "message": ...}."""
+PRIORITIES = range(-10, 11)
+"""The priorities a job may have (`put(..., priority=N)`), 0 by default: among the due jobs
+of a queue, higher ones are claimed first (jobs put back at the front still come first)."""
+
 STOP_KEY = "stop_requested"
 """Annotation set by `Job.request_stop()`, read by `jobq.local.stop_requested()`."""
+
+
+def check_priority(priority: object, name: str = "priority") -> int:
+    """`priority` if it is an int of PRIORITIES, else a TypeError or ValueError naming the
+    value and the rule (said by `name`, the parameter that received it)."""
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise TypeError(
+            f"{name} must be an int from {PRIORITIES[0]} to {PRIORITIES[-1]} (higher runs "
+            f"first, default 0), got {type(priority).__name__} {priority!r}"
+        )
+    if priority not in PRIORITIES:
+        raise ValueError(
+            f"{name}={priority} is out of range: priorities are ints from {PRIORITIES[0]} "
+            f"to {PRIORITIES[-1]} (higher runs first, default 0)"
+        )
+    return priority
 
 
 def check_annotation(name: str, value: Any) -> None:
@@ -178,6 +202,16 @@ class Job:
     agent_name: str | None = None
     retry_policy: str | None = None
     failure_log_level: int | None = None
+    unique_key: str | None = None
+    # What the put that returned this handle did, given a unique key (`Queue.put`): "created"
+    # (a new job), "existing" (the job holding the key, unchanged) or "replaced" (the pending
+    # holder took the put's call and times). None for a handle no put returned.
+    put_outcome: str | None = None
+    priority: int = 0  # PRIORITIES; put(..., priority=N) sets it, else this one is stored
+    # put(keep_result=): how long the job is kept once completed (None: the workers'
+    # retention), and when it expires (completed_at + keep_result, once completed).
+    keep_result: dt.timedelta | None = None
+    expires_at: dt.datetime | None = None
     _result: Any = _UNSET
     _backend: JobBackend | None = None
 
@@ -206,6 +240,11 @@ class Job:
         self.retry_data = row.retry_data
         self.retry_policy = row.retry_policy
         self.failure_log_level = row.failure_log_level
+        self.unique_key = row.unique_key
+        self.priority = row.priority
+        keep = row.keep_result
+        self.keep_result = None if keep is None else dt.timedelta(seconds=keep)
+        self.expires_at = row.expires_at
         self._result = _UNSET
         self._backend = backend
 

@@ -5,7 +5,8 @@ failed. Filters: `callable:GLOB` (no dot: the function's own name; with a dot: i
 name), `queue:GLOB`, `agent:GLOB`, `uuid:UUID|THIS`, and the time filters `requested_start:`
 (begin_after), `start:` (active_start), `end:` (active_end) and `callbacks_completed:`
 (completion), each `sinceINTERVAL`, `beforeINTERVAL` or both joined by a comma, where an
-interval is `[nD][nH][nM][nS]` before now (`5M`, `1H30M`, `2.5S`). Every error is a
+interval is `[nD][nH][nM][nS]` before now (`5M`, `1H30M`, `2.5S`), and `priority:N` (exactly
+N), `priority:N..` (at least N), `priority:..M` (at most M) or `priority:N..M`. Every error is a
 ValueError that says what was wrong and what is accepted.
 """
 
@@ -18,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from jobq.model.job import PRIORITIES
 from jobq.store.base import JobQuery
 
 STATES = ("pending", "assigned", "active", "callbacks", "completed", "succeeded", "failed")
@@ -29,7 +31,7 @@ TIME_FILTERS = {
     "callbacks_completed": "completed",
 }
 GLOB_FILTERS = ("callable", "queue", "agent")
-FILTERS = (*GLOB_FILTERS, "uuid", *TIME_FILTERS)
+FILTERS = (*GLOB_FILTERS, "uuid", *TIME_FILTERS, "priority")
 _INTERVAL = re.compile(
     r"^(?:(?P<d>\d+(?:\.\d+)?)D)?(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?"
     r"(?:(?P<s>\d+(?:\.\d+)?)S)?$",
@@ -86,6 +88,37 @@ def parse_time_filter(
                 f"(for example {name}:since2M or {name}:before1H)"
             )
     return since, before
+
+
+def parse_priority_filter(value: str) -> tuple[int | None, int | None]:
+    """`N`, `N..`, `..M` or `N..M` (priorities -10..10) as (at least, at most)."""
+    text = value.strip()
+    low, dots, high = text.partition("..")
+    pieces = [low, high] if dots else [low, low]
+    bounds: list[int | None] = []
+    for piece in pieces:
+        piece = piece.strip()
+        if not piece and dots:
+            bounds.append(None)
+            continue
+        if not re.fullmatch(r"[+-]?\d+", piece):
+            raise ValueError(
+                f"bad value for priority: {value!r}: use N, N.., ..M or N..M with "
+                f"priorities from {PRIORITIES[0]} to {PRIORITIES[-1]} (for example priority:5..)"
+            )
+        number = int(piece)
+        if number not in PRIORITIES:
+            raise ValueError(
+                f"bad value for priority: {value!r}: priorities are from {PRIORITIES[0]} to "
+                f"{PRIORITIES[-1]}"
+            )
+        bounds.append(number)
+    if bounds == [None, None]:
+        raise ValueError(f"bad value for priority: {value!r}: give N, N.., ..M or N..M")
+    low_bound, high_bound = bounds
+    if low_bound is not None and high_bound is not None and low_bound > high_bound:
+        raise ValueError(f"bad value for priority: {value!r}: {low_bound} is above {high_bound}")
+    return low_bound, high_bound
 
 
 def parse_states(states: Iterable[str]) -> tuple[tuple[str, ...], bool | None]:
@@ -186,5 +219,8 @@ def parse_selection(
             since, before = parse_time_filter(name, named[name], now)
             bounds: dict[str, Any] = {f"{prefix}_since": since, f"{prefix}_before": before}
             query = replace(query, **bounds)
+    if "priority" in named:
+        low, high = parse_priority_filter(named["priority"])
+        query = replace(query, priority_min=low, priority_max=high)
     opts = {k: v for k, v in named.items() if k in options}
     return Selection(query, opts, frozenset(named))

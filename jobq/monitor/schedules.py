@@ -12,6 +12,7 @@ A schedules file is TOML, one table per schedule under `[schedules]`:
     queue = "reports"                 # optional, default ""
     missed = "once"                   # optional: skip (default), once, all
     catch_up = 10                     # optional, with missed = "all"
+    priority = 5                      # optional, -10..10, default 0
 
 Syncing creates or replaces each schedule of the file (an unchanged one keeps its next tick)
 and, with `prune`, removes the database's schedules the file does not name.
@@ -27,13 +28,13 @@ from typing import TYPE_CHECKING, Any
 
 from jobq.errors import ConfigError, EncodingError
 from jobq.jobs.schedules import DEFAULT_CATCH_UP, Schedule
-from jobq.model.job import Job
+from jobq.model.job import Job, check_priority
 from jobq.model.schedule import check_cron, check_missed, check_name, zone
 
 if TYPE_CHECKING:
     from jobq.database import Database
 
-_KEYS = {"cron", "job", "args", "kwargs", "timezone", "queue", "missed", "catch_up"}
+_KEYS = {"cron", "job", "args", "kwargs", "timezone", "queue", "missed", "catch_up", "priority"}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -49,6 +50,7 @@ class ScheduleEntry:
     queue: str = ""
     missed: str = "skip"
     catch_up: int = DEFAULT_CATCH_UP
+    priority: int = 0
 
     def job(self) -> Job:
         """The job each tick puts; ValueError if the path names no importable callable."""
@@ -109,6 +111,7 @@ def read_file(path: str | Path) -> list[ScheduleEntry]:
                     queue=table.get("queue", ""),
                     missed=table.get("missed", "skip"),
                     catch_up=table.get("catch_up", DEFAULT_CATCH_UP),
+                    priority=table.get("priority", 0),
                 )
             )
         except TypeError as error:
@@ -128,6 +131,7 @@ def save(db: Database, entry: ScheduleEntry) -> Schedule:
             queue=entry.queue,
             missed=entry.missed,
             catch_up=entry.catch_up,
+            priority=entry.priority,
         )
     except EncodingError as error:
         raise ConfigError(f"schedule {entry.name!r}: {error}") from None
@@ -143,8 +147,9 @@ def sync(db: Database, entries: Sequence[ScheduleEntry], *, prune: bool = False)
             zone(entry.timezone)
             check_cron(entry.cron, entry.timezone, now)
             check_missed(entry.missed, entry.catch_up)
+            check_priority(entry.priority)
             entry.job()
-        except ValueError as error:
+        except (TypeError, ValueError) as error:
             raise ConfigError(f"schedule {entry.name!r}: {error}") from None
     saved = tuple(save(db, entry) for entry in entries)
     removed: list[str] = []

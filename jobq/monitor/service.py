@@ -31,6 +31,7 @@ from jobq.errors import (
     JobNotFound,
     QueueNotFound,
 )
+from jobq.jobs.rows import missing_job
 from jobq.model.failure import Failure, failure_from_dict
 from jobq.model.limits import time_limit_of
 from jobq.model.retry import retries_of
@@ -60,6 +61,7 @@ from jobq.store.base import (
 )
 from jobq.worker.agent import load_filter
 from jobq.worker.recovery import hand_on
+from jobq.worker.retention import DEFAULT_KEEP
 
 if TYPE_CHECKING:
     from jobq.database import Database
@@ -347,6 +349,7 @@ class Monitor:
                 agent=r.agent_name,
                 call=r.call_repr,
                 begin_after=r.begin_after,
+                priority=r.priority,
                 wait=wait_of(r, now),
                 active=active_of(r, now),
                 error=error_of(r),
@@ -401,7 +404,7 @@ class Monitor:
     def record(self, job_id: int) -> JobRecord:
         record = self.store.get(int(job_id))
         if record is None:
-            raise JobNotFound(f"no job with id {job_id} (never existed, or pruned)")
+            raise missing_job(self.store, int(job_id))
         return record
 
     def failure(self, record: JobRecord) -> Failure | None:
@@ -424,6 +427,7 @@ class Monitor:
             call=record.call_repr,
             status=record.status,
             queue=record.queue,
+            priority=record.priority,
             agent=record.agent_name,
             dispatcher=record.dispatcher_uuid,
             attempt=record.attempt,
@@ -432,6 +436,8 @@ class Monitor:
             callbacks=tuple(c.id for c in self.store.job_children(record.id)),
             quota_names=tuple(record.quota_names),
             rate_limits=tuple(record.rate_limits),
+            unique_key=record.unique_key,
+            unique_while=record.unique_while,
             annotations=record.annotations,
             progress=progress_of(record),
             retry_data=record.retry_data,
@@ -451,6 +457,10 @@ class Monitor:
             active=active_of(record, now),
             failed=record.failed,
             result=result,
+            keep_result=None
+            if record.keep_result is None
+            else dt.timedelta(seconds=record.keep_result),
+            expires_at=record.expires_at,
         )
 
     def job(self, job_id: int) -> JobSummary:
@@ -603,10 +613,52 @@ class Monitor:
         begin_after: dt.datetime | None = None,
         retries: int | None = None,
         timeout: float | None = None,
+        priority: int | None = None,
+        keep_result: dt.timedelta | None = None,
+        unique_key: str | None = None,
+        unique_while: Sequence[str] | None = None,
+        unique_for: dt.timedelta | None = None,
+        on_conflict: str | None = None,
     ) -> JobRecord:
         """Put a job calling the function at import path `path` (`package.module:function`)
-        with `args` and `kwargs` (and `retries`, `timeout`, as `Queue.put`); ValueError if the
-        path is malformed or does not name an importable callable (nothing is stored then)."""
+        with `args` and `kwargs` (and `retries`, `timeout`, `priority`, `keep_result` and the
+        unique options, as `Queue.put`: with a held key, the record is the holder's);
+        ValueError if the path is malformed or does not name an importable callable, or the
+        priority is out of range (nothing is stored then)."""
+        return self.put_job(
+            path,
+            args,
+            kwargs,
+            queue=queue,
+            begin_after=begin_after,
+            retries=retries,
+            timeout=timeout,
+            priority=priority,
+            keep_result=keep_result,
+            unique_key=unique_key,
+            unique_while=unique_while,
+            unique_for=unique_for,
+            on_conflict=on_conflict,
+        )[0]
+
+    def put_job(
+        self,
+        path: str,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        queue: str = "",
+        begin_after: dt.datetime | None = None,
+        retries: int | None = None,
+        timeout: float | None = None,
+        priority: int | None = None,
+        keep_result: dt.timedelta | None = None,
+        unique_key: str | None = None,
+        unique_while: Sequence[str] | None = None,
+        unique_for: dt.timedelta | None = None,
+        on_conflict: str | None = None,
+    ) -> tuple[JobRecord, str]:
+        """`put`, and what it did: "created", "existing" or "replaced" (`job.put_outcome`)."""
         from jobq.model.job import Job
 
         func = resolve_callable(path)
@@ -616,12 +668,21 @@ class Monitor:
                 begin_after=begin_after,
                 retries=retries,
                 timeout=timeout,
+                unique_key=unique_key,
+                unique_while=unique_while,
+                unique_for=unique_for,
+                on_conflict=on_conflict,
+                priority=priority,
+                keep_result=keep_result,
             )
         except EncodingError as error:
             raise ValueError(str(error)) from None
         assert job.id is not None
-        events_log.info("job %s (%s) put in queue %r by an operator", job.id, path, queue)
-        return self.record(job.id)
+        if job.put_outcome == "existing":
+            events_log.info("job %s holds the unique key: the operator's put made none", job.id)
+        else:
+            events_log.info("job %s (%s) put in queue %r by an operator", job.id, path, queue)
+        return self.record(job.id), job.put_outcome or "created"
 
     def requeue_dispatcher(self, uuid: str, *, force: bool = False) -> int:
         """Hand on now the jobs held by dispatcher `uuid` (claimed ones back to the front of
@@ -687,8 +748,12 @@ class Monitor:
 
     def prune(self, older_than: dt.timedelta) -> PruneResult:
         """Delete now the completed jobs (and stopped dispatcher records) older than
-        `older_than`, in as many batches as it takes."""
-        return self.store.prune(self.now() - older_than, max_batches=1_000_000)
+        `older_than`, and the jobs whose keep_result expired (as a worker's retention does),
+        in as many batches as it takes."""
+        now = self.now()
+        expired = self.store.prune_expired(now, now - DEFAULT_KEEP, max_batches=1_000_000)
+        result = self.store.prune(now - older_than, max_batches=1_000_000)
+        return PruneResult(result.jobs, result.dispatchers, expired)
 
     # -- agents and quotas, changed while workers run (used at their next read) ------------------
     def agent_size(self, queue: str, name: str, size: int, uuid: str | None = None) -> int:

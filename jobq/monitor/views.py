@@ -195,6 +195,7 @@ class JobRow(View):
     agent: str | None
     call: str
     begin_after: dt.datetime
+    priority: int
     wait: dt.timedelta  # negative for a job scheduled later
     active: dt.timedelta | None
     error: str | None = None  # a failed job's `Type: message`
@@ -209,12 +210,17 @@ class JobSummary(View):
     the result's repr once done, or the brief traceback of a failure). `retries` / `retried`:
     the retries `put(..., retries=N)` allows and those had so far; `next_run`: when a pending
     job is due; `time_limit`: its own `put(..., timeout=...)` (None: none, or its worker's
-    `job_timeout`)."""
+    `job_timeout`); `priority`: its `put(..., priority=N)`, higher first among due
+    jobs. `unique_key` / `unique_while`: the key it was put with and the states it
+    holds it in ("pending" or "pending,active"; None: put with `unique_for` only).
+    `keep_result` / `expires`: how long a job put with keep_result is kept once
+    completed, and when that runs out (retention prunes it then)."""
 
     id: int
     call: str
     status: str
     queue: str
+    priority: int
     agent: str | None
     dispatcher: str | None
     attempt: int
@@ -222,6 +228,8 @@ class JobSummary(View):
     waiting_on: int | None
     callbacks: tuple[int, ...]
     quota_names: tuple[str, ...]
+    unique_key: str | None
+    unique_while: str | None
     annotations: dict[str, Any]
     progress: float | None
     retry_data: dict[str, Any]
@@ -242,6 +250,8 @@ class JobSummary(View):
     failed: bool
     result: str | None
     rate_limits: tuple[str, ...] = ()
+    keep_result: dt.timedelta | None = None
+    expires_at: dt.datetime | None = None
 
     def items(self) -> list[tuple[str, Any]]:
         """(display key, value) in the catalogue's order, as the tables and the JSON show."""
@@ -251,6 +261,7 @@ class JobSummary(View):
             ("call", self.call),
             ("status", self.status),
             ("queue", self.queue),
+            ("priority", self.priority),
             ("agent", self.agent),
             ("dispatcher", self.dispatcher),
             ("attempt", self.attempt),
@@ -262,6 +273,8 @@ class JobSummary(View):
             ("callbacks", list(self.callbacks)),
             ("quota names", list(self.quota_names)),
             ("rate limits", list(self.rate_limits)),
+            ("unique key", self.unique_key),
+            ("unique while", self.unique_while),
             ("annotations", self.annotations),
             ("progress", self.progress),
             ("retry data", self.retry_data),
@@ -274,6 +287,8 @@ class JobSummary(View):
             ("active start", self.active_start),
             ("active end", self.active_end),
             ("initial callbacks end", self.callbacks_end),
+            ("keep result", self.keep_result),
+            ("expires", self.expires_at),
             ("wait", self.wait),
             ("active", self.active),
             ("failed", self.failed),

@@ -108,9 +108,9 @@ def claim_callbacks(
 
 
 def _records_in_order(driver: Driver, rows: list[Row]) -> list[JobRecord]:
-    """RETURNING order is unspecified: restore queue order (lane, sort_at, id), which is
-    not begin_after order for pre-dated or put-back jobs."""
-    rows.sort(key=lambda r: (r["lane"], r["sort_at"], r["id"]))
+    """RETURNING order is unspecified: restore queue order (lane, priority DESC, sort_at,
+    id), which is not begin_after order for pre-dated, put-back or prioritized jobs."""
+    rows.sort(key=lambda r: (r["lane"], -r["priority"], r["sort_at"], r["id"]))
     return [job_record(driver, r) for r in rows]
 
 

@@ -145,10 +145,24 @@ def release(driver: Driver, job_id: int, attempt: int, dispatcher: str) -> bool:
 
 # -- agents ------------------------------------------------------------------------------------
 def set_agent(
-    driver: Driver, uuid: str, queue: str, name: str, size: int, filter: str | None
+    driver: Driver,
+    uuid: str,
+    queue: str,
+    name: str,
+    size: int,
+    filter: str | None,
+    filter_seal: str | None = None,
 ) -> None:
     with driver.transaction() as ex:
-        ex.run("set_agent", uuid=uuid, queue=queue, name=name, size=size, filter=filter)
+        ex.run(
+            "set_agent",
+            uuid=uuid,
+            queue=queue,
+            name=name,
+            size=size,
+            filter=filter,
+            filter_seal=filter_seal,
+        )
 
 
 def remove_agent(driver: Driver, uuid: str, queue: str, name: str) -> bool:

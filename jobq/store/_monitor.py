@@ -18,6 +18,7 @@ from jobq.store._rows import dispatcher_record, job_record, job_records
 from jobq.store.base import (
     AgentLoad,
     DispatcherRecord,
+    ExpiredRecord,
     JobQuery,
     JobRecord,
     JobStatsRecord,
@@ -74,6 +75,8 @@ def filter_params(driver: Driver, query: JobQuery) -> Row:
         end_before=_time(driver, query.end_before),
         completed_since=_time(driver, query.completed_since),
         completed_before=_time(driver, query.completed_before),
+        priority_min=query.priority_min,
+        priority_max=query.priority_max,
     )
 
 
@@ -119,7 +122,9 @@ def _pending_rows(ex: Executor, params: dict[str, Any]) -> list[Row]:
         ex.all("monitor_pending_jobs", pending_queue=queue, first=first, **params)
         for queue in queues
     ]
-    merged = heapq.merge(*per_queue, key=lambda r: (r["lane"], r["sort_at"], r["id"]))
+    merged = heapq.merge(
+        *per_queue, key=lambda r: (r["lane"], -r["priority"], r["sort_at"], r["id"])
+    )
     return list(itertools.islice(merged, params["offset"], first))
 
 
@@ -323,3 +328,52 @@ def prune(driver: Driver, before: dt.datetime, batch: int, max_batches: int) -> 
                 ex.run("monitor_delete_agents", uuid=uuid)
                 dispatchers += 1
     return PruneResult(jobs, dispatchers)
+
+
+def prune_expired(
+    driver: Driver, now: dt.datetime, forget_before: dt.datetime, batch: int, max_batches: int
+) -> int:
+    """Delete jobs whose keep_result expiry is past, `batch` per short transaction (at most
+    `max_batches`), each recorded in `jobq_expired` in the transaction that deletes it; then
+    forget the records written before `forget_before`, in batches the same way."""
+    at = driver.to_db_time(now)
+    expired = 0
+    for _ in range(max_batches):
+        with driver.transaction() as ex:
+            ids = [r["id"] for r in ex.all("monitor_expired_jobs", now=at, limit=batch)]
+            if ids:
+                listed = driver.to_db_list(ids)
+                ex.run("monitor_record_expired", ids=listed, now=at)
+                ex.run("monitor_delete_jobs", ids=listed)
+        expired += len(ids)
+        if len(ids) < batch:
+            break
+    forget = driver.to_db_time(forget_before)
+    for _ in range(max_batches):
+        with driver.transaction() as ex:
+            n = ex.run("monitor_forget_expired", before=forget, limit=batch)
+        if n < batch:
+            break
+    return expired
+
+
+def expired_job(driver: Driver, job_id: int) -> ExpiredRecord | None:
+    with driver.read() as ex:
+        row = ex.one("get_expired", id=job_id)
+    if row is None:
+        return None
+    d = driver.from_db_time
+    return ExpiredRecord(
+        id=int(row["id"]),
+        queue=row["queue"],
+        completed_at=d(row["completed_at"]),
+        expires_at=d(row["expires_at"]),
+        keep_result=float(row["keep_result"]),
+        pruned_at=d(row["pruned_at"]),
+    )
+
+
+def last_job_id(driver: Driver) -> int | None:
+    with driver.read() as ex:
+        row = ex.one("last_job_id")
+    return None if row is None or row["id"] is None else int(row["id"])

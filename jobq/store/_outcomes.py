@@ -344,8 +344,10 @@ def retry_failed(driver: Driver, job_id: int, now: dt.datetime) -> int | None:
             retry_policy=record.retry_policy,
             failure_log_level=record.failure_log_level,
             quota_names=record.quota_names,
+            priority=record.priority,
             # The policy's settings (put(retries=N)) go with the copy; its counts start afresh.
             retry_data={k: v for k, v in record.retry_data.items() if k in SETTINGS} or None,
+            keep_result=record.keep_result,  # a copy is kept as long as the job it copies
         )
         if record.parent_id is not None:
             parent_id = _latest_retry(driver, ex, record.parent_id)

@@ -7,12 +7,14 @@ Functions of `SqlStore`'s operations, each over the engine's `Driver`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from jobq.errors import JobNotFound
+from jobq.errors import BadStatusError, JobNotFound
 from jobq.store._rows import job_record, job_records
 from jobq.store.base import JobRecord, NewJob
 from jobq.store.driver import Driver, Executor
@@ -59,6 +61,102 @@ def _set_rate_limits(driver: Driver, ex: Executor, jobs: Sequence[NewJob], ids: 
         )
 
 
+def enqueue_unique(
+    driver: Driver, jobs: Sequence[NewJob], now: dt.datetime, conn: object | None
+) -> list[tuple[int, str]]:
+    """Insert `jobs` as pending, all or none, honouring each row's unique key: (id, outcome)
+    in order, outcome "created" (a new job), "existing" (the job holding the key, unchanged)
+    or "replaced" (the pending holder, which took this row's call and times)."""
+    results = []
+    with driver.transaction(conn) as ex:
+        for job in jobs:
+            if job.unique_key is None:
+                job_id = driver.insert_job(ex, job, "pending", now)
+                if job.rate_limits:
+                    _set_rate_limits(driver, ex, [job], [job_id])
+                results.append((job_id, "created"))
+            else:
+                results.append(_put_unique(driver, ex, job, now))
+        if any(outcome != "existing" for _, outcome in results):
+            for queue in {job.queue for job in jobs}:
+                driver.notify(ex, queue)
+    return results
+
+
+def _put_unique(driver: Driver, ex: Executor, job: NewJob, now: dt.datetime) -> tuple[int, str]:
+    """One row with a unique key, in `ex`'s transaction. Each decision is one statement that
+    both checks and writes (an upsert on the partial unique index, or on jobq_unique_keys),
+    so no two producers can both make a job for one key."""
+    key = dict(queue=job.queue, unique_key=job.unique_key)
+    params = _unique_params(driver, job, now)
+    if job.unique_for is not None:
+        until = now + dt.timedelta(seconds=job.unique_for)
+        took = ex.one(
+            "take_unique_window",
+            **key,
+            until=driver.to_db_time(until),
+            now=driver.to_db_time(now),
+        )
+        if took is None:  # put within the period of an earlier put: that put's job
+            row = ex.one("unique_window_job", **key)
+            assert row is not None and row["job_id"] is not None
+            return _conflict(ex, job, int(row["job_id"]), params)
+    for _ in range(100):
+        row = ex.one("insert_unique", **params)
+        if row is not None:
+            result = (int(row["id"]), "created")
+            break
+        holder = ex.one("unique_holder", **key)
+        if holder is not None:
+            result = _conflict(ex, job, int(holder["id"]), params)
+            break
+        # The holder let go of the key between the two statements (claimed, completed): the
+        # insert tries again.
+    else:  # pragma: no cover - a key taken and released a hundred times in a row
+        raise RuntimeError(f"unique key {job.unique_key!r}: no stable holder; try again")
+    if job.unique_for is not None:
+        ex.run("set_unique_window_job", **key, job_id=result[0])
+    return result
+
+
+def _conflict(ex: Executor, job: NewJob, holder: int, params: dict[str, Any]) -> tuple[int, str]:
+    if job.replace and ex.run("replace_unique", **params, id=holder):
+        return holder, "replaced"
+    return holder, "existing"
+
+
+def _unique_params(driver: Driver, job: NewJob, now: dt.datetime) -> dict[str, Any]:
+    """The named parameters of insert_unique (and replace_unique) for `job`, put at `now`."""
+    return dict(
+        queue=job.queue,
+        status="pending",
+        sort_at=driver.to_db_time(max(job.begin_after, now)),
+        begin_after=driver.to_db_time(job.begin_after),
+        begin_by=job.begin_by,
+        job_class=job.job_class,
+        call=job.call,
+        call_repr=job.call_repr,
+        retry_policy=job.retry_policy,
+        retry_data=json.dumps(job.retry_data) if job.retry_data else "{}",
+        failure_log_level=job.failure_log_level,
+        quota_names=json.dumps(list(job.quota_names)) if job.quota_names else "[]",
+        rate_limits=json.dumps(list(job.rate_limits)) if job.rate_limits else "[]",
+        put_by=job.put_by,
+        parent_id=job.parent_id,
+        now=driver.to_db_time(now),
+        unique_key=job.unique_key,
+        unique_while=job.unique_while,
+        priority=job.priority,
+        keep_result=job.keep_result,
+    )
+
+
+def prune_unique_keys(driver: Driver, now: dt.datetime) -> int:
+    """Forget the unique_for periods over at `now`."""
+    with driver.transaction() as ex:
+        return ex.run("prune_unique_keys", now=driver.to_db_time(now))
+
+
 def park(
     driver: Driver, jobs: Sequence[NewJob], now: dt.datetime, conn: object | None
 ) -> list[int]:
@@ -78,10 +176,12 @@ def requeue(
     conn: object | None,
     quota_names: Sequence[str] | None,
     rate_limits: Sequence[str] | None = None,
+    priority: int = 0,
 ) -> bool:
-    with driver.transaction(conn) as ex:
+    with driver.transaction(conn) as ex, _key_held(job_id, queue):
         n = ex.run(
             "requeue",
+            priority=priority,
             id=job_id,
             queue=queue,
             sort_at=driver.to_db_time(max(begin_after, now)),
@@ -94,6 +194,23 @@ def requeue(
         if n:
             driver.notify(ex, queue)
         return n == 1
+
+
+@contextlib.contextmanager
+def _key_held(job_id: int, queue: str) -> Iterator[None]:
+    """A pulled job put again whose unique key another job holds now: a clear refusal."""
+    try:
+        yield
+    except Exception as error:
+        unique = getattr(error, "sqlstate", None) == "23505" or (
+            isinstance(error, sqlite3.IntegrityError) and "unique_key" in str(error)
+        )
+        if not unique:
+            raise
+        raise BadStatusError(
+            f"job {job_id} cannot be queued again in {queue!r}: another job holds its unique "
+            f"key now (put while this one was pulled); remove one of them"
+        ) from None
 
 
 def get(driver: Driver, job_id: int) -> JobRecord | None:
@@ -160,7 +277,7 @@ def remove(driver: Driver, queue: str, job_id: int) -> bool:
 
 def put_back(driver: Driver, queue: str, job_id: int, now: dt.datetime) -> bool:
     """Put a pending job at the front of its queue."""
-    with driver.transaction() as ex:
+    with driver.transaction() as ex, _key_held(job_id, queue):
         n = ex.run("put_back", id=job_id, queue=queue, now=driver.to_db_time(now))
         if n:
             driver.notify(ex, queue)

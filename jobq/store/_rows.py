@@ -105,6 +105,11 @@ def _job_record(driver: Driver, row: Row) -> JobRecord:
         active_end=None if (t := row["active_end"]) is None else d(t),
         completed_at=None if (t := row["completed_at"]) is None else d(t),
         rate_limits=() if (r := row["rate_limits"]) == "[]" else json_names(r),
+        unique_key=row["unique_key"],
+        unique_while=row["unique_while"],
+        priority=row["priority"],
+        keep_result=row["keep_result"],
+        expires_at=None if (t := row["expires_at"]) is None else d(t),
     )
 
 

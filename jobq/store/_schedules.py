@@ -41,6 +41,7 @@ def _record(driver: Driver, row: Row) -> ScheduleRecord:
         revision=int(row["revision"]),
         created=d(row["created"]),
         updated=d(row["updated"]),
+        priority=row["priority"],
     )
 
 
@@ -66,6 +67,7 @@ def save_schedule(driver: Driver, s: ScheduleRecord) -> None:
             failure_log_level=s.failure_log_level,
             next_tick=_time(driver, s.next_tick),
             now=driver.to_db_time(s.updated),
+            priority=s.priority,
         )
 
 
@@ -154,6 +156,7 @@ def fire_schedule(
                 retry_policy=s.retry_policy,
                 failure_log_level=s.failure_log_level,
                 put_by=put_by,
+                priority=s.priority,
             )
             job_id = driver.insert_job(ex, job, "pending", now)
             ex.run("set_schedule_tick_job", schedule=s.name, tick=at, job_id=job_id)

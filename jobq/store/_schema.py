@@ -8,7 +8,7 @@ from importlib import resources
 from jobq.errors import SchemaMismatch
 from jobq.store.driver import Driver
 
-SCHEMA_VERSION = 6  # the highest numbered file in sql/<engine>/migrations/
+SCHEMA_VERSION = 10  # the highest numbered file in sql/<engine>/migrations/
 
 
 def load_queries(engine: str) -> dict[str, str]:

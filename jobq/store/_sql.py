@@ -30,6 +30,7 @@ from jobq.store.base import (
     AgentRecord,
     AttemptConnection,
     DispatcherRecord,
+    ExpiredRecord,
     JobQuery,
     JobRecord,
     JobStatsRecord,
@@ -84,6 +85,14 @@ class SqlStore:
     def enqueue(self, jobs: Sequence[NewJob], now: dt.datetime, *, conn: Any = None) -> list[int]:
         return _queue.enqueue(self.driver, jobs, now, conn)
 
+    def enqueue_unique(
+        self, jobs: Sequence[NewJob], now: dt.datetime, *, conn: Any = None
+    ) -> list[tuple[int, str]]:
+        return _queue.enqueue_unique(self.driver, jobs, now, conn)
+
+    def prune_unique_keys(self, now: dt.datetime) -> int:
+        return _queue.prune_unique_keys(self.driver, now)
+
     def requeue(
         self,
         job_id: int,
@@ -96,6 +105,7 @@ class SqlStore:
         conn: Any = None,
         quota_names: Sequence[str] | None = None,
         rate_limits: Sequence[str] | None = None,
+        priority: int = 0,
     ) -> bool:
         return _queue.requeue(
             self.driver,
@@ -108,6 +118,7 @@ class SqlStore:
             conn,
             quota_names,
             rate_limits,
+            priority,
         )
 
     def get(self, job_id: int) -> JobRecord | None:
@@ -297,8 +308,16 @@ class SqlStore:
     def release(self, job_id: int, attempt: int, dispatcher: str) -> bool:
         return _dispatchers.release(self.driver, job_id, attempt, dispatcher)
 
-    def set_agent(self, uuid: str, queue: str, name: str, size: int, filter: str | None) -> None:
-        _dispatchers.set_agent(self.driver, uuid, queue, name, size, filter)
+    def set_agent(
+        self,
+        uuid: str,
+        queue: str,
+        name: str,
+        size: int,
+        filter: str | None,
+        filter_seal: str | None = None,
+    ) -> None:
+        _dispatchers.set_agent(self.driver, uuid, queue, name, size, filter, filter_seal)
 
     def remove_agent(self, uuid: str, queue: str, name: str) -> bool:
         return _dispatchers.remove_agent(self.driver, uuid, queue, name)
@@ -431,3 +450,21 @@ class SqlStore:
 
     def prune(self, before: dt.datetime, *, batch: int = 500, max_batches: int = 20) -> PruneResult:
         return _monitor.prune(self.driver, before, batch, max_batches)
+
+    def prune_expired(
+        self,
+        now: dt.datetime,
+        forget_before: dt.datetime,
+        *,
+        batch: int = 500,
+        max_batches: int = 20,
+    ) -> int:
+        return _monitor.prune_expired(self.driver, now, forget_before, batch, max_batches)
+
+    def expired_job(self, job_id: int) -> ExpiredRecord | None:
+        if not 0 < job_id <= MAX_ID:
+            return None
+        return _monitor.expired_job(self.driver, job_id)
+
+    def last_job_id(self) -> int | None:
+        return _monitor.last_job_id(self.driver)

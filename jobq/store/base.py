@@ -37,6 +37,12 @@ class NewJob:
     parent_id: int | None = None
     retry_data: dict[str, Any] | None = None  # its retry policy's settings (put(retries=N))
     rate_limits: tuple[str, ...] = ()  # names of its queue's rate limits
+    unique_key: str | None = None  # put(unique_key=): see Queue.put
+    unique_while: str | None = None  # "pending" or "pending,active", or None (no held key)
+    unique_for: float | None = None  # seconds: no second job with the key put within them
+    replace: bool = False  # on_conflict="replace": a pending holder takes this row's call
+    priority: int = 0  # -10..10 (jobq.model.job.PRIORITIES): higher first among due jobs
+    keep_result: float | None = None  # put(keep_result=): seconds kept once completed
 
 
 @dataclass(slots=True)
@@ -73,10 +79,17 @@ class JobRecord:
     active_start: dt.datetime | None
     active_end: dt.datetime | None
     completed_at: dt.datetime | None
+    priority: int
+    unique_key: str | None = None  # put(unique_key=): the key it holds while in unique_while
+    unique_while: str | None = None  # "pending" or "pending,active" (None: unique_for only)
     # The JSON columns whose stored text could not be read (read as empty instead): a worker
     # fails such a job rather than run it, and every other reader goes on.
     damaged: tuple[str, ...] = ()
     rate_limits: tuple[str, ...] = ()  # names of its queue's rate limits (counted per claim)
+    # put(keep_result=): seconds the job is kept once completed (None: the workers' retention),
+    # and the time that makes (completed_at + keep_result; None until it completes).
+    keep_result: float | None = None
+    expires_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +123,7 @@ class AgentRecord:
     name: str
     size: int
     filter: str | None
+    filter_seal: str | None = None  # the filter's signature with JOBQ_SECRET (Codec.seal)
 
 
 def is_dead(record: DispatcherRecord, now: dt.datetime) -> bool:
@@ -131,7 +145,8 @@ class JobQuery:
     a `callable` glob without a dot matches the function's own name, with a dot its full
     dotted name. `agent` and `uuid` do not restrict pending jobs (the monitor layer judges
     those with the agents' filters). `queues` restricts to exact queue names. Each time pair
-    keeps jobs whose time is after `*_since` and before `*_before`.
+    keeps jobs whose time is after `*_since` and before `*_before`; `priority_min` and
+    `priority_max` keep jobs whose priority is within them (inclusive).
     """
 
     states: tuple[str, ...]
@@ -149,6 +164,8 @@ class JobQuery:
     end_before: dt.datetime | None = None
     completed_since: dt.datetime | None = None
     completed_before: dt.datetime | None = None
+    priority_min: int | None = None  # jobs whose priority is at least this
+    priority_max: int | None = None  # jobs whose priority is at most this
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,12 +270,29 @@ class ScheduleRecord:
     revision: int
     created: dt.datetime
     updated: dt.datetime
+    priority: int = 0  # of the jobs its ticks put
 
 
 @dataclass(frozen=True, slots=True)
 class PruneResult:
+    """What a retention run deleted: `jobs` older than the retention time, `dispatchers`
+    records, and `expired` jobs put with keep_result whose time was up."""
+
     jobs: int
     dispatchers: int
+    expired: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiredRecord:
+    """A job pruned at its keep_result expiry (`jobq_expired`): what a read of its id says."""
+
+    id: int
+    queue: str
+    completed_at: dt.datetime
+    expires_at: dt.datetime
+    keep_result: float
+    pruned_at: dt.datetime
 
 
 class MonitorStore(Protocol):
@@ -284,9 +318,32 @@ class MonitorStore(Protocol):
     def set_agent_size(self, queue: str, name: str, size: int, uuid: str | None = None) -> int: ...
     def set_quota(self, queue: str, name: str, size: int) -> None: ...
     def quotas(self) -> list[tuple[str, str, int]]: ...
-    def prune(
-        self, before: dt.datetime, *, batch: int = 500, max_batches: int = 20
-    ) -> PruneResult: ...
+    def prune(self, before: dt.datetime, *, batch: int = 500, max_batches: int = 20) -> PruneResult:
+        """Delete completed jobs finished before `before` (not those put with keep_result)
+        and dispatcher records not active since then."""
+        ...
+
+    def prune_expired(
+        self,
+        now: dt.datetime,
+        forget_before: dt.datetime,
+        *,
+        batch: int = 500,
+        max_batches: int = 20,
+    ) -> int:
+        """Delete the jobs put with keep_result whose expiry is past at `now` (none that a
+        callback or a waiting job still needs), recording each in the same transaction
+        (`expired_job`), and forget the records written before `forget_before`. Returns the
+        number of jobs deleted."""
+        ...
+
+    def expired_job(self, job_id: int) -> ExpiredRecord | None:
+        """The record of a job pruned at its keep_result expiry, if retention still has it."""
+        ...
+
+    def last_job_id(self) -> int | None:
+        """The highest job id issued so far (None before the first put)."""
+        ...
 
 
 class Waiter(Protocol):
@@ -311,6 +368,19 @@ class Store(MonitorStore, Protocol):
         a store reads it once, in order, inside its transaction."""
         ...
 
+    def enqueue_unique(
+        self, jobs: Sequence[NewJob], now: dt.datetime, *, conn: Any = None
+    ) -> list[tuple[int, str]]:
+        """`enqueue` for a batch with unique keys (`NewJob.unique_key`): (id, outcome) in
+        order, outcome "created", "existing" (the job holding the key) or "replaced" (the
+        pending holder took the row's call and times). Race-free across producers: each
+        decision is one statement enforced by a unique index."""
+        ...
+
+    def prune_unique_keys(self, now: dt.datetime) -> int:
+        """Forget the `unique_for` periods over at `now`; how many."""
+        ...
+
     def requeue(
         self,
         job_id: int,
@@ -323,6 +393,7 @@ class Store(MonitorStore, Protocol):
         conn: Any = None,
         quota_names: Sequence[str] | None = None,
         rate_limits: Sequence[str] | None = None,
+        priority: int = 0,
     ) -> bool: ...
     def get(self, job_id: int) -> JobRecord | None: ...
     def get_result(self, job_id: int) -> bytes | None: ...
@@ -457,7 +528,13 @@ class Store(MonitorStore, Protocol):
     def dispatcher_jobs(self, uuid: str) -> list[JobRecord]: ...
     def release(self, job_id: int, attempt: int, dispatcher: str) -> bool: ...
     def set_agent(
-        self, uuid: str, queue: str, name: str, size: int, filter: str | None
+        self,
+        uuid: str,
+        queue: str,
+        name: str,
+        size: int,
+        filter: str | None,
+        filter_seal: str | None = None,
     ) -> None: ...
     def remove_agent(self, uuid: str, queue: str, name: str) -> bool: ...
     def clear_agents(self, uuid: str) -> None: ...

@@ -36,7 +36,14 @@ from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from jobq._urls import masked_url
-from jobq.errors import ConfigError, ConflictError, StoreUnavailable, is_conflict, is_disconnect
+from jobq.errors import (
+    ConfigError,
+    ConflictError,
+    OutcomeUnknown,
+    StoreUnavailable,
+    is_conflict,
+    is_disconnect,
+)
 from jobq.store._external import driver_connection
 from jobq.store._group import GroupCommit
 from jobq.store._schema import load_queries
@@ -51,6 +58,17 @@ def _wrap(error: Exception) -> Exception:
     if isinstance(error, PoolTimeout) or is_disconnect(error):
         return StoreUnavailable(f"PostgreSQL is unavailable: {error}")
     return error
+
+
+def _in_doubt(error: Exception) -> Exception:
+    """`error`, raised while a commit was in flight, as jobq's: a lost connection then is an
+    `OutcomeUnknown` (the server may have committed), anything else as `_wrap` says."""
+    if not isinstance(error, PoolTimeout) and is_disconnect(error):
+        return OutcomeUnknown(
+            f"PostgreSQL connection lost while a commit was in flight; the outcome is unknown "
+            f"(it may or may not be stored): {error}"
+        )
+    return _wrap(error)
 
 
 # Rows per statement of a bulk put: parts are pipelined, so that encoding one part overlaps
@@ -139,7 +157,10 @@ class PostgresAttemptConnection:
         return self._conn
 
     def commit(self) -> None:
-        self._conn.commit()
+        try:
+            self._conn.commit()
+        except psycopg.Error as error:  # sent or not: the reply is what was lost
+            raise _in_doubt(error) from error
 
     def rollback(self) -> None:
         self._conn.rollback()
@@ -280,25 +301,31 @@ class PostgresDriver:
             yield Executor(self.queries, cursor)
 
     @contextlib.contextmanager
-    def _pooled(self, *, transaction: bool) -> Iterator[Executor]:
+    def _pooled(self, *, transaction: bool, commits: bool = False) -> Iterator[Executor]:
         """A cursor on a connection of the pool, in a transaction or (autocommit) not, with
         psycopg's errors raised as jobq's. getconn/putconn in one generator rather than
         `pool.connection()`, whose `with conn` ends in a commit call (a wait on the connection
         even in autocommit, where there is nothing to commit), and one more context manager
-        (docs/benchmarks.md has the instructions saved)."""
+        (docs/benchmarks.md has the instructions saved).
+
+        A connection lost once the COMMIT is sent (or, with `commits`, during an autocommit
+        statement, which is its own commit) raises `OutcomeUnknown`: the server may have
+        committed. Lost before, it is a plain `StoreUnavailable`: nothing was written."""
         try:
             db = self.pool.getconn()
         except (psycopg.Error, PoolTimeout) as error:
             raise _wrap(error) from error
+        in_flight = commits
         try:
             if transaction:
                 with db.transaction(), db.cursor() as cursor:
                     yield Executor(self.queries, cursor)
+                    in_flight = True  # the body is done: leaving the block sends COMMIT
             else:
                 with db.cursor() as cursor:
                     yield Executor(self.queries, cursor)
         except psycopg.Error as error:
-            raise _wrap(error) from error
+            raise (_in_doubt(error) if in_flight else _wrap(error)) from error
         finally:
             self.pool.putconn(db)  # one left broken or in a transaction is reset or dropped
 
@@ -318,7 +345,7 @@ class PostgresDriver:
             started = {row["id"] for row in done}
         except psycopg.Error as error:
             conn.close()
-            raise _wrap(error) from error
+            raise _in_doubt(error) from error  # one autocommit statement: its own commit
         return [p["id"] in started for p in batch]
 
     def notify(self, ex: Executor, queue: str) -> None:
@@ -352,6 +379,8 @@ class PostgresDriver:
             put_by=job.put_by,
             parent_id=job.parent_id,
             now=now,
+            priority=job.priority,
+            keep_result=job.keep_result,
         )
 
     def insert_job(self, ex: Executor, job: NewJob, status: str, now: dt.datetime) -> int:
@@ -361,7 +390,7 @@ class PostgresDriver:
 
     def put_one(self, job: NewJob, now: dt.datetime) -> int:
         # The insert and its NOTIFY are one statement, committed on its own.
-        with self.statement() as ex:
+        with self._pooled(transaction=False, commits=True) as ex:
             row = ex.one(
                 "insert_and_notify",
                 **self._insert_params(job, "pending", now),
@@ -424,7 +453,7 @@ class PostgresDriver:
             completed = {row["id"] for row in done}
         except psycopg.Error as error:
             conn.close()
-            raise _wrap(error) from error
+            raise _in_doubt(error) from error  # one autocommit statement: its own commit
         return [p["id"] in completed for p in batch]
 
     def insert_jobs(
@@ -460,6 +489,8 @@ class PostgresDriver:
                         else "[]",
                         "put_by": job.put_by,
                         "parent_id": job.parent_id,
+                        "priority": job.priority,
+                        "keep_result": job.keep_result,
                     }
                     for job in part
                 ]

@@ -314,6 +314,8 @@ class SqliteDriver:
             job.put_by,
             job.parent_id,
             at,
+            job.priority,
+            job.keep_result,
         )
 
     def insert_jobs(

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from jobq.errors import JobNotFound, JobqError
+from jobq.errors import JobExpired, JobNotFound, JobqError
 from jobq.monitor.metrics import CONTENT_TYPE, database_metrics
 from jobq.monitor.render import to_jsonable
 from jobq.monitor.service import Monitor
@@ -181,6 +181,14 @@ def api_job(request: Request) -> Response:
     """`jobq job ID --json`, as JSON over HTTP."""
     try:
         return JSONResponse(to_jsonable(_monitor(request).job(int(request.path_params["job_id"]))))
+    except JobExpired as error:  # pruned at its keep_result expiry: say when and why
+        body = {
+            "error": str(error),
+            "expired_at": error.expires_at.isoformat(),
+            "pruned_at": error.pruned_at.isoformat(),
+            "reason": error.reason,
+        }
+        return JSONResponse(body, status_code=404)
     except JobNotFound as error:
         return JSONResponse({"error": str(error)}, status_code=404)
 

@@ -87,6 +87,12 @@ class AgentSpec:
         return cls(parts[0], size, parts[2] if len(parts) == 3 else None)
 
 
+def filter_context(uuid: str, queue: str, name: str, path: str) -> bytes:
+    """What an agent's filter seal signs: the filter's path, bound to its agent (a filter
+    copied to another agent's row does not verify there)."""
+    return "\0".join(("agent-filter", uuid, queue, name, path)).encode()
+
+
 def load_filter(path: str) -> Callable[[Any], bool]:
     """Import a filter predicate from `module:qualname`."""
     _, sep, name = path.partition(":")

@@ -11,10 +11,11 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from jobq.errors import ConfigError
-from jobq.worker.agent import load_filter
+from jobq.worker.agent import filter_context, load_filter
 from jobq.worker.loops import Backoff, Every
 
 if TYPE_CHECKING:
+    from jobq.model.codec import Codec
     from jobq.store.base import AgentRecord, Store
     from jobq.worker.agent import AgentPool
 
@@ -37,9 +38,11 @@ class AgentSync:
         *,
         new_pool: Callable[[AgentRecord], AgentPool],
         backoff: Backoff,
+        codec: Codec | None = None,
         interval: float = AGENTS_EVERY,
     ) -> None:
         self._store = store
+        self._codec = codec
         self._uuid = uuid
         self._queues = queues
         self._new_pool = new_pool
@@ -51,6 +54,8 @@ class AgentSync:
         self.pools: dict[tuple[str, str], AgentPool] = {}  # by (queue, agent name)
         # A filter's predicate by import path; None if it cannot be loaded (it claims nothing).
         self.filters: dict[str, Callable[[Any], bool] | None] = {}
+        # Agents whose filter's seal does not hold under JOBQ_SECRET: they claim nothing.
+        self.unsealed: set[tuple[str, str]] = set()
 
     def start(self) -> None:
         """A new run: read at once, and nothing is known until then."""
@@ -74,6 +79,20 @@ class AgentSync:
         """The agents to claim for: those of queues not paused."""
         return [a for a in self.agents if a.queue not in self.paused]
 
+    def predicate(self, agent: AgentRecord) -> Callable[[Any], bool] | None:
+        """The loaded filter of `agent`; None (it claims nothing) if it cannot be loaded or
+        its seal does not hold."""
+        if agent.filter is None or (agent.queue, agent.name) in self.unsealed:
+            return None
+        return self.filters.get(agent.filter)
+
+    def _sealed(self, agent: AgentRecord) -> bool:
+        assert agent.filter is not None
+        if self._codec is None:
+            return True
+        context = filter_context(agent.dispatcher_uuid, agent.queue, agent.name, agent.filter)
+        return self._codec.seal_holds(context, agent.filter_seal)
+
     def _resize(self, agents: list[AgentRecord]) -> None:
         wanted = {(a.queue, a.name): a for a in agents}
         self._store.reserve_connections(sum(a.size for a in agents) * 2 + 4)
@@ -85,6 +104,19 @@ class AgentSync:
             if key not in self.pools:
                 self.pools[key] = self._new_pool(agent)
             self.pools[key].resize(agent.size)
+            if agent.filter is not None and not self._sealed(agent):
+                if key not in self.unsealed:
+                    events_log.error(
+                        "agent %s of queue %r: its filter %s is not signed with this worker's "
+                        "JOBQ_SECRET (set it from a process with the secret: db.set_agent, "
+                        "jobq agent-filter); it claims nothing",
+                        agent.name,
+                        agent.queue,
+                        agent.filter,
+                    )
+                    self.unsealed.add(key)
+                continue
+            self.unsealed.discard(key)
             if agent.filter not in self.filters and agent.filter is not None:
                 try:
                     self.filters[agent.filter] = load_filter(agent.filter)

@@ -24,6 +24,7 @@ from typing import Any
 from jobq._clock import SystemClock
 from jobq.errors import ConfigError, ConflictError, StoreUnavailable
 from jobq.jobs.rows import JobRows
+from jobq.model.failure import TracebackLocals
 from jobq.model.limits import check_grace, check_limit
 from jobq.store.base import AgentRecord, JobRecord, Waiter
 from jobq.worker.agent import (
@@ -32,14 +33,16 @@ from jobq.worker.agent import (
     DEFAULT_SIZE,
     AgentPool,
     AgentSpec,
+    filter_context,
 )
 from jobq.worker.agent_sync import AgentSync
 from jobq.worker.aio import AsyncRuntime
+from jobq.worker.decode import IMPORT_RETRIES
 from jobq.worker.heartbeat import Heartbeat
 from jobq.worker.loops import Backoff, Loop, run_due
 from jobq.worker.recovery import hand_on
 from jobq.worker.retention import Retention
-from jobq.worker.runner import IMPORT_RETRIES, Runner, TracebackLocals
+from jobq.worker.runner import Runner
 from jobq.worker.schedules import Schedules
 from jobq.worker.settling import when_done
 from jobq.worker.stats import WorkerStats
@@ -164,7 +167,12 @@ class Dispatcher:
             rows, self.uuid, after=self._heartbeat, held=self._held_ids, backoff=self._backoff
         )
         self._agent_sync = AgentSync(
-            self.store, self.uuid, self.queues, new_pool=self._new_pool, backoff=self._backoff
+            self.store,
+            self.uuid,
+            self.queues,
+            new_pool=self._new_pool,
+            backoff=self._backoff,
+            codec=rows.codec,
         )
         self._loops: tuple[Loop, ...] = (self._heartbeat, self._sweep, self._agent_sync)
         self.retention = Retention(self.store)  # completed jobs kept 7 days, pruned every 60 s
@@ -278,7 +286,8 @@ class Dispatcher:
         if not self._activate():
             return
         try:
-            self._install_agents()
+            if not self._install_agents_when_possible():
+                return
             self._begin()
             while not self._stopping.is_set():
                 self._round()
@@ -392,13 +401,29 @@ class Dispatcher:
         if not self._wake.is_set():
             self._wake.set()
 
+    def _install_agents_when_possible(self) -> bool:
+        """Install the agents, retrying while the store is unavailable (a full disk, a lost
+        link): a store that fails just after activation must not end the dispatcher, as it
+        does not once it runs. Returns False if stopped first."""
+        while not self._stopping.is_set():
+            try:
+                self._install_agents()
+                return True
+            except (StoreUnavailable, ConflictError) as error:
+                self._backoff.failed("installing agents", error)
+        return False
+
     def _install_agents(self) -> None:
         store = self.store
         store.clear_agents(self.uuid)
         for queue in self.queues:
             store.ensure_queue(queue, self.clock.now())
             for spec in self.agent_specs:
-                store.set_agent(self.uuid, queue, spec.name, spec.size, spec.filter)
+                seal = None
+                if spec.filter is not None:
+                    context = filter_context(self.uuid, queue, spec.name, spec.filter)
+                    seal = self.rows.codec.seal(context)
+                store.set_agent(self.uuid, queue, spec.name, spec.size, spec.filter, seal)
 
     def _new_pool(self, agent: AgentRecord) -> AgentPool:
         """A pool for an agent that agent sync found: its runner's runs are counted by the
@@ -504,8 +529,9 @@ class Dispatcher:
 
         return run_held
 
-    def _accept(self, path: str) -> Callable[[JobRecord], bool] | None:
-        predicate = self._agent_sync.filters.get(path)
+    def _accept(self, agent: AgentRecord) -> Callable[[JobRecord], bool] | None:
+        predicate = self._agent_sync.predicate(agent)
+        path = agent.filter
 
         def accept(record: JobRecord) -> bool:
             if predicate is None:
@@ -543,7 +569,7 @@ class Dispatcher:
                 continue
             # Jobs for free threads start in the claim; the rest are claimed ahead, assigned.
             startable = min(free, pool.startable)
-            accept = None if agent.filter is None else self._accept(agent.filter)
+            accept = None if agent.filter is None else self._accept(agent)
             # A fresh reading, taken after `free`: a job that a runner of this pool put back
             # (front of the queue, due "now") before freeing its slot is due for this claim.
             now = self.clock.now()

@@ -13,6 +13,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from jobq.errors import EncodingError
+from jobq.model.failure import Failure, describe, failure_dict
 from jobq.model.outcome import Decided, Fail, RetryAt, RetryNow, failure_log_level
 from jobq.store.base import AttemptConnection, JobRecord, Outcome, Store
 
@@ -179,3 +181,38 @@ def log_obscured(job: Fenced, outcome: Outcome) -> None:
             job.label,
             outcome.result_repr,
         )
+
+
+_MAX_TEXT = 10000  # of the text shown for a result or a failure (the payload is whole)
+
+
+def value_outcome(codec: Any, value: Any, retry_data: dict[str, Any]) -> Outcome:
+    """The outcome of a call that returned `value`: a returned `Failure` fails the job, a value
+    the codec cannot store fails it with the reason."""
+    if isinstance(value, Failure):
+        return Outcome(
+            None, str(value), failed=True, failure=failure_dict(value), retry_data=retry_data
+        )
+    try:
+        payload = codec.dumps(value)
+    except Exception as error:
+        failure = Failure.from_exception(
+            EncodingError(f"result {describe(value)} cannot be stored: {error}")
+        )
+        return failed_outcome(failure, retry_data)
+    return Outcome(payload, _truncate(describe(value)), retry_data=retry_data)
+
+
+def failed_outcome(failure: Failure, retry_data: dict[str, Any]) -> Outcome:
+    """The outcome of a job that failed with `failure`."""
+    return Outcome(
+        None,
+        _truncate(failure.traceback or str(failure)),
+        failed=True,
+        failure=failure_dict(failure),
+        retry_data=retry_data,
+    )
+
+
+def _truncate(text: str) -> str:
+    return text if len(text) <= _MAX_TEXT else text[:_MAX_TEXT] + "[...TRUNCATED...]"

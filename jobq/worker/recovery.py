@@ -24,8 +24,8 @@ from jobq.model.failure import Failure, failure_dict
 from jobq.model.outcome import Fail, ask, deadline_of, decide
 from jobq.model.retry import RetryCommonForever
 from jobq.store.base import JobRecord, Outcome
+from jobq.worker.decode import load_policy_class
 from jobq.worker.outcome import Fenced, StoreResult, apply, explain
-from jobq.worker.runner import load_policy_class
 
 events_log = logging.getLogger("jobq.events")
 trace_log = logging.getLogger("jobq.trace")

@@ -8,7 +8,14 @@ reading. A run deletes in batches of `batch` rows, one short transaction each (P
 skips rows other transactions hold), at most `max_batches` per run: a backlog drains over
 several runs instead of holding locks. Several dispatchers pruning at once only share the work.
 A run that fails is a warning and waits for the next `every` like a run that went through:
-pruning is housekeeping, never urgent. `keep=None` turns pruning off for this dispatcher.
+pruning is housekeeping, never urgent. `keep=None` turns age-based pruning off for this
+dispatcher.
+
+Jobs put with `keep_result` are not pruned by age: each run deletes those whose expiry
+(completion + keep_result) is past, with `keep=None` too (the putter asked for it), none that
+a callback or a job waiting on it still needs. Each is recorded as expired in the
+transaction that deletes it, so that reading it says when and why (`jobq.JobExpired`); a
+record is forgotten `forget_after` (7 days) after it was written.
 """
 
 from __future__ import annotations
@@ -18,8 +25,10 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from jobq.store.base import PruneResult
+
 if TYPE_CHECKING:
-    from jobq.store.base import PruneResult, Store
+    from jobq.store.base import Store
 
 events_log = logging.getLogger("jobq.events")
 
@@ -33,6 +42,7 @@ class Retention:
     every: float = 60.0
     batch: int = 500
     max_batches: int = 20
+    forget_after: dt.timedelta = DEFAULT_KEEP
     last_run: dt.datetime | None = None
 
     name: ClassVar[str] = "retention"
@@ -41,16 +51,23 @@ class Retention:
         """Nothing to reset: a restarted dispatcher keeps the minute since its last run."""
 
     def due(self, now: dt.datetime) -> bool:
-        if self.keep is None:
-            return False
         return self.last_run is None or (now - self.last_run).total_seconds() >= self.every
 
     def tick(self, now: dt.datetime) -> PruneResult | None:
-        """Prune if due; None if not due or pruning is off. Raises if pruning fails."""
-        if self.keep is None or not self.due(now):
+        """Prune if due; None if not due. Raises if pruning fails."""
+        if not self.due(now):
             return None
         self.last_run = now  # before the run: a failed one also waits `every`
+        expired = self.store.prune_expired(
+            now, now - self.forget_after, batch=self.batch, max_batches=self.max_batches
+        )
+        if expired:
+            events_log.info("pruned %d job(s) whose keep_result expired", expired)
+        self.store.prune_unique_keys(now)  # unique_for periods over (a put reuses them anyway)
+        if self.keep is None:
+            return PruneResult(0, 0, expired)
         result = self.store.prune(now - self.keep, batch=self.batch, max_batches=self.max_batches)
+        result = PruneResult(result.jobs, result.dispatchers, expired)
         if result.jobs or result.dispatchers:
             events_log.info(
                 "pruned %d completed job(s) and %d dispatcher record(s) older than %s",

@@ -5,6 +5,8 @@ start (fenced, by the deadline) -> decode -> [set up -> call -> decide] -> store
 log. A failure goes to the retry policy's job_error, a failed commit to its commit_error;
 `decide` (`jobq.model.outcome`) turns either answer into one value and `apply`
 (`jobq.worker.outcome`) makes its one store call: store_result, reschedule or wait_on.
+Decoding is `jobq.worker.decode`, a run of the call `jobq.worker.attempt`, and the time limits
+`jobq.worker.timeouts`.
 
 The steps after the start are a generator (`_steps`) that yields wherever the call, `setup` or
 `teardown` gives an awaitable (an `async def` job). A threaded job never yields and runs to the
@@ -21,27 +23,21 @@ import contextlib
 import contextvars
 import datetime as dt
 import logging
-import re
-import sys
 import threading
 from collections.abc import Awaitable, Callable, Generator
-from dataclasses import dataclass, field
-from pkgutil import resolve_name
 from typing import Any
 
 from jobq.errors import (
-    AbortedError,
     ConflictError,
-    EncodingError,
     JobTimeout,
+    OutcomeUnknown,
     ReassignedError,
     StoreUnavailable,
 )
 from jobq.errors import TimeoutError as DeadlineError
 from jobq.jobs import context
 from jobq.jobs.rows import JobRows
-from jobq.model.bound import Bound
-from jobq.model.failure import DEFAULT_REDACT, Failure, describe, failure_dict, redact_pattern
+from jobq.model.failure import Failure, TracebackLocals
 from jobq.model.job import Job
 from jobq.model.limits import grace_for, limit_of
 from jobq.model.outcome import (
@@ -54,10 +50,12 @@ from jobq.model.outcome import (
     deadline_of,
     decide,
 )
-from jobq.model.retry import Decision, RetryCommonForever, RetryCommonFourTimes, RetryPolicy
-from jobq.store.base import AttemptConnection, JobRecord, Outcome, Store
+from jobq.model.retry import Decision, RetryPolicy
+from jobq.store.base import JobRecord, Outcome
 from jobq.worker.aio import AsyncRuntime, Steps, is_async_job, resolved, run_to_end
 from jobq.worker.aside import Aside
+from jobq.worker.attempt import Attempt
+from jobq.worker.decode import IMPORT_RETRIES, Call, Decoder, PutBack, load_policy_class
 from jobq.worker.outcome import (
     Fenced,
     JobNotes,
@@ -65,138 +63,20 @@ from jobq.worker.outcome import (
     WaitOn,
     apply,
     explain,
+    failed_outcome,
     log_obscured,
     log_outcome,
+    value_outcome,
     write,
 )
 from jobq.worker.settling import Settling
-from jobq.worker.timeouts import Timeouts, Watched
+from jobq.worker.timeouts import Timeouts, Watched, over_limit, revoke
 
 events_log = logging.getLogger("jobq.events")
 trace_log = logging.getLogger("jobq.trace")
 
-_MAX_TEXT = 10000
-
 # The steps of `_perform` and its parts: yield awaitables, return what the next step needs.
 _Part = Generator[Awaitable[Any], Any, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class TracebackLocals:
-    """Whether a job's failure records its frames' locals (off by default: locals are where
-    passwords and tokens live), and which locals' names are redacted when it does."""
-
-    enabled: bool = False
-    redact: re.Pattern[str] = field(default_factory=lambda: redact_pattern(DEFAULT_REDACT))
-
-    def capture(self, error: BaseException) -> Failure:
-        return Failure.from_exception(error, with_locals=self.enabled, redact=self.redact)
-
-
-IMPORT_RETRIES = 10
-"""How many times a job is put back because the worker that claimed it could not import what
-it names, before a worker fails it with that reason (`jobq worker --import-retries`)."""
-IMPORT_ERRORS = "import_errors"
-"""The key of a job's retry data counting those put-backs (`LAST_IMPORT_ERROR`: the last)."""
-LAST_IMPORT_ERROR = "last_import_error"
-
-
-def import_retry_delay(count: int) -> float:
-    """Seconds until a job put back for the `count`-th import failure is due again: 2, 4,
-    8 ... 60, so that other workers (which may import it) get the chance to claim it."""
-    return float(min(60, 2**count))
-
-
-def _check_job_class(path: str | None) -> None:
-    """Import a job's stored class (`module:qualname`) as a worker must: ImportError or
-    AttributeError if it cannot be imported here, EncodingError if it names no Job class."""
-    if not path:
-        return
-    try:
-        found = resolve_name(path)
-    except ValueError as error:
-        raise EncodingError(f"job class path {path!r} is not a module:qualname") from error
-    if not (isinstance(found, type) and issubclass(found, Job)):
-        raise EncodingError(f"job class {path!r} is {found!r}, not a jobq.Job subclass")
-
-
-def load_policy_class(path: str | None, is_callback: bool) -> type[RetryPolicy]:
-    """The policy class stored for a job (`module:qualname`), or the default for jobs /
-    callbacks."""
-    if not path:
-        return RetryCommonForever if is_callback else RetryCommonFourTimes
-    return resolve_name(path)
-
-
-@dataclass(slots=True)
-class _Call:
-    """A decoded job, ready to call: its callable and arguments (a callback's end with its
-    parent's result) and its retry policy."""
-
-    job: Job
-    func: Callable[..., Any]
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-    policy: RetryPolicy
-
-
-@dataclass(slots=True)
-class _Attempt:
-    """One run of the callable inside a claim (a claim may run it again on retry-now): the
-    connection the job opened, if any, what it did to jobs before opening it (`writes`,
-    written first when it is opened), and what its setup returned for its teardown, which
-    runs once per run (after the abort, or after the commit). A run under a time limit has
-    a `guard` (and a `lock`): once taken away, it opens no connection, and the one it has is
-    rolled back and closed by `revoke`, from the time limits' thread."""
-
-    conn: AttemptConnection | None = None
-    setup_info: Any = None
-    torn_down: bool = False
-    writes: context.AttemptWrites = field(default_factory=context.AttemptWrites)
-    guard: context.Guard | None = None
-    lock: threading.Lock | None = None
-
-    def connection(self, store: Store) -> Any:
-        if self.lock is not None and self.guard is not None:
-            with self.lock:
-                self.guard.check()
-                return self._open(store)
-        return self._open(store)
-
-    def _open(self, store: Store) -> Any:
-        if self.conn is None:
-            self.conn = store.attempt_connection()
-            self.writes.write(self.conn.raw)
-        return self.conn.raw
-
-    def write_kept(self, store: Store) -> None:
-        """Once the call returned: write what the job did to jobs in its attempt's
-        transaction, which then stores its outcome too (not the group commit)."""
-        if self.writes:
-            self.connection(store)
-
-    def rollback(self) -> None:
-        self.writes.close()
-        if self.lock is not None:
-            with self.lock:
-                conn, self.conn = self.conn, None
-        else:
-            conn, self.conn = self.conn, None
-        if conn is not None:
-            conn.close()
-
-    def revoke(self) -> None:
-        """Taken away (another thread): forget what it kept, and end its transaction under
-        it, releasing its locks; its later statements fail on the closed connection."""
-        self.writes.close()
-        assert self.lock is not None
-        with self.lock:
-            conn, self.conn = self.conn, None
-        if conn is not None:
-            try:
-                conn.abort()
-            except Exception as error:
-                events_log.warning("could not close a taken-away job's connection: %r", error)
 
 
 class Runner:
@@ -223,9 +103,7 @@ class Runner:
         self.stopping = stopping or threading.Event()
         self.aio = aio  # the dispatcher's event loop; None: awaitables run in the caller
         self.traceback_locals = traceback_locals or TracebackLocals()
-        self.import_retries = import_retries
-        # Jobs decoded at claim time (to route async ones), kept for their run: (id, attempt).
-        self._decoded: dict[tuple[int, int], Job] = {}
+        self.decoder = Decoder(rows, import_retries=import_retries, sleep=self._sleep)
         self._aside_threads: Aside | None = None
         self._aside_lock = threading.Lock()
         # Called when a job claimed ahead gave its start up to a put-back job (the dispatcher
@@ -246,15 +124,7 @@ class Runner:
         """True for an `async def` job: its steps then start on the event loop's threads
         rather than in an agent thread (a job that cannot be decoded goes to a thread, whose
         runner stores the decoding failure)."""
-        try:
-            job = self.rows.job(record)
-            is_async = is_async_job(job)  # decodes the call: keep it for the run
-        except Exception:
-            return False
-        if len(self._decoded) > 10_000:  # claimed but never run (a stop): don't accumulate
-            self._decoded.clear()
-        self._decoded[(record.id, record.attempt)] = job
-        return is_async
+        return self.decoder.is_async(record)
 
     # -- entry point -------------------------------------------------------------------------
     def run(
@@ -283,7 +153,7 @@ class Runner:
             error = DeadlineError(
                 f"{job.label} did not start by its deadline {deadline.isoformat()}"
             )
-            outcome = self._failed(Failure.from_exception(error), record.retry_data)
+            outcome = failed_outcome(Failure.from_exception(error), record.retry_data)
             if self.store.fail_unstarted(record.id, outcome, self.now()):
                 log_outcome(job, outcome)
             else:
@@ -350,7 +220,7 @@ class Runner:
             limit,
             grace_for(limit, self.timeouts.grace),
             self.take_away,
-            self.revoke,
+            revoke,
         )
         job.watched = watched
         return self.timeouts.watch(watched)
@@ -365,41 +235,13 @@ class Runner:
                 watched.job.label,
             )
 
-    def _over_limit(self, job: Fenced) -> JobTimeout | None:
-        """Once the call ended: `ReassignedError` if its attempt was taken away; the
-        timeout it fails with if it ran past its limit (its stop was requested); else None."""
-        watched: Watched | None = job.watched
-        if watched is None:
-            return None
-        watched.guard.check()
-        if not watched.guard.stop:
-            return None
-        return JobTimeout(
-            f"{job.label} ran past its time limit of {watched.limit:g} s; it ended once its "
-            f"stop was requested"
-        )
-
-    def revoke(self, watched: Watched) -> None:
-        """On the time limits' thread, first: take the attempt of a job past its limit and
-        grace away in this process (what it does through `jobq.local` is refused, its own
-        transaction ends, releasing its locks: on SQLite, the database's write lock)."""
-        if watched.guard.taken is None:
-            record = watched.job.record
-            watched.guard.taken = (
-                f"job {record.id} attempt {record.attempt} was taken away after its time limit "
-                f"({watched.limit:g} s, and {watched.grace:g} s of grace); nothing it writes "
-                f"now is kept"
-            )
-            if watched.attempt is not None:
-                watched.attempt.revoke()
-
     def take_away(self, watched: Watched) -> bool:
         """On the time limits' thread, once revoked: write the timeout of a job past its limit
         and grace through its retry policy, fenced, and cancel an async job. False if the job
         had ended meanwhile."""
         job: Fenced = watched.job
         record = job.record
-        self.revoke(watched)
+        revoke(watched)
         policy: RetryPolicy | None = watched.policy
         if policy is None:  # not called yet (decoding): its saved policy decides
             policy = load_policy_class(record.retry_policy, record.parent_id is not None)(
@@ -415,7 +257,7 @@ class Runner:
         now = self.now()
         try:
             if isinstance(decided, Fail):
-                outcome = self._failed(decided.failure, policy.data)
+                outcome = failed_outcome(decided.failure, policy.data)
                 write(self.store, job, StoreResult(outcome), policy.data, now)
                 log_outcome(job, outcome)
             else:
@@ -468,7 +310,7 @@ class Runner:
         if call is None:
             return None
         while True:
-            attempt = _Attempt()
+            attempt = Attempt()
             ended = yield from self._call(job, call, attempt)
             if ended is None:  # it waits on an inner job: stored, torn down and logged
                 return None
@@ -479,7 +321,9 @@ class Runner:
                 apply(self.store, job, ended, call.policy.data, self.now())
                 return None
             outcome = (
-                self._failed(ended.failure, call.policy.data) if isinstance(ended, Fail) else ended
+                failed_outcome(ended.failure, call.policy.data)
+                if isinstance(ended, Fail)
+                else ended
             )
             if attempt.conn is None and self._may_store_later(call.job):
                 return self._store_later(job, call, outcome)
@@ -487,96 +331,20 @@ class Runner:
             if not again:
                 return None
 
-    def _decode(self, job: Fenced) -> _Call | None:
-        """The job's call and retry policy; None if they cannot be loaded, once that is
-        stored. What this worker cannot import (the callable, a class of its arguments or of
-        a callback's parent result, the job class, the policy) puts the job back for a
-        worker that can (`_cannot_import`); anything else (a tampered or damaged payload, a
-        policy that cannot be built) fails it at once, with the reason."""
-        record = job.record
-        is_callback = record.parent_id is not None
-        if record.damaged:
-            damaged = EncodingError(
-                f"{job.label}: its row's {', '.join(record.damaged)} column(s) hold text that is "
-                f"not the JSON jobq stores there (damaged or written by hand); failed rather "
-                f"than run without them"
-            )
-            events_log.error("%s", damaged)
-            self._finish(job, self._failed(Failure.from_exception(damaged), {}))
-            return None
-        try:
-            _check_job_class(record.job_class)
-            decoded = self._decoded.pop((record.id, record.attempt), None)
-            if decoded is None:
-                decoded = self.rows.job(record)
-            func, args, kwargs = decoded.callable, decoded.args, decoded.kwargs
-            if isinstance(func, Bound):  # Job.bind: the job itself comes first
-                func, args = func.func, (decoded, *args)
-            if record.parent_id is not None:
-                args = (*args, self._parent_result(record.parent_id))
-            policy_cls = load_policy_class(record.retry_policy, is_callback)
-        except (ImportError, AttributeError) as error:
-            self._cannot_import(job, error)
-            return None
-        except Exception as error:
-            failure = Failure.from_exception(error)
-            events_log.error("%s cannot be decoded: %s", job.label, failure)
-            self._finish(job, self._failed(failure, record.retry_data))
-            return None
-        try:
-            policy = policy_cls(record.retry_data, job_label=job.label, sleep=self._sleep)
-        except Exception as error:
-            reason = EncodingError(
-                f"{job.label}: its retry policy {record.retry_policy} cannot be built "
-                f"({type(error).__name__}: {error}); a RetryPolicy's __init__ must accept "
-                f"(data, *, job_label, sleep) and pass them to RetryPolicy.__init__"
-            )
-            failure = Failure.from_exception(reason)
-            events_log.error("%s", reason)
-            self._finish(job, self._failed(failure, record.retry_data))
-            return None
-        return _Call(decoded, func, args, kwargs, policy)
+    def _decode(self, job: Fenced) -> Call | None:
+        """The job's call and retry policy (`jobq.worker.decode`); None if it cannot run here,
+        once it is put back for a worker that can or failed with the reason."""
+        decoded = self.decoder.decode(job.record, job.label, self.now())
+        if isinstance(decoded, Call):
+            return decoded
+        if isinstance(decoded, PutBack):
+            now = self.now()
+            apply(self.store, job, RetryAt(decoded.due), decoded.retry_data, now)
+        else:
+            self._finish(job, failed_outcome(decoded.failure, decoded.retry_data))
+        return None
 
-    def _cannot_import(self, job: Fenced, error: BaseException) -> None:
-        """This worker cannot import what the job names: put it back (due after a short,
-        growing delay, so that another worker may take it) for a worker that can, counting
-        it in the job's retry data; after `import_retries` such put-backs, fail it with the
-        reason."""
-        record = job.record
-        module = (error.name or "") if isinstance(error, ImportError) else ""
-        what = f"module {module!r}" if module else "what it names"
-        counted = record.retry_data.get(IMPORT_ERRORS, 0)
-        count = (counted if isinstance(counted, int) else 0) + 1
-        data = {**record.retry_data, IMPORT_ERRORS: count}
-        data[LAST_IMPORT_ERROR] = f"{type(error).__name__}: {error}"
-        if count > self.import_retries:
-            reason = ImportError(
-                f"{job.label}: {what} could not be imported by the workers that claimed it, "
-                f"{count} times ({type(error).__name__}: {error}); last worker's sys.path: "
-                f"{sys.path}",
-                name=module or None,
-            )
-            events_log.error("%s; failing it", reason)
-            self._finish(job, self._failed(Failure.from_exception(reason), data))
-            return
-        delay = import_retry_delay(count)
-        events_log.error(
-            "%s: this worker cannot import %s (%s: %s); putting it back for a worker that "
-            "can, due in %.0f s (%d of %d). Start the worker in the application's folder, or "
-            "give --path DIR (or JOBQ_PATH). This worker's sys.path: %s",
-            job.label,
-            what,
-            type(error).__name__,
-            error,
-            delay,
-            count,
-            self.import_retries,
-            sys.path,
-        )
-        now = self.now()
-        apply(self.store, job, RetryAt(now + dt.timedelta(seconds=delay)), data, now)
-
-    def _call(self, job: Fenced, call: _Call, attempt: _Attempt) -> _Part:
+    def _call(self, job: Fenced, call: Call, attempt: Attempt) -> _Part:
         """Set up and call the job in its context (`jobq.local`). Returns the outcome to
         store; or, if it raised (rolled back and torn down), what its policy's job_error
         decided; or None for a returned Job, once it is waited on."""
@@ -603,14 +371,14 @@ class Runner:
             except Exception as error:
                 attempt.rollback()
                 yield from self._teardown(job, call, attempt)
-                over = self._over_limit(job)
+                over = over_limit(job.watched, job.label)
                 if over is not None:
                     over.__cause__ = error
                     error = over
                 failure = self.traceback_locals.capture(error)
                 return self._decide(job, ask(call.policy.job_error, failure, error), failure)
             if watched is not None:
-                over = self._over_limit(job)
+                over = over_limit(job.watched, job.label)
                 if over is not None:  # it ended when asked to stop: its timeout, not its value
                     attempt.rollback()
                     yield from self._teardown(job, call, attempt)
@@ -620,14 +388,14 @@ class Runner:
                 self._wait_for_inner(job, call, attempt, value)
                 yield from self._teardown(job, call, attempt)
                 return None
-            return self._outcome(value, call.policy.data)
+            return value_outcome(self.rows.codec, value, call.policy.data)
         finally:
             # ValueError only when a suspended generator is closed from another context
             # (collected after its dispatcher stopped): nothing is left to reset then.
             with contextlib.suppress(ValueError):
                 context.leave(token)
 
-    def _context(self, job: Fenced, call: _Call, attempt: _Attempt) -> context.JobContext:
+    def _context(self, job: Fenced, call: Call, attempt: Attempt) -> context.JobContext:
         ctx = context.JobContext(
             job=call.job,
             queue_name=job.record.queue,
@@ -643,7 +411,7 @@ class Runner:
             job.watched.context = ctx
         return ctx
 
-    def _store(self, job: Fenced, call: _Call, attempt: _Attempt, outcome: Outcome) -> _Part:
+    def _store(self, job: Fenced, call: Call, attempt: Attempt, outcome: Outcome) -> _Part:
         """Store the outcome with the job's own writes, if it made any, then tear down and
         log. Returns True if the commit failed and the policy retries in this claim."""
         try:
@@ -669,11 +437,15 @@ class Runner:
         return False
 
     def _commit_failed(
-        self, job: Fenced, call: _Call, outcome: Outcome, error: BaseException, *, in_claim: bool
+        self, job: Fenced, call: Call, outcome: Outcome, error: BaseException, *, in_claim: bool
     ) -> bool:
         """Storing `outcome` raised `error`: apply what the policy's commit_error decides.
         Returns True to run the job again in this claim (`in_claim`; otherwise a retry puts
-        it back in its queue). Given up, the commit's failure is stored in its place."""
+        it back in its queue). Given up, the commit's failure is stored in its place.
+        A commit whose reply was lost (`OutcomeUnknown`) is first looked up: if it went
+        through, the job is done, and nothing claims otherwise."""
+        if isinstance(error, OutcomeUnknown) and self._committed_after_all(job, outcome):
+            return False
         failure = Failure.from_exception(error)
         decided = self._decide(job, ask(call.policy.commit_error, failure, error), failure)
         if isinstance(decided, RetryNow) and in_claim:
@@ -681,10 +453,30 @@ class Runner:
             return True
         if isinstance(decided, Fail):
             log_obscured(job, outcome)
-            self._finish(job, self._failed(decided.failure, call.policy.data))
+            self._finish(job, failed_outcome(decided.failure, call.policy.data))
         else:
             apply(self.store, job, decided, call.policy.data, self.now())
         return False
+
+    def _committed_after_all(self, job: Fenced, outcome: Outcome) -> bool:
+        """True if the job's row shows this attempt's outcome stored (its commit went
+        through, only the reply was lost); False if not, or if that cannot be read now."""
+        try:
+            current = self.store.get(job.record.id)
+        except StoreUnavailable:
+            return False
+        if (
+            current is None
+            or current.attempt != job.record.attempt
+            or current.dispatcher_uuid != job.dispatcher
+            or current.status not in ("callbacks", "completed")
+        ):
+            return False
+        events_log.warning(
+            "%s: the reply to its commit was lost, but the commit went through", job.label
+        )
+        log_outcome(job, outcome)
+        return True
 
     def _decide(self, job: Fenced, answer: Decision | PolicyFailed, failure: Failure) -> Decided:
         """What `answer` (to the job's failure) means now, and the log line of any rule that
@@ -711,7 +503,7 @@ class Runner:
             and cls.teardown is Job.teardown
         )
 
-    def _store_later(self, job: Fenced, call: _Call, outcome: Outcome) -> Settling:
+    def _store_later(self, job: Fenced, call: Call, outcome: Outcome) -> Settling:
         """Hand the outcome to the store's group commit and return at once: the thread takes
         its next job while the completion commits. The job stays held (and counted against
         its agent's size) until the returned `Settling` is settled, after the commit. A failed
@@ -767,7 +559,7 @@ class Runner:
         if not self.store.owns(record.id, record.attempt, self.uuid):
             raise ReassignedError(f"job {record.id} attempt {record.attempt} was reassigned")
 
-    def _wait_for_inner(self, job: Fenced, call: _Call, attempt: _Attempt, inner: Job) -> None:
+    def _wait_for_inner(self, job: Fenced, call: Call, attempt: Attempt, inner: Job) -> None:
         # One transaction: the job's own writes, the inner job (if this job made it) and the
         # wait. A crash before it commits leaves nothing, so a re-run cannot duplicate them.
         conn = attempt.connection(self.store)
@@ -811,36 +603,7 @@ class Runner:
         log_outcome(job, outcome)
 
     # -- outcomes --------------------------------------------------------------------------------
-    def _parent_result(self, parent_id: int) -> Any:
-        parent = self.store.get(parent_id)
-        if parent is None:
-            raise AbortedError(f"callback's parent job {parent_id} no longer exists")
-        return self.rows.load(parent)
-
-    def _outcome(self, value: Any, retry_data: dict[str, Any]) -> Outcome:
-        if isinstance(value, Failure):
-            return Outcome(
-                None, str(value), failed=True, failure=failure_dict(value), retry_data=retry_data
-            )
-        try:
-            payload = self.rows.codec.dumps(value)
-        except Exception as error:
-            failure = Failure.from_exception(
-                EncodingError(f"result {describe(value)} cannot be stored: {error}")
-            )
-            return self._failed(failure, retry_data)
-        return Outcome(payload, _truncate(describe(value)), retry_data=retry_data)
-
-    def _failed(self, failure: Failure, retry_data: dict[str, Any]) -> Outcome:
-        return Outcome(
-            None,
-            _truncate(failure.traceback or str(failure)),
-            failed=True,
-            failure=failure_dict(failure),
-            retry_data=retry_data,
-        )
-
-    def _teardown(self, job: Fenced, call: _Call, attempt: _Attempt) -> _Part:
+    def _teardown(self, job: Fenced, call: Call, attempt: Attempt) -> _Part:
         """The job's teardown, once per run of its call; its failure is logged, not raised."""
         if attempt.torn_down:
             return
@@ -850,7 +613,3 @@ class Runner:
             yield from resolved(teardown(attempt.setup_info))
         except Exception as error:
             events_log.critical("%s: teardown failed: %r", job.label, error)
-
-
-def _truncate(text: str) -> str:
-    return text if len(text) <= _MAX_TEXT else text[:_MAX_TEXT] + "[...TRUNCATED...]"

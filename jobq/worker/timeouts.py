@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from jobq.errors import JobTimeout
 from jobq.jobs.context import Guard
 
 events_log = logging.getLogger("jobq.events")
@@ -75,6 +76,35 @@ class Watched:
         timed from now."""
         self.started = time.monotonic()
         self.guard = Guard()
+
+
+def revoke(watched: Watched) -> None:
+    """On the time limits' thread, first: take the attempt of a job past its limit and
+    grace away in this process (what it does through `jobq.local` is refused, its own
+    transaction ends, releasing its locks: on SQLite, the database's write lock)."""
+    if watched.guard.taken is None:
+        record = watched.job.record
+        watched.guard.taken = (
+            f"job {record.id} attempt {record.attempt} was taken away after its time limit "
+            f"({watched.limit:g} s, and {watched.grace:g} s of grace); nothing it writes "
+            f"now is kept"
+        )
+        if watched.attempt is not None:
+            watched.attempt.revoke()
+
+
+def over_limit(watched: Watched | None, label: str) -> JobTimeout | None:
+    """Once a job's call ended: `ReassignedError` if its attempt was taken away; the timeout
+    it fails with if it ran past its limit (its stop was requested); else None."""
+    if watched is None:
+        return None
+    watched.guard.check()
+    if not watched.guard.stop:
+        return None
+    return JobTimeout(
+        f"{label} ran past its time limit of {watched.limit:g} s; it ended once its "
+        f"stop was requested"
+    )
 
 
 class Timeouts:

@@ -21,7 +21,7 @@ from worker_helpers import execute, subprocess_env, wait_until
 
 import jobq
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.fault]
 
 WAIT = 30.0
 LATER_JOBS = 30

@@ -269,3 +269,39 @@ def test_fleet_bench_refuses_peers_and_scale() -> None:
         )
         assert proc.returncode == 2, proc.stderr
         assert "--fleet" in proc.stderr
+
+
+@pytest.mark.timeout(200)
+def test_features_bench_measures_every_variant_against_plain(engine: str) -> None:
+    """`--features`: single puts and one worker's drain with each per-job feature, every
+    figure measured, and each set against the plain variant."""
+    report, table, progress = run_bench(
+        "--features", "--quick", "--engine", engine, "--jobs", "150"
+    )
+    metrics = report["features"][engine]["metrics"]
+    assert set(metrics) == {
+        "plain",
+        "priority",
+        "unique key",
+        "rate limit",
+        "time limit",
+        "keep result",
+    }
+    for variant, figures in metrics.items():
+        assert set(figures) == {"put", "drain", "drain_cpu_us", "drain_cpu_worker_us"}, variant
+        assert all(s["median"] > 0 for s in figures.values()), (variant, figures)
+    assert "jobq bench --features" in table and "vs plain" in table
+    assert f"{engine}: run 1/1: features: keep result" in progress
+
+
+def test_features_bench_refuses_peers_and_other_modes() -> None:
+    for extra in ("--peers", "--fleet"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "jobq.bench", "--features", extra],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=subprocess_env(),
+        )
+        assert proc.returncode == 2, proc.stderr
+        assert "--features" in proc.stderr

@@ -316,3 +316,37 @@ def test_out_of_range_numbers_and_unknown_queues_are_usage_errors(
     assert jobq_cli("status", "--db", db_url).stdout.count("no-such-queue") == 0  # not created
     created = jobq_cli("pause", "--create", "later", "--db", db_url)
     assert created.returncode == 0 and db.store.paused_queues() == {"later"}
+
+
+def test_put_with_a_unique_key_priority_time_limit_and_result_expiry(
+    db: jobq.Database, db_url: str
+) -> None:
+    """`jobq put` takes every option of `Queue.put` an operator needs: a held unique key
+    prints the holder's id (and `"created": false`), and bad values change nothing."""
+    options = ("--unique-key", "report:7", "--priority", "5", "--timeout", "30")
+    first = jobq_cli(
+        "put", "jobfuncs:add", "1", "2", *options, "--keep-result", "1H", "--json", "--db", db_url
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    shown = json.loads(first.stdout)
+    assert shown["created"] is True and shown["put_outcome"] == "created"
+    assert shown["priority"] == 5
+    again = jobq_cli("put", "jobfuncs:add", "3", "4", *options, "--json", "--db", db_url)
+    assert again.returncode == 0, again.stderr
+    held = json.loads(again.stdout)
+    assert held["id"] == shown["id"] and held["created"] is False
+    assert held["put_outcome"] == "existing"
+    job = db.get_job(shown["id"])
+    assert job.args == (1, 2) and job.priority == 5 and job.unique_key == "report:7"
+    assert job.keep_result == dt.timedelta(hours=1)
+    assert len(db.queue()) == 1
+    for args, message in (
+        (("--unique-key", "k" * 513), "the limit is 512"),
+        (("--unique-while", "pending"), "needs a unique_key"),
+        (("--priority", "11"), "-10<=x<=10"),
+        (("--keep-result", "soon"), "keep-result"),
+    ):
+        bad = jobq_cli("put", "jobfuncs:add", "1", "2", *args, "--db", db_url)
+        assert bad.returncode == 2 and message in bad.stderr, (args, bad.stderr)
+        assert "Traceback" not in bad.stderr
+    assert len(db.queue()) == 1  # nothing stored by the refused puts

@@ -9,46 +9,19 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from full_disk import fill
 from jobfuncs import add
 from worker_helpers import subprocess_env, wait_until
 
 import jobq
 
+pytestmark = pytest.mark.fault  # the fault suite: pytest -m fault
+
 SQLITE_ONLY = pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
 WAIT = 30.0
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 3 MB filesystem (tmpfs), mounted for the test."""
-    where = tmp_path / "disk"
-    where.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(where)], capture_output=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here (needs root): {mounted.stderr!r}")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
-
-
-def fill(disk: Path) -> Path:
-    """Fill `disk` to the last byte with one file; removing it makes room again."""
-    filler = disk / "filler"
-    with filler.open("wb") as out:
-        try:
-            while True:
-                out.write(b"\0" * 65536)
-                out.flush()
-        except OSError:
-            pass
-    return filler
 
 
 @SQLITE_ONLY
@@ -93,7 +66,8 @@ def test_a_worker_waits_for_room_and_says_so_once(
         wait_until(lambda: db.clock.now() > later + dt.timedelta(seconds=2), timeout=WAIT)
         assert all(job.refresh().status == "pending" for job in jobs)
         filler.unlink()
-        assert [job.wait(timeout=WAIT) for job in jobs] == [i + 1 for i in range(5)]
+        results = [job.wait(timeout=WAIT) for job in jobs]
+        assert results == [i + 1 for i in range(5)], log.read_text()
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(WAIT)

@@ -21,6 +21,8 @@ from worker_helpers import (
 
 import jobq
 
+pytestmark = pytest.mark.fault  # the fault suite: pytest -m fault
+
 POSTGRES_ONLY = pytest.mark.parametrize("engine", ["postgres"], indirect=True)
 WAIT = 30.0
 

@@ -16,6 +16,8 @@ from worker_helpers import PG_URL, app_rows, create_app_table, subprocess_env, w
 
 import jobq
 
+pytestmark = pytest.mark.fault  # the fault suite: pytest -m fault
+
 # Only PostgreSQL has connections and a network to lose (and SQLite's single-writer lock
 # is held by a paused writer: docs/differences.md).
 POSTGRES_ONLY = pytest.mark.parametrize("engine", ["postgres"], indirect=True)

@@ -8,7 +8,6 @@ import signal
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from jobfuncs import insert_when_file_exists
@@ -23,6 +22,8 @@ from worker_helpers import (
 
 import jobq
 
+pytestmark = pytest.mark.fault  # the fault suite: pytest -m fault
+
 # Only PostgreSQL has connections and a network to lose (and SQLite's single-writer lock
 # is held by a paused writer: docs/differences.md).
 POSTGRES_ONLY = pytest.mark.parametrize("engine", ["postgres"], indirect=True)
@@ -35,14 +36,6 @@ def spawn(db_url: str, log: Path) -> subprocess.Popen[bytes]:
         db_url, "--poll-interval", "0.1", "--ping-interval", "0.2", "--death-interval", "1.0",
         "--grace", "1", "--log-level", "WARNING", log=log,
     )  # fmt: skip
-
-
-def through_proxy(db_url: str, proxy: PartitionProxy) -> str:
-    parts = urlsplit(db_url)
-    netloc = (
-        f"{parts.username}@127.0.0.1:{proxy.port}" if parts.username else f"127.0.0.1:{proxy.port}"
-    )
-    return parts._replace(netloc=netloc).geturl()
 
 
 Action = Callable[[subprocess.Popen[bytes]], None]
@@ -102,14 +95,13 @@ def test_a_paused_worker_never_completes_a_job_taken_from_it(
 def test_a_partitioned_worker_never_completes_a_job_taken_from_it(
     engine: str, db: jobq.Database, db_url: str, tmp_path: Path
 ) -> None:
-    target = urlsplit(db_url)
-    proxy = PartitionProxy(target.hostname or "127.0.0.1", target.port or 5432)
+    proxy = PartitionProxy.to_server_of(db_url)
     try:
         log = run_false_death(
             db,
             db_url,
             tmp_path,
-            through_proxy(db_url, proxy),
+            proxy.url(db_url),
             lambda _: proxy.cut(),
             lambda _: proxy.heal(),
         )

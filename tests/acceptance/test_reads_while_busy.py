@@ -17,6 +17,8 @@ from worker_helpers import raw_connect, subprocess_env
 
 import jobq
 
+pytestmark = pytest.mark.fault  # the fault suite: pytest -m fault
+
 BOUND = 20.0  # well under the 60 s a blocked read would wait before failing
 
 

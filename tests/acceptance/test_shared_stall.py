@@ -10,10 +10,13 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from jobfuncs import sleep_then
 from worker_helpers import raw_connect, spawn_worker, wait_until
 
 import jobq
+
+pytestmark = pytest.mark.fault  # the fault suite: pytest -m fault
 
 WAIT = 30.0
 STALL = 3.0  # three death intervals

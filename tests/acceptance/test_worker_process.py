@@ -172,7 +172,7 @@ def test_a_stopped_sqlite_worker_leaves_no_wake_socket(
     folder = Path(wake_folder(sqlite_path(db_url)))
     mine = f"{worker.proc.pid}-"
     wait_until(
-        lambda: any(n.startswith(mine) for n in os.listdir(folder)),
+        lambda: folder.is_dir() and any(n.startswith(mine) for n in os.listdir(folder)),
         timeout=WAIT,
         what="the worker's wake socket",
     )

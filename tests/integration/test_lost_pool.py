@@ -15,6 +15,8 @@ from worker_helpers import wait_until
 import jobq
 from jobq.worker.agent import AgentSpec
 
+pytestmark = pytest.mark.fault  # the fault suite: pytest -m fault
+
 WAIT = 30.0
 
 

@@ -14,6 +14,7 @@ import pytest
 from worker_helpers import PG_URL, pg_parts, sqlite_path
 
 import jobq
+from jobq.model.codec import encode_call
 from jobq.store._sql import SCHEMA_VERSION, load_migrations, load_schema
 
 
@@ -139,17 +140,28 @@ def test_a_migrated_database_equals_a_fresh_one(db_url: str, old_url: str) -> No
 
 
 def test_jobs_of_an_old_database_survive_the_upgrade(old_url: str) -> None:
+    """A pending job stored at version 1 (with version 1's columns only) is claimed after
+    the upgrade, with the defaults of the columns added since: no quotas, priority 0."""
     build_at_version(old_url, 1)
-    db = jobq.connect(old_url, migrate=False)  # version 1 code would have put this job
-    try:
-        job = db.queue().put(jobq.Job(pow, 2, 5))
+    db = jobq.connect(old_url, migrate=False)
+    try:  # the row version 1 code would have put (this code writes columns added since)
+        store: Any = db.store
+        at = store.driver.to_db_time(db.clock.now())
+        mark = "?" if store.engine == "sqlite" else "%s"
+        with store._transaction() as ex:
+            ex.cursor.execute(
+                "INSERT INTO jobq_jobs (queue, status, sort_at, begin_after, call, call_repr, "
+                f"created) VALUES ('', 'pending', {mark}, {mark}, {mark}, 'pow(2, 5)', {mark})",
+                (at, at, encode_call(db.rows.codec, pow, (2, 5), {}), at),
+            )
     finally:
         db.close()
     db = jobq.connect(old_url)
     try:
         claimed = db.store.claim("", str(uuid.uuid4()), "main", 5, db.clock.now())
-        assert [r.id for r in claimed] == [job.id]
-        assert claimed[0].quota_names == ()
+        assert [r.call_repr for r in claimed] == ["pow(2, 5)"]
+        assert claimed[0].quota_names == () and claimed[0].keep_result is None
+        assert claimed[0].priority == 0
     finally:
         db.close()
 

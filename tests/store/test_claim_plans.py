@@ -21,7 +21,7 @@ from jobq.store._monitor import filter_params
 from jobq.store._schema import load_queries
 from jobq.store.base import JobQuery
 
-CLAIMS = ["claim", "claim_candidates", "claim_quota_candidates"]
+CLAIMS = ["claim", "claim_callbacks", "claim_candidates", "claim_quota_candidates"]
 
 
 def params(db: jobq.Database) -> dict[str, Any]:
@@ -80,12 +80,13 @@ def test_each_claim_reads_the_pending_index_only_up_to_now(db: jobq.Database, qu
     pending = [scan for scan in scans if "PRIMARY KEY" not in scan and "pkey" not in scan]
     assert pending, plan
     for scan in pending:
-        # The index is (queue, lane, sort_at, id): sort_at bounds the scan only after an
-        # equality on lane (a condition on sort_at alone is a filter over every entry).
-        bounded = re.search(r"lane ?= ?\S+.*sort_at ?<", scan) or re.search(
-            r"lane = \d+\) AND \(sort_at <=", scan
-        )
-        assert bounded, f"{query} scans pending jobs unbounded by now:\n{plan}"
+        # The index is (queue, lane, priority DESC, sort_at, id): sort_at bounds the scan only
+        # after equalities on lane and priority (a condition on sort_at alone is a filter over
+        # every entry). The other reads are the probes finding the next (lane, priority)
+        # level (LIMIT 1 each; the test at a million rows below counts what they read).
+        bounded = re.search(r"lane ?= ?\S+.*priority ?= ?\S+.*sort_at ?<", scan)
+        probe = re.search(r"priority ?< ?\S+\)+$|lane ?[>=] ?[^ )]+\)+$|\(queue ?= ?[^ ]+\)$", scan)
+        assert bounded or probe, f"{query} scans pending jobs unbounded by now:\n{plan}"
 
 
 def test_a_plain_completion_reads_only_its_own_dispatchers_active_jobs(db: jobq.Database) -> None:
@@ -167,12 +168,14 @@ def _typical_params(store: Any) -> dict[str, Any]:
         "ids": store.driver.to_db_list([1, 2]),
         "inner": 2,
         "job_class": None,
+        "keep_result": None,
         "lane": 1,
         "last": 2,
         "limit": 8,
         "now": store.driver.to_db_time(now),
         "offset": 0,
         "parent_id": 1,
+        "priority": 0,
         "put_by": None,
         "queue": "",
         "quota_names": "[]",
@@ -188,6 +191,10 @@ def _typical_params(store: Any) -> dict[str, Any]:
         "start_ids": store.driver.to_db_list([1]),  # type: ignore[attr-defined]
         "status": "pending",
         "uuid": "d",
+        "unique_key": "k",
+        "unique_while": "pending,active",
+        "until": store.driver.to_db_time(now),
+        "job_id": 1,
     }
 
 
@@ -240,3 +247,181 @@ def test_a_listing_of_pending_jobs_reads_each_queue_along_the_pending_index(
         assert re.search(r"Index Scan using jobq_jobs_pending", plan), plan
         assert "Sort" not in plan, plan
         assert re.search(r"Index Only Scan using jobq_jobs_pending", queues_plan), queues_plan
+
+
+# -- priorities at a million pending rows -----------------------------------------------------
+# Queue "": 2 jobs put back (lane 0, priority -5), 399,998 due jobs of priorities -10..8, and
+# 600,000 jobs of priorities 9 and 10 scheduled 30 days ahead; queue "cb": 1,000 callbacks
+# due at the front (priorities 0 and 5). Times are one microsecond apart, in id order.
+MILLION_FILL = {
+    "sqlite": """
+WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 1001000)
+INSERT INTO jobq_jobs (queue, status, lane, sort_at, begin_after, call, call_repr, created,
+    priority, parent_id)
+SELECT CASE WHEN i > 1000000 THEN 'cb' ELSE '' END, 'pending',
+    CASE WHEN i <= 2 OR i > 1000000 THEN 0 ELSE 1 END,
+    CASE WHEN i <= 400000 OR i > 1000000 THEN :past + i ELSE :future + i END,
+    CASE WHEN i <= 400000 OR i > 1000000 THEN :past + i ELSE :future + i END,
+    X'00', 'f()', :past,
+    CASE WHEN i <= 2 THEN -5 WHEN i <= 400000 THEN (i % 19) - 10 WHEN i <= 1000000
+        THEN 9 + i % 2 ELSE 5 * (i % 2) END,
+    CASE WHEN i > 1000000 THEN 1 END
+FROM c""",
+    "postgres": """
+INSERT INTO jobq_jobs (queue, status, lane, sort_at, begin_after, call, call_repr, created,
+    priority, parent_id)
+SELECT CASE WHEN i > 1000000 THEN 'cb' ELSE '' END, 'pending',
+    CASE WHEN i <= 2 OR i > 1000000 THEN 0 ELSE 1 END,
+    CASE WHEN i <= 400000 OR i > 1000000 THEN %(past)s + i * interval '1 microsecond'
+        ELSE %(future)s + i * interval '1 microsecond' END,
+    CASE WHEN i <= 400000 OR i > 1000000 THEN %(past)s + i * interval '1 microsecond'
+        ELSE %(future)s + i * interval '1 microsecond' END,
+    '\\x00'::bytea, 'f()', %(past)s,
+    CASE WHEN i <= 2 THEN -5 WHEN i <= 400000 THEN (i %% 19) - 10 WHEN i <= 1000000
+        THEN 9 + i %% 2 ELSE 5 * (i %% 2) END,
+    CASE WHEN i > 1000000 THEN 1 END
+FROM generate_series(1, 1001000) AS i""",
+}
+
+
+def _pg_reads(node: dict[str, Any]) -> tuple[int, list[str]]:
+    """Entries a PostgreSQL plan (EXPLAIN ANALYZE, JSON) read from the pending index, summed
+    over its nodes (rows returned and removed by a filter, times loops), and the kinds of
+    the nodes that read the jobs table without an index or sorted more than a claim's rows."""
+    reads, bad = 0, []
+    if node.get("Index Name") == "jobq_jobs_pending":
+        per_loop = node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
+        reads += per_loop * node["Actual Loops"]
+    # (A bitmap scan of the pending index reads its whole range: counted in `reads`.)
+    if node.get("Relation Name") == "jobq_jobs" and node["Node Type"] == "Seq Scan":
+        bad.append(node["Node Type"])
+    if node["Node Type"] == "Sort" and node["Actual Rows"] > 8:
+        bad.append(f"Sort of {node['Actual Rows']} rows")
+    for child in node.get("Plans", []):
+        more, worse = _pg_reads(child)
+        reads += more
+        bad += worse
+    return reads, bad
+
+
+def _run_counted(store: Any, text: str, values: dict[str, Any]) -> tuple[list[Any], int, str]:
+    """Run a claim query and roll it back: (its rows, the work it did, its plan). The work is
+    what it read of the pending index on PostgreSQL (EXPLAIN ANALYZE), the virtual machine
+    instructions it ran on SQLite (a progress handler counting every 100)."""
+    with store._transaction() as ex:
+        if store.engine == "sqlite":
+            conn = ex.cursor.connection
+            steps = [0]
+
+            def count() -> int:
+                steps[0] += 100
+                return 0
+
+            plan = "\n".join(
+                str(r[3]) for r in ex.cursor.execute("EXPLAIN QUERY PLAN " + text, values)
+            )
+            assert "AUTOMATIC" not in plan and "BLOOM" not in plan, plan  # each scans the queue
+            conn.set_progress_handler(count, 100)
+            try:
+                rows = ex.cursor.execute(text, values).fetchall()
+            finally:
+                conn.set_progress_handler(None, 100)
+            result: tuple[list[Any], int, str] = ([dict(r) for r in rows], steps[0], plan)
+        else:
+            ex.raw("SAVEPOINT explained")  # EXPLAIN ANALYZE runs the claim: undone below
+            ex.cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + text, values)
+            tree = ex.cursor.fetchone()["QUERY PLAN"]
+            ex.raw("ROLLBACK TO SAVEPOINT explained")
+            reads, bad = _pg_reads(tree[0]["Plan"])
+            assert not bad, f"reads the jobs table whole, or sorts it: {bad}"
+            ex.cursor.execute(text, values)
+            result = ([dict(r) for r in ex.cursor.fetchall()], reads, str(tree))
+        raise _Rollback(result)
+
+
+class _Rollback(Exception):
+    def __init__(self, result: tuple[list[Any], int, str]) -> None:
+        self.result = result
+
+
+def _counted(store: Any, query: str, values: dict[str, Any]) -> tuple[list[Any], int, str]:
+    try:
+        _run_counted(store, load_queries(store.engine)[query], values)
+    except _Rollback as done:
+        return done.result
+    raise AssertionError("unreachable")
+
+
+def test_claims_at_a_million_pending_rows_read_only_what_they_take(db: jobq.Database) -> None:
+    """With 1M pending rows of mixed priorities, 600,000 of them high-priority jobs scheduled
+    for later, every claim statement reads the pending index level by level up to now: on
+    PostgreSQL (EXPLAIN ANALYZE) no node reads the jobs table whole or sorts more than the
+    rows claimed, and the claims read a few dozen index entries; on SQLite each runs a
+    hundredth of the instructions of one count of the queue's pending rows. And they take
+    the right jobs: put back first, then the highest priority that is due, oldest first."""
+    store: Any = db.store
+    engine = store.engine
+    now = dt.datetime.now(dt.UTC)
+    times = {
+        "past": store.driver.to_db_time(now - dt.timedelta(days=1)),
+        "future": store.driver.to_db_time(now + dt.timedelta(days=30)),
+    }
+    store.activate_dispatcher("d", "host", 1, 5.0, 60.0, now)
+    with store._transaction() as ex:
+        ex.cursor.execute(MILLION_FILL[engine], times)
+        ex.raw("ANALYZE")
+    values = params(db) | {"active_only": False}
+    claimed, work, plan = _counted(store, "claim", values)
+    # The two put-back jobs (ids 1, 2), then the oldest due jobs of priority 8 (i % 19 == 18).
+    assert [r["id"] for r in claimed if r["lane"] == 0] == [1, 2], plan
+    assert sorted(r["id"] for r in claimed if r["lane"] == 1) == [18, 37, 56, 75, 94, 113]
+    assert {r["priority"] for r in claimed} == {-5, 8}
+    results = {"claim": work}
+    for query in ("claim_candidates", "claim_quota_candidates"):
+        rows, results[query], plan = _counted(store, query, values)
+        assert [r["id"] for r in rows] == [1, 2, 18, 37, 56, 75, 94, 113], (query, plan)
+    rows, results["claim_callbacks"], plan = _counted(store, "claim_callbacks", values)
+    assert rows == [], plan  # the put-back jobs of "" are not callbacks
+    callbacks, results["claim_callbacks cb"], plan = _counted(
+        store, "claim_callbacks", values | {"queue": "cb"}
+    )
+    assert sorted(r["id"] for r in callbacks) == [1000000 + i for i in range(1, 17, 2)], plan
+    if engine == "postgres":
+        assert all(reads <= 64 for reads in results.values()), results
+    else:
+        steps = [0]
+
+        def count() -> int:
+            steps[0] += 100
+            return 0
+
+        with store._transaction() as ex:
+            ex.cursor.connection.set_progress_handler(count, 100)
+            ex.cursor.execute(
+                "SELECT count(*) FROM jobq_jobs WHERE queue = '' AND status = 'pending'"
+            ).fetchall()
+            ex.cursor.connection.set_progress_handler(None, 100)
+        assert all(n * 100 < steps[0] for n in results.values()), (results, steps[0])
+
+
+def test_the_keep_result_expiry_reads_the_expires_index_in_order(db: jobq.Database) -> None:
+    """Retention's delete of expired jobs (put(keep_result=)) reads the partial index of
+    those jobs from the oldest expiry up to now, never the completed jobs kept by age; the
+    prune by age and the read of an expired job's record use their own indexes."""
+    store: Any = db.store
+    values = _typical_params(store)
+    queries = load_queries(store.engine)
+    plan = "\n".join(explain(store, queries["monitor_expired_jobs"], values))
+    if store.engine == "sqlite":
+        assert re.search(r"SEARCH j USING INDEX jobq_jobs_expires \(expires_at>\? AND", plan), plan
+        assert "TEMP B-TREE" not in plan, plan
+    else:
+        assert re.search(r"Index Scan using jobq_jobs_expires", plan), plan
+        assert "Sort" not in plan, plan
+    assert not re.findall(WHOLE_TABLE[store.engine], plan), plan
+    values["before"] = values["now"]
+    forget = "\n".join(explain(store, queries["monitor_forget_expired"], values))
+    assert "jobq_expired_pruned" in forget, forget
+    for name in ("monitor_delete_jobs", "monitor_record_expired"):
+        lines = "\n".join(explain(store, queries[name], values))
+        assert not re.findall(WHOLE_TABLE[store.engine], lines), lines

@@ -45,6 +45,13 @@ def put_inner(value: int) -> jobq.Job:
     return jobq.local.queue().put(jobq.Job(double, value))
 
 
+def put_kept_inner(value: int, seconds: float) -> jobq.Job:
+    """Puts a follow-up job kept `seconds` once completed (put(keep_result=)) and returns it:
+    this job waits for it and adopts its result."""
+    keep = _dt.timedelta(seconds=seconds)
+    return jobq.local.queue().put(jobq.Job(double, value), keep_result=keep)
+
+
 def return_unstored_inner(value: int) -> jobq.Job:
     return jobq.Job(double, value)
 
@@ -468,3 +475,18 @@ def own_id_plus(job: jobq.Job, n: int) -> int:
 async def async_own_id(job: jobq.Job) -> int | None:
     """For `Job.bind` of an `async def`."""
     return job.id
+
+
+def put_keyed(queue_name: str, key: str, count: int) -> None:
+    """Put `count` jobs with unique key `key` in `queue_name`, from inside this job (its
+    attempt transaction)."""
+    target = jobq.local.queue().db.queue(queue_name)
+    for i in range(count):
+        target.put(jobq.Job(identity, i), unique_key=key)
+
+
+def put_with_priorities(priorities: list[int]) -> None:
+    """Put jobs from inside this job (jobq.local), one per priority: in its transaction."""
+    queue = jobq.local.queue()
+    for priority in priorities:
+        queue.put(jobq.Job(add, priority, 0), priority=priority)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
+import hmac
 import pickle
 import threading
 
@@ -12,7 +14,14 @@ import pytest
 
 import jobq
 from jobq.errors import SignatureError
-from jobq.model.codec import Codec, call_repr, check_callable, encode_call
+from jobq.model.codec import (
+    RESULT_CONTEXT,
+    Codec,
+    call_context,
+    call_repr,
+    check_callable,
+    encode_call,
+)
 
 
 def test_codec_round_trip_plain() -> None:
@@ -104,3 +113,40 @@ def test_allowed_callables_encode() -> None:
         func2, _args, _kwargs = codec.loads(encode_call(codec, func, (), {}))
         assert callable(func2)
     assert call_repr(_module_level, (1,), {"y": "z"}).endswith("_module_level(1, y='z')")
+
+
+def test_a_signed_payload_verifies_only_in_its_own_context() -> None:
+    codec = Codec("s3cret")
+    plain_call = call_context(None, None)
+    with_policy = call_context(None, "jobq.model.retry:NeverRetry")
+    payload = encode_call(codec, _module_level, (1,), {}, with_policy)
+    func, args, _ = codec.loads(payload, with_policy)
+    assert func is _module_level and args == (1,)
+    for other in (plain_call, call_context("m:Job", "jobq.model.retry:NeverRetry"), RESULT_CONTEXT):
+        with pytest.raises(SignatureError, match="copied from another row"):
+            codec.loads(payload, other)
+    result = codec.dumps(5)  # a result's context
+    assert codec.loads(result) == 5
+    with pytest.raises(SignatureError):
+        codec.loads(result, plain_call)
+    # (job_class, policy) pairs that join to the same text stay apart: the parts are separated.
+    assert call_context("a", "b") != call_context("a\0b", None)
+
+
+def test_payloads_signed_before_contexts_still_load() -> None:
+    """Rows written by jobq before 0.2 carry an unbound signature (marker 1)."""
+    data = pickle.dumps((_module_level, (2,), {}), protocol=pickle.HIGHEST_PROTOCOL)
+    legacy = b"\x01" + hmac.new(b"s3cret", data, hashlib.sha256).digest() + data
+    assert Codec("s3cret").loads(legacy, call_context(None, None))[1] == (2,)
+    with pytest.raises(SignatureError):
+        Codec("other").loads(legacy, call_context(None, None))
+
+
+def test_seals_hold_only_for_their_context_and_secret() -> None:
+    codec = Codec("s3cret")
+    seal = codec.seal(b"agent-filter\0u\0q\0a\0m:f")
+    assert seal is not None and codec.seal_holds(b"agent-filter\0u\0q\0a\0m:f", seal)
+    assert not codec.seal_holds(b"agent-filter\0u\0q\0b\0m:f", seal)
+    assert not codec.seal_holds(b"agent-filter\0u\0q\0a\0m:f", None)
+    assert not Codec("other").seal_holds(b"agent-filter\0u\0q\0a\0m:f", seal)
+    assert Codec().seal(b"x") is None and Codec().seal_holds(b"x", None)

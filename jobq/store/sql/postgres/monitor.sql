@@ -37,12 +37,16 @@ status = ANY(%(states)s::text[])
         OR (status = 'completed' AND completed_at > %(completed_since)s::timestamptz))
     AND (%(completed_before)s::timestamptz IS NULL
         OR (status = 'completed' AND completed_at < %(completed_before)s::timestamptz))
+    AND (%(priority_min)s::integer IS NULL OR priority >= %(priority_min)s::integer)
+    AND (%(priority_max)s::integer IS NULL OR priority <= %(priority_max)s::integer)
 
 -- name: _job_order
--- Pending jobs first in queue order (put back, then by when they became due), then jobs held
+-- Pending jobs first in queue order (put back, then higher priorities, then by when they
+-- became due), then jobs held
 -- by agents by start (or claim) time, oldest first, then completed jobs, newest first.
 CASE status WHEN 'pending' THEN 0 WHEN 'completed' THEN 2 ELSE 1 END,
     CASE WHEN status = 'pending' THEN lane END,
+    CASE WHEN status = 'pending' THEN priority END DESC,
     CASE WHEN status = 'pending' THEN sort_at END,
     CASE WHEN status IN ('assigned', 'active', 'callbacks')
         THEN coalesce(active_start, assigned_at, created) END,
@@ -81,7 +85,7 @@ WHERE queue IS NOT NULL
 -- the sort_at read here. Without it, a listing sorted every pending row (0.5 s with 1M).
 SELECT /*_job_columns*/, sort_at FROM jobq_jobs
 WHERE queue = %(pending_queue)s AND status = 'pending' AND /*_job_filter*/
-ORDER BY lane, sort_at, id LIMIT %(first)s;
+ORDER BY lane, priority DESC, sort_at, id LIMIT %(first)s;
 
 -- name: monitor_held_jobs
 -- monitor_jobs when only jobs held by workers are asked for (assigned, active, callbacks: `jobq
@@ -201,12 +205,13 @@ SELECT queue, name, size FROM jobq_quotas ORDER BY queue, name;
 SELECT DISTINCT queue FROM jobq_rate_limits ORDER BY queue;
 
 -- name: monitor_prune_jobs
--- One batch of completed jobs finished before the cutoff (the completed index), skipping any
+-- One batch of completed jobs (not put with keep_result: those expire by
+-- monitor_expired_jobs) finished before the cutoff (the completed index), skipping any
 -- job with a callback still open (it will read its parent's result). SKIP LOCKED: a batch
 -- never waits on rows another transaction holds.
 DELETE FROM jobq_jobs WHERE id IN (
     SELECT j.id FROM jobq_jobs AS j
-    WHERE j.status = 'completed' AND j.completed_at < %(before)s::timestamptz
+    WHERE j.status = 'completed' AND j.keep_result IS NULL AND j.completed_at < %(before)s::timestamptz
         AND NOT EXISTS (SELECT 1 FROM jobq_jobs AS c
             WHERE c.parent_id = j.id AND c.status <> 'completed')
     LIMIT %(limit)s
@@ -227,3 +232,31 @@ DELETE FROM jobq_dispatchers WHERE uuid = %(uuid)s AND activated IS NULL;
 
 -- name: monitor_delete_agents
 DELETE FROM jobq_agents WHERE dispatcher_uuid = %(uuid)s;
+
+-- name: monitor_expired_jobs
+-- One batch of the jobs put with keep_result whose time is up (the expires index, in
+-- expiry order), skipping any job a callback or a job that returned it still needs.
+SELECT j.id FROM jobq_jobs AS j
+WHERE j.status = 'completed' AND j.expires_at IS NOT NULL AND j.expires_at <= %(now)s::timestamptz
+    AND NOT EXISTS (SELECT 1 FROM jobq_jobs AS c
+        WHERE c.parent_id = j.id AND c.status <> 'completed')
+    AND NOT (j.has_waiters AND EXISTS (SELECT 1 FROM jobq_jobs AS w
+        WHERE w.waiting_on = j.id AND w.status = 'active'))
+ORDER BY j.expires_at
+LIMIT %(limit)s
+FOR UPDATE OF j SKIP LOCKED;
+
+-- name: monitor_record_expired
+-- What a read of an expired job says instead of "no such job" (get_expired).
+INSERT INTO jobq_expired (id, queue, completed_at, expires_at, keep_result, pruned_at)
+SELECT id, queue, completed_at, expires_at, keep_result, %(now)s
+FROM jobq_jobs WHERE id IN (SELECT unnest(%(ids)s::bigint[]))
+ON CONFLICT (id) DO NOTHING;
+
+-- name: monitor_delete_jobs
+DELETE FROM jobq_jobs WHERE id IN (SELECT unnest(%(ids)s::bigint[]));
+
+-- name: monitor_forget_expired
+-- One batch of expired jobs' records older than the cutoff (the pruned_at index).
+DELETE FROM jobq_expired WHERE id IN (
+    SELECT id FROM jobq_expired WHERE pruned_at < %(before)s::timestamptz LIMIT %(limit)s);

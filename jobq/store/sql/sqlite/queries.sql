@@ -7,7 +7,7 @@
 id, queue, status, lane, begin_after, begin_by, job_class, call, call_repr, retry_policy,
     retry_data, failure_log_level, quota_names, annotations, attempt, dispatcher_uuid,
     agent_name, put_by, parent_id, waiting_on, result_repr, failed, failure, created,
-    assigned_at, active_start, active_end, completed_at, rate_limits
+    assigned_at, active_start, active_end, completed_at, rate_limits, unique_key, unique_while, priority, keep_result, expires_at
 
 -- name: schema_version
 SELECT version FROM jobq_schema;
@@ -23,8 +23,8 @@ INSERT INTO jobq_schema (version) VALUES (:version);
 -- transaction), read back with last_insert_rowid.
 INSERT INTO jobq_jobs (queue, status, lane, sort_at, begin_after, begin_by, job_class, call,
     call_repr, retry_policy, retry_data, failure_log_level, quota_names, put_by, parent_id,
-    created)
-VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+    created, priority, keep_result)
+VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: last_insert_id
 SELECT last_insert_rowid() AS id;
@@ -36,6 +36,59 @@ SELECT count(*) AS n FROM jobq_jobs WHERE id BETWEEN :first AND :last;
 -- A put naming rate limits: its new jobs get their names in the insert's transaction (so no
 -- claim ever sees them without), leaving the insert of every other job as it was.
 UPDATE jobq_jobs SET rate_limits = :rate_limits WHERE id IN (SELECT value FROM json_each(:ids));
+
+-- name: _unique_held
+-- A job holding its unique key: the predicate of the partial unique index jobq_jobs_unique,
+-- repeated as it is in ON CONFLICT (which then uses that index as its arbiter).
+unique_key IS NOT NULL
+        AND ((unique_while = 'pending' AND status = 'pending' AND attempt = 0)
+            OR (unique_while = 'pending,active'
+                AND (status = 'pending' OR status = 'assigned' OR status = 'active')))
+
+-- name: insert_unique
+-- A job put with a unique key: the insert and the conflict check are this one statement, so
+-- two producers putting the same key at once make one job (SQLite's writers take turns). No row returned: a job holds the key (unique_holder).
+INSERT INTO jobq_jobs (queue, status, lane, sort_at, begin_after, begin_by, job_class, call,
+    call_repr, retry_policy, retry_data, failure_log_level, quota_names, put_by, parent_id,
+    created, unique_key, unique_while, rate_limits, priority, keep_result)
+VALUES (:queue, :status, 1, :sort_at, :begin_after, :begin_by, :job_class,
+    :call, :call_repr, :retry_policy, :retry_data, :failure_log_level,
+    :quota_names, :put_by, :parent_id, :now, :unique_key, :unique_while, :rate_limits, :priority, :keep_result)
+ON CONFLICT (queue, unique_key) WHERE /*_unique_held*/ DO NOTHING
+RETURNING id;
+
+-- name: unique_holder
+-- The job holding a key of a queue (the write transaction holds the database's lock).
+SELECT id, status FROM jobq_jobs
+WHERE queue = :queue AND unique_key = :unique_key AND /*_unique_held*/;
+
+-- name: replace_unique
+-- on_conflict="replace": the pending holder takes the new put's call, class, policy and
+-- times (a job put back at the front keeps its place there).
+UPDATE jobq_jobs SET call = :call, call_repr = :call_repr, job_class = :job_class,
+    retry_policy = :retry_policy,
+    begin_after = :begin_after, begin_by = :begin_by,
+    sort_at = CASE WHEN lane = 0 THEN sort_at ELSE :sort_at END
+WHERE id = :id AND status = 'pending';
+
+-- name: take_unique_window
+-- put(unique_for=): take the key of the queue until :until, unless a put took it for a
+-- period not over yet (then no row is returned: unique_window_job names its job).
+INSERT INTO jobq_unique_keys (queue, unique_key, job_id, until)
+VALUES (:queue, :unique_key, NULL, :until)
+ON CONFLICT (queue, unique_key) DO UPDATE SET job_id = NULL, until = excluded.until
+WHERE jobq_unique_keys.until <= :now
+RETURNING unique_key;
+
+-- name: unique_window_job
+SELECT job_id FROM jobq_unique_keys WHERE queue = :queue AND unique_key = :unique_key;
+
+-- name: set_unique_window_job
+UPDATE jobq_unique_keys SET job_id = :job_id
+WHERE queue = :queue AND unique_key = :unique_key;
+
+-- name: prune_unique_keys
+DELETE FROM jobq_unique_keys WHERE until <= :now;
 
 -- name: queue_exists
 SELECT 1 AS found FROM jobq_queues WHERE name = :queue;
@@ -55,14 +108,15 @@ SELECT result FROM jobq_jobs WHERE id = :id;
 SELECT status, queue, failed, quota_names FROM jobq_jobs WHERE id = :id;
 
 -- name: pending_jobs
--- Queue order: put-back jobs first, then by sort_at (when the job was put or became due).
+-- Queue order: put-back jobs first, then higher priorities first, then by sort_at (when the
+-- job was put or became due).
 SELECT /*_job_columns*/
 FROM jobq_jobs WHERE queue = :queue AND status = 'pending'
-ORDER BY lane, sort_at, id LIMIT :limit OFFSET :offset;
+ORDER BY lane, priority DESC, sort_at, id LIMIT :limit OFFSET :offset;
 
 -- name: pending_jobs_reversed
 SELECT id FROM jobq_jobs WHERE queue = :queue AND status = 'pending'
-ORDER BY lane DESC, sort_at DESC, id DESC LIMIT 1 OFFSET :offset;
+ORDER BY lane DESC, priority, sort_at DESC, id DESC LIMIT 1 OFFSET :offset;
 
 -- name: count_pending
 SELECT count(*) AS n FROM jobq_jobs WHERE queue = :queue AND status = 'pending';
@@ -78,12 +132,46 @@ WHERE id = :id AND queue = :queue AND status = 'pending';
 UPDATE jobq_jobs SET status = 'pending', queue = :queue, lane = 1, sort_at = :sort_at,
     begin_after = :begin_after, begin_by = :begin_by, put_by = :put_by,
     quota_names = COALESCE(:quota_names, quota_names), holds_quota = 0,
-    rate_limits = COALESCE(:rate_limits, rate_limits)
+    rate_limits = COALESCE(:rate_limits, rate_limits),
+    priority = :priority
 WHERE id = :id AND status = 'new' AND parent_id IS NULL;
 
 -- name: put_back
 UPDATE jobq_jobs SET status = 'pending', queue = :queue, lane = 0, sort_at = :now
 WHERE id = :id AND status = 'new' AND parent_id IS NULL;
+
+-- name: _pending_levels
+-- The (lane, priority) levels of a queue's pending jobs, in queue order (lane 0 first, then
+-- higher priorities first), found one probe of the pending index each (a loose index scan),
+-- as a co-routine read only as far as a claim reads it (NOT MATERIALIZED: the claim reads it
+-- three times, and a materialized one let SQLite build a Bloom filter of the queue's due jobs
+-- for the join, 0.5 s at 1M rows). A claim joins each level to a range
+-- scan of that level's due jobs (queue, lane, priority, sort_at <= now), CROSS JOIN keeping
+-- the levels outside (SQLite's documented join order), and stops at its LIMIT: a queue whose
+-- jobs all have priority 0 costs a probe more than a claim without levels, and a level whose
+-- jobs are all scheduled for later two probes, however many it holds. No ORDER BY: a sort
+-- would read every level's due jobs first; the loops' own order is queue order. INDEXED BY:
+-- with a table's statistics (ANALYZE), SQLite built an automatic index of every pending job
+-- of the queue for the join instead (2.4 s a claim at 1M rows). (`lane IN
+-- (0, 1) AND priority IN (-10..10)` in order also reads no job not due, but probes all 42
+-- levels every claim: 3.4 times the cost of a claim of 8 jobs.) Priorities are -10..10.
+levels(lane, priority) AS NOT MATERIALIZED (
+    SELECT lane, priority FROM (SELECT lane, priority FROM jobq_jobs
+        WHERE queue = :queue AND status = 'pending' ORDER BY lane, priority DESC LIMIT 1)
+    UNION ALL
+    SELECT n.lane, n.priority FROM levels JOIN jobq_jobs AS n ON n.id = coalesce(
+        (SELECT p.id FROM jobq_jobs AS p WHERE p.queue = :queue AND p.status = 'pending'
+            AND p.lane = levels.lane AND p.priority < levels.priority
+            ORDER BY p.priority DESC LIMIT 1),
+        (SELECT p.id FROM jobq_jobs AS p WHERE p.queue = :queue AND p.status = 'pending'
+            AND p.lane > levels.lane ORDER BY p.lane, p.priority DESC LIMIT 1)))
+
+-- name: _due_in_order
+-- The due jobs of a queue in queue order (lane, priority DESC, sort_at, id), level by level
+-- (_pending_levels); a query adds its own conditions on `j` and its LIMIT.
+levels CROSS JOIN jobq_jobs AS j INDEXED BY jobq_jobs_pending
+WHERE j.queue = :queue AND j.status = 'pending' AND j.lane = levels.lane
+    AND j.priority = levels.priority AND j.sort_at <= :now
 
 -- name: claim
 -- With :active_only, a dispatcher presumed dead (deactivated by a sweep) takes nothing: what it
@@ -96,30 +184,23 @@ WHERE id = :id AND status = 'new' AND parent_id IS NULL;
 -- Take up to :limit due jobs, in queue order, for one agent; every claim bumps the attempt.
 -- A queue with quotas or rate limits claims through the quota path instead: here the NOT
 -- EXISTS (two index probes) make this claim take nothing.
--- `lane IN (0, 1)` (the only lanes: 0 put back at the front, 1 the rest) lets the index
--- (queue, lane, sort_at, id) be read lane by lane up to :now, in order: a backlog of jobs
--- scheduled for later costs nothing.
+-- Queue order is (lane, priority DESC, sort_at, id), read level by level (_due_in_order) up
+-- to :now: a backlog of jobs scheduled for later costs nothing.
+WITH RECURSIVE /*_pending_levels*/
 UPDATE jobq_jobs
-SET status = CASE WHEN id IN (
-        SELECT id FROM jobq_jobs
-        WHERE queue = :queue AND status = 'pending' AND lane IN (0, 1) AND sort_at <= :now
-        ORDER BY lane, sort_at, id LIMIT :start)
+SET status = CASE WHEN id IN (SELECT j.id FROM /*_due_in_order*/ LIMIT :start)
         AND NOT (begin_by IS NOT NULL AND begin_after + CAST(begin_by * 1000000 AS INTEGER) < :now) THEN 'active' ELSE 'assigned' END,
-    active_start = CASE WHEN id IN (
-        SELECT id FROM jobq_jobs
-        WHERE queue = :queue AND status = 'pending' AND lane IN (0, 1) AND sort_at <= :now
-        ORDER BY lane, sort_at, id LIMIT :start)
+    active_start = CASE WHEN id IN (SELECT j.id FROM /*_due_in_order*/ LIMIT :start)
         AND NOT (begin_by IS NOT NULL AND begin_after + CAST(begin_by * 1000000 AS INTEGER) < :now) THEN :now END,
     attempt = attempt + 1, dispatcher_uuid = :dispatcher,
     agent_name = :agent, assigned_at = :now
 WHERE id IN (
-    SELECT id FROM jobq_jobs
-    WHERE queue = :queue AND status = 'pending' AND lane IN (0, 1) AND sort_at <= :now
+    SELECT j.id FROM /*_due_in_order*/
         AND NOT EXISTS (SELECT 1 FROM jobq_quotas WHERE queue = :queue)
         AND NOT EXISTS (SELECT 1 FROM jobq_rate_limits WHERE queue = :queue)
         AND (NOT :active_only OR EXISTS (SELECT 1 FROM jobq_dispatchers
             WHERE uuid = :dispatcher AND activated IS NOT NULL))
-    ORDER BY lane, sort_at, id LIMIT :limit)
+    LIMIT :limit)
 RETURNING /*_job_columns*/, sort_at;
 
 -- name: claim_callbacks
@@ -127,29 +208,46 @@ RETURNING /*_job_columns*/, sort_at;
 -- callbacks due at the front of its queue (lane 0, where a parent's result puts them) for a
 -- thread of its own, so finishing a job's callbacks never waits behind unrelated long jobs.
 -- Callbacks naming quotas wait for the agent's own threads (the quota path counts slots).
+-- Priority by priority at the front (lane 0), as the claim reads its levels.
+WITH RECURSIVE front(priority) AS (
+    SELECT priority FROM (SELECT priority FROM jobq_jobs
+        WHERE queue = :queue AND status = 'pending' AND lane = 0 ORDER BY priority DESC LIMIT 1)
+    UNION ALL
+    SELECT (SELECT p.priority FROM jobq_jobs AS p WHERE p.queue = :queue
+            AND p.status = 'pending' AND p.lane = 0 AND p.priority < front.priority
+            ORDER BY p.priority DESC LIMIT 1)
+    FROM front WHERE front.priority IS NOT NULL)
 UPDATE jobq_jobs
 SET status = CASE WHEN NOT (begin_by IS NOT NULL AND begin_after + CAST(begin_by * 1000000 AS INTEGER) < :now) THEN 'active' ELSE 'assigned' END,
     active_start = CASE WHEN NOT (begin_by IS NOT NULL AND begin_after + CAST(begin_by * 1000000 AS INTEGER) < :now) THEN :now END,
     attempt = attempt + 1, dispatcher_uuid = :dispatcher,
     agent_name = :agent, assigned_at = :now
 WHERE id IN (
-    SELECT id FROM jobq_jobs
-    WHERE queue = :queue AND status = 'pending' AND lane = 0 AND sort_at <= :now
-        AND parent_id IS NOT NULL AND quota_names = '[]'
+    SELECT j.id FROM front CROSS JOIN jobq_jobs AS j INDEXED BY jobq_jobs_pending
+    WHERE j.queue = :queue AND j.status = 'pending' AND j.lane = 0
+        AND j.priority = front.priority AND j.sort_at <= :now
+        AND j.parent_id IS NOT NULL AND j.quota_names = '[]'
         AND EXISTS (SELECT 1 FROM jobq_dispatchers
             WHERE uuid = :dispatcher AND activated IS NOT NULL)
-    ORDER BY sort_at, id LIMIT :limit)
+    LIMIT :limit)
 RETURNING /*_job_columns*/, sort_at;
 
 -- name: claim_candidates
 -- For agents with a filter: due jobs in queue order, judged in Python before claim_ids.
 -- Nothing for a queue with quotas or rate limits (as in claim): those take the quota path.
-SELECT /*_job_columns*/
-FROM jobq_jobs
-WHERE queue = :queue AND status = 'pending' AND lane IN (0, 1) AND sort_at <= :now
-    AND NOT EXISTS (SELECT 1 FROM jobq_quotas WHERE queue = :queue)
-    AND NOT EXISTS (SELECT 1 FROM jobq_rate_limits WHERE queue = :queue)
-ORDER BY lane, sort_at, id LIMIT :limit;
+WITH RECURSIVE /*_pending_levels*/
+SELECT * FROM (
+    SELECT j.id, j.queue, j.status, j.lane, j.begin_after, j.begin_by, j.job_class, j.call,
+        j.call_repr, j.retry_policy, j.retry_data, j.failure_log_level, j.quota_names,
+        j.annotations, j.attempt, j.dispatcher_uuid, j.agent_name, j.put_by, j.parent_id,
+        j.waiting_on, j.result_repr, j.failed, j.failure, j.created, j.assigned_at,
+        j.active_start, j.active_end, j.completed_at, j.rate_limits, j.unique_key,
+        j.unique_while, j.priority, j.keep_result, j.expires_at, j.sort_at
+    FROM /*_due_in_order*/
+        AND NOT EXISTS (SELECT 1 FROM jobq_quotas WHERE queue = :queue)
+        AND NOT EXISTS (SELECT 1 FROM jobq_rate_limits WHERE queue = :queue)
+    LIMIT :limit)
+ORDER BY lane, priority DESC, sort_at, id;
 
 -- name: claim_ids
 -- The jobs of :start_ids (those the claimer has a free thread for) go straight to active.
@@ -197,20 +295,27 @@ GROUP BY n.value;
 -- JSON array), unless they hold their slots already or missed their deadline (failed
 -- unstarted, so quotas are not consulted), and those naming a rate limit with no claim left
 -- (:exhausted), unless they missed their deadline. The claim judges these in Python.
-SELECT /*_job_columns*/, holds_quota
-FROM jobq_jobs
-WHERE queue = :queue AND status = 'pending' AND lane IN (0, 1) AND sort_at <= :now
-    AND (quota_names = '[]' OR holds_quota = 1
-        OR NOT EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(jobq_jobs.quota_names)
-                           THEN jobq_jobs.quota_names ELSE '[]' END) AS n
-                       WHERE n.value IN (SELECT value FROM json_each(:full)))
-        OR (begin_by IS NOT NULL AND begin_after + CAST(begin_by * 1000000 AS INTEGER) < :now))
-    AND (rate_limits = '[]'
-        OR NOT EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(jobq_jobs.rate_limits)
-                           THEN jobq_jobs.rate_limits ELSE '[]' END) AS n
-                       WHERE n.value IN (SELECT value FROM json_each(:exhausted)))
-        OR (begin_by IS NOT NULL AND begin_after + CAST(begin_by * 1000000 AS INTEGER) < :now))
-ORDER BY lane, sort_at, id LIMIT :limit;
+WITH RECURSIVE /*_pending_levels*/
+SELECT * FROM (
+    SELECT j.id, j.queue, j.status, j.lane, j.begin_after, j.begin_by, j.job_class, j.call,
+        j.call_repr, j.retry_policy, j.retry_data, j.failure_log_level, j.quota_names,
+        j.annotations, j.attempt, j.dispatcher_uuid, j.agent_name, j.put_by, j.parent_id,
+        j.waiting_on, j.result_repr, j.failed, j.failure, j.created, j.assigned_at,
+        j.active_start, j.active_end, j.completed_at, j.rate_limits, j.unique_key,
+        j.unique_while, j.priority, j.keep_result, j.expires_at, j.holds_quota, j.sort_at
+    FROM /*_due_in_order*/
+        AND (j.quota_names = '[]' OR j.holds_quota = 1
+            OR NOT EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(j.quota_names)
+                               THEN j.quota_names ELSE '[]' END) AS n
+                           WHERE n.value IN (SELECT value FROM json_each(:full)))
+            OR (j.begin_by IS NOT NULL AND j.begin_after + CAST(j.begin_by * 1000000 AS INTEGER) < :now))
+        AND (j.rate_limits = '[]'
+            OR NOT EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(j.rate_limits)
+                               THEN j.rate_limits ELSE '[]' END) AS n
+                           WHERE n.value IN (SELECT value FROM json_each(:exhausted)))
+            OR (j.begin_by IS NOT NULL AND j.begin_after + CAST(j.begin_by * 1000000 AS INTEGER) < :now))
+    LIMIT :limit)
+ORDER BY lane, priority DESC, sort_at, id;
 
 -- name: queue_quotas
 SELECT name, size FROM jobq_quotas WHERE queue = :queue ORDER BY name;
@@ -310,6 +415,8 @@ WHERE id = :id AND attempt = :attempt AND dispatcher_uuid = :dispatcher AND stat
 UPDATE jobq_jobs
 SET status = CASE WHEN has_callbacks = 1 THEN 'callbacks' ELSE 'completed' END,
     completed_at = CASE WHEN has_callbacks = 1 THEN NULL ELSE :now END,
+    expires_at = CASE WHEN has_callbacks = 1 THEN NULL
+        ELSE :now + CAST(keep_result * 1000000 AS INTEGER) END,
     result = :result, result_repr = :result_repr, failed = :failed,
     failure = :failure, retry_data = :retry_data, active_end = :now,
     waiting_on = NULL
@@ -354,7 +461,9 @@ WHERE parent_id = :id AND status = 'new';
 SELECT count(*) AS n FROM jobq_jobs WHERE parent_id = :id AND status <> 'completed';
 
 -- name: mark_completed
-UPDATE jobq_jobs SET status = 'completed', completed_at = :now
+-- A job put with keep_result expires that long after it completed (NULL without).
+UPDATE jobq_jobs SET status = 'completed', completed_at = :now,
+    expires_at = :now + CAST(keep_result * 1000000 AS INTEGER)
 WHERE id = :id AND status = 'callbacks';
 
 -- name: parent_of
@@ -437,14 +546,14 @@ WHERE (status = 'assigned' OR status = 'active') AND waiting_on IS NULL
     AND dispatcher_uuid IS NOT NULL
     AND NOT EXISTS (SELECT 1 FROM jobq_dispatchers d
                     WHERE d.uuid = jobq_jobs.dispatcher_uuid AND d.activated IS NOT NULL)
-ORDER BY lane, sort_at, id LIMIT :limit;
+ORDER BY lane, priority DESC, sort_at, id LIMIT :limit;
 
 -- name: dispatcher_jobs
 SELECT /*_job_columns*/
 FROM jobq_jobs
 WHERE dispatcher_uuid = :uuid AND (status = 'assigned' OR status = 'active')
     AND waiting_on IS NULL
-ORDER BY lane, sort_at, id;
+ORDER BY lane, priority DESC, sort_at, id;
 
 -- name: release_job
 -- Fenced: a claimed job that never started goes back to its queue as it was: its lane and its
@@ -459,30 +568,30 @@ WHERE id = :id AND attempt = :attempt AND dispatcher_uuid = :dispatcher
 UPDATE jobq_dispatchers SET activated = NULL, deactivated = :now WHERE uuid = :uuid;
 
 -- name: set_agent
-INSERT INTO jobq_agents (dispatcher_uuid, queue, name, size, filter)
-VALUES (:uuid, :queue, :name, :size, :filter)
+INSERT INTO jobq_agents (dispatcher_uuid, queue, name, size, filter, filter_seal)
+VALUES (:uuid, :queue, :name, :size, :filter, :filter_seal)
 ON CONFLICT (dispatcher_uuid, queue, name) DO UPDATE SET size = excluded.size,
-    filter = excluded.filter;
+    filter = excluded.filter, filter_seal = excluded.filter_seal;
 
 -- name: clear_agents
 DELETE FROM jobq_agents WHERE dispatcher_uuid = :uuid;
 
 -- name: list_agents
-SELECT dispatcher_uuid, queue, name, size, filter FROM jobq_agents
+SELECT dispatcher_uuid, queue, name, size, filter, filter_seal FROM jobq_agents
 WHERE dispatcher_uuid = :uuid ORDER BY queue, name;
 
 -- name: upsert_schedule
 -- Create a schedule or replace its definition (a pause is kept); its next tick starts over.
 INSERT INTO jobq_schedules (name, cron, timezone, queue, missed, catch_up, job_class, call,
-    call_repr, retry_policy, failure_log_level, next_tick, created, updated)
+    call_repr, retry_policy, failure_log_level, next_tick, created, updated, priority)
 VALUES (:name, :cron, :timezone, :queue, :missed, :catch_up, :job_class, :call, :call_repr,
-    :retry_policy, :failure_log_level, :next_tick, :now, :now)
+    :retry_policy, :failure_log_level, :next_tick, :now, :now, :priority)
 ON CONFLICT (name) DO UPDATE SET cron = excluded.cron, timezone = excluded.timezone,
     queue = excluded.queue, missed = excluded.missed, catch_up = excluded.catch_up,
     job_class = excluded.job_class, call = excluded.call, call_repr = excluded.call_repr,
     retry_policy = excluded.retry_policy, failure_log_level = excluded.failure_log_level,
     next_tick = excluded.next_tick, revision = jobq_schedules.revision + 1,
-    updated = excluded.updated;
+    updated = excluded.updated, priority = excluded.priority;
 
 -- name: get_schedule
 SELECT * FROM jobq_schedules WHERE name = :name;
@@ -530,3 +639,12 @@ ORDER BY tick;
 
 -- name: prune_schedule_ticks
 DELETE FROM jobq_schedule_ticks WHERE created < :before;
+
+-- name: get_expired
+SELECT id, queue, completed_at, expires_at, keep_result, pruned_at FROM jobq_expired
+WHERE id = :id;
+
+-- name: last_job_id
+-- The highest job id issued so far (NULL before the first put): a missing id below it was
+-- a job once, or a put rolled back.
+SELECT seq AS id FROM sqlite_sequence WHERE name = 'jobq_jobs';

@@ -1,4 +1,4 @@
--- jobq schema, version 6 (migrations/ upgrade older databases), SQLite.
+-- jobq schema, version 10 (migrations/ upgrade older databases), SQLite.
 -- Times are integer microseconds since the Unix epoch (UTC).
 CREATE TABLE IF NOT EXISTS jobq_schema (version INTEGER NOT NULL);
 
@@ -36,19 +36,38 @@ CREATE TABLE IF NOT EXISTS jobq_jobs (
     holds_quota INTEGER NOT NULL DEFAULT 0,  -- pending with its quota slots kept (put back now)
     has_callbacks INTEGER NOT NULL DEFAULT 0,  -- set by add_callback: its result releases callbacks
     has_waiters INTEGER NOT NULL DEFAULT 0,    -- set by wait_on: jobs returned it and adopt its result
-    rate_limits TEXT NOT NULL DEFAULT '[]'     -- names of its queue's rate limits (JSON list)
+    rate_limits TEXT NOT NULL DEFAULT '[]',    -- names of its queue's rate limits (JSON list)
+    unique_key TEXT,                          -- put(unique_key=): at most one holder per queue
+    unique_while TEXT,                        -- 'pending' or 'pending,active': while it holds the key
+    priority INTEGER NOT NULL DEFAULT 0,         -- -10..10: higher first among due jobs of a lane
+    keep_result REAL,  -- put(keep_result=): seconds kept once completed
+    expires_at INTEGER  -- completed_at + keep_result: pruned after it
 );
-CREATE INDEX IF NOT EXISTS jobq_jobs_pending ON jobq_jobs (queue, lane, sort_at, id)
+CREATE INDEX IF NOT EXISTS jobq_jobs_pending ON jobq_jobs (queue, lane, priority DESC, sort_at, id)
     WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS jobq_jobs_dispatcher ON jobq_jobs (dispatcher_uuid)
     WHERE status = 'assigned' OR status = 'active' OR status = 'callbacks';
 CREATE INDEX IF NOT EXISTS jobq_jobs_parent ON jobq_jobs (parent_id) WHERE parent_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobq_jobs_waiting ON jobq_jobs (waiting_on) WHERE waiting_on IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobq_jobs_completed ON jobq_jobs (completed_at) WHERE status = 'completed';
+-- Jobs put with keep_result, by the time they expire: retention's delete is a range scan.
+CREATE INDEX IF NOT EXISTS jobq_jobs_expires ON jobq_jobs (expires_at)
+    WHERE status = 'completed' AND expires_at IS NOT NULL;
 -- The jobs holding quota slots of a queue: claimed, running, or pending with a kept slot.
 CREATE INDEX IF NOT EXISTS jobq_jobs_quota_holders ON jobq_jobs (queue)
     WHERE quota_names <> '[]'
         AND (status = 'assigned' OR status = 'active' OR (status = 'pending' AND holds_quota = 1));
+
+-- Unique jobs (put(unique_key=...)): a job holds its key, in its queue, while its status is
+-- one of its unique_while states ('pending': pending and never claimed; 'pending,active':
+-- pending, claimed or running). The predicate reads only the row's own columns, so every
+-- statement that moves a job moves it out of (or within) this index with no change of its
+-- own; the insert's ON CONFLICT repeats the predicate (queries.sql, _unique_held).
+CREATE UNIQUE INDEX IF NOT EXISTS jobq_jobs_unique ON jobq_jobs (queue, unique_key)
+    WHERE unique_key IS NOT NULL
+        AND ((unique_while = 'pending' AND status = 'pending' AND attempt = 0)
+            OR (unique_while = 'pending,active'
+                AND (status = 'pending' OR status = 'assigned' OR status = 'active')));
 
 CREATE TABLE IF NOT EXISTS jobq_queues (
     name TEXT PRIMARY KEY,
@@ -81,6 +100,7 @@ CREATE TABLE IF NOT EXISTS jobq_agents (
     name TEXT NOT NULL,
     size INTEGER NOT NULL,
     filter TEXT,                              -- import path of a predicate on the job, or NULL
+    filter_seal TEXT,                         -- the filter's signature with JOBQ_SECRET
     PRIMARY KEY (dispatcher_uuid, queue, name)
 );
 
@@ -105,7 +125,8 @@ CREATE TABLE IF NOT EXISTS jobq_schedules (
     last_job_id INTEGER,
     revision INTEGER NOT NULL DEFAULT 1,      -- bumped by every change of the schedule
     created INTEGER NOT NULL,
-    updated INTEGER NOT NULL
+    updated INTEGER NOT NULL,
+    priority INTEGER NOT NULL DEFAULT 0           -- of the jobs its ticks put
 );
 CREATE INDEX IF NOT EXISTS jobq_schedules_due ON jobq_schedules (next_tick) WHERE paused = 0;
 -- One row per enqueued tick: its primary key is what makes a tick put one job, whatever
@@ -137,3 +158,27 @@ CREATE TABLE IF NOT EXISTS jobq_rate_limit_claims (
     job_id INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobq_rate_limit_claims_at ON jobq_rate_limit_claims (queue, name, at);
+
+-- put(unique_key=, unique_for=): the key of a queue is taken until `until` by the job put
+-- then, whatever becomes of that job; a put after `until` takes it again. Expired rows are
+-- pruned by the retention loop.
+CREATE TABLE IF NOT EXISTS jobq_unique_keys (
+    queue TEXT NOT NULL,
+    unique_key TEXT NOT NULL,
+    job_id INTEGER,
+    until INTEGER NOT NULL,
+    PRIMARY KEY (queue, unique_key)
+);
+CREATE INDEX IF NOT EXISTS jobq_unique_keys_until ON jobq_unique_keys (until);
+
+-- Jobs pruned at their keep_result expiry, so that reading one says it expired (when, and
+-- why) instead of "no such job". Retention forgets a record 7 days after it was written.
+CREATE TABLE IF NOT EXISTS jobq_expired (
+    id INTEGER PRIMARY KEY,
+    queue TEXT NOT NULL,
+    completed_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    keep_result REAL NOT NULL,
+    pruned_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobq_expired_pruned ON jobq_expired (pruned_at);
