@@ -1,15 +1,17 @@
 """Claiming jobs for a dispatcher's agent (with filters, quotas and rate limits), starting a
 claimed job, and checking that an attempt still holds its job.
 
-Functions of `SqlStore`'s operations, each over the engine's `Driver`. `quota_queues` is
-the store's memory of the queues found to have quotas or rate limits, which take the quota
-path directly.
+Functions of `SqlStore`'s operations, each over the engine's `Driver`. `ClaimMemory` is
+what the store remembers of its queues between claims: those found to have quotas or rate
+limits (they take the quota path directly), when a full rate limit frees a claim, and those
+whose due jobs wait for a free thread.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from jobq.store._rows import job_record, json_names
@@ -17,10 +19,23 @@ from jobq.store.base import JobRecord
 from jobq.store.driver import Driver, Executor, Row
 
 
+@dataclass
+class ClaimMemory:
+    """A store's memory of its queues between claims (one store per process)."""
+
+    # Queues found to have quotas or rate limits: their claims take the quota path.
+    quota_queues: set[str] = field(default_factory=set)
+    # Per queue, when a rate limit that had no claim left frees one (Store.rate_limit_wake).
+    rate_wakes: dict[str, dt.datetime] = field(default_factory=dict)
+    # Queues whose last claim left jobs naming a rate limit (with claims left) for want of a
+    # free thread to start them: a claim that can start nothing takes nothing from them, so
+    # it is not made (it would cost a locked transaction for nothing).
+    start_bound: set[str] = field(default_factory=set)
+
+
 def claim(
     driver: Driver,
-    quota_queues: set[str],
-    rate_wakes: dict[str, dt.datetime],
+    memory: ClaimMemory,
     queue: str,
     dispatcher: str,
     agent: str,
@@ -37,6 +52,9 @@ def claim(
     if limit <= 0:
         return []
     started = limit if start is True else max(0, min(int(start), limit))
+    quota_queues = memory.quota_queues
+    if started == 0 and queue in memory.start_bound and queue in quota_queues:
+        return []
     params = {
         "queue": queue,
         "dispatcher": dispatcher,
@@ -84,12 +102,19 @@ def claim(
             if not rows and _has_quotas(ex, queue):
                 quota_queues.add(queue)
         if queue in quota_queues:
-            rows, has_quotas, wake = _claim_with_quotas(driver, ex, limit, now, params, accept)
-            if wake is None:
-                rate_wakes.pop(queue, None)
+            quota_claim = _claim_with_quotas(
+                driver, ex, limit, now, params, accept, queue in memory.start_bound
+            )
+            rows = quota_claim.rows
+            if quota_claim.wake is None:
+                memory.rate_wakes.pop(queue, None)
             else:
-                rate_wakes[queue] = wake
-            if not has_quotas:
+                memory.rate_wakes[queue] = quota_claim.wake
+            if quota_claim.start_bound:
+                memory.start_bound.add(queue)
+            else:
+                memory.start_bound.discard(queue)
+            if not quota_claim.has_limits:
                 quota_queues.discard(queue)
     return _records_in_order(driver, rows)
 
@@ -120,6 +145,14 @@ def _has_quotas(ex: Executor, queue: str) -> bool:
     return bool(row and row["has"])
 
 
+@dataclass
+class _QuotaClaim:
+    rows: list[Row]  # the jobs claimed
+    has_limits: bool  # whether the queue has quotas or rate limits (still)
+    wake: dt.datetime | None  # when a rate limit with no claim left frees one
+    start_bound: bool  # jobs naming a rate limit were left for want of a free thread
+
+
 def _claim_with_quotas(
     driver: Driver,
     ex: Executor,
@@ -127,10 +160,9 @@ def _claim_with_quotas(
     now: dt.datetime,
     params: dict[str, Any],
     accept: Callable[[JobRecord], bool] | None,
-) -> tuple[list[Row], bool, dt.datetime | None]:
-    """The claim of a queue with quotas or rate limits, in the claim's transaction; returns
-    the rows claimed, whether the queue has quotas or rate limits (still), and, if one of its
-    rate limits has no claim left, when its window frees one (a time to claim again).
+    was_start_bound: bool,
+) -> _QuotaClaim:
+    """The claim of a queue with quotas or rate limits, in the claim's transaction.
 
     Lock the queue's quotas (PostgreSQL: an advisory lock per queue, so concurrent claimers
     take turns and each counts the slots and claims the previous one took; SQLite: BEGIN
@@ -145,7 +177,10 @@ def _claim_with_quotas(
     A job naming a rate limit is taken only to start at once (one of the first `start` jobs
     of the claim), never claimed ahead: its claim time is its start time, and every claim of
     it is recorded (`jobq_rate_limit_claims`, forgotten a minute after leaving the window),
-    so no interval of `per` seconds holds more than `limit` starts of jobs naming it.
+    so no interval of `per` seconds holds more than `limit` starts of jobs naming it. Jobs
+    left for want of a free thread are not looked past: the candidates read are bounded by
+    the claim's size whatever waits behind them (`was_start_bound`, the previous claim's
+    finding, narrows them to the jobs it can start and a few more).
     """
     queue = params["queue"]
     ex.one("lock_queue_quotas", queue=queue)
@@ -168,15 +203,20 @@ def _claim_with_quotas(
     startable = params["start"]
     # A filter judges in Python: look at as many jobs as a filter claim does. Otherwise
     # jobs naming quotas full at the start are left out by the query, and a few more than
-    # `limit` cover those that fill up during this claim (then another round).
-    window = max(100, limit * 10) if accept is not None else limit + 10
+    # `limit` cover those that fill up during this claim (then another round). A queue whose
+    # jobs last waited for free threads is read only as far as this claim can start jobs.
+    if accept is not None:
+        window = max(100, limit * 10)
+    elif was_start_bound and rates:
+        window = min(limit, startable) + 10
+    else:
+        window = limit + 10
     claimed: list[Row] = []
     counted_claims: dict[str, list[int]] = {}  # rate limit -> jobs whose claim it counts
+    start_bound = False
     for _ in range(5):
         full = sorted(name for name, size in sizes.items() if held[name] >= size)
-        # Jobs naming rate limits start in their claim: none when no thread is free.
-        starts_left = startable - len(claimed)
-        exhausted = sorted(name for name, n in left.items() if n <= 0 or starts_left <= 0)
+        exhausted = sorted(name for name, n in left.items() if n <= 0)
         candidates = ex.all(
             "claim_quota_candidates",
             full=driver.to_db_list(full),
@@ -198,9 +238,11 @@ def _claim_with_quotas(
                 filled = True
                 continue
             if limits and not expired:
-                starts_here = len(claimed) + len(chosen) < startable
-                if not starts_here or any(left[name] <= 0 for name in limits):
+                if any(left[name] <= 0 for name in limits):
                     filled = True
+                    continue
+                if len(claimed) + len(chosen) >= startable:
+                    start_bound = True  # taken when a thread is free, not looked past
                     continue
             if accept is not None and not accept(job_record(driver, row)):
                 continue
@@ -234,7 +276,7 @@ def _claim_with_quotas(
             )
         ex.run("prune_rate_limit_claims", queue=queue, name=name, now=params["now"], per=pers[name])
     wake = min((frees[name] for name, n in left.items() if n <= 0), default=None)
-    return claimed, bool(sizes or rates), wake
+    return _QuotaClaim(claimed, bool(sizes or rates), wake, start_bound)
 
 
 def _names(row: Row, column: str) -> tuple[str, ...]:

@@ -56,10 +56,7 @@ class SqlStore:
     def __init__(self, driver: Driver) -> None:
         self.driver = driver
         self.engine = driver.engine
-        # Queues known to have quotas or rate limits: their claims take the quota path.
-        self._quota_queues: set[str] = set()
-        # Per queue, when a rate limit that had no claim left frees one (see rate_limit_wake).
-        self._rate_wakes: dict[str, dt.datetime] = {}
+        self._claims = _claim.ClaimMemory()
 
     def _transaction(self, conn: object = None) -> contextlib.AbstractContextManager[Executor]:
         """A write transaction of the driver (for tests and tools that run their own SQL)."""
@@ -174,8 +171,7 @@ class SqlStore:
     ) -> list[JobRecord]:
         return _claim.claim(
             self.driver,
-            self._quota_queues,
-            self._rate_wakes,
+            self._claims,
             queue,
             dispatcher,
             agent,
@@ -187,7 +183,7 @@ class SqlStore:
         )
 
     def rate_limit_wake(self, queue: str) -> dt.datetime | None:
-        return self._rate_wakes.pop(queue, None)
+        return self._claims.rate_wakes.pop(queue, None)
 
     def claim_callbacks(
         self, queue: str, dispatcher: str, agent: str, limit: int, now: dt.datetime

@@ -12,7 +12,7 @@ from typing import Any
 
 import jobfuncs
 import pytest
-from worker_helpers import execute
+from worker_helpers import execute, raw_connect
 
 import jobq
 from jobq.monitor.service import Monitor
@@ -212,6 +212,43 @@ def test_limited_jobs_start_in_their_claim_and_are_never_claimed_ahead(q: jobq.Q
     assert [record(q.db, i).status for i in free] == ["assigned"] * 3
     assert claim(q.db, limit=3, start=False) == []  # no free thread: nothing limited
     assert q.rate_limits["smtp"].used == 1
+
+
+def test_a_claim_does_not_look_past_limited_jobs_waiting_for_a_thread(q: jobq.Queue) -> None:
+    """Jobs naming a limit with room, left only because no thread is free to start them, are
+    not read past: a claim reads about its own size, however many of them wait (it once read
+    every pending job, to claim ahead the few plain jobs behind them)."""
+    q.rate_limits.create("smtp", limit=1_000, per=60 * SEC)
+    q.put_many([jobq.Job(jobfuncs.add, 1, 2) for _ in range(300)], rate_limits=["smtp"])
+    first = next(iter(q)).id
+    far_behind = [put(q) for _ in range(3)]
+    assert claim(q.db, limit=4, start=1) == [first]
+    assert claim(q.db, limit=4, start=False) == []
+    assert all(record(q.db, i).status == "pending" for i in far_behind)
+
+
+def test_a_claim_that_can_start_nothing_waits_for_no_lock(q: jobq.Queue, db_url: str) -> None:
+    """Once a claim found the queue's due jobs waiting for a free thread, a claim with no
+    thread free returns at once: it takes no claim lock (held here by another session), so a
+    busy worker's polls cost its queue nothing."""
+    q.rate_limits.create("smtp", limit=1_000, per=60 * SEC)
+    ids = [put(q, "smtp") for _ in range(5)]
+    assert claim(q.db, limit=4, start=1) == ids[:1]
+    holder = raw_connect(db_url)
+    try:
+        if db_url.startswith("sqlite"):
+            holder.execute("BEGIN IMMEDIATE")
+        else:
+            holder.execute("SELECT pg_advisory_lock(727472632, hashtext(''))")
+        got: list[list[int]] = []
+        claimer = threading.Thread(target=lambda: got.append(claim(q.db, limit=4, start=False)))
+        claimer.start()
+        claimer.join(timeout=5)  # a claim waiting for the lock would wait 10 s or more
+        assert got == [[]], "the claim waited for the claim lock"
+    finally:
+        holder.rollback()
+        holder.close()
+    assert claim(q.db, limit=4, start=2) == ids[1:3]
 
 
 def test_a_job_put_back_counts_each_claim(q: jobq.Queue) -> None:
