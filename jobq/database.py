@@ -140,6 +140,14 @@ class Database:
         """ "sqlite" or "postgres"."""
         return self.store.engine
 
+    def database_now(self) -> dt.datetime:
+        """The database's time (PostgreSQL's clock, shared by every machine; on SQLite this
+        machine's), which liveness and rate limit windows are measured in; with an injected
+        clock (tests), that clock's."""
+        if isinstance(self.clock, SystemClock):
+            return self.store.liveness_now()
+        return self.clock.now()
+
     def __enter__(self) -> Database:
         return self
 

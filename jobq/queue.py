@@ -541,7 +541,7 @@ class RateLimit:
 
     def _record(self) -> Any:
         db = self.queue.db
-        for record in db.store.rate_limits(self.queue.name, db.clock.now()):
+        for record in db.store.rate_limits(self.queue.name, db.database_now()):
             if record.name == self.name:
                 return record
         raise KeyError(f"queue {self.queue.name!r} has no rate limit {self.name!r} (removed?)")

@@ -22,7 +22,6 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from jobq._clock import SystemClock
 from jobq.errors import (
     AbortedError,
     BadStatusError,
@@ -165,9 +164,7 @@ class Monitor:
     def liveness_now(self) -> dt.datetime:
         """The time a dispatcher's pings are judged in (the database server's on PostgreSQL,
         as the workers judge them), unless jobq runs on an injected clock."""
-        if isinstance(self.db.clock, SystemClock):
-            return self.store.liveness_now()
-        return self.now()
+        return self.db.database_now()
 
     # -- the Database internals this uses (one line each, for when they change) ------------------
     def _job(self, record: JobRecord) -> Job:
@@ -820,8 +817,8 @@ class Monitor:
     def rate_limits(
         self, queue: str | None = None, *, at: dt.datetime | None = None
     ) -> builtins.list[RateLimitView]:
-        """The rate limits (of `queue`, or all) with their claims in the window now and the
-        pending jobs naming them."""
+        """The rate limits (of `queue`, or all) with their claims in the window now (in the
+        database's time, as claims count them) and the pending jobs naming them."""
         return [
             RateLimitView(
                 queue=r.queue,
@@ -832,7 +829,7 @@ class Monitor:
                 waiting=r.waiting,
                 frees_at=r.frees_at,
             )
-            for r in self.store.rate_limits(queue, self.now() if at is None else at)
+            for r in self.store.rate_limits(queue, self.liveness_now() if at is None else at)
         ]
 
     def rate_limit_set(self, queue: str, name: str, limit: int, per: dt.timedelta) -> bool:

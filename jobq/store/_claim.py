@@ -10,6 +10,7 @@ whose due jobs wait for a free thread.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,11 +45,13 @@ def claim(
     accept: Callable[[JobRecord], bool] | None,
     active_only: bool,
     start: bool | int,
+    database_time: bool,
 ) -> list[JobRecord]:
     """Claim up to `limit` due jobs of `queue` in queue order, those `accept` takes (all if
     None), within the queue's quotas. The first `start` of them in queue order (all for True,
     none for False) start too, for a claimer with a free thread for each; the others stay
-    assigned (claimed ahead) until `start()`."""
+    assigned (claimed ahead) until `start()`. Rate limit windows are measured at `now`, or
+    with `database_time` in the database's time (see `_claim_with_quotas`)."""
     if limit <= 0:
         return []
     started = limit if start is True else max(0, min(int(start), limit))
@@ -78,9 +81,10 @@ def claim(
             return _records_in_order(driver, rows)
         quota_queues.add(queue)
     with driver.transaction() as ex:
-        if active_only:
+        if active_only and queue not in quota_queues:
             # A dispatcher presumed dead (deactivated by a sweep) claims nothing until its
             # next ping reactivates it: what it would take would only be handed on again.
+            # (The quota path asks with its lock.)
             me = ex.one("get_dispatcher", uuid=dispatcher)
             if me is None or me["activated"] is None:
                 return []
@@ -103,7 +107,15 @@ def claim(
                 quota_queues.add(queue)
         if queue in quota_queues:
             quota_claim = _claim_with_quotas(
-                driver, ex, limit, now, params, accept, queue in memory.start_bound
+                driver,
+                ex,
+                limit,
+                now,
+                params,
+                accept,
+                was_start_bound=queue in memory.start_bound,
+                active_only=active_only,
+                database_time=database_time,
             )
             rows = quota_claim.rows
             if quota_claim.wake is None:
@@ -160,7 +172,10 @@ def _claim_with_quotas(
     now: dt.datetime,
     params: dict[str, Any],
     accept: Callable[[JobRecord], bool] | None,
+    *,
     was_start_bound: bool,
+    active_only: bool,
+    database_time: bool,
 ) -> _QuotaClaim:
     """The claim of a queue with quotas or rate limits, in the claim's transaction.
 
@@ -181,9 +196,27 @@ def _claim_with_quotas(
     left for want of a free thread are not looked past: the candidates read are bounded by
     the claim's size whatever waits behind them (`was_start_bound`, the previous claim's
     finding, narrows them to the jobs it can start and a few more).
+
+    With `database_time`, the claim is made at the database's time read once the lock is
+    granted (PostgreSQL's clock, this machine's on SQLite), not at `now`: claims from machines
+    whose clocks differ are measured on one clock, in the order they took the lock. Otherwise
+    (a claimer with a clock of its own, as tests have) at `now`.
     """
     queue = params["queue"]
-    ex.one("lock_queue_quotas", queue=queue)
+    locked = ex.one("lock_queue_for_claim", queue=queue, dispatcher=params["dispatcher"])
+    assert locked is not None
+    if active_only and not locked["active"]:
+        return _QuotaClaim([], True, None, was_start_bound)  # see claim(): nothing for now
+    # The claim's time: the claimer's `now`, or the database's once the lock is granted, then
+    # used throughout (which jobs are due, their claim and start times, the windows), so that
+    # the start times stored are the times the windows counted.
+    claimer_now = now
+    if database_time:
+        now = (
+            dt.datetime.now(dt.UTC) if locked["now"] is None else driver.from_db_time(locked["now"])
+        )
+        params = {**params, "now": driver.to_db_time(now)}
+    window_at = params["now"]
     sizes = {r["name"]: int(r["size"]) for r in ex.all("queue_quotas", queue=queue)}
     held: dict[str, int] = dict.fromkeys(sizes, 0)
     if sizes:
@@ -194,7 +227,7 @@ def _claim_with_quotas(
     rates: dict[str, tuple[int, int]] = {}
     frees: dict[str, dt.datetime] = {}  # when each limit's oldest claim leaves its window
     pers: dict[str, float] = {}
-    for r in ex.all("rate_limit_use", queue=queue, now=params["now"]):
+    for r in ex.all("rate_limit_use", queue=queue, now=window_at):
         rates[r["name"]] = (int(r["max_claims"]), int(r["max_claims"]) - int(r["used"]))
         pers[r["name"]] = float(r["per"])
         oldest = now if r["oldest"] is None else driver.from_db_time(r["oldest"])
@@ -212,7 +245,7 @@ def _claim_with_quotas(
     else:
         window = limit + 10
     claimed: list[Row] = []
-    counted_claims: dict[str, list[int]] = {}  # rate limit -> jobs whose claim it counts
+    counted_claims: list[dict[str, Any]] = []  # {name, job_id}: a rate limit, a job it counts
     start_bound = False
     for _ in range(5):
         full = sorted(name for name, size in sizes.items() if held[name] >= size)
@@ -264,18 +297,23 @@ def _claim_with_quotas(
             )
             claimed += rows
             for row in rows:
-                for name in rated.get(row["id"], ()):
-                    counted_claims.setdefault(name, []).append(row["id"])
+                for name in sorted(rated.get(row["id"], ())):
+                    counted_claims.append({"name": name, "job_id": row["id"]})
         # Another round only if the limits that just filled up may hide claimable jobs.
         if len(claimed) >= limit or not filled or len(candidates) < window:
             break
-    for name, job_ids in counted_claims.items():
-        for job_id in job_ids:
-            ex.run(
-                "record_rate_limit_claim", queue=queue, name=name, now=params["now"], job_id=job_id
-            )
-        ex.run("prune_rate_limit_claims", queue=queue, name=name, now=params["now"], per=pers[name])
-    wake = min((frees[name] for name, n in left.items() if n <= 0), default=None)
+    if counted_claims:
+        ex.run(
+            "record_rate_limit_claims",
+            queue=queue,
+            now=window_at,
+            claims=json.dumps(counted_claims),
+        )
+        for name in sorted({c["name"] for c in counted_claims}):
+            ex.run("prune_rate_limit_claims", queue=queue, name=name, now=window_at, per=pers[name])
+    # When the first full limit frees a claim, on the claimer's clock.
+    free_at = min((frees[name] for name, n in left.items() if n <= 0), default=None)
+    wake = None if free_at is None else claimer_now + (free_at - now)
     return _QuotaClaim(claimed, bool(sizes or rates), wake, start_bound)
 
 

@@ -348,6 +348,7 @@ def retry_failed(driver: Driver, job_id: int, now: dt.datetime) -> int | None:
             # The policy's settings (put(retries=N)) go with the copy; its counts start afresh.
             retry_data={k: v for k, v in record.retry_data.items() if k in SETTINGS} or None,
             keep_result=record.keep_result,  # a copy is kept as long as the job it copies
+            rate_limits=record.rate_limits,  # and counts against the same rate limits
         )
         if record.parent_id is not None:
             parent_id = _latest_retry(driver, ex, record.parent_id)
@@ -356,12 +357,6 @@ def retry_failed(driver: Driver, job_id: int, now: dt.datetime) -> int | None:
             ex.run("ensure_queue", queue=record.queue, now=driver.to_db_time(now))
             new_id = driver.insert_job(ex, copy, "pending", now)
             driver.notify(ex, record.queue)
-        if record.rate_limits:  # the copy counts against the same rate limits
-            ex.run(
-                "set_rate_limits",
-                rate_limits=json.dumps(list(record.rate_limits)),
-                ids=driver.to_db_list([new_id]),
-            )
         annotate(ex, job_id, "retried_as", json.dumps(new_id))
         annotate(ex, new_id, "retry_of", json.dumps(job_id))
         return new_id

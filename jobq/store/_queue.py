@@ -33,32 +33,13 @@ def enqueue(
     driver: Driver, jobs: Sequence[NewJob], now: dt.datetime, conn: object | None
 ) -> list[int]:
     """Insert `jobs` as pending, all or none; their ids in order."""
-    if conn is None and len(jobs) == 1 and not jobs[0].rate_limits:
+    if conn is None and len(jobs) == 1:
         return [driver.put_one(jobs[0], now)]  # the engine's fastest commit of a single put
     with driver.transaction(conn) as ex:
         ids = driver.insert_jobs(ex, jobs, "pending", now)
-        # Read once inserted: a batch's rows are encoded as the insert sends them (a lazy
-        # sequence), and reading them before would encode them all first.
-        if any(job.rate_limits for job in jobs):
-            _set_rate_limits(driver, ex, jobs, ids)
         for queue in {job.queue for job in jobs}:
             driver.notify(ex, queue)
     return ids
-
-
-def _set_rate_limits(driver: Driver, ex: Executor, jobs: Sequence[NewJob], ids: list[int]) -> None:
-    """Give new jobs their rate limit names, in their insert's transaction: one statement
-    per set of names (a put names one set for all its jobs)."""
-    by_names: dict[tuple[str, ...], list[int]] = {}
-    for job, job_id in zip(jobs, ids, strict=True):
-        if job.rate_limits:
-            by_names.setdefault(job.rate_limits, []).append(job_id)
-    for names, job_ids in by_names.items():
-        ex.run(
-            "set_rate_limits",
-            rate_limits=json.dumps(list(names)),
-            ids=driver.to_db_list(job_ids),
-        )
 
 
 def enqueue_unique(
@@ -71,10 +52,7 @@ def enqueue_unique(
     with driver.transaction(conn) as ex:
         for job in jobs:
             if job.unique_key is None:
-                job_id = driver.insert_job(ex, job, "pending", now)
-                if job.rate_limits:
-                    _set_rate_limits(driver, ex, [job], [job_id])
-                results.append((job_id, "created"))
+                results.append((driver.insert_job(ex, job, "pending", now), "created"))
             else:
                 results.append(_put_unique(driver, ex, job, now))
         if any(outcome != "existing" for _, outcome in results):

@@ -168,6 +168,7 @@ class SqlStore:
         *,
         active_only: bool = False,
         start: bool | int = False,
+        database_time: bool = False,
     ) -> list[JobRecord]:
         return _claim.claim(
             self.driver,
@@ -180,6 +181,7 @@ class SqlStore:
             accept,
             active_only,
             start,
+            database_time,
         )
 
     def rate_limit_wake(self, queue: str) -> dt.datetime | None:

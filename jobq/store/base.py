@@ -415,7 +415,13 @@ class Store(MonitorStore, Protocol):
         *,
         active_only: bool = False,
         start: bool | int = False,
-    ) -> list[JobRecord]: ...
+        database_time: bool = False,
+    ) -> list[JobRecord]:
+        """Claim up to `limit` due jobs of `queue` for an agent (see `jobq.store._claim`);
+        with `database_time`, rate limit windows are measured in the database's time (one
+        clock for every machine) rather than at `now`."""
+        ...
+
     def rate_limit_wake(self, queue: str) -> dt.datetime | None:
         """When a rate limit of `queue` that the last claim found with no claim left frees
         one (its window's oldest claim leaves it), or None; read once (a claimer's hint to

@@ -381,6 +381,7 @@ class PostgresDriver:
             now=now,
             priority=job.priority,
             keep_result=job.keep_result,
+            rate_limits=json.dumps(list(job.rate_limits)) if job.rate_limits else "[]",
         )
 
     def insert_job(self, ex: Executor, job: NewJob, status: str, now: dt.datetime) -> int:
@@ -491,6 +492,9 @@ class PostgresDriver:
                         "parent_id": job.parent_id,
                         "priority": job.priority,
                         "keep_result": job.keep_result,
+                        "rate_limits": json.dumps(list(job.rate_limits))
+                        if job.rate_limits
+                        else "[]",
                     }
                     for job in part
                 ]

@@ -316,6 +316,7 @@ class SqliteDriver:
             at,
             job.priority,
             job.keep_result,
+            json.dumps(list(job.rate_limits)) if job.rate_limits else "[]",
         )
 
     def insert_jobs(

@@ -582,6 +582,7 @@ class Dispatcher:
                 accept,
                 active_only=True,
                 start=startable,
+                database_time=self._database_time,
             )
             self._hand_over(pool, records)
 

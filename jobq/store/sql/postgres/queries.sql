@@ -19,16 +19,11 @@ INSERT INTO jobq_schema (version) VALUES (%(version)s);
 -- name: insert_job
 INSERT INTO jobq_jobs (queue, status, lane, sort_at, begin_after, begin_by, job_class, call,
     call_repr, retry_policy, retry_data, failure_log_level, quota_names, put_by, parent_id,
-    created, priority, keep_result)
+    created, priority, keep_result, rate_limits)
 VALUES (%(queue)s, %(status)s, 1, %(sort_at)s, %(begin_after)s, %(begin_by)s, %(job_class)s, %(call)s,
     %(call_repr)s, %(retry_policy)s, %(retry_data)s, %(failure_log_level)s, %(quota_names)s,
-    %(put_by)s, %(parent_id)s, %(now)s, %(priority)s, %(keep_result)s)
+    %(put_by)s, %(parent_id)s, %(now)s, %(priority)s, %(keep_result)s, %(rate_limits)s)
 RETURNING id;
-
--- name: set_rate_limits
--- A put naming rate limits: its new jobs get their names in the insert's transaction (so no
--- claim ever sees them without), leaving the insert of every other job as it was.
-UPDATE jobq_jobs SET rate_limits = %(rate_limits)s WHERE id = ANY (%(ids)s);
 
 -- name: _unique_held
 -- A job holding its unique key: the predicate of the partial unique index jobq_jobs_unique,
@@ -287,6 +282,16 @@ SELECT EXISTS (SELECT 1 FROM jobq_quotas WHERE queue = %(queue)s)
 -- here). Hash collisions only make two queues take turns.
 SELECT pg_advisory_xact_lock(727472632, hashtext(%(queue)s));
 
+-- name: lock_queue_for_claim
+-- lock_queue_quotas for the quota path of a claim, with what the claim reads next: the time
+-- after the lock is granted (the database's clock, the time rate limit windows are measured
+-- in when the claimer asks for it: one clock for every machine, and claims of a queue
+-- recorded in the order they took the lock) and whether the claiming dispatcher is active
+-- (with active_only). The subquery in FROM, volatile, runs first: the time is the lock's.
+SELECT clock_timestamp() AS now, EXISTS (SELECT 1 FROM jobq_dispatchers
+        WHERE uuid = %(dispatcher)s AND activated IS NOT NULL) AS active
+FROM (SELECT pg_advisory_xact_lock(727472632, hashtext(%(queue)s))) AS locked;
+
 -- name: quota_holders
 -- Jobs of a queue holding quota slots: claimed or running, or pending with their slots kept
 -- (put back "now" after an interruption). Matches the partial index jobq_jobs_quota_holders,
@@ -357,9 +362,11 @@ WHERE l.queue = %(queue)s
 GROUP BY l.name, l.max_claims, l.per
 ORDER BY l.name;
 
--- name: record_rate_limit_claim
+-- name: record_rate_limit_claims
+-- A claim's counted claims, (name, job_id) rows as one JSON parameter: one statement.
 INSERT INTO jobq_rate_limit_claims (queue, name, at, job_id)
-VALUES (%(queue)s, %(name)s, %(now)s, %(job_id)s);
+SELECT %(queue)s, c.name, %(now)s, c.job_id
+FROM json_to_recordset(%(claims)s::json) AS c(name text, job_id bigint);
 
 -- name: prune_rate_limit_claims
 -- Forget the claims of a limit older than its window and a minute more: the minute covers a
@@ -676,15 +683,16 @@ SELECT pg_advisory_xact_lock(727472631);
 -- k-th job.
 INSERT INTO jobq_jobs (queue, status, lane, sort_at, begin_after, begin_by, job_class, call,
     call_repr, retry_policy, retry_data, failure_log_level, quota_names, put_by, parent_id,
-    created, priority, keep_result)
+    created, priority, keep_result, rate_limits)
 SELECT r.queue, %(status)s, 1, GREATEST(r.begin_after, %(now)s), r.begin_after, r.begin_by,
     r.job_class, decode(r.call, 'hex'), r.call_repr, r.retry_policy, r.retry_data,
-    r.failure_log_level, r.quota_names, r.put_by, r.parent_id, %(now)s, r.priority, r.keep_result
+    r.failure_log_level, r.quota_names, r.put_by, r.parent_id, %(now)s, r.priority, r.keep_result,
+    r.rate_limits
 FROM ROWS FROM (json_to_recordset(%(rows)s::json) AS (queue text, begin_after timestamptz,
         begin_by double precision, job_class text, call text, call_repr text,
         retry_policy text, retry_data text, failure_log_level integer, quota_names text,
         put_by text, parent_id bigint, priority smallint,
-        keep_result double precision)) WITH ORDINALITY AS r
+        keep_result double precision, rate_limits text)) WITH ORDINALITY AS r
 ORDER BY r.ordinality
 RETURNING id;
 
@@ -694,10 +702,11 @@ RETURNING id;
 WITH inserted AS (
     INSERT INTO jobq_jobs (queue, status, lane, sort_at, begin_after, begin_by, job_class, call,
         call_repr, retry_policy, retry_data, failure_log_level, quota_names, put_by, parent_id,
-        created, priority, keep_result)
+        created, priority, keep_result, rate_limits)
     VALUES (%(queue)s, %(status)s, 1, %(sort_at)s, %(begin_after)s, %(begin_by)s, %(job_class)s,
         %(call)s, %(call_repr)s, %(retry_policy)s, %(retry_data)s, %(failure_log_level)s,
-        %(quota_names)s, %(put_by)s, %(parent_id)s, %(now)s, %(priority)s, %(keep_result)s)
+        %(quota_names)s, %(put_by)s, %(parent_id)s, %(now)s, %(priority)s, %(keep_result)s,
+        %(rate_limits)s)
     RETURNING id, queue)
 SELECT id, pg_notify(%(channel)s, queue) FROM inserted;
 

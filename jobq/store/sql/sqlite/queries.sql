@@ -23,19 +23,14 @@ INSERT INTO jobq_schema (version) VALUES (:version);
 -- transaction), read back with last_insert_rowid.
 INSERT INTO jobq_jobs (queue, status, lane, sort_at, begin_after, begin_by, job_class, call,
     call_repr, retry_policy, retry_data, failure_log_level, quota_names, put_by, parent_id,
-    created, priority, keep_result)
-VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+    created, priority, keep_result, rate_limits)
+VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: last_insert_id
 SELECT last_insert_rowid() AS id;
 
 -- name: count_ids_between
 SELECT count(*) AS n FROM jobq_jobs WHERE id BETWEEN :first AND :last;
-
--- name: set_rate_limits
--- A put naming rate limits: its new jobs get their names in the insert's transaction (so no
--- claim ever sees them without), leaving the insert of every other job as it was.
-UPDATE jobq_jobs SET rate_limits = :rate_limits WHERE id IN (SELECT value FROM json_each(:ids));
 
 -- name: _unique_held
 -- A job holding its unique key: the predicate of the partial unique index jobq_jobs_unique,
@@ -270,6 +265,13 @@ SELECT EXISTS (SELECT 1 FROM jobq_quotas WHERE queue = :queue)
 -- to lock.
 SELECT :queue AS queue;
 
+-- name: lock_queue_for_claim
+-- lock_queue_quotas for the quota path of a claim (BEGIN IMMEDIATE holds the lock already),
+-- with whether the claiming dispatcher is active (with active_only). No server clock: the
+-- claimer reads this machine's (its workers share it).
+SELECT NULL AS now, EXISTS (SELECT 1 FROM jobq_dispatchers
+        WHERE uuid = :dispatcher AND activated IS NOT NULL) AS active;
+
 -- name: quota_holders
 -- Jobs of a queue holding quota slots: claimed or running, or pending with their slots kept
 -- (put back "now" after an interruption). Matches the partial index jobq_jobs_quota_holders.
@@ -342,9 +344,11 @@ WHERE l.queue = :queue
 GROUP BY l.name, l.max_claims, l.per
 ORDER BY l.name;
 
--- name: record_rate_limit_claim
+-- name: record_rate_limit_claims
+-- A claim's counted claims, (name, job_id) rows as one JSON parameter: one statement.
 INSERT INTO jobq_rate_limit_claims (queue, name, at, job_id)
-VALUES (:queue, :name, :now, :job_id);
+SELECT :queue, json_extract(c.value, '$.name'), :now, json_extract(c.value, '$.job_id')
+FROM json_each(:claims) AS c;
 
 -- name: prune_rate_limit_claims
 -- Forget the claims of a limit older than its window and a minute more (claims of a queue
