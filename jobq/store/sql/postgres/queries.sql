@@ -355,11 +355,13 @@ DELETE FROM jobq_quotas WHERE queue = %(queue)s AND name = %(name)s;
 -- in the last `per` seconds before %(now)s (or after it: a claimer that waited for the lock may
 -- claim at an earlier time than one that went before it, and those claims count too, so that
 -- no interval of `per` seconds holds more than max_claims claims whatever their order).
-SELECT l.name, l.max_claims, l.per, count(c.at) AS used, min(c.at) AS oldest
-FROM jobq_rate_limits AS l LEFT JOIN jobq_rate_limit_claims AS c
-    ON c.queue = l.queue AND c.name = l.name AND c.at > %(now)s - make_interval(secs => l.per)
+-- Per limit, an index range scan of its window's claims alone (a join read every claim kept
+-- of the queue, then sorted the window's to count them).
+SELECT l.name, l.max_claims, l.per, c.used, c.oldest
+FROM jobq_rate_limits AS l CROSS JOIN LATERAL (
+    SELECT count(*) AS used, min(at) AS oldest FROM jobq_rate_limit_claims
+    WHERE queue = l.queue AND name = l.name AND at > %(now)s - make_interval(secs => l.per)) AS c
 WHERE l.queue = %(queue)s
-GROUP BY l.name, l.max_claims, l.per
 ORDER BY l.name;
 
 -- name: record_rate_limit_claims

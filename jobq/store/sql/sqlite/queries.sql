@@ -337,11 +337,14 @@ DELETE FROM jobq_quotas WHERE queue = :queue AND name = :name;
 -- in the last `per` seconds before :now (or after it: a claimer that waited for the lock may
 -- claim at an earlier time than one that went before it, and those claims count too, so that
 -- no interval of `per` seconds holds more than max_claims claims whatever their order).
-SELECT l.name, l.max_claims, l.per, count(c.at) AS used, min(c.at) AS oldest
-FROM jobq_rate_limits AS l LEFT JOIN jobq_rate_limit_claims AS c
-    ON c.queue = l.queue AND c.name = l.name AND c.at > :now - CAST(round(l.per * 1000000) AS INTEGER)
+-- Per limit, an index range scan of its window's claims alone.
+SELECT l.name, l.max_claims, l.per,
+    (SELECT count(*) FROM jobq_rate_limit_claims AS c WHERE c.queue = l.queue AND c.name = l.name
+        AND c.at > :now - CAST(round(l.per * 1000000) AS INTEGER)) AS used,
+    (SELECT min(c.at) FROM jobq_rate_limit_claims AS c WHERE c.queue = l.queue AND c.name = l.name
+        AND c.at > :now - CAST(round(l.per * 1000000) AS INTEGER)) AS oldest
+FROM jobq_rate_limits AS l
 WHERE l.queue = :queue
-GROUP BY l.name, l.max_claims, l.per
 ORDER BY l.name;
 
 -- name: record_rate_limit_claims
