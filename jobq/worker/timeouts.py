@@ -127,6 +127,9 @@ class Timeouts:
         self._runs: set[Watched] = set()
         self._thread: threading.Thread | None = None
         self._closed = False
+        # When (time.monotonic) the thread looks again by itself: a run whose limit ends
+        # later needs no wake-up (most do: the thread looks at least every second).
+        self._looks_at = 0.0
 
     def watch(self, run: Watched) -> Watched:
         with self._lock:
@@ -136,7 +139,8 @@ class Timeouts:
                     target=self._serve, name="jobq-time-limits", daemon=True
                 )
                 self._thread.start()
-            self._changed.notify()
+            if run.stop_at < self._looks_at:
+                self._changed.notify()
         return run
 
     def forget(self, run: Watched) -> None:
@@ -167,9 +171,12 @@ class Timeouts:
                 if self._closed:
                     return
                 at = self._next_at()
-                wait = 1.0 if at is None else max(0.0, at - time.monotonic())
+                now = time.monotonic()
+                wait = 1.0 if at is None else max(0.0, at - now)
                 if wait > 0:
+                    self._looks_at = now + min(wait, 1.0)
                     self._changed.wait(min(wait, 1.0))
+                    self._looks_at = 0.0  # awake: a run watched now is seen by the next look
                     continue
             try:
                 self.check(time.monotonic())

@@ -4,6 +4,7 @@ take-away is tried again, and only a threaded run taken away counts as a runaway
 
 from __future__ import annotations
 
+import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -82,3 +83,27 @@ def test_a_forgotten_run_is_not_checked() -> None:
     timeouts.forget(run)
     assert timeouts.check(500.0) == 0 and runner.revoked == []
     assert len(timeouts) == 0
+
+
+def test_a_run_whose_limit_ends_before_the_thread_looks_again_wakes_it() -> None:
+    """The thread looks at least every second by itself, so watching a run wakes it only
+    when the run's limit ends before that (most runs cost no wake-up); such a run's stop is
+    requested at its limit, not at the next look."""
+    timeouts = Timeouts()
+    runner = Runner()
+    try:
+        long_run = Watched(
+            SimpleNamespace(label="long"), 60.0, 2.0, runner.take_away, runner.revoke
+        )
+        timeouts.watch(long_run)
+        deadline = time.monotonic() + 5
+        while timeouts._looks_at == 0.0 and time.monotonic() < deadline:
+            time.sleep(0.001)  # the thread now waits, to look again a second later
+        short = Watched(SimpleNamespace(label="short"), 0.2, 2.0, runner.take_away, runner.revoke)
+        timeouts.watch(short)
+        while not short.guard.stop and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert short.guard.stop and not long_run.guard.stop
+        assert time.monotonic() - short.started < 0.9  # before the look a second on
+    finally:
+        timeouts.close()
