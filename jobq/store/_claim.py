@@ -100,6 +100,7 @@ def claim(
                     "claim_ids",
                     ids=driver.to_db_list(chosen),
                     start_ids=driver.to_db_list(chosen[:started]),
+                    stamp=params["now"],
                     **params,
                 )
             # Like the claim, both queries take nothing from a queue with quotas.
@@ -197,26 +198,27 @@ def _claim_with_quotas(
     the claim's size whatever waits behind them (`was_start_bound`, the previous claim's
     finding, narrows them to the jobs it can start and a few more).
 
-    With `database_time`, the claim is made at the database's time read once the lock is
+    With `database_time`, windows are measured in the database's time read once the lock is
     granted (PostgreSQL's clock, this machine's on SQLite), not at `now`: claims from machines
-    whose clocks differ are measured on one clock, in the order they took the lock. Otherwise
-    (a claimer with a clock of its own, as tests have) at `now`.
+    whose clocks differ count on one clock, in the order they took the lock, and a claim on a
+    queue with rate limits stores that time as its jobs' claim and start times. Otherwise (a
+    claimer with a clock of its own, as tests have) at `now`.
     """
     queue = params["queue"]
     locked = ex.one("lock_queue_for_claim", queue=queue, dispatcher=params["dispatcher"])
     assert locked is not None
     if active_only and not locked["active"]:
         return _QuotaClaim([], True, None, was_start_bound)  # see claim(): nothing for now
-    # The claim's time: the claimer's `now`, or the database's once the lock is granted, then
-    # used throughout (which jobs are due, their claim and start times, the windows), so that
-    # the start times stored are the times the windows counted.
-    claimer_now = now
-    if database_time:
-        now = (
-            dt.datetime.now(dt.UTC) if locked["now"] is None else driver.from_db_time(locked["now"])
-        )
-        params = {**params, "now": driver.to_db_time(now)}
-    window_at = params["now"]
+    # Rate limit windows are measured at the claimer's `now`, or with `database_time` in the
+    # database's time once the lock is granted. Which jobs are due, and deadlines, are judged at
+    # `now`, as in every claim (their times were written on the putters' clocks).
+    if not database_time:
+        window_now = now
+    elif locked["now"] is not None:
+        window_now = driver.from_db_time(locked["now"])
+    else:
+        window_now = dt.datetime.now(dt.UTC)
+    window_at = driver.to_db_time(window_now)
     sizes = {r["name"]: int(r["size"]) for r in ex.all("queue_quotas", queue=queue)}
     held: dict[str, int] = dict.fromkeys(sizes, 0)
     if sizes:
@@ -230,10 +232,13 @@ def _claim_with_quotas(
     for r in ex.all("rate_limit_use", queue=queue, now=window_at):
         rates[r["name"]] = (int(r["max_claims"]), int(r["max_claims"]) - int(r["used"]))
         pers[r["name"]] = float(r["per"])
-        oldest = now if r["oldest"] is None else driver.from_db_time(r["oldest"])
-        frees[r["name"]] = min(oldest, now) + dt.timedelta(seconds=float(r["per"]))
+        oldest = window_now if r["oldest"] is None else driver.from_db_time(r["oldest"])
+        frees[r["name"]] = min(oldest, window_now) + dt.timedelta(seconds=float(r["per"]))
     left = {name: free for name, (_, free) in rates.items()}
     startable = params["start"]
+    # A queue with rate limits stamps its claims (assigned_at, active_start) with the time its
+    # windows count them at, so that stored starts show the limit kept; others with `now`.
+    stamp = window_at if rates else params["now"]
     # A filter judges in Python: look at as many jobs as a filter claim does. Otherwise
     # jobs naming quotas full at the start are left out by the query, and a few more than
     # `limit` cover those that fill up during this claim (then another round). A queue whose
@@ -293,6 +298,7 @@ def _claim_with_quotas(
                 "claim_ids",
                 ids=driver.to_db_list(chosen),
                 start_ids=driver.to_db_list(to_start),
+                stamp=stamp,
                 **params,
             )
             claimed += rows
@@ -313,7 +319,7 @@ def _claim_with_quotas(
             ex.run("prune_rate_limit_claims", queue=queue, name=name, now=window_at, per=pers[name])
     # When the first full limit frees a claim, on the claimer's clock.
     free_at = min((frees[name] for name, n in left.items() if n <= 0), default=None)
-    wake = None if free_at is None else claimer_now + (free_at - now)
+    wake = None if free_at is None else now + (free_at - window_now)
     return _QuotaClaim(claimed, bool(sizes or rates), wake, start_bound)
 
 

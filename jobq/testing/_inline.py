@@ -95,7 +95,11 @@ class InlineRunner:
                     f"inline mode ran {self.max_jobs} jobs and {describe_job(due[0])} is still "
                     f"due (a job that keeps putting jobs?); raise max_jobs if that is intended"
                 )
-        records = self.db.store.claim(queue, self.uuid, INLINE_AGENT, 1, self.db.clock.now())
+        # It runs the job at once: the claim starts it (so jobs naming a rate limit, which are
+        # claimed only to start, are run too).
+        records = self.db.store.claim(
+            queue, self.uuid, INLINE_AGENT, 1, self.db.clock.now(), start=1
+        )
         if not records:
             return False
         ran.append(records[0].id)

@@ -31,6 +31,7 @@ def params(db: jobq.Database) -> dict[str, Any]:
         "dispatcher": "d",
         "agent": "main",
         "now": store.driver.to_db_time(dt.datetime.now(dt.UTC)),  # type: ignore[attr-defined]
+        "stamp": store.driver.to_db_time(dt.datetime.now(dt.UTC)),  # type: ignore[attr-defined]
         "start": 3,  # the first 3 start, the rest are claimed ahead
         "start_ids": store.driver.to_db_list([1, 2, 3]),  # type: ignore[attr-defined]
         "limit": 8,
@@ -182,6 +183,7 @@ def _typical_params(store: Any) -> dict[str, Any]:
         "quoted": '"smtp"',
         "rate_limits": '["smtp"]',
         "result": b"\x00",
+        "stamp": store.driver.to_db_time(now),
         "result_repr": "None",
         "retry_data": "{}",
         "retry_policy": None,

@@ -417,3 +417,31 @@ def test_claims_are_forgotten_a_minute_after_leaving_the_window(
     assert len(claim(q.db)) == 2
     (kept,) = execute(db_url, "SELECT count(*) FROM jobq_rate_limit_claims")
     assert kept == (4,)  # t=69 and t=80
+
+
+@pytest.mark.parametrize("limited", ["quota", "rate limit"])
+def test_in_the_database_time_due_jobs_are_still_judged_at_the_claimers_time(
+    db: jobq.Database, limited: str
+) -> None:
+    """With `database_time` only the windows move to the database's clock: which jobs are due
+    is judged at the claimer's `now`, as their times were written on the putters' clocks (a
+    database clock behind the workers' left a job put "now" undue for the difference). The
+    claim of a job naming a rate limit is stamped with the window's time."""
+    q = db.queue()
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)  # the workers' clocks are ahead
+    if limited == "quota":
+        q.quotas.create("q1", size=5)
+        job = q.put(jobq.Job(jobfuncs.add, 1, 2), begin_after=later, quota_names=["q1"])
+    else:
+        q.rate_limits.create("smtp", limit=5, per=60 * SEC)
+        job = q.put(jobq.Job(jobfuncs.add, 1, 2), begin_after=later, rate_limits=["smtp"])
+    claimer_now = later + dt.timedelta(seconds=1)
+    records = db.store.claim("", A, "main", 5, claimer_now, start=True, database_time=True)
+    assert [r.id for r in records] == [job.id]
+    stamped = records[0].active_start
+    assert stamped is not None
+    if limited == "quota":
+        assert stamped == claimer_now
+    else:  # the database's time, an hour before the claimer's
+        assert abs(stamped - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=1)
+        assert q.rate_limits["smtp"].used == 1

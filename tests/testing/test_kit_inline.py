@@ -33,6 +33,25 @@ def test_put_runs_the_job_at_once_and_stores_its_result(db: jobq.Database) -> No
     assert len(queue) == 0
 
 
+def test_jobs_naming_a_rate_limit_run_within_it_and_hold_no_other_job_back(
+    db: jobq.Database,
+) -> None:
+    """Inline mode claims as a worker with one free thread does: a job naming a rate limit
+    runs while its window has a claim left, and one put when it has none waits (pending)
+    without holding back the plain jobs put after it (inline claims once left every job of
+    such a queue pending, the plain ones included)."""
+    queue = db.queue()
+    queue.rate_limits.create("smtp", limit=1, per=dt.timedelta(minutes=1))
+    with inline(db):
+        first = queue.put(jobq.Job(kit_jobs.add, 1, 1), rate_limits=["smtp"])
+        second = queue.put(jobq.Job(kit_jobs.add, 2, 2), rate_limits=["smtp"])
+        plain = [queue.put(jobq.Job(kit_jobs.add, i, 10)) for i in range(3)]
+    assert first.status == "completed" and first.result == 2
+    assert second.refresh().status == "pending"  # the window's one claim was used
+    assert [j.result for j in plain] == [10, 11, 12]
+    assert queue.rate_limits["smtp"].used == 1
+
+
 def test_jobs_run_in_the_callers_thread(db: jobq.Database) -> None:
     with inline(db) as runner:
         job = db.queue().put(jobq.Job(kit_jobs.thread_name))

@@ -256,11 +256,12 @@ SELECT * FROM picked ORDER BY lane, priority DESC, sort_at, id;
 
 -- name: claim_ids
 -- The jobs of %(start_ids)s (those the claimer has a free thread for) go straight to active.
+-- Deadlines are judged at %(now)s (the claimer's time); the claim's times are %(stamp)s.
 UPDATE jobq_jobs
 SET status = CASE WHEN id = ANY(%(start_ids)s) AND NOT (begin_by IS NOT NULL AND begin_after + make_interval(secs => begin_by) < %(now)s) THEN 'active' ELSE 'assigned' END,
-    active_start = CASE WHEN id = ANY(%(start_ids)s) AND NOT (begin_by IS NOT NULL AND begin_after + make_interval(secs => begin_by) < %(now)s) THEN %(now)s END,
+    active_start = CASE WHEN id = ANY(%(start_ids)s) AND NOT (begin_by IS NOT NULL AND begin_after + make_interval(secs => begin_by) < %(now)s) THEN %(stamp)s::timestamptz END,
     attempt = attempt + 1, dispatcher_uuid = %(dispatcher)s,
-    agent_name = %(agent)s, assigned_at = %(now)s
+    agent_name = %(agent)s, assigned_at = %(stamp)s
 WHERE status = 'pending' AND id = ANY(%(ids)s)
 RETURNING /*_job_columns*/, sort_at;
 

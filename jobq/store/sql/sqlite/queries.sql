@@ -246,11 +246,12 @@ ORDER BY lane, priority DESC, sort_at, id;
 
 -- name: claim_ids
 -- The jobs of :start_ids (those the claimer has a free thread for) go straight to active.
+-- Deadlines are judged at :now (the claimer's time); the claim's times are :stamp.
 UPDATE jobq_jobs
 SET status = CASE WHEN id IN (SELECT value FROM json_each(:start_ids)) AND NOT (begin_by IS NOT NULL AND begin_after + CAST(begin_by * 1000000 AS INTEGER) < :now) THEN 'active' ELSE 'assigned' END,
-    active_start = CASE WHEN id IN (SELECT value FROM json_each(:start_ids)) AND NOT (begin_by IS NOT NULL AND begin_after + CAST(begin_by * 1000000 AS INTEGER) < :now) THEN :now END,
+    active_start = CASE WHEN id IN (SELECT value FROM json_each(:start_ids)) AND NOT (begin_by IS NOT NULL AND begin_after + CAST(begin_by * 1000000 AS INTEGER) < :now) THEN :stamp END,
     attempt = attempt + 1, dispatcher_uuid = :dispatcher,
-    agent_name = :agent, assigned_at = :now
+    agent_name = :agent, assigned_at = :stamp
 WHERE status = 'pending' AND id IN (SELECT value FROM json_each(:ids))
 RETURNING /*_job_columns*/, sort_at;
 
