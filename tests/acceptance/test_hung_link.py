@@ -45,11 +45,14 @@ def test_a_job_whose_pool_gives_no_connection_in_time_is_retried_and_completes(
         # the pool's new ones hang: once they have, the pool has none idle to give.
         time.sleep(1.5)
         flag.touch()  # the job now asks for its connection
-        wait_until(
-            lambda: "counts of disconnect" in log.read_text(),
-            WAIT,
-            "the job's policy to see a lost connection",
-        )
+        try:
+            wait_until(
+                lambda: "counts of disconnect" in log.read_text(),
+                WAIT,
+                "the job's policy to see a lost connection",
+            )
+        except AssertionError as error:
+            raise AssertionError(f"{error}; worker log:\n{log.read_text()}") from None
         assert job.refresh().status == jobq.Status.ACTIVE  # retried in its claim, not failed
         proxy.stop_hanging()
         assert job.wait(timeout=60) == "written", log.read_text()
