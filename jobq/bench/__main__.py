@@ -8,6 +8,7 @@ import os
 import platform
 import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -413,6 +414,30 @@ def _cpu_model() -> str:
     return "?"
 
 
+def _run_mode(
+    flag: str,
+    run: Callable[[str, Callable[[str], None]], Any],
+    table: Callable[[list[Any]], Any],
+    report: Callable[[list[Any]], dict[str, Any]],
+    engines: list[str],
+    as_json: bool,
+    console: Console,
+    err: Console,
+) -> int:
+    """One of the runs instead of the usual workloads (`flag`): `run(engine, progress)` for
+    each engine, its table, and with --json its report (one line, last on stdout, so that
+    scripts can take the last line)."""
+    try:
+        results = [run(engine, lambda msg: err.print(msg, style="dim")) for engine in engines]
+    except BenchError as error:
+        err.print(f"[red]jobq bench {flag} failed: {error}[/red]")
+        return 1
+    console.print(table(results))
+    if as_json:
+        print(json.dumps(report(results)))
+    return 0
+
+
 def _main_scale(
     args: argparse.Namespace,
     settings: Settings,
@@ -423,29 +448,24 @@ def _main_scale(
     err: Console,
 ) -> int:
     """`--scale`: drain and latency, empty against filled, by engine (jobq.bench.scale)."""
-    try:
-        results = [
-            run_scale(
-                engine, settings, runs, args.scale_rows, lambda msg: err.print(msg, style="dim")
-            )
-            for engine in engines
-        ]
-    except BenchError as error:
-        err.print(f"[red]jobq bench --scale failed: {error}[/red]")
-        return 1
-    console.print(scale_table(results, machine, runs, args.agent_size))
-    if args.json:
-        config = {
-            "jobs": settings.jobs,
-            "runs": runs,
-            "latency_jobs": settings.latency_jobs,
-            "agent_size": args.agent_size,
-            "sqlite_synchronous": args.sqlite_synchronous,
-            "scale_rows": args.scale_rows,
-        }
-        # One line, last on stdout, so scripts can take the last line.
-        print(json.dumps(scale_report(results, machine, config)))
-    return 0
+    config = {
+        "jobs": settings.jobs,
+        "runs": runs,
+        "latency_jobs": settings.latency_jobs,
+        "agent_size": args.agent_size,
+        "sqlite_synchronous": args.sqlite_synchronous,
+        "scale_rows": args.scale_rows,
+    }
+    return _run_mode(
+        "--scale",
+        lambda engine, progress: run_scale(engine, settings, runs, args.scale_rows, progress),
+        lambda results: scale_table(results, machine, runs, args.agent_size),
+        lambda results: scale_report(results, machine, config),
+        engines,
+        args.json,
+        console,
+        err,
+    )
 
 
 def _main_fleet(
@@ -459,19 +479,17 @@ def _main_fleet(
 ) -> int:
     """`--fleet`: mixed, scale-out and idle, by engine (jobq.bench.fleet)."""
     sizes = FleetSizes.quick() if args.quick else FleetSizes()
-    try:
-        results = [
-            run_fleet(engine, settings, runs, sizes, lambda msg: err.print(msg, style="dim"))
-            for engine in engines
-        ]
-    except BenchError as error:
-        err.print(f"[red]jobq bench --fleet failed: {error}[/red]")
-        return 1
-    console.print(fleet_table(results, machine, runs))
-    if args.json:
-        config = {"jobs": settings.jobs, "runs": runs, **sizes.__dict__}
-        print(json.dumps(fleet_report(results, machine, config)))
-    return 0
+    config = {"jobs": settings.jobs, "runs": runs, **sizes.__dict__}
+    return _run_mode(
+        "--fleet",
+        lambda engine, progress: run_fleet(engine, settings, runs, sizes, progress),
+        lambda results: fleet_table(results, machine, runs),
+        lambda results: fleet_report(results, machine, config),
+        engines,
+        args.json,
+        console,
+        err,
+    )
 
 
 def _main_features(
@@ -484,19 +502,17 @@ def _main_features(
     err: Console,
 ) -> int:
     """`--features`: each per-job feature's put and drain against none (jobq.bench.features)."""
-    try:
-        results = [
-            run_features(engine, settings, runs, lambda msg: err.print(msg, style="dim"))
-            for engine in engines
-        ]
-    except BenchError as error:
-        err.print(f"[red]jobq bench --features failed: {error}[/red]")
-        return 1
-    console.print(features_table(results, machine, runs))
-    if args.json:
-        config = {"jobs": settings.jobs, "runs": runs}
-        print(json.dumps(features_report(results, machine, config)))
-    return 0
+    config = {"jobs": settings.jobs, "runs": runs}
+    return _run_mode(
+        "--features",
+        lambda engine, progress: run_features(engine, settings, runs, progress),
+        lambda results: features_table(results, machine, runs),
+        lambda results: features_report(results, machine, config),
+        engines,
+        args.json,
+        console,
+        err,
+    )
 
 
 if __name__ == "__main__":
