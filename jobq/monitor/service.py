@@ -600,44 +600,6 @@ class Monitor:
             done.append(record.id)
         return dataclasses.replace(result, done=tuple(done), new=tuple(new))
 
-    def put(
-        self,
-        path: str,
-        args: Sequence[Any] = (),
-        kwargs: dict[str, Any] | None = None,
-        *,
-        queue: str = "",
-        begin_after: dt.datetime | None = None,
-        retries: int | None = None,
-        timeout: float | None = None,
-        priority: int | None = None,
-        keep_result: dt.timedelta | None = None,
-        unique_key: str | None = None,
-        unique_while: Sequence[str] | None = None,
-        unique_for: dt.timedelta | None = None,
-        on_conflict: str | None = None,
-    ) -> JobRecord:
-        """Put a job calling the function at import path `path` (`package.module:function`)
-        with `args` and `kwargs` (and `retries`, `timeout`, `priority`, `keep_result` and the
-        unique options, as `Queue.put`: with a held key, the record is the holder's);
-        ValueError if the path is malformed or does not name an importable callable, or the
-        priority is out of range (nothing is stored then)."""
-        return self.put_job(
-            path,
-            args,
-            kwargs,
-            queue=queue,
-            begin_after=begin_after,
-            retries=retries,
-            timeout=timeout,
-            priority=priority,
-            keep_result=keep_result,
-            unique_key=unique_key,
-            unique_while=unique_while,
-            unique_for=unique_for,
-            on_conflict=on_conflict,
-        )[0]
-
     def put_job(
         self,
         path: str,
@@ -655,7 +617,12 @@ class Monitor:
         unique_for: dt.timedelta | None = None,
         on_conflict: str | None = None,
     ) -> tuple[JobRecord, str]:
-        """`put`, and what it did: "created", "existing" or "replaced" (`job.put_outcome`)."""
+        """Put a job calling the function at import path `path` (`package.module:function`)
+        with `args` and `kwargs` (and `retries`, `timeout`, `priority`, `keep_result` and the
+        unique options, as `Queue.put`): its record (with a held key, the holder's) and what
+        the put did, "created", "existing" or "replaced" (`job.put_outcome`). ValueError if the
+        path is malformed or does not name an importable callable, or the priority is out of
+        range (nothing is stored then)."""
         from jobq.model.job import Job
 
         func = resolve_callable(path)

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from jobq.errors import BadStatusError, JobNotFound
-from jobq.store._rows import job_record, job_records
+from jobq.store._rows import insert_params, job_record, job_records
 from jobq.store.base import JobRecord, NewJob
 from jobq.store.driver import Driver, Executor
 
@@ -105,28 +105,9 @@ def _conflict(ex: Executor, job: NewJob, holder: int, params: dict[str, Any]) ->
 
 def _unique_params(driver: Driver, job: NewJob, now: dt.datetime) -> dict[str, Any]:
     """The named parameters of insert_unique (and replace_unique) for `job`, put at `now`."""
-    return dict(
-        queue=job.queue,
-        status="pending",
-        sort_at=driver.to_db_time(max(job.begin_after, now)),
-        begin_after=driver.to_db_time(job.begin_after),
-        begin_by=job.begin_by,
-        job_class=job.job_class,
-        call=job.call,
-        call_repr=job.call_repr,
-        retry_policy=job.retry_policy,
-        retry_data=json.dumps(job.retry_data) if job.retry_data else "{}",
-        failure_log_level=job.failure_log_level,
-        quota_names=json.dumps(list(job.quota_names)) if job.quota_names else "[]",
-        rate_limits=json.dumps(list(job.rate_limits)) if job.rate_limits else "[]",
-        put_by=job.put_by,
-        parent_id=job.parent_id,
-        now=driver.to_db_time(now),
-        unique_key=job.unique_key,
-        unique_while=job.unique_while,
-        priority=job.priority,
-        keep_result=job.keep_result,
-    )
+    params = insert_params(driver, job, "pending", now)
+    params.update(unique_key=job.unique_key, unique_while=job.unique_while)
+    return params
 
 
 def prune_unique_keys(driver: Driver, now: dt.datetime) -> int:

@@ -6,11 +6,12 @@ conversion; a claim builds one per job, so these do no more than the fields need
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from typing import Any
 
-from jobq.store.base import DispatcherRecord, JobRecord
+from jobq.store.base import DispatcherRecord, JobRecord, NewJob
 from jobq.store.driver import Driver, Row
 
 _DISPATCHER_TIMES = ("started", "last_ping", "activated", "deactivated")
@@ -123,3 +124,28 @@ def dispatcher_record(driver: Driver, row: Row) -> DispatcherRecord:
         if row[key] is not None:
             row[key] = driver.from_db_time(row[key])
     return DispatcherRecord(**row)
+
+
+def insert_params(driver: Driver, job: NewJob, status: str, now: dt.datetime) -> dict[str, Any]:
+    """The named parameters of a job's insert (insert_job, insert_and_notify, and with its
+    unique options insert_unique), for `job` put at `now` with `status`."""
+    return dict(
+        queue=job.queue,
+        status=status,
+        sort_at=driver.to_db_time(max(job.begin_after, now)),
+        begin_after=driver.to_db_time(job.begin_after),
+        begin_by=job.begin_by,
+        job_class=job.job_class,
+        call=job.call,
+        call_repr=job.call_repr,
+        retry_policy=job.retry_policy,
+        retry_data=json.dumps(job.retry_data) if job.retry_data else "{}",
+        failure_log_level=job.failure_log_level,
+        quota_names=json.dumps(list(job.quota_names)) if job.quota_names else "[]",
+        rate_limits=json.dumps(list(job.rate_limits)) if job.rate_limits else "[]",
+        put_by=job.put_by,
+        parent_id=job.parent_id,
+        now=driver.to_db_time(now),
+        priority=job.priority,
+        keep_result=job.keep_result,
+    )

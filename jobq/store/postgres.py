@@ -46,6 +46,7 @@ from jobq.errors import (
 )
 from jobq.store._external import driver_connection
 from jobq.store._group import GroupCommit
+from jobq.store._rows import insert_params
 from jobq.store._schema import load_queries
 from jobq.store._sql import SqlStore
 from jobq.store.base import NewJob
@@ -362,30 +363,8 @@ class PostgresDriver:
         return list(values)
 
     # -- writes --------------------------------------------------------------------------------
-    def _insert_params(self, job: NewJob, status: str, now: dt.datetime) -> dict[str, Any]:
-        return dict(
-            queue=job.queue,
-            status=status,
-            sort_at=max(job.begin_after, now),
-            begin_after=job.begin_after,
-            begin_by=job.begin_by,
-            job_class=job.job_class,
-            call=job.call,
-            call_repr=job.call_repr,
-            retry_policy=job.retry_policy,
-            retry_data=json.dumps(job.retry_data) if job.retry_data else "{}",
-            failure_log_level=job.failure_log_level,
-            quota_names=json.dumps(list(job.quota_names)) if job.quota_names else "[]",
-            put_by=job.put_by,
-            parent_id=job.parent_id,
-            now=now,
-            priority=job.priority,
-            keep_result=job.keep_result,
-            rate_limits=json.dumps(list(job.rate_limits)) if job.rate_limits else "[]",
-        )
-
     def insert_job(self, ex: Executor, job: NewJob, status: str, now: dt.datetime) -> int:
-        row = ex.one("insert_job", **self._insert_params(job, status, now))
+        row = ex.one("insert_job", **insert_params(self, job, status, now))
         assert row is not None
         return int(row["id"])
 
@@ -394,7 +373,7 @@ class PostgresDriver:
         with self._pooled(transaction=False, commits=True) as ex:
             row = ex.one(
                 "insert_and_notify",
-                **self._insert_params(job, "pending", now),
+                **insert_params(self, job, "pending", now),
                 channel=self.channel,
             )
         assert row is not None
