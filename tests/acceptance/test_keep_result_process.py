@@ -6,15 +6,11 @@ it expired, when and why, and a job put without keep_result is still there (issu
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from worker_helpers import subprocess_env, wait_until
+from worker_helpers import run_jobq, spawn_worker, stop_workers, wait_until
 
 import jobq
 
@@ -26,44 +22,11 @@ WAIT = 60.0
 @pytest.fixture
 def worker_process(db: jobq.Database, db_url: str, tmp_path: Path) -> Iterator[None]:
     """A `jobq worker` process pruning every half second, stopped (SIGTERM) after the test."""
-    log = tmp_path / "worker.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "jobq",
-                "worker",
-                "--db",
-                db_url,
-                "--uuid",
-                str(uuid.uuid4()),
-                "--prune-interval",
-                "0.5",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=subprocess_env(),
-        )
+    proc = spawn_worker(db_url, "--prune-interval", "0.5", log=tmp_path / "worker.log")
     try:
         yield
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-
-
-def jobq_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "jobq", *args],
-        capture_output=True,
-        text=True,
-        env=subprocess_env(),
-        timeout=120,
-    )
+        stop_workers(proc)
 
 
 def _gone(db: jobq.Database, job_id: int) -> bool:
@@ -77,13 +40,13 @@ def _gone(db: jobq.Database, job_id: int) -> bool:
 def test_a_worker_prunes_an_expired_job_and_jobq_job_says_it_expired(
     db: jobq.Database, db_url: str, worker_process: None
 ) -> None:
-    put = jobq_cli("put", "--db", db_url, "--keep-result", "2S", "jobfuncs:add", "1", "2")
+    put = run_jobq("put", "--db", db_url, "--keep-result", "2S", "jobfuncs:add", "1", "2")
     assert put.returncode == 0, put.stderr
     kept_id = int(put.stdout)
     plain = db.queue().put(jobq.Job(pow, 2, 5))
     assert db.get_job(kept_id).wait(timeout=WAIT) == 3 and plain.wait(timeout=WAIT) == 32
 
-    shown = jobq_cli("job", "--db", db_url, str(kept_id), "--json")
+    shown = run_jobq("job", "--db", db_url, str(kept_id), "--json")
     assert shown.returncode == 0, shown.stderr
     summary = json.loads(shown.stdout)
     assert summary["keep_result"] == {"seconds": 2.0}
@@ -93,7 +56,7 @@ def test_a_worker_prunes_an_expired_job_and_jobq_job_says_it_expired(
     with pytest.raises(jobq.JobExpired) as info:
         db.get_job(kept_id)
     when = info.value.expires_at.strftime("%Y-%m-%d %H:%M:%S UTC")
-    done = jobq_cli("job", "--db", db_url, str(kept_id))
+    done = run_jobq("job", "--db", db_url, str(kept_id))
     assert done.returncode != 0
     assert f"job {kept_id} expired at {when}" in done.stderr
     assert "put with keep_result=0:00:02" in done.stderr and "retention pruned it" in done.stderr
@@ -104,7 +67,7 @@ def test_jobq_put_refuses_a_bad_keep_result_and_stores_nothing(
     db: jobq.Database, db_url: str
 ) -> None:
     for value, words in (("0S", "at least 1 second"), ("3651D", "at most 3650 days")):
-        put = jobq_cli("put", "--db", db_url, "--keep-result", value, "jobfuncs:add", "1", "2")
+        put = run_jobq("put", "--db", db_url, "--keep-result", value, "jobfuncs:add", "1", "2")
         assert put.returncode == 2 and words in put.stderr, put.stderr
         assert "--keep-result" in put.stderr
     assert db.store.last_job_id() is None

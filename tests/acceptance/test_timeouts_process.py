@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import uuid
@@ -23,7 +22,13 @@ import pytest
 import timeout_jobs
 from starlette.testclient import TestClient
 from timeout_jobs import events
-from worker_helpers import subprocess_env, wait_until
+from worker_helpers import (
+    jobq_output,
+    run_jobq,
+    spawn_worker,
+    stop_workers,
+    wait_until,
+)
 
 import jobq
 from jobq.web import create_app
@@ -35,49 +40,28 @@ pytestmark = pytest.mark.slow
 WAIT = 60.0
 
 
-def _start(db_url: str, log: Path, *options: str) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "jobq",
-                "worker",
-                "--db",
-                db_url,
-                "--poll-interval",
-                "0.1",
-                *options,
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=subprocess_env(),
-        )
+def _start(
+    db_url: str, log: Path, *options: str, uuid: str | None = None
+) -> subprocess.Popen[bytes]:
+    return spawn_worker(db_url, "--poll-interval", "0.1", *options, uuid=uuid, log=log)
 
 
-def _stop(proc: subprocess.Popen[bytes], log: Path) -> int:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.wait(WAIT)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
-        raise AssertionError(f"worker did not stop:\n{log.read_text(errors='replace')}") from None
+def _stop(proc: subprocess.Popen[bytes]) -> int | None:
+    """Stop the worker (SIGTERM, killed after 30 s); its exit code."""
+    stop_workers(proc)
+    return proc.returncode
 
 
 @pytest.fixture
 def worker_process(db: jobq.Database, db_url: str, tmp_path: Path) -> Iterator[Path]:
     """A `jobq worker` process with a 0.5 s grace and a 2 s default limit; its log's path."""
     log = tmp_path / "worker.log"
-    proc = _start(
-        db_url, log, "--uuid", str(uuid.uuid4()), "--timeout-grace", "0.5", "--job-timeout", "2"
-    )
+    proc = _start(db_url, log, "--timeout-grace", "0.5", "--job-timeout", "2")
     try:
         yield log
     finally:
         (tmp_path / "release").touch()
-        assert _stop(proc, log) == 0, log.read_text(errors="replace")
+        assert _stop(proc) == 0, log.read_text(errors="replace")
 
 
 def _completed(job: jobq.Job) -> bool:
@@ -89,18 +73,6 @@ def _timeout_message(job: jobq.Job) -> str:
     assert job.failed and isinstance(failure, jobq.Failure), job.result
     assert failure.type_name == "jobq.errors.JobTimeout", failure
     return failure.message
-
-
-def jobq_cli(*args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "jobq", *args],
-        capture_output=True,
-        text=True,
-        env=subprocess_env(),
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def test_a_worker_process_takes_a_runaway_away_and_the_monitor_shows_it(
@@ -124,7 +96,7 @@ def test_a_worker_process_takes_a_runaway_away_and_the_monitor_shows_it(
     assert "its attempt was taken away" in _timeout_message(runaway.refresh())
     assert "follow-up ran" not in events(tmp_path)
     # The monitor: `jobq job ID`, the JSON API and the dashboard's job page.
-    shown = jobq_cli("job", str(runaway.id), "--db", db_url)
+    shown = jobq_output("job", str(runaway.id), "--db", db_url)
     assert re.search(r"time limit +1\.00s", shown), shown
     assert "JobTimeout" in shown
     with TestClient(create_app(db)) as client:
@@ -144,7 +116,7 @@ def test_the_worker_default_limit_applies_to_jobs_without_their_own(
     wait_until(lambda: _completed(job), WAIT)
     assert "time limit of 2 s; it ended once its stop was requested" in _timeout_message(job)
     assert events(tmp_path) == ["stop seen"]
-    shown = jobq_cli("job", str(job.id), "--db", db_url)
+    shown = jobq_output("job", str(job.id), "--db", db_url)
     assert "JobTimeout" in shown
     assert re.search(r"time limit +-", shown), shown  # its own: none
 
@@ -153,7 +125,7 @@ def test_jobq_put_gives_a_job_its_limit(
     db: jobq.Database, db_url: str, worker_process: Path, tmp_path: Path
 ) -> None:
     job_id = int(
-        jobq_cli(
+        jobq_output(
             "put", "timeout_jobs:cooperative", str(tmp_path), "--timeout", "0.5", "--db", db_url
         )
     )
@@ -161,14 +133,7 @@ def test_jobq_put_gives_a_job_its_limit(
     assert job.retry_data == {"timeout": 0.5}
     wait_until(lambda: _completed(job), WAIT)
     assert "time limit of 0.5 s" in _timeout_message(job)
-    command = [sys.executable, "-m", "jobq", "put", "jobfuncs:add", "1", "2"]
-    done = subprocess.run(
-        [*command, "--timeout", "-1", "--db", db_url],
-        capture_output=True,
-        text=True,
-        env=subprocess_env(),
-        timeout=60,
-    )
+    done = run_jobq("put", "jobfuncs:add", "1", "2", "--timeout", "-1", "--db", db_url)
     assert done.returncode == 2
     assert "timeout must be > 0" in done.stderr and "-1.0" in done.stderr
     assert db.store.get(job_id + 1) is None  # nothing stored
@@ -190,13 +155,7 @@ def test_jobq_put_gives_a_job_its_limit(
 def test_bad_limit_options_stop_the_worker_at_once(
     db: jobq.Database, db_url: str, tmp_path: Path, options: list[str], words: str
 ) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "jobq", "worker", "--db", db_url, *options],
-        capture_output=True,
-        text=True,
-        env=subprocess_env(),
-        timeout=60,
-    )
+    done = run_jobq("worker", "--db", db_url, *options, timeout=60)
     assert done.returncode == 2, done.stdout + done.stderr
     assert words in done.stderr
     assert db.store.list_dispatchers() == []  # no worker started
@@ -219,8 +178,8 @@ def test_under_processes_the_child_running_a_runaway_is_replaced(
     proc = _start(
         db_url,
         log,
-        *("--processes", "2", "--uuid", base, "--agent", "main:2"),
-        *("--timeout-grace", "0.5", "--grace", "5"),
+        *("--processes", "2", "--agent", "main:2", "--timeout-grace", "0.5", "--grace", "5"),
+        uuid=base,
     )
     try:
         runaway = db.queue().put(
@@ -250,7 +209,7 @@ def test_under_processes_the_child_running_a_runaway_is_replaced(
         assert "replacing it" in log.read_text(errors="replace")
     finally:
         (tmp_path / "release").touch()
-        code = _stop(proc, log)
+        code = _stop(proc)
     assert code == 0, log.read_text(errors="replace")
 
 

@@ -46,6 +46,27 @@ def spawn_worker(
         return subprocess.Popen(command, env=subprocess_env(), stdout=out, stderr=out)
 
 
+def run_jobq(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`python -m jobq ARGS...` as a user runs it (the test job functions importable): its
+    exit code and output."""
+    return subprocess.run(
+        [sys.executable, "-m", "jobq", *args],
+        capture_output=True,
+        text=True,
+        env=env or subprocess_env(),
+        timeout=timeout,
+    )
+
+
+def jobq_output(*args: str) -> str:
+    """`run_jobq`'s standard output, for a command that must succeed."""
+    done = run_jobq(*args)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def stop_workers(*processes: subprocess.Popen[bytes] | None) -> None:
     """Stop worker processes as an operator would (SIGTERM; a paused one is resumed first),
     killing any still running after 30 s."""
