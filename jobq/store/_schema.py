@@ -3,6 +3,7 @@ numbered migrations, and `migrate`, which brings a database to `SCHEMA_VERSION`.
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 
 from jobq.errors import SchemaMismatch
@@ -11,9 +12,13 @@ from jobq.store.driver import Driver
 SCHEMA_VERSION = 10  # the highest numbered file in sql/<engine>/migrations/
 
 
+_ALIASED = re.compile(r"/\*(_\w+):(\w+)\*/")
+
+
 def load_queries(engine: str) -> dict[str, str]:
     """Read `sql/<engine>/queries.sql` and `monitor.sql` into {name: sql}, split on `-- name:`
-    headers. A block named `_x` is a fragment, pasted where a query says `/*_x*/`."""
+    headers. A block named `_x` is a fragment, pasted where a query says `/*_x*/`; a list of
+    columns is pasted with a table alias `a` where it says `/*_x:a*/` (each column as `a.c`)."""
     folder = resources.files("jobq.store").joinpath(f"sql/{engine}")
     text = "\n".join(folder.joinpath(f).read_text() for f in ("queries.sql", "monitor.sql"))
     queries: dict[str, str] = {}
@@ -31,6 +36,12 @@ def load_queries(engine: str) -> dict[str, str]:
     fragments = {k: v.rstrip(";") for k, v in queries.items() if k.startswith("_")}
     for key, fragment in fragments.items():
         queries = {k: v.replace(f"/*{key}*/", fragment) for k, v in queries.items()}
+
+    def aliased(match: re.Match[str]) -> str:
+        columns = fragments[match.group(1)].split(",")
+        return ", ".join(f"{match.group(2)}.{column.strip()}" for column in columns)
+
+    queries = {k: _ALIASED.sub(aliased, v) for k, v in queries.items()}
     return {k: v.rstrip(";") for k, v in queries.items() if not k.startswith("_")}
 
 

@@ -232,12 +232,7 @@ RETURNING /*_job_columns*/, sort_at;
 -- Nothing for a queue with quotas or rate limits (as in claim): those take the quota path.
 WITH RECURSIVE /*_pending_levels*/
 SELECT * FROM (
-    SELECT j.id, j.queue, j.status, j.lane, j.begin_after, j.begin_by, j.job_class, j.call,
-        j.call_repr, j.retry_policy, j.retry_data, j.failure_log_level, j.quota_names,
-        j.annotations, j.attempt, j.dispatcher_uuid, j.agent_name, j.put_by, j.parent_id,
-        j.waiting_on, j.result_repr, j.failed, j.failure, j.created, j.assigned_at,
-        j.active_start, j.active_end, j.completed_at, j.rate_limits, j.unique_key,
-        j.unique_while, j.priority, j.keep_result, j.expires_at, j.sort_at
+    SELECT /*_job_columns:j*/, j.sort_at
     FROM /*_due_in_order*/
         AND NOT EXISTS (SELECT 1 FROM jobq_quotas WHERE queue = :queue)
         AND NOT EXISTS (SELECT 1 FROM jobq_rate_limits WHERE queue = :queue)
@@ -300,12 +295,7 @@ GROUP BY n.value;
 -- (:exhausted), unless they missed their deadline. The claim judges these in Python.
 WITH RECURSIVE /*_pending_levels*/
 SELECT * FROM (
-    SELECT j.id, j.queue, j.status, j.lane, j.begin_after, j.begin_by, j.job_class, j.call,
-        j.call_repr, j.retry_policy, j.retry_data, j.failure_log_level, j.quota_names,
-        j.annotations, j.attempt, j.dispatcher_uuid, j.agent_name, j.put_by, j.parent_id,
-        j.waiting_on, j.result_repr, j.failed, j.failure, j.created, j.assigned_at,
-        j.active_start, j.active_end, j.completed_at, j.rate_limits, j.unique_key,
-        j.unique_while, j.priority, j.keep_result, j.expires_at, j.holds_quota, j.sort_at
+    SELECT /*_job_columns:j*/, j.holds_quota, j.sort_at
     FROM /*_due_in_order*/
         AND (j.quota_names = '[]' OR j.holds_quota = 1
             OR NOT EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(j.quota_names)
