@@ -14,12 +14,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from jobq.store.driver import Executor
 
 events_log = logging.getLogger("jobq.events")
+
+# How long (seconds) an outcome handed over without waiting waits for others to share its
+# commit: at thousands of short jobs a second, tens of outcomes share each commit instead of
+# a few, for a few milliseconds more before each becomes visible (docs/benchmarks.md).
+OUTCOME_LINGER = 0.005
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -38,26 +44,53 @@ class _Write(Generic[Item]):
 class GroupCommit(Generic[Item, Result]):
     """`run(item)` from any thread: `flush(items)` writes a batch and returns one result per
     item, an exception instance for an item that failed on its own; if `flush` raises, every
-    item of its batch fails with that error (nothing of the batch is committed)."""
+    item of its batch fails with that error (nothing of the batch is committed).
 
-    def __init__(self, flush: Callable[[list[Item]], list[Result | BaseException]]) -> None:
+    With `linger` (seconds), a write submitted without waiting (`submit_then`) waits up to
+    that long, or until `batch_limit` of them are queued, for others to share its commit; the
+    callers of `run` lead without them, so that what they wait for is not held behind the
+    submitted writes' commit (on SQLite, their file sync). With no linger, a leader takes
+    everything queued."""
+
+    def __init__(
+        self,
+        flush: Callable[[list[Item]], list[Result | BaseException]],
+        *,
+        linger: float = 0.0,
+        batch_limit: int = 64,
+    ) -> None:
         self._flush = flush
-        self._cond = threading.Condition()
-        self._queued: list[_Write[Item]] = []
+        self._linger = linger
+        self._batch_limit = batch_limit
+        self._lock = threading.Lock()
+        # Two conditions on one lock, so that each wake-up reaches only the threads it
+        # concerns: callers of `run` waiting for a flush to end, and the flusher thread.
+        self._flushed = threading.Condition(self._lock)
+        self._submitted_cond = threading.Condition(self._lock)
+        self._queued: list[_Write[Item]] = []  # from `run`: the next leader takes them
+        self._submitted: list[_Write[Item]] = []  # from `submit_then`: for the flusher
+        self._first_submitted_at = 0.0  # time.monotonic() of the oldest of `_submitted`
+        self._waiting = 0  # callers of `run` waiting on `_flushed`
         self._flushing = False
         self._flusher: threading.Thread | None = None
+        self._flusher_waits = False  # the flusher waits on `_submitted_cond`
         self._closed = False
 
     def run(self, item: Item) -> Result:
         write = _Write(item)
-        with self._cond:
+        with self._lock:
             self._queued.append(write)
             while self._flushing and not write.done:
-                self._cond.wait()
-            lead = not write.done  # nobody is flushing: lead, taking everything queued
+                self._waiting += 1
+                self._flushed.wait()
+                self._waiting -= 1
+            lead = not write.done  # nobody is flushing: lead, taking what is queued
             if lead:
                 self._flushing = True
                 batch, self._queued = self._queued, []
+                if not self._linger and self._submitted:
+                    batch += self._submitted
+                    self._submitted = []
         if lead:
             self._flush_batch(batch)
         if isinstance(write.result, BaseException):
@@ -67,36 +100,57 @@ class GroupCommit(Generic[Item, Result]):
     def submit_then(self, item: Item, then: Callable[[Result | BaseException], None]) -> None:
         """Queue `item` and return at once; `then(result)` is called once it is committed,
         with its result or its exception."""
-        with self._cond:
-            self._queued.append(_Write(item, then))
+        with self._lock:
+            if not self._submitted:
+                self._first_submitted_at = time.monotonic()
+            self._submitted.append(_Write(item, then))
             if self._flusher is None or not self._flusher.is_alive():
                 self._flusher = threading.Thread(
                     target=self._flush_submitted, name="jobq-group-commit", daemon=True
                 )
                 self._flusher.start()
-            self._cond.notify_all()
+            elif self._flusher_waits and (
+                len(self._submitted) == 1 or len(self._submitted) >= self._batch_limit
+            ):
+                self._submitted_cond.notify()  # its linger starts, or its batch is full
 
     def _flush_submitted(self) -> None:
         while True:
-            with self._cond:
-                while not self._closed and (self._flushing or not self._queued):
-                    self._cond.wait()
-                if not self._queued:  # closed, and nothing left
-                    return
+            with self._lock:
+                self._flusher_waits = True
+                while not self._closed and (self._flushing or not self._submitted):
+                    self._submitted_cond.wait()
+                while (
+                    not self._closed
+                    and len(self._submitted) < self._batch_limit
+                    and (wait := self._first_submitted_at + self._linger - time.monotonic()) > 0
+                ):
+                    self._submitted_cond.wait(wait)
+                while self._flushing and not self._closed:
+                    self._submitted_cond.wait()
+                self._flusher_waits = False
+                if not self._submitted:  # closed with nothing left, or a leader took them
+                    if self._closed:
+                        return
+                    continue
+                if self._flushing:  # closed while a leader flushes: let it end first
+                    continue
                 self._flushing = True
-                batch, self._queued = self._queued, []
+                batch, self._submitted = self._submitted, []
+                batch += self._queued
+                self._queued = []
             self._flush_batch(batch)
 
     def close(self, timeout: float = 10.0) -> None:
         """Flush what was submitted (waiting up to `timeout` seconds) and stop the thread; a
         later `submit` starts another (a store may be used again after `close`)."""
-        with self._cond:
+        with self._lock:
             self._closed = True
-            self._cond.notify_all()
+            self._submitted_cond.notify_all()
             flusher = self._flusher
         if flusher is not None:
             flusher.join(timeout)
-        with self._cond:
+        with self._lock:
             self._closed = False
             if self._flusher is flusher and (flusher is None or not flusher.is_alive()):
                 self._flusher = None
@@ -106,9 +160,12 @@ class GroupCommit(Generic[Item, Result]):
         try:
             self._write(batch)
         finally:
-            with self._cond:
+            with self._lock:
                 self._flushing = False
-                self._cond.notify_all()
+                if self._waiting:
+                    self._flushed.notify_all()  # theirs is done, or one of them leads next
+                if self._flusher_waits and (self._submitted or self._closed):
+                    self._submitted_cond.notify()
             _resolve(batch)
 
     def _write(self, batch: list[_Write[Item]]) -> None:
@@ -133,21 +190,23 @@ def _resolve(batch: list[_Write[Any]]) -> None:
 
 
 def in_savepoints(
-    transaction: Callable[[], contextlib.AbstractContextManager[Executor]],
+    transaction: Callable[..., contextlib.AbstractContextManager[Executor]],
 ) -> Callable[[list[Callable[[Executor], Any]]], list[Any]]:
     """A `flush` running each `work(executor)` of a batch in one transaction, each in its own
     savepoint, so that one failing (a lost claim raising `ReassignedError`) undoes only its own
-    writes."""
+    writes. The transaction is `durable` unless every work of the batch says it need not be
+    (its `durable` attribute: a claim or a start, which a crash of the machine may undo)."""
 
     def flush(batch: list[Callable[[Executor], Any]]) -> list[Any]:
         results: list[Any] = []
+        durable = any(getattr(work, "durable", True) for work in batch)
         if len(batch) == 1:  # alone: its own transaction is its savepoint
             try:
-                with transaction() as ex:
+                with transaction(durable=durable) as ex:
                     return [batch[0](ex)]
             except Exception as error:
                 return [error]
-        with transaction() as ex:
+        with transaction(durable=durable) as ex:
             for work in batch:
                 ex.raw("SAVEPOINT jobq_write")
                 try:

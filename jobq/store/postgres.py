@@ -45,7 +45,7 @@ from jobq.errors import (
     is_disconnect,
 )
 from jobq.store._external import driver_connection
-from jobq.store._group import GroupCommit
+from jobq.store._group import OUTCOME_LINGER, GroupCommit
 from jobq.store._rows import insert_params
 from jobq.store._schema import load_queries
 from jobq.store._sql import SqlStore
@@ -243,7 +243,9 @@ class PostgresDriver:
         self.channel = notify_channel(self.schema)
         self.queries = load_queries("postgres")
         self._flush_conn: psycopg.Connection[Any] | None = None
-        self.completions: GroupCommit[dict[str, Any], bool] = GroupCommit(self._complete_plain)
+        self.completions: GroupCommit[dict[str, Any], bool] = GroupCommit(
+            self._complete_plain, linger=OUTCOME_LINGER
+        )
         # Starts of jobs claimed ahead, from the threads of this process: one statement each
         # flush (its own connection, as the completions').
         self.starts: GroupCommit[dict[str, Any], bool] = GroupCommit(self._start_batch)

@@ -27,11 +27,11 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
-from typing import Any
+from typing import Any, Generic
 
 from jobq.errors import ConfigError, ConflictError, StoreFull, StoreUnavailable, is_conflict
 from jobq.store._external import driver_connection
-from jobq.store._group import GroupCommit, in_savepoints
+from jobq.store._group import OUTCOME_LINGER, GroupCommit, in_savepoints
 from jobq.store._schema import load_queries
 from jobq.store._sql import SqlStore
 from jobq.store._wake import SocketWaiter, WakeSender, wake_folder
@@ -41,6 +41,7 @@ from jobq.store.driver import Executor, ResultWrite, T
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICRO = dt.timedelta(microseconds=1)
 _SYNC_MODES = {"off", "normal", "full", "extra"}
+_SYNCING_MODES = {"full", "extra"}  # the modes that sync the file at each commit in WAL mode
 # Rows per INSERT of a batch: one statement of many VALUES rows costs SQLite less per row
 # than as many one-row statements (it opens the table's indexes and updates the id sequence
 # once per statement; docs/benchmarks.md). 500 rows are 7,000 parameters, far under
@@ -84,16 +85,23 @@ def _database_path(ex: Executor) -> str | None:
     return None
 
 
-def _wrapping(work: Callable[[Executor], T]) -> Callable[[Executor], T]:
-    """`work` for the group commit, raising jobq's errors instead of sqlite3's."""
+class _Write(Generic[T]):
+    """`work` for the group commit, raising jobq's errors instead of sqlite3's. A write that
+    is not `durable` (a claim, a start) may commit without the file sync: a crash of the
+    process cannot lose it (the operating system has it), only one of the machine could, and
+    the job then goes back to its queue as it was, unstarted."""
 
-    def wrapped(ex: Executor) -> T:
+    __slots__ = ("durable", "work")
+
+    def __init__(self, work: Callable[[Executor], T], durable: bool = True) -> None:
+        self.work = work
+        self.durable = durable
+
+    def __call__(self, ex: Executor) -> T:
         try:
-            return work(ex)
+            return self.work(ex)
         except sqlite3.Error as error:
             raise _wrap(error, _database_path(ex)) from error
-
-    return wrapped
 
 
 class SqliteAttemptConnection:
@@ -179,7 +187,7 @@ class SqliteDriver:
         self._row_parameters = self.queries["insert_job_row"].count("?")
         # Claims, completions and single puts of this process's threads share commits (syncs).
         self.group: GroupCommit[Callable[[Executor], Any], Any] = GroupCommit(
-            in_savepoints(self.transaction)
+            in_savepoints(self.transaction), linger=OUTCOME_LINGER
         )
 
     # -- connections and transactions ----------------------------------------------------------
@@ -207,7 +215,12 @@ class SqliteDriver:
         return conn
 
     @contextlib.contextmanager
-    def transaction(self, conn: object | None = None) -> Iterator[Executor]:
+    def transaction(
+        self, conn: object | None = None, *, durable: bool = True
+    ) -> Iterator[Executor]:
+        """A write transaction on this thread's connection (or, with `conn`, in the caller's).
+        Not `durable`: committed without the file sync, where the configured mode would
+        sync (`synchronous` may only change between transactions)."""
         if conn is not None:
             raw = driver_connection(conn, sqlite3.Connection, "sqlite3")
             cursor = raw.cursor()
@@ -217,25 +230,37 @@ class SqliteDriver:
         db = self.connection()
         # Threads of this process queue here, and the next one starts the moment the lock is
         # free, instead of polling in SQLite's busy handler (which sleeps in growing steps).
+        unsynced = not durable and self.synchronous in _SYNCING_MODES
         with self._writer:
             try:
+                if unsynced:
+                    db.execute("PRAGMA synchronous=NORMAL")
                 db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as error:
+                self._restore_sync(db, unsynced)
                 raise _wrap(error, self.path) from error
             try:
-                yield Executor(self.queries, db.cursor())
-            except sqlite3.Error as error:
-                db.execute("ROLLBACK")
-                raise _wrap(error, self.path) from error
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            try:
-                db.execute("COMMIT")
-            except sqlite3.Error as error:
-                if db.in_transaction:
+                try:
+                    yield Executor(self.queries, db.cursor())
+                except sqlite3.Error as error:
                     db.execute("ROLLBACK")
-                raise _wrap(error, self.path) from error
+                    raise _wrap(error, self.path) from error
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                try:
+                    db.execute("COMMIT")
+                except sqlite3.Error as error:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise _wrap(error, self.path) from error
+            finally:
+                self._restore_sync(db, unsynced)
+
+    def _restore_sync(self, db: sqlite3.Connection, unsynced: bool) -> None:
+        if unsynced:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute(f"PRAGMA synchronous={self.synchronous}")
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Executor]:
@@ -248,10 +273,10 @@ class SqliteDriver:
         return self.transaction()  # SQLite has no cheaper way to commit a single write
 
     def grouped(self, work: Callable[[Executor], T]) -> T:
-        return self.group.run(_wrapping(work))
+        return self.group.run(_Write(work, durable=False))  # claims
 
     def start_job(self, params: dict[str, Any]) -> bool:
-        return self.group.run(_wrapping(lambda ex: ex.run("start_job", **params) == 1))
+        return self.group.run(_Write(lambda ex: ex.run("start_job", **params) == 1, durable=False))
 
     def notify(self, ex: Executor, queue: str) -> None:
         """No NOTIFY: waiting workers are told to look (`_wake.py`), and see the commit that
@@ -270,12 +295,12 @@ class SqliteDriver:
 
     # -- writes --------------------------------------------------------------------------------
     def put_one(self, job: NewJob, now: dt.datetime) -> int:
-        job_id = self.group.run(_wrapping(lambda ex: self.insert_job(ex, job, "pending", now)))
+        job_id = self.group.run(_Write(lambda ex: self.insert_job(ex, job, "pending", now)))
         self.waker.send()
         return job_id
 
     def commit_result(self, params: dict[str, Any], now: dt.datetime, write: ResultWrite) -> None:
-        self.group.run(_wrapping(lambda ex: write(self, ex, params, now)))
+        self.group.run(_Write(lambda ex: write(self, ex, params, now)))
 
     def commit_result_later(
         self,
@@ -287,7 +312,7 @@ class SqliteDriver:
         def after_flush(result: Any) -> None:
             then(result if isinstance(result, BaseException) else None)
 
-        self.group.submit_then(_wrapping(lambda ex: write(self, ex, params, now)), after_flush)
+        self.group.submit_then(_Write(lambda ex: write(self, ex, params, now)), after_flush)
 
     def insert_job(self, ex: Executor, job: NewJob, status: str, now: dt.datetime) -> int:
         values = self._row_values(job, status, now, self.to_db_time(now))

@@ -40,6 +40,9 @@ DEFAULT_SIZE = 3
 # (docs/benchmarks.md has the figures).
 CLAIM_AHEAD_BELOW = 0.05  # seconds
 CLAIM_AHEAD_MOST = 16
+# Jobs per thread whose outcomes may be committing while the agent goes on (the group commit
+# gathers outcomes for a few milliseconds, `jobq.store._group`).
+SETTLING_MOST = 16
 # Callbacks an agent runs at once beside its `size` threads, while those all run long jobs.
 CALLBACK_SLOTS = 1
 
@@ -172,14 +175,20 @@ class AgentPool:
     @property
     def free(self) -> int:
         """How many jobs the dispatcher may hand over now: `size` (plus `claim_ahead`) less
-        those running, where up to `size` jobs whose outcome is committing count as done."""
-        return self._size + self.claim_ahead - self.running + min(self.settling, self._size)
+        those running, where jobs whose outcome is committing count as done (`_committing`)."""
+        return self._size + self.claim_ahead - self.running + self._committing()
 
     @property
     def startable(self) -> int:
         """How many of the jobs handed over now a free thread takes at once (the claim starts
         those; the rest are claimed ahead, assigned): free threads less the jobs queued."""
-        return max(0, self._size - self.running + min(self.settling, self._size))
+        return max(0, self._size - self.running + self._committing())
+
+    def _committing(self) -> int:
+        """Jobs whose run ended and whose outcome is committing, counted as done: their
+        threads are free. Up to SETTLING_MOST times `size`, so that a commit that stalls
+        (its connection lost) holds this agent back rather than letting outcomes pile up."""
+        return min(self.settling, SETTLING_MOST * self._size)
 
     @property
     def queued(self) -> int:
@@ -297,11 +306,12 @@ class AgentPool:
         if isinstance(pending, Settling):
             # Its outcome still commits: its thread is free already (the dispatcher may claim
             # again), while its place in `running` ends once the commit does.
+            took = time.monotonic() - started  # its run: the commit is not its thread's
             with self._lock:
                 self.settling += 1
 
             def settled() -> None:
-                self._note_length(time.monotonic() - started)
+                self._note_length(took)
                 with self._lock:
                     self.settling -= 1
                 self._finished()

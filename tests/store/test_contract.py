@@ -925,6 +925,40 @@ def test_concurrent_completions_each_commit_and_a_lost_claim_writes_nothing(
     assert get(db.store, callback).status == "pending"
 
 
+def test_outcomes_handed_over_later_gather_into_one_commit(db: jobq.Database) -> None:
+    """Outcomes handed over without waiting (a job's thread goes on) linger for others to
+    share their commit; a result stored by a caller who waits commits at once, alone; and the
+    batch commits, each told, as soon as it is full."""
+    driver: Any = db.store.driver
+    group = driver.completions if db.store.engine == "postgres" else driver.group
+    group._linger, group._batch_limit = 60.0, 4
+    ids = [put(db, i, 0) for i in range(5)]
+    records = {job_id: run_to_active(db.store, job_id) for job_id in ids}
+    told: dict[int, BaseException | None] = {}
+    all_told = threading.Event()
+
+    def later(job_id: int) -> None:
+        def then(error: BaseException | None) -> None:
+            told[job_id] = error
+            if len(told) == 4:
+                all_told.set()
+
+        attempt = records[job_id].attempt
+        db.store.store_result_later(job_id, attempt, A, value(db, job_id), at(1), then)
+
+    for job_id in ids[:3]:
+        later(job_id)
+    waits = ids[3]
+    db.store.store_result(waits, records[waits].attempt, A, value(db, "now"), at(1))
+    assert get(db.store, waits).status == "completed" and result_of(db, waits) == "now"
+    assert not told and {get(db.store, job_id).status for job_id in ids[:3]} == {"active"}
+    later(ids[4])  # the fourth fills the batch
+    assert all_told.wait(10)
+    assert told == {job_id: None for job_id in [*ids[:3], ids[4]]}
+    for job_id in [*ids[:3], ids[4]]:
+        assert get(db.store, job_id).status == "completed" and result_of(db, job_id) == job_id
+
+
 def test_a_batch_insert_returns_each_job_its_own_id(db: jobq.Database) -> None:
     first = put(db, 0, 0)
     jobs = [new_job(db, i, 1) for i in range(50)]

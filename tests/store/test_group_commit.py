@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -136,3 +137,121 @@ def test_every_submitted_write_is_told_even_if_one_callback_fails(
         group.close()
     assert sorted(told) == [2, 4, 6]
     assert "a bookkeeping bug" in caplog.text
+
+
+def _recording_group(
+    linger: float, batch_limit: int = 64
+) -> tuple[GroupCommit[int, int], list[list[int]]]:
+    batches: list[list[int]] = []
+
+    def flush(batch: list[int]) -> list[int]:
+        batches.append(list(batch))
+        return [item * 2 for item in batch]
+
+    return GroupCommit(flush, linger=linger, batch_limit=batch_limit), batches
+
+
+def test_submitted_writes_linger_to_share_one_commit_until_their_batch_is_full() -> None:
+    """Outcomes handed over without waiting gather (up to `linger`) and commit together once
+    `batch_limit` of them wait, rather than one commit each as they come."""
+    group, batches = _recording_group(linger=60.0, batch_limit=3)
+    told: list[int | BaseException] = []
+    all_told = threading.Event()
+
+    def tell(result: int | BaseException) -> None:
+        told.append(result)
+        if len(told) == 3:
+            all_told.set()
+
+    for item in (1, 2, 3):
+        group.submit_then(item, tell)
+    assert all_told.wait(10)
+    assert batches == [[1, 2, 3]] and sorted(told) == [2, 4, 6]  # type: ignore[type-var]
+    group.close()
+
+
+def test_a_caller_that_waits_leads_without_the_lingering_writes() -> None:
+    """A caller of `run` (a start, a put) commits at once, alone: it is never held behind
+    the outcomes that linger (on SQLite, behind their file sync)."""
+    group, batches = _recording_group(linger=60.0)
+    told = threading.Event()
+    group.submit_then(1, lambda result: told.set())
+    assert group.run(5) == 10
+    assert batches == [[5]] and not told.is_set()
+    group.close()  # a stop flushes what lingers at once
+    assert told.is_set() and batches == [[5], [1]]
+
+
+def test_without_linger_a_leader_takes_the_submitted_writes_too() -> None:
+    gate, entered = threading.Event(), threading.Event()
+    batches: list[list[int]] = []
+
+    def flush(batch: list[int]) -> list[int]:
+        batches.append(list(batch))
+        if batch == [0]:
+            entered.set()
+            gate.wait(10)
+        return [item * 2 for item in batch]
+
+    group: GroupCommit[int, int] = GroupCommit(flush)
+    leader = threading.Thread(target=group.run, args=(0,))
+    leader.start()
+    assert entered.wait(10)  # a flush holds the group: what comes now queues
+    told = threading.Event()
+    group.submit_then(1, lambda result: told.set())
+    follower = threading.Thread(target=group.run, args=(2,))
+    follower.start()
+    while len(group._queued) < 1:
+        threading.Event().wait(0.01)
+    gate.set()
+    leader.join(10)
+    follower.join(10)
+    assert told.wait(10)
+    assert len(batches) == 2 and batches[0] == [0] and sorted(batches[1]) == [1, 2]
+    group.close()
+
+
+def test_a_batch_of_claims_and_starts_alone_commits_without_the_sync() -> None:
+    """The flush asks for a durable transaction unless every write of its batch says it
+    need not be one."""
+    asked: list[bool] = []
+
+    class Savepoints:
+        def raw(self, sql: str) -> None:
+            pass
+
+    @contextlib.contextmanager
+    def transaction(durable: bool = True) -> Iterator[Any]:
+        asked.append(durable)
+        yield Savepoints()
+
+    class Lazy:
+        durable = False
+
+        def __call__(self, ex: Any) -> str:
+            return "lazy"
+
+    flush = in_savepoints(transaction)
+    assert flush([Lazy()]) == ["lazy"]
+    assert flush([Lazy(), Lazy()]) == ["lazy", "lazy"]
+    assert flush([Lazy(), lambda ex: "durable"]) == ["lazy", "durable"]
+    assert asked == [False, False, True]
+
+
+@pytest.mark.parametrize(("mode", "inside"), [("full", 1), ("extra", 1), ("off", 0)])
+def test_an_unsynced_sqlite_transaction_runs_at_normal_and_restores_the_mode(
+    tmp_path: Path, mode: str, inside: int
+) -> None:
+    store = SqliteStore(str(tmp_path / "sync.db"), synchronous=mode)
+    store.migrate()
+    configured = {"off": 0, "normal": 1, "full": 2, "extra": 3}[mode]
+    with store.driver.transaction(durable=False) as ex:
+        ex.raw("PRAGMA synchronous")
+        assert ex.cursor.fetchone()[0] == inside  # a weaker mode chosen stays as it is
+        ex.run("ensure_queue", queue="lazy", now=0)
+    conn = store.driver.connection()
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == configured
+    with store.driver.transaction() as ex:
+        ex.raw("PRAGMA synchronous")
+        assert ex.cursor.fetchone()[0] == configured
+    assert "lazy" in queue_names(store)

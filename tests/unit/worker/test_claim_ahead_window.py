@@ -1,10 +1,13 @@
-"""How far ahead an agent of short jobs claims, without a database or threads."""
+"""How far ahead an agent of short jobs claims, without a database."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from jobq.worker.agent import CLAIM_AHEAD_BELOW, CLAIM_AHEAD_MOST, jobs_to_claim_ahead
+from jobq.worker.agent import CLAIM_AHEAD_BELOW, CLAIM_AHEAD_MOST, AgentPool, jobs_to_claim_ahead
+from jobq.worker.settling import Settling
 
 
 def test_nothing_ahead_before_any_job_ran_or_for_long_jobs() -> None:
@@ -30,3 +33,24 @@ def test_very_short_jobs_are_bounded(size: int) -> None:
 
 def test_a_size_zero_agent_claims_nothing_ahead() -> None:
     assert jobs_to_claim_ahead(0, 0.001) == 0
+
+
+def test_a_job_whose_outcome_commits_later_counts_as_its_run_and_frees_its_thread() -> None:
+    """A job's length, for claiming ahead, is its run: not the group commit's wait for other
+    outcomes after it, which its thread does not spend. While its outcome commits it counts
+    as done, beyond `size` such jobs."""
+    settlings = [Settling() for _ in range(5)]
+    pool = AgentPool("main", "", settlings.__getitem__)
+    pool.resize(3)
+    for index in range(5):
+        pool.submit(index)
+    deadline = time.monotonic() + 10
+    while pool.settling < 5 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert pool.settling == 5 and pool.startable == 3  # every thread is free again
+    time.sleep(2 * CLAIM_AHEAD_BELOW)  # the commits take longer than a short job
+    for settling in settlings:
+        settling.settled()
+    assert pool.running == 0
+    assert pool.claim_ahead == CLAIM_AHEAD_MOST * 3
+    pool.stop()
