@@ -76,6 +76,11 @@ def _in_doubt(error: Exception) -> Exception:
 # the server's insert of the one before; smaller parts cost more round trips, larger ones
 # overlap less (docs/benchmarks.md).
 INSERT_PART = 500
+# Connections of a process for the fenced starts of jobs claimed ahead, one per agent thread
+# up to this many (threads beyond share them, their starts committed together): a start
+# waiting for another thread's to commit first cost a drain about a sixth of its rate
+# (docs/benchmarks.md).
+START_LANES = 4
 
 _LINK_DEFAULTS = {
     "application_name": "jobq",  # how operators find jobq's sessions in pg_stat_activity
@@ -231,6 +236,39 @@ class ListenWaiter:
             self._conn = None
 
 
+class _StartLane:
+    """The fenced starts of the threads given this lane, committed together on a connection of
+    its own: one statement per flush. A lane per thread, up to START_LANES, so that a start
+    does not wait for another thread's start to commit before its own can go."""
+
+    def __init__(self, driver: PostgresDriver) -> None:
+        self._driver = driver
+        self.conn: psycopg.Connection[Any] | None = None
+        self._cursor: psycopg.Cursor[Any] | None = None  # tuples: the ids started
+        self.starts: GroupCommit[dict[str, Any], bool] = GroupCommit(self._start_batch)
+
+    def _start_batch(self, batch: list[dict[str, Any]]) -> list[bool | BaseException]:
+        """The `GroupCommit` flush: start the batch's jobs in one statement (a start alone:
+        `start_job`, whose parameters need no encoding); True for each job started."""
+        cursor = self._cursor
+        if cursor is None or cursor.closed or cursor.connection.closed:
+            conn = psycopg.connect(self._driver.conninfo, autocommit=True)
+            self.conn, cursor = conn, conn.cursor()
+            self._cursor = cursor
+        queries = self._driver.queries
+        try:
+            if len(batch) == 1:
+                cursor.execute(queries["start_job"], batch[0])
+                return [cursor.rowcount == 1]
+            rows = [{**p, "now": p["now"].isoformat()} for p in batch]
+            cursor.execute(queries["start_jobs"], {"rows": json.dumps(rows)})
+            started = {row[0] for row in cursor.fetchall()}
+        except psycopg.Error as error:
+            cursor.connection.close()
+            raise _in_doubt(error) from error  # one autocommit statement: its own commit
+        return [p["id"] in started for p in batch]
+
+
 class PostgresDriver:
     """The `Driver` of a PostgreSQL database: a pool of autocommit connections."""
 
@@ -246,10 +284,11 @@ class PostgresDriver:
         self.completions: GroupCommit[dict[str, Any], bool] = GroupCommit(
             self._complete_plain, linger=OUTCOME_LINGER
         )
-        # Starts of jobs claimed ahead, from the threads of this process: one statement each
-        # flush (its own connection, as the completions').
-        self.starts: GroupCommit[dict[str, Any], bool] = GroupCommit(self._start_batch)
-        self._start_conn: psycopg.Connection[Any] | None = None
+        # Starts of jobs claimed ahead, from the threads of this process: each thread starts
+        # through one of START_LANES lanes, a group commit on a connection of its own.
+        self._start_lanes = [_StartLane(self) for _ in range(START_LANES)]
+        self._lane_of_thread = threading.local()
+        self._lanes_given = itertools.count()
         self.pool: ConnectionPool[Any] = ConnectionPool(
             self.conninfo,
             min_size=1,
@@ -333,23 +372,11 @@ class PostgresDriver:
             self.pool.putconn(db)  # one left broken or in a transaction is reset or dropped
 
     def start_job(self, params: dict[str, Any]) -> bool:
-        return self.starts.run(params)
-
-    def _start_batch(self, batch: list[dict[str, Any]]) -> list[bool | BaseException]:
-        """The `GroupCommit` flush of starts: start the batch's jobs in one statement; True
-        for each job started."""
-        rows = [{**p, "now": p["now"].isoformat()} for p in batch]
-        conn = self._start_conn
-        if conn is None or conn.closed:
-            conn = self._start_conn = psycopg.connect(self.conninfo, autocommit=True)
-        try:
-            with conn.cursor(row_factory=dict_row) as cursor:
-                done = Executor(self.queries, cursor).all("start_jobs", rows=json.dumps(rows))
-            started = {row["id"] for row in done}
-        except psycopg.Error as error:
-            conn.close()
-            raise _in_doubt(error) from error  # one autocommit statement: its own commit
-        return [p["id"] in started for p in batch]
+        lane: _StartLane | None = getattr(self._lane_of_thread, "lane", None)
+        if lane is None:
+            lane = self._start_lanes[next(self._lanes_given) % START_LANES]
+            self._lane_of_thread.lane = lane
+        return lane.starts.run(params)
 
     def notify(self, ex: Executor, queue: str) -> None:
         ex.run("notify", queue=queue, channel=self.channel)
@@ -514,7 +541,7 @@ class PostgresDriver:
 
     def close(self) -> None:
         self.completions.close()  # completions submitted and not yet committed
-        for conn in (self._flush_conn, self._start_conn):
+        for conn in (self._flush_conn, *(lane.conn for lane in self._start_lanes)):
             if conn is not None:
                 with contextlib.suppress(psycopg.Error):
                     conn.close()

@@ -13,6 +13,7 @@ import json
 import re
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -363,6 +364,78 @@ def test_start_is_fenced_on_attempt_and_dispatcher(db: jobq.Database) -> None:
     assert db.store.owns(job_id, record.attempt, A)
     assert not db.store.owns(job_id, record.attempt, B)
     assert not db.store.start(job_id, record.attempt, A, at(2))  # only once
+
+
+def test_starts_from_many_threads_at_once_are_each_fenced(db: jobq.Database) -> None:
+    """Threads starting jobs claimed ahead at the same moment (committed together, several
+    per statement) each get their own answer: a stale attempt among them starts nothing."""
+    ids = [put(db, i, 0) for i in range(12)]
+    records = {job_id: claim_one(db.store, job_id) for job_id in ids}
+    stale = ids[4]
+    started: dict[int, bool] = {}
+    barrier = threading.Barrier(len(ids))
+
+    def start(job_id: int) -> None:
+        attempt = records[job_id].attempt + (1 if job_id == stale else 0)
+        barrier.wait()
+        started[job_id] = db.store.start(job_id, attempt, A, at(1))
+
+    threads = [threading.Thread(target=start, args=(job_id,)) for job_id in ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert started == {job_id: job_id != stale for job_id in ids}
+    assert get(db.store, stale).status == "assigned"
+    for job_id in ids:
+        if job_id != stale:
+            record = get(db.store, job_id)
+            assert record.status == "active" and record.active_start == at(1)
+
+
+def test_a_start_does_not_wait_for_another_threads_start(db: jobq.Database) -> None:
+    """PostgreSQL starts a thread's jobs on a lane (a connection) of its own: one start held up
+    at the server (its row locked by another session) does not hold the next thread's."""
+    if db.store.engine != "postgres":
+        pytest.skip("SQLite has one writer: its starts commit one transaction at a time")
+    held, free = put(db, 1, 0), put(db, 2, 0)
+    records = {job_id: claim_one(db.store, job_id) for job_id in (held, free)}
+    locker = db.store.attempt_connection()
+    try:
+        locker.raw.execute("SELECT 1 FROM jobq_jobs WHERE id = %s FOR UPDATE", (held,))
+        results: dict[int, bool] = {}
+        first = threading.Thread(
+            target=lambda: results.update(
+                {held: db.store.start(held, records[held].attempt, A, T0)}
+            )
+        )
+        first.start()
+        deadline = time.monotonic() + 10
+        while not _waits_for_a_lock(db) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _waits_for_a_lock(db)
+        second = threading.Thread(
+            target=lambda: results.update(
+                {free: db.store.start(free, records[free].attempt, A, T0)}
+            )
+        )
+        second.start()
+        second.join(10)
+        assert results == {free: True}  # while the first still waits
+    finally:
+        locker.close()
+    first.join(10)
+    assert results == {held: True, free: True}
+    assert get(db.store, held).status == "active" and get(db.store, free).status == "active"
+
+
+def _waits_for_a_lock(db: jobq.Database) -> bool:
+    with db.store.driver.read() as ex:  # type: ignore[attr-defined]
+        ex.raw(
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            " AND query LIKE '%active_start%'"
+        )
+        return bool(ex.cursor.fetchone()["n"])
 
 
 @pytest.mark.parametrize("wrong", ["attempt", "dispatcher"])
