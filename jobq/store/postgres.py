@@ -236,6 +236,29 @@ class ListenWaiter:
             self._conn = None
 
 
+def _json_row(job: NewJob, iso: dict[dt.datetime, str]) -> dict[str, Any]:
+    """A job's row for the JSON parameter of `insert_jobs` (`call` in hex); `iso` caches the
+    text of the begin_after times, which most jobs of a batch share."""
+    return {
+        "queue": job.queue,
+        "begin_after": iso.get(job.begin_after)
+        or iso.setdefault(job.begin_after, job.begin_after.isoformat()),
+        "begin_by": job.begin_by,
+        "job_class": job.job_class,
+        "call": job.call.hex(),
+        "call_repr": job.call_repr,
+        "retry_policy": job.retry_policy,
+        "retry_data": json.dumps(job.retry_data) if job.retry_data else "{}",
+        "failure_log_level": job.failure_log_level,
+        "quota_names": json.dumps(list(job.quota_names)) if job.quota_names else "[]",
+        "put_by": job.put_by,
+        "parent_id": job.parent_id,
+        "priority": job.priority,
+        "keep_result": job.keep_result,
+        "rate_limits": json.dumps(list(job.rate_limits)) if job.rate_limits else "[]",
+    }
+
+
 class _StartLane:
     """The fenced starts of the threads given this lane, committed together on a connection of
     its own: one statement per flush. A lane per thread, up to START_LANES, so that a start
@@ -281,6 +304,7 @@ class PostgresDriver:
         self.channel = notify_channel(self.schema)
         self.queries = load_queries("postgres")
         self._flush_conn: psycopg.Connection[Any] | None = None
+        self.puts: GroupCommit[tuple[NewJob, dt.datetime], int] = GroupCommit(self._put_batch)
         self.completions: GroupCommit[dict[str, Any], bool] = GroupCommit(
             self._complete_plain, linger=OUTCOME_LINGER
         )
@@ -398,7 +422,11 @@ class PostgresDriver:
         return int(row["id"])
 
     def put_one(self, job: NewJob, now: dt.datetime) -> int:
-        # The insert and its NOTIFY are one statement, committed on its own.
+        # Puts of this process's threads at the same moment share one commit (`_put_batch`).
+        return self.puts.run((job, now))
+
+    def _put_alone(self, job: NewJob, now: dt.datetime) -> int:
+        """A put by itself: the insert and its NOTIFY are one statement, committed on its own."""
         with self._pooled(transaction=False, commits=True) as ex:
             row = ex.one(
                 "insert_and_notify",
@@ -407,6 +435,38 @@ class PostgresDriver:
             )
         assert row is not None
         return int(row["id"])
+
+    def _put_batch(self, batch: list[tuple[NewJob, dt.datetime]]) -> list[int | BaseException]:
+        """The `GroupCommit` flush of single puts: their inserts and NOTIFYs in one statement
+        (the rows as one JSON parameter), one commit for all. If it fails on a put's own error
+        (a value a column refuses, say), each put is tried alone, so that one bad put fails no
+        other; a lost link fails them all (in doubt, as the statement is its own commit)."""
+        if len(batch) == 1:
+            return [self._put_alone_or_error(*batch[0])]
+        try:
+            iso: dict[dt.datetime, str] = {}
+            rows = [{**_json_row(job, iso), "now": now.isoformat()} for job, now in batch]
+            with self._pooled(transaction=False, commits=True) as ex:
+                cursor = ex.cursor
+                cursor.execute(
+                    self.queries["insert_puts_and_notify"],
+                    {"rows": json.dumps(rows), "channel": self.channel},
+                )
+                # The ids ascend in the rows' order (see insert_jobs).
+                ids: list[int | BaseException] = sorted(row["id"] for row in cursor.fetchall())
+            if len(ids) != len(batch):
+                raise RuntimeError(f"{len(batch)} puts returned {len(ids)} ids")
+            return ids
+        except (OutcomeUnknown, StoreUnavailable) as error:
+            return [error] * len(batch)
+        except Exception:
+            return [self._put_alone_or_error(job, now) for job, now in batch]
+
+    def _put_alone_or_error(self, job: NewJob, now: dt.datetime) -> int | BaseException:
+        try:
+            return self._put_alone(job, now)
+        except Exception as error:
+            return error
 
     def commit_result(self, params: dict[str, Any], now: dt.datetime, write: ResultWrite) -> None:
         # Most jobs have nothing to do after their result: the threads of this process
@@ -481,31 +541,7 @@ class PostgresDriver:
         sent: list[psycopg.Cursor[tuple[Any, ...]]] = []
         with conn.pipeline():
             while part := list(itertools.islice(remaining, INSERT_PART)):
-                rows = [
-                    {
-                        "queue": job.queue,
-                        "begin_after": iso.get(job.begin_after)
-                        or iso.setdefault(job.begin_after, job.begin_after.isoformat()),
-                        "begin_by": job.begin_by,
-                        "job_class": job.job_class,
-                        "call": job.call.hex(),
-                        "call_repr": job.call_repr,
-                        "retry_policy": job.retry_policy,
-                        "retry_data": json.dumps(job.retry_data) if job.retry_data else "{}",
-                        "failure_log_level": job.failure_log_level,
-                        "quota_names": json.dumps(list(job.quota_names))
-                        if job.quota_names
-                        else "[]",
-                        "put_by": job.put_by,
-                        "parent_id": job.parent_id,
-                        "priority": job.priority,
-                        "keep_result": job.keep_result,
-                        "rate_limits": json.dumps(list(job.rate_limits))
-                        if job.rate_limits
-                        else "[]",
-                    }
-                    for job in part
-                ]
+                rows = [_json_row(job, iso) for job in part]
                 cursor = conn.cursor(row_factory=tuple_row)
                 cursor.execute(statement, {"rows": json.dumps(rows), "status": status, "now": now})
                 sent.append(cursor)

@@ -856,7 +856,7 @@ STORE_DIR = Path(jobq.__file__).parent / "store"
 
 def test_both_engines_define_the_same_queries() -> None:
     sqlite, postgres = load_queries("sqlite"), load_queries("postgres")
-    # NOTIFY, advisory locks, the batch statements of inserts, completions and starts, and
+    # NOTIFY, advisory locks, the batch statements of inserts, puts, completions and starts, and
     # the server's clock (liveness across machines: one SQLite file has one machine's)
     postgres_only = {
         "server_now",
@@ -864,6 +864,7 @@ def test_both_engines_define_the_same_queries() -> None:
         "migrate_lock",
         "insert_job",
         "insert_and_notify",
+        "insert_puts_and_notify",
         "insert_jobs",
         "store_results_plain",
         "start_jobs",
@@ -1030,6 +1031,47 @@ def test_outcomes_handed_over_later_gather_into_one_commit(db: jobq.Database) ->
     assert told == {job_id: None for job_id in [*ids[:3], ids[4]]}
     for job_id in [*ids[:3], ids[4]]:
         assert get(db.store, job_id).status == "completed" and result_of(db, job_id) == job_id
+
+
+def test_single_puts_from_many_threads_at_once_each_get_their_own_row(
+    db: jobq.Database,
+) -> None:
+    """Puts of many threads at the same moment share commits (both engines group them): each
+    put returns its own job's id, every row holds its own job and the time of its own put, and
+    a put the database refuses fails alone."""
+    threads, per_thread = 8, 6
+    bad_thread, bad_put = 3, 2
+    results: dict[tuple[int, int], int | BaseException] = {}
+    barrier = threading.Barrier(threads)
+
+    def put_some(thread: int) -> None:
+        barrier.wait()
+        for i in range(per_thread):
+            job = new_job(db, thread, i)
+            if (thread, i) == (bad_thread, bad_put):
+                job = dataclasses.replace(job, parent_id=2**63)  # past a 64-bit id
+            try:
+                results[(thread, i)] = db.store.enqueue([job], at(thread + i / 10))
+            except Exception as error:
+                results[(thread, i)] = error
+            else:
+                results[(thread, i)] = results[(thread, i)][0]  # type: ignore[index]
+
+    workers = [threading.Thread(target=put_some, args=(t,)) for t in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+    assert isinstance(results.pop((bad_thread, bad_put)), Exception)
+    assert len(results) == threads * per_thread - 1
+    ids = list(results.values())
+    assert all(isinstance(job_id, int) for job_id in ids) and len(set(ids)) == len(ids)
+    for (thread, i), job_id in results.items():
+        assert isinstance(job_id, int)
+        record = get(db.store, job_id)
+        assert record.call_repr == new_job(db, thread, i).call_repr
+        assert record.status == "pending" and record.created == at(thread + i / 10)
+    assert db.store.count_pending("") == len(ids)
 
 
 def test_a_batch_insert_returns_each_job_its_own_id(db: jobq.Database) -> None:

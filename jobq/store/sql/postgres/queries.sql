@@ -699,6 +699,28 @@ FROM ROWS FROM (json_to_recordset(%(rows)s::json) AS (queue text, begin_after ti
 ORDER BY r.ordinality
 RETURNING id;
 
+-- name: insert_puts_and_notify
+-- Single puts of a process's threads at the same moment (a group commit): one statement, its
+-- own commit, each row with the time of its own put; the wake-ups of their queues with them.
+-- Rows are inserted in the array's order, so their ids ascend in that order (insert_jobs).
+WITH inserted AS (
+    INSERT INTO jobq_jobs (queue, status, lane, sort_at, begin_after, begin_by, job_class, call,
+        call_repr, retry_policy, retry_data, failure_log_level, quota_names, put_by, parent_id,
+        created, priority, keep_result, rate_limits)
+    SELECT r.queue, 'pending', 1, GREATEST(r.begin_after, r.now), r.begin_after, r.begin_by,
+        r.job_class, decode(r.call, 'hex'), r.call_repr, r.retry_policy, r.retry_data,
+        r.failure_log_level, r.quota_names, r.put_by, r.parent_id, r.now, r.priority,
+        r.keep_result, r.rate_limits
+    FROM ROWS FROM (json_to_recordset(%(rows)s::json) AS (queue text, begin_after timestamptz,
+            begin_by double precision, job_class text, call text, call_repr text,
+            retry_policy text, retry_data text, failure_log_level integer, quota_names text,
+            put_by text, parent_id bigint, priority smallint,
+            keep_result double precision, rate_limits text, now timestamptz))
+        WITH ORDINALITY AS r
+    ORDER BY r.ordinality
+    RETURNING id, queue)
+SELECT id, pg_notify(%(channel)s, queue) FROM inserted;
+
 -- name: insert_and_notify
 -- One job put by itself: the insert and the wake-up in one statement, so that with the
 -- transaction's BEGIN and COMMIT it is a single round trip in pipeline mode.
