@@ -247,10 +247,12 @@ def test_fleet_bench_reports_mixed_scale_out_and_idle(engine: str) -> None:
         expected |= {"idle_server_percent", "scale_1", "scale_2", "scale_4"}
         expected |= {f"scale_{n}_cpu_{who}_us" for n in (1, 2, 4) for who in ("worker", "server")}
     assert set(metrics) == expected
-    # CPU is read in clock ticks (10 ms): idle shares over the quick run's 2 s may be 0.
-    idle_cpu = {"idle_worker_percent", "idle_server_percent"}
-    assert all(metrics[m]["median"] >= 0 for m in idle_cpu & set(metrics)), metrics
-    assert all(s["median"] > 0 for m, s in metrics.items() if m not in idle_cpu), metrics
+    # CPU is read in clock ticks (10 ms): idle shares over the quick run's 2 s may be 0, and
+    # so may the CPU per job of a quick scale-out drain (200 jobs in well under 100 ms).
+    tick_bound = {"idle_worker_percent", "idle_server_percent"}
+    tick_bound |= {m for m in metrics if m.startswith("scale_") and "_cpu_" in m}
+    assert all(metrics[m]["median"] >= 0 for m in tick_bound & set(metrics)), metrics
+    assert all(s["median"] > 0 for m, s in metrics.items() if m not in tick_bound), metrics
     # The long jobs cannot beat four busy threads: ideal / span is at most 1.
     assert metrics["mixed_efficiency"]["median"] <= 1.0
     assert metrics["mixed_makespan"]["median"] >= metrics["mixed_long_span"]["median"]
