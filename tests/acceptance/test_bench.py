@@ -291,7 +291,9 @@ def test_features_bench_measures_every_variant_against_plain(engine: str) -> Non
     }
     for variant, figures in metrics.items():
         assert set(figures) == {"put", "drain", "drain_cpu_us", "drain_cpu_worker_us"}, variant
-        assert all(s["median"] > 0 for s in figures.values()), (variant, figures)
+        assert figures["put"]["median"] > 0 and figures["drain"]["median"] > 0, variant
+        # CPU is read in 10 ms clock ticks: a quick drain of 150 jobs may read none.
+        assert all(figures[m]["median"] >= 0 for m in ("drain_cpu_us", "drain_cpu_worker_us"))
     assert "jobq bench --features" in table and "vs plain" in table
     assert f"{engine}: run 1/1: features: keep result" in progress
 
