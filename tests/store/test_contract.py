@@ -14,6 +14,7 @@ import re
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,21 @@ def run_to_active(store: Store, job_id: int, dispatcher: str = A) -> JobRecord:
     record = claim_one(store, job_id, dispatcher)
     assert store.start(job_id, record.attempt, dispatcher, T0)
     return get(store, job_id)
+
+
+def all_at_once(work: Callable[[Any], None], args: Sequence[Any]) -> None:
+    """`work(arg)` for each of `args`, each on a thread of its own, all let go together."""
+    barrier = threading.Barrier(len(args))
+
+    def run(arg: Any) -> None:
+        barrier.wait()
+        work(arg)
+
+    threads = [threading.Thread(target=run, args=(arg,)) for arg in args]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
 
 
 def complete(db: jobq.Database, job_id: int, result: Any = None, dispatcher: str = A) -> None:
@@ -373,18 +389,12 @@ def test_starts_from_many_threads_at_once_are_each_fenced(db: jobq.Database) -> 
     records = {job_id: claim_one(db.store, job_id) for job_id in ids}
     stale = ids[4]
     started: dict[int, bool] = {}
-    barrier = threading.Barrier(len(ids))
 
     def start(job_id: int) -> None:
         attempt = records[job_id].attempt + (1 if job_id == stale else 0)
-        barrier.wait()
         started[job_id] = db.store.start(job_id, attempt, A, at(1))
 
-    threads = [threading.Thread(target=start, args=(job_id,)) for job_id in ids]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    all_at_once(start, ids)
     assert started == {job_id: job_id != stale for job_id in ids}
     assert get(db.store, stale).status == "assigned"
     for job_id in ids:
@@ -974,21 +984,15 @@ def test_concurrent_completions_each_commit_and_a_lost_claim_writes_nothing(
     records = {job_id: run_to_active(db.store, job_id) for job_id in ids}
     stale = ids[5]
     errors: dict[int, BaseException] = {}
-    barrier = threading.Barrier(len(ids))
 
     def finish(job_id: int) -> None:
         attempt = records[job_id].attempt + (1 if job_id == stale else 0)
-        barrier.wait()
         try:
             db.store.store_result(job_id, attempt, A, value(db, job_id * 10), at(1))
         except BaseException as error:
             errors[job_id] = error
 
-    threads = [threading.Thread(target=finish, args=(job_id,)) for job_id in ids]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    all_at_once(finish, ids)
     assert set(errors) == {stale} and isinstance(errors[stale], jobq.ReassignedError)
     assert get(db.store, stale).status == "active" and db.store.get_result(stale) is None
     for job_id in ids:
@@ -1042,26 +1046,18 @@ def test_single_puts_from_many_threads_at_once_each_get_their_own_row(
     threads, per_thread = 8, 6
     bad_thread, bad_put = 3, 2
     results: dict[tuple[int, int], int | BaseException] = {}
-    barrier = threading.Barrier(threads)
 
     def put_some(thread: int) -> None:
-        barrier.wait()
         for i in range(per_thread):
             job = new_job(db, thread, i)
             if (thread, i) == (bad_thread, bad_put):
                 job = dataclasses.replace(job, parent_id=2**63)  # past a 64-bit id
             try:
-                results[(thread, i)] = db.store.enqueue([job], at(thread + i / 10))
+                (results[(thread, i)],) = db.store.enqueue([job], at(thread + i / 10))
             except Exception as error:
                 results[(thread, i)] = error
-            else:
-                results[(thread, i)] = results[(thread, i)][0]  # type: ignore[index]
 
-    workers = [threading.Thread(target=put_some, args=(t,)) for t in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(30)
+    all_at_once(put_some, range(threads))
     assert isinstance(results.pop((bad_thread, bad_put)), Exception)
     assert len(results) == threads * per_thread - 1
     ids = list(results.values())
