@@ -126,9 +126,20 @@ def dispatcher_record(driver: Driver, row: Row) -> DispatcherRecord:
     return DispatcherRecord(**row)
 
 
+def json_columns(job: NewJob) -> tuple[str, str, str]:
+    """A job's retry_data, quota_names and rate_limits as stored: JSON text (the empty ones,
+    most jobs', without encoding)."""
+    return (
+        json.dumps(job.retry_data) if job.retry_data else "{}",
+        json.dumps(list(job.quota_names)) if job.quota_names else "[]",
+        json.dumps(list(job.rate_limits)) if job.rate_limits else "[]",
+    )
+
+
 def insert_params(driver: Driver, job: NewJob, status: str, now: dt.datetime) -> dict[str, Any]:
     """The named parameters of a job's insert (insert_job, insert_and_notify, and with its
     unique options insert_unique), for `job` put at `now` with `status`."""
+    retry_data, quota_names, rate_limits = json_columns(job)
     return dict(
         queue=job.queue,
         status=status,
@@ -139,10 +150,10 @@ def insert_params(driver: Driver, job: NewJob, status: str, now: dt.datetime) ->
         call=job.call,
         call_repr=job.call_repr,
         retry_policy=job.retry_policy,
-        retry_data=json.dumps(job.retry_data) if job.retry_data else "{}",
+        retry_data=retry_data,
         failure_log_level=job.failure_log_level,
-        quota_names=json.dumps(list(job.quota_names)) if job.quota_names else "[]",
-        rate_limits=json.dumps(list(job.rate_limits)) if job.rate_limits else "[]",
+        quota_names=quota_names,
+        rate_limits=rate_limits,
         put_by=job.put_by,
         parent_id=job.parent_id,
         now=driver.to_db_time(now),

@@ -46,7 +46,7 @@ from jobq.errors import (
 )
 from jobq.store._external import driver_connection
 from jobq.store._group import OUTCOME_LINGER, GroupCommit
-from jobq.store._rows import insert_params
+from jobq.store._rows import insert_params, json_columns
 from jobq.store._schema import load_queries
 from jobq.store._sql import SqlStore
 from jobq.store.base import NewJob
@@ -239,6 +239,7 @@ class ListenWaiter:
 def _json_row(job: NewJob, iso: dict[dt.datetime, str]) -> dict[str, Any]:
     """A job's row for the JSON parameter of `insert_jobs` (`call` in hex); `iso` caches the
     text of the begin_after times, which most jobs of a batch share."""
+    retry_data, quota_names, rate_limits = json_columns(job)
     return {
         "queue": job.queue,
         "begin_after": iso.get(job.begin_after)
@@ -248,14 +249,14 @@ def _json_row(job: NewJob, iso: dict[dt.datetime, str]) -> dict[str, Any]:
         "call": job.call.hex(),
         "call_repr": job.call_repr,
         "retry_policy": job.retry_policy,
-        "retry_data": json.dumps(job.retry_data) if job.retry_data else "{}",
+        "retry_data": retry_data,
         "failure_log_level": job.failure_log_level,
-        "quota_names": json.dumps(list(job.quota_names)) if job.quota_names else "[]",
+        "quota_names": quota_names,
         "put_by": job.put_by,
         "parent_id": job.parent_id,
         "priority": job.priority,
         "keep_result": job.keep_result,
-        "rate_limits": json.dumps(list(job.rate_limits)) if job.rate_limits else "[]",
+        "rate_limits": rate_limits,
     }
 
 
@@ -266,17 +267,20 @@ class _StartLane:
 
     def __init__(self, driver: PostgresDriver) -> None:
         self._driver = driver
-        self.conn: psycopg.Connection[Any] | None = None
-        self._cursor: psycopg.Cursor[Any] | None = None  # tuples: the ids started
+        self._cursor: psycopg.Cursor[Any] | None = None  # kept, on the lane's connection
         self.starts: GroupCommit[dict[str, Any], bool] = GroupCommit(self._start_batch)
+
+    def close(self) -> None:
+        if self._cursor is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._cursor.connection.close()
 
     def _start_batch(self, batch: list[dict[str, Any]]) -> list[bool | BaseException]:
         """The `GroupCommit` flush: start the batch's jobs in one statement (a start alone:
         `start_job`, whose parameters need no encoding); True for each job started."""
         cursor = self._cursor
         if cursor is None or cursor.closed or cursor.connection.closed:
-            conn = psycopg.connect(self._driver.conninfo, autocommit=True)
-            self.conn, cursor = conn, conn.cursor()
+            cursor = psycopg.connect(self._driver.conninfo, autocommit=True).cursor()
             self._cursor = cursor
         queries = self._driver.queries
         try:
@@ -447,20 +451,18 @@ class PostgresDriver:
             iso: dict[dt.datetime, str] = {}
             rows = [{**_json_row(job, iso), "now": now.isoformat()} for job, now in batch]
             with self._pooled(transaction=False, commits=True) as ex:
-                cursor = ex.cursor
-                cursor.execute(
+                ex.cursor.execute(
                     self.queries["insert_puts_and_notify"],
                     {"rows": json.dumps(rows), "channel": self.channel},
                 )
-                # The ids ascend in the rows' order (see insert_jobs).
-                ids: list[int | BaseException] = sorted(row["id"] for row in cursor.fetchall())
-            if len(ids) != len(batch):
-                raise RuntimeError(f"{len(batch)} puts returned {len(ids)} ids")
-            return ids
+                done = ex.cursor.fetchall()
         except (OutcomeUnknown, StoreUnavailable) as error:
             return [error] * len(batch)
-        except Exception:
+        except Exception:  # the statement failed whole, nothing stored: one put at a time
             return [self._put_alone_or_error(job, now) for job, now in batch]
+        if len(done) != len(batch):
+            raise RuntimeError(f"{len(batch)} puts returned {len(done)} ids")
+        return sorted(row["id"] for row in done)  # they ascend in the rows' order (insert_jobs)
 
     def _put_alone_or_error(self, job: NewJob, now: dt.datetime) -> int | BaseException:
         try:
@@ -577,10 +579,11 @@ class PostgresDriver:
 
     def close(self) -> None:
         self.completions.close()  # completions submitted and not yet committed
-        for conn in (self._flush_conn, *(lane.conn for lane in self._start_lanes)):
-            if conn is not None:
-                with contextlib.suppress(psycopg.Error):
-                    conn.close()
+        for lane in self._start_lanes:
+            lane.close()
+        if self._flush_conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._flush_conn.close()
         self.pool.close()
 
 

@@ -32,6 +32,7 @@ from typing import Any, Generic
 from jobq.errors import ConfigError, ConflictError, StoreFull, StoreUnavailable, is_conflict
 from jobq.store._external import driver_connection
 from jobq.store._group import OUTCOME_LINGER, GroupCommit, in_savepoints
+from jobq.store._rows import json_columns
 from jobq.store._schema import load_queries
 from jobq.store._sql import SqlStore
 from jobq.store._wake import SocketWaiter, WakeSender, wake_folder
@@ -85,7 +86,7 @@ def _database_path(ex: Executor) -> str | None:
     return None
 
 
-class _Write(Generic[T]):
+class _GroupWork(Generic[T]):
     """`work` for the group commit, raising jobq's errors instead of sqlite3's. A write that
     is not `durable` (a claim, a start) may commit without the file sync: a crash of the
     process cannot lose it (the operating system has it), only one of the machine could, and
@@ -234,33 +235,39 @@ class SqliteDriver:
         with self._writer:
             try:
                 if unsynced:
-                    db.execute("PRAGMA synchronous=NORMAL")
-                db.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as error:
-                self._restore_sync(db, unsynced)
-                raise _wrap(error, self.path) from error
-            try:
-                try:
-                    yield Executor(self.queries, db.cursor())
-                except sqlite3.Error as error:
-                    db.execute("ROLLBACK")
-                    raise _wrap(error, self.path) from error
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
-                try:
-                    db.execute("COMMIT")
-                except sqlite3.Error as error:
-                    if db.in_transaction:
-                        db.execute("ROLLBACK")
-                    raise _wrap(error, self.path) from error
+                    self._execute(db, "PRAGMA synchronous=NORMAL")
+                with self._begun(db) as ex:
+                    yield ex
             finally:
-                self._restore_sync(db, unsynced)
+                if unsynced:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute(f"PRAGMA synchronous={self.synchronous}")
 
-    def _restore_sync(self, db: sqlite3.Connection, unsynced: bool) -> None:
-        if unsynced:
-            with contextlib.suppress(sqlite3.Error):
-                db.execute(f"PRAGMA synchronous={self.synchronous}")
+    def _execute(self, db: sqlite3.Connection, sql: str) -> None:
+        try:
+            db.execute(sql)
+        except sqlite3.Error as error:
+            raise _wrap(error, self.path) from error
+
+    @contextlib.contextmanager
+    def _begun(self, db: sqlite3.Connection) -> Iterator[Executor]:
+        """`BEGIN IMMEDIATE` on `db`, then COMMIT, or ROLLBACK if the body raised; sqlite3's
+        errors raised as jobq's."""
+        self._execute(db, "BEGIN IMMEDIATE")
+        try:
+            yield Executor(self.queries, db.cursor())
+        except sqlite3.Error as error:
+            db.execute("ROLLBACK")
+            raise _wrap(error, self.path) from error
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        try:
+            db.execute("COMMIT")
+        except sqlite3.Error as error:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise _wrap(error, self.path) from error
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Executor]:
@@ -273,10 +280,11 @@ class SqliteDriver:
         return self.transaction()  # SQLite has no cheaper way to commit a single write
 
     def grouped(self, work: Callable[[Executor], T]) -> T:
-        return self.group.run(_Write(work, durable=False))  # claims
+        return self.group.run(_GroupWork(work, durable=False))  # claims
 
     def start_job(self, params: dict[str, Any]) -> bool:
-        return self.group.run(_Write(lambda ex: ex.run("start_job", **params) == 1, durable=False))
+        start = _GroupWork(lambda ex: ex.run("start_job", **params) == 1, durable=False)
+        return self.group.run(start)
 
     def notify(self, ex: Executor, queue: str) -> None:
         """No NOTIFY: waiting workers are told to look (`_wake.py`), and see the commit that
@@ -295,12 +303,12 @@ class SqliteDriver:
 
     # -- writes --------------------------------------------------------------------------------
     def put_one(self, job: NewJob, now: dt.datetime) -> int:
-        job_id = self.group.run(_Write(lambda ex: self.insert_job(ex, job, "pending", now)))
+        job_id = self.group.run(_GroupWork(lambda ex: self.insert_job(ex, job, "pending", now)))
         self.waker.send()
         return job_id
 
     def commit_result(self, params: dict[str, Any], now: dt.datetime, write: ResultWrite) -> None:
-        self.group.run(_Write(lambda ex: write(self, ex, params, now)))
+        self.group.run(_GroupWork(lambda ex: write(self, ex, params, now)))
 
     def commit_result_later(
         self,
@@ -312,7 +320,7 @@ class SqliteDriver:
         def after_flush(result: Any) -> None:
             then(result if isinstance(result, BaseException) else None)
 
-        self.group.submit_then(_Write(lambda ex: write(self, ex, params, now)), after_flush)
+        self.group.submit_then(_GroupWork(lambda ex: write(self, ex, params, now)), after_flush)
 
     def insert_job(self, ex: Executor, job: NewJob, status: str, now: dt.datetime) -> int:
         values = self._row_values(job, status, now, self.to_db_time(now))
@@ -323,6 +331,7 @@ class SqliteDriver:
         """insert_job_row's parameters, in its order, for a job put at `now` (`at` stored)."""
         # Most jobs begin when put: their begin_after is `now` itself, already converted.
         begin_after = at if job.begin_after is now else self.to_db_time(job.begin_after)
+        retry_data, quota_names, rate_limits = json_columns(job)
         return (
             job.queue,
             status,
@@ -333,15 +342,15 @@ class SqliteDriver:
             job.call,
             job.call_repr,
             job.retry_policy,
-            json.dumps(job.retry_data) if job.retry_data else "{}",
+            retry_data,
             job.failure_log_level,
-            json.dumps(list(job.quota_names)) if job.quota_names else "[]",
+            quota_names,
             job.put_by,
             job.parent_id,
             at,
             job.priority,
             job.keep_result,
-            json.dumps(list(job.rate_limits)) if job.rate_limits else "[]",
+            rate_limits,
         )
 
     def insert_jobs(
