@@ -88,7 +88,7 @@ class GroupCommit(Generic[Item, Result]):
             if lead:
                 self._flushing = True
                 batch, self._queued = self._queued, []
-                if not self._linger and self._submitted:
+                if self._submitted and self._submitted_are_due():
                     batch += self._submitted
                     self._submitted = []
         if lead:
@@ -96,6 +96,16 @@ class GroupCommit(Generic[Item, Result]):
         if isinstance(write.result, BaseException):
             raise write.result
         return write.result
+
+    def _submitted_are_due(self) -> bool:
+        """The submitted writes have lingered long enough (or fill a batch): a leader takes
+        them, since callers of `run` leading one flush after another would otherwise keep the
+        flusher thread from ever taking its turn."""
+        return (
+            not self._linger
+            or len(self._submitted) >= self._batch_limit
+            or time.monotonic() - self._first_submitted_at >= self._linger
+        )
 
     def submit_then(self, item: Item, then: Callable[[Result | BaseException], None]) -> None:
         """Queue `item` and return at once; `then(result)` is called once it is committed,

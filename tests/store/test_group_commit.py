@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -180,6 +181,33 @@ def test_a_caller_that_waits_leads_without_the_lingering_writes() -> None:
     assert batches == [[5]] and not told.is_set()
     group.close()  # a stop flushes what lingers at once
     assert told.is_set() and batches == [[5], [1]]
+
+
+def test_callers_leading_one_flush_after_another_take_writes_that_lingered_enough() -> None:
+    """A thread that starts job after job leads flush after flush, and the flusher thread
+    rarely gets its turn between them: once the submitted writes have lingered `linger`, the
+    next leader takes them, so outcomes commit within about `linger` however busy the starts.
+    (Before, they waited for a pause in the starts, and the jobs stayed active meanwhile.)"""
+    batches: list[list[int]] = []
+
+    def flush(batch: list[int]) -> list[int]:
+        batches.append(list(batch))
+        time.sleep(0.0005)  # a commit, letting other threads run
+        return [item * 2 for item in batch]
+
+    group: GroupCommit[int, int] = GroupCommit(flush, linger=0.01)
+    told = threading.Event()
+    group.submit_then(-1, lambda result: told.set())
+    deadline = time.monotonic() + 5
+    item = 0
+    while not told.is_set() and time.monotonic() < deadline:
+        group.run(item)
+        item += 1
+    assert told.is_set()
+    carried = next(batch for batch in batches if -1 in batch)
+    assert len(carried) > 1  # with a leader's own write
+    assert item < 200  # 10 ms of half-millisecond flushes, and a margin for a slow machine
+    group.close()
 
 
 def test_without_linger_a_leader_takes_the_submitted_writes_too() -> None:
