@@ -105,8 +105,10 @@ class SocketWaiter:
         self._read = read_version
         self._on_close = on_close
         self._version = read_version()
+        self._checked_at = time.monotonic()
 
     def _changed(self) -> bool:
+        self._checked_at = time.monotonic()
         version = self._read()
         if version == self._version:
             return False
@@ -121,7 +123,10 @@ class SocketWaiter:
     def wait(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while True:
-            if self._changed():
+            # The slow check, at most every SLOW_CHECK: `data_version` also changes with each
+            # commit of this process's other connections, and a worker draining its queue
+            # commits all the time; checking at every call would wake it for each of those.
+            if time.monotonic() - self._checked_at >= SLOW_CHECK and self._changed():
                 return True
             remaining = deadline - time.monotonic()
             if remaining <= 0:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -132,3 +133,36 @@ def test_a_postgres_waiter_hears_only_its_schema_and_its_queues(db_url: str) -> 
             everything.close()
     with psycopg.connect(pg_parts(db_url)[0], autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{pg_parts(other_url)[1]}" CASCADE')
+
+
+@SQLITE_ONLY
+def test_commits_without_wake_ups_are_seen_once_a_slow_check(
+    engine: str, db: jobq.Database
+) -> None:
+    """A worker's own connections commit all the time while it drains (its starts, its
+    outcomes), which changes what its waiter reads in `data_version` but sends no wake-up:
+    the waiter sees those at its slow check, at most once per SLOW_CHECK, instead of waking
+    its dispatcher for each (thousands of idle rounds a second before)."""
+    path = db.store.driver.path  # type: ignore[attr-defined]
+    waiter = db.store.waiter()
+    writes = (
+        "import sqlite3, sys\n"
+        "conn = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "conn.execute('CREATE TABLE IF NOT EXISTS app_rows (x INTEGER)')\n"
+        "while True:\n"
+        "    conn.execute('INSERT INTO app_rows VALUES (1)')\n"
+    )
+    writer = subprocess.Popen([sys.executable, "-c", writes, path])
+    try:
+        assert waiter.wait(10)  # its first commits
+        seen, started = 0, time.monotonic()
+        while time.monotonic() - started < 0.5:
+            seen += waiter.wait(0.2)
+            time.sleep(0.002)  # the dispatcher's round, during which the writer commits
+        elapsed = time.monotonic() - started
+        assert writer.poll() is None  # it committed all along
+    finally:
+        writer.kill()
+        writer.wait(10)
+        waiter.close()
+    assert 1 <= seen <= elapsed / _wake.SLOW_CHECK + 2
