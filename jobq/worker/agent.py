@@ -156,7 +156,9 @@ class AgentPool:
         self.abandoned = 0
         self.abandoned_callbacks = 0  # the same, of the callback slot's jobs
         self._callback_ids: set[int] = set()  # ids of the jobs the callback slot runs
-        self.on_done: Callable[[], None] = lambda: None
+        self.on_done: Callable[[], None] = lambda: None  # wakes the dispatcher to claim
+        self._claim_asked = False  # on_done was called and the dispatcher has not claimed yet
+        self._ended_while_asked = False  # a job ended since, during the claim
 
     @property
     def threads(self) -> int:
@@ -176,7 +178,10 @@ class AgentPool:
     def free(self) -> int:
         """How many jobs the dispatcher may hand over now: `size` (plus `claim_ahead`) less
         those running, where jobs whose outcome is committing count as done (`_committing`)."""
-        return self._size + self.claim_ahead - self.running + self._committing()
+        return self._free(self.claim_ahead)
+
+    def _free(self, claim_ahead: int) -> int:
+        return self._size + claim_ahead - self.running + self._committing()
 
     @property
     def startable(self) -> int:
@@ -317,7 +322,7 @@ class AgentPool:
                 self._finished()
 
             pending.add_done_callback(settled)
-            self.on_done()
+            self._ask_for_more()
             return
         if not isinstance(pending, concurrent.futures.Future):
             self._note_length(time.monotonic() - started)
@@ -382,7 +387,39 @@ class AgentPool:
             self.running -= 1
             if self._idle():
                 self._idle_cond.notify_all()
+        self._ask_for_more()
+
+    def _ask_for_more(self) -> None:
+        """A job ended: wake the dispatcher to claim more once the jobs queued here fall to
+        half the claim-ahead window (at once for an agent that claims none ahead) with room to
+        claim, and only if it was not asked already, so that very short jobs are claimed tens
+        at a time rather than in one claim per job ending."""
+        with self._lock:
+            if self._claim_asked:
+                self._ended_while_asked = True
+                return
+            claim_ahead = self.claim_ahead
+            if len(self._items) > claim_ahead // 2 or self._free(claim_ahead) <= 0:
+                return
+            self._claim_asked = True
         self.on_done()
+
+    def claim_begins(self) -> None:
+        """The dispatcher looks at this pool to claim for it: jobs ending meanwhile need not
+        wake it (`claim_ended` looks again)."""
+        with self._lock:
+            self._claim_asked = True
+            self._ended_while_asked = False
+
+    def claim_ended(self) -> None:
+        """The dispatcher's claim for this pool is handed over: ask again if jobs that ended
+        during it left the pool short (not otherwise: a claim that found the queue empty
+        would only be repeated)."""
+        with self._lock:
+            self._claim_asked = False
+            ended = self._ended_while_asked
+        if ended:
+            self._ask_for_more()
 
     def abandon(self, change: int, job_id: int) -> None:
         """One more (+1) or one less (-1) job (`job_id`) taken away whose thread still

@@ -562,29 +562,37 @@ class Dispatcher:
             pool = self._pools.get((agent.queue, agent.name))
             if pool is None:
                 continue
-            # Agents with a filter take only what fits their free threads (see claim_ahead).
-            free = pool.free if agent.filter is None else agent.size - pool.running
-            if free <= 0:
-                self._claim_callbacks(agent, pool)
-                continue
-            # Jobs for free threads start in the claim; the rest are claimed ahead, assigned.
-            startable = min(free, pool.startable)
-            accept = None if agent.filter is None else self._accept(agent)
-            # A fresh reading, taken after `free`: a job that a runner of this pool put back
-            # (front of the queue, due "now") before freeing its slot is due for this claim.
-            now = self.clock.now()
-            records = self.store.claim(
-                agent.queue,
-                self.uuid,
-                agent.name,
-                free,
-                now,
-                accept,
-                active_only=True,
-                start=startable,
-                database_time=self._database_time,
-            )
-            self._hand_over(pool, records)
+            pool.claim_begins()
+            try:
+                self._claim_for_pool(agent, pool)
+            finally:
+                pool.claim_ended()
+
+    def _claim_for_pool(self, agent: AgentRecord, pool: AgentPool) -> None:
+        """Claim for one agent with room and hand the jobs to its pool."""
+        # Agents with a filter take only what fits their free threads (see claim_ahead).
+        free = pool.free if agent.filter is None else agent.size - pool.running
+        if free <= 0:
+            self._claim_callbacks(agent, pool)
+            return
+        # Jobs for free threads start in the claim; the rest are claimed ahead, assigned.
+        startable = min(free, pool.startable)
+        accept = None if agent.filter is None else self._accept(agent)
+        # A fresh reading, taken after `free`: a job that a runner of this pool put back
+        # (front of the queue, due "now") before freeing its slot is due for this claim.
+        now = self.clock.now()
+        records = self.store.claim(
+            agent.queue,
+            self.uuid,
+            agent.name,
+            free,
+            now,
+            accept,
+            active_only=True,
+            start=startable,
+            database_time=self._database_time,
+        )
+        self._hand_over(pool, records)
 
     def _claim_callbacks(self, agent: AgentRecord, pool: AgentPool) -> None:
         """The agent's callback slot: while its threads all run long jobs, it takes the
