@@ -183,6 +183,7 @@ class SqliteDriver:
         self._lock = threading.Lock()
         self._writer = threading.Lock()  # one write transaction at a time in this process
         self._conns: list[sqlite3.Connection] = []
+        self._unsynced: sqlite3.Connection | None = None  # see `_unsynced_connection`
         self.waker = WakeSender(wake_folder(path))
         self._insert_rows: dict[int, str] = {}  # _insert_rows_sql's texts, by row count
         self._row_parameters = self.queries["insert_job_row"].count("?")
@@ -192,15 +193,16 @@ class SqliteDriver:
         )
 
     # -- connections and transactions ----------------------------------------------------------
-    def open(self) -> sqlite3.Connection:
-        """A new connection to the file, in WAL mode and autocommit (jobq says BEGIN)."""
+    def open(self, synchronous: str | None = None) -> sqlite3.Connection:
+        """A new connection to the file, in WAL mode and autocommit (jobq says BEGIN), syncing
+        as configured unless told another `synchronous` mode."""
         try:
             conn = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout
             )
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            conn.execute(f"PRAGMA synchronous={synchronous or self.synchronous}")
         except sqlite3.Error as error:
             raise _wrap(error, self.path) from error
         return conn
@@ -228,20 +230,23 @@ class SqliteDriver:
             cursor.row_factory = sqlite3.Row
             yield Executor(self.queries, cursor)
             return
-        db = self.connection()
+        unsynced = not durable and self.synchronous in _SYNCING_MODES
         # Threads of this process queue here, and the next one starts the moment the lock is
         # free, instead of polling in SQLite's busy handler (which sleeps in growing steps).
-        unsynced = not durable and self.synchronous in _SYNCING_MODES
         with self._writer:
-            try:
-                if unsynced:
-                    self._execute(db, "PRAGMA synchronous=NORMAL")
-                with self._begun(db) as ex:
-                    yield ex
-            finally:
-                if unsynced:
-                    with contextlib.suppress(sqlite3.Error):
-                        db.execute(f"PRAGMA synchronous={self.synchronous}")
+            db = self._unsynced_connection() if unsynced else self.connection()
+            with self._begun(db) as ex:
+                yield ex
+
+    def _unsynced_connection(self) -> sqlite3.Connection:
+        """The connection of the transactions that commit without the file sync, opened at
+        `synchronous=NORMAL` (with the writer lock held: the process's threads take turns on
+        it), so that they need not switch the mode before and after each."""
+        if self._unsynced is None:
+            self._unsynced = self.open(synchronous="normal")
+            with self._lock:
+                self._conns.append(self._unsynced)
+        return self._unsynced
 
     def _execute(self, db: sqlite3.Connection, sql: str) -> None:
         try:
@@ -422,6 +427,7 @@ class SqliteDriver:
         self.waker.close()
         with self._lock:
             conns, self._conns = self._conns, []
+            self._unsynced = None
         for conn in conns:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()

@@ -267,9 +267,11 @@ def test_a_batch_of_claims_and_starts_alone_commits_without_the_sync() -> None:
 
 
 @pytest.mark.parametrize(("mode", "inside"), [("full", 1), ("extra", 1), ("off", 0)])
-def test_an_unsynced_sqlite_transaction_runs_at_normal_and_restores_the_mode(
+def test_an_unsynced_sqlite_transaction_runs_at_normal_and_the_others_as_configured(
     tmp_path: Path, mode: str, inside: int
 ) -> None:
+    """It runs on a connection of its own, at NORMAL (or the weaker mode configured), and
+    the thread's own connection keeps the configured mode."""
     store = SqliteStore(str(tmp_path / "sync.db"), synchronous=mode)
     store.migrate()
     configured = {"off": 0, "normal": 1, "full": 2, "extra": 3}[mode]
@@ -282,4 +284,7 @@ def test_an_unsynced_sqlite_transaction_runs_at_normal_and_restores_the_mode(
     with store.driver.transaction() as ex:
         ex.raw("PRAGMA synchronous")
         assert ex.cursor.fetchone()[0] == configured
+    with store.driver.transaction(durable=False) as ex:  # again on the same connection
+        ex.raw("PRAGMA synchronous")
+        assert ex.cursor.fetchone()[0] == inside
     assert "lazy" in queue_names(store)
