@@ -57,6 +57,36 @@ def test_a_failing_write_is_undone_and_the_others_commit(store: SqliteStore) -> 
     assert "q3" not in queue_names(store)
 
 
+def test_a_batch_runs_without_savepoints_unless_one_of_its_writes_fails(
+    store: SqliteStore,
+) -> None:
+    """Savepoints cost two statements a write: a batch whose writes all succeed runs without
+    them, in one transaction. One that fails undoes that transaction, and the batch runs again
+    with each write in its savepoint: the others commit once, the failing one not at all."""
+    flush = in_savepoints(store.driver.transaction)
+    statements: list[str] = []
+    store.driver.connection().set_trace_callback(statements.append)
+
+    def ensure(name: str, fail: bool = False) -> Callable[[Executor], str]:
+        def work(ex: Executor) -> str:
+            ex.run("ensure_queue", queue=name, now=0)
+            if fail:
+                raise ValueError(f"{name} fails after writing")
+            return name
+
+        return work
+
+    assert flush([ensure("a"), ensure("b")]) == ["a", "b"]
+    assert not [sql for sql in statements if "SAVEPOINT" in sql]
+    assert sum(sql.startswith("BEGIN") for sql in statements) == 1
+    statements.clear()
+    first, failed, last = flush([ensure("c"), ensure("d", fail=True), ensure("e")])
+    assert (first, last) == ("c", "e") and isinstance(failed, ValueError)
+    assert sum(sql.startswith("BEGIN") for sql in statements) == 2  # the second with savepoints
+    assert sum(sql == "ROLLBACK" for sql in statements) == 1
+    assert queue_names(store) >= {"a", "b", "c", "e"} and "d" not in queue_names(store)
+
+
 def test_writes_queued_behind_a_commit_share_the_next_one(store: SqliteStore) -> None:
     """While one thread commits, the others queue; the next commit takes all of them."""
     flush = in_savepoints(store.driver.transaction)
