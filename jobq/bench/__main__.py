@@ -17,6 +17,7 @@ from rich.table import Table
 
 from jobq.bench.features import features_report, features_table, run_features
 from jobq.bench.fleet import FleetSizes, fleet_report, fleet_table, run_fleet
+from jobq.bench.floor import floor_report, floor_table, run_floor
 from jobq.bench.scale import (
     DEFAULT_SCALE_ROWS,
     SCALE_LATENCY_JOBS,
@@ -119,6 +120,14 @@ def _parser() -> argparse.ArgumentParser:
         "mixed (no-op jobs then 200 ms jobs, two workers of size 2), scale-out (1, 2, 4 "
         "worker processes on PostgreSQL) and idle (20 idle workers' CPU and latency) "
         "(jobq.bench.fleet).",
+    )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="Instead of the usual workloads: one jobq worker's drain of --jobs no-op jobs "
+        "beside the store's work for as many jobs done alone in one thread (claim, fenced "
+        "start, outcome), each with its CPU and the database server's: what a worker could "
+        "reach on this store, and what the worker adds (jobq.bench.floor).",
     )
     parser.add_argument(
         "--features",
@@ -279,8 +288,11 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             err.print(f"[yellow]skipping PostgreSQL: no server at {args.pg_url}: {error}[/yellow]")
             engines.remove("postgres")
-    if sum((args.scale, args.fleet, args.features)) > 1:
-        print("jobq bench: --scale, --fleet and --features are separate runs", file=sys.stderr)
+    if sum((args.scale, args.fleet, args.features, args.floor)) > 1:
+        print(
+            "jobq bench: --scale, --fleet, --features and --floor are separate runs",
+            file=sys.stderr,
+        )
         return 2
     if args.scale:
         return _main_scale(args, settings, engines, machine, runs, console, err)
@@ -294,6 +306,11 @@ def main(argv: list[str] | None = None) -> int:
             print("jobq bench: --features measures jobq alone (no --peers)", file=sys.stderr)
             return 2
         return _main_features(args, settings, engines, machine, runs, console, err)
+    if args.floor:
+        if args.peers:
+            print("jobq bench: --floor measures jobq alone (no --peers)", file=sys.stderr)
+            return 2
+        return _main_floor(args, settings, engines, machine, runs, console, err)
     profiles = list(PROFILES) if args.profile == "both" else [args.profile]
     systems: dict[str, list[System]] = {}
     for engine in engines:
@@ -508,6 +525,29 @@ def _main_features(
         lambda engine, progress: run_features(engine, settings, runs, progress),
         lambda results: features_table(results, machine, runs),
         lambda results: features_report(results, machine, config),
+        engines,
+        args.json,
+        console,
+        err,
+    )
+
+
+def _main_floor(
+    args: argparse.Namespace,
+    settings: Settings,
+    engines: list[str],
+    machine: dict[str, Any],
+    runs: int,
+    console: Console,
+    err: Console,
+) -> int:
+    """`--floor`: the worker's drain beside the store loop alone (jobq.bench.floor)."""
+    config = {"jobs": settings.jobs, "runs": runs, "sqlite_synchronous": args.sqlite_synchronous}
+    return _run_mode(
+        "--floor",
+        lambda engine, progress: run_floor(engine, settings, runs, progress),
+        lambda results: floor_table(results, machine, runs),
+        lambda results: floor_report(results, machine, config),
         engines,
         args.json,
         console,

@@ -273,6 +273,28 @@ def test_features_bench_measures_every_variant_against_plain(engine: str) -> Non
     assert f"{engine}: run 1/1: features: keep result" in progress
 
 
+@pytest.mark.timeout(200)
+def test_floor_bench_measures_the_worker_beside_the_store_loop_alone(engine: str) -> None:
+    """`--floor`: one worker's drain and the store's work for as many jobs done alone in one
+    thread, each with its rate and CPU (the server's too on PostgreSQL), and the worker's
+    figures set against the loop's."""
+    report, table, progress = run_bench(
+        "--floor", "--engine", engine, "--jobs", "200", "--runs", "1"
+    )
+    metrics = report["floor"][engine]["metrics"]
+    assert set(metrics) == {"worker", "store loop"}
+    expected = {"rate", "cpu_total_us", "cpu_worker_us"} | (
+        {"cpu_server_us"} if engine == "postgres" else set()
+    )
+    for shape, figures in metrics.items():
+        assert set(figures) == expected, shape
+        assert figures["rate"]["median"] > 0, shape
+        # CPU is read in 10 ms clock ticks: a quick run of 200 jobs may read none.
+        assert all(figures[m]["median"] >= 0 for m in expected - {"rate"}), shape
+    assert "jobq bench --floor" in table and "worker/loop" in table
+    assert f"{engine}: run 1/1: floor: store loop" in progress
+
+
 @pytest.mark.parametrize(
     ("mode", "extra"),
     [
@@ -281,11 +303,13 @@ def test_features_bench_measures_every_variant_against_plain(engine: str) -> Non
         ("--fleet", "--scale"),
         ("--features", "--peers"),
         ("--features", "--fleet"),
+        ("--floor", "--peers"),
+        ("--floor", "--features"),
     ],
 )
 def test_a_bench_mode_refuses_what_it_cannot_combine_with(mode: str, extra: str) -> None:
-    """`--scale`, `--fleet` and `--features` each measure jobq alone, one mode at a time: a
-    flag they cannot take is a usage error naming the mode."""
+    """`--scale`, `--fleet`, `--features` and `--floor` each measure jobq alone, one mode at a
+    time: a flag they cannot take is a usage error naming the mode."""
     proc = subprocess.run(
         [sys.executable, "-m", "jobq.bench", mode, extra],
         capture_output=True,

@@ -1,0 +1,237 @@
+"""`python -m jobq.bench --floor`: what the store's work for each job costs alone, beside one
+worker's drain of the same number of jobs.
+
+The store loop is a process of one thread and no worker: it claims up to `WINDOW` jobs (the
+claim-ahead window of an agent of size 3), then for each one makes the fenced start and waits
+for it, and hands its outcome to the group commit, as a worker's threads do. It does what any
+worker on this store must do for each job, without the worker's threads, runner, statistics or
+log line, so its CPU per job (its own and the database server's) and its rate bound what a
+worker could reach on the same store; the worker's figures beside it show what the rest costs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.table import Table
+
+import jobq
+from jobq.bench.noop import noop
+from jobq.bench.workloads import (
+    BenchError,
+    CpuMeter,
+    Result,
+    Settings,
+    child_env,
+    drain_jobs,
+    format_value,
+    fresh_database,
+    server_url,
+    summarize,
+)
+from jobq.store.base import Outcome
+
+WINDOW = 48  # jobs per claim: an agent of size 3's claim-ahead window (16 a thread)
+DASH = "\u2013"
+# metric -> (label, unit)
+FLOOR_METRICS: dict[str, tuple[str, str]] = {
+    "rate": ("drain", "jobs/s"),
+    "cpu_total_us": ("CPU per job, all", "µs"),
+    "cpu_worker_us": ("  its process", "µs"),
+    "cpu_server_us": ("  db server", "µs"),
+}
+SHAPES = {"worker": "worker (defaults)", "store loop": "store loop"}
+
+
+@dataclass
+class FloorResult:
+    engine: str
+    metrics: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # shape, metric
+
+    def to_json(self) -> dict[str, Any]:
+        return {"engine": self.engine, "metrics": self.metrics}
+
+
+def store_loop(db: jobq.Database) -> tuple[int, float]:
+    """The loop, on the jobs waiting in `db`'s default queue: (jobs done, seconds)."""
+    store, clock = db.store, db.clock
+    me = str(uuid.uuid4())
+    store.activate_dispatcher(me, "bench", os.getpid(), 30.0, 60.0, None)
+    payload = db.codec.dumps(None)
+    committed = threading.Semaphore(0)
+    failed: list[BaseException] = []
+
+    def told(error: BaseException | None) -> None:
+        if error is not None:
+            failed.append(error)
+        committed.release()
+
+    done = 0
+    started = time.perf_counter()
+    while records := store.claim("", me, "main", WINDOW, clock.now(), active_only=True):
+        for record in records:
+            if not store.start(record.id, record.attempt, me, clock.now()):
+                raise BenchError(f"job {record.id} could not be started")
+            outcome = Outcome(payload, "None")
+            store.store_result_later(record.id, record.attempt, me, outcome, clock.now(), told)
+            done += 1
+    for _ in range(done):
+        committed.acquire()
+    if failed:
+        raise BenchError(f"{len(failed)} outcomes failed to commit, the first: {failed[0]!r}")
+    return done, time.perf_counter() - started
+
+
+def _child(url: str) -> None:
+    """The store loop's process: says "ready", runs the loop when told, prints its result as
+    JSON, and waits to be told to end, its connections open until then (for the parent's
+    last look at the server's CPU, which finds a connection's server process by its port)."""
+    with jobq.connect(url) as db:  # imports and the schema, before the timing begins
+        print("ready", flush=True)
+        sys.stdin.readline()
+        done, seconds = store_loop(db)
+        print(json.dumps({"jobs": done, "seconds": seconds}), flush=True)
+        sys.stdin.readline()
+
+
+def bench_store_loop(url: str, settings: Settings) -> Result:
+    """Put `settings.jobs` no-op jobs, then time the store loop on them in a process of its
+    own, with its CPU and the server's (as a worker's drain is measured)."""
+    with jobq.connect(url) as db:
+        db.queue().put_many([jobq.Job(noop) for _ in range(settings.jobs)])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jobq.bench.floor", url],
+        env=child_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    meter = CpuMeter(proc.pid, server_url(url, settings))
+    try:
+        if proc.stdout.readline().strip() != "ready":
+            raise BenchError(f"the store loop did not start (exit code {proc.wait(30)})")
+        before = meter.mark()
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        line = proc.stdout.readline()
+        after = meter.mark()  # its connections are still open: the server's share is seen
+        if not line:
+            raise BenchError(f"the store loop failed (exit code {proc.wait(30)})")
+        result = json.loads(line)
+        proc.stdin.write("end\n")
+        proc.stdin.flush()
+        proc.wait(30)
+    finally:
+        meter.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    jobs = result["jobs"]
+    if jobs != settings.jobs:
+        raise BenchError(f"the store loop did {jobs} of {settings.jobs} jobs")
+    process_s, server_s = CpuMeter.used(before, after)
+    figures = {
+        "rate": jobs / result["seconds"],
+        "cpu_worker_us": process_s / jobs * 1e6,
+        "cpu_total_us": (process_s + server_s) / jobs * 1e6,
+    }
+    if server_url(url, settings) is not None:
+        figures["cpu_server_us"] = server_s / jobs * 1e6
+    return figures
+
+
+def bench_worker(url: str, settings: Settings) -> Result:
+    rate, extra = drain_jobs(url, settings, [], noop, settings.jobs)
+    return {"rate": rate, **{k: v for k, v in extra.items() if k.startswith("cpu_")}}
+
+
+def run_floor(
+    engine: str, settings: Settings, runs: int, progress: Callable[[str], None]
+) -> FloorResult:
+    """The worker's drain and the store loop, `runs` times each on `engine`, interleaved."""
+    shapes = {"worker": bench_worker, "store loop": bench_store_loop}
+    collected: dict[str, dict[str, list[float]]] = {}
+    for run in range(1, runs + 1):
+        for name, bench in shapes.items():
+            progress(f"{engine}: run {run}/{runs}: floor: {name}")
+            with fresh_database(engine, settings) as url:
+                for metric, value in bench(url, settings).items():
+                    collected.setdefault(name, {}).setdefault(metric, []).append(value)
+    return FloorResult(
+        engine,
+        {
+            name: {metric: summarize(values) for metric, values in metrics.items()}
+            for name, metrics in collected.items()
+        },
+    )
+
+
+def floor_table(results: list[FloorResult], machine: dict[str, Any], runs: int) -> Table:
+    """Rows engine x shape x metric: median, range, and the worker's figure over the loop's."""
+    caption = (
+        "worker: one `jobq worker` at its defaults (main:3, INFO) drains no-op jobs; store "
+        "loop: one thread of a process without a worker does the store's work for each of as "
+        f"many jobs (a claim of up to {WINDOW}, a fenced start waited for, the outcome to the "
+        "group commit). worker/loop: the worker's median over the loop's. "
+        + ", ".join(f"{k} {v}" for k, v in machine.items())
+    )
+    table = Table(title=f"jobq bench --floor (median of {runs} run(s))", caption=caption)
+    for column in ("engine", "shape", "measure"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("median", justify="right", no_wrap=True)
+    table.add_column(f"min{DASH}max", justify="right", no_wrap=True)
+    table.add_column("unit", no_wrap=True)
+    table.add_column("worker/loop", justify="right", no_wrap=True)
+    for result in results:
+        loop = result.metrics.get("store loop", {})
+        first_engine = True
+        for shape, metrics in result.metrics.items():
+            first_shape = True
+            for metric, (label, unit) in FLOOR_METRICS.items():
+                summary = metrics.get(metric)
+                if summary is None:
+                    continue
+                base = loop.get(metric)
+                ratio = (
+                    f"{summary['median'] / base['median']:.2f}"
+                    if shape == "worker" and base and base["median"]
+                    else ""
+                )
+                table.add_row(
+                    result.engine if first_engine else "",
+                    SHAPES[shape] if first_shape else "",
+                    label,
+                    format_value(summary["median"]),
+                    f"{format_value(summary['min'])}{DASH}{format_value(summary['max'])}",
+                    unit,
+                    ratio,
+                )
+                first_engine = first_shape = False
+            table.add_section()
+    return table
+
+
+def floor_report(
+    results: list[FloorResult], machine: dict[str, Any], config: dict[str, Any]
+) -> dict[str, Any]:
+    """The JSON report of `--floor --json`."""
+    return {
+        "machine": machine,
+        "config": config,
+        "units": {metric: unit for metric, (_, unit) in FLOOR_METRICS.items()},
+        "floor": {result.engine: result.to_json() for result in results},
+    }
+
+
+if __name__ == "__main__":
+    _child(sys.argv[1])
