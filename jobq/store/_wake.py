@@ -26,7 +26,7 @@ import tempfile
 import time
 from collections.abc import Callable
 
-SLOW_CHECK = 0.05  # seconds between data_version checks while no wake-up comes
+SLOW_CHECK = 0.1  # seconds between data_version checks while no wake-up comes
 SETTLE = 0.05  # seconds to watch for the commit a wake-up announces
 _MAX_ADDRESS = 100  # bytes: AF_UNIX addresses are at most 107 on Linux, 103 on macOS
 _LIST_EVERY = 1.0  # seconds a writer keeps its list of the folder's sockets
