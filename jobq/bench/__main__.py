@@ -310,7 +310,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.peers:
             print("jobq bench: --floor measures jobq alone (no --peers)", file=sys.stderr)
             return 2
-        return _main_floor(args, settings, engines, machine, runs, console, err)
+        config = {"jobs": settings.jobs, "runs": runs, "synchronous": args.sqlite_synchronous}
+        return _run_mode(
+            "--floor",
+            lambda engine, progress: run_floor(engine, settings, runs, progress),
+            lambda results: floor_table(results, machine, runs),
+            lambda results: floor_report(results, machine, config),
+            engines,
+            args.json,
+            console,
+            err,
+        )
     profiles = list(PROFILES) if args.profile == "both" else [args.profile]
     systems: dict[str, list[System]] = {}
     for engine in engines:
@@ -525,29 +535,6 @@ def _main_features(
         lambda engine, progress: run_features(engine, settings, runs, progress),
         lambda results: features_table(results, machine, runs),
         lambda results: features_report(results, machine, config),
-        engines,
-        args.json,
-        console,
-        err,
-    )
-
-
-def _main_floor(
-    args: argparse.Namespace,
-    settings: Settings,
-    engines: list[str],
-    machine: dict[str, Any],
-    runs: int,
-    console: Console,
-    err: Console,
-) -> int:
-    """`--floor`: the worker's drain beside the store loop alone (jobq.bench.floor)."""
-    config = {"jobs": settings.jobs, "runs": runs, "sqlite_synchronous": args.sqlite_synchronous}
-    return _run_mode(
-        "--floor",
-        lambda engine, progress: run_floor(engine, settings, runs, progress),
-        lambda results: floor_table(results, machine, runs),
-        lambda results: floor_report(results, machine, config),
         engines,
         args.json,
         console,

@@ -30,12 +30,11 @@ from jobq.bench.workloads import (
     Result,
     Settings,
     drain_jobs,
-    format_value,
     fresh_database,
+    ratio_table,
     summarize,
 )
 
-DASH = "\u2013"
 RATE_LIMIT = "bench"
 
 
@@ -142,40 +141,15 @@ def features_table(results: list[FeatureResult], machine: dict[str, Any], runs: 
         "below 1 and µs above 1 are the feature's cost). "
         + ", ".join(f"{k} {v}" for k, v in machine.items())
     )
-    table = Table(title=f"jobq bench --features (median of {runs} run(s))", caption=caption)
-    for column in ("engine", "variant", "workload"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("median", justify="right", no_wrap=True)
-    table.add_column(f"min{DASH}max", justify="right", no_wrap=True)
-    table.add_column("unit", no_wrap=True)
-    table.add_column("vs plain", justify="right", no_wrap=True)
-    for result in results:
-        plain = result.metrics.get("plain", {})
-        first_engine = True
-        for variant, metrics in result.metrics.items():
-            first_variant = True
-            for metric, (label, unit) in FEATURE_METRICS.items():
-                summary = metrics.get(metric)
-                if summary is None:
-                    continue
-                base = plain.get(metric)
-                ratio = (
-                    ""
-                    if variant == "plain" or not base or not base["median"]
-                    else f"{summary['median'] / base['median']:.2f}"
-                )
-                table.add_row(
-                    result.engine if first_engine else "",
-                    variant if first_variant else "",
-                    label,
-                    format_value(summary["median"]),
-                    f"{format_value(summary['min'])}{DASH}{format_value(summary['max'])}",
-                    unit,
-                    ratio,
-                )
-                first_engine = first_variant = False
-            table.add_section()
-    return table
+    return ratio_table(
+        f"jobq bench --features (median of {runs} run(s))",
+        caption,
+        "variant",
+        "vs plain",
+        results,
+        FEATURE_METRICS,
+        "plain",
+    )
 
 
 def features_report(

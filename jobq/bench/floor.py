@@ -33,15 +33,14 @@ from jobq.bench.workloads import (
     Settings,
     child_env,
     drain_jobs,
-    format_value,
     fresh_database,
+    ratio_table,
     server_url,
     summarize,
 )
 from jobq.store.base import Outcome
 
 WINDOW = 48  # jobs per claim: an agent of size 3's claim-ahead window (16 a thread)
-DASH = "\u2013"
 # metric -> (label, unit)
 FLOOR_METRICS: dict[str, tuple[str, str]] = {
     "rate": ("drain", "jobs/s"),
@@ -185,40 +184,16 @@ def floor_table(results: list[FloorResult], machine: dict[str, Any], runs: int) 
         "group commit). worker/loop: the worker's median over the loop's. "
         + ", ".join(f"{k} {v}" for k, v in machine.items())
     )
-    table = Table(title=f"jobq bench --floor (median of {runs} run(s))", caption=caption)
-    for column in ("engine", "shape", "measure"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("median", justify="right", no_wrap=True)
-    table.add_column(f"min{DASH}max", justify="right", no_wrap=True)
-    table.add_column("unit", no_wrap=True)
-    table.add_column("worker/loop", justify="right", no_wrap=True)
-    for result in results:
-        loop = result.metrics.get("store loop", {})
-        first_engine = True
-        for shape, metrics in result.metrics.items():
-            first_shape = True
-            for metric, (label, unit) in FLOOR_METRICS.items():
-                summary = metrics.get(metric)
-                if summary is None:
-                    continue
-                base = loop.get(metric)
-                ratio = (
-                    f"{summary['median'] / base['median']:.2f}"
-                    if shape == "worker" and base and base["median"]
-                    else ""
-                )
-                table.add_row(
-                    result.engine if first_engine else "",
-                    SHAPES[shape] if first_shape else "",
-                    label,
-                    format_value(summary["median"]),
-                    f"{format_value(summary['min'])}{DASH}{format_value(summary['max'])}",
-                    unit,
-                    ratio,
-                )
-                first_engine = first_shape = False
-            table.add_section()
-    return table
+    return ratio_table(
+        f"jobq bench --floor (median of {runs} run(s))",
+        caption,
+        "shape",
+        "worker/loop",
+        results,
+        FLOOR_METRICS,
+        "store loop",
+        SHAPES.__getitem__,
+    )
 
 
 def floor_report(

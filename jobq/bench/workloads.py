@@ -20,10 +20,12 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from rich.table import Table
 
 import jobq
 from jobq.bench.noop import noop, sleep10ms
@@ -567,6 +569,56 @@ def format_value(value: float) -> str:
     if value >= 10:
         return f"{value:.1f}"
     return f"{value:.2f}"
+
+
+def ratio_table(
+    title: str,
+    caption: str,
+    group_column: str,
+    ratio_column: str,
+    results: Sequence[Any],
+    metric_labels: dict[str, tuple[str, str]],
+    base_group: str,
+    group_label: Callable[[str], str] = str,
+) -> Table:
+    """Rows engine x group x metric of results whose `metrics` are {group: {metric:
+    summary}}: the median, its range, and the ratio of each other group's median to
+    `base_group`'s (the `--features` and `--floor` tables)."""
+    dash = "\u2013"
+    table = Table(title=title, caption=caption)
+    for column in ("engine", group_column, "measure"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("median", justify="right", no_wrap=True)
+    table.add_column(f"min{dash}max", justify="right", no_wrap=True)
+    table.add_column("unit", no_wrap=True)
+    table.add_column(ratio_column, justify="right", no_wrap=True)
+    for result in results:
+        base = result.metrics.get(base_group, {})
+        first_engine = True
+        for group, metrics in result.metrics.items():
+            first_group = True
+            for metric, (label, unit) in metric_labels.items():
+                summary = metrics.get(metric)
+                if summary is None:
+                    continue
+                against = base.get(metric)
+                ratio = (
+                    f"{summary['median'] / against['median']:.2f}"
+                    if group != base_group and against and against["median"]
+                    else ""
+                )
+                table.add_row(
+                    result.engine if first_engine else "",
+                    group_label(group) if first_group else "",
+                    label,
+                    format_value(summary["median"]),
+                    f"{format_value(summary['min'])}{dash}{format_value(summary['max'])}",
+                    unit,
+                    ratio,
+                )
+                first_engine = first_group = False
+            table.add_section()
+    return table
 
 
 def percentile(values: list[float], fraction: float) -> float:
