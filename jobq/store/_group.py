@@ -32,13 +32,17 @@ Result = TypeVar("Result")
 
 
 class _Write(Generic[Item]):
-    __slots__ = ("done", "item", "result", "then")
+    __slots__ = ("done", "item", "lead", "result", "then", "woken")
 
     def __init__(self, item: Item, then: Callable[[Any], None] | None = None) -> None:
         self.item = item
         self.result: Any = None  # a value, or the exception to raise in the caller
         self.done = False
         self.then = then  # called once done, for a write submitted without waiting
+        # A caller of `run` that waits for a flush in progress holds this lock's other end:
+        # released once its write is done, or once it is to lead the next flush (`lead`).
+        self.woken: threading.Lock | None = None
+        self.lead = False
 
 
 class GroupCommit(Generic[Item, Result]):
@@ -63,39 +67,44 @@ class GroupCommit(Generic[Item, Result]):
         self._linger = linger
         self._batch_limit = batch_limit
         self._lock = threading.Lock()
-        # Two conditions on one lock, so that each wake-up reaches only the threads it
-        # concerns: callers of `run` waiting for a flush to end, and the flusher thread.
-        self._flushed = threading.Condition(self._lock)
-        self._submitted_cond = threading.Condition(self._lock)
+        self._submitted_cond = threading.Condition(self._lock)  # the flusher thread waits here
         self._queued: list[_Write[Item]] = []  # from `run`: the next leader takes them
         self._submitted: list[_Write[Item]] = []  # from `submit_then`: for the flusher
         self._first_submitted_at = 0.0  # time.monotonic() of the oldest of `_submitted`
-        self._waiting = 0  # callers of `run` waiting on `_flushed`
         self._flushing = False
         self._flusher: threading.Thread | None = None
         self._flusher_waits = False  # the flusher waits on `_submitted_cond`
         self._closed = False
 
     def run(self, item: Item) -> Result:
+        """Each waiting caller is woken once: when its write is done, or to lead the next
+        flush (for every write queued meanwhile), never to find it must wait again."""
         write = _Write(item)
         with self._lock:
             self._queued.append(write)
-            while self._flushing and not write.done:
-                self._waiting += 1
-                self._flushed.wait()
-                self._waiting -= 1
-            lead = not write.done  # nobody is flushing: lead, taking what is queued
-            if lead:
-                self._flushing = True
-                batch, self._queued = self._queued, []
-                if self._submitted and self._submitted_are_due():
-                    batch += self._submitted
-                    self._submitted = []
-        if lead:
+            if self._flushing:
+                write.woken = threading.Lock()
+                write.woken.acquire()
+            else:
+                self._flushing = True  # nobody is flushing: lead, taking what is queued
+                write.lead = True
+        if write.woken is not None:
+            write.woken.acquire()
+        if write.lead:
+            with self._lock:
+                batch = self._lead()
             self._flush_batch(batch)
         if isinstance(write.result, BaseException):
             raise write.result
         return write.result
+
+    def _lead(self) -> list[_Write[Item]]:
+        """The batch of a caller of `run` leading a flush (with the lock held)."""
+        batch, self._queued = self._queued, []
+        if self._submitted and self._submitted_are_due():
+            batch += self._submitted
+            self._submitted = []
+        return batch
 
     def _submitted_are_due(self) -> bool:
         """The submitted writes have lingered long enough (or fill a batch): a leader takes
@@ -171,11 +180,18 @@ class GroupCommit(Generic[Item, Result]):
             self._write(batch)
         finally:
             with self._lock:
-                self._flushing = False
-                if self._waiting:
-                    self._flushed.notify_all()  # theirs is done, or one of them leads next
-                if self._flusher_waits and (self._submitted or self._closed):
-                    self._submitted_cond.notify()
+                for write in batch:
+                    if write.woken is not None:
+                        write.woken.release()  # done: its caller returns
+                for waiting in self._queued:  # the first caller queued meanwhile leads next
+                    if waiting.woken is not None:
+                        waiting.lead = True
+                        waiting.woken.release()
+                        break
+                else:
+                    self._flushing = False
+                    if self._flusher_waits and (self._submitted or self._closed):
+                        self._submitted_cond.notify()
             _resolve(batch)
 
     def _write(self, batch: list[_Write[Item]]) -> None:
