@@ -20,6 +20,7 @@ import click
 import jobq
 from jobq.cli.common import db_option
 from jobq.cli.imports import use_import_paths, warn_unimportable
+from jobq.cli.log_output import configure_logging
 from jobq.errors import ConfigError, StoreFull
 from jobq.model.failure import DEFAULT_REDACT
 from jobq.model.limits import check_grace, check_limit
@@ -31,13 +32,6 @@ from jobq.worker.timeouts import RUNAWAY_EXIT
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 events_log = logging.getLogger("jobq.events")
-
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
-    )
 
 
 def _connect_when_there_is_room(url: str | None) -> jobq.Database:
@@ -201,7 +195,7 @@ def worker(
 
     Job code is imported as `python -c` would from the folder the worker starts in: the
     current directory comes first on sys.path, then each --path DIR (or JOBQ_PATH)."""
-    _configure_logging(log_level)
+    configure_logging(log_level)
     use_import_paths(paths)
     if processes > 1:
         from jobq.worker.supervisor import supervise

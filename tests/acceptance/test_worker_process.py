@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jobfuncs import add, sleep_then, sleep_then_insert
+from jobfuncs import add, fail, sleep_then, sleep_then_insert
 from worker_helpers import (
     app_rows,
     create_app_table,
@@ -115,6 +115,35 @@ def test_at_the_default_level_a_job_logs_one_line_for_its_outcome(
         about_it = [line for line in lines if f"job {job.id} (jobfuncs.add(" in line]
         assert len(about_it) == 1, about_it
         assert " INFO " in about_it[0] and f"succeeded with result: {job.result}" in about_it[0]
+
+
+def test_outcome_lines_reach_the_log_while_the_worker_runs_in_the_order_logged(
+    db: jobq.Database, spawn: Callable[..., WorkerProcess]
+) -> None:
+    """The worker writes its INFO lines in batches (jobq.cli.log_output): they still reach
+    the log file within moments, not only at exit, and a failure's ERROR line (written at
+    once) comes after the lines logged before it."""
+    worker = spawn()
+    jobs = [db.queue().put(jobq.Job(add, i, 1)) for i in range(5)]
+    assert [job.wait(timeout=WAIT) for job in jobs] == [i + 1 for i in range(5)]
+
+    def logged(job_id: int) -> bool:
+        return f"job {job_id} (" in worker.output()
+
+    wait_until(lambda: all(logged(job.id) for job in jobs), timeout=WAIT, what="INFO lines")
+    failing = db.queue().put(jobq.Job(fail, "on purpose"))
+    wait_until(lambda: logged(failing.id), timeout=WAIT, what="the failure's line")
+    assert worker.proc.poll() is None, worker.output()  # written while it runs, not at exit
+    lines = [line for line in worker.output().splitlines() if " jobq." in line]
+    about = {
+        job.id: i
+        for i, line in enumerate(lines)
+        for job in [*jobs, failing]
+        if f"job {job.id} (" in line
+    }
+    assert " ERROR " in lines[about[failing.id]] and "on purpose" in lines[about[failing.id]]
+    assert max(about[job.id] for job in jobs) < about[failing.id]
+    assert _stop(worker) == 0, worker.output()
 
 
 def test_worker_process_serves_named_queues_with_agents(

@@ -1,0 +1,107 @@
+"""The worker process's log output: lines written in batches rather than one write each.
+
+A worker at the default level logs a line per job outcome. Written and flushed one at a time
+(as `logging.StreamHandler` does, and stderr is line-buffered), each line is a system call
+that releases the GIL, so that every job's outcome costs the worker's threads another turn on
+it. `BatchingStreamHandler` keeps INFO and DEBUG lines for at most `FLUSH_AFTER` seconds and
+writes them in one call; a WARNING or worse is written at once, after the lines before it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from typing import TextIO
+
+FLUSH_AFTER = 0.1  # seconds an INFO line may wait for the lines after it
+MOST_PENDING = 1000  # lines kept at most before they are written, whatever their age
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"
+
+
+class BatchingStreamHandler(logging.StreamHandler[TextIO]):
+    """A `StreamHandler` that writes records below `at_once_from` in batches, within
+    `flush_after` seconds of the first one, and a record at or above it at once (with the
+    batch before it, in order). `flush()`, which `logging.shutdown` calls at exit, writes
+    what is kept. A thread of its own, started with the first kept line, does the timed
+    writes; it sleeps until there is a line to write, so an idle worker costs nothing."""
+
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        flush_after: float = FLUSH_AFTER,
+        at_once_from: int = logging.WARNING,
+    ) -> None:
+        super().__init__(stream)
+        self.flush_after = flush_after
+        self.at_once_from = at_once_from
+        self._pending: list[str] = []
+        self._last: logging.LogRecord | None = None  # for handleError, if a write fails
+        self._due = threading.Event()  # a line is kept
+        self._writer: threading.Thread | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # Called by `Handler.handle` with the handler's lock held.
+        try:
+            self._pending.append(self.format(record) + self.terminator)
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+            return
+        self._last = record
+        if record.levelno >= self.at_once_from or len(self._pending) >= MOST_PENDING:
+            self._write_pending()
+        elif not self._due.is_set():
+            self._due.set()
+            if self._writer is None or not self._writer.is_alive():
+                self._writer = threading.Thread(
+                    target=self._write_when_due, name="jobq-log-writer", daemon=True
+                )
+                self._writer.start()
+
+    def flush(self) -> None:
+        self.acquire()
+        try:
+            self._write_pending()
+        finally:
+            self.release()
+
+    def _write_when_due(self) -> None:
+        while True:
+            self._due.wait()
+            time.sleep(self.flush_after)  # the lines logged meanwhile join this write
+            self.acquire()
+            try:
+                self._due.clear()
+                self._write_pending()
+            finally:
+                self.release()
+
+    def _write_pending(self) -> None:
+        """Write the kept lines in one call and flush the stream (with the lock held)."""
+        text = "".join(self._pending)
+        self._pending.clear()
+        try:
+            if text:
+                self.stream.write(text)
+            if hasattr(self.stream, "flush"):
+                self.stream.flush()
+        except RecursionError:
+            raise
+        except Exception:
+            if self._last is not None:
+                self.handleError(self._last)
+
+
+def configure_logging(level: str) -> None:
+    """The worker process's logging: `level` and above to stderr, through a
+    `BatchingStreamHandler`."""
+    logging.basicConfig(
+        level=getattr(logging, level.upper()),
+        format=LOG_FORMAT,
+        handlers=[BatchingStreamHandler(sys.stderr)],
+    )
