@@ -47,6 +47,10 @@ CREATE INDEX IF NOT EXISTS jobq_jobs_pending ON jobq_jobs (queue, lane, priority
     WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS jobq_jobs_dispatcher ON jobq_jobs (dispatcher_uuid)
     WHERE status = 'assigned' OR status = 'active' OR status = 'callbacks';
+-- The front-lane jobs a dispatcher holds unstarted: each fenced start checks there are none
+-- (start_job) without reading every job the dispatcher holds.
+CREATE INDEX IF NOT EXISTS jobq_jobs_held_front ON jobq_jobs (dispatcher_uuid, queue)
+    WHERE status = 'assigned' AND lane = 0;
 CREATE INDEX IF NOT EXISTS jobq_jobs_parent ON jobq_jobs (parent_id) WHERE parent_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobq_jobs_waiting ON jobq_jobs (waiting_on) WHERE waiting_on IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobq_jobs_completed ON jobq_jobs (completed_at) WHERE status = 'completed';
