@@ -10,6 +10,7 @@ writes them in one call; a WARNING or worse is written at once, after the lines 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 import time
@@ -42,9 +43,13 @@ class BatchingStreamHandler(logging.StreamHandler[TextIO]):
         self._last: logging.LogRecord | None = None  # for handleError, if a write fails
         self._due = threading.Event()  # a line is kept
         self._writer: threading.Thread | None = None
+        self._pid = os.getpid()
 
     def emit(self, record: logging.LogRecord) -> None:
         # Called by `Handler.handle` with the handler's lock held.
+        if self._pid != os.getpid():  # a forked child: the parent's lines and thread are not its
+            self._pid, self._pending, self._writer = os.getpid(), [], None
+            self._due = threading.Event()
         try:
             self._pending.append(self.format(record) + self.terminator)
         except RecursionError:
@@ -67,6 +72,8 @@ class BatchingStreamHandler(logging.StreamHandler[TextIO]):
         self.acquire()
         try:
             self._write_pending()
+            if self.stream and hasattr(self.stream, "flush"):
+                self.stream.flush()  # raises as StreamHandler's does (logging.shutdown ignores)
         finally:
             self.release()
 
@@ -83,11 +90,12 @@ class BatchingStreamHandler(logging.StreamHandler[TextIO]):
 
     def _write_pending(self) -> None:
         """Write the kept lines in one call and flush the stream (with the lock held)."""
+        if not self._pending:
+            return
         text = "".join(self._pending)
         self._pending.clear()
         try:
-            if text:
-                self.stream.write(text)
+            self.stream.write(text)
             if hasattr(self.stream, "flush"):
                 self.stream.flush()
         except RecursionError:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import time
+import warnings
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -110,3 +113,31 @@ def test_a_write_that_fails_is_reported_and_the_handler_goes_on(
     handler.handle(logging.LogRecord("x", logging.ERROR, __file__, 1, "next", None, None))
     assert stream.getvalue() == "next\n"
     handler.close()
+
+
+def test_a_forked_child_writes_its_own_lines_once_and_in_time(tmp_path: Path) -> None:
+    """A job may fork (multiprocessing): the child inherits the handler with the parent's kept
+    lines and no writer thread of its own. It writes neither the parent's lines again nor
+    keeps its own until its exit (which, for a forked child, writes nothing kept)."""
+    out = tmp_path / "log.txt"
+    with out.open("w") as stream:
+        handler = BatchingStreamHandler(stream, flush_after=0.05)
+        handler.setFormatter(logging.Formatter("%(process)d %(message)s"))
+        log = logging.getLogger(f"test-log-output-fork-{id(out)}")
+        log.propagate, log.handlers = False, [handler]
+        log.setLevel(logging.INFO)
+        log.info("parent, before the fork")
+        with warnings.catch_warnings():  # 3.12+ warns of a fork beside the writer's thread
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:  # the child: log, wait past the delay, leave without any exit handler
+            log.info("child")
+            time.sleep(0.5)
+            os._exit(0)
+        os.waitpid(pid, 0)
+        handler.flush()
+        lines = out.read_text().splitlines()
+        log.removeHandler(handler)
+        handler.close()
+    assert lines.count(f"{os.getpid()} parent, before the fork") == 1, lines
+    assert f"{pid} child" in lines, lines
