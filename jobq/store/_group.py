@@ -7,6 +7,10 @@ caller returns only once its own write is committed, as with a transaction of it
 A caller that need not wait (`submit_then`) gives a function to call once its write is
 committed instead; a thread of the group's own then flushes what is queued while nobody else
 does.
+A caller that other threads are likely to join (`run(item, gather=True)`: puts, as from a web
+app's request threads) leads only once those its previous commit released are back, up to
+`gather_wait`: otherwise the first of them back commits alone, and every other commit holds a
+single put.
 """
 
 from __future__ import annotations
@@ -27,15 +31,24 @@ events_log = logging.getLogger("jobq.events")
 # a few, for a few milliseconds more before each becomes visible (docs/benchmarks.md).
 OUTCOME_LINGER = 0.005
 
+# How long (seconds) after a commit that released several gathering callers (puts) the first
+# of them back waits for the others to share its commit. Without it, 8 threads putting in a
+# loop alternate a commit of one put and one of seven (docs/benchmarks.md). A put that comes
+# later, or after a commit of one put, never waits.
+GATHER_WAIT = 0.001
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 
 class _Write(Generic[Item]):
-    __slots__ = ("done", "item", "lead", "result", "then", "woken")
+    __slots__ = ("done", "gathers", "item", "lead", "result", "then", "woken")
 
-    def __init__(self, item: Item, then: Callable[[Any], None] | None = None) -> None:
+    def __init__(
+        self, item: Item, then: Callable[[Any], None] | None = None, gathers: bool = False
+    ) -> None:
         self.item = item
+        self.gathers = gathers  # from `run(gather=True)`
         self.result: Any = None  # a value, or the exception to raise in the caller
         self.done = False
         self.then = then  # called once done, for a write submitted without waiting
@@ -54,7 +67,8 @@ class GroupCommit(Generic[Item, Result]):
     that long, or until `batch_limit` of them are queued, for others to share its commit; the
     callers of `run` lead without them, so that what they wait for is not held behind the
     submitted writes' commit (on SQLite, their file sync). With no linger, a leader takes
-    everything queued."""
+    everything queued. A gathering caller leading within `gather_wait` of a commit that
+    several gathering callers saw end waits (up to then) for as many to be queued."""
 
     def __init__(
         self,
@@ -62,6 +76,7 @@ class GroupCommit(Generic[Item, Result]):
         *,
         linger: float = 0.0,
         batch_limit: int = 64,
+        gather_wait: float = GATHER_WAIT,
     ) -> None:
         self._flush = flush
         self._linger = linger
@@ -75,13 +90,24 @@ class GroupCommit(Generic[Item, Result]):
         self._flusher: threading.Thread | None = None
         self._flusher_waits = False  # the flusher waits on `_submitted_cond`
         self._closed = False
+        self._gather_wait = gather_wait
+        self._gathering = threading.Condition(self._lock)  # a gathering leader waits here
+        self._gatherer_waits = False  # a leader waits on `_gathering`
+        # Gathering callers at the last flush's end: those it released, and those queued
+        # behind it (without the latter, two halves of the threads settle into alternate
+        # commits, each half queuing while the other's commit runs).
+        self._gatherers = 0
+        self._released_at = 0.0  # time.monotonic() of the last flush's end
 
-    def run(self, item: Item) -> Result:
+    def run(self, item: Item, *, gather: bool = False) -> Result:
         """Each waiting caller is woken once: when its write is done, or to lead the next
-        flush (for every write queued meanwhile), never to find it must wait again."""
-        write = _Write(item)
+        flush (for every write queued meanwhile), never to find it must wait again.
+        `gather`: other threads are likely to make the same call soon (see `_gather`)."""
+        write = _Write(item, gathers=gather)
         with self._lock:
             self._queued.append(write)
+            if self._gatherer_waits and self._gathered():
+                self._gathering.notify()  # the leader waiting for them has them all
             if self._flushing:
                 write.woken = threading.Lock()
                 write.woken.acquire()
@@ -92,11 +118,32 @@ class GroupCommit(Generic[Item, Result]):
             write.woken.acquire()
         if write.lead:
             with self._lock:
+                if gather:
+                    self._gather()
                 batch = self._lead()
             self._flush_batch(batch)
         if isinstance(write.result, BaseException):
             raise write.result
         return write.result
+
+    def _gather(self) -> None:
+        """Before a gathering caller leads (with the lock held, `_flushing` set): if the last
+        flush ended under `gather_wait` ago with several gathering callers (released by it or
+        queued behind it), wait until as many gathering writes are queued, or until
+        `gather_wait` after that flush. Threads putting in a loop then share each commit,
+        instead of the first back committing alone while the others are still on their way;
+        a put on its own never waits, and one whose fellows stopped putting waits once."""
+        deadline = self._released_at + self._gather_wait
+        if self._gatherers < 2 or time.monotonic() >= deadline:
+            return
+        self._gatherer_waits = True
+        self._gathering.wait_for(self._gathered, deadline - time.monotonic())
+        self._gatherer_waits = False
+
+    def _gathered(self) -> bool:
+        """As many gathering writes are queued as there were gathering callers at the last
+        flush's end."""
+        return sum(write.gathers for write in self._queued) >= self._gatherers
 
     def _lead(self) -> list[_Write[Item]]:
         """The batch of a caller of `run` leading a flush (with the lock held)."""
@@ -180,6 +227,10 @@ class GroupCommit(Generic[Item, Result]):
             self._write(batch)
         finally:
             with self._lock:
+                self._gatherers = sum(write.gathers for write in batch) + sum(
+                    write.gathers for write in self._queued
+                )
+                self._released_at = time.monotonic()
                 for write in batch:
                     if write.woken is not None:
                         write.woken.release()  # done: its caller returns

@@ -427,7 +427,7 @@ class PostgresDriver:
 
     def put_one(self, job: NewJob, now: dt.datetime) -> int:
         # Puts of this process's threads at the same moment share one commit (`_put_batch`).
-        return self.puts.run((job, now))
+        return self.puts.run((job, now), gather=True)
 
     def _put_alone(self, job: NewJob, now: dt.datetime) -> int:
         """A put by itself: the insert and its NOTIFY are one statement, committed on its own."""

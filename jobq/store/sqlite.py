@@ -308,7 +308,8 @@ class SqliteDriver:
 
     # -- writes --------------------------------------------------------------------------------
     def put_one(self, job: NewJob, now: dt.datetime) -> int:
-        job_id = self.group.run(_GroupWork(lambda ex: self.insert_job(ex, job, "pending", now)))
+        work = _GroupWork(lambda ex: self.insert_job(ex, job, "pending", now))
+        job_id = self.group.run(work, gather=True)
         self.waker.send()
         return job_id
 

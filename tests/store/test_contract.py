@@ -1070,6 +1070,36 @@ def test_single_puts_from_many_threads_at_once_each_get_their_own_row(
     assert db.store.count_pending("") == len(ids)
 
 
+def test_threads_putting_in_a_loop_share_each_commit(db: jobq.Database) -> None:
+    """Single puts from 8 threads, each putting again once its put returns (a web app's
+    request threads under load): the first back after a commit waits for the others, so
+    commits hold nearly all 8 puts, rather than one commit of a single put between each two
+    of the rest (about 4 puts a commit without it), and every put is still its own row."""
+    driver: Any = db.store.driver
+    group = driver.puts if db.store.engine == "postgres" else driver.group
+    group._gather_wait = 0.5  # long enough for a loaded test machine; a put alone never waits
+    flushed: list[int] = []
+    flush = group._flush
+
+    def counted(batch: list[Any]) -> list[Any]:
+        flushed.append(len(batch))
+        return flush(batch)
+
+    group._flush = counted
+    threads, per_thread = 8, 15
+    ids: list[int] = []
+
+    def put_some(thread: int) -> None:
+        for i in range(per_thread):
+            ids.extend(db.store.enqueue([new_job(db, thread, i)], at(i)))
+
+    all_at_once(put_some, range(threads))
+    assert len(ids) == len(set(ids)) == threads * per_thread
+    assert db.store.count_pending("") == threads * per_thread
+    assert sum(flushed) == threads * per_thread
+    assert len(flushed) <= 1.5 * per_thread, flushed  # 15 commits of 8 at best
+
+
 def test_a_batch_insert_returns_each_job_its_own_id(db: jobq.Database) -> None:
     first = put(db, 0, 0)
     jobs = [new_job(db, i, 1) for i in range(50)]

@@ -318,3 +318,133 @@ def test_an_unsynced_sqlite_transaction_runs_at_normal_and_the_others_as_configu
         ex.raw("PRAGMA synchronous")
         assert ex.cursor.fetchone()[0] == inside
     assert "lazy" in queue_names(store)
+
+
+def _timed_group(gather_wait: float) -> tuple[GroupCommit[int, int], list[list[int]]]:
+    """A group whose flush takes half a millisecond, as a commit does, letting threads run."""
+    batches: list[list[int]] = []
+
+    def flush(batch: list[int]) -> list[int]:
+        batches.append(list(batch))
+        time.sleep(0.0005)
+        return [item * 2 for item in batch]
+
+    return GroupCommit(flush, gather_wait=gather_wait), batches
+
+
+def _puts_in_a_loop(group: GroupCommit[int, int], threads: int, rounds: int, gather: bool) -> None:
+    """Threads calling `run` in a loop, each doing a little of its own work between calls."""
+    barrier = threading.Barrier(threads)
+
+    def loop(thread: int) -> None:
+        barrier.wait()
+        for i in range(rounds):
+            assert group.run(thread * 1000 + i, gather=gather) == 2 * (thread * 1000 + i)
+            time.sleep(0.0002)  # the caller's own work, between its puts
+
+    workers = [threading.Thread(target=loop, args=(t,)) for t in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert not any(worker.is_alive() for worker in workers)
+
+
+def test_gathering_callers_a_commit_released_share_the_next_one() -> None:
+    """Threads putting in a loop: once a commit releases them, the first back waits for the
+    others, so each commit holds nearly every thread's put (without it, the first back
+    commits alone while the others are on their way, and commits alternate one put and the
+    rest: 80 flushes here instead of 41)."""
+    threads, rounds = 4, 40
+    group, batches = _timed_group(gather_wait=1.0)
+    _puts_in_a_loop(group, threads, rounds, gather=True)
+    assert sorted(item for batch in batches for item in batch) == sorted(
+        t * 1000 + i for t in range(threads) for i in range(rounds)
+    )
+    assert len(batches) <= rounds + 5, [len(batch) for batch in batches]  # without: 80
+
+
+def test_a_gathering_caller_waits_only_for_as_many_as_the_last_commit_released() -> None:
+    """After a commit of two gathering callers, a third waits (up to `gather_wait`) for a
+    second to share its commit; after a commit of one, or for a caller that does not gather,
+    nobody waits. (Those queued behind a commit count too: see the next test.)"""
+    gate, entered = threading.Event(), threading.Event()
+    batches: list[list[int]] = []
+
+    def flush(batch: list[int]) -> list[int]:
+        batches.append(list(batch))
+        if batch == [0]:
+            entered.set()
+            gate.wait(10)
+        return [item * 2 for item in batch]
+
+    group: GroupCommit[int, int] = GroupCommit(flush, gather_wait=60.0)
+
+    def in_thread(item: int, gather: bool = True) -> threading.Thread:
+        thread = threading.Thread(target=group.run, args=(item,), kwargs={"gather": gather})
+        thread.start()
+        return thread
+
+    alone = in_thread(0, gather=False)
+    assert entered.wait(10)
+    pair = [in_thread(1), in_thread(2)]  # queued behind the first flush
+    while len(group._queued) < 2:
+        time.sleep(0.01)
+    gate.set()
+    for thread in [alone, *pair]:
+        thread.join(10)
+    assert batches == [[0], [1, 2]]  # the second commit released two gathering callers
+
+    waiting = in_thread(3)  # the first back waits for the second
+    time.sleep(0.3)
+    assert waiting.is_alive() and batches == [[0], [1, 2]]
+    joining = in_thread(4)
+    for thread in (waiting, joining):
+        thread.join(10)
+    assert not waiting.is_alive() and sorted(batches[-1]) == [3, 4]
+
+    plain = in_thread(5, gather=False)  # a caller that does not gather leads at once
+    plain.join(10)
+    assert not plain.is_alive() and batches[-1] == [5]
+
+    assert group.run(6, gather=True) == 12  # the plain commit released no gathering caller
+    single = in_thread(7)  # and a commit of one gathering caller makes nobody wait
+    single.join(10)
+    assert not single.is_alive() and batches[-1] == [7]
+    group.close()
+
+
+def test_gathering_callers_queued_behind_a_commit_count_as_fellows() -> None:
+    """Two halves of the threads do not settle into alternate commits (each half queuing
+    while the other's commit runs): a leader also waits for the callers queued behind the
+    last commit, here the one whose commit ran while the other two queued."""
+    gate, entered = threading.Event(), threading.Event()
+    batches: list[list[int]] = []
+
+    def flush(batch: list[int]) -> list[int]:
+        batches.append(list(batch))
+        if batch == [0]:
+            entered.set()
+            gate.wait(10)
+        return [item * 2 for item in batch]
+
+    group: GroupCommit[int, int] = GroupCommit(flush, gather_wait=60.0)
+    first = threading.Thread(target=group.run, args=(0,), kwargs={"gather": True})
+    first.start()
+    assert entered.wait(10)
+    queued = [
+        threading.Thread(target=group.run, args=(item,), kwargs={"gather": True}) for item in (1, 2)
+    ]
+    for thread in queued:
+        thread.start()
+    while len(group._queued) < 2:
+        time.sleep(0.01)
+    gate.set()
+    first.join(10)
+    time.sleep(0.3)  # the next leader waits for the first caller, back for its next put
+    assert batches == [[0]] and all(thread.is_alive() for thread in queued)
+    assert group.run(3, gather=True) == 6
+    for thread in queued:
+        thread.join(10)
+    assert batches == [[0], [1, 2, 3]]
+    group.close()
