@@ -8,9 +8,9 @@ A caller that need not wait (`submit_then`) gives a function to call once its wr
 committed instead; a thread of the group's own then flushes what is queued while nobody else
 does.
 A caller that other threads are likely to join (`run(item, gather=True)`: puts, as from a web
-app's request threads) leads only once those its previous commit released are back, up to
-`gather_wait`: otherwise the first of them back commits alone, and every other commit holds a
-single put.
+app's request threads) leads only once the other such callers the last commit saw (released
+by it, or queued behind it) are queued, up to `gather_wait`: otherwise the first of them back
+commits alone, and every other commit holds a single put.
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ events_log = logging.getLogger("jobq.events")
 # a few, for a few milliseconds more before each becomes visible (docs/benchmarks.md).
 OUTCOME_LINGER = 0.005
 
-# How long (seconds) after a commit that released several gathering callers (puts) the first
-# of them back waits for the others to share its commit. Without it, 8 threads putting in a
+# How long (seconds) after a commit that several gathering callers (puts) saw end the first of
+# them to lead waits for the others to share its commit. Without it, 8 threads putting in a
 # loop alternate a commit of one put and one of seven (docs/benchmarks.md). A put that comes
-# later, or after a commit of one put, never waits.
+# later, or after a commit that saw one put, never waits.
 GATHER_WAIT = 0.001
 
 Item = TypeVar("Item")
