@@ -163,6 +163,11 @@ class DataVersionWaiter:
         self._conn.close()
 
 
+# An open connection: the process that opened it, the thread it belongs to (None: shared by
+# the process's threads), and the connection.
+_OpenConnection = tuple[int, threading.Thread | None, sqlite3.Connection]
+
+
 class SqliteDriver:
     """The `Driver` of a SQLite file: a connection per thread, and one writer at a time."""
 
@@ -182,7 +187,7 @@ class SqliteDriver:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._writer = threading.Lock()  # one write transaction at a time in this process
-        self._conns: list[sqlite3.Connection] = []
+        self._conns: list[_OpenConnection] = []
         self._unsynced: sqlite3.Connection | None = None  # see `_unsynced_connection`
         self.waker = WakeSender(wake_folder(path))
         self._insert_rows: dict[int, str] = {}  # _insert_rows_sql's texts, by row count
@@ -208,13 +213,27 @@ class SqliteDriver:
         return conn
 
     def connection(self) -> sqlite3.Connection:
-        """This thread's connection (opened on first use)."""
+        """This thread's connection (opened on first use). Opening one closes those of threads
+        that have ended, so that an application starting a thread per request holds as many
+        connections (and files) as it has threads alive, not one for every thread it ran.
+        A forked child never closes its parent's (closing one could checkpoint and remove the
+        WAL the parent is writing): it leaves them open, unused."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = self.open()
             self._local.conn = conn
+            pid = os.getpid()
             with self._lock:
-                self._conns.append(conn)
+                kept: list[_OpenConnection] = []
+                ended: list[_OpenConnection] = []
+                for entry in self._conns:
+                    opener, owner, _ = entry
+                    gone = opener == pid and owner is not None and not owner.is_alive()
+                    (ended if gone else kept).append(entry)
+                self._conns = [*kept, (pid, threading.current_thread(), conn)]
+            for _, _, old in ended:
+                with contextlib.suppress(sqlite3.Error):
+                    old.close()
         return conn
 
     @contextlib.contextmanager
@@ -245,7 +264,7 @@ class SqliteDriver:
         if self._unsynced is None:
             self._unsynced = self.open(synchronous="normal")
             with self._lock:
-                self._conns.append(self._unsynced)
+                self._conns.append((os.getpid(), None, self._unsynced))
         return self._unsynced
 
     def _execute(self, db: sqlite3.Connection, sql: str) -> None:
@@ -429,7 +448,7 @@ class SqliteDriver:
         with self._lock:
             conns, self._conns = self._conns, []
             self._unsynced = None
-        for conn in conns:
+        for _, _, conn in conns:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
         self._local = threading.local()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import os
 import re
 import sqlite3
 import threading
@@ -1098,6 +1099,33 @@ def test_threads_putting_in_a_loop_share_each_commit(db: jobq.Database) -> None:
     assert db.store.count_pending("") == threads * per_thread
     assert sum(flushed) == threads * per_thread
     assert len(flushed) <= 1.5 * per_thread, flushed  # 15 commits of 8 at best
+
+
+def test_threads_that_put_and_end_leave_no_connection_open_behind_them(
+    db: jobq.Database,
+) -> None:
+    """An application that starts a thread per request (a threading HTTP server): each thread
+    puts and ends. The process's open files stay as many as its live threads need, instead of
+    growing by a SQLite connection (its file and WAL) for every thread that ever put."""
+
+    def open_files() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    def round_of_threads() -> None:
+        threads = [
+            threading.Thread(target=lambda: [put(db, i, 0) for i in range(3)]) for _ in range(20)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+
+    round_of_threads()  # connections every run keeps (a pool, the shared unsynced one)
+    after_one = open_files()
+    for _ in range(4):
+        round_of_threads()
+    assert open_files() <= after_one + 2, "open files grew with the threads that ended"
+    assert db.store.count_pending("") == 5 * 20 * 3
 
 
 def test_a_batch_insert_returns_each_job_its_own_id(db: jobq.Database) -> None:
