@@ -364,10 +364,11 @@ def test_gathering_callers_a_commit_released_share_the_next_one() -> None:
     assert len(batches) <= rounds + 5, [len(batch) for batch in batches]  # without: 80
 
 
-def test_a_gathering_caller_waits_only_for_as_many_as_the_last_commit_released() -> None:
-    """After a commit of two gathering callers, a third waits (up to `gather_wait`) for a
-    second to share its commit; after a commit of one, or for a caller that does not gather,
-    nobody waits. (Those queued behind a commit count too: see the next test.)"""
+def _gated_group() -> tuple[
+    GroupCommit[int, int], list[list[int]], threading.Event, threading.Event
+]:
+    """A group (gathering for up to a minute) whose flush of [0] holds until `gate` is set,
+    once it has set `entered`: callers arriving meanwhile queue behind it."""
     gate, entered = threading.Event(), threading.Event()
     batches: list[list[int]] = []
 
@@ -378,12 +379,25 @@ def test_a_gathering_caller_waits_only_for_as_many_as_the_last_commit_released()
             gate.wait(10)
         return [item * 2 for item in batch]
 
-    group: GroupCommit[int, int] = GroupCommit(flush, gather_wait=60.0)
+    return GroupCommit(flush, gather_wait=60.0), batches, gate, entered
+
+
+def _run_in_thread(
+    group: GroupCommit[int, int], item: int, gather: bool = True
+) -> threading.Thread:
+    thread = threading.Thread(target=group.run, args=(item,), kwargs={"gather": gather})
+    thread.start()
+    return thread
+
+
+def test_a_gathering_caller_waits_only_for_as_many_as_the_last_commit_released() -> None:
+    """After a commit of two gathering callers, a third waits (up to `gather_wait`) for a
+    second to share its commit; after a commit of one, or for a caller that does not gather,
+    nobody waits. (Those queued behind a commit count too: see the next test.)"""
+    group, batches, gate, entered = _gated_group()
 
     def in_thread(item: int, gather: bool = True) -> threading.Thread:
-        thread = threading.Thread(target=group.run, args=(item,), kwargs={"gather": gather})
-        thread.start()
-        return thread
+        return _run_in_thread(group, item, gather)
 
     alone = in_thread(0, gather=False)
     assert entered.wait(10)
@@ -418,25 +432,10 @@ def test_gathering_callers_queued_behind_a_commit_count_as_fellows() -> None:
     """Two halves of the threads do not settle into alternate commits (each half queuing
     while the other's commit runs): a leader also waits for the callers queued behind the
     last commit, here the one whose commit ran while the other two queued."""
-    gate, entered = threading.Event(), threading.Event()
-    batches: list[list[int]] = []
-
-    def flush(batch: list[int]) -> list[int]:
-        batches.append(list(batch))
-        if batch == [0]:
-            entered.set()
-            gate.wait(10)
-        return [item * 2 for item in batch]
-
-    group: GroupCommit[int, int] = GroupCommit(flush, gather_wait=60.0)
-    first = threading.Thread(target=group.run, args=(0,), kwargs={"gather": True})
-    first.start()
+    group, batches, gate, entered = _gated_group()
+    first = _run_in_thread(group, 0)
     assert entered.wait(10)
-    queued = [
-        threading.Thread(target=group.run, args=(item,), kwargs={"gather": True}) for item in (1, 2)
-    ]
-    for thread in queued:
-        thread.start()
+    queued = [_run_in_thread(group, item) for item in (1, 2)]
     while len(group._queued) < 2:
         time.sleep(0.01)
     gate.set()
