@@ -240,7 +240,11 @@ def test_callers_leading_one_flush_after_another_take_writes_that_lingered_enoug
     group.close()
 
 
-def test_without_linger_a_leader_takes_the_submitted_writes_too() -> None:
+def _gated_group() -> tuple[
+    GroupCommit[int, int], list[list[int]], threading.Event, threading.Event
+]:
+    """A group without linger (gathering for up to a minute) whose flush of [0] holds until
+    `gate` is set, once it has set `entered`: callers arriving meanwhile queue behind it."""
     gate, entered = threading.Event(), threading.Event()
     batches: list[list[int]] = []
 
@@ -251,14 +255,24 @@ def test_without_linger_a_leader_takes_the_submitted_writes_too() -> None:
             gate.wait(10)
         return [item * 2 for item in batch]
 
-    group: GroupCommit[int, int] = GroupCommit(flush)
-    leader = threading.Thread(target=group.run, args=(0,))
-    leader.start()
+    return GroupCommit(flush, gather_wait=60.0), batches, gate, entered
+
+
+def _run_in_thread(
+    group: GroupCommit[int, int], item: int, gather: bool = True
+) -> threading.Thread:
+    thread = threading.Thread(target=group.run, args=(item,), kwargs={"gather": gather})
+    thread.start()
+    return thread
+
+
+def test_without_linger_a_leader_takes_the_submitted_writes_too() -> None:
+    group, batches, gate, entered = _gated_group()
+    leader = _run_in_thread(group, 0, gather=False)
     assert entered.wait(10)  # a flush holds the group: what comes now queues
     told = threading.Event()
     group.submit_then(1, lambda result: told.set())
-    follower = threading.Thread(target=group.run, args=(2,))
-    follower.start()
+    follower = _run_in_thread(group, 2, gather=False)
     while len(group._queued) < 1:
         threading.Event().wait(0.01)
     gate.set()
@@ -362,32 +376,6 @@ def test_gathering_callers_a_commit_released_share_the_next_one() -> None:
         t * 1000 + i for t in range(threads) for i in range(rounds)
     )
     assert len(batches) <= rounds + 5, [len(batch) for batch in batches]  # without: 80
-
-
-def _gated_group() -> tuple[
-    GroupCommit[int, int], list[list[int]], threading.Event, threading.Event
-]:
-    """A group (gathering for up to a minute) whose flush of [0] holds until `gate` is set,
-    once it has set `entered`: callers arriving meanwhile queue behind it."""
-    gate, entered = threading.Event(), threading.Event()
-    batches: list[list[int]] = []
-
-    def flush(batch: list[int]) -> list[int]:
-        batches.append(list(batch))
-        if batch == [0]:
-            entered.set()
-            gate.wait(10)
-        return [item * 2 for item in batch]
-
-    return GroupCommit(flush, gather_wait=60.0), batches, gate, entered
-
-
-def _run_in_thread(
-    group: GroupCommit[int, int], item: int, gather: bool = True
-) -> threading.Thread:
-    thread = threading.Thread(target=group.run, args=(item,), kwargs={"gather": gather})
-    thread.start()
-    return thread
 
 
 def test_a_gathering_caller_waits_only_for_as_many_as_the_last_commit_released() -> None:
