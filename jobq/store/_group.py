@@ -31,10 +31,11 @@ events_log = logging.getLogger("jobq.events")
 # a few, for a few milliseconds more before each becomes visible (docs/benchmarks.md).
 OUTCOME_LINGER = 0.005
 
-# How long (seconds) after a commit that several gathering callers (puts) saw end the first of
-# them to lead waits for the others to share its commit. Without it, 8 threads putting in a
-# loop alternate a commit of one put and one of seven (docs/benchmarks.md). A put that comes
-# later, or after a commit that saw one put, never waits.
+# How long (seconds) after a commit that several gathering callers (puts) saw end (released,
+# or queued behind it) the first of them to lead waits for the others to share its commit.
+# Without it, 8 threads putting in a loop alternate a commit of one put and one of seven
+# (docs/benchmarks.md). A put that comes later, or after a commit that saw no other put,
+# never waits; nor does one after a wait ran out while as many as it expects are queued.
 GATHER_WAIT = 0.001
 
 Item = TypeVar("Item")
@@ -94,20 +95,27 @@ class GroupCommit(Generic[Item, Result]):
         self._gathering = threading.Condition(self._lock)  # a gathering leader waits here
         self._gatherer_waits = False  # a leader waits on `_gathering`
         # Gathering callers at the last flush's end: those it released, and those queued
-        # behind it (without the latter, two halves of the threads settle into alternate
-        # commits, each half queuing while the other's commit runs).
+        # behind it (without the latter, two halves of the threads putting in a loop settle
+        # into alternate commits, each half queuing while the other's commit runs).
         self._gatherers = 0
+        # How many a leader expects at most: after a wait that ran out, as many as had come
+        # (callers whose own work between puts outlasts `gather_wait` never make it, and
+        # waiting for them each time only adds `gather_wait` to every commit); one more after
+        # each wait that ended with all it waited for.
+        self._gather_cap = 1 << 30
+        self._gather_target = 0  # what the waiting leader waits for
         self._released_at = 0.0  # time.monotonic() of the last flush's end
 
     def run(self, item: Item, *, gather: bool = False) -> Result:
         """Each waiting caller is woken once: when its write is done, or to lead the next
-        flush (for every write queued meanwhile), never to find it must wait again.
+        flush (for every write queued meanwhile), never to find it must wait again (save a
+        gathering leader's wait for its fellows, at most `gather_wait`).
         `gather`: other threads are likely to make the same call soon (see `_gather`)."""
         write = _Write(item, gathers=gather)
         with self._lock:
             self._queued.append(write)
-            if self._gatherer_waits and self._gathered():
-                self._gathering.notify()  # the leader waiting for them has them all
+            if self._gatherer_waits and (not gather or self._gathered()):
+                self._gathering.notify()  # the waiting leader has them all, or must not wait
             if self._flushing:
                 write.woken = threading.Lock()
                 write.woken.acquire()
@@ -117,11 +125,17 @@ class GroupCommit(Generic[Item, Result]):
         if write.woken is not None:
             write.woken.acquire()
         if write.lead:
+            interrupted: BaseException | None = None
             with self._lock:
                 if gather:
-                    self._gather()
+                    try:
+                        self._gather()
+                    except BaseException as error:  # KeyboardInterrupt: still lead, then raise
+                        interrupted = error
                 batch = self._lead()
             self._flush_batch(batch)
+            if interrupted is not None:
+                raise interrupted
         if isinstance(write.result, BaseException):
             raise write.result
         return write.result
@@ -129,21 +143,32 @@ class GroupCommit(Generic[Item, Result]):
     def _gather(self) -> None:
         """Before a gathering caller leads (with the lock held, `_flushing` set): if the last
         flush ended under `gather_wait` ago with several gathering callers (released by it or
-        queued behind it), wait until as many gathering writes are queued, or until
-        `gather_wait` after that flush. Threads putting in a loop then share each commit,
-        instead of the first back committing alone while the others are still on their way;
-        a put on its own never waits, and one whose fellows stopped putting waits once."""
+        queued behind it), wait until as many gathering writes are queued (at most
+        `_gather_cap`), or until `gather_wait` after that flush, or until a caller that does
+        not gather queues (a claim or a start is not held for puts). Threads putting in a loop
+        then share each commit, instead of the first back committing alone while the others
+        are still on their way; a put on its own never waits, and one whose fellows stopped
+        putting, or come back later than `gather_wait`, waits once."""
         deadline = self._released_at + self._gather_wait
-        if self._gatherers < 2 or time.monotonic() >= deadline:
+        self._gather_target = min(self._gatherers, self._gather_cap)
+        if self._gather_target < 2 or time.monotonic() >= deadline or self._gathered():
             return
         self._gatherer_waits = True
-        self._gathering.wait_for(self._gathered, deadline - time.monotonic())
-        self._gatherer_waits = False
+        try:
+            self._gathering.wait_for(
+                lambda: self._gathered() or not all(write.gathers for write in self._queued),
+                deadline - time.monotonic(),
+            )
+        finally:
+            self._gatherer_waits = False
+        if self._gathered():
+            self._gather_cap = self._gather_target + 1
+        elif all(write.gathers for write in self._queued):  # ran out: expect as many as came
+            self._gather_cap = max(1, sum(write.gathers for write in self._queued))
 
     def _gathered(self) -> bool:
-        """As many gathering writes are queued as there were gathering callers at the last
-        flush's end."""
-        return sum(write.gathers for write in self._queued) >= self._gatherers
+        """As many gathering writes are queued as the waiting leader waits for."""
+        return sum(write.gathers for write in self._queued) >= self._gather_target
 
     def _lead(self) -> list[_Write[Item]]:
         """The batch of a caller of `run` leading a flush (with the lock held)."""

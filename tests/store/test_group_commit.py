@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -434,4 +435,97 @@ def test_gathering_callers_queued_behind_a_commit_count_as_fellows() -> None:
     for thread in queued:
         thread.join(10)
     assert batches == [[0], [1, 2, 3]]
+    group.close()
+
+
+def test_callers_that_come_back_later_than_gather_wait_are_not_waited_for_again() -> None:
+    """Threads whose own work between puts outlasts `gather_wait` (a request doing its
+    queries) are never back in time: after a wait that ran out, a leader expects only as many
+    as had come, instead of adding `gather_wait` to every commit."""
+    batches: list[list[int]] = []
+
+    def flush(batch: list[int]) -> list[int]:
+        batches.append(list(batch))
+        time.sleep(0.002)
+        return [item * 2 for item in batch]
+
+    group: GroupCommit[int, int] = GroupCommit(flush, gather_wait=0.001)
+    ran_out = 0
+    wait_for = group._gathering.wait_for
+
+    def counted(predicate: Callable[[], bool], timeout: float | None = None) -> bool:
+        nonlocal ran_out
+        met = wait_for(predicate, timeout)
+        ran_out += not met
+        return met
+
+    group._gathering.wait_for = counted  # type: ignore[method-assign]
+    barrier = threading.Barrier(4)
+
+    def loop(thread: int) -> None:
+        barrier.wait()
+        for i in range(20):
+            group.run(thread * 100 + i, gather=True)
+            time.sleep(0.005)  # longer than gather_wait
+
+    workers = [threading.Thread(target=loop, args=(t,)) for t in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert sum(len(batch) for batch in batches) == 80
+    assert ran_out <= 5, (ran_out, len(batches))
+
+
+def test_an_interrupt_while_gathering_still_commits_and_frees_the_group() -> None:
+    """A KeyboardInterrupt (here a signal handler's exception) in a leader waiting for its
+    fellows: its write still commits, the exception reaches it, and the next callers are not
+    left waiting for a flush that never comes."""
+    group, batches, gate, entered = _gated_group()
+    first = _run_in_thread(group, 0, gather=False)
+    assert entered.wait(10)
+    pair = [_run_in_thread(group, item) for item in (1, 2)]
+    while len(group._queued) < 2:
+        time.sleep(0.01)
+    gate.set()
+    for thread in [first, *pair]:
+        thread.join(10)
+    assert batches == [[0], [1, 2]]  # two gathering callers seen: the next leader waits
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        with pytest.raises(KeyboardInterrupt):
+            group.run(3, gather=True)  # waits (up to a minute) for a second caller
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert batches[-1] == [3]  # committed all the same
+    later = _run_in_thread(group, 4, gather=False)
+    later.join(10)
+    assert not later.is_alive() and batches[-1] == [4]
+    group.close()
+
+
+def test_a_caller_that_does_not_gather_ends_a_leader_s_wait() -> None:
+    """On SQLite claims and starts share the puts' group: one that queues while a put leads
+    and waits for its fellows ends the wait, and both commit together."""
+    group, batches, gate, entered = _gated_group()
+    first = _run_in_thread(group, 0, gather=False)
+    assert entered.wait(10)
+    pair = [_run_in_thread(group, item) for item in (1, 2)]
+    while len(group._queued) < 2:
+        time.sleep(0.01)
+    gate.set()
+    for thread in [first, *pair]:
+        thread.join(10)
+    waiting = _run_in_thread(group, 3)  # waits up to a minute for a second put
+    time.sleep(0.3)
+    assert waiting.is_alive() and group._gatherer_waits
+    assert group.run(4) == 8  # a claim, say: it need not wait for the puts
+    waiting.join(10)
+    assert not waiting.is_alive() and sorted(batches[-1]) == [3, 4]
     group.close()
