@@ -379,28 +379,34 @@ def test_gathering_callers_a_commit_released_share_the_next_one() -> None:
     assert len(batches) <= rounds + 5, [len(batch) for batch in batches]  # without: 80
 
 
+def _after_a_commit_of_two_gathering_callers() -> tuple[GroupCommit[int, int], list[list[int]]]:
+    """A gated group whose last commit released two gathering callers, [1, 2] (queued behind
+    a commit of [0] by a caller that does not gather): its next gathering leader waits."""
+    group, batches, gate, entered = _gated_group()
+    first = _run_in_thread(group, 0, gather=False)
+    assert entered.wait(10)
+    pair = [_run_in_thread(group, item) for item in (1, 2)]
+    while len(group._queued) < 2:
+        time.sleep(0.01)
+    gate.set()
+    for thread in [first, *pair]:
+        thread.join(10)
+    assert batches == [[0], [1, 2]]
+    return group, batches
+
+
 def test_a_gathering_caller_waits_only_for_as_many_as_the_last_commit_released() -> None:
     """After a commit of two gathering callers, a third waits (up to `gather_wait`) for a
     second to share its commit; after a commit of one, or for a caller that does not gather,
     nobody waits. (Those queued behind a commit count too: see the next test.)"""
-    group, batches, gate, entered = _gated_group()
+    group, batches = _after_a_commit_of_two_gathering_callers()
 
     def in_thread(item: int, gather: bool = True) -> threading.Thread:
         return _run_in_thread(group, item, gather)
 
-    alone = in_thread(0, gather=False)
-    assert entered.wait(10)
-    pair = [in_thread(1), in_thread(2)]  # queued behind the first flush
-    while len(group._queued) < 2:
-        time.sleep(0.01)
-    gate.set()
-    for thread in [alone, *pair]:
-        thread.join(10)
-    assert batches == [[0], [1, 2]]  # the second commit released two gathering callers
-
     waiting = in_thread(3)  # the first back waits for the second
     time.sleep(0.3)
-    assert waiting.is_alive() and batches == [[0], [1, 2]]
+    assert waiting.is_alive() and group._gatherer_waits and batches == [[0], [1, 2]]
     joining = in_thread(4)
     for thread in (waiting, joining):
         thread.join(10)
@@ -481,16 +487,7 @@ def test_an_interrupt_while_gathering_still_commits_and_frees_the_group() -> Non
     """A KeyboardInterrupt (here a signal handler's exception) in a leader waiting for its
     fellows: its write still commits, the exception reaches it, and the next callers are not
     left waiting for a flush that never comes."""
-    group, batches, gate, entered = _gated_group()
-    first = _run_in_thread(group, 0, gather=False)
-    assert entered.wait(10)
-    pair = [_run_in_thread(group, item) for item in (1, 2)]
-    while len(group._queued) < 2:
-        time.sleep(0.01)
-    gate.set()
-    for thread in [first, *pair]:
-        thread.join(10)
-    assert batches == [[0], [1, 2]]  # two gathering callers seen: the next leader waits
+    group, batches = _after_a_commit_of_two_gathering_callers()
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -513,15 +510,7 @@ def test_an_interrupt_while_gathering_still_commits_and_frees_the_group() -> Non
 def test_a_caller_that_does_not_gather_ends_a_leader_s_wait() -> None:
     """On SQLite claims and starts share the puts' group: one that queues while a put leads
     and waits for its fellows ends the wait, and both commit together."""
-    group, batches, gate, entered = _gated_group()
-    first = _run_in_thread(group, 0, gather=False)
-    assert entered.wait(10)
-    pair = [_run_in_thread(group, item) for item in (1, 2)]
-    while len(group._queued) < 2:
-        time.sleep(0.01)
-    gate.set()
-    for thread in [first, *pair]:
-        thread.join(10)
+    group, batches = _after_a_commit_of_two_gathering_callers()
     waiting = _run_in_thread(group, 3)  # waits up to a minute for a second put
     time.sleep(0.3)
     assert waiting.is_alive() and group._gatherer_waits
