@@ -156,19 +156,24 @@ class GroupCommit(Generic[Item, Result]):
         self._gatherer_waits = True
         try:
             self._gathering.wait_for(
-                lambda: self._gathered() or not all(write.gathers for write in self._queued),
+                lambda: self._gathered() or self._queued_gathering() < len(self._queued),
                 deadline - time.monotonic(),
             )
         finally:
             self._gatherer_waits = False
-        if self._gathered():
+        came = self._queued_gathering()
+        if came >= self._gather_target:
             self._gather_cap = self._gather_target + 1
-        elif all(write.gathers for write in self._queued):  # ran out: expect as many as came
-            self._gather_cap = max(1, sum(write.gathers for write in self._queued))
+        elif came == len(self._queued):  # ran out, not cut short: expect as many as came
+            self._gather_cap = max(1, came)
+
+    def _queued_gathering(self) -> int:
+        """How many of the queued writes gather."""
+        return sum(write.gathers for write in self._queued)
 
     def _gathered(self) -> bool:
         """As many gathering writes are queued as the waiting leader waits for."""
-        return sum(write.gathers for write in self._queued) >= self._gather_target
+        return self._queued_gathering() >= self._gather_target
 
     def _lead(self) -> list[_Write[Item]]:
         """The batch of a caller of `run` leading a flush (with the lock held)."""
@@ -252,9 +257,7 @@ class GroupCommit(Generic[Item, Result]):
             self._write(batch)
         finally:
             with self._lock:
-                self._gatherers = sum(write.gathers for write in batch) + sum(
-                    write.gathers for write in self._queued
-                )
+                self._gatherers = sum(write.gathers for write in batch) + self._queued_gathering()
                 self._released_at = time.monotonic()
                 for write in batch:
                     if write.woken is not None:
