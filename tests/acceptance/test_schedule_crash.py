@@ -76,5 +76,8 @@ def test_random_kills_leave_every_tick_with_exactly_one_job(
     rows = execute(db_url, "SELECT id FROM jobq_jobs")
     assert Counter(r[0] for r in rows) == Counter(job_ids)
     for tick, job_id in ticks[:: max(1, len(ticks) // 10)]:
-        assert db.get_job(int(job_id or 0)).begin_after == tick
+        job = db.get_job(int(job_id or 0))
+        # Unless a kill interrupted it (active while its outcome lingered): it was put back to
+        # run again, in a later attempt, and its begin_after is the time it was put back.
+        assert job.begin_after == tick or (job.attempt > 1 and job.begin_after > tick)
     assert kills >= 20
