@@ -40,7 +40,7 @@ def _gone(db: jobq.Database, job_id: int) -> bool:
 def test_a_worker_prunes_an_expired_job_and_jobq_job_says_it_expired(
     db: jobq.Database, db_url: str, worker_process: None
 ) -> None:
-    put = run_jobq("put", "--db", db_url, "--keep-result", "2S", "jobfuncs:add", "1", "2")
+    put = run_jobq("put", "--db", db_url, "--keep-result", "5S", "jobfuncs:add", "1", "2")
     assert put.returncode == 0, put.stderr
     kept_id = int(put.stdout)
     plain = db.queue().put(jobq.Job(pow, 2, 5))
@@ -49,7 +49,7 @@ def test_a_worker_prunes_an_expired_job_and_jobq_job_says_it_expired(
     shown = run_jobq("job", "--db", db_url, str(kept_id), "--json")
     assert shown.returncode == 0, shown.stderr
     summary = json.loads(shown.stdout)
-    assert summary["keep_result"] == {"seconds": 2.0}
+    assert summary["keep_result"] == {"seconds": 5.0}
     assert summary["expires"] is not None
 
     wait_until(lambda: _gone(db, kept_id), timeout=WAIT, what="the worker pruning the job")
@@ -59,7 +59,7 @@ def test_a_worker_prunes_an_expired_job_and_jobq_job_says_it_expired(
     done = run_jobq("job", "--db", db_url, str(kept_id))
     assert done.returncode != 0
     assert f"job {kept_id} expired at {when}" in done.stderr
-    assert "put with keep_result=0:00:02" in done.stderr and "retention pruned it" in done.stderr
+    assert "put with keep_result=0:00:05" in done.stderr and "retention pruned it" in done.stderr
     assert plain.refresh().status == jobq.Status.COMPLETED  # kept by the 7 days' retention
 
 
