@@ -14,10 +14,10 @@ import jobq
 WAIT = 60.0
 
 
-def spawn(db_url: str, agent: str) -> subprocess.Popen[bytes]:
+def spawn(db_url: str, agent: str, log: Path | None = None) -> subprocess.Popen[bytes]:
     return spawn_worker(
         db_url, "--poll-interval", "0.5", "--grace", "5", "--log-level", "WARNING",
-        "--agent", agent,
+        "--agent", agent, log=log,
     )  # fmt: skip
 
 
@@ -48,19 +48,26 @@ def test_callbacks_finish_while_long_jobs_fill_the_agent(
 ) -> None:
     """Ten short jobs with callbacks, then three long jobs that fill the size-3 agent: every
     short job reaches completed (its callback done) while the long ones still run."""
-    go, end = tmp_path / "go", tmp_path / "end"
-    worker = spawn(db_url, "main:3")
+    go, end, log = tmp_path / "go", tmp_path / "end", tmp_path / "worker.log"
+    worker = spawn(db_url, "main:3", log)
     try:
         queue = db.queue()
         shorts = queue.put_many([jobq.Job(jobfuncs.wait_for_file, str(go)) for _ in range(10)])
         callbacks = [job.add_callback(jobq.Job(jobfuncs.identity)) for job in shorts]
         longs = queue.put_many([jobq.Job(jobfuncs.wait_for_file, str(end)) for _ in range(3)])
         go.touch()
-        wait_until(
-            lambda: all(job.refresh().status == "completed" for job in shorts),
-            timeout=WAIT,
-            what="the short jobs' callbacks",
-        )
+        try:
+            wait_until(
+                lambda: all(job.refresh().status == "completed" for job in shorts),
+                timeout=WAIT,
+                what="the short jobs' callbacks",
+            )
+        except AssertionError as error:  # say where each job is, and what the worker said
+            states = [(job.id, job.refresh().status) for job in [*shorts, *callbacks, *longs]]
+            raise AssertionError(
+                f"{error}; jobs {states}; worker exit code {worker.poll()}; "
+                f"worker log:\n{log.read_text()}"
+            ) from None
         assert [job.refresh().status for job in longs] == ["active"] * 3
         assert [job.wait(timeout=1) for job in callbacks] == [True] * 10
         end.touch()
