@@ -9,7 +9,10 @@ Three workloads, each on a fresh database, per engine (scale-out on PostgreSQL o
   worker sat idle while another held jobs it had not started.
 - **scale-out** (PostgreSQL): `--jobs` no-op jobs drained by `jobq worker --processes N`,
   N = 1, 2, 4: jobs/s, and CPU per job of the workers and of the server. On a machine with
-  two cores the curve is bounded by them; it must not fall as workers are added.
+  two cores the curve is bounded by them; it must not fall as workers are added. Beside each,
+  the same jobs drained by N processes of `--floor`'s store loop (the store's work for each
+  job and nothing else): where the worker's curve falls, the loop's shows whether the store
+  and the machine fall with it.
 - **idle**: IDLE_WORKERS worker processes at their defaults with nothing to do: the share
   of a core each uses (and the database server's share, PostgreSQL), over `IDLE_SECONDS`
   once every one is activated; then IDLE_LATENCY_JOBS jobs put 20 ms apart while they idle,
@@ -27,6 +30,7 @@ from typing import Any
 from rich.table import Table
 
 import jobq
+from jobq.bench.floor import bench_store_loop
 from jobq.bench.noop import noop, sleep_for
 from jobq.bench.workloads import (
     LATENCY_SPACING,
@@ -68,6 +72,18 @@ FLEET_METRICS: dict[str, tuple[str, str, bool]] = {
     },
     **{
         f"scale_{n}_cpu_server_us": (f"  CPU per job, {n}: db server", "µs", False)
+        for n in SCALE_OUT
+    },
+    **{
+        f"scale_loop_{n}": (f"scale-out: store loop, {n} process(es)", "jobs/s", True)
+        for n in SCALE_OUT
+    },
+    **{
+        f"scale_loop_{n}_cpu_worker_us": (f"  CPU per job, {n}: loops", "µs", False)
+        for n in SCALE_OUT
+    },
+    **{
+        f"scale_loop_{n}_cpu_server_us": (f"  CPU per job, {n}: db server", "µs", False)
         for n in SCALE_OUT
     },
     "idle_worker_percent": ("idle: CPU per idle worker", "% core", False),
@@ -152,7 +168,8 @@ def bench_mixed(url: str, settings: Settings, sizes: FleetSizes) -> Result:
 
 
 def bench_scale_out(url_for: Callable[[], Any], settings: Settings) -> Result:
-    """No-op jobs drained by 1, 2 and 4 worker processes (`--processes N`)."""
+    """No-op jobs drained by 1, 2 and 4 worker processes (`--processes N`), each beside as
+    many processes of the store loop alone (`jobq.bench.floor`)."""
     result: Result = {}
     for n in SCALE_OUT:
         with url_for() as url:
@@ -161,6 +178,12 @@ def bench_scale_out(url_for: Callable[[], Any], settings: Settings) -> Result:
         for key in ("cpu_worker_us", "cpu_server_us"):
             if key in extra:
                 result[f"scale_{n}_{key}"] = extra[key]
+        with url_for() as url:
+            loop = bench_store_loop(url, settings, processes=n)
+        result[f"scale_loop_{n}"] = loop["rate"]
+        for key in ("cpu_worker_us", "cpu_server_us"):
+            if key in loop:
+                result[f"scale_loop_{n}_{key}"] = loop[key]
     return result
 
 
@@ -249,8 +272,9 @@ def fleet_table(results: list[FleetResult], machine: dict[str, Any], runs: int) 
     """Rows engine x metric: median and range."""
     caption = (
         f"mixed: {MIXED_WORKERS} workers of main:{MIXED_SIZE}, long jobs of {MIXED_SECONDS} s "
-        f"after no-op jobs; scale-out: jobq worker --processes N; idle: workers at their "
-        f"defaults. " + ", ".join(f"{k} {v}" for k, v in machine.items())
+        f"after no-op jobs; scale-out: jobq worker --processes N, and N processes of the "
+        f"store loop alone (--floor's); idle: workers at their defaults. "
+        + ", ".join(f"{k} {v}" for k, v in machine.items())
     )
     table = Table(title=f"jobq bench --fleet (median of {runs} run(s))", caption=caption)
     for column in ("engine", "workload"):

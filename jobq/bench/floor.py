@@ -102,51 +102,70 @@ def _child(url: str) -> None:
         sys.stdin.readline()
 
 
-def bench_store_loop(url: str, settings: Settings) -> Result:
-    """Put `settings.jobs` no-op jobs, then time the store loop on them in a process of its
-    own, with its CPU and the server's (as a worker's drain is measured)."""
+def bench_store_loop(url: str, settings: Settings, processes: int = 1) -> Result:
+    """Put `settings.jobs` no-op jobs, then time the store loop on them in `processes`
+    processes of its own, all told to go at once, with their CPU and the server's (as a
+    worker's drain is measured). The rate is the jobs over the longest loop's seconds."""
     with jobq.connect(url) as db:
         db.queue().put_many([jobq.Job(noop) for _ in range(settings.jobs)])
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jobq.bench.floor", url],
-        env=child_env(),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    meter = CpuMeter(proc.pid, server_url(url, settings))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "jobq.bench.floor", url],
+            env=child_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(processes)
+    ]
+    meter = CpuMeter([proc.pid for proc in procs], server_url(url, settings))
     try:
-        if proc.stdout.readline().strip() != "ready":
-            raise BenchError(f"the store loop did not start (exit code {proc.wait(30)})")
+        for proc in procs:
+            assert proc.stdout is not None
+            if proc.stdout.readline().strip() != "ready":
+                raise BenchError(f"a store loop did not start (exit code {proc.wait(30)})")
         before = meter.mark()
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-        line = proc.stdout.readline()
-        after = meter.mark()  # its connections are still open: the server's share is seen
-        if not line:
-            raise BenchError(f"the store loop failed (exit code {proc.wait(30)})")
-        result = json.loads(line)
-        proc.stdin.write("end\n")
-        proc.stdin.flush()
-        proc.wait(30)
+        for proc in procs:
+            _tell(proc, "go")
+        lines = [_answer(proc) for proc in procs]
+        after = meter.mark()  # their connections are still open: the server's share is seen
+        for proc, line in zip(procs, lines, strict=True):
+            if not line:
+                raise BenchError(f"a store loop failed (exit code {proc.wait(30)})")
+        results = [json.loads(line) for line in lines]
+        for proc in procs:
+            _tell(proc, "end")
+        for proc in procs:
+            proc.wait(30)
     finally:
         meter.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-    jobs = result["jobs"]
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+    jobs = sum(result["jobs"] for result in results)
     if jobs != settings.jobs:
-        raise BenchError(f"the store loop did {jobs} of {settings.jobs} jobs")
+        raise BenchError(f"the store loops did {jobs} of {settings.jobs} jobs")
     process_s, server_s = CpuMeter.used(before, after)
     figures = {
-        "rate": jobs / result["seconds"],
+        "rate": jobs / max(result["seconds"] for result in results),
         "cpu_worker_us": process_s / jobs * 1e6,
         "cpu_total_us": (process_s + server_s) / jobs * 1e6,
     }
     if server_url(url, settings) is not None:
         figures["cpu_server_us"] = server_s / jobs * 1e6
     return figures
+
+
+def _tell(proc: subprocess.Popen[str], word: str) -> None:
+    assert proc.stdin is not None
+    proc.stdin.write(word + "\n")
+    proc.stdin.flush()
+
+
+def _answer(proc: subprocess.Popen[str]) -> str:
+    assert proc.stdout is not None
+    return proc.stdout.readline()
 
 
 def bench_worker(url: str, settings: Settings) -> Result:

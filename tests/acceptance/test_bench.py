@@ -234,6 +234,11 @@ def test_fleet_bench_reports_mixed_scale_out_and_idle(engine: str) -> None:
     if engine == "postgres":
         expected |= {"idle_server_percent", "scale_1", "scale_2", "scale_4"}
         expected |= {f"scale_{n}_cpu_{who}_us" for n in (1, 2, 4) for who in ("worker", "server")}
+        # Beside each worker count, as many processes of the store loop alone.
+        expected |= {"scale_loop_1", "scale_loop_2", "scale_loop_4"}
+        expected |= {
+            f"scale_loop_{n}_cpu_{who}_us" for n in (1, 2, 4) for who in ("worker", "server")
+        }
     assert set(metrics) == expected
     # CPU is read in clock ticks (10 ms): idle shares over the quick run's 2 s may be 0, and
     # so may the CPU per job of a quick scale-out drain (200 jobs in well under 100 ms).
@@ -246,6 +251,8 @@ def test_fleet_bench_reports_mixed_scale_out_and_idle(engine: str) -> None:
     assert metrics["mixed_makespan"]["median"] >= metrics["mixed_long_span"]["median"]
     assert "jobq bench --fleet" in table and "mixed: long jobs, ideal / span" in table
     assert f"{engine}: run 1/1: fleet: idle" in progress
+    if engine == "postgres":
+        assert "scale-out: store loop, 4 process(es)" in table, table
 
 
 @pytest.mark.timeout(200)
