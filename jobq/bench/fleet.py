@@ -6,7 +6,8 @@ Three workloads, each on a fresh database, per engine (scale-out on PostgreSQL o
   by two worker processes of `--agent main:2` (otherwise at their defaults). The long jobs'
   span (first start to last completion, database times) is set against the ideal, every one
   of the four threads busy: MIXED_LONG x MIXED_SECONDS / 4. An efficiency under 0.9 means a
-  worker sat idle while another held jobs it had not started.
+  worker sat idle while another held jobs it had not started; the longest a long job waited
+  between its claim and its start shows how long one was held.
 - **scale-out** (PostgreSQL): `--jobs` no-op jobs drained by `jobq worker --processes N`,
   N = 1, 2, 4: jobs/s, and CPU per job of the workers and of the server. On a machine with
   two cores the curve is bounded by them; it must not fall as workers are added. Beside each,
@@ -63,6 +64,7 @@ FLEET_METRICS: dict[str, tuple[str, str, bool]] = {
     "mixed_efficiency": ("mixed: long jobs, ideal / span", "ratio", True),
     "mixed_long_span": ("mixed: long jobs' span", "s", False),
     "mixed_makespan": ("mixed: all jobs' span", "s", False),
+    "mixed_longest_hold": ("mixed: longest a long job was held unstarted", "s", False),
     **{
         f"scale_{n}": (f"scale-out: drain, {n} worker process(es)", "jobs/s", True)
         for n in SCALE_OUT
@@ -157,6 +159,7 @@ def bench_mixed(url: str, settings: Settings, sizes: FleetSizes) -> Result:
                 time.sleep(0.05)
         long_span = probe.run_span(after_id=last_short_id)
         makespan = probe.run_span(after_id=first_id)
+        longest_hold = probe.longest_hold(after_id=last_short_id)
     finally:
         probe.close()
     ideal = sizes.long * MIXED_SECONDS / (MIXED_WORKERS * MIXED_SIZE)
@@ -164,6 +167,7 @@ def bench_mixed(url: str, settings: Settings, sizes: FleetSizes) -> Result:
         "mixed_efficiency": ideal / long_span,
         "mixed_long_span": long_span,
         "mixed_makespan": makespan,
+        "mixed_longest_hold": longest_hold,
     }
 
 

@@ -159,6 +159,21 @@ class Probe:
         )
         return float(span)
 
+    def longest_hold(self, after_id: int) -> float:
+        """The longest a job after `after_id` waited between its last claim and its start, in
+        seconds: how long a worker held it claimed ahead, unstarted."""
+        if self.engine == "sqlite":
+            (hold,) = self._one(
+                "SELECT max(active_start - assigned_at) FROM jobq_jobs WHERE id > %s", after_id
+            )
+            return float(hold) / 1e6
+        (hold,) = self._one(
+            "SELECT EXTRACT(EPOCH FROM max(active_start - assigned_at)) FROM jobq_jobs "
+            "WHERE id > %s",
+            after_id,
+        )
+        return float(hold)
+
     def dispatcher_active(self, pid: int) -> bool:
         row = self._one(
             "SELECT count(*) FROM jobq_dispatchers "

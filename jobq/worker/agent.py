@@ -209,12 +209,18 @@ class AgentPool:
     def stuck_at(self) -> float | None:
         """When (time.monotonic) this pool becomes stuck if nothing moves, for the dispatcher
         to look then (give back what it holds, open its callback slot); None if it has a
-        free thread, or is stuck already with nothing queued."""
+        free thread with nothing queued for it, or is stuck already with nothing queued."""
         with self._lock:
-            if self._size == 0 or self._busy < self._size:
+            if self._size == 0:
                 return None
-            at = self._moved_at + CLAIM_AHEAD_BELOW
             queued = bool(self._items)
+            if self._busy < self._size:
+                if not queued:
+                    return None
+                # Free threads are about to take jobs queued here (handed over a moment ago):
+                # look once they have, as no later event wakes the dispatcher for it.
+                return max(self._moved_at, time.monotonic()) + CLAIM_AHEAD_BELOW
+            at = self._moved_at + CLAIM_AHEAD_BELOW
         return at if queued or at > time.monotonic() else None
 
     def take_queued(self, unstarted: Callable[[Any], bool]) -> list[Any]:
@@ -311,12 +317,13 @@ class AgentPool:
         if isinstance(pending, Settling):
             # Its outcome still commits: its thread is free already (the dispatcher may claim
             # again), while its place in `running` ends once the commit does.
-            took = time.monotonic() - started  # its run: the commit is not its thread's
+            # Its length counts now, not once committed: the claim this ending asks for must
+            # see that the agent's jobs turned long, or it claims ahead for short ones.
+            self._note_length(time.monotonic() - started)  # its run, not the commit's wait
             with self._lock:
                 self.settling += 1
 
             def settled() -> None:
-                self._note_length(took)
                 with self._lock:
                     self.settling -= 1
                 self._finished()

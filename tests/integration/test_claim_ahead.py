@@ -110,6 +110,39 @@ def test_an_agent_stuck_on_a_long_job_holds_no_job_ahead(
         dispatcher.stop(grace=10)
 
 
+def test_jobs_claimed_ahead_of_a_long_one_go_back_soon_at_a_long_poll_interval(
+    db: jobq.Database, token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Claimed in one claim with a long job that a free thread starts: once that thread has
+    been busy for CLAIM_AHEAD_BELOW, the jobs held behind it go back, whether or not the
+    thread had taken it when the dispatcher chose how long to wait. Before, the dispatcher
+    that looked first slept for its poll interval (1 s by default), and another worker
+    idled that long while this one held jobs it could not start (bench --fleet's mixed)."""
+    monkeypatch.setattr(agent_module, "CLAIM_AHEAD_BELOW", 0.5)  # time to see them held first
+    queue = db.queue()
+    quiet = {"poll_interval": 60.0, "ping_interval": 60.0, "death_interval": 120.0}
+    with db.worker(agents=[AgentSpec("main", 1)], **quiet).start() as dispatcher:
+        warm_up(queue)
+        pool = dispatcher._pools[("", "main")]
+        blocking, *ahead = queue.put_many(
+            [jobq.Job(jobfuncs.gated, token, "first")]
+            + [jobq.Job(jobfuncs.logged_step, token, i) for i in range(3)]
+        )
+        wait_until(lambda: jobfuncs.RUNNING.get(token, 0) == 1, timeout=20)
+        held = [status(db, job) for job in ahead]
+        assert held.count("assigned") >= 1, held  # claimed ahead with it
+        # Well within the poll and ping intervals: it looked once the thread was stuck.
+        wait_until(
+            lambda: [status(db, job) for job in ahead] == ["pending"] * 3 and pool.queued == 0,
+            timeout=10,
+        )
+        assert jobfuncs.calls(token) == []
+        jobfuncs.open_gate(token)
+        assert blocking.wait(timeout=20) == "first"
+        assert [job.wait(timeout=90) for job in ahead] == [None] * 3
+        assert all("interruptions" not in job.retry_data for job in ahead)
+
+
 def test_a_stop_gives_back_jobs_claimed_ahead_as_they_were(
     db: jobq.Database, token: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

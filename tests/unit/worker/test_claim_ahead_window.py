@@ -54,3 +54,37 @@ def test_a_job_whose_outcome_commits_later_counts_as_its_run_and_frees_its_threa
     assert pool.running == 0
     assert pool.claim_ahead == CLAIM_AHEAD_MOST * 3
     pool.stop()
+
+
+def test_a_long_run_counts_before_its_outcome_commits() -> None:
+    """The claim that a job's end asks for must see that the agent's jobs turned long: its
+    length counts as its run ends, not once the group commit has stored its outcome. Before,
+    a worker whose jobs turned from short to long claimed a short job's window of long ones
+    while their outcomes committed, and held them."""
+    long_run = 4 * CLAIM_AHEAD_BELOW
+    settlings = [Settling() for _ in range(2)]
+
+    def run(index: int) -> Settling | None:
+        if index < 5:
+            return None  # short, stored at once
+        time.sleep(long_run)
+        return settlings[index - 5]
+
+    pool = AgentPool("main", "", run)
+    pool.resize(1)
+    for index in range(5):
+        pool.submit(index)
+    deadline = time.monotonic() + 10
+    while pool.running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert pool.claim_ahead == CLAIM_AHEAD_MOST  # short jobs: the whole window
+    pool.submit(5)
+    pool.submit(6)
+    while pool.settling < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert pool.settling == 2  # both ran; neither outcome is stored yet
+    assert pool.claim_ahead == 0
+    for settling in settlings:
+        settling.settled()
+    assert pool.running == 0
+    pool.stop()
