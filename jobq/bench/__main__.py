@@ -127,7 +127,8 @@ def _parser() -> argparse.ArgumentParser:
         help="Instead of the usual workloads: one jobq worker's drain of --jobs no-op jobs "
         "beside the store's work for as many jobs done alone in one thread (claim, fenced "
         "start, outcome), each with its CPU and the database server's: what a worker could "
-        "reach on this store, and what the worker adds (jobq.bench.floor).",
+        "reach on this store, and what the worker adds; and --put-threads threads' puts "
+        "through Queue.put beside the store's enqueue alone (jobq.bench.floor).",
     )
     parser.add_argument(
         "--features",
@@ -314,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         return _run_mode(
             "--floor",
             lambda engine, progress: run_floor(engine, settings, runs, progress),
-            lambda results: floor_table(results, machine, runs),
+            lambda results: floor_table(results, machine, runs, settings.put_threads),
             lambda results: floor_report(results, machine, config),
             engines,
             args.json,

@@ -1,5 +1,5 @@
 """`python -m jobq.bench --floor`: what the store's work for each job costs alone, beside one
-worker's drain of the same number of jobs.
+worker's drain of the same number of jobs, and beside puts from several threads.
 
 The store loop is a process of one thread and no worker: it claims up to `WINDOW` jobs (the
 claim-ahead window of an agent of size 3), then for each one makes the fenced start and waits
@@ -7,12 +7,19 @@ for it, and hands its outcome to the group commit, as a worker's threads do. It 
 worker on this store must do for each job, without the worker's threads, runner, statistics or
 log line, so its CPU per job (its own and the database server's) and its rate bound what a
 worker could reach on the same store; the worker's figures beside it show what the rest costs.
+
+Puts the same way: `put_threads` threads of one process put as many jobs, through `Queue.put`
+(as an application calls it) beside the store's `enqueue` of a row encoded once (its SQL and
+its group commit, without the job's encoding, the checks or the handle), each with its rate
+and the process's CPU per put.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import resource
 import subprocess
 import sys
 import threading
@@ -37,6 +44,7 @@ from jobq.bench.workloads import (
     ratio_table,
     server_url,
     summarize,
+    threaded_puts,
 )
 from jobq.store.base import Outcome
 
@@ -47,8 +55,10 @@ FLOOR_METRICS: dict[str, tuple[str, str]] = {
     "cpu_total_us": ("CPU per job, all", "µs"),
     "cpu_worker_us": ("  its process", "µs"),
     "cpu_server_us": ("  db server", "µs"),
+    "put_rate": ("put from {threads} threads", "jobs/s"),
+    "put_cpu_us": ("  CPU per put, its process", "µs"),
 }
-SHAPES = {"worker": "worker (defaults)", "store loop": "store loop"}
+SHAPES = {"worker": "jobq (defaults)", "store loop": "store alone"}
 
 
 @dataclass
@@ -168,6 +178,36 @@ def _answer(proc: subprocess.Popen[str]) -> str:
     return proc.stdout.readline()
 
 
+def bench_puts(url: str, settings: Settings, store_alone: bool) -> Result:
+    """`settings.jobs` puts from `settings.put_threads` threads sharing one `Database`: each a
+    `Queue.put` of a new job, or (`store_alone`) the store's `enqueue` of one row encoded
+    before the timing. Jobs/s, and this process's CPU per put (every thread's, `getrusage`)."""
+    with jobq.connect(url) as db:
+        queue = db.queue()
+        queue.put(jobq.Job(noop))  # the queue recorded and a connection open before the clock
+        if store_alone:
+            store, clock = db.store, db.clock
+            row = db.rows.encode("", jobq.Job(noop), clock.now(), None, None, None, None)
+
+            def put() -> Any:
+                return store.enqueue([row], clock.now())
+        else:
+
+            def put() -> Any:
+                return queue.put(jobq.Job(noop))
+
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        rate = threaded_puts(
+            lambda: contextlib.nullcontext(put), settings.jobs, settings.put_threads
+        )
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        stored = db.store.count_pending("") - 1
+    if stored != settings.jobs:
+        raise BenchError(f"{settings.jobs} puts returned, but {stored} jobs are stored")
+    used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"put_rate": rate, "put_cpu_us": used / settings.jobs * 1e6}
+
+
 def bench_worker(url: str, settings: Settings) -> Result:
     rate, extra = drain_jobs(url, settings, [], noop, settings.jobs)
     return {"rate": rate, **{k: v for k, v in extra.items() if k.startswith("cpu_")}}
@@ -176,15 +216,21 @@ def bench_worker(url: str, settings: Settings) -> Result:
 def run_floor(
     engine: str, settings: Settings, runs: int, progress: Callable[[str], None]
 ) -> FloorResult:
-    """The worker's drain and the store loop, `runs` times each on `engine`, interleaved."""
-    shapes = {"worker": bench_worker, "store loop": bench_store_loop}
+    """The worker's drain and the store loop, then puts through `Queue.put` and the store's
+    enqueue alone, `runs` times each on `engine`, interleaved."""
+    steps: list[tuple[str, str, Callable[[str, Settings], Result]]] = [
+        ("worker", "worker", bench_worker),
+        ("store loop", "store loop", bench_store_loop),
+        ("worker", "puts", lambda url, s: bench_puts(url, s, store_alone=False)),
+        ("store loop", "store puts", lambda url, s: bench_puts(url, s, store_alone=True)),
+    ]
     collected: dict[str, dict[str, list[float]]] = {}
     for run in range(1, runs + 1):
-        for name, bench in shapes.items():
+        for shape, name, bench in steps:
             progress(f"{engine}: run {run}/{runs}: floor: {name}")
             with fresh_database(engine, settings) as url:
                 for metric, value in bench(url, settings).items():
-                    collected.setdefault(name, {}).setdefault(metric, []).append(value)
+                    collected.setdefault(shape, {}).setdefault(metric, []).append(value)
     return FloorResult(
         engine,
         {
@@ -194,22 +240,30 @@ def run_floor(
     )
 
 
-def floor_table(results: list[FloorResult], machine: dict[str, Any], runs: int) -> Table:
-    """Rows engine x shape x metric: median, range, and the worker's figure over the loop's."""
+def floor_table(
+    results: list[FloorResult], machine: dict[str, Any], runs: int, put_threads: int = 8
+) -> Table:
+    """Rows engine x shape x metric: median, range, and jobq's figure over the store's."""
     caption = (
-        "worker: one `jobq worker` at its defaults (main:3, INFO) drains no-op jobs; store "
-        "loop: one thread of a process without a worker does the store's work for each of as "
-        f"many jobs (a claim of up to {WINDOW}, a fenced start waited for, the outcome to the "
-        "group commit). worker/loop: the worker's median over the loop's. "
+        "drain: jobq is one `jobq worker` at its defaults (main:3, INFO) draining no-op jobs; "
+        "the store alone is one thread of a process without a worker doing the store's work "
+        f"for each of as many jobs (a claim of up to {WINDOW}, a fenced start waited for, the "
+        f"outcome to the group commit). Puts: {put_threads} threads of one process, each "
+        "`Queue.put(Job(noop))` (jobq) or the store's enqueue of a row encoded once (store "
+        "alone). jobq/store: jobq's median over the store's. "
         + ", ".join(f"{k} {v}" for k, v in machine.items())
     )
+    labels = {
+        metric: (label.format(threads=put_threads), unit)
+        for metric, (label, unit) in FLOOR_METRICS.items()
+    }
     return ratio_table(
         f"jobq bench --floor (median of {runs} run(s))",
         caption,
         "shape",
-        "worker/loop",
+        "jobq/store",
         results,
-        FLOOR_METRICS,
+        labels,
         "store loop",
         SHAPES.__getitem__,
     )

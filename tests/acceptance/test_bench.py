@@ -293,16 +293,20 @@ def test_floor_bench_measures_the_worker_beside_the_store_loop_alone(engine: str
     )
     metrics = report["floor"][engine]["metrics"]
     assert set(metrics) == {"worker", "store loop"}
-    expected = {"rate", "cpu_total_us", "cpu_worker_us"} | (
+    expected = {"rate", "cpu_total_us", "cpu_worker_us", "put_rate", "put_cpu_us"} | (
         {"cpu_server_us"} if engine == "postgres" else set()
     )
     for shape, figures in metrics.items():
         assert set(figures) == expected, shape
         assert figures["rate"]["median"] > 0, shape
+        # Both kinds of put are timed (each checks that every put is stored).
+        assert figures["put_rate"]["median"] > 0, shape
         # CPU is read in 10 ms clock ticks: a quick run of 200 jobs may read none.
-        assert all(figures[m]["median"] >= 0 for m in expected - {"rate"}), shape
-    assert "jobq bench --floor" in table and "worker/loop" in table
+        assert all(figures[m]["median"] >= 0 for m in expected - {"rate", "put_rate"}), shape
+    assert "jobq bench --floor" in table and "jobq/store" in table
+    assert "put from 8 threads" in table and "store alone" in table
     assert f"{engine}: run 1/1: floor: store loop" in progress
+    assert f"{engine}: run 1/1: floor: store puts" in progress
 
 
 @pytest.mark.parametrize(
