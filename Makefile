@@ -8,7 +8,8 @@ export JOBQ_TEST_PG_URL
 
 .PHONY: demo test lint bench clean
 
-# The demo needs jobq alone (SQLite); the tests, lint and bench need the extras and dev tools.
+# The demo needs jobq alone (SQLite); the tests, lint and bench need the extras, the bench's
+# peers (`jobq bench --peers` is tested against them) and the dev tools.
 $(VENV)/.installed-jobq: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -16,7 +17,7 @@ $(VENV)/.installed-jobq: pyproject.toml
 	touch $@
 
 $(VENV)/.installed: $(VENV)/.installed-jobq
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	touch $@
 
 demo: $(VENV)/.installed-jobq

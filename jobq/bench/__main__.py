@@ -285,9 +285,13 @@ def main(argv: list[str] | None = None) -> int:
             machine["postgres"] = _pg_version(args.pg_url)
         except Exception as error:
             if args.engine == "postgres":
-                err.print(f"jobq bench: no PostgreSQL at {args.pg_url}: {error}")
+                err.print(f"jobq bench: no PostgreSQL at {args.pg_url}: {error}", markup=False)
                 return 2
-            err.print(f"[yellow]skipping PostgreSQL: no server at {args.pg_url}: {error}[/yellow]")
+            err.print(
+                f"skipping PostgreSQL: no server at {args.pg_url}: {error}",
+                style="yellow",
+                markup=False,
+            )
             engines.remove("postgres")
     if sum((args.scale, args.fleet, args.features, args.floor)) > 1:
         print(
@@ -330,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
             from jobq.bench.peers import peer_systems  # peers are imported only under --peers
 
             def warn(msg: str, engine: str = engine) -> None:
-                err.print(f"[yellow]{engine}: {msg}[/yellow]")
+                err.print(f"{engine}: {msg}", style="yellow", markup=False)
 
             systems[engine] += [
                 s for s in peer_systems(engine, settings, warn) if s.profile in profiles
@@ -339,12 +343,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for engine in engines:
             by_profile = run_systems(
-                engine, systems[engine], settings, runs, lambda msg: err.print(msg, style="dim")
+                engine,
+                systems[engine],
+                settings,
+                runs,
+                lambda msg: err.print(msg, style="dim", markup=False),
             )
             for profile in profiles:
                 results[profile][engine] = by_profile[profile]
     except BenchError as error:
-        err.print(f"[red]jobq bench failed: {error}[/red]")
+        err.print(f"jobq bench failed: {error}", style="red", markup=False)
         return 1
     not_available = {
         engine: {s.name: s.not_available for s in engine_systems if s.not_available}
@@ -353,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     for profile in profiles:
         console.print(_table(profile, results[profile], not_available, machine, runs, settings))
         for line in _notes(profile, systems):
-            console.print(f"  {line}", soft_wrap=True)
+            console.print(f"  {line}", soft_wrap=True, markup=False)
         console.print()
     if args.json:
         report = _report(args, settings, runs, machine, profiles, systems, results)
@@ -456,9 +464,11 @@ def _run_mode(
     each engine, its table, and with --json its report (one line, last on stdout, so that
     scripts can take the last line)."""
     try:
-        results = [run(engine, lambda msg: err.print(msg, style="dim")) for engine in engines]
+        results = [
+            run(engine, lambda msg: err.print(msg, style="dim", markup=False)) for engine in engines
+        ]
     except BenchError as error:
-        err.print(f"[red]jobq bench {flag} failed: {error}[/red]")
+        err.print(f"jobq bench {flag} failed: {error}", style="red", markup=False)
         return 1
     console.print(table(results))
     if as_json:
