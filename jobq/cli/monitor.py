@@ -28,6 +28,7 @@ from jobq.cli.tables import (
     console,
     dispatchers_table,
     emit_json,
+    escape,
     jobs_table,
     jobstats_table,
     queue_dispatchers_table,
@@ -202,9 +203,9 @@ def job(url: str | None, job_id: int, tree: bool, as_json: bool) -> None:
 
         def grow(node: Tree, item: TreeNode) -> None:
             for child in item.callbacks:
-                grow(node.add(f"{child.id} {styled_status(child)} {child.call}"), child)
+                grow(node.add(f"{child.id} {styled_status(child)} {escape(child.call)}"), child)
 
-        root = Tree(f"{callbacks.id} {styled_status(callbacks)} {callbacks.call}")
+        root = Tree(f"{callbacks.id} {styled_status(callbacks)} {escape(callbacks.call)}")
         grow(root, callbacks)
         out.print(root)
 

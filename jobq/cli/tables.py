@@ -76,7 +76,8 @@ def escape(text: str) -> str:
 
 
 def human(value: Any) -> str:
-    """Short human text for table cells."""
+    """Short human text for table cells, escaped for rich markup (a call, a result or a name
+    may hold `[...]`, which rich would read as a style or reject)."""
     if value is None:
         return "-"
     if isinstance(value, dt.timedelta):
@@ -88,13 +89,14 @@ def human(value: Any) -> str:
     if isinstance(value, list | tuple):
         return ", ".join(human(v) for v in value) or "-"
     if isinstance(value, dict):
-        return json.dumps(to_jsonable(value), sort_keys=True) if value else "-"
-    return str(value)
+        return escape(json.dumps(to_jsonable(value), sort_keys=True)) if value else "-"
+    return escape(str(value))
 
 
 def queue_name(name: str) -> str:
-    """A queue's name for people: the default queue ("") shows as `(default)`."""
-    return "(default)" if name == "" else name
+    """A queue's name for people, escaped for rich markup: the default queue ("") shows as
+    `(default)`."""
+    return "(default)" if name == "" else escape(name)
 
 
 def wait_text(wait: dt.timedelta | None) -> str:
@@ -160,11 +162,11 @@ def queue_dispatchers_table(status: StatusView) -> Table:
             )
             table.add_row(
                 queue_name(q.name),
-                d.uuid,
+                escape(d.uuid),
                 _state(d.state),
                 human(d.last_ping),
                 human(d.since_ping),
-                agents,
+                escape(agents),
             )
     return table
 
@@ -181,13 +183,13 @@ def dispatchers_table(views: Sequence[DispatcherView]) -> Table:
             for a in d.agents
         )
         table.add_row(
-            d.uuid,
+            escape(d.uuid),
             _state(d.state),
-            d.host,
+            escape(d.host),
             str(d.pid),
             human(d.last_ping),
             human(d.since_ping),
-            agents or "-",
+            escape(agents) or "-",
         )
     return table
 
@@ -210,8 +212,8 @@ def jobs_table(rows: Sequence[JobRow], title: str | None = None) -> Table:
             styled_status(r),
             queue_name(r.queue),
             str(r.priority),
-            r.agent or "-",
-            r.call,
+            escape(r.agent or "-"),
+            escape(r.call),
             human(r.begin_after),
             wait_text(r.wait),
             human(r.active),
@@ -231,7 +233,7 @@ def summary_table(summary: JobSummary) -> Table:
         if key == "status":
             table.add_row(key, styled_status(summary))
         elif key == "result" and summary.failed:
-            table.add_row(key, f"[red]{value}[/]")
+            table.add_row(key, f"[red]{human(value)}[/]")
         elif key == "progress" and value is not None:
             table.add_row(key, f"{value * 100:.0f}%")
         elif key == "queue":
@@ -264,7 +266,7 @@ def quotas_table(views: Sequence[QuotaView]) -> Table:
     for column in ("queue", "name", "size", "held"):
         table.add_column(column)
     for view in views:
-        table.add_row(queue_name(view.queue), view.name, str(view.size), str(view.held))
+        table.add_row(queue_name(view.queue), escape(view.name), str(view.size), str(view.held))
     return table
 
 
@@ -278,7 +280,7 @@ def rate_limits_table(views: Sequence[RateLimitView]) -> Table:
         full = view.used >= view.limit
         table.add_row(
             queue_name(view.queue),
-            view.name,
+            escape(view.name),
             str(view.limit),
             human(view.per),
             f"[bold yellow]{view.used}[/]" if full else str(view.used),
@@ -306,7 +308,8 @@ def schedules_table(schedules: Sequence[Schedule], now: dt.datetime) -> Table:
         last = "-" if s.last_run is None else f"{human(s.last_run)} ({human(now - s.last_run)} ago)"
         missed = s.missed if s.missed != "all" else f"all (up to {s.catch_up})"
         table.add_row(
-            escape(s.name), s.cron, s.timezone, queue_name(s.queue), missed, upcoming, last,
+            escape(s.name), escape(s.cron), escape(s.timezone), queue_name(s.queue), missed,
+            upcoming, last,
             "-" if s.last_job_id is None else str(s.last_job_id), escape(s.call_repr),
         )  # fmt: skip
     return table
@@ -343,13 +346,14 @@ def worker_status_view(data: dict[str, Any]) -> Group:
     head = new_table(show_header=False, box=None, pad_edge=False, title_justify="left")
     head.add_column("key", style="bold")
     head.add_column("value")
-    head.add_row("worker", f"{st.get('uuid', '-')}  [{colour}]{st.get('status', '?')}[/]")
+    uuid, status = escape(str(st.get("uuid", "-"))), escape(str(st.get("status", "?")))
+    head.add_row("worker", f"{uuid}  [{colour}]{status}[/]")
     head.add_row("queues", queues)
     head.add_row("uptime", _duration_of(st.get("uptime")))
     head.add_row("poll interval", _duration_of(st.get("poll_interval")))
     head.add_row("since last poll", _duration_of(st.get("time_since_last_poll")))
     if st.get("failing"):
-        head.add_row("failing", str(st["failing"]))
+        head.add_row("failing", escape(str(st["failing"])))
     jobs = new_table(title="jobs (newest first)", header_style="bold")
     for column in ("id", "call", "queue", "agent", "thread", "started", "completed", "outcome"):
         jobs.add_column(column, justify="right" if column == "id" else "left")
@@ -365,10 +369,10 @@ def worker_status_view(data: dict[str, Any]) -> Group:
         )
         jobs.add_row(
             str(j.get("id")),
-            str(j.get("call")),
+            escape(str(j.get("call"))),
             queue_name(j.get("queue", "")),
-            str(j.get("agent")),
-            str(j.get("thread")),
+            escape(str(j.get("agent"))),
+            escape(str(j.get("thread"))),
             _moment(j.get("started")),
             _moment(j.get("completed")),
             outcome,
@@ -377,7 +381,7 @@ def worker_status_view(data: dict[str, Any]) -> Group:
     totals.add_column("key", style="bold")
     totals.add_column("value", justify="right")
     for key, value in sorted((data.get("totals") or {}).items()):
-        totals.add_row(key.replace("_", " "), str(value))
+        totals.add_row(escape(key.replace("_", " ")), escape(str(value)))
     stats = new_table(title="statistics", show_header=False, box=None, title_justify="left")
     stats.add_column("key", style="bold")
     stats.add_column("value")
@@ -385,5 +389,5 @@ def worker_status_view(data: dict[str, Any]) -> Group:
         shown = _moment(value) if key.startswith("statistics_") else human(value)
         if key.startswith(("shortest", "longest")) and value is not None:
             shown = f"job {value}"
-        stats.add_row(key.replace("_", " "), shown)
+        stats.add_row(escape(key.replace("_", " ")), shown)
     return Group(head, jobs, totals, stats)

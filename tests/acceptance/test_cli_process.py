@@ -350,3 +350,21 @@ def test_put_with_a_unique_key_priority_time_limit_and_result_expiry(
         assert bad.returncode == 2 and message in bad.stderr, (args, bad.stderr)
         assert "Traceback" not in bad.stderr
     assert len(db.queue()) == 1  # nothing stored by the refused puts
+
+
+def test_listings_show_calls_with_brackets_as_they_are(db: jobq.Database, db_url: str) -> None:
+    """A call's text is data, not rich markup: `[/oops]` made `jobq job` and `jobq jobs`
+    end in a MarkupError traceback, and `[bold]` vanished into a style."""
+    text = "[/oops] and [bold]loud[/bold]"
+    job = db.queue().put(jobq.Job(jobfuncs.echo, text))
+    job.add_callback(jobq.Job(jobfuncs.echo, "[red]callback[/red]"))
+    shown = {
+        "job": jobq_cli("job", str(job.id), "--tree", "--db", db_url),
+        "jobs": jobq_cli("jobs", "pending", "--db", db_url),
+    }
+    for command, done in shown.items():
+        assert done.returncode == 0, (command, done.stderr)
+        assert "Traceback" not in done.stderr, (command, done.stderr)
+        said = "".join(done.stdout.split())  # tables wrap and pad
+        assert "".join(text.split()) in said, (command, done.stdout)
+    assert "[red]callback[/red]" in shown["job"].stdout  # the tree's callback, as put
