@@ -219,7 +219,7 @@ class AgentPool:
                     return None
                 # Free threads are about to take jobs queued here (handed over a moment ago):
                 # look once they have, as no later event wakes the dispatcher for it.
-                return max(self._moved_at, time.monotonic()) + CLAIM_AHEAD_BELOW
+                return time.monotonic() + CLAIM_AHEAD_BELOW
             at = self._moved_at + CLAIM_AHEAD_BELOW
         return at if queued or at > time.monotonic() else None
 
