@@ -17,6 +17,7 @@ import click
 
 from jobq.monitor.render import duration_text, to_json, to_jsonable
 from jobq.monitor.views import (
+    AgentView,
     DispatcherView,
     JobRow,
     JobStats,
@@ -156,17 +157,13 @@ def queue_dispatchers_table(status: StatusView) -> Table:
         table.add_column(column)
     for q in status.queues:
         for d in q.dispatchers:
-            agents = "; ".join(
-                f"{a.name} {a.held}/{a.size}" + (f" filter {a.filter}" if a.filter else "")
-                for a in d.agents
-            )
             table.add_row(
                 queue_name(q.name),
                 escape(d.uuid),
                 _state(d.state),
                 human(d.last_ping),
                 human(d.since_ping),
-                escape(agents),
+                "; ".join(_agent_load(a) for a in d.agents),
             )
     return table
 
@@ -177,11 +174,6 @@ def dispatchers_table(views: Sequence[DispatcherView]) -> Table:
     for column in ("uuid", "state", "host", "pid", "last ping", "since ping", "agents"):
         table.add_column(column)
     for d in views:
-        agents = "; ".join(
-            f"{queue_name(a.queue)}/{a.name} {a.held}/{a.size}"
-            + (f" filter {a.filter}" if a.filter else "")
-            for a in d.agents
-        )
         table.add_row(
             escape(d.uuid),
             _state(d.state),
@@ -189,9 +181,15 @@ def dispatchers_table(views: Sequence[DispatcherView]) -> Table:
             str(d.pid),
             human(d.last_ping),
             human(d.since_ping),
-            escape(agents) or "-",
+            "; ".join(f"{queue_name(a.queue)}/{_agent_load(a)}" for a in d.agents) or "-",
         )
     return table
+
+
+def _agent_load(agent: AgentView) -> str:
+    """An agent's name, jobs held of its size, and filter, escaped: `main 2/3 filter m:f`."""
+    text = f"{agent.name} {agent.held}/{agent.size}"
+    return escape(text + (f" filter {agent.filter}" if agent.filter else ""))
 
 
 def jobs_table(rows: Sequence[JobRow], title: str | None = None) -> Table:

@@ -368,3 +368,19 @@ def test_listings_show_calls_with_brackets_as_they_are(db: jobq.Database, db_url
         said = "".join(done.stdout.split())  # tables wrap and pad
         assert "".join(text.split()) in said, (command, done.stdout)
     assert "[red]callback[/red]" in shown["job"].stdout  # the tree's callback, as put
+
+
+def test_a_queue_named_with_brackets_shows_once_as_it_is(db: jobq.Database, db_url: str) -> None:
+    """A queue's name in `jobq dispatchers` and `jobq status` as it was given: neither read
+    as markup nor escaped twice (`\\[x]`, as the agents' column once showed it)."""
+    wide = {**subprocess_env(), "COLUMNS": "250"}  # no cell wrapped
+    with db.worker(queues=["[x]"]).start():
+        done = {
+            "dispatchers": jobq_cli("dispatchers", "--db", db_url, env=wide),
+            "status": jobq_cli("status", "--db", db_url, env=wide),
+        }
+    for command, shown in done.items():
+        assert shown.returncode == 0, (command, shown.stderr)
+        assert "\\[" not in shown.stdout, (command, shown.stdout)
+    assert "[x]/main 0/3" in done["dispatchers"].stdout, done["dispatchers"].stdout
+    assert "[x]" in done["status"].stdout and "main 0/3" in done["status"].stdout
