@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import operator
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +41,10 @@ GATHER_WAIT = 0.001
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+
+# Every write passes through here: C-level reads of a batch's fields, not generator frames.
+_gathers = operator.attrgetter("gathers")
+_item = operator.attrgetter("item")
 
 
 class _Write(Generic[Item]):
@@ -169,7 +174,7 @@ class GroupCommit(Generic[Item, Result]):
 
     def _queued_gathering(self) -> int:
         """How many of the queued writes gather."""
-        return sum(write.gathers for write in self._queued)
+        return sum(map(_gathers, self._queued))
 
     def _gathered(self) -> bool:
         """As many gathering writes are queued as the waiting leader waits for."""
@@ -257,7 +262,7 @@ class GroupCommit(Generic[Item, Result]):
             self._write(batch)
         finally:
             with self._lock:
-                self._gatherers = sum(write.gathers for write in batch) + self._queued_gathering()
+                self._gatherers = sum(map(_gathers, batch)) + self._queued_gathering()
                 self._released_at = time.monotonic()
                 for write in batch:
                     if write.woken is not None:
@@ -275,7 +280,7 @@ class GroupCommit(Generic[Item, Result]):
 
     def _write(self, batch: list[_Write[Item]]) -> None:
         try:
-            results = self._flush([write.item for write in batch])
+            results = self._flush(list(map(_item, batch)))
         except BaseException as error:
             results = [error] * len(batch)
         for write, result in zip(batch, results, strict=True):
@@ -306,13 +311,13 @@ def in_savepoints(
     `durable` attribute: a claim or a start, which a crash of the machine may undo)."""
 
     def flush(batch: list[Callable[[Executor], Any]]) -> list[Any]:
-        durable = any(getattr(work, "durable", True) for work in batch)
         if len(batch) == 1:  # alone: its own transaction is its savepoint
             try:
-                with transaction(durable=durable) as ex:
+                with transaction(durable=getattr(batch[0], "durable", True)) as ex:
                     return [batch[0](ex)]
             except Exception as error:
                 return [error]
+        durable = any(getattr(work, "durable", True) for work in batch)
         a_work_failed = False
         try:
             with transaction(durable=durable) as ex:

@@ -50,6 +50,20 @@ _SYNCING_MODES = {"full", "extra"}  # the modes that sync the file at each commi
 INSERT_PART = 500
 
 
+def _bind_none_and_bytes_as_they_are() -> None:
+    """Register identity adapters for None and bytes with the sqlite3 module, unless some
+    are registered already. Without one, binding either first looks for an `__adapt__` and
+    a `__conform__` attribute, each raising and clearing an AttributeError: with a job row's
+    many NULL columns that is about half the binding's work (docs/benchmarks.md). Both bind
+    exactly as before (NULL, BLOB); the registry is the process's, so this also holds for
+    the application's own sqlite3 connections, where it changes nothing but the speed."""
+    for kind, same in ((type(None), {}.get), (bytes, bytes)):  # C callables: f(x) is x
+        sqlite3.adapters.setdefault((kind, sqlite3.PrepareProtocol), same)
+
+
+_bind_none_and_bytes_as_they_are()
+
+
 def _disk_is_full(path: str | None) -> bool:
     """True if the disk that holds `path` has no room left (SQLite then says "disk I/O error"
     when it cannot even create its WAL files)."""
@@ -252,10 +266,30 @@ class SqliteDriver:
         unsynced = not durable and self.synchronous in _SYNCING_MODES
         # Threads of this process queue here, and the next one starts the moment the lock is
         # free, instead of polling in SQLite's busy handler (which sleeps in growing steps).
+        # BEGIN IMMEDIATE, then COMMIT, or ROLLBACK if the body raised; sqlite3's errors
+        # raised as jobq's. (One generator, not two nested: every write pays for it.)
+        # The body's cursor says BEGIN and COMMIT too (a cursor fewer to make each way).
         with self._writer:
             db = self._unsynced_connection() if unsynced else self.connection()
-            with self._begun(db) as ex:
-                yield ex
+            cursor = db.cursor()
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as error:
+                raise _wrap(error, self.path) from error
+            try:
+                yield Executor(self.queries, cursor)
+            except sqlite3.Error as error:
+                db.execute("ROLLBACK")
+                raise _wrap(error, self.path) from error
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            try:
+                cursor.execute("COMMIT")
+            except sqlite3.Error as error:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise _wrap(error, self.path) from error
 
     def _unsynced_connection(self) -> sqlite3.Connection:
         """The connection of the transactions that commit without the file sync, opened at
@@ -266,32 +300,6 @@ class SqliteDriver:
             with self._lock:
                 self._conns.append((os.getpid(), None, self._unsynced))
         return self._unsynced
-
-    def _execute(self, db: sqlite3.Connection, sql: str) -> None:
-        try:
-            db.execute(sql)
-        except sqlite3.Error as error:
-            raise _wrap(error, self.path) from error
-
-    @contextlib.contextmanager
-    def _begun(self, db: sqlite3.Connection) -> Iterator[Executor]:
-        """`BEGIN IMMEDIATE` on `db`, then COMMIT, or ROLLBACK if the body raised; sqlite3's
-        errors raised as jobq's."""
-        self._execute(db, "BEGIN IMMEDIATE")
-        try:
-            yield Executor(self.queries, db.cursor())
-        except sqlite3.Error as error:
-            db.execute("ROLLBACK")
-            raise _wrap(error, self.path) from error
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        try:
-            db.execute("COMMIT")
-        except sqlite3.Error as error:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise _wrap(error, self.path) from error
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Executor]:
