@@ -172,45 +172,22 @@ class Queue:
                 f"failure_log_level must be a logging level (int), got {failure_log_level!r}"
             )
         seen: set[int] = set()
-        now = self.db.clock.now()
         for job in jobs:
-            if job.stored and job.status != Status.NEW:
-                job.refresh()  # a handle may be older than its row (pulled by another handle)
-            if job.stored and job.status != Status.NEW:
-                raise ValueError(
-                    f"cannot add already-assigned job {job.id} (status {job.status}); "
-                    f"pull it from its queue first, or put a new Job"
-                )
+            if job.id is not None:  # pulled from a queue (status "new"), put again
+                _check_put_again(job, unique is not None, retry_data, retries, keep_result)
+            elif unique is None and job.unique_key is not None:
+                unique = Unique(None, "pending,active", None, False)  # the job's own key
             if job.begin_after is not None:
                 ensure_aware(job.begin_after, "begin_after")
             if job.begin_by is not None:
                 _check_begin_by(job.begin_by)
             if priority is None and job.priority != 0:
                 check_priority(job.priority, "job.priority")
-            _check_deadline(
-                begin_after or job.begin_after or now,
-                begin_by if begin_by is not None else job.begin_by,
-            )
+            deadline_by = begin_by if begin_by is not None else job.begin_by
+            if deadline_by is not None:
+                _check_deadline(begin_after or job.begin_after or self.db.clock.now(), deadline_by)
             if id(job) in seen:
                 raise ValueError(f"{job!r} appears twice in one put_many")
-            if job.stored and unique is not None:
-                raise ValueError(
-                    f"unique_key applies to new jobs; {job!r} was pulled from a queue "
-                    f"(put a new Job with the key)"
-                )
-            if unique is None and not job.stored and job.unique_key is not None:
-                unique = Unique(None, "pending,active", None, False)  # the job's own key
-            if retry_data is not None and job.stored:
-                given = "retries=" if retries is not None else "timeout="
-                raise ValueError(
-                    f"{given} applies to new jobs; {job!r} was pulled from a queue and keeps "
-                    f"the settings it was put with (put a new Job to change them)"
-                )
-            if keep_result is not None and job.stored:
-                raise ValueError(
-                    f"keep_result= applies to new jobs; {job!r} was pulled from a queue and "
-                    f"keeps the keep_result it was put with (put a new Job to change it)"
-                )
             seen.add(id(job))
         return self.db.rows.put(
             self.name,
@@ -349,6 +326,40 @@ def check_keep_result(keep_result: object) -> None:
             f"keep_result={keep_result!r} is too long: it must be at most {MAX_KEEP_RESULT.days} "
             f"days; to keep jobs longer, put them without keep_result and set the workers' "
             f"retention (jobq worker --retention, or off)"
+        )
+
+
+def _check_put_again(
+    job: Job,
+    keyed: bool,
+    retry_data: dict[str, Any] | None,
+    retries: int | None,
+    keep_result: dt.timedelta | None,
+) -> None:
+    """Refuse to put a stored job again unless it is new (pulled), or with options that
+    apply to new jobs only (`keyed`: the put, or an earlier job of it, has a unique key)."""
+    if job.status != Status.NEW:
+        job.refresh()  # a handle may be older than its row (pulled by another handle)
+    if job.status != Status.NEW:
+        raise ValueError(
+            f"cannot add already-assigned job {job.id} (status {job.status}); "
+            f"pull it from its queue first, or put a new Job"
+        )
+    if keyed:
+        raise ValueError(
+            f"unique_key applies to new jobs; {job!r} was pulled from a queue "
+            f"(put a new Job with the key)"
+        )
+    if retry_data is not None:
+        given = "retries=" if retries is not None else "timeout="
+        raise ValueError(
+            f"{given} applies to new jobs; {job!r} was pulled from a queue and keeps "
+            f"the settings it was put with (put a new Job to change them)"
+        )
+    if keep_result is not None:
+        raise ValueError(
+            f"keep_result= applies to new jobs; {job!r} was pulled from a queue and "
+            f"keeps the keep_result it was put with (put a new Job to change it)"
         )
 
 

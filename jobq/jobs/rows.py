@@ -199,12 +199,12 @@ class JobRows:
         `priority` (checked): every job's, else each job's own `priority`."""
         now = self.clock.now()
         ctx = running_in(self) if conn is None else None
-        if ctx is not None:
-            for job in jobs:
-                if ctx.writes.holds(job):
-                    raise ValueError(f"{job!r} was put already by this job")
-        fresh = [j for j in jobs if not j.stored]
-        stored = [j for j in jobs if j.stored]
+        fresh: list[Job] = []
+        stored: list[Job] = []
+        for job in jobs:
+            if ctx is not None and ctx.writes.holds(job):
+                raise ValueError(f"{job!r} was put already by this job")
+            (fresh if job.id is None else stored).append(job)
         policy = None if retry_policy is None else policy_path(retry_policy)
         put_by = current_dispatcher_uuid()
         keyed = unique is not None
@@ -304,32 +304,32 @@ class JobRows:
         """The rows of the new jobs of a put: a single row encoded at once, a batch lazily
         (see _EncodedRows)."""
 
-        def encode() -> Iterator[NewJob]:
-            for job in fresh:
-                row = self.encode(
-                    queue,
-                    job,
-                    begin_after or job.begin_after or now,
-                    begin_by if begin_by is not None else job.begin_by,
-                    policy,
-                    failure_log_level,
-                    put_by,
-                    retry_data=retry_data,
-                    priority=job.priority if priority is None else priority,
-                    keep_result=keep_result,
-                )
-                if quota_names:  # checked by Queue.put_many against the queue's quotas
-                    row.quota_names = quota_names
-                if rate_limits:  # checked by Queue.put_many against the queue's rate limits
-                    row.rate_limits = rate_limits
-                if unique is not None and (key := unique.key_of(job)) is not None:
-                    row.unique_key = key
-                    row.unique_while = unique.while_
-                    row.unique_for = unique.for_seconds
-                    row.replace = unique.replace
-                yield row
+        def row_of(job: Job) -> NewJob:
+            row = self.encode(
+                queue,
+                job,
+                begin_after or job.begin_after or now,
+                begin_by if begin_by is not None else job.begin_by,
+                policy,
+                failure_log_level,
+                put_by,
+                retry_data=retry_data,
+                priority=job.priority if priority is None else priority,
+                keep_result=keep_result,
+            )
+            if quota_names:  # checked by Queue.put_many against the queue's quotas
+                row.quota_names = quota_names
+            if rate_limits:  # checked by Queue.put_many against the queue's rate limits
+                row.rate_limits = rate_limits
+            if unique is not None and (key := unique.key_of(job)) is not None:
+                row.unique_key = key
+                row.unique_while = unique.while_
+                row.unique_for = unique.for_seconds
+                row.replace = unique.replace
+            return row
 
-        return list(encode()) if len(fresh) < 2 else _EncodedRows(len(fresh), encode())
+        rows = map(row_of, fresh)
+        return list(rows) if len(fresh) < 2 else _EncodedRows(len(fresh), rows)
 
     def _show_put(
         self,

@@ -44,7 +44,12 @@ def call_context(job_class: str | None, retry_policy: str | None) -> bytes:
     """The context a stored call is signed with: what its row makes a worker import besides
     the pickle itself (the job class, the retry policy). A call copied into a row with other
     ones does not verify."""
+    if job_class is None and retry_policy is None:
+        return _PLAIN_CALL_CONTEXT  # most calls: a plain Job without a retry policy
     return b"\0".join((b"jobq-call", (job_class or "").encode(), (retry_policy or "").encode()))
+
+
+_PLAIN_CALL_CONTEXT = b"jobq-call\0\0"
 
 
 def payload_data(payload: bytes) -> bytes | None:
@@ -229,7 +234,7 @@ def call_repr(func: Any, args: Sequence[Any], kwargs: Mapping[str, Any], limit: 
     if isinstance(func, Bound):  # Job.bind: the job itself comes first
         func, args = func.func, (_THE_JOB, *args)
     name = callable_name(func)
-    if inspect.ismethod(func):
+    if isinstance(func, types.MethodType):
         name = f"{describe(func.__self__)} :{func.__name__}"
     if not args and not kwargs:
         return f"{name}()" if len(name) <= limit - 2 else name[: limit - 3] + "..."

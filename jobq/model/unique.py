@@ -62,6 +62,8 @@ def unique_options(
     """The put's unique options, checked (None: the put gave none). Without `unique_while`
     a key is held while pending or active, unless only `unique_for` is given."""
     if unique_key is None:
+        if unique_while is None and unique_for is None and on_conflict is None:
+            return None  # the usual put
         given = [
             name
             for name, value in (
