@@ -795,3 +795,23 @@ def test_local_outside_a_job_is_not_initialized() -> None:
 def test_a_job_sees_itself_through_jobq_local(queue: jobq.Queue, worker: jobq.Dispatcher) -> None:
     job = queue.put(jobfuncs.current_job_id)
     assert job.wait(timeout=WAIT) == job.id
+
+
+def test_8_a_pulled_job_with_new_job_options_or_twice_in_a_batch_is_refused_and_nothing_is_put(
+    queue: jobq.Queue,
+) -> None:
+    first = queue.put(jobq.Job(jobfuncs.add, 1, 2))
+    pulled = queue.put(jobq.Job(jobfuncs.add, 5, 6))
+    queue.remove(pulled)  # "new" again, as pulled
+    fresh = jobq.Job(jobfuncs.add, 3, 4)
+    with pytest.raises(ValueError, match="unique_key applies to new jobs"):
+        queue.put_many([fresh, pulled], unique_key="k")
+    keyed = jobq.Job(jobfuncs.add, 7, 8)
+    keyed.unique_key = "own"  # an earlier job's own key makes the batch keyed too
+    with pytest.raises(ValueError, match="unique_key applies to new jobs"):
+        queue.put_many([keyed, pulled])
+    with pytest.raises(ValueError, match="appears twice in one put_many"):
+        queue.put_many([fresh, fresh])
+    assert ids(queue) == [first.id]  # all or none
+    assert not fresh.stored and not keyed.stored
+    assert queue.put(pulled).status == "pending"  # the pulled job itself is put again fine
