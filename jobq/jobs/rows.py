@@ -305,28 +305,31 @@ class JobRows:
         (see _EncodedRows)."""
 
         def row_of(job: Job) -> NewJob:
-            row = self.encode(
-                queue,
-                job,
-                begin_after or job.begin_after or now,
-                begin_by if begin_by is not None else job.begin_by,
-                policy,
-                failure_log_level,
-                put_by,
-                retry_data=retry_data,
-                priority=job.priority if priority is None else priority,
-                keep_result=keep_result,
-            )
-            if quota_names:  # checked by Queue.put_many against the queue's quotas
-                row.quota_names = quota_names
-            if rate_limits:  # checked by Queue.put_many against the queue's rate limits
-                row.rate_limits = rate_limits
-            if unique is not None and (key := unique.key_of(job)) is not None:
-                row.unique_key = key
-                row.unique_while = unique.while_
-                row.unique_for = unique.for_seconds
-                row.replace = unique.replace
-            return row
+            try:
+                row = self.encode(
+                    queue,
+                    job,
+                    begin_after or job.begin_after or now,
+                    begin_by if begin_by is not None else job.begin_by,
+                    policy,
+                    failure_log_level,
+                    put_by,
+                    retry_data=retry_data,
+                    priority=job.priority if priority is None else priority,
+                    keep_result=keep_result,
+                )
+                if quota_names:  # checked by Queue.put_many against the queue's quotas
+                    row.quota_names = quota_names
+                if rate_limits:  # checked by Queue.put_many against the queue's rate limits
+                    row.rate_limits = rate_limits
+                if unique is not None and (key := unique.key_of(job)) is not None:
+                    row.unique_key = key
+                    row.unique_while = unique.while_
+                    row.unique_for = unique.for_seconds
+                    row.replace = unique.replace
+                return row
+            except StopIteration as error:  # as a generator would: `map` would end quietly
+                raise RuntimeError(f"StopIteration raised while encoding {job!r}") from error
 
         rows = map(row_of, fresh)
         return list(rows) if len(fresh) < 2 else _EncodedRows(len(fresh), rows)

@@ -310,6 +310,21 @@ def test_a_bad_key_from_a_key_function_rolls_the_batch_back(queue: jobq.Queue) -
     assert len(queue) == 0
 
 
+@pytest.mark.parametrize("count", [1, 3])
+def test_a_key_function_raising_stop_iteration_fails_the_put_and_stores_nothing(
+    queue: jobq.Queue, count: int
+) -> None:
+    """A key function ending its own iterator (`next` on an exhausted one) is an error of the
+    put, whatever the batch's size, not an empty batch."""
+    keys = iter(["k0"])
+    with pytest.raises(RuntimeError, match="StopIteration raised while encoding"):
+        queue.put_many(
+            [jobq.Job(jobfuncs.double, i) for i in range(count)],
+            unique_key=lambda j: next(keys) if j.args[0] else next(iter(())),
+        )
+    assert len(queue) == 0
+
+
 def test_a_keyed_put_stores_every_option_a_plain_put_stores(
     db: jobq.Database, queue: jobq.Queue
 ) -> None:
