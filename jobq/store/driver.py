@@ -31,21 +31,16 @@ class Executor:
         self.cursor = cursor
 
     def all(self, query: str, /, **params: Any) -> list[Row]:
+        """The rows as dicts, new for each call (the cursor's own: psycopg's `dict_row`; an
+        engine whose cursor makes other rows converts them in an `Executor` of its own)."""
         self._execute(query, params)
-        rows = self.cursor.fetchall()
-        if not rows or isinstance(rows[0], dict):  # psycopg's dict rows: new, and ours
-            return rows
-        # sqlite3.Row: by position. dict(row) reads each column by name, and each name is a
-        # scan of the row's columns: a job row's 35 columns took 10 times as long.
-        names = rows[0].keys()
-        return [dict(zip(names, r, strict=True)) for r in rows]
+        rows: list[Row] = self.cursor.fetchall()
+        return rows
 
     def one(self, query: str, /, **params: Any) -> Row | None:
         self._execute(query, params)
-        row = self.cursor.fetchone()
-        if row is None:
-            return None
-        return row if isinstance(row, dict) else dict(zip(row.keys(), row, strict=True))
+        row: Row | None = self.cursor.fetchone()
+        return row
 
     def run(self, query: str, /, **params: Any) -> int:
         """Run a write; the number of rows it changed."""
