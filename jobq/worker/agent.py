@@ -149,7 +149,10 @@ class AgentPool:
         self._busy = 0  # threads running a job now
         self._moved_at = time.monotonic()  # when a thread last took or ended a job
         self.callbacks_running = 0  # jobs of the callback slot (see `submit_callback`)
-        self.yielded = False  # a job held here gave its start up to a put-back job
+        # Set while a job held here has given its start up to a put-back job (`hold_back`):
+        # which jobs then leave the queue at once, into `_held_back`, for the dispatcher.
+        self._hold_back: Callable[[Any], bool] | None = None
+        self._held_back: list[Any] = []
         # Of `running`, threaded jobs taken away after their time limit whose call still
         # runs (jobq.worker.timeouts): they keep their thread and their place in `size`, but
         # a stop (`join`) no longer waits for them.
@@ -228,15 +231,34 @@ class AgentPool:
         started, so that they can be given back to their queue; they no longer count as
         running here."""
         with self._lock:
-            taken = [item for item in self._items if unstarted(item)]
-            if not taken:
-                return []
-            head = list(self._items)[: self._front]
-            self._front = sum(1 for item in head if not unstarted(item))
-            self._items = collections.deque(i for i in self._items if not unstarted(i))
-            self.running -= len(taken)
-            if self.running == 0:
-                self._idle_cond.notify_all()
+            return self._take(unstarted)
+
+    def hold_back(self, behind: Callable[[Any], bool]) -> None:
+        """A job held here gave its start up to a job put back ahead of it (and went back to
+        its queue): the queued items `behind` says were held behind it leave the queue now,
+        and so do those handed over until the dispatcher takes them (`take_held_back`), so
+        that no thread starts one of them before the job that gave way is claimed again."""
+        with self._lock:
+            self._hold_back = behind
+            self._held_back.extend(self._take(behind))
+
+    def take_held_back(self) -> list[Any]:
+        """The items `hold_back` took out of the queue, for the dispatcher to give back to
+        their queue; items handed over from now on are queued as usual."""
+        with self._lock:
+            taken, self._held_back, self._hold_back = self._held_back, [], None
+        return taken
+
+    def _take(self, unstarted: Callable[[Any], bool]) -> list[Any]:  # with the lock held
+        taken = [item for item in self._items if unstarted(item)]
+        if not taken:
+            return []
+        head = list(self._items)[: self._front]
+        self._front = sum(1 for item in head if not unstarted(item))
+        self._items = collections.deque(i for i in self._items if not unstarted(i))
+        self.running -= len(taken)
+        if self.running == 0:
+            self._idle_cond.notify_all()
         return taken
 
     def resize(self, size: int) -> None:
@@ -259,8 +281,12 @@ class AgentPool:
 
     def submit(self, item: Any, front: bool = False) -> None:
         """Hand over a job; `front` (a job put back at the front of its queue) goes before
-        the jobs queued here, after those handed over with `front` before it."""
+        the jobs queued here, after those handed over with `front` before it. One held
+        behind a job that gave way (`hold_back`) is held back with the others instead."""
         with self._lock:
+            if self._hold_back is not None and self._hold_back(item):
+                self._held_back.append(item)  # for the dispatcher to give back with the rest
+                return
             self.running += 1
         if self._runtime is not None and self._is_async is not None:
             try:

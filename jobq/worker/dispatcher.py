@@ -446,10 +446,12 @@ class Dispatcher:
         )
         pool.on_done = self._wake_up
 
-        # A job claimed ahead that yields its start to a put-back job: the others yield too,
-        # so that the next claim takes the put-back job first and these after it, in order.
+        # A job claimed ahead that yields its start to a put-back job: the others held behind
+        # it leave the pool's queue at once (before another thread starts one ahead of it)
+        # and go back too, so that the next claim takes the put-back job first and these
+        # after it, in order. The dispatcher's thread gives them back, between its claims.
         def yielded() -> None:
-            pool.yielded = True  # the dispatcher's thread gives back, between its claims
+            pool.hold_back(_held_behind)
             self._wake_up()
 
         runner.on_yield = yielded
@@ -479,9 +481,13 @@ class Dispatcher:
         self, pool: AgentPool, reason: str, unstarted: Callable[[JobRecord], bool] | None = None
     ) -> int:
         """Give the jobs `pool` holds claimed ahead and unstarted back to their queue, as they
-        were (fenced: one taken from this worker meanwhile is left alone); how many went
-        back. One that cannot be written now is no longer held here: the sweep hands it on."""
-        records = pool.take_queued(unstarted or _unstarted)
+        were; how many went back."""
+        return self._release(pool, pool.take_queued(unstarted or _unstarted), reason)
+
+    def _release(self, pool: AgentPool, records: list[JobRecord], reason: str) -> int:
+        """Give `records`, taken from `pool` unstarted, back to their queue as they were
+        (fenced: one taken from this worker meanwhile is left alone); how many went back. One
+        that cannot be written now is no longer held here: the sweep hands it on."""
         moved = 0
         for record in records:
             try:
@@ -506,11 +512,9 @@ class Dispatcher:
         other workers (or this one, once a thread is free) to start."""
         now = time.monotonic()
         for pool in list(self._pools.values()):
-            if pool.yielded:
-                # A held job gave its start up to a job put back at the front: the others
-                # held behind it go back too, to be claimed again after it, in queue order.
-                pool.yielded = False
-                self._give_back(pool, "a job put back ahead of them is due", _held_behind)
+            # A held job gave its start up to a job put back at the front: the others held
+            # behind it go back too, to be claimed again after it, in queue order.
+            self._release(pool, pool.take_held_back(), "a job put back ahead of them is due")
             if pool.queued and pool.stuck(now):
                 self._give_back(pool, "its threads are all busy with long jobs")
 
@@ -631,6 +635,7 @@ class Dispatcher:
         # one's grace is for the jobs it runs.
         for pool in list(self._pools.values()):
             try:
+                self._release(pool, pool.take_held_back(), "its worker stops")
                 self._give_back(pool, "its worker stops")
             except Exception as error:
                 events_log.error("could not give back jobs claimed ahead: %r", error)
