@@ -2,9 +2,8 @@
 
 `SqliteDriver` implements `store.driver.Driver`; `SqliteStore` is `SqlStore` over it.
 
-WAL mode; one connection per thread for reads and one for the process's writes (which
-take turns); every write is `BEGIN IMMEDIATE`, so writers take the database lock up front and
-wait (busy timeout) instead of failing half-way. Claims are one
+WAL mode; one connection per thread; every write is `BEGIN IMMEDIATE`, so writers take the
+database lock up front and wait (busy timeout) instead of failing half-way. Claims are one
 `UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING` (SQLite >= 3.35); on a queue with
 quotas, a few statements in the same write transaction (which serializes them). There is no NOTIFY:
 idle workers watch `PRAGMA data_version`, which changes whenever another connection commits,
@@ -205,8 +204,7 @@ _OpenConnection = tuple[int, threading.Thread | None, sqlite3.Connection]
 
 
 class SqliteDriver:
-    """The `Driver` of a SQLite file: a connection per thread for reads, and one writer
-    connection the threads take turns on."""
+    """The `Driver` of a SQLite file: a connection per thread, and one writer at a time."""
 
     engine = "sqlite"
     has_server_clock = False  # one file on one machine: its workers share one clock
@@ -225,9 +223,7 @@ class SqliteDriver:
         self._lock = threading.Lock()
         self._writer = threading.Lock()  # one write transaction at a time in this process
         self._conns: list[_OpenConnection] = []
-        self._writer_conn: sqlite3.Connection | None = None  # see `_writer_connection`
-        self._writer_pid = 0
-        self._writer_mode = ""
+        self._unsynced: sqlite3.Connection | None = None  # see `_unsynced_connection`
         self.waker = WakeSender(wake_folder(path))
         self._insert_rows: dict[int, str] = {}  # _insert_rows_sql's texts, by row count
         self._row_parameters = self.queries["insert_job_row"].count("?")
@@ -279,9 +275,9 @@ class SqliteDriver:
     def transaction(
         self, conn: object | None = None, *, durable: bool = True
     ) -> Iterator[Executor]:
-        """A write transaction on the process's writer connection (or, with `conn`, in the
-        caller's). Not `durable`: committed without the file sync, where the configured mode
-        would sync (`synchronous` may only change between transactions)."""
+        """A write transaction on this thread's connection (or, with `conn`, in the caller's).
+        Not `durable`: committed without the file sync, where the configured mode would
+        sync (`synchronous` may only change between transactions)."""
         if conn is not None:
             raw = driver_connection(conn, sqlite3.Connection, "sqlite3")
             cursor = raw.cursor()
@@ -295,9 +291,9 @@ class SqliteDriver:
         # raised as jobq's. (One generator, not two nested: every write pays for it.)
         # The body's cursor says BEGIN and COMMIT too (a cursor fewer to make each way).
         with self._writer:
+            db = self._unsynced_connection() if unsynced else self.connection()
+            cursor = db.cursor()
             try:
-                db = self._writer_connection(unsynced)
-                cursor = db.cursor()
                 cursor.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as error:
                 raise _wrap(error, self.path) from error
@@ -316,25 +312,15 @@ class SqliteDriver:
                     db.execute("ROLLBACK")
                 raise _wrap(error, self.path) from error
 
-    def _writer_connection(self, unsynced: bool) -> sqlite3.Connection:
-        """The connection of this process's write transactions (with the writer lock held),
-        at `synchronous=NORMAL` for one that need not sync and at the configured mode
-        otherwise. One connection for all of them: SQLite empties a connection's page cache
-        whenever it finds that another connection has written, so writes alternating between
-        the threads' connections each read every page they touch again."""
-        pid = os.getpid()
-        if self._writer_conn is None or self._writer_pid != pid:
-            # A forked child opens its own and leaves the parent's open, unused (as `connection`).
-            self._writer_conn = self.open()
-            self._writer_pid = pid
-            self._writer_mode = self.synchronous
+    def _unsynced_connection(self) -> sqlite3.Connection:
+        """The connection of the transactions that commit without the file sync, opened at
+        `synchronous=NORMAL` (with the writer lock held: the process's threads take turns on
+        it), so that they need not switch the mode before and after each."""
+        if self._unsynced is None:
+            self._unsynced = self.open(synchronous="normal")
             with self._lock:
-                self._conns.append((pid, None, self._writer_conn))
-        mode = "normal" if unsynced else self.synchronous
-        if mode != self._writer_mode:
-            self._writer_conn.execute(f"PRAGMA synchronous={mode}")
-            self._writer_mode = mode
-        return self._writer_conn
+                self._conns.append((os.getpid(), None, self._unsynced))
+        return self._unsynced
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Executor]:
@@ -490,7 +476,7 @@ class SqliteDriver:
         self.waker.close()
         with self._lock:
             conns, self._conns = self._conns, []
-            self._writer_conn = None
+            self._unsynced = None
         for _, _, conn in conns:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
