@@ -8,6 +8,10 @@ worker on this store must do for each job, without the worker's threads, runner,
 log line, so its CPU per job (its own and the database server's) and its rate bound what a
 worker could reach on the same store; the worker's figures beside it show what the rest costs.
 
+The same worker is also run with its threads on one CPU (Linux): they take turns on one GIL,
+and a worker handing it between two cores pays for each handover (a thread woken on the
+other core, the cache lines moved), which this shows against the worker on all of them.
+
 Puts the same way: `put_threads` threads of one process put as many jobs, through `Queue.put`
 (as an application calls it) beside the store's `enqueue` of a row encoded once (its SQL and
 its group commit, without the job's encoding, the checks or the handle), each with its rate
@@ -58,7 +62,19 @@ FLOOR_METRICS: dict[str, tuple[str, str]] = {
     "put_rate": ("put from {threads} threads", "jobs/s"),
     "put_cpu_us": ("  CPU per put, its process", "µs"),
 }
-SHAPES = {"worker": "jobq (defaults)", "store loop": "store alone"}
+SHAPES = {
+    "worker": "jobq (defaults)",
+    "worker, one cpu": "jobq, one CPU",
+    "store loop": "store alone",
+}
+
+
+def one_cpu() -> int | None:
+    """The CPU a worker pinned to one runs on (the last this process may use), or None where
+    the system sets no affinity (not Linux)."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    return max(os.sched_getaffinity(0))
 
 
 @dataclass
@@ -208,8 +224,10 @@ def bench_puts(url: str, settings: Settings, store_alone: bool) -> Result:
     return {"put_rate": rate, "put_cpu_us": used / settings.jobs * 1e6}
 
 
-def bench_worker(url: str, settings: Settings) -> Result:
-    rate, extra = drain_jobs(url, settings, [], noop, settings.jobs)
+def bench_worker(url: str, settings: Settings, cpu: int | None = None) -> Result:
+    """One `jobq worker` at its defaults draining no-op jobs; with `cpu`, on that CPU alone
+    (its threads take turns on one GIL: on one core, handing it over costs less)."""
+    rate, extra = drain_jobs(url, settings, [], noop, settings.jobs, cpu=cpu)
     return {"rate": rate, **{k: v for k, v in extra.items() if k.startswith("cpu_")}}
 
 
@@ -218,8 +236,15 @@ def run_floor(
 ) -> FloorResult:
     """The worker's drain and the store loop, then puts through `Queue.put` and the store's
     enqueue alone, `runs` times each on `engine`, interleaved."""
+    cpu = one_cpu()
+    pinned: list[tuple[str, str, Callable[[str, Settings], Result]]] = (
+        []
+        if cpu is None
+        else [("worker, one cpu", "worker on one CPU", lambda url, s: bench_worker(url, s, cpu))]
+    )
     steps: list[tuple[str, str, Callable[[str, Settings], Result]]] = [
         ("worker", "worker", bench_worker),
+        *pinned,
         ("store loop", "store loop", bench_store_loop),
         ("worker", "puts", lambda url, s: bench_puts(url, s, store_alone=False)),
         ("store loop", "store puts", lambda url, s: bench_puts(url, s, store_alone=True)),
@@ -245,7 +270,8 @@ def floor_table(
 ) -> Table:
     """Rows engine x shape x metric: median, range, and jobq's figure over the store's."""
     caption = (
-        "drain: jobq is one `jobq worker` at its defaults (main:3, INFO) draining no-op jobs; "
+        "drain: jobq is one `jobq worker` at its defaults (main:3, INFO) draining no-op jobs "
+        "(one CPU: the same, its threads on one CPU, as under `taskset -c N`, Linux only); "
         "the store alone is one thread of a process without a worker doing the store's work "
         f"for each of as many jobs (a claim of up to {WINDOW}, a fenced start waited for, the "
         f"outcome to the group commit). Puts: {put_threads} threads of one process, each "

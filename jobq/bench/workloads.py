@@ -251,10 +251,14 @@ class ChildProcess:
 
 class WorkerProcess(ChildProcess):
     """`python -m jobq worker --db URL [OPTIONS]` on the benchmark database: with no options,
-    as a user runs it (agent main:3, log level INFO, poll interval 1 s)."""
+    as a user runs it (agent main:3, log level INFO, poll interval 1 s). With `cpu`, its
+    threads run on that CPU alone, as under `taskset -c CPU`: set before the interpreter
+    has started any thread, so that every thread it starts inherits it."""
 
-    def __init__(self, url: str, options: list[str]) -> None:
+    def __init__(self, url: str, options: list[str], cpu: int | None = None) -> None:
         super().__init__([sys.executable, "-m", "jobq", "worker", "--db", url, *options])
+        if cpu is not None:
+            os.sched_setaffinity(self.pid, {cpu})
 
     def wait_active(self, probe: Probe, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -530,12 +534,14 @@ def drain_jobs(
     func: Callable[[], None],
     n: int,
     put: Callable[[jobq.Database], None] | None = None,
+    cpu: int | None = None,
 ) -> tuple[float, Result]:
     """(jobs/s from the first stored start to the last stored completion, the worker's peak
     RSS and CPU per job).
 
     Only the `n` jobs put here are counted and timed: the table may hold other rows. `put`
-    stores them (default: one put_many of `func` jobs)."""
+    stores them (default: one put_many of `func` jobs). `cpu`: the worker runs on that CPU
+    alone (`WorkerProcess`)."""
     with jobq.connect(url) as db:
         probe = Probe(url, only_new=True)  # after connect, which creates the schema
         try:
@@ -547,7 +553,7 @@ def drain_jobs(
             probe.close()
             raise
     try:
-        worker = WorkerProcess(url, options)
+        worker = WorkerProcess(url, options, cpu)
         try:
             extra = drain_and_measure(
                 probe.count_completed, worker, n, settings.timeout, server_url(url, settings)

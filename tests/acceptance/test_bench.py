@@ -14,6 +14,11 @@ from typing import Any
 import pytest
 from worker_helpers import PG_URL, subprocess_env
 
+import jobq
+from jobq.bench.floor import one_cpu
+from jobq.bench.noop import noop
+from jobq.bench.workloads import Probe, WorkerProcess
+
 WORKLOADS = (
     "put",
     "put_threads",
@@ -326,18 +331,22 @@ def test_floor_bench_measures_the_worker_beside_the_store_loop_alone(engine: str
         "--floor", "--engine", engine, "--jobs", "200", "--runs", "1"
     )
     metrics = report["floor"][engine]["metrics"]
-    assert set(metrics) == {"worker", "store loop"}
-    expected = {"rate", "cpu_total_us", "cpu_worker_us", "put_rate", "put_cpu_us"} | (
+    assert set(metrics) == {"worker", "worker, one cpu", "store loop"}  # Linux: affinity
+    drain = {"rate", "cpu_total_us", "cpu_worker_us"} | (
         {"cpu_server_us"} if engine == "postgres" else set()
     )
+    puts = {"put_rate", "put_cpu_us"}
     for shape, figures in metrics.items():
+        expected = drain if shape == "worker, one cpu" else drain | puts
         assert set(figures) == expected, shape
         assert figures["rate"]["median"] > 0, shape
-        # Both kinds of put are timed (each checks that every put is stored).
-        assert figures["put_rate"]["median"] > 0, shape
+        if "put_rate" in expected:  # both kinds of put are timed (each checks every put)
+            assert figures["put_rate"]["median"] > 0, shape
         # CPU is read in 10 ms clock ticks: a quick run of 200 jobs may read none.
         assert all(figures[m]["median"] >= 0 for m in expected - {"rate", "put_rate"}), shape
     assert "jobq bench --floor" in table and "jobq/store" in table
+    assert "jobq, one CPU" in table
+    assert f"{engine}: run 1/1: floor: worker on one CPU" in progress
     assert "put from 8 threads" in table and "store alone" in table
     assert f"{engine}: run 1/1: floor: store loop" in progress
     assert f"{engine}: run 1/1: floor: store puts" in progress
@@ -367,3 +376,28 @@ def test_a_bench_mode_refuses_what_it_cannot_combine_with(mode: str, extra: str)
     )
     assert proc.returncode == 2, proc.stderr
     assert mode in proc.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux's")
+def test_a_worker_pinned_by_the_floor_bench_runs_every_thread_on_its_one_cpu(
+    db: jobq.Database, db_url: str
+) -> None:
+    """`--floor`'s "one CPU" worker: set on the process as it starts, so that every thread
+    the worker then starts (agents, group commit, heartbeat) inherits it."""
+
+    cpu = one_cpu()
+    assert cpu is not None
+    probe = Probe(db_url)
+    worker = WorkerProcess(db_url, [], cpu)
+    try:
+        worker.wait_active(probe)
+        job = db.queue().put(jobq.Job(noop))
+        assert job.wait(timeout=30) is None  # its agent's thread and the group commit's run
+        threads = [int(task) for task in os.listdir(f"/proc/{worker.pid}/task")]
+        assert len(threads) > 3
+        assert {tid: os.sched_getaffinity(tid) for tid in threads} == {
+            tid: {cpu} for tid in threads
+        }
+    finally:
+        worker.stop()
+        probe.close()
