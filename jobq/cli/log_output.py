@@ -14,6 +14,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from typing import TextIO
 
 FLUSH_AFTER = 0.1  # seconds an INFO line may wait for the lines after it
@@ -43,13 +44,16 @@ class BatchingStreamHandler(logging.StreamHandler[TextIO]):
         self._last: logging.LogRecord | None = None  # for handleError, if a write fails
         self._due = threading.Event()  # a line is kept
         self._writer: threading.Thread | None = None
-        self._pid = os.getpid()
+        # A forked child: the parent's kept lines and writer thread are not its own. Told at
+        # the fork, not by comparing os.getpid() at each line (a system call a line).
+        handler = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _forget_parent(handler))
+
+    def _forget_parent(self) -> None:
+        self._pending, self._writer, self._due = [], None, threading.Event()
 
     def emit(self, record: logging.LogRecord) -> None:
         # Called by `Handler.handle` with the handler's lock held.
-        if self._pid != os.getpid():  # a forked child: the parent's lines and thread are not its
-            self._pid, self._pending, self._writer = os.getpid(), [], None
-            self._due = threading.Event()
         try:
             self._pending.append(self.format(record) + self.terminator)
         except RecursionError:
@@ -105,11 +109,36 @@ class BatchingStreamHandler(logging.StreamHandler[TextIO]):
                 self.handleError(self._last)
 
 
+def _forget_parent(handler: weakref.ref[BatchingStreamHandler]) -> None:
+    found = handler()
+    if found is not None:
+        found._forget_parent()
+
+
+class LineFormatter(logging.Formatter):
+    """`logging.Formatter` with each second's date and time formatted once: a busy worker logs
+    a line a job, and `strftime` of the same second for each line was about a sixth of the
+    line's cost (docs/benchmarks.md). The text is the same as `Formatter`'s."""
+
+    def __init__(self, fmt: str = LOG_FORMAT) -> None:
+        super().__init__(fmt)
+        self._second: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        cached, text = self._second
+        if second != cached:
+            text = time.strftime(self.default_time_format, self.converter(record.created))
+            self._second = (second, text)
+        msec_format = self.default_msec_format
+        return msec_format % (text, record.msecs) if msec_format else text
+
+
 def configure_logging(level: str) -> None:
     """The worker process's logging: `level` and above to stderr, through a
     `BatchingStreamHandler`."""
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format=LOG_FORMAT,
-        handlers=[BatchingStreamHandler(sys.stderr)],
-    )
+    handler = BatchingStreamHandler(sys.stderr)
+    handler.setFormatter(LineFormatter(LOG_FORMAT))
+    logging.basicConfig(level=getattr(logging, level.upper()), handlers=[handler])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -141,3 +142,22 @@ def test_a_forked_child_writes_its_own_lines_once_and_in_time(tmp_path: Path) ->
         handler.close()
     assert lines.count(f"{os.getpid()} parent, before the fork") == 1, lines
     assert f"{pid} child" in lines, lines
+
+
+def test_the_line_formatter_writes_what_logging_formatter_writes() -> None:
+    """`LineFormatter` formats each second's date once: its lines are `logging.Formatter`'s,
+    within a second, across seconds (and back, as a record made earlier may come later), with
+    an exception, and with a date format of its own."""
+    ours, stdlib = log_output.LineFormatter(), logging.Formatter(log_output.LOG_FORMAT)
+    start = time.time()
+    for offset in (0.0, 0.001, 0.999, 1.0, 1.5, 61.25, 0.5, 3600.0):
+        record = logging.LogRecord("jobq.trace", logging.INFO, __file__, 1, "a %s", ("b",), None)
+        record.created = start + offset
+        record.msecs = (record.created - int(record.created)) * 1000
+        assert ours.format(record) == stdlib.format(record)
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record = logging.makeLogRecord({"msg": "failed", "exc_info": sys.exc_info()})
+    assert ours.format(record) == stdlib.format(record)
+    assert ours.formatTime(record, "%H:%M") == stdlib.formatTime(record, "%H:%M")
