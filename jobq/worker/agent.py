@@ -150,7 +150,8 @@ class AgentPool:
         self._moved_at = time.monotonic()  # when a thread last took or ended a job
         self.callbacks_running = 0  # jobs of the callback slot (see `submit_callback`)
         # Set while a job held here has given its start up to a put-back job (`hold_back`):
-        # which jobs then leave the queue at once, into `_held_back`, for the dispatcher.
+        # the jobs it names as held behind leave the queue at once, into `_held_back`, for
+        # the dispatcher to give back.
         self._hold_back: Callable[[Any], bool] | None = None
         self._held_back: list[Any] = []
         # Of `running`, threaded jobs taken away after their time limit whose call still
