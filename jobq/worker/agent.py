@@ -250,6 +250,13 @@ class AgentPool:
             taken, self._held_back, self._hold_back = self._held_back, [], None
         return taken
 
+    def finished_with(self) -> bool:
+        """Nothing left here: no job handed over still runs, none is held back (a pool
+        removed from its worker is watched until then, as one of its threads may yet give
+        way)."""
+        with self._lock:
+            return self.running <= 0 and self._hold_back is None and not self._held_back
+
     def _take(self, unstarted: Callable[[Any], bool]) -> list[Any]:  # with the lock held
         taken = [item for item in self._items if unstarted(item)]
         if not taken:

@@ -37,6 +37,7 @@ class AgentSync:
         queues: Sequence[str],
         *,
         new_pool: Callable[[AgentRecord], AgentPool],
+        removed: Callable[[AgentPool], None] = lambda pool: None,
         backoff: Backoff,
         codec: Codec | None = None,
         interval: float = AGENTS_EVERY,
@@ -46,6 +47,7 @@ class AgentSync:
         self._uuid = uuid
         self._queues = queues
         self._new_pool = new_pool
+        self._removed = removed  # told of a pool stopped and dropped: its jobs still run
         self._backoff = backoff
         self.interval = interval
         self._timer = Every(lambda: self.interval)
@@ -100,6 +102,7 @@ class AgentSync:
             if key not in wanted:
                 pool.stop()
                 del self.pools[key]
+                self._removed(pool)
         for key, agent in wanted.items():
             if key not in self.pools:
                 self.pools[key] = self._new_pool(agent)

@@ -150,6 +150,9 @@ class Dispatcher:
         # dispatcher (presumed dead) may be claimed again while its old run still ends.
         self._held: collections.Counter[int] = collections.Counter()
         self._held_lock = threading.Lock()
+        # Pools of agents removed at run time whose jobs still run: one of those may yet give
+        # way to a put-back job, and what it holds back must still go back (`_give_back_stuck`).
+        self._removed_pools: list[AgentPool] = []
         self._backoff = Backoff(self._stopping, lambda: self.poll_interval, noted=self.stats.failed)
         # Liveness in the database's time (one clock for every machine), unless jobq runs on
         # an injected clock (tests), which then rules pings too.
@@ -171,6 +174,7 @@ class Dispatcher:
             self.uuid,
             self.queues,
             new_pool=self._new_pool,
+            removed=self._removed_pools.append,
             backoff=self._backoff,
             codec=rows.codec,
         )
@@ -511,12 +515,14 @@ class Dispatcher:
         """Pools whose threads all run long jobs give back what they claimed ahead, for
         other workers (or this one, once a thread is free) to start."""
         now = time.monotonic()
-        for pool in list(self._pools.values()):
+        for pool in [*self._pools.values(), *self._removed_pools]:
             # A held job gave its start up to a job put back at the front: the others held
             # behind it go back too, to be claimed again after it, in queue order.
             self._release(pool, pool.take_held_back(), "a job put back ahead of them is due")
             if pool.queued and pool.stuck(now):
                 self._give_back(pool, "its threads are all busy with long jobs")
+        # In place: agent sync appends to this list (`removed=`), between two claims.
+        self._removed_pools[:] = [p for p in self._removed_pools if not p.finished_with()]
 
     def _holding(self, run: Callable[[JobRecord], Any]) -> Callable[[JobRecord], Any]:
         """Wrap a runner: a job is "held" by this process from its claim until its run ends
@@ -633,10 +639,11 @@ class Dispatcher:
             self._watch.holding = False
         # Jobs claimed ahead and not started go back as they were, for other workers: this
         # one's grace is for the jobs it runs.
-        for pool in list(self._pools.values()):
+        for pool in [*self._pools.values(), *self._removed_pools]:
             try:
-                self._release(pool, pool.take_held_back(), "its worker stops")
+                # The queued jobs, then any that a job giving way took out of the queue.
                 self._give_back(pool, "its worker stops")
+                self._release(pool, pool.take_held_back(), "its worker stops")
             except Exception as error:
                 events_log.error("could not give back jobs claimed ahead: %r", error)
         deadline = time.monotonic() + self.grace

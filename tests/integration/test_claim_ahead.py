@@ -232,3 +232,43 @@ def test_a_draining_agent_claims_many_jobs_at_a_time_and_polls_far_less_than_onc
     assert len(claimed) <= count / 8, claimed  # the window is 16 jobs a thread
     assert polls <= count / 4, polls
     assert idle_polls <= 2, idle_polls
+
+
+def test_jobs_held_back_in_the_pool_of_an_agent_removed_at_run_time_still_go_back(
+    db: jobq.Database, token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An agent removed while its jobs run keeps running what it was handed; if one of those
+    gives its start up to a put-back job, the jobs held behind it go back to their queue, as
+    they were, although their pool is no longer the worker's (held back and never given back,
+    they would stay assigned to the live worker until it stopped)."""
+    monkeypatch.setattr(agent_module, "CLAIM_AHEAD_BELOW", 30.0)  # not stuck: they stay held
+    queue = db.queue()
+    dispatcher = one_at_a_time(db)
+    try:
+        busy_after_short_jobs(queue, token)
+        first, second = queue.put_many(
+            [jobq.Job(jobfuncs.logged_step, token, name) for name in ("first", "second")]
+        )
+        wait_until(
+            lambda: status(db, first) == status(db, second) == "assigned",
+            timeout=20,
+            what="both claimed ahead",
+        )
+        db.remove_agent(dispatcher.uuid, "", "main")
+        wait_until(lambda: ("", "main") not in dispatcher._pools, timeout=20, what="removal")
+        # A job put back at the front, which no agent now claims: when the blocking job ends,
+        # the next job the removed pool starts gives way to it, and the one behind is held back.
+        queue.put(jobq.Job(jobfuncs.logged_step, token, "put back"))
+        ahead = queue.pull(-1)
+        queue.put_back(ahead)
+        jobfuncs.open_gate(token)
+        wait_until(
+            lambda: status(db, first) == status(db, second) == "pending",
+            timeout=20,
+            what="both given back",
+        )
+        assert jobfuncs.calls(token) == []  # neither ran: the put-back job is first in line
+        assert all("interruptions" not in job.refresh().retry_data for job in (first, second))
+    finally:
+        jobfuncs.open_gate(token)
+        dispatcher.stop(grace=10)
