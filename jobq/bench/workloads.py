@@ -252,13 +252,21 @@ class ChildProcess:
 class WorkerProcess(ChildProcess):
     """`python -m jobq worker --db URL [OPTIONS]` on the benchmark database: with no options,
     as a user runs it (agent main:3, log level INFO, poll interval 1 s). With `cpu`, its
-    threads run on that CPU alone, as under `taskset -c CPU`: set before the interpreter
-    has started any thread, so that every thread it starts inherits it."""
+    threads run on that CPU alone, as under `taskset -c CPU`: the starting thread's own
+    affinity for the moment of the start, which the child inherits as it is forked, before
+    it runs anything."""
 
     def __init__(self, url: str, options: list[str], cpu: int | None = None) -> None:
-        super().__init__([sys.executable, "-m", "jobq", "worker", "--db", url, *options])
-        if cpu is not None:
-            os.sched_setaffinity(self.pid, {cpu})
+        argv = [sys.executable, "-m", "jobq", "worker", "--db", url, *options]
+        if cpu is None:
+            super().__init__(argv)
+            return
+        allowed = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {cpu})  # this thread's alone (Linux), until the child exists
+        try:
+            super().__init__(argv)
+        finally:
+            os.sched_setaffinity(0, allowed)
 
     def wait_active(self, probe: Probe, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
