@@ -481,12 +481,10 @@ class Dispatcher:
             if self._held[job_id] <= 0:
                 del self._held[job_id]
 
-    def _give_back(
-        self, pool: AgentPool, reason: str, unstarted: Callable[[JobRecord], bool] | None = None
-    ) -> int:
+    def _give_back(self, pool: AgentPool, reason: str) -> int:
         """Give the jobs `pool` holds claimed ahead and unstarted back to their queue, as they
         were; how many went back."""
-        return self._release(pool, pool.take_queued(unstarted or _unstarted), reason)
+        return self._release(pool, pool.take_queued(_unstarted), reason)
 
     def _release(self, pool: AgentPool, records: list[JobRecord], reason: str) -> int:
         """Give `records`, taken from `pool` unstarted, back to their queue as they were
