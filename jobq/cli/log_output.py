@@ -47,7 +47,7 @@ class BatchingStreamHandler(logging.StreamHandler[TextIO]):
         # A forked child: the parent's kept lines and writer thread are not its own. Told at
         # the fork, not by comparing os.getpid() at each line (a system call a line).
         handler = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: _forget_parent(handler))
+        os.register_at_fork(after_in_child=lambda: _in_forked_child(handler))
 
     def _forget_parent(self) -> None:
         self._pending, self._writer, self._due = [], None, threading.Event()
@@ -109,7 +109,7 @@ class BatchingStreamHandler(logging.StreamHandler[TextIO]):
                 self.handleError(self._last)
 
 
-def _forget_parent(handler: weakref.ref[BatchingStreamHandler]) -> None:
+def _in_forked_child(handler: weakref.ref[BatchingStreamHandler]) -> None:
     found = handler()
     if found is not None:
         found._forget_parent()
