@@ -6,9 +6,9 @@ behind a short one that gave way, which then waited for them)."""
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
+
+from worker_helpers import wait_until
 
 from jobq.worker.agent import AgentPool
 
@@ -22,13 +22,6 @@ class Item:
 
 def held_behind(item: Item) -> bool:
     return item.status == "assigned" and item.lane != 0
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.005)
-    assert condition(), "timed out"
 
 
 def test_the_jobs_held_behind_a_job_that_gave_way_are_held_back_until_taken() -> None:
@@ -47,18 +40,18 @@ def test_the_jobs_held_behind_a_job_that_gave_way_are_held_back_until_taken() ->
     pool.resize(1)
     for id_ in range(4):  # 0 runs; 1, 2 and 3 are queued behind it
         pool.submit(Item(id_))
-    wait_for(lambda: pool.queued == 3)
+    wait_until(lambda: pool.queued == 3)
     go.set()
-    wait_for(lambda: pool.queued == 0 and pool.running == 0)
+    wait_until(lambda: pool.queued == 0 and pool.running == 0)
     assert started == [0]  # neither 2 nor 3 ran after 1 gave way
     pool.submit(Item(4))  # claimed ahead before the dispatcher took what was held back
     pool.submit(Item(5, lane=0), front=True)  # the put-back job itself
     pool.submit(Item(6, status="active"))  # claimed and started for a free thread
-    wait_for(lambda: pool.running == 0)
+    wait_until(lambda: pool.running == 0)
     assert started == [0, 5, 6]
     assert [item.id for item in pool.take_held_back()] == [2, 3, 4]
     assert pool.take_held_back() == []
     pool.submit(Item(7))  # taken: the pool queues and runs as before
-    wait_for(lambda: pool.running == 0)
+    wait_until(lambda: pool.running == 0)
     assert started == [0, 5, 6, 7]
     pool.stop()
