@@ -9,7 +9,7 @@ from importlib import resources
 from jobq.errors import SchemaMismatch
 from jobq.store.driver import Driver
 
-SCHEMA_VERSION = 11  # the highest numbered file in sql/<engine>/migrations/
+SCHEMA_VERSION = 12  # the highest numbered file in sql/<engine>/migrations/
 
 
 _ALIASED = re.compile(r"/\*(_\w+):(\w+)\*/")

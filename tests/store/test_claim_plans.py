@@ -152,6 +152,92 @@ def test_a_start_checks_for_held_front_jobs_in_their_own_index(
     assert not re.findall(WHOLE_TABLE[engine], plan), plan
 
 
+def _pg_rows_read(node: dict[str, Any]) -> tuple[int, list[str]]:
+    """Rows a PostgreSQL plan (EXPLAIN ANALYZE, JSON) read of the jobs table, summed over its
+    nodes (returned and removed by a filter, times loops), and its hashed subplans."""
+    rows, hashed = 0, []
+    if node.get("Relation Name") == "jobq_jobs":
+        per_loop = node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
+        rows += per_loop * node["Actual Loops"]
+    for text in (node.get("Filter", ""), node.get("Index Cond", "")):
+        hashed += re.findall(r"hashed SubPlan \d+", text)
+    for child in node.get("Plans", []):
+        more, also = _pg_rows_read(child)
+        rows += more
+        hashed += also
+    return rows, hashed
+
+
+def _start_work(store: Any, values: dict[str, Any]) -> tuple[int, str]:
+    """The work of one fenced start (`start_job`), rolled back: on PostgreSQL the rows of the
+    jobs table its plan read, on SQLite the virtual machine instructions it ran."""
+    try:
+        _run_start(store, load_queries(store.engine)["start_job"], values)
+    except _Rollback as done:
+        _, work, plan = done.result
+        return work, plan
+    raise AssertionError("unreachable")
+
+
+def _run_start(store: Any, text: str, values: dict[str, Any]) -> None:
+    with store._transaction() as ex:
+        if store.engine == "sqlite":
+            steps = [0]
+
+            def count() -> int:
+                steps[0] += 10
+                return 0
+
+            conn = ex.cursor.connection
+            conn.set_progress_handler(count, 10)
+            try:
+                assert ex.cursor.execute(text, values).rowcount == 1
+            finally:
+                conn.set_progress_handler(None, 10)
+            plan = "\n".join(
+                str(r[3]) for r in ex.cursor.execute("EXPLAIN QUERY PLAN " + text, values)
+            )
+            raise _Rollback(([], steps[0], plan))
+        ex.cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + text, values)
+        tree = ex.cursor.fetchone()["QUERY PLAN"]
+        rows, hashed = _pg_rows_read(tree[0]["Plan"])
+        assert not hashed, f"a check planned as a hashed subplan reads a whole index: {tree}"
+        raise _Rollback(([], rows, str(tree)))
+
+
+def test_a_fenced_start_reads_its_own_job_whatever_its_dispatcher_holds(
+    db: jobq.Database,
+) -> None:
+    """A job claimed ahead starts with one fenced write naming its id and its dispatcher.
+    With a thousand jobs held by that dispatcher and 2,000 more pending, on a table whose
+    statistics are as fresh as a new database's, the start reads its own row and one probe of
+    each index it checks: on PostgreSQL the dispatcher index, smaller than the primary key,
+    was read for every job the dispatcher held, and the front-lane check was planned as a
+    hashed subplan that read the pending index end to end, on every start. SQLite's work is
+    the same as with ten held."""
+    store: Any = db.store
+    db.queue().put_many([jobq.Job(print) for _ in range(3000)])
+    now = db.clock.now()
+    store.activate_dispatcher("d", "host", 1, 5.0, 60.0, now)
+    few = store.claim("", "d", "main", 10, now, active_only=False, start=False)
+    many = few + store.claim("", "d", "main", 990, now, active_only=False, start=False)
+    assert len(many) == 1000
+
+    def work(record: Any) -> tuple[int, str]:
+        values = {"id": record.id, "attempt": record.attempt, "dispatcher": "d"}
+        return _start_work(store, values | {"now": store.driver.to_db_time(now)})
+
+    if store.engine == "postgres":
+        rows, plan = work(many[500])
+        assert rows <= 4, plan  # the job's row, by itself (and its queue, read once)
+    else:
+        # (Ten held, measured with the other 990 held too: only the job differs.)
+        held_few, _ = work(few[5])
+        held_many, plan = work(many[500])
+        assert held_many <= held_few * 1.2, plan
+        assert "USING INTEGER PRIMARY KEY" in plan, plan
+
+
 def test_a_listing_of_completed_jobs_reads_the_completed_index_backwards(
     db: jobq.Database,
 ) -> None:

@@ -405,6 +405,36 @@ def test_starts_from_many_threads_at_once_are_each_fenced(db: jobq.Database) -> 
             assert record.status == "active" and record.active_start == at(1)
 
 
+def test_starts_from_many_threads_at_once_each_give_way_to_a_put_back_job(
+    db: jobq.Database,
+) -> None:
+    """Jobs claimed ahead, started by many threads at the same moment (several a statement),
+    none start while a job put back at the front of their queue is due or held unstarted by
+    their dispatcher, nor while another queue's front holds nothing back; once the put-back
+    job is started, they all start."""
+    ids = [put(db, i, 0) for i in range(12)]
+    other = put(db, 0, 0, queue="other")
+    records = {job_id: claim_one(db.store, job_id) for job_id in ids}
+    pulled = db.store.pull("other", 0)
+    assert pulled is not None and pulled.id == other and db.store.put_back("other", other, T0)
+    front = put(db, 99, 0)
+    assert db.store.pull("", -1) is not None and db.store.put_back("", front, T0)
+    started: dict[int, bool] = {}
+
+    def start(job_id: int) -> None:
+        started[job_id] = db.store.start(job_id, records[job_id].attempt, A, at(1))
+
+    all_at_once(start, ids)  # the put-back job is due and free to claim
+    assert started == {job_id: False for job_id in ids}
+    held = claim_one(db.store, front)
+    all_at_once(start, ids)  # their dispatcher holds it unstarted
+    assert started == {job_id: False for job_id in ids}
+    assert db.store.start(front, held.attempt, A, at(1))
+    all_at_once(start, ids)  # the other queue's put-back job holds nothing of this one back
+    assert started == {job_id: True for job_id in ids}
+    assert {get(db.store, job_id).status for job_id in ids} == {"active"}
+
+
 def test_a_start_does_not_wait_for_another_threads_start(db: jobq.Database) -> None:
     """PostgreSQL starts a thread's jobs on a lane (a connection) of its own: one start held up
     at the server (its row locked by another session) does not hold the next thread's."""

@@ -419,38 +419,52 @@ UPDATE jobq_schema SET version = %(version)s;
 -- claim, or held by this same dispatcher unstarted (its agent claimed it ahead, for the front
 -- of its own line): its claimer gives it back instead, so the put-back job starts first.
 -- A put-back job naming a rate limit holds nothing back (its limit's window may be full).
+-- The two checks name the job's queue through `job` rather than the updated row: a check
+-- correlated to that row may be planned as a hashed subplan, which reads the front lane of
+-- every queue in the pending index from end to end (lane is its second column) on every
+-- start; uncorrelated, each is one probe of its index, made once.
 -- Committed without waiting for the WAL flush (synchronous_commit off for this transaction
 -- alone): a worker's crash cannot lose it (the server has it); only a crash of the server
 -- itself within about wal_writer_delay could, and the job then goes back uninterrupted.
-WITH async AS (SELECT set_config('synchronous_commit', 'off', true) AS v)
+WITH async AS (SELECT set_config('synchronous_commit', 'off', true) AS v),
+job AS (SELECT queue FROM jobq_jobs WHERE id = %(id)s)
 UPDATE jobq_jobs SET status = 'active', active_start = %(now)s
 WHERE id = %(id)s AND attempt = %(attempt)s AND dispatcher_uuid = %(dispatcher)s AND status = 'assigned'
     AND EXISTS (SELECT 1 FROM async)
     AND (lane = 0 OR (NOT EXISTS (SELECT 1 FROM jobq_jobs AS p
-        WHERE p.queue = jobq_jobs.queue AND p.status = 'pending' AND p.lane = 0
+        WHERE p.queue = (SELECT queue FROM job) AND p.status = 'pending' AND p.lane = 0
             AND p.sort_at <= %(now)s AND (p.quota_names = '[]' OR p.holds_quota)
             AND p.rate_limits = '[]')
         AND NOT EXISTS (SELECT 1 FROM jobq_jobs AS h
             WHERE h.dispatcher_uuid = %(dispatcher)s AND h.status = 'assigned' AND h.lane = 0
-                AND h.queue = jobq_jobs.queue)));
+                AND h.queue = (SELECT queue FROM job))));
 
 -- name: start_jobs
 -- start_job for a batch of jobs from the threads of one process (a group commit): one
 -- statement, the rows as one JSON parameter, each fenced on its own attempt and dispatcher;
--- the ids returned are the jobs started. Same conditions as start_job.
-WITH async AS (SELECT set_config('synchronous_commit', 'off', true) AS v)
-UPDATE jobq_jobs AS j SET status = 'active', active_start = r.now
-FROM json_to_recordset(%(rows)s::json) AS r(id bigint, attempt integer, dispatcher text,
-    now timestamptz)
-WHERE j.id = r.id AND j.attempt = r.attempt AND j.dispatcher_uuid = r.dispatcher
-    AND j.status = 'assigned' AND EXISTS (SELECT 1 FROM async)
-    AND (j.lane = 0 OR (NOT EXISTS (SELECT 1 FROM jobq_jobs AS p
-        WHERE p.queue = j.queue AND p.status = 'pending' AND p.lane = 0
+-- the ids returned are the jobs started. Same conditions as start_job, found for each row
+-- by LATERAL subqueries on its job's queue (`front`): one probe of an index each, never the
+-- hashed subplan a check correlated to the updated row may be planned as (start_job).
+WITH async AS (SELECT set_config('synchronous_commit', 'off', true) AS v),
+front AS (
+    SELECT r.id, r.attempt, r.dispatcher, r.now, due.id IS NULL AND held.id IS NULL AS clear
+    FROM json_to_recordset(%(rows)s::json) AS r(id bigint, attempt integer, dispatcher text,
+        now timestamptz)
+    JOIN jobq_jobs AS q ON q.id = r.id
+    LEFT JOIN LATERAL (SELECT p.id FROM jobq_jobs AS p
+        WHERE p.queue = q.queue AND p.status = 'pending' AND p.lane = 0
             AND p.sort_at <= r.now AND (p.quota_names = '[]' OR p.holds_quota)
-            AND p.rate_limits = '[]')
-        AND NOT EXISTS (SELECT 1 FROM jobq_jobs AS h
-            WHERE h.dispatcher_uuid = r.dispatcher AND h.status = 'assigned' AND h.lane = 0
-                AND h.queue = j.queue)))
+            AND p.rate_limits = '[]'
+        LIMIT 1) AS due ON TRUE
+    LEFT JOIN LATERAL (SELECT h.id FROM jobq_jobs AS h
+        WHERE h.dispatcher_uuid = r.dispatcher AND h.status = 'assigned' AND h.lane = 0
+            AND h.queue = q.queue
+        LIMIT 1) AS held ON TRUE)
+UPDATE jobq_jobs AS j SET status = 'active', active_start = f.now
+FROM front AS f
+WHERE j.id = f.id AND j.attempt = f.attempt AND j.dispatcher_uuid = f.dispatcher
+    AND j.status = 'assigned' AND EXISTS (SELECT 1 FROM async)
+    AND (j.lane = 0 OR f.clear)
 RETURNING j.id;
 
 -- name: check_owner

@@ -1,4 +1,4 @@
--- jobq schema, version 10 (migrations/ upgrade older databases), PostgreSQL.
+-- jobq schema, version 12 (migrations/ upgrade older databases), PostgreSQL.
 CREATE TABLE IF NOT EXISTS jobq_schema (version INTEGER NOT NULL);
 
 CREATE TABLE IF NOT EXISTS jobq_jobs (
@@ -44,7 +44,10 @@ CREATE TABLE IF NOT EXISTS jobq_jobs (
 );
 CREATE INDEX IF NOT EXISTS jobq_jobs_pending ON jobq_jobs (queue, lane, priority DESC, sort_at, id)
     WHERE status = 'pending';
-CREATE INDEX IF NOT EXISTS jobq_jobs_dispatcher ON jobq_jobs (dispatcher_uuid)
+-- The jobs a dispatcher holds. With the id, a fenced write (`id = ... AND dispatcher_uuid =
+-- ...`) that the planner takes through this index probes its one row: through
+-- (dispatcher_uuid) alone it read every version of the dispatcher's jobs not yet vacuumed.
+CREATE INDEX IF NOT EXISTS jobq_jobs_dispatcher ON jobq_jobs (dispatcher_uuid, id)
     WHERE status = 'assigned' OR status = 'active' OR status = 'callbacks';
 -- The front-lane jobs a dispatcher holds unstarted: each fenced start checks there are none
 -- (start_job) without reading every job the dispatcher holds.

@@ -1,4 +1,4 @@
--- jobq schema, version 10 (migrations/ upgrade older databases), SQLite.
+-- jobq schema, version 12 (migrations/ upgrade older databases), SQLite.
 -- Times are integer microseconds since the Unix epoch (UTC).
 CREATE TABLE IF NOT EXISTS jobq_schema (version INTEGER NOT NULL);
 
@@ -45,7 +45,9 @@ CREATE TABLE IF NOT EXISTS jobq_jobs (
 );
 CREATE INDEX IF NOT EXISTS jobq_jobs_pending ON jobq_jobs (queue, lane, priority DESC, sort_at, id)
     WHERE status = 'pending';
-CREATE INDEX IF NOT EXISTS jobq_jobs_dispatcher ON jobq_jobs (dispatcher_uuid)
+-- The jobs a dispatcher holds, with their ids (as on PostgreSQL, where a fenced write
+-- planned through this index then probes its one row).
+CREATE INDEX IF NOT EXISTS jobq_jobs_dispatcher ON jobq_jobs (dispatcher_uuid, id)
     WHERE status = 'assigned' OR status = 'active' OR status = 'callbacks';
 -- The front-lane jobs a dispatcher holds unstarted: each fenced start checks there are none
 -- (start_job) without reading every job the dispatcher holds.
