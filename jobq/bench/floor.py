@@ -7,6 +7,10 @@ for it, and hands its outcome to the group commit, as a worker's threads do. It 
 worker on this store must do for each job, without the worker's threads, runner, statistics or
 log line, so its CPU per job (its own and the database server's) and its rate bound what a
 worker could reach on the same store; the worker's figures beside it show what the rest costs.
+The same loop is also run with every job claimed straight to active, without its fenced start:
+not what jobq does (the start is where a job claimed ahead finds that it was cancelled or given
+to another worker, gives way to a job put back, and has its attempt counted before it runs),
+but what that write costs, measured beside the rest.
 
 The same worker is also run with its threads on one CPU (Linux): they take turns on one GIL,
 and a worker handing it between two cores pays for each handover (a thread woken on the
@@ -66,6 +70,7 @@ SHAPES = {
     "worker": "jobq (defaults)",
     "worker, one cpu": "jobq, one CPU",
     "store loop": "store alone",
+    "store loop, no start": "store, no start",
 }
 
 
@@ -86,8 +91,9 @@ class FloorResult:
         return {"engine": self.engine, "metrics": self.metrics}
 
 
-def store_loop(db: jobq.Database) -> tuple[int, float]:
-    """The loop, on the jobs waiting in `db`'s default queue: (jobs done, seconds)."""
+def store_loop(db: jobq.Database, fenced_start: bool = True) -> tuple[int, float]:
+    """The loop, on the jobs waiting in `db`'s default queue: (jobs done, seconds). Without
+    `fenced_start`, each claim starts every job it takes (no start write a job)."""
     store, clock = db.store, db.clock
     me = str(uuid.uuid4())
     store.activate_dispatcher(me, "bench", os.getpid(), 30.0, 60.0, None)
@@ -102,9 +108,11 @@ def store_loop(db: jobq.Database) -> tuple[int, float]:
 
     done = 0
     started = time.perf_counter()
-    while records := store.claim("", me, "main", WINDOW, clock.now(), active_only=True):
+    while records := store.claim(
+        "", me, "main", WINDOW, clock.now(), active_only=True, start=not fenced_start
+    ):
         for record in records:
-            if not store.start(record.id, record.attempt, me, clock.now()):
+            if fenced_start and not store.start(record.id, record.attempt, me, clock.now()):
                 raise BenchError(f"job {record.id} could not be started")
             outcome = Outcome(payload, "None")
             store.store_result_later(record.id, record.attempt, me, outcome, clock.now(), told)
@@ -116,19 +124,21 @@ def store_loop(db: jobq.Database) -> tuple[int, float]:
     return done, time.perf_counter() - started
 
 
-def _child(url: str) -> None:
+def _child(url: str, fenced_start: bool) -> None:
     """The store loop's process: says "ready", runs the loop when told, prints its result as
     JSON, and waits to be told to end, its connections open until then (for the parent's
     last look at the server's CPU, which finds a connection's server process by its port)."""
     with jobq.connect(url) as db:  # imports and the schema, before the timing begins
         print("ready", flush=True)
         sys.stdin.readline()
-        done, seconds = store_loop(db)
+        done, seconds = store_loop(db, fenced_start)
         print(json.dumps({"jobs": done, "seconds": seconds}), flush=True)
         sys.stdin.readline()
 
 
-def bench_store_loop(url: str, settings: Settings, processes: int = 1) -> Result:
+def bench_store_loop(
+    url: str, settings: Settings, processes: int = 1, fenced_start: bool = True
+) -> Result:
     """Put `settings.jobs` no-op jobs, then time the store loop on them in `processes`
     processes of its own, all told to go at once, with their CPU and the server's (as a
     worker's drain is measured). The rate is the jobs over the longest loop's seconds."""
@@ -136,7 +146,7 @@ def bench_store_loop(url: str, settings: Settings, processes: int = 1) -> Result
         db.queue().put_many([jobq.Job(noop) for _ in range(settings.jobs)])
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "jobq.bench.floor", url],
+            [sys.executable, "-m", "jobq.bench.floor", url, "fenced" if fenced_start else "none"],
             env=child_env(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -246,6 +256,11 @@ def run_floor(
         ("worker", "worker", bench_worker),
         *pinned,
         ("store loop", "store loop", bench_store_loop),
+        (
+            "store loop, no start",
+            "store loop without fenced starts",
+            lambda url, s: bench_store_loop(url, s, fenced_start=False),
+        ),
         ("worker", "puts", lambda url, s: bench_puts(url, s, store_alone=False)),
         ("store loop", "store puts", lambda url, s: bench_puts(url, s, store_alone=True)),
     ]
@@ -274,7 +289,9 @@ def floor_table(
         "(one CPU: the same, its threads on one CPU, as under `taskset -c N`, Linux only); "
         "the store alone is one thread of a process without a worker doing the store's work "
         f"for each of as many jobs (a claim of up to {WINDOW}, a fenced start waited for, the "
-        f"outcome to the group commit). Puts: {put_threads} threads of one process, each "
+        "outcome to the group commit); no fenced start: the same with every job claimed "
+        "straight to active (not jobq's behaviour: what its start write costs). "
+        f"Puts: {put_threads} threads of one process, each "
         "`Queue.put(Job(noop))` (jobq) or the store's enqueue of a row encoded once (store "
         "alone). jobq/store: jobq's median over the store's. "
         + ", ".join(f"{k} {v}" for k, v in machine.items())
@@ -308,4 +325,4 @@ def floor_report(
 
 
 if __name__ == "__main__":
-    _child(sys.argv[1])
+    _child(sys.argv[1], fenced_start=sys.argv[2] == "fenced")

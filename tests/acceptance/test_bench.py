@@ -15,7 +15,7 @@ import pytest
 from worker_helpers import PG_URL, subprocess_env
 
 import jobq
-from jobq.bench.floor import one_cpu
+from jobq.bench.floor import one_cpu, store_loop
 from jobq.bench.noop import noop
 from jobq.bench.workloads import Probe, WorkerProcess
 
@@ -331,13 +331,14 @@ def test_floor_bench_measures_the_worker_beside_the_store_loop_alone(engine: str
         "--floor", "--engine", engine, "--jobs", "200", "--runs", "1"
     )
     metrics = report["floor"][engine]["metrics"]
-    assert set(metrics) == {"worker", "worker, one cpu", "store loop"}  # Linux: affinity
+    shapes = {"worker", "worker, one cpu", "store loop", "store loop, no start"}
+    assert set(metrics) == shapes  # Linux: affinity
     drain = {"rate", "cpu_total_us", "cpu_worker_us"} | (
         {"cpu_server_us"} if engine == "postgres" else set()
     )
     puts = {"put_rate", "put_cpu_us"}
     for shape, figures in metrics.items():
-        expected = drain if shape == "worker, one cpu" else drain | puts
+        expected = drain if shape in ("worker, one cpu", "store loop, no start") else drain | puts
         assert set(figures) == expected, shape
         assert figures["rate"]["median"] > 0, shape
         if "put_rate" in expected:  # both kinds of put are timed (each checks every put)
@@ -350,6 +351,24 @@ def test_floor_bench_measures_the_worker_beside_the_store_loop_alone(engine: str
     assert "put from 8 threads" in table and "store alone" in table
     assert f"{engine}: run 1/1: floor: store loop" in progress
     assert f"{engine}: run 1/1: floor: store puts" in progress
+    assert "store, no start" in table
+    assert f"{engine}: run 1/1: floor: store loop without fenced starts" in progress
+
+
+def test_the_floor_store_loop_without_fenced_starts_claims_each_job_straight_to_active(
+    db: jobq.Database,
+) -> None:
+    """The store loop's second shape does every job's work but its start write: each job is
+    active from its claim (its start is its assignment), where the loop with fenced starts
+    starts each one later, in a write of its own."""
+    for fenced in (True, False):
+        jobs = db.queue().put_many([jobq.Job(noop) for _ in range(60)])
+        done, _ = store_loop(db, fenced_start=fenced)
+        assert done == 60
+        records = [db.store.get(job.id) for job in jobs]
+        assert all(r is not None and r.status == "completed" for r in records)
+        straight = [r.active_start == r.assigned_at for r in records if r is not None]
+        assert straight == [not fenced] * 60
 
 
 @pytest.mark.parametrize(
