@@ -214,26 +214,28 @@ def test_a_fenced_start_reads_its_own_job_whatever_its_dispatcher_holds(
     each index it checks: on PostgreSQL the dispatcher index, smaller than the primary key,
     was read for every job the dispatcher held, and the front-lane check was planned as a
     hashed subplan that read the pending index end to end, on every start. SQLite's work is
-    the same as with ten held."""
+    the same as with ten held (its plan finds the job by rowid)."""
     store: Any = db.store
+    if store.engine == "postgres":  # no autoanalyze mid-test: the statistics stay fresh
+        with store._transaction() as ex:
+            ex.raw("ALTER TABLE jobq_jobs SET (autovacuum_enabled = off)")
     db.queue().put_many([jobq.Job(print) for _ in range(3000)])
     now = db.clock.now()
     store.activate_dispatcher("d", "host", 1, 5.0, 60.0, now)
-    few = store.claim("", "d", "main", 10, now, active_only=False, start=False)
-    many = few + store.claim("", "d", "main", 990, now, active_only=False, start=False)
-    assert len(many) == 1000
 
     def work(record: Any) -> tuple[int, str]:
         values = {"id": record.id, "attempt": record.attempt, "dispatcher": "d"}
         return _start_work(store, values | {"now": store.driver.to_db_time(now)})
 
+    few = store.claim("", "d", "main", 10, now, active_only=False, start=False)
+    held_few, _ = work(few[5])  # rolled back: the job stays held
+    many = few + store.claim("", "d", "main", 990, now, active_only=False, start=False)
+    assert len(many) == 1000
+    held_many, plan = work(many[500])
     if store.engine == "postgres":
-        rows, plan = work(many[500])
-        assert rows <= 4, plan  # the job's row, by itself (and its queue, read once)
+        # The job's row (updated: read at least once) and its queue's, each by itself.
+        assert 1 <= held_many <= 4, plan
     else:
-        # (Ten held, measured with the other 990 held too: only the job differs.)
-        held_few, _ = work(few[5])
-        held_many, plan = work(many[500])
         assert held_many <= held_few * 1.2, plan
         assert "USING INTEGER PRIMARY KEY" in plan, plan
 

@@ -444,7 +444,9 @@ WHERE id = %(id)s AND attempt = %(attempt)s AND dispatcher_uuid = %(dispatcher)s
 -- statement, the rows as one JSON parameter, each fenced on its own attempt and dispatcher;
 -- the ids returned are the jobs started. Same conditions as start_job, found for each row
 -- by LATERAL subqueries on its job's queue (`front`): one probe of an index each, never the
--- hashed subplan a check correlated to the updated row may be planned as (start_job).
+-- hashed subplan a check correlated to the updated row may be planned as (start_job). The
+-- rows updated may still be found, on fresh statistics, by a hash of the dispatcher's held
+-- jobs (json_to_recordset is estimated at 100 rows).
 WITH async AS (SELECT set_config('synchronous_commit', 'off', true) AS v),
 front AS (
     SELECT r.id, r.attempt, r.dispatcher, r.now, due.id IS NULL AND held.id IS NULL AS clear
