@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 import uuid as uuid_module
-from typing import Any
+from typing import Any, Protocol
 
 import click
 
@@ -38,8 +38,12 @@ def _connect_when_there_is_room(url: str | None) -> jobq.Database:
     """`jobq.connect(url)`, waiting while the database's disk is full (a warning a minute)
     instead of failing at start: the worker then starts by itself once there is room. A stop
     signal meanwhile ends the process."""
-    stop = threading.Event()
-    handlers = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in STOP_SIGNALS}
+    # The handler runs on this thread, between any two of its steps: it only records the
+    # signal (an Event's set could wait for the lock this thread holds in its wait).
+    signals: list[int] = []
+    handlers = {
+        sig: signal.signal(sig, lambda signum, _: signals.append(signum)) for sig in STOP_SIGNALS
+    }
     said_at = -FULL_WARNING_EVERY
     try:
         while True:
@@ -52,11 +56,55 @@ def _connect_when_there_is_room(url: str | None) -> jobq.Database:
                         "cannot open the database: %s; waiting for room (said once a minute)",
                         error,
                     )
-                if stop.wait(1.0):
-                    raise SystemExit(0) from None
+                for _ in range(10):
+                    if signals:
+                        raise SystemExit(0) from None
+                    time.sleep(0.1)
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
+
+
+class Stoppable(Protocol):
+    """What `run_until_signalled` runs: a loop that returns once asked to stop."""
+
+    def run(self) -> None: ...
+
+    def request_stop(self) -> None: ...
+
+
+def run_until_signalled(loop: Stoppable, poll: float = 0.2) -> None:
+    """Run `loop` on a thread of its own until it returns; SIGTERM or SIGINT asks it to stop.
+
+    Python runs a signal handler on the main thread between any two of its steps, so this
+    thread only waits: run there, the loop could be holding the very lock the handler's
+    `request_stop` takes (its wake event's), and the worker would never stop. The wait is
+    in `poll`-second slices because a signal the kernel delivers to another thread does
+    not interrupt it. An error that ends the loop is raised here.
+    """
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            loop.run()
+        except BaseException as error:  # re-raised on the main thread, for the exit code
+            errors.append(error)
+
+    def request_stop(signum: int, frame: Any) -> None:
+        events_log.info("signal %d: stopping", signum)
+        loop.request_stop()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in STOP_SIGNALS}
+    thread = threading.Thread(target=run, name="jobq-dispatcher")
+    try:
+        thread.start()
+        while thread.is_alive():
+            thread.join(poll)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if errors:
+        raise errors[0]
 
 
 @click.command()
@@ -256,12 +304,6 @@ def worker(
     except (ConfigError, ValueError) as error:
         raise click.BadParameter(str(error)) from error
 
-    def request_stop(signum: int, frame: Any) -> None:
-        events_log.info("signal %d: stopping", signum)
-        dispatcher.request_stop()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
     # One log record (the dispatcher logs its UUID and queues when it activates): an echo
     # here besides said the start twice, and not in the log's format.
     first = sys.path[: 1 + len(paths)]
@@ -282,7 +324,7 @@ def worker(
     if monitor is not None:
         monitor.start()
     try:
-        dispatcher.run()
+        run_until_signalled(dispatcher)
     finally:
         if monitor is not None:
             monitor.close()

@@ -260,7 +260,9 @@ class Dispatcher:
         return self._finished_cleanly
 
     def request_stop(self) -> None:
-        """Ask the loop to stop (safe from a signal handler); `run()` then returns."""
+        """Ask the loop to stop; `run()` then returns. It takes the loop's event locks: a
+        signal handler may call it only when `run()` is on another thread (as `jobq worker`
+        runs it), never on the thread it would interrupt."""
         self._stopping.set()
         self._wake.set()
 

@@ -216,3 +216,43 @@ def test_sigint_stops_an_idle_worker(
     worker.proc.send_signal(signal.SIGINT)
     assert worker.proc.wait(WAIT) == 0, worker.output()
     assert _dispatcher_rows(db_url, worker.uuid) == [(None,)]
+
+
+# The loop holds the lock its stop takes while the signal arrives: the signal handler runs on
+# the main thread, so a loop run there would wait for itself for ever.
+_LOOP_HOLDING_ITS_LOCK = """
+import os, signal, threading, time
+from jobq.cli.worker import run_until_signalled
+
+class Loop:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.stopped = False
+        self.signalled = False
+
+    def run(self):
+        while True:
+            with self.lock:
+                if self.stopped:
+                    print("stopped on", threading.current_thread().name, flush=True)
+                    return
+                if not self.signalled:
+                    self.signalled = True
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    time.sleep(0.3)  # the handler runs meanwhile
+            time.sleep(0.01)
+
+    def request_stop(self):
+        with self.lock:
+            self.stopped = True
+
+run_until_signalled(Loop())
+"""
+
+
+def test_a_stop_signal_reaches_a_loop_holding_the_lock_its_stop_takes() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _LOOP_HOLDING_ITS_LOCK], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip() == "stopped on jobq-dispatcher", done.stdout + done.stderr
