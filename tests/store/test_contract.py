@@ -435,6 +435,70 @@ def test_starts_from_many_threads_at_once_each_give_way_to_a_put_back_job(
     assert {get(db.store, job_id).status for job_id in ids} == {"active"}
 
 
+def start_together(db: jobq.Database, starts: list[tuple[int, int, str]]) -> list[bool]:
+    """Start (job id, attempt, dispatcher) each, committed together as the engine commits
+    several threads' starts at once: on PostgreSQL one start_jobs statement (a start lane's
+    flush), on SQLite start_job statements in one transaction."""
+    store: Any = db.store
+    now = store.driver.to_db_time(at(1))
+    params = [
+        {"id": job_id, "attempt": attempt, "dispatcher": dispatcher, "now": now}
+        for job_id, attempt, dispatcher in starts
+    ]
+    if store.engine == "postgres":
+        answers: list[Any] = store.driver._start_lanes[0]._start_batch(params)
+        assert not [a for a in answers if isinstance(a, BaseException)], answers
+        return [bool(a) for a in answers]
+    with store.driver.transaction() as ex:
+        return [ex.run("start_job", **p) == 1 for p in params]
+
+
+def test_starts_committed_together_are_each_fenced_and_each_give_way_on_their_own_queue(
+    db: jobq.Database,
+) -> None:
+    """Several starts in one statement: each row is fenced on its own attempt and dispatcher,
+    and gives way (or not) by what is at the front of its own job's queue and what its own
+    dispatcher holds there."""
+    mine = [put(db, i, 0) for i in range(4)]  # claimed ahead by A from the back lane
+    theirs = put(db, 9, 0)  # claimed ahead by B
+    others = [put(db, i, 0, queue="other") for i in range(3)]  # A's, in a queue of their own
+    records = {job_id: claim_one(db.store, job_id) for job_id in mine}
+    records[theirs] = claim_one(db.store, theirs, dispatcher=B)
+    for job_id in others:
+        (records[job_id],) = db.store.claim(
+            "other", A, "main", 1, T0, accept=lambda r, job_id=job_id: r.id == job_id
+        )
+    front = put(db, 99, 0)
+    assert db.store.pull("", -1) is not None and db.store.put_back("", front, T0)
+
+    def start(*ids: int, stale: int | None = None, by_b: int | None = None) -> list[bool]:
+        return start_together(
+            db,
+            [
+                (
+                    i,
+                    records[i].attempt + (i == stale),
+                    B if i == by_b else records[i].dispatcher_uuid or "",
+                )
+                for i in ids
+            ],
+        )
+
+    # The put-back job is due and free: no job of its queue starts, the other queue's do.
+    assert start(*mine, theirs, *others[:2]) == [False] * 5 + [True, True]
+    # A holds it unstarted: A's jobs of that queue wait for it, B's and the other queue's not.
+    held = claim_one(db.store, front)
+    assert start(*mine, theirs, others[2]) == [False] * 4 + [True, True]
+    # Started: A's jobs start, but for a stale attempt and a start in another's name.
+    assert db.store.start(front, held.attempt, A, at(1))
+    assert start(*mine, stale=mine[1], by_b=mine[2]) == [True, False, False, True]
+    assert {get(db.store, i).status for i in mine} == {"active", "assigned"}
+    assert get(db.store, mine[1]).status == get(db.store, mine[2]).status == "assigned"
+    assert start(mine[1], mine[2]) == [True, True]
+    assert {get(db.store, i).status for i in (*mine, theirs, *others)} == {"active"}
+    assert get(db.store, mine[0]).active_start == at(1)
+
+
 def test_a_start_does_not_wait_for_another_threads_start(db: jobq.Database) -> None:
     """PostgreSQL starts a thread's jobs on a lane (a connection) of its own: one start held up
     at the server (its row locked by another session) does not hold the next thread's."""
