@@ -66,7 +66,10 @@ def test_interrupted_part_and_postprocess_end_with_the_right_result(
 
         processes.append(spawn(db_url, worker_uuid))
         post = db.get_job(slow.postprocess)
-        wait_until(lambda: marks.exists(), WAIT, "postprocess running")
+        # Its line written, not only its file created: a kill in between would lose the line.
+        wait_until(
+            lambda: marks.exists() and "run" in marks.read_text(), WAIT, "postprocess running"
+        )
         assert post.refresh().status == "active"
         interrupt(processes[-1], how)
         post_flag.touch()
