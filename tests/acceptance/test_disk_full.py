@@ -108,3 +108,33 @@ def test_a_worker_started_on_a_full_disk_waits_then_runs(
     assert worker.returncode == 0, output
     assert "Traceback" not in output and "CRITICAL" not in output
     assert len([line for line in output.splitlines() if "is full" in line]) <= 2
+
+
+@SQLITE_ONLY
+def test_a_worker_waiting_for_room_stops_on_sigterm(
+    engine: str, small_disk: Path, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{small_disk / 'jobs.db'}"
+    with jobq.connect(url) as db:
+        db.queue().put(jobq.Job(add, 1, 1))
+    filler = fill(small_disk)
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "jobq", "worker", "--db", url],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=subprocess_env(),
+        )
+    try:
+        wait_until(lambda: "is full" in log.read_text(), timeout=WAIT, what="the warning")
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(WAIT) == 0, log.read_text()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+        filler.unlink()
+    assert "Traceback" not in log.read_text()
+    with jobq.connect(url) as db:
+        assert db.store.count_pending("") == 1  # the job waits, as it was
