@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import uuid as uuid_module
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import click
@@ -73,16 +74,22 @@ class Stoppable(Protocol):
     def request_stop(self) -> None: ...
 
 
-def run_until_signalled(loop: Stoppable, poll: float = 0.2) -> None:
-    """Run `loop` on a thread of its own until it returns; SIGTERM or SIGINT asks it to stop.
+def run_until_signalled(
+    loop: Stoppable, prepare: Callable[[], None] | None = None, poll: float = 0.2
+) -> None:
+    """`prepare()`, then run `loop` on a thread of its own until it returns; SIGTERM or SIGINT
+    asks it to stop (one during `prepare` is kept, and the loop is not started).
 
     Python runs a signal handler on the main thread between any two of its steps, so this
     thread only waits: run there, the loop could be holding the very lock the handler's
-    `request_stop` takes (its wake event's), and the worker would never stop. The wait is
-    in `poll`-second slices because a signal the kernel delivers to another thread does
-    not interrupt it. An error that ends the loop is raised here.
+    `request_stop` takes (its wake event's), and the worker would never stop; during
+    `prepare` the handler only records the signal, for the same reason. The wait is in
+    `poll`-second slices because a signal the kernel delivers to another thread does not
+    interrupt it. An error that ends the loop is raised here.
     """
     errors: list[BaseException] = []
+    signals: list[int] = []
+    loop_started = False
 
     def run() -> None:
         try:
@@ -90,14 +97,25 @@ def run_until_signalled(loop: Stoppable, poll: float = 0.2) -> None:
         except BaseException as error:  # re-raised on the main thread, for the exit code
             errors.append(error)
 
-    def request_stop(signum: int, frame: Any) -> None:
-        events_log.info("signal %d: stopping", signum)
-        loop.request_stop()
+    def on_signal(signum: int, frame: Any) -> None:
+        signals.append(signum)
+        if loop_started:  # this thread now only waits: it holds none of the loop's locks
+            events_log.info("signal %d: stopping", signum)
+            loop.request_stop()
 
-    previous = {sig: signal.signal(sig, request_stop) for sig in STOP_SIGNALS}
-    thread = threading.Thread(target=run, name="jobq-dispatcher")
+    previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
     try:
+        if prepare is not None:
+            prepare()
+        if signals:
+            events_log.info("signal %d: stopping", signals[0])
+            return
+        thread = threading.Thread(target=run, name="jobq-dispatcher")
         thread.start()
+        loop_started = True
+        if signals:  # came between the check above and the flag: told the loop nothing yet
+            events_log.info("signal %d: stopping", signals[0])
+            loop.request_stop()
         while thread.is_alive():
             thread.join(poll)
     finally:
@@ -304,27 +322,30 @@ def worker(
     except (ConfigError, ValueError) as error:
         raise click.BadParameter(str(error)) from error
 
-    # One log record (the dispatcher logs its UUID and queues when it activates): an echo
-    # here besides said the start twice, and not in the log's format.
-    first = sys.path[: 1 + len(paths)]
-    events_log.info(
-        "worker (pid %d) on %r, importing job code from %s first", os.getpid(), db, first
-    )
-    try:
-        warn_unimportable(db.store, dispatcher.queues, db.clock.now())
-    except Exception as error:  # advisory only: e.g. the database is not reachable yet
-        logging.getLogger("jobq.events").warning(
-            "cannot check the pending jobs' imports: %r", error
-        )
-    monitor = None
-    if monitor_port is not None:
-        from jobq.monitor.worker_server import WorkerMonitorServer  # http.server: only if asked
+    monitor: Any = None
 
-        monitor = WorkerMonitorServer(dispatcher, monitor_port)
-    if monitor is not None:
-        monitor.start()
+    def prepare() -> None:
+        """Before the loop starts: say where the job code comes from, warn of pending jobs
+        this worker cannot import, open the monitor port if asked."""
+        nonlocal monitor
+        # One log record (the dispatcher logs its UUID and queues when it activates): an
+        # echo here besides said the start twice, and not in the log's format.
+        first = sys.path[: 1 + len(paths)]
+        events_log.info(
+            "worker (pid %d) on %r, importing job code from %s first", os.getpid(), db, first
+        )
+        try:
+            warn_unimportable(db.store, dispatcher.queues, db.clock.now())
+        except Exception as error:  # advisory only: e.g. the database is not reachable yet
+            events_log.warning("cannot check the pending jobs' imports: %r", error)
+        if monitor_port is not None:
+            from jobq.monitor.worker_server import WorkerMonitorServer  # http.server: if asked
+
+            monitor = WorkerMonitorServer(dispatcher, monitor_port)
+            monitor.start()
+
     try:
-        run_until_signalled(dispatcher)
+        run_until_signalled(dispatcher, prepare)
     finally:
         if monitor is not None:
             monitor.close()

@@ -256,3 +256,30 @@ def test_a_stop_signal_reaches_a_loop_holding_the_lock_its_stop_takes() -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.strip() == "stopped on jobq-dispatcher", done.stdout + done.stderr
+
+
+_SIGNALLED_WHILE_PREPARING = """
+import os, signal
+from jobq.cli.worker import run_until_signalled
+
+class Loop:
+    def run(self):
+        print("the loop ran", flush=True)
+
+    def request_stop(self):
+        print("asked to stop", flush=True)
+
+run_until_signalled(Loop(), lambda: os.kill(os.getpid(), signal.SIGTERM))
+print("returned", flush=True)
+"""
+
+
+def test_a_stop_signal_before_the_loop_starts_keeps_it_from_starting() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _SIGNALLED_WHILE_PREPARING],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.split("\n")[:-1] == ["returned"], done.stdout + done.stderr
