@@ -23,10 +23,15 @@ PG_URL = os.environ.get("JOBQ_TEST_PG_URL", "postgresql://postgres@127.0.0.1:543
 
 def subprocess_env() -> dict[str, str]:
     """Environment for worker subprocesses: they import jobq and the job functions of
-    tests/support (the repository's root for `docs/examples`)."""
+    tests/support (the repository's root for `docs/examples`), and write every thread's
+    stack on SIGABRT (faulthandler), as `stop_workers` asks of one that does not stop."""
     root = os.path.dirname(os.path.dirname(SUPPORT))
     paths = [SUPPORT, root, os.environ.get("PYTHONPATH", "")]
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in paths if p),
+        "PYTHONFAULTHANDLER": "1",
+    }
 
 
 def spawn_worker(
@@ -68,8 +73,9 @@ def jobq_output(*args: str) -> str:
 
 
 def stop_workers(*processes: subprocess.Popen[bytes] | None) -> None:
-    """Stop worker processes as an operator would (SIGTERM; a paused one is resumed first),
-    killing any still running after 30 s."""
+    """Stop worker processes as an operator would (SIGTERM; a paused one is resumed first);
+    one still running after 30 s is aborted, writing its threads' stacks to its output (see
+    `subprocess_env`), then killed."""
     for process in processes:
         if process is None or process.poll() is not None:
             continue
@@ -78,8 +84,12 @@ def stop_workers(*processes: subprocess.Popen[bytes] | None) -> None:
         try:
             process.wait(30)
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+            process.send_signal(signal.SIGABRT)
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
 
 
 def pg_parts(db_url: str) -> tuple[str, str | None]:
