@@ -6,9 +6,12 @@ its monitor port only with `--monitor-port`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import select
 import signal
+import socket
 import sys
 import threading
 import time
@@ -35,35 +38,65 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 events_log = logging.getLogger("jobq.events")
 
 
-def _connect_when_there_is_room(url: str | None) -> jobq.Database:
+class StopSignals:
+    """SIGTERM and SIGINT to this process, from `install()` until it exits: the handler only
+    records them, and the main thread acts on what was recorded (`wait` wakes it).
+
+    Python runs a handler on the main thread between any two of its steps, even inside
+    another handler (two signals close together): one that took a lock, as setting an Event
+    or writing a log line does, could wait for ever for a lock its own thread holds. The
+    handlers stay installed to the end, so that a signal during the shutdown that follows the
+    loop is recorded rather than fatal."""
+
+    def __init__(self) -> None:
+        self.received: list[int] = []  # list.append: no lock, safe in a handler
+        self._wake_read, self._wake_write = socket.socketpair()
+        self._wake_read.setblocking(False)
+        self._wake_write.setblocking(False)
+
+    def install(self) -> None:
+        """Record the stop signals from now on (on the main thread)."""
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, self._record)
+        # The C-level handler writes a byte here, waking `wait` whichever thread the kernel
+        # gave the signal to.
+        signal.set_wakeup_fd(self._wake_write.fileno(), warn_on_full_buffer=False)
+
+    def _record(self, signum: int, frame: Any) -> None:
+        self.received.append(signum)
+
+    def wake(self) -> None:
+        """Wake `wait` from another thread."""
+        with contextlib.suppress(OSError):
+            self._wake_write.send(b"\0")
+
+    def wait(self, timeout: float) -> None:
+        """Until a signal comes or `wake()` is called, at most `timeout` seconds."""
+        select.select([self._wake_read], [], [], timeout)
+        with contextlib.suppress(OSError):  # BlockingIOError once it is empty
+            while self._wake_read.recv(256):
+                pass
+
+
+def _connect_when_there_is_room(url: str | None, signals: StopSignals) -> jobq.Database:
     """`jobq.connect(url)`, waiting while the database's disk is full (a warning a minute)
     instead of failing at start: the worker then starts by itself once there is room. A stop
     signal meanwhile ends the process."""
-    # The handler runs on this thread, between any two of its steps: it only records the
-    # signal (an Event's set could wait for the lock this thread holds in its wait).
-    signals: list[int] = []
-    handlers = {
-        sig: signal.signal(sig, lambda signum, _: signals.append(signum)) for sig in STOP_SIGNALS
-    }
     said_at = -FULL_WARNING_EVERY
-    try:
-        while True:
-            try:
-                return jobq.connect(url)
-            except StoreFull as error:
-                if time.monotonic() - said_at >= FULL_WARNING_EVERY:
-                    said_at = time.monotonic()
-                    events_log.warning(
-                        "cannot open the database: %s; waiting for room (said once a minute)",
-                        error,
-                    )
-                for _ in range(10):
-                    if signals:
-                        raise SystemExit(0) from None
-                    time.sleep(0.1)
-    finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
+    while True:
+        try:
+            return jobq.connect(url)
+        except StoreFull as error:
+            if time.monotonic() - said_at >= FULL_WARNING_EVERY:
+                said_at = time.monotonic()
+                events_log.warning(
+                    "cannot open the database: %s; waiting for room (said once a minute)",
+                    error,
+                )
+            if not signals.received:
+                signals.wait(1.0)
+            if signals.received:
+                raise SystemExit(0) from None
 
 
 class Stoppable(Protocol):
@@ -75,52 +108,45 @@ class Stoppable(Protocol):
 
 
 def run_until_signalled(
-    loop: Stoppable, prepare: Callable[[], None] | None = None, poll: float = 0.2
+    loop: Stoppable,
+    signals: StopSignals,
+    prepare: Callable[[], None] | None = None,
+    poll: float = 1.0,
 ) -> None:
-    """`prepare()`, then run `loop` on a thread of its own until it returns; SIGTERM or SIGINT
-    asks it to stop (one during `prepare` is kept, and the loop is not started).
+    """`prepare()`, then run `loop` on a thread of its own until it returns, asking it to stop
+    at each stop signal `signals` records; one recorded before the loop starts (during
+    `prepare`, or earlier) keeps it from starting. An error that ends the loop is raised here.
 
-    Python runs a signal handler on the main thread between any two of its steps, so this
-    thread only waits: run there, the loop could be holding the very lock the handler's
-    `request_stop` takes (its wake event's), and the worker would never stop; during
-    `prepare` the handler only records the signal, for the same reason. The wait is in
-    `poll`-second slices because a signal the kernel delivers to another thread does not
-    interrupt it. An error that ends the loop is raised here.
-    """
+    The loop runs off the main thread and `request_stop` is called outside any signal
+    handler: run on the main thread, with the handler calling `request_stop`, a signal
+    arriving while the loop held its wake event's lock left the worker waiting for ever."""
+    if prepare is not None:
+        prepare()
+    if signals.received:
+        events_log.info("signal %d: stopping", signals.received[0])
+        return
     errors: list[BaseException] = []
-    signals: list[int] = []
-    loop_started = False
+    ended: list[bool] = []
 
     def run() -> None:
         try:
             loop.run()
         except BaseException as error:  # re-raised on the main thread, for the exit code
             errors.append(error)
+        finally:
+            ended.append(True)
+            signals.wake()
 
-    def on_signal(signum: int, frame: Any) -> None:
-        signals.append(signum)
-        if loop_started:  # this thread now only waits: it holds none of the loop's locks
-            events_log.info("signal %d: stopping", signum)
+    thread = threading.Thread(target=run, name="jobq-dispatcher")
+    thread.start()
+    told = 0
+    while not ended:
+        signals.wait(poll)
+        while told < len(signals.received):
+            events_log.info("signal %d: stopping", signals.received[told])
+            told += 1
             loop.request_stop()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
-    try:
-        if prepare is not None:
-            prepare()
-        if signals:
-            events_log.info("signal %d: stopping", signals[0])
-            return
-        thread = threading.Thread(target=run, name="jobq-dispatcher")
-        thread.start()
-        loop_started = True
-        if signals:  # came between the check above and the flag: told the loop nothing yet
-            events_log.info("signal %d: stopping", signals[0])
-            loop.request_stop()
-        while thread.is_alive():
-            thread.join(poll)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    thread.join()
     if errors:
         raise errors[0]
 
@@ -301,7 +327,9 @@ def worker(
     try:
         _check_limits(job_timeout, timeout_grace)
         specs = [AgentSpec.parse(a) for a in agents] or None
-        db = _connect_when_there_is_room(url)
+        signals = StopSignals()
+        signals.install()
+        db = _connect_when_there_is_room(url, signals)
         dispatcher = db.worker(
             queues=list(queues) or [""],
             agents=specs,
@@ -345,7 +373,7 @@ def worker(
             monitor.start()
 
     try:
-        run_until_signalled(dispatcher, prepare)
+        run_until_signalled(dispatcher, signals, prepare)
     finally:
         if monitor is not None:
             monitor.close()

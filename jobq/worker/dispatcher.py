@@ -3,8 +3,9 @@
 It registers itself, pings, and polls: for each of its agents with room, it claims due jobs
 (several per claim) and hands them to the agent's threads. It sleeps until the database says
 there may be work (PostgreSQL NOTIFY, SQLite data_version), a job of its own finishes, or
-`poll_interval` passes. Run it in the foreground (`run()`, as `jobq worker` does) or in a
-background thread of an application (`start()` / `stop()`).
+`poll_interval` passes. Run it in the foreground (`run()`; `jobq worker` runs that on a thread
+of its own, keeping the main thread for signals) or in a background thread of an application
+(`start()` / `stop()`).
 """
 
 from __future__ import annotations
@@ -260,9 +261,10 @@ class Dispatcher:
         return self._finished_cleanly
 
     def request_stop(self) -> None:
-        """Ask the loop to stop; `run()` then returns. It takes the loop's event locks: a
-        signal handler may call it only when `run()` is on another thread (as `jobq worker`
-        runs it), never on the thread it would interrupt."""
+        """Ask the loop to stop; `run()` then returns. It sets the loop's Events, taking
+        their locks: not from a signal handler, which may interrupt a thread holding one
+        (record the signal there, and call this from the main thread, as `jobq worker`
+        does)."""
         self._stopping.set()
         self._wake.set()
 

@@ -218,11 +218,15 @@ def test_sigint_stops_an_idle_worker(
     assert _dispatcher_rows(db_url, worker.uuid) == [(None,)]
 
 
-# The loop holds the lock its stop takes while the signal arrives: the signal handler runs on
-# the main thread, so a loop run there would wait for itself for ever.
-_LOOP_HOLDING_ITS_LOCK = """
-import os, signal, threading, time
-from jobq.cli.worker import run_until_signalled
+# `jobq worker`'s signal handling (jobq.cli.worker.run_until_signalled), each case in a process
+# of its own: Python runs a signal handler on the main thread between any two of its steps,
+# so a handler that took a lock the interrupted code holds would wait for ever.
+_SIGNALS = """
+import os, signal, sys, threading, time
+from jobq.cli.worker import StopSignals, run_until_signalled
+
+case = sys.argv[1]
+
 
 class Loop:
     def __init__(self):
@@ -236,50 +240,60 @@ class Loop:
                 if self.stopped:
                     print("stopped on", threading.current_thread().name, flush=True)
                     return
-                if not self.signalled:
+                if case == "lock held" and not self.signalled:
                     self.signalled = True
                     os.kill(os.getpid(), signal.SIGTERM)
-                    time.sleep(0.3)  # the handler runs meanwhile
+                    time.sleep(0.3)  # the signal is handled meanwhile
+            if case == "two signals" and not self.signalled:
+                self.signalled = True
+                os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(0.01)
 
     def request_stop(self):
+        print("asked to stop", flush=True)
         with self.lock:
+            if case == "two signals" and not self.stopped:
+                os.kill(os.getpid(), signal.SIGINT)  # a second signal, inside the first's stop
+                time.sleep(0.3)
             self.stopped = True
 
-run_until_signalled(Loop())
-"""
 
-
-def test_a_stop_signal_reaches_a_loop_holding_the_lock_its_stop_takes() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", _LOOP_HOLDING_ITS_LOCK], capture_output=True, text=True, timeout=30
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.strip() == "stopped on jobq-dispatcher", done.stdout + done.stderr
-
-
-_SIGNALLED_WHILE_PREPARING = """
-import os, signal
-from jobq.cli.worker import run_until_signalled
-
-class Loop:
-    def run(self):
-        print("the loop ran", flush=True)
-
-    def request_stop(self):
-        print("asked to stop", flush=True)
-
-run_until_signalled(Loop(), lambda: os.kill(os.getpid(), signal.SIGTERM))
+signals = StopSignals()
+signals.install()
+if case == "while preparing":
+    run_until_signalled(Loop(), signals, lambda: os.kill(os.getpid(), signal.SIGTERM))
+elif case == "after the loop":
+    loop = Loop()
+    threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGTERM)).start()
+    run_until_signalled(loop, signals)
+    os.kill(os.getpid(), signal.SIGTERM)  # as during the worker's shutdown
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.2)
+else:
+    run_until_signalled(Loop(), signals)
 print("returned", flush=True)
 """
 
 
-def test_a_stop_signal_before_the_loop_starts_keeps_it_from_starting() -> None:
+@pytest.mark.parametrize(
+    ("case", "printed"),
+    [
+        # The loop holds the lock its stop takes when the signal comes.
+        ("lock held", ["asked to stop", "stopped on jobq-dispatcher", "returned"]),
+        # A second signal comes while the first one's stop holds that lock.
+        (
+            "two signals",
+            ["asked to stop", "asked to stop", "stopped on jobq-dispatcher", "returned"],
+        ),
+        # A signal before the loop starts keeps it from starting.
+        ("while preparing", ["returned"]),
+        # Signals after the loop ended (the worker shutting down) are not fatal.
+        ("after the loop", ["asked to stop", "stopped on jobq-dispatcher", "returned"]),
+    ],
+)
+def test_stop_signals_stop_the_loop_whatever_it_holds(case: str, printed: list[str]) -> None:
     done = subprocess.run(
-        [sys.executable, "-c", _SIGNALLED_WHILE_PREPARING],
-        capture_output=True,
-        text=True,
-        timeout=30,
+        [sys.executable, "-c", _SIGNALS, case], capture_output=True, text=True, timeout=30
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.split("\n")[:-1] == ["returned"], done.stdout + done.stderr
+    assert done.stdout.splitlines() == printed, done.stdout + done.stderr
