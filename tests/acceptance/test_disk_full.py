@@ -79,13 +79,14 @@ def test_a_worker_waits_for_room_and_says_so_once(
     assert "CRITICAL" not in output and "Traceback" not in output
 
 
-@SQLITE_ONLY
-def test_a_worker_started_on_a_full_disk_waits_then_runs(
-    engine: str, small_disk: Path, tmp_path: Path
-) -> None:
+def _worker_on_a_full_disk(
+    small_disk: Path, tmp_path: Path, jobs: int
+) -> tuple[str, list[jobq.Job], Path, Path, subprocess.Popen[bytes]]:
+    """`jobs` jobs put, the disk then filled, and a worker started on it (its log with it):
+    (url, jobs, the filler file, log, worker), once the worker has said the disk is full."""
     url = f"sqlite:///{small_disk / 'jobs.db'}"
     with jobq.connect(url) as db:
-        jobs = [db.queue().put(jobq.Job(add, i, 1)) for i in range(3)]
+        put = [db.queue().put(jobq.Job(add, i, 1)) for i in range(jobs)]
     filler = fill(small_disk)  # the database is closed: not even its WAL can be made now
     log = tmp_path / "worker.log"
     with log.open("wb") as out:
@@ -97,6 +98,19 @@ def test_a_worker_started_on_a_full_disk_waits_then_runs(
         )
     try:
         wait_until(lambda: "is full" in log.read_text(), timeout=WAIT, what="the warning")
+    except BaseException:
+        worker.kill()
+        worker.wait()
+        raise
+    return url, put, filler, log, worker
+
+
+@SQLITE_ONLY
+def test_a_worker_started_on_a_full_disk_waits_then_runs(
+    engine: str, small_disk: Path, tmp_path: Path
+) -> None:
+    url, jobs, filler, log, worker = _worker_on_a_full_disk(small_disk, tmp_path, 3)
+    try:
         assert worker.poll() is None  # waiting, not crashed
         filler.unlink()
         with jobq.connect(url) as db:
@@ -114,20 +128,8 @@ def test_a_worker_started_on_a_full_disk_waits_then_runs(
 def test_a_worker_waiting_for_room_stops_on_sigterm(
     engine: str, small_disk: Path, tmp_path: Path
 ) -> None:
-    url = f"sqlite:///{small_disk / 'jobs.db'}"
-    with jobq.connect(url) as db:
-        db.queue().put(jobq.Job(add, 1, 1))
-    filler = fill(small_disk)
-    log = tmp_path / "worker.log"
-    with log.open("wb") as out:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "jobq", "worker", "--db", url],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=subprocess_env(),
-        )
+    url, _, filler, log, worker = _worker_on_a_full_disk(small_disk, tmp_path, 1)
     try:
-        wait_until(lambda: "is full" in log.read_text(), timeout=WAIT, what="the warning")
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(WAIT) == 0, log.read_text()
     finally:

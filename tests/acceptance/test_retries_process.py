@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
-import signal
 import subprocess
 import sys
 import uuid
@@ -18,7 +17,7 @@ from typing import Any
 import jobfuncs
 import pytest
 from starlette.testclient import TestClient
-from worker_helpers import subprocess_env, wait_until
+from worker_helpers import stop_workers, subprocess_env, wait_until
 
 import jobq
 from jobq.web import create_app
@@ -43,12 +42,7 @@ def worker_process(db: jobq.Database, db_url: str, tmp_path: Path) -> Iterator[N
     try:
         yield
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop_workers(proc)
 
 
 def jobq_cli(*args: str) -> str:
