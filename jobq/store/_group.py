@@ -216,31 +216,39 @@ class GroupCommit(Generic[Item, Result]):
                 self._submitted_cond.notify()  # its linger starts, or its batch is full
 
     def _flush_submitted(self) -> None:
+        """The flusher thread: commits the submitted writes once they are due (they lingered
+        `linger`, or fill a batch) and no flush is under way. It is woken only when that may
+        have come: the first write submitted (its linger begins), a full batch, a flush
+        ending with due writes, a close; a flush that ends while they still linger does not
+        wake it (each such wake was a context switch, and a turn on the GIL, for nothing)."""
         while True:
             with self._lock:
                 self._flusher_waits = True
-                while not self._closed and (self._flushing or not self._submitted):
-                    self._submitted_cond.wait()
-                while (
-                    not self._closed
-                    and len(self._submitted) < self._batch_limit
-                    and (wait := self._first_submitted_at + self._linger - time.monotonic()) > 0
-                ):
-                    self._submitted_cond.wait(wait)
-                while self._flushing and not self._closed:
+                while not self._closed and not self._may_flush_submitted():
+                    self._submitted_cond.wait(self._linger_left())
+                while self._closed and self._flushing:  # let the leader end first
                     self._submitted_cond.wait()
                 self._flusher_waits = False
-                if not self._submitted:  # closed with nothing left, or a leader took them
+                if not self._submitted:  # closed with nothing left
                     if self._closed:
                         return
-                    continue
-                if self._flushing:  # closed while a leader flushes: let it end first
                     continue
                 self._flushing = True
                 batch, self._submitted = self._submitted, []
                 batch += self._queued
                 self._queued = []
             self._flush_batch(batch)
+
+    def _may_flush_submitted(self) -> bool:
+        """The flusher's turn (with the lock held): writes submitted and due, none flushing."""
+        return bool(self._submitted) and not self._flushing and self._submitted_are_due()
+
+    def _linger_left(self) -> float | None:
+        """How long the waiting flusher may sleep (with the lock held): until the submitted
+        writes are due, or (nothing submitted, or due behind a flush) until it is woken."""
+        if not self._submitted or self._submitted_are_due():
+            return None
+        return max(0.0, self._first_submitted_at + self._linger - time.monotonic())
 
     def close(self, timeout: float = 10.0) -> None:
         """Flush what was submitted (waiting up to `timeout` seconds) and stop the thread; a
@@ -274,7 +282,7 @@ class GroupCommit(Generic[Item, Result]):
                         break
                 else:
                     self._flushing = False
-                    if self._flusher_waits and (self._submitted or self._closed):
+                    if self._flusher_waits and (self._closed or self._may_flush_submitted()):
                         self._submitted_cond.notify()
             _resolve(batch)
 

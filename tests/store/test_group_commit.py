@@ -241,6 +241,78 @@ def test_callers_leading_one_flush_after_another_take_writes_that_lingered_enoug
     group.close()
 
 
+class _CountingCondition:
+    """A group's flusher condition that counts how often its waits return (each a wake of
+    the flusher thread: a context switch, and a turn on the GIL)."""
+
+    def __init__(self, condition: threading.Condition) -> None:
+        self._condition = condition
+        self.wakes = 0
+
+    def wait(self, timeout: float | None = None) -> bool:
+        woken = self._condition.wait(timeout)
+        self.wakes += 1
+        return woken
+
+    def notify(self, n: int = 1) -> None:
+        self._condition.notify(n)
+
+    def notify_all(self) -> None:
+        self._condition.notify_all()
+
+
+def test_flushes_that_end_while_the_submitted_writes_linger_do_not_wake_the_flusher() -> None:
+    """Starts led one after another while an outcome lingers: the flusher thread sleeps
+    through them and wakes about twice (its linger begins, its linger ends), not once a
+    flush; the outcome still commits once due."""
+    batches: list[list[int]] = []
+
+    def flush(batch: list[int]) -> list[int]:
+        batches.append(list(batch))
+        time.sleep(0.001)  # a commit, letting the other threads run meanwhile
+        return [item * 2 for item in batch]
+
+    group: GroupCommit[int, int] = GroupCommit(flush, linger=0.3)
+    counting = _CountingCondition(group._submitted_cond)
+    group._submitted_cond = counting  # type: ignore[assignment]
+    told = threading.Event()
+    group.submit_then(1, lambda result: told.set())
+    submitted_at = time.monotonic()
+    for item in range(2, 42):  # forty starts, each its own flush, while it lingers
+        assert group.run(item) == item * 2
+    assert not told.is_set() and time.monotonic() - submitted_at < 0.3  # still lingering
+    assert told.wait(10)
+    assert [1] in batches and counting.wakes <= 4
+    group.close()
+
+
+def test_writes_due_while_a_flush_is_under_way_commit_when_it_ends() -> None:
+    """The flusher finds a flush under way when its writes are due: it sleeps until that
+    flush ends (which wakes it), then commits them, with no further write to prompt it."""
+    gate, entered = threading.Event(), threading.Event()
+    batches: list[list[int]] = []
+
+    def flush(batch: list[int]) -> list[int]:
+        batches.append(list(batch))
+        if batch == [0]:
+            entered.set()
+            gate.wait(10)
+        return [item * 2 for item in batch]
+
+    group: GroupCommit[int, int] = GroupCommit(flush, linger=0.05)
+    leader = _run_in_thread(group, 0, gather=False)
+    assert entered.wait(10)  # the flush of [0] holds the group
+    told = threading.Event()
+    group.submit_then(1, lambda result: told.set())
+    time.sleep(0.2)  # its linger ran out during the flush
+    assert not told.is_set()
+    gate.set()
+    leader.join(10)
+    assert told.wait(10)
+    assert batches == [[0], [1]]
+    group.close()
+
+
 def _gated_group() -> tuple[
     GroupCommit[int, int], list[list[int]], threading.Event, threading.Event
 ]:
