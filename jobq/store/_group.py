@@ -229,10 +229,8 @@ class GroupCommit(Generic[Item, Result]):
                 while self._closed and self._flushing:  # let the leader end first
                     self._submitted_cond.wait()
                 self._flusher_waits = False
-                if not self._submitted:  # closed with nothing left
-                    if self._closed:
-                        return
-                    continue
+                if not self._submitted:  # only a close ends the waits with nothing submitted
+                    return
                 self._flushing = True
                 batch, self._submitted = self._submitted, []
                 batch += self._queued

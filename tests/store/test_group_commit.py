@@ -289,17 +289,7 @@ def test_flushes_that_end_while_the_submitted_writes_linger_do_not_wake_the_flus
 def test_writes_due_while_a_flush_is_under_way_commit_when_it_ends() -> None:
     """The flusher finds a flush under way when its writes are due: it sleeps until that
     flush ends (which wakes it), then commits them, with no further write to prompt it."""
-    gate, entered = threading.Event(), threading.Event()
-    batches: list[list[int]] = []
-
-    def flush(batch: list[int]) -> list[int]:
-        batches.append(list(batch))
-        if batch == [0]:
-            entered.set()
-            gate.wait(10)
-        return [item * 2 for item in batch]
-
-    group: GroupCommit[int, int] = GroupCommit(flush, linger=0.05)
+    group, batches, gate, entered = _gated_group(linger=0.05)
     leader = _run_in_thread(group, 0, gather=False)
     assert entered.wait(10)  # the flush of [0] holds the group
     told = threading.Event()
@@ -313,11 +303,12 @@ def test_writes_due_while_a_flush_is_under_way_commit_when_it_ends() -> None:
     group.close()
 
 
-def _gated_group() -> tuple[
-    GroupCommit[int, int], list[list[int]], threading.Event, threading.Event
-]:
-    """A group without linger (gathering for up to a minute) whose flush of [0] holds until
-    `gate` is set, once it has set `entered`: callers arriving meanwhile queue behind it."""
+def _gated_group(
+    linger: float = 0.0,
+) -> tuple[GroupCommit[int, int], list[list[int]], threading.Event, threading.Event]:
+    """A group (without linger unless given; gathering for up to a minute) whose flush of [0]
+    holds until `gate` is set, once it has set `entered`: callers arriving meanwhile queue
+    behind it."""
     gate, entered = threading.Event(), threading.Event()
     batches: list[list[int]] = []
 
@@ -328,7 +319,7 @@ def _gated_group() -> tuple[
             gate.wait(10)
         return [item * 2 for item in batch]
 
-    return GroupCommit(flush, gather_wait=60.0), batches, gate, entered
+    return GroupCommit(flush, linger=linger, gather_wait=60.0), batches, gate, entered
 
 
 def _run_in_thread(
