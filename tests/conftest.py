@@ -11,13 +11,17 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from worker_helpers import PG_URL, subprocess_env  # noqa: F401 - shared with test modules
+from worker_helpers import (  # noqa: F401 - subprocess_env is shared with test modules
+    PG_URL,
+    abort_running_workers,
+    subprocess_env,
+)
 
 import jobq
 
@@ -41,6 +45,26 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_sep(
             "!", "PostgreSQL NOT TESTED: no server at " + PG_URL + f" ({_PG_PROBLEM})", red=True
         )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A test that fails while its worker processes run (a job that never ended, a worker
+    that did not stop) reports what each was doing: they are aborted, writing every thread's
+    stack to their logs, and the logs in the test's `tmp_path` are added to its report."""
+    report = yield
+    if report.when == "call" and report.failed:
+        abort_running_workers()
+        tmp_path = getattr(item, "funcargs", {}).get("tmp_path")
+        for log in sorted(Path(tmp_path).rglob("*.log")) if tmp_path else []:
+            text = log.read_text(errors="replace")
+            report.sections.append((f"log {log.name}", text[-_LOG_TAIL:]))
+    return report
+
+
+_LOG_TAIL = 20_000  # characters of each log kept in a failure's report
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
