@@ -183,7 +183,7 @@ class GroupCommit(Generic[Item, Result]):
     def _lead(self) -> list[_Write[Item]]:
         """The batch of a caller of `run` leading a flush (with the lock held)."""
         batch, self._queued = self._queued, []
-        if self._submitted and self._submitted_are_due():
+        if self._submitted_are_due():
             batch += self._submitted
             self._submitted = []
         return batch
@@ -192,11 +192,7 @@ class GroupCommit(Generic[Item, Result]):
         """The submitted writes have lingered long enough (or fill a batch): a leader takes
         them, since callers of `run` leading one flush after another would otherwise keep the
         flusher thread from ever taking its turn."""
-        return (
-            not self._linger
-            or len(self._submitted) >= self._batch_limit
-            or time.monotonic() - self._first_submitted_at >= self._linger
-        )
+        return self._linger_left() == 0.0
 
     def submit_then(self, item: Item, then: Callable[[Result | BaseException], None]) -> None:
         """Queue `item` and return at once; `then(result)` is called once it is committed,
@@ -224,8 +220,12 @@ class GroupCommit(Generic[Item, Result]):
         while True:
             with self._lock:
                 self._flusher_waits = True
-                while not self._closed and not self._may_flush_submitted():
-                    self._submitted_cond.wait(self._linger_left())
+                while not self._closed:
+                    left = self._linger_left()  # one reading of the clock decides the wait
+                    if left == 0.0 and not self._flushing:
+                        break  # due, and nobody flushing
+                    # Until due; nothing submitted, or due behind a flush: until woken.
+                    self._submitted_cond.wait(left or None)
                 while self._closed and self._flushing:  # let the leader end first
                     self._submitted_cond.wait()
                 self._flusher_waits = False
@@ -239,13 +239,18 @@ class GroupCommit(Generic[Item, Result]):
 
     def _may_flush_submitted(self) -> bool:
         """The flusher's turn (with the lock held): writes submitted and due, none flushing."""
-        return bool(self._submitted) and not self._flushing and self._submitted_are_due()
+        return not self._flushing and self._linger_left() == 0.0
 
     def _linger_left(self) -> float | None:
-        """How long the waiting flusher may sleep (with the lock held): until the submitted
-        writes are due, or (nothing submitted, or due behind a flush) until it is woken."""
-        if not self._submitted or self._submitted_are_due():
+        """Seconds (with the lock held) until the submitted writes are due, 0.0 once they are
+        (they lingered `linger`, or fill a batch); None with nothing submitted. The flusher
+        decides from one reading of the clock whether to flush and how long to sleep: with
+        two, writes coming due between them had it sleep until woken, and nothing wakes it for
+        writes already submitted (on PostgreSQL only the flusher commits outcomes)."""
+        if not self._submitted:
             return None
+        if not self._linger or len(self._submitted) >= self._batch_limit:
+            return 0.0
         return max(0.0, self._first_submitted_at + self._linger - time.monotonic())
 
     def close(self, timeout: float = 10.0) -> None:

@@ -8,10 +8,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from jobq.store import _group
 from jobq.store._group import GroupCommit, in_savepoints
 from jobq.store.driver import Executor
 from jobq.store.sqlite import SqliteStore
@@ -300,6 +302,24 @@ def test_writes_due_while_a_flush_is_under_way_commit_when_it_ends() -> None:
     leader.join(10)
     assert told.wait(10)
     assert batches == [[0], [1]]
+    group.close()
+
+
+def test_writes_that_come_due_while_the_flusher_decides_still_commit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The linger of a lone outcome runs out between the flusher's readings of the clock
+    (here every reading moves it on by 0.6 of the linger): the flusher still commits it,
+    with no other write to prompt it. (It once read the clock twice, found the write not
+    due and then due, and slept until woken: on PostgreSQL, where only the flusher commits
+    outcomes, a worker's last outcomes stayed uncommitted and their jobs active.)"""
+    readings = iter(range(1_000_000))
+    monkeypatch.setattr(_group, "time", SimpleNamespace(monotonic=lambda: next(readings) * 0.6))
+    group, batches = _recording_group(linger=1.0)  # 1.0 s of the moving clock
+    told = threading.Event()
+    group.submit_then(1, lambda result: told.set())
+    assert told.wait(10)
+    assert batches == [[1]]
     group.close()
 
 
