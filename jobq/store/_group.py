@@ -127,12 +127,17 @@ class GroupCommit(Generic[Item, Result]):
             else:
                 self._flushing = True  # nobody is flushing: lead, taking what is queued
                 write.lead = True
+        interrupted: BaseException | None = None
         if write.woken is not None:
-            write.woken.acquire()
+            try:
+                write.woken.acquire()
+            except BaseException as error:  # KeyboardInterrupt while queued
+                if not self._withdraw(write):
+                    raise
+                interrupted = error  # handed the lead meanwhile: lead, then raise
         if write.lead:
-            interrupted: BaseException | None = None
             with self._lock:
-                if gather:
+                if gather and interrupted is None:
                     try:
                         self._gather()
                     except BaseException as error:  # KeyboardInterrupt: still lead, then raise
@@ -144,6 +149,17 @@ class GroupCommit(Generic[Item, Result]):
         if isinstance(write.result, BaseException):
             raise write.result
         return write.result
+
+    def _withdraw(self, write: _Write[Item]) -> bool:
+        """A caller of `run` interrupted while queued: its write leaves the queue, unless a
+        flush took it (it commits; the caller is not told) or handed it the lead, which it
+        must take (True): the group would otherwise wait for that lead for ever."""
+        with self._lock:
+            if write.lead:
+                return True
+            if any(queued is write for queued in self._queued):
+                self._queued = [queued for queued in self._queued if queued is not write]
+            return False
 
     def _gather(self) -> None:
         """Before a gathering caller leads (with the lock held, `_flushing` set): if the last
@@ -220,16 +236,15 @@ class GroupCommit(Generic[Item, Result]):
         while True:
             with self._lock:
                 self._flusher_waits = True
-                while not self._closed:
+                while True:
                     left = self._linger_left()  # one reading of the clock decides the wait
-                    if left == 0.0 and not self._flushing:
-                        break  # due, and nobody flushing
+                    if not self._flushing and (self._closed or left == 0.0):
+                        break  # due, or closing, and nobody flushing
                     # Until due; nothing submitted, or due behind a flush: until woken.
                     self._submitted_cond.wait(left or None)
-                while self._closed and self._flushing:  # let the leader end first
-                    self._submitted_cond.wait()
                 self._flusher_waits = False
-                if not self._submitted:  # only a close ends the waits with nothing submitted
+                if not self._submitted:  # only a close ends the wait with nothing submitted
+                    self._flusher = None  # a write submitted from now on starts another
                     return
                 self._flushing = True
                 batch, self._submitted = self._submitted, []
@@ -292,6 +307,8 @@ class GroupCommit(Generic[Item, Result]):
     def _write(self, batch: list[_Write[Item]]) -> None:
         try:
             results = self._flush(list(map(_item, batch)))
+            if len(results) != len(batch):  # a bug of the flush: no write may pass for done
+                raise RuntimeError(f"a flush of {len(batch)} writes gave {len(results)} results")
         except BaseException as error:
             results = [error] * len(batch)
         for write, result in zip(batch, results, strict=True):

@@ -345,7 +345,10 @@ def _gated_group(
 def _run_in_thread(
     group: GroupCommit[int, int], item: int, gather: bool = True
 ) -> threading.Thread:
-    thread = threading.Thread(target=group.run, args=(item,), kwargs={"gather": gather})
+    # A daemon: a caller a broken group never releases must not keep the tests from ending.
+    thread = threading.Thread(
+        target=group.run, args=(item,), kwargs={"gather": gather}, daemon=True
+    )
     thread.start()
     return thread
 
@@ -600,4 +603,114 @@ def test_a_caller_that_does_not_gather_ends_a_leader_s_wait() -> None:
     assert group.run(4) == 8  # a claim, say: it need not wait for the puts
     waiting.join(10)
     assert not waiting.is_alive() and sorted(batches[-1]) == [3, 4]
+    group.close()
+
+
+def test_an_interrupt_while_queued_behind_a_flush_withdraws_the_write_and_frees_the_group() -> None:
+    """A KeyboardInterrupt in a caller of `run` queued behind another's flush: its write
+    leaves the queue, the exception reaches it, and the flush's end does not hand the next
+    flush to a caller that is gone (the group waited for that lead for ever: every later
+    `run` blocked, and no submitted write was committed again)."""
+    group, batches, gate, entered = _gated_group()
+    leader = _run_in_thread(group, 0, gather=False)
+    assert entered.wait(10)
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        with pytest.raises(KeyboardInterrupt):
+            group.run(1)  # queued behind the flush of [0]
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    gate.set()
+    leader.join(10)
+    later = _run_in_thread(group, 2, gather=False)
+    later.join(10)
+    told = threading.Event()
+    group.submit_then(3, lambda result: told.set())
+    assert not later.is_alive() and told.wait(10)
+    assert batches == [[0], [2], [3]]  # the interrupted write never committed
+    group.close()
+
+
+def test_a_close_that_times_out_during_a_flush_leaves_the_flusher_working() -> None:
+    """`close` gives up waiting while a caller's flush holds the group: afterwards the
+    flusher still commits the writes submitted (it was left waiting for a close that had
+    ended, and woke only to flush beside the flush under way), one flush at a time."""
+    gate, entered = threading.Event(), threading.Event()
+    batches: list[list[int]] = []
+    flushing, most_at_once = [0], [0]
+    count = threading.Lock()
+
+    def flush(batch: list[int]) -> list[int]:
+        with count:
+            flushing[0] += 1
+            most_at_once[0] = max(most_at_once[0], flushing[0])
+            batches.append(list(batch))
+        if batch == [0]:
+            entered.set()
+            gate.wait(10)
+        with count:
+            flushing[0] -= 1
+        return [item * 2 for item in batch]
+
+    group: GroupCommit[int, int] = GroupCommit(flush, linger=0.3)
+    leader = _run_in_thread(group, 0, gather=False)
+    assert entered.wait(10)
+    lingering = threading.Event()
+    group.submit_then(1, lambda result: lingering.set())
+    group.close(timeout=0.05)  # the flush of [0] outlasts it
+    gate.set()
+    leader.join(10)  # ends while [1] still lingers
+    assert lingering.wait(10)
+    assert batches == [[0], [1]] and most_at_once == [1]
+    group.close()
+
+
+def test_a_write_submitted_as_the_flusher_ends_its_close_is_committed() -> None:
+    """A write submitted after the flusher ended its close, while its thread is still
+    ending, starts a flusher of its own (it was left with none until the next write)."""
+    ended, finish = threading.Event(), threading.Event()
+
+    class SlowToEnd(GroupCommit[int, int]):
+        def _flush_submitted(self) -> None:
+            super()._flush_submitted()
+            ended.set()
+            finish.wait(10)  # the thread, done with the group, still alive
+
+    group = SlowToEnd(lambda batch: [item * 2 for item in batch], linger=0.005)
+    first = threading.Event()
+    group.submit_then(1, lambda result: first.set())
+    assert first.wait(10)
+    closing = threading.Thread(target=group.close)
+    closing.start()
+    assert ended.wait(10)
+    told = threading.Event()
+    group.submit_then(2, lambda result: told.set())
+    finish.set()
+    closing.join(10)
+    assert told.wait(10)
+    group.close()
+
+
+def test_a_flush_that_gives_the_wrong_number_of_results_fails_every_write() -> None:
+    """A flush returning fewer results than writes (a bug) fails them all, rather than
+    telling the writes past its results that they committed with None."""
+    group: GroupCommit[int, int] = GroupCommit(lambda batch: batch[:1], linger=60.0, batch_limit=2)
+    told: list[object] = []
+    both = threading.Event()
+
+    def tell(result: object) -> None:
+        told.append(result)
+        if len(told) == 2:
+            both.set()
+
+    group.submit_then(1, tell)
+    group.submit_then(2, tell)
+    assert both.wait(10)
+    assert all(isinstance(result, RuntimeError) for result in told), told
     group.close()
