@@ -569,23 +569,31 @@ def test_callers_that_come_back_later_than_gather_wait_are_not_waited_for_again(
     assert ran_out <= 5, (ran_out, len(batches))
 
 
-def test_an_interrupt_while_gathering_still_commits_and_frees_the_group() -> None:
-    """A KeyboardInterrupt (here a signal handler's exception) in a leader waiting for its
-    fellows: its write still commits, the exception reaches it, and the next callers are not
-    left waiting for a flush that never comes."""
-    group, batches = _after_a_commit_of_two_gathering_callers()
+@contextlib.contextmanager
+def _interrupted_after(seconds: float) -> Iterator[None]:
+    """The block must raise the KeyboardInterrupt that a SIGALRM handler raises in it after
+    `seconds` (as Ctrl-C does in a program's main thread)."""
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGALRM, interrupt)
     try:
-        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
         with pytest.raises(KeyboardInterrupt):
-            group.run(3, gather=True)  # waits (up to a minute) for a second caller
+            yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def test_an_interrupt_while_gathering_still_commits_and_frees_the_group() -> None:
+    """A KeyboardInterrupt (here a signal handler's exception) in a leader waiting for its
+    fellows: its write still commits, the exception reaches it, and the next callers are not
+    left waiting for a flush that never comes."""
+    group, batches = _after_a_commit_of_two_gathering_callers()
+    with _interrupted_after(0.2):
+        group.run(3, gather=True)  # waits (up to a minute) for a second caller
     assert batches[-1] == [3]  # committed all the same
     later = _run_in_thread(group, 4, gather=False)
     later.join(10)
@@ -614,18 +622,8 @@ def test_an_interrupt_while_queued_behind_a_flush_withdraws_the_write_and_frees_
     group, batches, gate, entered = _gated_group()
     leader = _run_in_thread(group, 0, gather=False)
     assert entered.wait(10)
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGALRM, interrupt)
-    try:
-        signal.setitimer(signal.ITIMER_REAL, 0.2)
-        with pytest.raises(KeyboardInterrupt):
-            group.run(1)  # queued behind the flush of [0]
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+    with _interrupted_after(0.2):
+        group.run(1)  # queued behind the flush of [0]
     gate.set()
     leader.join(10)
     later = _run_in_thread(group, 2, gather=False)
