@@ -157,8 +157,7 @@ class GroupCommit(Generic[Item, Result]):
         with self._lock:
             if write.lead:
                 return True
-            if any(queued is write for queued in self._queued):
-                self._queued = [queued for queued in self._queued if queued is not write]
+            self._queued = [queued for queued in self._queued if queued is not write]
             return False
 
     def _gather(self) -> None:

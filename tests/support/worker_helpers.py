@@ -97,31 +97,21 @@ def abort_running_workers(wait: float = 5.0) -> list[int]:
     """Abort every `jobq worker` process started (directly or by a supervisor) from this
     process, so that each writes its threads' stacks to its output (`subprocess_env`), and
     wait up to `wait` seconds for them to end; their pids."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            pid, rest = stat.read_text().split(" (", 1)
-            ppid = int(rest.rsplit(") ", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue  # ended meanwhile
-        children.setdefault(ppid, []).append(int(pid))
-    found, pending = [], list(children.get(os.getpid(), []))
-    while pending:
-        pid = pending.pop()
-        pending += children.get(pid, [])
+    from jobq.bench.workloads import process_tree  # only on a failure: it imports rich
+
+    found = []
+    for pid in process_tree(os.getpid())[1:]:
         try:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
-            continue
+            continue  # ended meanwhile
         if b"jobq" in argv and b"worker" in argv:
             found.append(pid)
     for pid in found:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGABRT)
     deadline = time.monotonic() + wait
-    while found and time.monotonic() < deadline:
-        if not any(map(_running, found)):
-            break
+    while any(map(_running, found)) and time.monotonic() < deadline:
         time.sleep(0.05)
     return found
 
